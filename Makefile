@@ -1,0 +1,41 @@
+# Top-level entry points. Each target installs missing packages first, so the
+# commands in README.md work on a fresh Debian machine.
+
+JOBS ?= $(shell nproc)
+CMAKE ?= cmake
+CTEST_ARGS ?= --output-on-failure --no-tests=error
+
+.PHONY: all deps build test tsan demo bench fuzz soak clean format
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	$(CMAKE) -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DPD_WERROR=ON >/dev/null
+	$(CMAKE) --build build/release -j $(JOBS)
+
+# Debug build with ASan+UBSan and -Werror; runs every test under ctest.
+test: deps
+	$(CMAKE) -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DPD_SANITIZE=address -DPD_WERROR=ON >/dev/null
+	$(CMAKE) --build build/asan -j $(JOBS)
+	cd build/asan && ctest -j $(JOBS) $(CTEST_ARGS)
+
+# ThreadSanitizer build; runs the tests labelled "concurrency".
+tsan: deps
+	$(CMAKE) -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DPD_SANITIZE=thread -DPD_WERROR=ON >/dev/null
+	$(CMAKE) --build build/tsan -j $(JOBS)
+	cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest -L concurrency $(CTEST_ARGS)
+
+demo: build
+	scripts/demo.sh build/release/parsediff
+
+bench: build
+	scripts/bench.sh build/release
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i */*.c */*.h */*.cpp

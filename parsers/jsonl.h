@@ -1,0 +1,95 @@
+/*
+ * jsonl.h -- reading transcript sources and splitting them into JSONL lines.
+ *
+ * pd_source_read() loads one source into memory: at most the size observed
+ * by fstat() when the file was opened (so bytes appended during the read are
+ * left for the next run), transparently decompressing `.jsonl.zst`.
+ * pd_jsonl_next() then walks the buffer line by line:
+ *   - lines end at LF only; one CR before the LF is removed (CRLF files);
+ *     a lone CR elsewhere is ordinary data;
+ *   - one UTF-8 BOM at offset 0 is skipped;
+ *   - empty lines are skipped silently; lines of any length are returned;
+ *   - a final line without LF is returned with terminated = false, so the
+ *     caller decides whether a partial tail counts.
+ * pd_jsonl_consumed_boundary() computes the offset just after the last
+ * complete (LF-terminated) line that is valid JSON; a partial trailing line
+ * is never inside it. This is the value Codex bookkeeping stores as
+ * file_size after an incremental write, and the value diff recomputes.
+ *
+ * Thread-safety: a reader and a pd_source_buf belong to one thread.
+ */
+#ifndef PD_JSONL_H
+#define PD_JSONL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/json.h"
+
+/* One source's bytes and its stat identity at open time. */
+typedef struct pd_source_buf {
+    char *data;          /* malloc'd; decompressed for .zst; not NUL-terminated */
+    size_t len;          /* bytes in data */
+    int64_t file_size;   /* on-disk size read (compressed size for .zst) */
+    int64_t mtime_ns;    /* st_mtim at open */
+    int64_t inode;       /* st_ino */
+    int64_t device;      /* st_dev */
+    bool compressed;     /* the source was .zst */
+} pd_source_buf;
+
+/*
+ * Reads path into out. max_bytes caps the on-disk bytes read (< 0: the fstat
+ * size at open). Returns PD_OK; PD_EIO for open/read failures and non-regular
+ * files (err names the path and the errno text); PD_EZSTD for a corrupt .zst;
+ * PD_ETOOBIG when the decompressed size exceeds PD_SOURCE_MAX_BYTES;
+ * PD_ENOMEM. On failure out is left empty. Free with pd_source_buf_free().
+ */
+int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_err *err);
+void pd_source_buf_free(pd_source_buf *b);
+
+/* Upper bound for one decompressed source (bytes). */
+#define PD_SOURCE_MAX_BYTES ((size_t)4 << 30)
+
+/* True when path ends in ".zst". */
+bool pd_source_is_zst(const char *path);
+
+typedef struct pd_jsonl_line {
+    const char *data; /* line bytes, without the LF and the CR before it */
+    size_t len;
+    int64_t offset;   /* offset of the first byte in the buffer */
+    int64_t end;      /* offset just past the LF (or the buffer end when unterminated) */
+    bool terminated;  /* the line ended with LF */
+} pd_jsonl_line;
+
+typedef struct pd_jsonl_reader {
+    const char *buf;
+    size_t len;
+    size_t pos;
+} pd_jsonl_reader;
+
+/* Starts reading buf[start..len). A BOM is skipped only when start == 0. */
+void pd_jsonl_init(pd_jsonl_reader *r, const char *buf, size_t len, size_t start);
+/* Returns the next non-empty line, or false at the end of the buffer. */
+bool pd_jsonl_next(pd_jsonl_reader *r, pd_jsonl_line *line);
+
+/* True when line is only ASCII whitespace (counted as malformed by parsers). */
+bool pd_jsonl_is_blank(const pd_jsonl_line *line);
+
+/*
+ * Offset just after the last LF-terminated line in buf[start..len) that
+ * parses as valid JSON; start when there is none. Invalid terminated lines
+ * do not advance the boundary but a later valid line moves past them.
+ * Uses p for validation. Returns the boundary (>= start).
+ */
+int64_t pd_jsonl_consumed_boundary(pd_json_parser *p, const char *buf, size_t len, size_t start);
+
+/*
+ * Reads the file at path now and returns its consumed boundary in *out
+ * (the collector's Codex check). Returns PD_OK or the pd_source_read error.
+ */
+int pd_jsonl_file_consumed_boundary(const char *path, pd_json_parser *p, int64_t *out,
+                                    pd_err *err);
+
+#endif
