@@ -34,7 +34,7 @@ size_t pd_utf8_prefix_bytes(const char *s, size_t n, size_t max_runes);
  */
 char *pd_text_truncate_runes(pd_arena *a, const char *s, size_t n, size_t max_runes);
 
-/* Trims Unicode whitespace at both ends; sets *start/*len to the trimmed span. */
+/* Trims Unicode whitespace at both ends; sets *start and *len to the trimmed span. */
 void pd_text_trim_span(const char *s, size_t n, size_t *start, size_t *len);
 /* Returns an arena copy of s trimmed of Unicode whitespace at both ends. */
 char *pd_text_trim(pd_arena *a, const char *s, size_t n);

@@ -1,0 +1,109 @@
+/*
+ * log.c -- levelled logging to stderr.
+ *
+ * Entry points: pd_log_set_level() once at start-up (cli/), then PD_LOG()
+ * from anywhere, which calls pd_log_get_level() and pd_log_write().
+ * pd_log_level_from_name() maps the PD_LOG_LEVEL names to levels.
+ *
+ * Threading: the level is a relaxed atomic because readers only need some
+ * recent value. Each line, prefix "parsediff: <level>: " included, goes out in
+ * one write() so that lines from different threads do not interleave.
+ */
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static atomic_int log_level = PD_LOG_WARN;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void pd_log_set_level(int level)
+{
+    if (level < PD_LOG_ERROR)
+        level = PD_LOG_ERROR;
+    if (level > PD_LOG_DEBUG)
+        level = PD_LOG_DEBUG;
+    atomic_store_explicit(&log_level, level, memory_order_relaxed);
+}
+
+int pd_log_get_level(void)
+{
+    return atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+int pd_log_level_from_name(const char *name)
+{
+    if (name == NULL)
+        return -1;
+    for (int i = 0; i < (int)(sizeof level_names / sizeof level_names[0]); i++) {
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static void write_all_once(const char *s, size_t n)
+{
+    ssize_t w;
+
+    /* Retry only on EINTR: a second write() could interleave with another thread's line. */
+    do {
+        w = write(STDERR_FILENO, s, n);
+    } while (w < 0 && errno == EINTR);
+}
+
+void pd_log_write(int level, const char *fmt, ...)
+{
+    char stack_line[1024];
+    char *line = stack_line;
+    const char *name;
+    va_list ap, measure;
+    int prefix_len, body_len;
+    size_t total;
+    int saved_errno = errno;
+
+    if (level < PD_LOG_ERROR)
+        level = PD_LOG_ERROR;
+    if (level > PD_LOG_DEBUG)
+        level = PD_LOG_DEBUG;
+    name = level_names[level];
+
+    va_start(ap, fmt);
+    va_copy(measure, ap);
+    body_len = vsnprintf(NULL, 0, fmt, measure);
+    va_end(measure);
+    prefix_len = snprintf(NULL, 0, "parsediff: %s: ", name);
+    if (body_len < 0 || prefix_len < 0) {
+        va_end(ap);
+        errno = saved_errno;
+        return;
+    }
+
+    /* Long lines get a heap buffer; when that fails the line is cut to the stack buffer. */
+    total = (size_t)prefix_len + (size_t)body_len + 2;
+    if (total > sizeof stack_line) {
+        line = malloc(total);
+        if (line == NULL) {
+            line = stack_line;
+            total = sizeof stack_line;
+        }
+    }
+
+    snprintf(line, total, "parsediff: %s: ", name);
+    vsnprintf(line + prefix_len, total - (size_t)prefix_len - 1, fmt, ap);
+    va_end(ap);
+
+    total = strlen(line);
+    line[total++] = '\n';
+    write_all_once(line, total);
+
+    if (line != stack_line)
+        free(line);
+    errno = saved_errno;
+}

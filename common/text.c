@@ -1,0 +1,299 @@
+/*
+ * text.c -- UTF-8 decoding, archive sanitising, trimming and truncation.
+ *
+ * Entry points: pd_utf8_sanitize(), pd_utf8_is_clean(), pd_utf8_rune_count(),
+ * pd_utf8_prefix_bytes(), pd_text_truncate_runes(), pd_text_trim_span(),
+ * pd_text_trim(), pd_text_is_blank(), pd_text_has_prefix(), pd_text_find().
+ *
+ * Decoding follows Go's unicode/utf8: overlong forms, surrogates
+ * (U+D800..U+DFFF) and values above U+10FFFF are invalid, and an invalid
+ * sequence is consumed one byte at a time. "Unicode whitespace" is the set of
+ * Go's unicode.IsSpace.
+ *
+ * Threading: pure functions; results go to arguments or the caller's arena.
+ */
+#include "common/text.h"
+
+#include <string.h>
+
+#define RUNE_INVALID (-1)
+
+/*
+ * Decodes the rune at s[0..n) (n >= 1). Returns its byte length and sets
+ * *rune, or returns 1 and sets *rune = RUNE_INVALID for an invalid byte.
+ */
+static size_t decode_rune(const unsigned char *s, size_t n, int32_t *rune)
+{
+    unsigned char c = s[0];
+    int32_t r;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+
+    if (c < 0x80) {
+        *rune = c;
+        return 1;
+    }
+
+    /* The first continuation byte has a narrower range for E0, ED, F0 and F4. */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        r = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        r = c & 0x0F;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        r = c & 0x07;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        *rune = RUNE_INVALID;
+        return 1;
+    }
+
+    if (n < len || s[1] < lo || s[1] > hi) {
+        *rune = RUNE_INVALID;
+        return 1;
+    }
+    r = (r << 6) | (s[1] & 0x3F);
+    for (size_t i = 2; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            *rune = RUNE_INVALID;
+            return 1;
+        }
+        r = (r << 6) | (s[i] & 0x3F);
+    }
+    *rune = r;
+    return len;
+}
+
+/* Decodes the last rune of s[0..n) (n >= 1) the way Go's DecodeLastRune does. */
+static size_t decode_last_rune(const unsigned char *s, size_t n, int32_t *rune)
+{
+    size_t start = n - 1;
+    size_t limit = n >= 4 ? n - 4 : 0;
+    int32_t r;
+    size_t len;
+
+    if (s[start] < 0x80) {
+        *rune = s[start];
+        return 1;
+    }
+    /* Back up over continuation bytes to a possible start byte. */
+    while (start > limit && (s[start] & 0xC0) == 0x80)
+        start--;
+    len = decode_rune(s + start, n - start, &r);
+    if (start + len != n) {
+        *rune = RUNE_INVALID;
+        return 1;
+    }
+    *rune = r;
+    return len;
+}
+
+static bool is_unicode_space(int32_t r)
+{
+    switch (r) {
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ' ':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+        return true;
+    default:
+        return r >= 0x2000 && r <= 0x200A;
+    }
+}
+
+/* True for runes the archive sanitiser removes: C0 other than \t \n \r, DEL and C1. */
+static bool is_removed_control(int32_t r)
+{
+    if (r == '\n' || r == '\t' || r == '\r')
+        return false;
+    return r < 0x20 || (r >= 0x7F && r <= 0x9F);
+}
+
+bool pd_utf8_is_clean(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < n) {
+        int32_t r;
+        size_t len = decode_rune(u + i, n - i, &r);
+        if (r == RUNE_INVALID || is_removed_control(r))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+char *pd_utf8_sanitize(pd_arena *a, const char *s, size_t n, size_t *out_len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *out;
+    size_t i = 0, o = 0;
+
+    /* Sanitising only removes bytes, so n + 1 always suffices. */
+    if (n == SIZE_MAX)
+        return NULL;
+    out = pd_arena_alloc(a, n + 1);
+    if (out == NULL)
+        return NULL;
+
+    while (i < n) {
+        int32_t r;
+        size_t len = decode_rune(u + i, n - i, &r);
+        if (r != RUNE_INVALID && !is_removed_control(r)) {
+            memcpy(out + o, s + i, len);
+            o += len;
+        }
+        i += len;
+    }
+    out[o] = '\0';
+    if (out_len != NULL)
+        *out_len = o;
+    return out;
+}
+
+size_t pd_utf8_rune_count(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, count = 0;
+
+    while (i < n) {
+        int32_t r;
+        i += decode_rune(u + i, n - i, &r);
+        count++;
+    }
+    return count;
+}
+
+size_t pd_utf8_prefix_bytes(const char *s, size_t n, size_t max_runes)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, count = 0;
+
+    while (i < n && count < max_runes) {
+        int32_t r;
+        i += decode_rune(u + i, n - i, &r);
+        count++;
+    }
+    return i;
+}
+
+void pd_text_trim_span(const char *s, size_t n, size_t *start, size_t *len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t begin = 0, end = n;
+
+    while (begin < end) {
+        int32_t r;
+        size_t rune_len = decode_rune(u + begin, end - begin, &r);
+        if (!is_unicode_space(r))
+            break;
+        begin += rune_len;
+    }
+    while (end > begin) {
+        int32_t r;
+        size_t rune_len = decode_last_rune(u + begin, end - begin, &r);
+        if (!is_unicode_space(r))
+            break;
+        end -= rune_len;
+    }
+    *start = begin;
+    *len = end - begin;
+}
+
+char *pd_text_trim(pd_arena *a, const char *s, size_t n)
+{
+    size_t start, len;
+
+    pd_text_trim_span(s, n, &start, &len);
+    return pd_arena_strndup(a, s + start, len);
+}
+
+bool pd_text_is_blank(const char *s, size_t n)
+{
+    size_t start, len;
+
+    pd_text_trim_span(s, n, &start, &len);
+    return len == 0;
+}
+
+bool pd_text_has_prefix(const char *s, size_t n, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+
+    return plen <= n && memcmp(s, prefix, plen) == 0;
+}
+
+const char *pd_text_find(const char *s, size_t n, const char *needle)
+{
+    size_t nlen = strlen(needle);
+
+    if (nlen == 0)
+        return s;
+    return memmem(s, n, needle, nlen);
+}
+
+char *pd_text_truncate_runes(pd_arena *a, const char *s, size_t n, size_t max_runes)
+{
+    static const char replacement[] = "\xEF\xBF\xBD";
+    const unsigned char *u;
+    char *spaced, *out;
+    size_t start, len, i, o, count;
+
+    /* Newlines become spaces first, so a leading or trailing newline is trimmed too. */
+    spaced = pd_arena_strndup(a, s, n);
+    if (spaced == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        if (spaced[i] == '\n')
+            spaced[i] = ' ';
+    }
+    pd_text_trim_span(spaced, n, &start, &len);
+    spaced += start;
+    spaced[len] = '\0';
+
+    if (len <= max_runes || pd_utf8_rune_count(spaced, len) <= max_runes)
+        return spaced;
+
+    /*
+     * The cut mirrors Go's string([]rune(s)[:max]), which turns each invalid
+     * byte of the kept prefix into U+FFFD.
+     */
+    u = (const unsigned char *)spaced;
+    out = pd_arena_alloc(a, max_runes * 4 + 4);
+    if (out == NULL)
+        return NULL;
+    for (i = 0, o = 0, count = 0; i < len && count < max_runes; count++) {
+        int32_t r;
+        size_t rune_len = decode_rune(u + i, len - i, &r);
+        if (r == RUNE_INVALID) {
+            memcpy(out + o, replacement, 3);
+            o += 3;
+        } else {
+            memcpy(out + o, spaced + i, rune_len);
+            o += rune_len;
+        }
+        i += rune_len;
+    }
+    memcpy(out + o, "...", 4);
+    return out;
+}
