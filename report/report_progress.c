@@ -1,0 +1,159 @@
+/*
+ * report_progress.c -- the "Re-parsing files" progress bar.
+ *
+ * Entry points, in call order: pd_progress_new() (or
+ * pd_progress_new_with_clock()), pd_progress_set_total() and
+ * pd_progress_tick() any number of times, pd_progress_free(). One thread
+ * owns a pd_progress; in the engine that is the collector, which ticks after
+ * folding each file result.
+ *
+ * The bar rewrites one terminal line with a leading carriage return. Redraws
+ * are limited to about ten per second because a run over millions of small
+ * files would otherwise spend measurable time writing to the terminal.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "report/report.h"
+
+/* Minimum time between two redraws, in nanoseconds (100 ms). */
+#define REDRAW_INTERVAL_NS 100000000LL
+#define NS_PER_SEC 1000000000LL
+
+struct pd_progress {
+    FILE *out;
+    pd_progress_clock_fn clock;
+    void *clock_ctx;
+    int64_t total;
+    int64_t start_ns;
+    int64_t last_draw_ns;
+    bool drawn;     /* at least one line has been drawn */
+    bool line_open; /* the current line has no newline yet */
+    /* done and total of the last finished line, so that a repeated final
+     * tick does not print a second finished line; -1 before the first */
+    int64_t finished_done;
+    int64_t finished_total;
+    int last_len; /* characters in the current line after '\r' */
+};
+
+static int64_t monotonic_now(void *ctx)
+{
+    struct timespec ts;
+
+    (void)ctx;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_clock_fn clock,
+                                        void *ctx)
+{
+    pd_progress *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+
+    p->out = out;
+    p->clock = clock ? clock : monotonic_now;
+    p->clock_ctx = ctx;
+    p->total = total < 0 ? 0 : total;
+    p->start_ns = p->clock(p->clock_ctx);
+    p->finished_done = -1;
+    p->finished_total = -1;
+    return p;
+}
+
+pd_progress *pd_progress_new(FILE *out, int64_t total)
+{
+    return pd_progress_new_with_clock(out, total, NULL, NULL);
+}
+
+void pd_progress_set_total(pd_progress *p, int64_t total)
+{
+    if (!p)
+        return;
+    p->total = total < 0 ? 0 : total;
+}
+
+/* Formats the ETA as m:ss, or "-:--" while no file has completed. */
+static void format_eta(char *buf, size_t size, int64_t remaining, double rate)
+{
+    if (remaining <= 0) {
+        snprintf(buf, size, "0:00");
+        return;
+    }
+    if (rate <= 0.0) {
+        snprintf(buf, size, "-:--");
+        return;
+    }
+
+    double seconds_f = (double)remaining / rate;
+    /* Cap at 99999 minutes so a nearly stalled run cannot overflow the cast. */
+    if (seconds_f > 99999.0 * 60.0)
+        seconds_f = 99999.0 * 60.0;
+    int64_t seconds = (int64_t)seconds_f;
+    if ((double)seconds < seconds_f)
+        seconds++; /* round up: "0:00" only once everything is done */
+    snprintf(buf, size, "%" PRId64 ":%02" PRId64, seconds / 60, seconds % 60);
+}
+
+static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
+{
+    int64_t elapsed = now - p->start_ns;
+    double rate = 0.0;
+    char eta[32];
+
+    if (elapsed > 0)
+        rate = (double)done * (double)NS_PER_SEC / (double)elapsed;
+    format_eta(eta, sizeof(eta), p->total - done, rate);
+
+    int len = fprintf(p->out, "\rRe-parsing files: %" PRId64 "/%" PRId64 "  %.1f files/s  ETA %s",
+                      done, p->total, rate, eta);
+    /* fprintf counts the leading '\r', which takes no column. */
+    len = len > 0 ? len - 1 : 0;
+    if (p->line_open && len < p->last_len) {
+        for (int i = len; i < p->last_len; i++)
+            fputc(' ', p->out);
+    }
+
+    if (finished) {
+        fputc('\n', p->out);
+        p->line_open = false;
+        p->last_len = 0;
+        p->finished_done = done;
+        p->finished_total = p->total;
+    } else {
+        p->line_open = true;
+        p->last_len = len;
+    }
+    fflush(p->out);
+
+    p->drawn = true;
+    p->last_draw_ns = now;
+}
+
+void pd_progress_tick(pd_progress *p, int64_t done)
+{
+    if (!p)
+        return;
+
+    bool finished = done >= p->total;
+    if (finished && done == p->finished_done && p->total == p->finished_total)
+        return;
+
+    int64_t now = p->clock(p->clock_ctx);
+    bool due = !p->drawn || now - p->last_draw_ns >= REDRAW_INTERVAL_NS;
+    if (finished || due)
+        draw(p, done, now, finished);
+}
+
+void pd_progress_free(pd_progress *p)
+{
+    if (!p)
+        return;
+    if (p->line_open) {
+        fputc('\n', p->out);
+        fflush(p->out);
+    }
+    free(p);
+}

@@ -1,0 +1,544 @@
+/*
+ * report_text.c -- the human-readable form of a diff report.
+ *
+ * Entry point: pd_report_write_text() (report.h); any thread, one call per
+ * stream at a time.
+ *
+ * Sections, in order, each followed by a blank line and omitted when it has
+ * nothing to show: header (with the --limit note and the interrupted line),
+ * vacuous-run warning, Summary, Changed fields, Parse errors, Changed /
+ * Raced / Incremental-skew sessions, Pending-resync sessions (verbose only),
+ * the incremental-skew note, and the footer. Summary and the footer are
+ * always written.
+ *
+ * Every string taken from the report passes through
+ * pd_report_sanitize_terminal() before it is measured or printed, because
+ * session files and archive rows may contain escape sequences. The copies
+ * live in a scratch arena that is freed before returning.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "report/report.h"
+#include "report/report_utf8.h"
+
+/* Rows shown per compact session section before the "... more" line. */
+#define COMPACT_ROW_CAP 20
+/* Bytes of a session ID shown in compact rows, after the host prefix. */
+#define SHORT_ID_BYTES 8
+#define MAX_COLUMNS 3
+
+typedef struct text_ctx {
+    FILE *out;
+    pd_arena *arena; /* scratch copies; freed by pd_report_write_text */
+    bool verbose;
+    int rc;          /* first error while building strings; PD_OK otherwise */
+} text_ctx;
+
+/*
+ * Returns the terminal-safe copy of s ("" for NULL). On allocation failure it
+ * records PD_ENOMEM and returns "", so rendering can go on and the caller
+ * sees the error at the end.
+ */
+static const char *clean(text_ctx *ctx, const char *s)
+{
+    if (!s)
+        return "";
+    char *copy = pd_report_sanitize_terminal(ctx->arena, s);
+    if (!copy) {
+        if (ctx->rc == PD_OK)
+            ctx->rc = PD_ENOMEM;
+        return "";
+    }
+    return copy;
+}
+
+/* Same as clean(), but an empty or NULL s becomes placeholder. */
+static const char *clean_or(text_ctx *ctx, const char *s, const char *placeholder)
+{
+    const char *c = clean(ctx, s);
+    return c[0] != '\0' ? c : placeholder;
+}
+
+static const char *format_count(text_ctx *ctx, int64_t n)
+{
+    char *s = pd_arena_sprintf(ctx->arena, "%" PRId64, n);
+    if (!s) {
+        if (ctx->rc == PD_OK)
+            ctx->rc = PD_ENOMEM;
+        return "?";
+    }
+    return s;
+}
+
+/* Finishes b, recording PD_ENOMEM and returning "" when an append failed. */
+static const char *finish_buf(text_ctx *ctx, pd_buf *b)
+{
+    char *s = pd_buf_finish(b);
+    if (!s) {
+        if (ctx->rc == PD_OK)
+            ctx->rc = PD_ENOMEM;
+        return "";
+    }
+    return s;
+}
+
+/* Display width of sanitised (valid UTF-8) text, counted in code points. */
+static size_t text_width(const char *s)
+{
+    const unsigned char *in = (const unsigned char *)s;
+    size_t n = strlen(s);
+    size_t width = 0;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t len = pd_report_utf8_seq_len(in + i, n - i, NULL);
+        i += len ? len : 1;
+        width++;
+    }
+    return width;
+}
+
+static void write_spaces(FILE *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fputc(' ', out);
+}
+
+/*
+ * Writes s and indents every line after the first by indent spaces, so a
+ * multi-line error message stays inside its section.
+ */
+static void write_indented(FILE *out, const char *s, size_t indent)
+{
+    for (const char *p = s; *p; p++) {
+        fputc(*p, out);
+        if (*p == '\n')
+            write_spaces(out, indent);
+    }
+}
+
+/* ---- aligned tables ---------------------------------------------------- */
+
+typedef struct table_row {
+    const char *cells[MAX_COLUMNS];
+} table_row;
+
+/* Rows whose columns are padded to the widest cell; built in the scratch arena. */
+typedef struct text_table {
+    table_row *rows;
+    size_t n_rows;
+    size_t cap;
+    size_t n_columns;
+    unsigned right_aligned; /* bit i set: column i is right-aligned */
+} text_table;
+
+static void table_init(text_table *t, size_t n_columns, unsigned right_aligned)
+{
+    memset(t, 0, sizeof(*t));
+    t->n_columns = n_columns;
+    t->right_aligned = right_aligned;
+}
+
+/* Appends a row; cells beyond the table's column count are ignored. */
+static void table_add(text_ctx *ctx, text_table *t, const char *c0, const char *c1,
+                      const char *c2)
+{
+    if (t->n_rows == t->cap) {
+        size_t new_cap = t->cap ? t->cap * 2 : 16;
+        table_row *grown = pd_arena_grow(ctx->arena, t->rows, t->n_rows, new_cap, sizeof(*grown));
+        if (!grown) {
+            if (ctx->rc == PD_OK)
+                ctx->rc = PD_ENOMEM;
+            return;
+        }
+        t->rows = grown;
+        t->cap = new_cap;
+    }
+    table_row *row = &t->rows[t->n_rows++];
+    row->cells[0] = c0;
+    row->cells[1] = c1;
+    row->cells[2] = c2;
+}
+
+/*
+ * Writes each row as "  " followed by its cells separated by two spaces.
+ * Trailing empty cells are left out so no line ends in spaces; the last
+ * printed cell of a left-aligned column is not padded for the same reason.
+ */
+static void table_write(FILE *out, const text_table *t)
+{
+    size_t widths[MAX_COLUMNS] = {0};
+
+    for (size_t r = 0; r < t->n_rows; r++) {
+        for (size_t c = 0; c < t->n_columns; c++) {
+            size_t w = text_width(t->rows[r].cells[c]);
+            if (w > widths[c])
+                widths[c] = w;
+        }
+    }
+
+    for (size_t r = 0; r < t->n_rows; r++) {
+        const table_row *row = &t->rows[r];
+        size_t last = 0;
+        for (size_t c = 0; c < t->n_columns; c++) {
+            if (row->cells[c][0] != '\0')
+                last = c;
+        }
+
+        fputs("  ", out);
+        for (size_t c = 0; c <= last; c++) {
+            size_t pad = widths[c] - text_width(row->cells[c]);
+            bool right = (t->right_aligned >> c) & 1u;
+            if (c > 0)
+                fputs("  ", out);
+            if (right)
+                write_spaces(out, pad);
+            fputs(row->cells[c], out);
+            if (!right && c < last)
+                write_spaces(out, pad);
+        }
+        fputc('\n', out);
+    }
+}
+
+/* ---- header and summary ------------------------------------------------- */
+
+static const char *agents_label(text_ctx *ctx, const pd_diff_report *r)
+{
+    if (!r->agents_restricted)
+        return "all agents";
+
+    pd_buf b;
+    pd_buf_init(&b, ctx->arena);
+    for (size_t i = 0; i < r->n_agents; i++) {
+        if (i > 0)
+            pd_buf_puts(&b, ", ");
+        pd_buf_puts(&b, clean(ctx, r->agents[i]));
+    }
+    return finish_buf(ctx, &b);
+}
+
+static void write_interrupted_line(FILE *out)
+{
+    fputs("Interrupted; partial results: the run was cancelled before every file was "
+          "re-parsed, so these counts are incomplete.\n",
+          out);
+}
+
+static void write_header(text_ctx *ctx, const pd_diff_report *r)
+{
+    fprintf(ctx->out, "Parse diff: %" PRId64 " files re-parsed (%s) against %s (data version %" PRId64 ")\n",
+            r->files_examined, agents_label(ctx, r),
+            clean_or(ctx, r->db_path, "(unknown archive)"), r->data_version);
+    if (r->interrupted)
+        write_interrupted_line(ctx->out);
+    if (r->files_limited)
+        fputs("Note: --limit truncated discovery; totals cover a sample.\n", ctx->out);
+    fputc('\n', ctx->out);
+
+    if (pd_diff_report_is_vacuous(r)) {
+        fputs("Warning: this binary's data version is ahead of every examined session, so all "
+              "of them are pending resync and no drift can be detected.\n"
+              "Re-run with a binary built before the data-version bump, or against a freshly "
+              "resynced archive.\n\n",
+              ctx->out);
+    }
+}
+
+typedef struct summary_line {
+    const char *label;
+    int64_t count;
+    const char *note; /* "" for none */
+    bool always;      /* shown even when count is 0 */
+} summary_line;
+
+static void write_summary(text_ctx *ctx, const pd_diff_report *r)
+{
+    const pd_diff_totals *t = &r->totals;
+    const summary_line lines[] = {
+        {"Examined", t->examined, "(compared with a stored row)", true},
+        {"Identical", t->identical, "", false},
+        {"Changed", t->changed, "", false},
+        {"Pending resync", t->pending_resync,
+         "(stored by an older data version; not counted as drift)", false},
+        {"New on disk", t->new_on_disk, "(found on disk, not in the archive)", false},
+        {"Skipped", t->skipped, "(stored rows not compared)", false},
+        {"Raced", t->raced, "(source changed during the run; not counted as drift)", false},
+        {"Incremental skew", t->incremental_skew,
+         "(differences left by incremental writes; not counted as drift)", false},
+        {"Excluded by parser", t->excluded_by_parser, "(sources the parser does not store)",
+         false},
+        {"Parse errors", t->parse_errors, "(the current parser failed on the source)", false},
+        {"Needs retry", t->transient_needs_retry,
+         "(low-fidelity parse, not compared; a later sync retries it)", false},
+        {"Informational only", t->informational_only,
+         "(identical except for informational differences)", false},
+    };
+    text_table table;
+
+    table_init(&table, 3, 1u << 1);
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (lines[i].count == 0 && !lines[i].always)
+            continue;
+        table_add(ctx, &table, lines[i].label, format_count(ctx, lines[i].count), lines[i].note);
+    }
+
+    fputs("Summary\n", ctx->out);
+    table_write(ctx->out, &table);
+    fputc('\n', ctx->out);
+}
+
+/* Count descending, then name ascending. */
+static int compare_field_counts(const void *pa, const void *pb)
+{
+    const pd_field_count *a = *(const pd_field_count *const *)pa;
+    const pd_field_count *b = *(const pd_field_count *const *)pb;
+
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return strcmp(a->field ? a->field : "", b->field ? b->field : "");
+}
+
+static void write_field_counts(text_ctx *ctx, const pd_diff_report *r)
+{
+    if (r->n_field_counts == 0)
+        return;
+
+    const pd_field_count **sorted =
+        pd_arena_calloc(ctx->arena, r->n_field_counts, sizeof(*sorted));
+    if (!sorted) {
+        if (ctx->rc == PD_OK)
+            ctx->rc = PD_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < r->n_field_counts; i++)
+        sorted[i] = &r->field_counts[i];
+    qsort(sorted, r->n_field_counts, sizeof(*sorted), compare_field_counts);
+
+    text_table table;
+    table_init(&table, 2, 1u << 1);
+    for (size_t i = 0; i < r->n_field_counts; i++)
+        table_add(ctx, &table, clean(ctx, sorted[i]->field), format_count(ctx, sorted[i]->count), "");
+
+    fputs("Changed fields (sessions affected)\n", ctx->out);
+    table_write(ctx->out, &table);
+    fputc('\n', ctx->out);
+}
+
+/* ---- session listings --------------------------------------------------- */
+
+static size_t count_class(const pd_diff_report *r, pd_diff_class cls)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        if (r->sessions[i].cls == cls)
+            n++;
+    }
+    return n;
+}
+
+static void write_parse_errors(text_ctx *ctx, const pd_diff_report *r)
+{
+    /* Reason lines are indented below their "agent  path" line. */
+    static const size_t reason_indent = 4;
+    size_t agent_width = 0;
+
+    if (count_class(r, PD_CLASS_PARSE_ERROR) == 0)
+        return;
+
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        if (r->sessions[i].cls != PD_CLASS_PARSE_ERROR)
+            continue;
+        size_t w = text_width(clean(ctx, r->sessions[i].agent));
+        if (w > agent_width)
+            agent_width = w;
+    }
+
+    fputs("Parse errors\n", ctx->out);
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        const pd_diff_entry *e = &r->sessions[i];
+        if (e->cls != PD_CLASS_PARSE_ERROR)
+            continue;
+
+        const char *agent = clean(ctx, e->agent);
+        fputs("  ", ctx->out);
+        fputs(agent, ctx->out);
+        write_spaces(ctx->out, agent_width - text_width(agent));
+        fputs("  ", ctx->out);
+        fputs(clean_or(ctx, e->file_path, "(unknown file)"), ctx->out);
+        fputc('\n', ctx->out);
+
+        write_spaces(ctx->out, reason_indent);
+        write_indented(ctx->out, clean_or(ctx, e->reason, "(no reason recorded)"), reason_indent);
+        fputc('\n', ctx->out);
+    }
+    fputc('\n', ctx->out);
+}
+
+/* Text after the last '~' (the host prefix), cut to SHORT_ID_BYTES bytes. */
+static const char *short_id(text_ctx *ctx, const char *id)
+{
+    if (!id)
+        return "";
+
+    const char *tilde = strrchr(id, '~');
+    const char *tail = tilde ? tilde + 1 : id;
+    size_t n = strnlen(tail, SHORT_ID_BYTES);
+    char *cut = pd_arena_strndup(ctx->arena, tail, n);
+    if (!cut) {
+        if (ctx->rc == PD_OK)
+            ctx->rc = PD_ENOMEM;
+        return "";
+    }
+    /* A multi-byte character cut in half is dropped here as invalid UTF-8. */
+    return clean(ctx, cut);
+}
+
+/*
+ * Non-informational field names in diff order, joined with ", ". When every
+ * diff is informational, all names are listed, each with " [informational]".
+ */
+static const char *field_summary(text_ctx *ctx, const pd_diff_entry *e)
+{
+    bool any_real = false;
+    for (size_t i = 0; i < e->n_fields; i++) {
+        if (!e->fields[i].informational)
+            any_real = true;
+    }
+
+    pd_buf b;
+    size_t listed = 0;
+    pd_buf_init(&b, ctx->arena);
+    for (size_t i = 0; i < e->n_fields; i++) {
+        const pd_field_diff *f = &e->fields[i];
+        if (any_real && f->informational)
+            continue;
+        if (listed++ > 0)
+            pd_buf_puts(&b, ", ");
+        pd_buf_puts(&b, f->field ? f->field : "");
+        if (!any_real)
+            pd_buf_puts(&b, " [informational]");
+    }
+    const char *joined = finish_buf(ctx, &b);
+    return clean(ctx, joined);
+}
+
+/* "  <agent>  <full id>[  <file path>]", then one line per field diff. */
+static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
+{
+    FILE *out = ctx->out;
+
+    fprintf(out, "  %s  %s", clean(ctx, e->agent), clean(ctx, e->session_id));
+    if (e->file_path && e->file_path[0] != '\0')
+        fprintf(out, "  %s", clean(ctx, e->file_path));
+    fputc('\n', out);
+
+    for (size_t i = 0; i < e->n_fields; i++) {
+        const pd_field_diff *f = &e->fields[i];
+        fprintf(out, "    %s: %s -> %s", clean(ctx, f->field), clean(ctx, f->stored),
+                clean(ctx, f->parsed));
+        if (f->detail && f->detail[0] != '\0')
+            fprintf(out, " (%s)", clean(ctx, f->detail));
+        if (f->informational)
+            fputs(" [informational]", out);
+        fputc('\n', out);
+    }
+}
+
+/*
+ * Writes one listing section for the entries of class cls. Compact mode
+ * prints an aligned row per entry up to COMPACT_ROW_CAP; verbose mode prints
+ * a block per entry without a cap. with_fields_only skips entries that carry
+ * no field diffs (the pending-resync drill-down).
+ */
+static void write_session_section(text_ctx *ctx, const pd_diff_report *r, pd_diff_class cls,
+                                  const char *title, bool with_fields_only)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        const pd_diff_entry *e = &r->sessions[i];
+        if (e->cls == cls && (!with_fields_only || e->n_fields > 0))
+            total++;
+    }
+    if (total == 0)
+        return;
+
+    fprintf(ctx->out, "%s\n", title);
+
+    if (ctx->verbose) {
+        for (size_t i = 0; i < r->n_sessions; i++) {
+            const pd_diff_entry *e = &r->sessions[i];
+            if (e->cls == cls && (!with_fields_only || e->n_fields > 0))
+                write_verbose_block(ctx, e);
+        }
+        fputc('\n', ctx->out);
+        return;
+    }
+
+    text_table table;
+    table_init(&table, 3, 0);
+    for (size_t i = 0; i < r->n_sessions && table.n_rows < COMPACT_ROW_CAP; i++) {
+        const pd_diff_entry *e = &r->sessions[i];
+        if (e->cls != cls || (with_fields_only && e->n_fields == 0))
+            continue;
+        table_add(ctx, &table, clean(ctx, e->agent), short_id(ctx, e->session_id),
+                  field_summary(ctx, e));
+    }
+    table_write(ctx->out, &table);
+    if (total > table.n_rows)
+        fprintf(ctx->out, "  ... (%zu more; use --verbose or --json)\n", total - table.n_rows);
+    fputc('\n', ctx->out);
+}
+
+static void write_skew_note(text_ctx *ctx, const pd_diff_report *r)
+{
+    if (r->totals.incremental_skew <= 0)
+        return;
+
+    fprintf(ctx->out,
+            "Note: %" PRId64 " session(s) were last written through the incremental-append path, "
+            "and their differences are confined to fields that path is known to leave stale.\n"
+            "They do not trip --fail-on-change. Run a full resync to get a clean baseline.\n\n",
+            r->totals.incremental_skew);
+}
+
+int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
+{
+    text_ctx ctx = {.out = out, .verbose = verbose, .rc = PD_OK};
+    int rc = PD_OK;
+
+    ctx.arena = pd_arena_new();
+    if (!ctx.arena)
+        return PD_ENOMEM;
+
+    write_header(&ctx, r);
+    write_summary(&ctx, r);
+    write_field_counts(&ctx, r);
+    write_parse_errors(&ctx, r);
+    write_session_section(&ctx, r, PD_CLASS_CHANGED, "Changed sessions", false);
+    write_session_section(&ctx, r, PD_CLASS_RACED,
+                          "Raced sessions (source changed mid-run; not counted as drift)", false);
+    write_session_section(
+        &ctx, r, PD_CLASS_INCREMENTAL_SKEW,
+        "Incremental-skew sessions (last written incrementally; not counted as drift)", false);
+    if (verbose)
+        write_session_section(&ctx, r, PD_CLASS_PENDING_RESYNC,
+                              "Pending-resync sessions (not counted; resync rewrites these)", true);
+    write_skew_note(&ctx, r);
+
+    fprintf(out, "%" PRId64 " sessions changed, %" PRId64 " identical.\n", r->totals.changed,
+            r->totals.identical);
+    if (r->interrupted)
+        write_interrupted_line(out);
+
+    rc = ctx.rc;
+    if (fflush(out) != 0 || ferror(out)) {
+        if (rc == PD_OK)
+            rc = PD_EIO;
+    }
+    pd_arena_free(ctx.arena);
+    return rc;
+}
