@@ -175,6 +175,14 @@ typedef struct pd_session {
     size_t n_messages;
     pd_usage_event *usage_events;
     size_t n_usage_events;
+
+    /*
+     * Set by pd_session_normalize(): the tool results whose tool_use_id
+     * matches no call among messages, in message order. An incremental write
+     * links them to calls already stored; a full write ignores them.
+     */
+    pd_tool_result *unlinked_results;
+    size_t n_unlinked_results;
 } pd_session;
 
 /* Sets every nullable integer of s to PD_INT_NULL and every other field to zero. */
