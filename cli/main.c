@@ -1,10 +1,237 @@
 /*
- * main.c -- parsediff command-line entry point (placeholder until the CLI lands).
+ * main.c -- parsediff entry point: dispatches to the subcommands.
+ *
+ * parsediff parse [--agent claude|codex] FILE...
+ * parsediff sync  [--db PATH] [--source AGENT=DIR]... [--threads N] [--full]
+ * parsediff diff  [--db PATH] [--source AGENT=DIR]... [--agent NAME]... [--limit N]
+ *                 [--fail-on-change] [--format text|json] [--json] [-v] [--threads N]
+ *                 [--progress auto|always|never]
  */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-int main(void)
+#include "cli/cli.h"
+#include "common/log.h"
+#include "parsers/provider.h"
+
+atomic_bool pd_cli_cancel;
+
+static void on_sigint(int sig)
 {
-    printf("parsediff %s\n", PD_VERSION);
-    return 0;
+    (void)sig;
+    /* A second Ctrl-C ends the process at once with the default action. */
+    if (atomic_load(&pd_cli_cancel))
+        signal(SIGINT, SIG_DFL);
+    atomic_store(&pd_cli_cancel, true);
+}
+
+void pd_cli_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A closed stdout must surface as EPIPE on write, not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void pd_cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("parsediff: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int pd_cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("parsediff: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nRun 'parsediff %s--help' for usage.\n", command != NULL ? command : "");
+    return PD_EXIT_USAGE;
+}
+
+bool pd_cli_parse_count(const char *text, long long *out)
+{
+    if (text == NULL || *text == '\0')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+static char *join_path(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static bool add_root(pd_cli_sources *s, const char *agent, char *dir_owned)
+{
+    if (dir_owned == NULL || s->n_roots >= 64 || s->n_owned >= 64) {
+        free(dir_owned);
+        pd_cli_error("too many source roots (at most 64)");
+        return false;
+    }
+    s->owned[s->n_owned++] = dir_owned;
+    s->roots[s->n_roots++] = (pd_agent_root){.agent = agent, .root = dir_owned};
+    return true;
+}
+
+bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (eq == NULL || eq == spec || eq[1] == '\0') {
+        pd_cli_usage_error(command, "invalid --source \"%s\": expected AGENT=DIR, e.g. codex=~/.codex/sessions",
+                           spec);
+        return false;
+    }
+    char agent[32];
+    size_t n = (size_t)(eq - spec);
+    if (n >= sizeof agent) {
+        pd_cli_usage_error(command, "unknown agent in --source \"%s\" (supported: claude, codex)", spec);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        agent[i] = (char)tolower((unsigned char)spec[i]);
+    agent[n] = '\0';
+    const pd_provider *p = pd_provider_find(agent);
+    if (p == NULL) {
+        pd_cli_usage_error(command, "unknown agent \"%.*s\" in --source (supported: claude, codex)",
+                           (int)n, spec);
+        return false;
+    }
+    return add_root(s, p->name, strdup(eq + 1));
+}
+
+static const char *home_dir(void)
+{
+    const char *h = getenv("HOME");
+    return h != NULL && h[0] != '\0' ? h : "/";
+}
+
+static const char *env_nonempty(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+bool pd_cli_sources_defaults(pd_cli_sources *s)
+{
+    if (s->n_roots == 0) {
+        const char *claude = env_nonempty("CLAUDE_PROJECTS_DIR");
+        char *root;
+        if (claude != NULL)
+            root = strdup(claude);
+        else if (env_nonempty("CLAUDE_CONFIG_DIR") != NULL)
+            root = join_path(env_nonempty("CLAUDE_CONFIG_DIR"), "projects");
+        else
+            root = join_path(home_dir(), ".claude/projects");
+        if (!add_root(s, "claude", root))
+            return false;
+
+        const char *codex = env_nonempty("CODEX_SESSIONS_DIR");
+        if (codex != NULL) {
+            if (!add_root(s, "codex", strdup(codex)))
+                return false;
+        } else {
+            char *home = env_nonempty("CODEX_HOME") != NULL ? strdup(env_nonempty("CODEX_HOME"))
+                                                            : join_path(home_dir(), ".codex");
+            if (home == NULL)
+                return false;
+            bool ok = add_root(s, "codex", join_path(home, "sessions")) &&
+                      add_root(s, "codex", join_path(home, "archived_sessions"));
+            free(home);
+            if (!ok)
+                return false;
+        }
+    }
+    if (s->db_path == NULL) {
+        const char *db = env_nonempty("PARSEDIFF_DB");
+        s->db_owned = db != NULL ? strdup(db) : join_path(home_dir(), ".parsediff/archive.db");
+        if (s->db_owned == NULL)
+            return false;
+        s->db_path = s->db_owned;
+    }
+    return true;
+}
+
+void pd_cli_sources_free(pd_cli_sources *s)
+{
+    for (size_t i = 0; i < s->n_owned; i++)
+        free(s->owned[i]);
+    free(s->db_owned);
+    memset(s, 0, sizeof *s);
+}
+
+static void print_help(FILE *out)
+{
+    fputs("parsediff - re-parse coding-agent transcripts and diff them against an archive\n"
+          "\n"
+          "Usage:\n"
+          "  parsediff parse [--agent claude|codex] FILE...\n"
+          "      Print every session parsed from each transcript as JSON.\n"
+          "  parsediff sync [--db PATH] [--source AGENT=DIR]... [--threads N] [--full]\n"
+          "      Parse every transcript and write the archive (created if absent).\n"
+          "  parsediff diff [--db PATH] [--source AGENT=DIR]... [--agent NAME]... [--limit N]\n"
+          "                 [--fail-on-change] [--format text|json] [--json] [-v]\n"
+          "                 [--threads N] [--progress auto|always|never]\n"
+          "      Re-parse every transcript and report which stored sessions would change.\n"
+          "\n"
+          "Run 'parsediff COMMAND --help' for the options of one command.\n"
+          "\n"
+          "Exit codes: 0 clean; 1 drift under --fail-on-change; 2 usage error;\n"
+          "3 runtime failure (archive unreadable, I/O, a file that failed); 130 interrupted.\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    const char *level = getenv("PD_LOG_LEVEL");
+    if (level != NULL && pd_log_level_from_name(level) >= 0)
+        pd_log_set_level(pd_log_level_from_name(level));
+
+    if (argc < 2) {
+        print_help(stderr);
+        return PD_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        print_help(stdout);
+        return PD_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("parsediff %s (data version %d)\n", PD_VERSION, PD_DATA_VERSION);
+        return PD_EXIT_OK;
+    }
+
+    pd_cli_install_signals();
+    if (strcmp(cmd, "parse") == 0)
+        return pd_cmd_parse(argc - 1, argv + 1);
+    if (strcmp(cmd, "sync") == 0)
+        return pd_cmd_sync(argc - 1, argv + 1);
+    if (strcmp(cmd, "diff") == 0)
+        return pd_cmd_diff(argc - 1, argv + 1);
+    return pd_cli_usage_error(NULL, "unknown command \"%s\" (commands: parse, sync, diff)", cmd);
 }

@@ -1,0 +1,56 @@
+/*
+ * cli.h -- declarations shared by the command-line files. cli/ is the only
+ * part of parsediff that prints to stdout/stderr or exits.
+ */
+#ifndef PD_CLI_H
+#define PD_CLI_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "engine/engine.h"
+
+/* Exit codes. */
+enum {
+    PD_EXIT_OK = 0,
+    PD_EXIT_DRIFT = 1,     /* --fail-on-change found drift, parse errors or a vacuous run */
+    PD_EXIT_USAGE = 2,     /* bad command line */
+    PD_EXIT_RUNTIME = 3,   /* archive unreadable, I/O failure, a file that failed */
+    PD_EXIT_INTERRUPTED = 130,
+};
+
+/* Set by the SIGINT handler; engines poll it. */
+extern atomic_bool pd_cli_cancel;
+void pd_cli_install_signals(void);
+
+/* Prints "parsediff: error: ..." to stderr. */
+void pd_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a usage error plus a hint to run --help; returns PD_EXIT_USAGE. */
+int pd_cli_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Source roots and archive path shared by sync and diff. */
+typedef struct pd_cli_sources {
+    pd_agent_root roots[64];
+    size_t n_roots;
+    char *owned[64]; /* strings to free */
+    size_t n_owned;
+    const char *db_path;
+    char *db_owned;
+} pd_cli_sources;
+
+/* Adds "AGENT=DIR" from --source; returns false with a message on stderr when invalid. */
+bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec);
+/* Fills the default roots and archive path from the environment where none were given. */
+bool pd_cli_sources_defaults(pd_cli_sources *s);
+void pd_cli_sources_free(pd_cli_sources *s);
+
+/* Parses a non-negative integer option; false on junk or overflow. */
+bool pd_cli_parse_count(const char *text, long long *out);
+
+int pd_cmd_parse(int argc, char **argv);
+int pd_cmd_sync(int argc, char **argv);
+int pd_cmd_diff(int argc, char **argv);
+
+#endif

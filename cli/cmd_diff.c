@@ -1,0 +1,291 @@
+/*
+ * cmd_diff.c -- `parsediff diff`: options, the run, the report, the exit code.
+ *
+ * The report goes to stdout only when the run completed; an interrupted run
+ * prints a message on stderr and exits 130 without a report, so a partial
+ * result is never mistaken for a complete one.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "parsers/provider.h"
+#include "report/report.h"
+
+static void diff_help(FILE *out)
+{
+    fputs("Usage: parsediff diff [options]\n"
+          "\n"
+          "Re-parses every transcript with this binary, compares the result with the\n"
+          "archive field by field, and reports each session as identical, changed,\n"
+          "raced (the source was written during the run), incremental_skew,\n"
+          "pending_resync, new_on_disk, skipped, excluded_by_parser, parse_error or\n"
+          "transient_needs_retry. Never writes to the archive.\n"
+          "\n"
+          "  --db PATH           archive file (default: $PARSEDIFF_DB, else ~/.parsediff/archive.db)\n"
+          "  --source AGENT=DIR  a root to scan for AGENT; repeatable; replaces the defaults\n"
+          "  --agent NAME        only this agent (claude, codex); repeatable\n"
+          "  --limit N           re-parse only the N most recently modified sources (0: all)\n"
+          "  --fail-on-change    exit 1 on changed sessions, parse errors or a vacuous run;\n"
+          "                      raced and incremental_skew sessions never fail the run\n"
+          "  --format text|json  report format (default text); --json is short for json\n"
+          "  -v, --verbose       every field diff, no 20-row caps, pending-resync details\n"
+          "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
+          "  --progress MODE     auto (default: text report on a terminal, not in CI),\n"
+          "                      always or never\n",
+          out);
+}
+
+typedef struct diff_progress {
+    pd_progress *bar;
+} diff_progress;
+
+static void on_progress(void *ctx, int64_t done, int64_t total)
+{
+    diff_progress *dp = ctx;
+    pd_progress_set_total(dp->bar, total);
+    pd_progress_tick(dp->bar, done);
+}
+
+/* Adds one --agent value after trimming and lower-casing; drops duplicates. */
+static bool add_agent(const char **agents, size_t *n, char *raw)
+{
+    char *start = raw;
+    while (isspace((unsigned char)*start))
+        start++;
+    char *end = start + strlen(start);
+    while (end > start && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    for (char *p = start; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+
+    const pd_provider *p = pd_provider_find(start);
+    if (p == NULL) {
+        const char *const *names;
+        size_t count = pd_engine_supported_agents(&names);
+        char list[256] = "";
+        for (size_t i = 0; i < count; i++) {
+            if (i > 0)
+                strncat(list, ", ", sizeof list - strlen(list) - 1);
+            strncat(list, names[i], sizeof list - strlen(list) - 1);
+        }
+        pd_cli_usage_error("diff ", "unknown agent \"%s\" (supported: %s)", raw, list);
+        return false;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(agents[i], p->name) == 0)
+            return true;
+    }
+    agents[(*n)++] = p->name;
+    return true;
+}
+
+int pd_cmd_diff(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"source", required_argument, NULL, 's'},
+        {"agent", required_argument, NULL, 'a'},
+        {"limit", required_argument, NULL, 'l'},
+        {"fail-on-change", no_argument, NULL, 'F'},
+        {"format", required_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"threads", required_argument, NULL, 't'},
+        {"progress", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    pd_cli_sources src = {0};
+    const char *agents[16];
+    size_t n_agents = 0;
+    long long limit = 0, threads = -1;
+    bool fail_on_change = false, json = false, verbose = false;
+    const char *format = "text";
+    const char *progress_mode = "auto";
+    int exit_code = PD_EXIT_OK;
+
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            src.db_path = optarg;
+            break;
+        case 's':
+            if (!pd_cli_sources_add(&src, "diff ", optarg))
+                goto usage_fail;
+            break;
+        case 'a':
+            if (n_agents >= 16 || !add_agent(agents, &n_agents, optarg))
+                goto usage_fail;
+            break;
+        case 'l':
+            if (!pd_cli_parse_count(optarg, &limit)) {
+                pd_cli_usage_error("diff ", "--limit must be an integer, got \"%s\"", optarg);
+                goto usage_fail;
+            }
+            if (limit < 0) {
+                pd_cli_usage_error("diff ", "--limit must be >= 0");
+                goto usage_fail;
+            }
+            break;
+        case 'F':
+            fail_on_change = true;
+            break;
+        case 'f':
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "human") != 0 &&
+                strcmp(optarg, "json") != 0) {
+                pd_cli_usage_error("diff ", "--format must be text or json, got \"%s\"", optarg);
+                goto usage_fail;
+            }
+            format = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 't':
+            if (!pd_cli_parse_count(optarg, &threads) || threads < 0 || threads > 256) {
+                pd_cli_usage_error("diff ", "--threads must be an integer from 0 to 256, got \"%s\"",
+                                   optarg);
+                goto usage_fail;
+            }
+            break;
+        case 'p':
+            if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "always") != 0 &&
+                strcmp(optarg, "never") != 0) {
+                pd_cli_usage_error("diff ", "--progress must be auto, always or never");
+                goto usage_fail;
+            }
+            progress_mode = optarg;
+            break;
+        case 'h':
+            diff_help(stdout);
+            pd_cli_sources_free(&src);
+            return PD_EXIT_OK;
+        case ':':
+            pd_cli_usage_error("diff ", "option %s needs a value", argv[optind - 1]);
+            goto usage_fail;
+        default:
+            pd_cli_usage_error("diff ", "unknown option \"%s\"", argv[optind - 1]);
+            goto usage_fail;
+        }
+    }
+    if (optind < argc) {
+        pd_cli_usage_error("diff ", "unexpected argument \"%s\"", argv[optind]);
+        goto usage_fail;
+    }
+    if (strcmp(format, "json") == 0)
+        json = true;
+    if (!pd_cli_sources_defaults(&src)) {
+        pd_cli_error("out of memory");
+        pd_cli_sources_free(&src);
+        return PD_EXIT_RUNTIME;
+    }
+    if (access(src.db_path, F_OK) != 0) {
+        pd_cli_error("archive not found: %s (run 'parsediff sync --db %s' first, or pass --db)",
+                     src.db_path, src.db_path);
+        pd_cli_sources_free(&src);
+        return PD_EXIT_RUNTIME;
+    }
+
+    pd_engine_config cfg = {
+        .db_path = src.db_path,
+        .roots = src.roots,
+        .n_roots = src.n_roots,
+        .cancel = &pd_cli_cancel,
+    };
+    if (threads < 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.n_threads = n > 0 ? (unsigned)n : 1;
+    } else {
+        cfg.n_threads = (unsigned)threads;
+    }
+
+    bool show_progress = strcmp(progress_mode, "always") == 0 ||
+                         (strcmp(progress_mode, "auto") == 0 && !json && isatty(STDERR_FILENO) &&
+                          getenv("CI") == NULL);
+    diff_progress dp = {0};
+    pd_diff_options opts = {
+        .agents = n_agents > 0 ? agents : NULL,
+        .n_agents = n_agents,
+        .limit = limit,
+    };
+    if (show_progress) {
+        dp.bar = pd_progress_new(stderr, 0);
+        if (dp.bar != NULL) {
+            opts.progress = on_progress;
+            opts.progress_ctx = &dp;
+        }
+    }
+
+    pd_engine *engine = NULL;
+    pd_diff_report *report = NULL;
+    pd_err err = {0};
+    int rc = pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &engine, &err);
+    if (rc == PD_OK)
+        rc = pd_engine_diff(engine, &opts, &report, &err);
+    pd_progress_free(dp.bar);
+
+    if (rc == PD_ECANCELED) {
+        pd_cli_error("interrupted after %lld of %lld files; no report was written because it "
+                     "would be incomplete",
+                     report != NULL ? (long long)report->totals.examined : 0LL,
+                     report != NULL ? (long long)report->files_examined : 0LL);
+        exit_code = PD_EXIT_INTERRUPTED;
+        goto out;
+    }
+    if (rc != PD_OK) {
+        pd_cli_error("%s", err.msg[0] != '\0' ? err.msg : pd_strerror(rc));
+        exit_code = PD_EXIT_RUNTIME;
+        goto out;
+    }
+
+    rc = json ? pd_report_write_json(stdout, report) : pd_report_write_text(stdout, report, verbose);
+    if (rc == PD_OK && fflush(stdout) != 0)
+        rc = PD_EIO;
+    if (rc != PD_OK) {
+        /* EPIPE from `| head` is the reader's choice, not a failure worth a message. */
+        if (errno != EPIPE)
+            pd_cli_error("cannot write the report to stdout: %s", strerror(errno));
+        exit_code = PD_EXIT_RUNTIME;
+        goto out;
+    }
+
+    if (fail_on_change) {
+        if (pd_diff_report_is_vacuous(report)) {
+            fprintf(stderr,
+                    "parsediff: --fail-on-change failed: the run was vacuous: every one of the "
+                    "%lld examined sessions is pending resync because this binary's data version "
+                    "(%lld) is ahead of the archive, so no drift could be detected. Re-run against "
+                    "a freshly resynced archive, or with a binary built before the data-version "
+                    "bump.\n",
+                    (long long)report->totals.examined, (long long)report->data_version);
+            exit_code = PD_EXIT_DRIFT;
+        } else if (pd_diff_report_has_failures(report)) {
+            fprintf(stderr,
+                    "parsediff: --fail-on-change failed: %lld changed sessions, %lld parse errors\n",
+                    (long long)report->totals.changed, (long long)report->totals.parse_errors);
+            exit_code = PD_EXIT_DRIFT;
+        }
+    }
+
+out:
+    pd_diff_report_free(report);
+    pd_engine_free(engine);
+    pd_cli_sources_free(&src);
+    return exit_code;
+
+usage_fail:
+    pd_cli_sources_free(&src);
+    return PD_EXIT_USAGE;
+}

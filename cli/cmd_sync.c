@@ -1,0 +1,167 @@
+/*
+ * cmd_sync.c -- `parsediff sync`: option parsing, the run, and the summary.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "report/report.h"
+
+static void sync_help(FILE *out)
+{
+    fputs("Usage: parsediff sync [--db PATH] [--source AGENT=DIR]... [--threads N] [--full]\n"
+          "\n"
+          "Parses every transcript under the source roots and writes the archive. Unchanged\n"
+          "files are skipped; files that only grew are appended incrementally.\n"
+          "\n"
+          "  --db PATH           archive file (default: $PARSEDIFF_DB, else ~/.parsediff/archive.db)\n"
+          "  --source AGENT=DIR  a root to scan for AGENT (claude or codex); repeatable;\n"
+          "                      replaces the default roots\n"
+          "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
+          "  --full              rewrite every session with a full parse (no skips, no appends)\n"
+          "  --progress MODE     auto (default: on a terminal), always or never\n",
+          out);
+}
+
+typedef struct sync_progress {
+    pd_progress *bar;
+} sync_progress;
+
+static void on_progress(void *ctx, int64_t done, int64_t total)
+{
+    sync_progress *sp = ctx;
+    pd_progress_set_total(sp->bar, total);
+    pd_progress_tick(sp->bar, done);
+}
+
+int pd_cmd_sync(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},     {"source", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 't'}, {"full", no_argument, NULL, 'f'},
+        {"progress", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    pd_cli_sources src = {0};
+    long long threads = -1;
+    bool full = false;
+    const char *progress_mode = "auto";
+    int exit_code = PD_EXIT_OK;
+
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            src.db_path = optarg;
+            break;
+        case 's':
+            if (!pd_cli_sources_add(&src, "sync ", optarg)) {
+                pd_cli_sources_free(&src);
+                return PD_EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (!pd_cli_parse_count(optarg, &threads) || threads < 0 || threads > 256) {
+                pd_cli_sources_free(&src);
+                return pd_cli_usage_error("sync ", "--threads must be an integer from 0 to 256, got \"%s\"",
+                                          optarg);
+            }
+            break;
+        case 'f':
+            full = true;
+            break;
+        case 'p':
+            progress_mode = optarg;
+            break;
+        case 'h':
+            sync_help(stdout);
+            pd_cli_sources_free(&src);
+            return PD_EXIT_OK;
+        case ':':
+            pd_cli_sources_free(&src);
+            return pd_cli_usage_error("sync ", "option %s needs a value", argv[optind - 1]);
+        default:
+            pd_cli_sources_free(&src);
+            return pd_cli_usage_error("sync ", "unknown option \"%s\"", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        pd_cli_sources_free(&src);
+        return pd_cli_usage_error("sync ", "unexpected argument \"%s\"", argv[optind]);
+    }
+    if (strcmp(progress_mode, "auto") != 0 && strcmp(progress_mode, "always") != 0 &&
+        strcmp(progress_mode, "never") != 0) {
+        pd_cli_sources_free(&src);
+        return pd_cli_usage_error("sync ", "--progress must be auto, always or never");
+    }
+    if (!pd_cli_sources_defaults(&src)) {
+        pd_cli_sources_free(&src);
+        pd_cli_error("out of memory");
+        return PD_EXIT_RUNTIME;
+    }
+
+    pd_engine_config cfg = {
+        .db_path = src.db_path,
+        .roots = src.roots,
+        .n_roots = src.n_roots,
+        .n_threads = threads >= 0 ? (unsigned)threads : 0,
+        .cancel = &pd_cli_cancel,
+    };
+    if (threads < 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.n_threads = n > 0 ? (unsigned)n : 1;
+    }
+
+    bool show_progress = strcmp(progress_mode, "always") == 0 ||
+                         (strcmp(progress_mode, "auto") == 0 && isatty(STDERR_FILENO) &&
+                          getenv("CI") == NULL);
+    sync_progress sp = {0};
+    pd_sync_options opts = {.force_full = full};
+    if (show_progress) {
+        sp.bar = pd_progress_new(stderr, 0);
+        if (sp.bar != NULL) {
+            opts.progress = on_progress;
+            opts.progress_ctx = &sp;
+        }
+    }
+
+    pd_engine *engine = NULL;
+    pd_err err = {0};
+    pd_sync_stats stats = {0};
+    int rc = pd_engine_new(&cfg, PD_ENGINE_WRITER, &engine, &err);
+    if (rc == PD_OK)
+        rc = pd_engine_sync(engine, &opts, &stats, &err);
+    pd_progress_free(sp.bar);
+
+    if (rc == PD_OK || rc == PD_ECANCELED) {
+        fprintf(stderr,
+                "sync: %lld files discovered, %lld parsed, %lld unchanged, %lld failed; "
+                "sessions written: %lld full, %lld incremental",
+                (long long)stats.files_discovered, (long long)stats.files_parsed,
+                (long long)stats.files_unchanged, (long long)stats.files_failed,
+                (long long)stats.sessions_full, (long long)stats.sessions_incremental);
+        if (stats.titles_refreshed > 0)
+            fprintf(stderr, "; %lld titles refreshed", (long long)stats.titles_refreshed);
+        fprintf(stderr, " (archive %s)\n", src.db_path);
+        for (size_t i = 0; i < stats.n_errors; i++)
+            fprintf(stderr, "  failed: %s\n", stats.errors[i].message);
+    }
+    if (rc == PD_ECANCELED) {
+        pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");
+        exit_code = PD_EXIT_INTERRUPTED;
+    } else if (rc != PD_OK) {
+        pd_cli_error("%s", err.msg[0] != '\0' ? err.msg : pd_strerror(rc));
+        exit_code = PD_EXIT_RUNTIME;
+    } else if (stats.files_failed > 0) {
+        exit_code = PD_EXIT_RUNTIME;
+    }
+
+    pd_sync_stats_free(&stats);
+    pd_engine_free(engine);
+    pd_cli_sources_free(&src);
+    return exit_code;
+}

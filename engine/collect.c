@@ -1,0 +1,541 @@
+/*
+ * collect.c -- the diff collector: classification, the raced guard, sweeps
+ * and report construction.
+ *
+ * Entry points, all on the collector (main) thread:
+ *   pd_diff_report_new, pd_diff_report_set_agents  -- before the run
+ *   pd_collect_job                                 -- once per finished job
+ *   pd_collect_sweeps, pd_diff_report_finish       -- after the last job
+ *
+ * Classification of a parsed session, first match wins:
+ *   needs retry -> transient_needs_retry; no stored row -> new_on_disk;
+ *   stored row trashed -> skipped; stored data version older than this
+ *   binary's -> pending_resync; real diffs and a live write detected ->
+ *   raced; real diffs confined to message_metadata on a row last written
+ *   incrementally -> incremental_skew; real diffs -> changed; else identical.
+ *
+ * The raced guard runs here, after the worker's read has finished, so a
+ * write that lands while the source is being read is seen by the re-stat.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "engine/compare.h"
+#include "engine/diff_internal.h"
+#include "parsers/jsonl.h"
+
+#define REASON_RETRY "transient low-fidelity parse; differences expected"
+#define REASON_TRASHED_IN_ARCHIVE "trashed in archive"
+#define REASON_RACED "source file changed after snapshot (live-write skew)"
+#define REASON_ARCHIVE_RACED "archive changed during run"
+#define REASON_SKEW "stored row last written incrementally (incremental-append skew)"
+#define REASON_EXCLUDED "parser exclusion (would delete)"
+#define REASON_STALE_PRESENCE "stale row; parser no longer emits this ID"
+
+/* The report plus the capacities of its growable arrays. */
+typedef struct report_impl {
+    pd_diff_report r; /* first member: a pd_diff_report * is a report_impl * */
+    size_t cap_sessions;
+    size_t cap_counts;
+} report_impl;
+
+int pd_diff_report_new(pd_diff_report **out, pd_err *err)
+{
+    report_impl *impl = calloc(1, sizeof *impl);
+    if (impl == NULL)
+        return pd_err_set(err, PD_ENOMEM, "out of memory creating the report");
+    impl->r.arena = pd_arena_new();
+    if (impl->r.arena == NULL) {
+        free(impl);
+        return pd_err_set(err, PD_ENOMEM, "out of memory creating the report");
+    }
+    impl->r.data_version = PD_DATA_VERSION;
+    pd_time_format_seconds(pd_time_now(), impl->r.generated_at);
+    *out = &impl->r;
+    return PD_OK;
+}
+
+void pd_diff_report_free(pd_diff_report *r)
+{
+    if (r == NULL)
+        return;
+    free(r->sessions);
+    free(r->field_counts);
+    pd_arena_free(r->arena);
+    free(r);
+}
+
+int pd_diff_report_set_agents(pd_diff_report *r, const char *const *agents, size_t n_agents)
+{
+    const char *const *all;
+    size_t n_all = pd_engine_supported_agents(&all);
+    r->agents = pd_arena_calloc(r->arena, n_all + 1, sizeof *r->agents);
+    if (r->agents == NULL)
+        return PD_ENOMEM;
+    r->agents_restricted = agents != NULL && n_agents > 0;
+    for (size_t i = 0; i < n_all; i++) {
+        bool keep = !r->agents_restricted;
+        for (size_t j = 0; j < n_agents && !keep; j++)
+            keep = strcmp(all[i], agents[j]) == 0;
+        if (keep)
+            r->agents[r->n_agents++] = all[i];
+    }
+    return PD_OK;
+}
+
+static bool agent_in_report(const pd_diff_report *r, const char *agent)
+{
+    for (size_t i = 0; i < r->n_agents; i++) {
+        if (strcmp(r->agents[i], agent) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- entries and counts ----------------------------------------------------- */
+
+static char *dup_or_null(pd_arena *a, const char *s, bool *oom)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = pd_arena_strdup(a, s);
+    if (d == NULL)
+        *oom = true;
+    return d;
+}
+
+/* Appends an entry whose strings are copied into the report's arena. */
+static int add_entry(pd_diff_report *r, const char *session_id, const char *agent,
+                     const char *file_path, pd_diff_class cls, const char *reason,
+                     int64_t stored_dv, const pd_field_diff *fields, size_t n_fields)
+{
+    report_impl *impl = (report_impl *)r;
+    if (r->n_sessions == impl->cap_sessions) {
+        size_t cap = impl->cap_sessions == 0 ? 64 : impl->cap_sessions * 2;
+        pd_diff_entry *grown = realloc(r->sessions, cap * sizeof *grown);
+        if (grown == NULL)
+            return PD_ENOMEM;
+        r->sessions = grown;
+        impl->cap_sessions = cap;
+    }
+
+    bool oom = false;
+    pd_diff_entry e = {
+        .session_id = dup_or_null(r->arena, session_id, &oom),
+        .agent = dup_or_null(r->arena, agent != NULL ? agent : "", &oom),
+        .file_path = (file_path != NULL && file_path[0] != '\0') ? dup_or_null(r->arena, file_path, &oom)
+                                                                  : NULL,
+        .cls = cls,
+        .reason = dup_or_null(r->arena, reason, &oom),
+        .stored_data_version = stored_dv,
+    };
+    if (n_fields > 0) {
+        e.fields = pd_arena_calloc(r->arena, n_fields, sizeof *e.fields);
+        if (e.fields == NULL)
+            return PD_ENOMEM;
+        for (size_t i = 0; i < n_fields; i++) {
+            e.fields[i].field = dup_or_null(r->arena, fields[i].field, &oom);
+            e.fields[i].stored = dup_or_null(r->arena, fields[i].stored, &oom);
+            e.fields[i].parsed = dup_or_null(r->arena, fields[i].parsed, &oom);
+            e.fields[i].detail = dup_or_null(r->arena, fields[i].detail, &oom);
+            e.fields[i].informational = fields[i].informational;
+        }
+        e.n_fields = n_fields;
+    }
+    if (oom)
+        return PD_ENOMEM;
+    r->sessions[r->n_sessions++] = e;
+    return PD_OK;
+}
+
+static int bump_field_count(pd_diff_report *r, const char *field)
+{
+    report_impl *impl = (report_impl *)r;
+    for (size_t i = 0; i < r->n_field_counts; i++) {
+        if (strcmp(r->field_counts[i].field, field) == 0) {
+            r->field_counts[i].count++;
+            return PD_OK;
+        }
+    }
+    if (r->n_field_counts == impl->cap_counts) {
+        size_t cap = impl->cap_counts == 0 ? 16 : impl->cap_counts * 2;
+        pd_field_count *grown = realloc(r->field_counts, cap * sizeof *grown);
+        if (grown == NULL)
+            return PD_ENOMEM;
+        r->field_counts = grown;
+        impl->cap_counts = cap;
+    }
+    const char *name = pd_arena_strdup(r->arena, field);
+    if (name == NULL)
+        return PD_ENOMEM;
+    r->field_counts[r->n_field_counts++] = (pd_field_count){.field = name, .count = 1};
+    return PD_OK;
+}
+
+/* +1 for each distinct non-informational field of one changed session. */
+static int count_changed_fields(pd_diff_report *r, const pd_field_diffs *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->items[i].informational)
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !d->items[j].informational && strcmp(d->items[j].field, d->items[i].field) == 0;
+        if (seen)
+            continue;
+        int rc = bump_field_count(r, d->items[i].field);
+        if (rc != PD_OK)
+            return rc;
+    }
+    return PD_OK;
+}
+
+/* ---- visited set --------------------------------------------------------------- */
+
+static size_t row_index(const pd_diff_run *run, const pd_stored_row *row)
+{
+    /* Rows live in one array inside the snapshot, in snapshot order. */
+    return (size_t)(row - pd_snapshot_row(run->snapshot, 0));
+}
+
+static void mark_visited(pd_diff_run *run, const pd_stored_row *row)
+{
+    size_t i = row_index(run, row);
+    run->visited[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static bool is_visited(const pd_diff_run *run, size_t i)
+{
+    return (run->visited[i / 8] >> (i % 8)) & 1u;
+}
+
+/* ---- raced guard ----------------------------------------------------------------- */
+
+bool pd_source_raced(int64_t stored_mtime, int64_t live_mtime, bool live_ok)
+{
+    if (!live_ok)
+        return true;
+    if (stored_mtime == PD_INT_NULL)
+        return true;
+    return live_mtime > stored_mtime;
+}
+
+/* A path of the form "<container>#<member>" names one member of a shared store. */
+static bool is_virtual_path(const char *path)
+{
+    const char *hash = strrchr(path, '#');
+    return hash != NULL && hash != path && hash[1] != '\0';
+}
+
+/*
+ * Codex: the stored mtime is folded with the title index, so a transcript
+ * write can hide below it. The size, then the consumed JSONL boundary, prove
+ * whether the transcript still matches what was stored. A hash difference
+ * alone proves nothing (incremental writes hash only the consumed prefix), so
+ * it is never used here.
+ */
+static bool codex_transcript_changed(pd_diff_run *run, const char *path, const pd_stored_row *row)
+{
+    if (row->file_size == PD_INT_NULL)
+        return false;
+    pd_stat_info st;
+    if (pd_stat_path(path, &st) != PD_OK)
+        return true;
+    if (st.size == row->file_size)
+        return false;
+    if (run->collector_json == NULL) {
+        run->collector_json = pd_json_parser_new();
+        if (run->collector_json == NULL)
+            return true;
+    }
+    int64_t boundary = 0;
+    pd_err err = {0};
+    if (pd_jsonl_file_consumed_boundary(path, run->collector_json, &boundary, &err) != PD_OK)
+        return true;
+    return boundary != row->file_size;
+}
+
+static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds,
+                        size_t fan_out)
+{
+    if (!ds->compared || ds->real_diffs == 0 || fan_out != 1)
+        return false;
+    const char *path = ds->parsed->file_path != NULL ? ds->parsed->file_path : job->js.src.path;
+    const pd_provider *p = job->js.provider;
+    if (is_virtual_path(path) || !p->file_based)
+        return false;
+
+    pd_stat_info st;
+    bool live_ok = pd_stat_path(path, &st) == PD_OK;
+    int64_t live = live_ok ? st.mtime_ns : 0;
+    /* A rewrite during the run can carry an older mtime; the mtime seen when
+     * the worker opened the file is then the better witness. Codex skips this
+     * because its parsed mtime is folded with the title index. */
+    if (p->live_mtime_rule == PD_LIVE_MTIME_FLOORED && live_ok && job->parsed_mtime > live)
+        live = job->parsed_mtime;
+
+    if (pd_source_raced(ds->row->file_mtime, live, live_ok))
+        return true;
+    if (p->live_mtime_rule == PD_LIVE_MTIME_TRANSCRIPT)
+        return codex_transcript_changed(run, path, ds->row);
+    return false;
+}
+
+/* ---- folding one job ---------------------------------------------------------------- */
+
+static int register_presence(pd_diff_run *run, const char *path)
+{
+    if (pd_strset_has(&run->presence, path))
+        return PD_OK;
+    char *key = pd_arena_strdup(run->report->arena, path);
+    if (key == NULL)
+        return PD_ENOMEM;
+    int added = pd_strset_add(&run->presence, key);
+    return added < 0 ? added : PD_OK;
+}
+
+static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
+{
+    pd_diff_report *r = run->report;
+    const size_t *idx;
+    size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
+    if (n == 0) {
+        r->totals.parse_errors++;
+        return add_entry(r, NULL, job->js.provider->name, job->js.src.path, PD_CLASS_PARSE_ERROR,
+                         job->error, 0, NULL, 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
+        mark_visited(run, row);
+        r->totals.parse_errors++;
+        int rc = add_entry(r, row->id, row->agent, job->js.src.path, PD_CLASS_PARSE_ERROR,
+                           job->error, row->data_version, NULL, 0);
+        if (rc != PD_OK)
+            return rc;
+    }
+    return PD_OK;
+}
+
+static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds,
+                           size_t fan_out)
+{
+    pd_diff_report *r = run->report;
+    const pd_session *s = ds->parsed;
+    const pd_stored_row *row = ds->row;
+    const char *agent = s->agent != NULL ? s->agent : job->js.provider->name;
+    const char *path = s->file_path != NULL ? s->file_path : job->js.src.path;
+    int64_t stored_dv = row != NULL ? row->data_version : 0;
+    const char *reason = NULL;
+    pd_diff_class cls;
+
+    if (row != NULL)
+        mark_visited(run, row);
+
+    if (s->needs_retry) {
+        cls = PD_CLASS_NEEDS_RETRY;
+        reason = REASON_RETRY;
+        r->totals.transient_needs_retry++;
+    } else if (row == NULL) {
+        cls = PD_CLASS_NEW_ON_DISK;
+        r->totals.new_on_disk++;
+    } else if (row->is_trashed) {
+        cls = PD_CLASS_SKIPPED;
+        reason = REASON_TRASHED_IN_ARCHIVE;
+        r->totals.skipped++;
+    } else if (row->data_version < PD_DATA_VERSION) {
+        cls = PD_CLASS_PENDING_RESYNC;
+        r->totals.pending_resync++;
+    } else if (ds->archive_changed && (!ds->compared || ds->real_diffs > 0)) {
+        cls = PD_CLASS_RACED;
+        reason = REASON_ARCHIVE_RACED;
+        r->totals.raced++;
+    } else if (ds->real_diffs > 0 && guard_raced(run, job, ds, fan_out)) {
+        cls = PD_CLASS_RACED;
+        reason = REASON_RACED;
+        r->totals.raced++;
+    } else if (ds->real_diffs > 0 && row->last_write_incremental &&
+               pd_field_diffs_confined_to_incremental_artifacts(&ds->diffs)) {
+        cls = PD_CLASS_INCREMENTAL_SKEW;
+        reason = REASON_SKEW;
+        r->totals.incremental_skew++;
+    } else if (ds->real_diffs > 0) {
+        cls = PD_CLASS_CHANGED;
+        r->totals.changed++;
+        int rc = count_changed_fields(r, &ds->diffs);
+        if (rc != PD_OK)
+            return rc;
+    } else {
+        cls = PD_CLASS_IDENTICAL;
+        r->totals.identical++;
+        if (ds->diffs.n == 0)
+            return PD_OK; /* identical sessions are listed only with informational diffs */
+        r->totals.informational_only++;
+    }
+
+    return add_entry(r, s->id, agent, path, cls, reason, stored_dv, ds->diffs.items, ds->diffs.n);
+}
+
+int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
+{
+    if (job->failed)
+        return collect_source_error(run, job);
+
+    for (size_t i = 0; i < job->n_sessions; i++) {
+        const pd_diff_session *ds = &job->sessions[i];
+        const char *path = ds->parsed->file_path != NULL ? ds->parsed->file_path : job->js.src.path;
+        size_t fan_out = 0;
+        for (size_t j = 0; j < job->n_sessions; j++) {
+            const char *other = job->sessions[j].parsed->file_path;
+            if (strcmp(other != NULL ? other : job->js.src.path, path) == 0)
+                fan_out++;
+        }
+        int rc = collect_session(run, job, ds, fan_out);
+        if (rc != PD_OK)
+            return rc;
+    }
+
+    for (size_t i = 0; i < job->n_excluded; i++) {
+        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, job->excluded[i]);
+        if (row == NULL)
+            continue;
+        mark_visited(run, row);
+        run->report->totals.excluded_by_parser++;
+        int rc = add_entry(run->report, row->id, row->agent, job->js.src.path,
+                           PD_CLASS_EXCLUDED_BY_PARSER, REASON_EXCLUDED, row->data_version, NULL, 0);
+        if (rc != PD_OK)
+            return rc;
+    }
+
+    /* NOTE: stale Claude fork rows of this transcript that the parse no longer
+     * emits are reported by the presence sweep (changed or pending_resync),
+     * not as excluded members bound for tombstoning. */
+    return register_presence(run, job->js.src.path);
+}
+
+/* ---- sweeps ------------------------------------------------------------------------ */
+
+/* Agent named by a session id: "codex:<uuid>" is codex, a colon-free id is claude. */
+static const char *agent_of_id(pd_arena *a, const char *id)
+{
+    const char *tilde = strrchr(id, '~');
+    if (tilde != NULL)
+        id = tilde + 1;
+    const char *colon = strchr(id, ':');
+    if (colon == NULL)
+        return "claude";
+    return pd_arena_strndup(a, id, (size_t)(colon - id));
+}
+
+static bool agent_supported(const char *agent)
+{
+    return pd_provider_find(agent) != NULL;
+}
+
+static const char *final_sweep_reason(const pd_diff_run *run, const pd_stored_row *row,
+                                      const char *agent)
+{
+    if (strchr(row->id, '~') != NULL)
+        return "remote session";
+    if (row->is_trashed)
+        return "trashed";
+    if (!agent_supported(agent))
+        return "agent not supported by parsediff";
+    if (row->file_path == NULL || row->file_path[0] == '\0')
+        return "source missing";
+    if (pd_strset_has(&run->cut, row->file_path))
+        return "not sampled (--limit)";
+    pd_stat_info st;
+    const char *path = row->file_path;
+    if (pd_stat_path(path, &st) != PD_OK)
+        return "source missing";
+    return "not discovered";
+}
+
+int pd_collect_sweeps(pd_diff_run *run)
+{
+    pd_diff_report *r = run->report;
+    size_t n = pd_snapshot_count(run->snapshot);
+    static const pd_field_diff presence = {
+        .field = "presence", .stored = "stored", .parsed = "(not emitted)"};
+
+    /* Presence: a stored row of a parsed source that the parse did not emit. */
+    for (size_t i = 0; i < n; i++) {
+        const pd_stored_row *row = pd_snapshot_row(run->snapshot, i);
+        if (is_visited(run, i) || row->is_trashed || row->file_path == NULL ||
+            !pd_strset_has(&run->presence, row->file_path))
+            continue;
+        mark_visited(run, row);
+        int rc;
+        if (row->data_version < PD_DATA_VERSION) {
+            r->totals.pending_resync++;
+            rc = add_entry(r, row->id, row->agent, row->file_path, PD_CLASS_PENDING_RESYNC,
+                           REASON_STALE_PRESENCE, row->data_version, &presence, 1);
+        } else {
+            r->totals.changed++;
+            rc = bump_field_count(r, "presence");
+            if (rc == PD_OK)
+                rc = add_entry(r, row->id, row->agent, row->file_path, PD_CLASS_CHANGED, NULL,
+                               row->data_version, &presence, 1);
+        }
+        if (rc != PD_OK)
+            return rc;
+    }
+
+    /* Every stored row still unvisited is accounted for as skipped. */
+    for (size_t i = 0; i < n; i++) {
+        if (is_visited(run, i))
+            continue;
+        const pd_stored_row *row = pd_snapshot_row(run->snapshot, i);
+        const char *agent = agent_of_id(r->arena, row->id);
+        if (agent == NULL)
+            return PD_ENOMEM;
+        if (r->agents_restricted && !agent_in_report(r, agent))
+            continue;
+        r->totals.skipped++;
+        int rc = add_entry(r, row->id, row->agent, row->file_path, PD_CLASS_SKIPPED,
+                           final_sweep_reason(run, row, agent), row->data_version, NULL, 0);
+        if (rc != PD_OK)
+            return rc;
+    }
+    return PD_OK;
+}
+
+/* ---- finishing ------------------------------------------------------------------------ */
+
+static int cmp_str(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "");
+}
+
+static int compare_entries(const void *a_, const void *b_)
+{
+    const pd_diff_entry *a = a_, *b = b_;
+    int c = strcmp(pd_diff_class_name(a->cls), pd_diff_class_name(b->cls));
+    if (c == 0)
+        c = cmp_str(a->agent, b->agent);
+    if (c == 0)
+        c = cmp_str(a->file_path, b->file_path);
+    if (c == 0)
+        c = cmp_str(a->session_id, b->session_id);
+    return c;
+}
+
+static int compare_counts(const void *a_, const void *b_)
+{
+    const pd_field_count *a = a_, *b = b_;
+    return strcmp(a->field, b->field);
+}
+
+int pd_diff_report_finish(pd_diff_report *r)
+{
+    pd_diff_totals *t = &r->totals;
+    t->examined = t->identical + t->changed + t->pending_resync + t->raced + t->incremental_skew;
+    if (r->n_sessions > 1)
+        qsort(r->sessions, r->n_sessions, sizeof *r->sessions, compare_entries);
+    if (r->n_field_counts > 1)
+        qsort(r->field_counts, r->n_field_counts, sizeof *r->field_counts, compare_counts);
+    return PD_OK;
+}

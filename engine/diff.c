@@ -1,0 +1,443 @@
+/*
+ * diff.c -- `parsediff diff`: re-parse every source in parallel and compare
+ * the result with the stored rows, without writing anything.
+ *
+ * Call order: pd_engine_diff() on the main thread.
+ *   1. Open the archive read-only and take one snapshot of `sessions`.
+ *   2. Discover sources for the requested agents. Without --limit they
+ *      stream straight into the job ring while workers run; with --limit
+ *      they are collected, ordered newest mtime first (path ascending on
+ *      ties), cut to N, and the paths cut are remembered for the sweep.
+ *   3. Workers (pool/) read and parse one source each, normalise every
+ *      session, load its stored rows through their own read-only connection,
+ *      check that the stored bookkeeping still matches the snapshot, and run
+ *      the comparator.
+ *   4. The collector (this thread, collect.c) folds each job: re-stat for the
+ *      raced guard, the Codex consumed-boundary check, classification,
+ *      totals, field counts and the visited set.
+ *   5. Sweeps: stored rows of registered sources that no parse emitted, then
+ *      every stored row still unvisited; finally the report is sorted.
+ *
+ * Threading: the snapshot, the providers' shared state and the run's
+ * constant fields are read by workers and written by nobody during the run;
+ * each job's arena is filled by one worker and then handed to the collector
+ * through the result ring (the ring's release/acquire ordering publishes it).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/archive.h"
+#include "common/log.h"
+#include "common/normalize.h"
+#include "common/timefmt.h"
+#include "engine/compare.h"
+#include "engine/diff_internal.h"
+#include "engine/driver.h"
+
+/* ---- worker side ----------------------------------------------------------- */
+
+typedef struct diff_worker {
+    pd_json_parser *json;
+    pd_archive *reader;
+} diff_worker;
+
+static int diff_worker_init(void *user, void **ctx)
+{
+    pd_diff_run *run = user;
+    diff_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return PD_ENOMEM;
+    w->json = pd_json_parser_new();
+    if (w->json == NULL) {
+        free(w);
+        return PD_ENOMEM;
+    }
+    pd_err err = {0};
+    int rc = pd_archive_open(run->engine->cfg.db_path, PD_ARCHIVE_READONLY, &w->reader, &err);
+    if (rc != PD_OK) {
+        PD_LOG(PD_LOG_ERROR, "%s", err.msg);
+        pd_json_parser_free(w->json);
+        free(w);
+        return rc;
+    }
+    *ctx = w;
+    return PD_OK;
+}
+
+static void diff_worker_fini(void *user, void *ctx)
+{
+    (void)user;
+    diff_worker *w = ctx;
+    if (w == NULL)
+        return;
+    pd_archive_close(w->reader);
+    pd_json_parser_free(w->json);
+    free(w);
+}
+
+/* True when the re-read row no longer matches what the snapshot recorded. */
+static bool row_moved(const pd_stored_row *snap, const pd_session *now)
+{
+    if (snap->file_size != now->file_size || snap->file_mtime != now->file_mtime ||
+        snap->data_version != now->data_version)
+        return true;
+    if (!snap->has_hash)
+        return now->file_hash != NULL;
+    if (now->file_hash == NULL || strlen(now->file_hash) != 64)
+        return true;
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        if (now->file_hash[2 * i] != digits[snap->file_hash[i] >> 4] ||
+            now->file_hash[2 * i + 1] != digits[snap->file_hash[i] & 15])
+            return true;
+    }
+    return false;
+}
+
+static int compare_one(pd_diff_job *job, diff_worker *w, pd_diff_session *ds, pd_err *err)
+{
+    const pd_stored_row *row = ds->row;
+    if (row == NULL || row->is_trashed || ds->parsed->needs_retry)
+        return PD_OK;
+
+    pd_session stored;
+    bool found = false;
+    int rc = pd_archive_load_session(w->reader, row->id, job->arena, &stored, &found, err);
+    if (rc != PD_OK)
+        return rc;
+    if (!found || row_moved(row, &stored)) {
+        /* A sync committed to this row after the snapshot: whatever the
+         * comparison would say describes neither state reliably. */
+        ds->archive_changed = true;
+    }
+    if (!found)
+        return PD_OK;
+
+    rc = pd_compare_sessions(&stored, ds->parsed, job->arena, &ds->diffs);
+    if (rc != PD_OK)
+        return pd_err_set(err, rc, "%s: comparing session %s ran out of memory",
+                          job->js.src.path, row->id);
+    ds->compared = true;
+    ds->real_diffs = pd_field_diffs_real_count(&ds->diffs);
+    return PD_OK;
+}
+
+static void diff_job_run(void *user, void *ctx, void *job_)
+{
+    pd_diff_run *run = user;
+    diff_worker *w = ctx;
+    pd_diff_job *job = job_;
+    void *shared = run->providers.shared[job->js.provider_index];
+    pd_err err = {0};
+    pd_source_buf buf = {0};
+
+    int rc = pd_source_read(job->js.src.path, -1, &buf, &err);
+    if (rc != PD_OK)
+        goto fail;
+    job->parsed_mtime = buf.mtime_ns;
+
+    pd_parse_request req = {
+        .path = job->js.src.path,
+        .root = job->js.src.root,
+        .machine = run->engine->cfg.machine,
+        .project_hint = job->js.src.project_hint,
+        .src = &buf,
+        .incr = NULL,
+        .shared = shared,
+        .json = w->json,
+        .arena = job->arena,
+    };
+    pd_parse_result res = {0};
+    rc = job->js.provider->parse(&req, &res, &err);
+    if (rc != PD_OK)
+        goto fail;
+
+    job->sessions = pd_arena_calloc(job->arena, res.n_sessions + 1, sizeof *job->sessions);
+    if (job->sessions == NULL) {
+        rc = pd_err_set(&err, PD_ENOMEM, "%s: out of memory", job->js.src.path);
+        goto fail;
+    }
+    job->excluded = res.excluded_ids;
+    job->n_excluded = res.n_excluded;
+
+    for (size_t i = 0; i < res.n_sessions; i++) {
+        pd_diff_session *ds = &job->sessions[job->n_sessions++];
+        ds->parsed = &res.sessions[i];
+        rc = pd_session_normalize(ds->parsed, NULL, job->arena);
+        if (rc != PD_OK) {
+            rc = pd_err_set(&err, rc, "%s: out of memory normalising a session", job->js.src.path);
+            goto fail;
+        }
+        if (ds->parsed->id != NULL)
+            ds->row = pd_snapshot_find_id(run->snapshot, ds->parsed->id);
+        rc = compare_one(job, w, ds, &err);
+        if (rc != PD_OK)
+            goto fail;
+    }
+    pd_source_buf_free(&buf);
+    return;
+
+fail:
+    pd_source_buf_free(&buf);
+    job->failed = true;
+    if (err.msg[0] != '\0')
+        job->error = pd_arena_strdup(job->arena, err.msg);
+    else
+        job->error = pd_arena_sprintf(job->arena, "%s: %s", job->js.src.path, pd_strerror(rc));
+    job->n_sessions = 0;
+}
+
+/* ---- submission -------------------------------------------------------------- */
+
+static pd_diff_job *job_new(pd_diff_run *run, const pd_job_source *js)
+{
+    pd_diff_job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return NULL;
+    job->arena = pd_arena_new();
+    if (job->arena == NULL) {
+        free(job);
+        return NULL;
+    }
+    job->run = run;
+    job->js = *js;
+    return job;
+}
+
+static void job_free(pd_diff_job *job)
+{
+    pd_arena_free(job->arena);
+    free(job);
+}
+
+static int submit_job(pd_diff_run *run, const pd_job_source *js)
+{
+    pd_diff_job *job = job_new(run, js);
+    if (job == NULL)
+        return PD_ENOMEM;
+    run->report->files_examined++;
+    int rc = pd_driver_submit(&run->driver, job);
+    if (rc != PD_OK) {
+        run->report->files_examined--;
+        job_free(job);
+    }
+    return rc;
+}
+
+static int diff_fold(void *ctx, void *job_, bool ran)
+{
+    pd_diff_run *run = ctx;
+    pd_diff_job *job = job_;
+    int rc = PD_OK;
+    if (ran)
+        rc = pd_collect_job(run, job);
+    run->done++;
+    if (run->opts != NULL && run->opts->progress != NULL)
+        run->opts->progress(run->opts->progress_ctx, run->done, run->report->files_examined);
+    job_free(job);
+    return rc;
+}
+
+static int stream_source(void *ctx, const pd_job_source *js)
+{
+    return submit_job(ctx, js);
+}
+
+typedef struct gathered {
+    pd_job_source *items;
+    int64_t *mtimes;
+    size_t n;
+    size_t cap;
+} gathered;
+
+static int gather_source(void *ctx, const pd_job_source *js)
+{
+    gathered *g = ctx;
+    if (g->n == g->cap) {
+        size_t cap = g->cap == 0 ? 256 : g->cap * 2;
+        pd_job_source *items = realloc(g->items, cap * sizeof *items);
+        if (items == NULL)
+            return PD_ENOMEM;
+        g->items = items;
+        int64_t *mtimes = realloc(g->mtimes, cap * sizeof *mtimes);
+        if (mtimes == NULL)
+            return PD_ENOMEM;
+        g->mtimes = mtimes;
+        g->cap = cap;
+    }
+    /* Ordering uses the plain transcript mtime (Codex too); a stat error
+     * sorts as oldest. */
+    pd_stat_info st;
+    g->mtimes[g->n] = pd_stat_path(js->src.path, &st) == PD_OK ? st.mtime_ns : 0;
+    g->items[g->n] = *js;
+    g->n++;
+    return PD_OK;
+}
+
+static const gathered *sort_target;
+
+static int compare_newest_first(const void *a, const void *b)
+{
+    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+    int64_t ma = sort_target->mtimes[ia], mb = sort_target->mtimes[ib];
+    if (ma != mb)
+        return ma > mb ? -1 : 1;
+    return strcmp(sort_target->items[ia].src.path, sort_target->items[ib].src.path);
+}
+
+/* Discovers everything, keeps the newest `limit` sources and submits them. */
+static int submit_limited(pd_diff_run *run, pd_arena *discovery, pd_err *err)
+{
+    gathered g = {0};
+    size_t *order = NULL;
+    int rc = pd_discover_all(run->engine, &run->providers, discovery, gather_source, &g, err);
+    if (rc != PD_OK)
+        goto out;
+
+    order = malloc((g.n + 1) * sizeof *order);
+    if (order == NULL) {
+        rc = PD_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < g.n; i++)
+        order[i] = i;
+    /* qsort needs a file-scope comparator context; this thread is the only user. */
+    sort_target = &g;
+    qsort(order, g.n, sizeof *order, compare_newest_first);
+    sort_target = NULL;
+
+    size_t keep = g.n;
+    if (run->opts->limit > 0 && (size_t)run->opts->limit < g.n) {
+        keep = (size_t)run->opts->limit;
+        run->report->files_limited = true;
+        for (size_t i = keep; i < g.n; i++) {
+            int added = pd_strset_add(&run->cut, g.items[order[i]].src.path);
+            if (added < 0) {
+                rc = PD_ENOMEM;
+                goto out;
+            }
+        }
+    }
+    run->total_hint = (int64_t)keep;
+    for (size_t i = 0; i < keep && rc == PD_OK; i++)
+        rc = submit_job(run, &g.items[order[i]]);
+
+out:
+    free(order);
+    free(g.items);
+    free(g.mtimes);
+    return rc;
+}
+
+/* ---- entry point --------------------------------------------------------------- */
+
+int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **out, pd_err *err)
+{
+    *out = NULL;
+    pd_diff_options defaults = {0};
+    if (opts == NULL)
+        opts = &defaults;
+
+    pd_diff_run run = {.engine = e, .opts = opts};
+    pd_arena *discovery = NULL;
+    pd_archive *archive = NULL;
+    int rc = pd_diff_report_new(&run.report, err);
+    if (rc != PD_OK)
+        return rc;
+    rc = pd_diff_report_set_agents(run.report, opts->agents, opts->n_agents);
+    if (rc == PD_OK) {
+        run.report->db_path = pd_arena_strdup(run.report->arena, e->cfg.db_path);
+        if (run.report->db_path == NULL)
+            rc = PD_ENOMEM;
+    }
+    if (rc != PD_OK) {
+        pd_err_set(err, rc, "out of memory creating the report");
+        goto out;
+    }
+
+    rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_READONLY, &archive, err);
+    if (rc != PD_OK)
+        goto out;
+    rc = pd_archive_snapshot(archive, &run.snapshot, err);
+    if (rc != PD_OK)
+        goto out;
+    run.visited = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
+    if (run.visited == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "out of memory for the visited set");
+        goto out;
+    }
+    pd_strset_init(&run.cut);
+    pd_strset_init(&run.presence);
+    run.sets_ready = true;
+
+    rc = pd_run_providers_open(e, opts->agents, opts->n_agents, &run.providers, err);
+    if (rc != PD_OK)
+        goto out;
+    discovery = pd_arena_new();
+    if (discovery == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    unsigned threads = e->cfg.n_threads;
+    pd_pool_config pc = {
+        .n_threads = threads,
+        .ring_capacity = e->cfg.ring_capacity != 0 ? e->cfg.ring_capacity
+                                                   : (threads * 4 < 8 ? 8 : threads * 4),
+        .worker_init = diff_worker_init,
+        .worker_fini = diff_worker_fini,
+        .run = diff_job_run,
+        .user = &run,
+    };
+    rc = pd_pool_create(&pc, &run.pool, err);
+    if (rc != PD_OK)
+        goto out;
+    run.driver = (pd_driver){.pool = run.pool, .fold = diff_fold, .ctx = &run, .cancel = e->cfg.cancel};
+
+    if (opts->progress != NULL)
+        opts->progress(opts->progress_ctx, 0, 0);
+    int src_rc;
+    if (opts->limit > 0)
+        src_rc = submit_limited(&run, discovery, err);
+    else
+        src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, err);
+    rc = pd_driver_finish(&run.driver);
+    if (rc == PD_OK && src_rc != PD_OK && src_rc != PD_ECANCELED)
+        rc = src_rc;
+    if (src_rc == PD_ECANCELED)
+        rc = PD_ECANCELED;
+    if (rc == PD_ECANCELED) {
+        run.report->interrupted = true;
+        pd_err_set(err, PD_ECANCELED, "diff interrupted before every source was compared");
+        goto out;
+    }
+    if (rc != PD_OK)
+        goto out;
+
+    rc = pd_collect_sweeps(&run);
+    if (rc == PD_OK)
+        rc = pd_diff_report_finish(run.report);
+    if (rc != PD_OK)
+        pd_err_set(err, rc, "out of memory building the report");
+
+out:
+    if (run.pool != NULL)
+        pd_pool_destroy(run.pool);
+    pd_run_providers_close(&run.providers);
+    pd_arena_free(discovery);
+    if (run.sets_ready) {
+        pd_strset_free(&run.cut);
+        pd_strset_free(&run.presence);
+    }
+    free(run.visited);
+    pd_json_parser_free(run.collector_json);
+    pd_snapshot_free(run.snapshot);
+    pd_archive_close(archive);
+    if (rc == PD_OK || rc == PD_ECANCELED) {
+        *out = run.report;
+    } else {
+        pd_diff_report_free(run.report);
+    }
+    return rc;
+}

@@ -1,0 +1,75 @@
+/*
+ * diff_internal.h -- state shared by diff.c (jobs, workers) and collect.c
+ * (classification, sweeps, report building). Not part of the public API.
+ */
+#ifndef PD_DIFF_INTERNAL_H
+#define PD_DIFF_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "archive/archive.h"
+#include "engine/diffreport.h"
+#include "engine/driver.h"
+#include "engine/engine_internal.h"
+
+/* One parsed session of a job and what the worker found out about it. */
+typedef struct pd_diff_session {
+    pd_session *parsed;        /* normalised re-parse */
+    const pd_stored_row *row;  /* snapshot row with the same id, or NULL */
+    pd_field_diffs diffs;      /* comparator output (compared only) */
+    size_t real_diffs;         /* non-informational diffs */
+    bool compared;
+    bool archive_changed; /* the stored row changed after the snapshot */
+} pd_diff_session;
+
+typedef struct pd_diff_run pd_diff_run;
+
+/* One source: filled by a worker, folded and freed by the collector. */
+typedef struct pd_diff_job {
+    pd_diff_run *run;
+    pd_job_source js;
+    pd_arena *arena;
+    bool failed;
+    char *error;           /* whole-source error text */
+    int64_t parsed_mtime;  /* transcript mtime when the worker opened it */
+    pd_diff_session *sessions;
+    size_t n_sessions;
+    char **excluded;
+    size_t n_excluded;
+} pd_diff_job;
+
+struct pd_diff_run {
+    pd_engine *engine;
+    const pd_diff_options *opts;
+    pd_snapshot *snapshot;
+    pd_run_providers providers;
+    pd_pool *pool;
+    pd_driver driver;
+    pd_diff_report *report;
+
+    /* Collector-only state. */
+    uint8_t *visited;    /* one bit per snapshot row */
+    pd_strset cut;       /* paths dropped by --limit (keys in the discovery arena) */
+    pd_strset presence;  /* paths registered for the presence sweep (keys in report arena) */
+    bool sets_ready;
+    pd_json_parser *collector_json; /* for the Codex consumed-boundary check */
+    int64_t done;
+    int64_t total_hint;
+};
+
+/* collect.c */
+int pd_collect_job(pd_diff_run *run, pd_diff_job *job);
+int pd_collect_sweeps(pd_diff_run *run);
+
+/* Report construction (collect.c). */
+int pd_diff_report_new(pd_diff_report **out, pd_err *err);
+int pd_diff_report_set_agents(pd_diff_report *r, const char *const *agents, size_t n_agents);
+/* Sorts sessions and field counts and computes examined. */
+int pd_diff_report_finish(pd_diff_report *r);
+
+/* The raced verdict from the stored and live mtimes (exposed for tests). */
+bool pd_source_raced(int64_t stored_mtime, int64_t live_mtime, bool live_ok);
+
+#endif

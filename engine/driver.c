@@ -1,0 +1,72 @@
+/*
+ * driver.c -- submit/collect loop over the pool (see driver.h).
+ *
+ * Entry points: pd_driver_submit, pd_driver_finish; caller's thread only.
+ */
+#include "engine/driver.h"
+
+static void check_cancel(pd_driver *d)
+{
+    if (!d->cancelled && d->cancel != NULL && atomic_load_explicit(d->cancel, memory_order_relaxed)) {
+        d->cancelled = true;
+        pd_pool_cancel(d->pool);
+    }
+}
+
+/* Blocks for one finished job and folds it. */
+static int collect_one(pd_driver *d)
+{
+    void *job = NULL;
+    int rc = pd_pool_next_result(d->pool, &job);
+    if (rc != PD_OK)
+        return rc;
+    d->returned++;
+    bool ran = pd_pool_job_was_run(d->pool, job);
+    int frc = d->fold(d->ctx, job, ran);
+    if (frc != PD_OK && d->first_error == PD_OK)
+        d->first_error = frc;
+    check_cancel(d);
+    return PD_OK;
+}
+
+int pd_driver_submit(pd_driver *d, void *job)
+{
+    check_cancel(d);
+    if (d->cancelled)
+        return PD_ECANCELED;
+    if (d->first_error != PD_OK)
+        return d->first_error;
+
+    for (;;) {
+        int rc = pd_pool_try_submit(d->pool, job);
+        if (rc == PD_OK) {
+            d->submitted++;
+            return PD_OK;
+        }
+        if (rc != PD_EFULL)
+            return rc;
+        /* The ring is full, so at least one job is in flight: fold it. */
+        rc = collect_one(d);
+        if (rc != PD_OK)
+            return rc;
+        if (d->cancelled)
+            return PD_ECANCELED;
+        if (d->first_error != PD_OK)
+            return d->first_error;
+    }
+}
+
+int pd_driver_finish(pd_driver *d)
+{
+    pd_pool_finish(d->pool);
+    while (d->returned < d->submitted) {
+        int rc = collect_one(d);
+        if (rc == PD_ECLOSED)
+            break;
+        if (rc != PD_OK)
+            return rc;
+    }
+    if (d->cancelled)
+        return PD_ECANCELED;
+    return d->first_error;
+}

@@ -1,0 +1,319 @@
+/*
+ * engine.c -- engine construction, the write guard, discovery and small
+ * helpers shared by sync.c and diff.c.
+ *
+ * Entry points: pd_engine_new, pd_engine_free, pd_engine_run_exclusive,
+ * pd_engine_supported_agents, and the internal pd_run_providers_open/close,
+ * pd_discover_all, pd_strset_*, pd_stat_path. All run on the caller's
+ * (main) thread.
+ */
+#include "engine/engine_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "common/log.h"
+
+int pd_engine_new(const pd_engine_config *cfg, pd_engine_mode mode, pd_engine **out, pd_err *err)
+{
+    *out = NULL;
+    if (cfg == NULL || cfg->db_path == NULL || cfg->db_path[0] == '\0')
+        return pd_err_set(err, PD_EINVAL, "no archive path given");
+
+    pd_engine *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return pd_err_set(err, PD_ENOMEM, "out of memory creating the engine");
+    e->cfg = *cfg;
+    e->mode = mode;
+    if (cfg->machine != NULL && cfg->machine[0] != '\0') {
+        snprintf(e->machine, sizeof e->machine, "%s", cfg->machine);
+    } else if (gethostname(e->machine, sizeof e->machine - 1) != 0 || e->machine[0] == '\0') {
+        snprintf(e->machine, sizeof e->machine, "local");
+    }
+    e->cfg.machine = e->machine;
+    *out = e;
+    return PD_OK;
+}
+
+void pd_engine_free(pd_engine *e)
+{
+    free(e);
+}
+
+pd_engine_mode pd_engine_get_mode(const pd_engine *e)
+{
+    return e->mode;
+}
+
+int pd_engine_run_exclusive(pd_engine *e, int (*fn)(void *ctx, const char *db_path), void *ctx,
+                            pd_err *err)
+{
+    if (e->mode == PD_ENGINE_REPORT_ONLY) {
+        PD_LOG(PD_LOG_WARN, "refusing run_exclusive on a report-only engine");
+        return pd_err_set(err, PD_EREADONLY,
+                          "run_exclusive refused: this engine is report-only and never writes");
+    }
+    return fn(ctx, e->cfg.db_path);
+}
+
+size_t pd_engine_supported_agents(const char *const **out)
+{
+    static const char *names[8];
+    static size_t n;
+    if (n == 0) {
+        const pd_provider *const *list;
+        size_t count = pd_providers(&list);
+        for (size_t i = 0; i < count && i < 8; i++)
+            names[i] = list[i]->name;
+        n = count < 8 ? count : 8;
+    }
+    *out = names;
+    return n;
+}
+
+unsigned pd_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return (unsigned)n;
+}
+
+int pd_stat_path(const char *path, pd_stat_info *out)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return PD_EIO;
+    out->size = (int64_t)st.st_size;
+    out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec;
+    out->inode = (int64_t)st.st_ino;
+    out->device = (int64_t)st.st_dev;
+    return PD_OK;
+}
+
+/* ---- string set ------------------------------------------------------------ */
+
+void pd_strset_init(pd_strset *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+void pd_strset_free(pd_strset *s)
+{
+    free(s->hashes);
+    free(s->keys);
+    memset(s, 0, sizeof *s);
+}
+
+static uint64_t strset_hash(const char *key)
+{
+    uint64_t h = pd_xxh3(key, strlen(key));
+    return h == 0 ? 1 : h;
+}
+
+static size_t strset_slot(const uint64_t *hashes, const char *const *keys, size_t cap, uint64_t h,
+                          const char *key)
+{
+    size_t mask = cap - 1;
+    size_t i = (size_t)h & mask;
+    while (hashes[i] != 0 && !(hashes[i] == h && strcmp(keys[i], key) == 0))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static int strset_grow(pd_strset *s)
+{
+    size_t cap = s->cap == 0 ? 64 : s->cap * 2;
+    uint64_t *hashes = calloc(cap, sizeof *hashes);
+    const char **keys = calloc(cap, sizeof *keys);
+    if (hashes == NULL || keys == NULL) {
+        free(hashes);
+        free(keys);
+        return PD_ENOMEM;
+    }
+    for (size_t i = 0; i < s->cap; i++) {
+        if (s->hashes[i] == 0)
+            continue;
+        size_t j = strset_slot(hashes, keys, cap, s->hashes[i], s->keys[i]);
+        hashes[j] = s->hashes[i];
+        keys[j] = s->keys[i];
+    }
+    free(s->hashes);
+    free(s->keys);
+    s->hashes = hashes;
+    s->keys = keys;
+    s->cap = cap;
+    return PD_OK;
+}
+
+int pd_strset_add(pd_strset *s, const char *key)
+{
+    /* Keep the load factor at or below one half so probes stay short. */
+    if ((s->n + 1) * 2 > s->cap && strset_grow(s) != PD_OK)
+        return PD_ENOMEM;
+    uint64_t h = strset_hash(key);
+    size_t i = strset_slot(s->hashes, s->keys, s->cap, h, key);
+    if (s->hashes[i] != 0)
+        return 0;
+    s->hashes[i] = h;
+    s->keys[i] = key;
+    s->n++;
+    return 1;
+}
+
+bool pd_strset_has(const pd_strset *s, const char *key)
+{
+    if (s->cap == 0)
+        return false;
+    uint64_t h = strset_hash(key);
+    size_t i = strset_slot(s->hashes, s->keys, s->cap, h, key);
+    return s->hashes[i] != 0;
+}
+
+/* ---- providers and discovery ----------------------------------------------- */
+
+static bool agent_requested(const char *name, const char *const *agents, size_t n_agents)
+{
+    if (agents == NULL || n_agents == 0)
+        return true;
+    for (size_t i = 0; i < n_agents; i++) {
+        if (strcmp(agents[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+int pd_run_providers_open(const pd_engine *e, const char *const *agents, size_t n_agents,
+                          pd_run_providers *out, pd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const pd_provider *const *list;
+    size_t count = pd_providers(&list);
+
+    for (size_t i = 0; i < count && out->n < 8; i++) {
+        const pd_provider *p = list[i];
+        if (!agent_requested(p->name, agents, n_agents))
+            continue;
+
+        const char *roots[64];
+        size_t n_roots = 0;
+        for (size_t r = 0; r < e->cfg.n_roots && n_roots < 64; r++) {
+            if (strcmp(e->cfg.roots[r].agent, p->name) == 0)
+                roots[n_roots++] = e->cfg.roots[r].root;
+        }
+        if (n_roots == 0)
+            continue;
+
+        void *shared = NULL;
+        if (p->open_shared != NULL) {
+            int rc = p->open_shared(roots, n_roots, &shared, err);
+            if (rc != PD_OK) {
+                pd_run_providers_close(out);
+                return rc;
+            }
+        }
+        out->list[out->n] = p;
+        out->shared[out->n] = shared;
+        out->n++;
+    }
+    return PD_OK;
+}
+
+void pd_run_providers_close(pd_run_providers *rp)
+{
+    for (size_t i = 0; i < rp->n; i++) {
+        if (rp->list[i]->close_shared != NULL && rp->shared[i] != NULL)
+            rp->list[i]->close_shared(rp->shared[i]);
+    }
+    memset(rp, 0, sizeof *rp);
+}
+
+typedef struct discover_ctx {
+    const pd_provider *provider;
+    size_t provider_index;
+    pd_strset *seen;
+    pd_arena *arena;
+    pd_job_source_fn emit;
+    void *emit_ctx;
+    /* Undated Codex copies wait until the agent's discovery ends, so that a
+     * dated copy of the same session wins wherever it is found. */
+    pd_source *held;
+    size_t n_held;
+    size_t cap_held;
+} discover_ctx;
+
+static int discover_emit(void *ctx_, const pd_source *src)
+{
+    discover_ctx *ctx = ctx_;
+    if (src->path == NULL || src->path[0] == '\0')
+        return PD_OK;
+
+    if (src->dedupe_key != NULL && !src->is_dated) {
+        if (ctx->n_held == ctx->cap_held) {
+            size_t cap = ctx->cap_held == 0 ? 16 : ctx->cap_held * 2;
+            pd_source *grown = pd_arena_grow(ctx->arena, ctx->held, ctx->n_held, cap, sizeof *grown);
+            if (grown == NULL)
+                return PD_ENOMEM;
+            ctx->held = grown;
+            ctx->cap_held = cap;
+        }
+        ctx->held[ctx->n_held++] = *src;
+        return PD_OK;
+    }
+
+    const char *key = src->dedupe_key;
+    if (key == NULL) {
+        key = pd_arena_sprintf(ctx->arena, "%s\x1f%s", ctx->provider->name, src->path);
+        if (key == NULL)
+            return PD_ENOMEM;
+    }
+    int added = pd_strset_add(ctx->seen, key);
+    if (added < 0)
+        return added;
+    if (added == 0)
+        return PD_OK;
+
+    pd_job_source js = {.provider = ctx->provider, .src = *src, .provider_index = ctx->provider_index};
+    return ctx->emit(ctx->emit_ctx, &js);
+}
+
+int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *arena,
+                    pd_job_source_fn emit, void *ctx, pd_err *err)
+{
+    pd_strset seen;
+    pd_strset_init(&seen);
+    int rc = PD_OK;
+
+    for (size_t i = 0; i < rp->n && rc == PD_OK; i++) {
+        const pd_provider *p = rp->list[i];
+        discover_ctx dc = {.provider = p, .provider_index = i, .seen = &seen, .arena = arena,
+                           .emit = emit, .emit_ctx = ctx};
+
+        for (size_t r = 0; r < e->cfg.n_roots && rc == PD_OK; r++) {
+            if (strcmp(e->cfg.roots[r].agent, p->name) != 0)
+                continue;
+            rc = p->discover(e->cfg.roots[r].root, arena, discover_emit, &dc, err);
+            if (rc != PD_OK && err != NULL && err->code == PD_OK)
+                pd_err_set(err, rc, "%s discovery under %s failed", p->name, e->cfg.roots[r].root);
+        }
+
+        for (size_t h = 0; h < dc.n_held && rc == PD_OK; h++) {
+            int added = pd_strset_add(&seen, dc.held[h].dedupe_key);
+            if (added < 0) {
+                rc = added;
+                break;
+            }
+            if (added == 0)
+                continue;
+            pd_job_source js = {.provider = p, .src = dc.held[h], .provider_index = i};
+            rc = emit(ctx, &js);
+        }
+    }
+
+    pd_strset_free(&seen);
+    return rc;
+}

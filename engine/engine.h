@@ -1,0 +1,127 @@
+/*
+ * engine.h -- sync and diff orchestration over the providers, the pool and
+ * the archive.
+ *
+ * An engine is created in one of two modes. A writer engine syncs: it
+ * discovers sources, parses them on the worker pool, and writes each source
+ * in its own transaction from one writer thread (the caller's). A
+ * report-only engine exists for diff: every write entry point refuses with
+ * PD_EREADONLY before doing anything (callbacks are never run), and diff
+ * itself opens the archive with SQLITE_OPEN_READONLY, so even a bug cannot
+ * write.
+ *
+ * Entry points, in the order a caller uses them:
+ *   pd_engine_new() -> pd_engine_sync() / pd_engine_diff() /
+ *   pd_engine_run_exclusive() -> pd_engine_free()
+ * All of them must be called from one thread (the CLI's main thread); the
+ * engine runs its own workers inside each call. Cancellation is cooperative:
+ * the caller passes an atomic flag that a SIGINT handler sets.
+ */
+#ifndef PD_ENGINE_H
+#define PD_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "engine/diffreport.h"
+
+typedef enum pd_engine_mode { PD_ENGINE_WRITER = 0, PD_ENGINE_REPORT_ONLY = 1 } pd_engine_mode;
+
+/* One discovery root for one agent. */
+typedef struct pd_agent_root {
+    const char *agent; /* provider name: "claude", "codex" */
+    const char *root;  /* directory */
+} pd_agent_root;
+
+typedef struct pd_engine_config {
+    const char *db_path;
+    const pd_agent_root *roots;
+    size_t n_roots;
+    /* Worker threads; 0 runs every job inline on the caller's thread. */
+    unsigned n_threads;
+    /* Job and result ring capacity; 0 picks 4 x threads (at least 8). */
+    unsigned ring_capacity;
+    const char *machine; /* stamped on written sessions; NULL = host name */
+    /* Set by a SIGINT handler; checked between jobs. May be NULL. */
+    atomic_bool *cancel;
+} pd_engine_config;
+
+typedef struct pd_engine pd_engine;
+
+/* Copies cfg (strings are borrowed and must outlive the engine). */
+int pd_engine_new(const pd_engine_config *cfg, pd_engine_mode mode, pd_engine **out, pd_err *err);
+void pd_engine_free(pd_engine *e);
+pd_engine_mode pd_engine_get_mode(const pd_engine *e);
+
+/* ---- sync ---------------------------------------------------------------- */
+
+typedef struct pd_sync_error {
+    char *path;
+    char *message;
+} pd_sync_error;
+
+typedef struct pd_sync_stats {
+    int64_t files_discovered;
+    int64_t files_parsed;        /* full or incremental parses */
+    int64_t files_unchanged;     /* skipped: same size, mtime, identity, hash, data version */
+    int64_t sessions_full;       /* sessions written by a full write */
+    int64_t sessions_incremental;/* sessions written by an incremental append */
+    int64_t titles_refreshed;    /* Codex sessions rewritten for a title-only change */
+    int64_t files_failed;
+    pd_sync_error *errors;       /* one per failed file, malloc'd; see pd_sync_stats_free */
+    size_t n_errors;
+    bool interrupted;
+} pd_sync_stats;
+
+typedef struct pd_sync_options {
+    /* Full resync: ignore every skip and incremental path, replace all rows. */
+    bool force_full;
+    /* Progress callback on the caller's thread after each file; may be NULL. */
+    void (*progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
+} pd_sync_options;
+
+/*
+ * Syncs every discovered source into the archive (created if absent). A
+ * failing file is recorded in stats->errors and the batch goes on; the
+ * return value is PD_OK unless the run itself failed (archive unusable,
+ * PD_ECANCELED on interruption, PD_EREADONLY on a report-only engine).
+ * Free stats with pd_sync_stats_free().
+ */
+int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *stats, pd_err *err);
+void pd_sync_stats_free(pd_sync_stats *stats);
+
+/*
+ * Runs fn(ctx, db_path) with exclusive write access to the archive. Refused
+ * with PD_EREADONLY on a report-only engine, without calling fn.
+ */
+int pd_engine_run_exclusive(pd_engine *e, int (*fn)(void *ctx, const char *db_path), void *ctx,
+                            pd_err *err);
+
+/* ---- diff ---------------------------------------------------------------- */
+
+typedef struct pd_diff_options {
+    const char *const *agents; /* restrict to these (already validated); NULL = all */
+    size_t n_agents;
+    int64_t limit;             /* newest N sources; 0 = all */
+    void (*progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
+} pd_diff_options;
+
+/*
+ * Re-parses every source and compares with the stored rows. On PD_OK *out
+ * is a complete report; on PD_ECANCELED *out is a partial report with
+ * interrupted set (never to be shown as complete); on other errors *out is
+ * NULL. Works on either engine mode and never writes. Free with
+ * pd_diff_report_free().
+ */
+int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **out, pd_err *err);
+void pd_diff_report_free(pd_diff_report *r);
+
+/* Agent names this build can diff, registry order; sets *out and returns the count. */
+size_t pd_engine_supported_agents(const char *const **out);
+
+#endif

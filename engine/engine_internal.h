@@ -1,0 +1,83 @@
+/*
+ * engine_internal.h -- declarations shared by the engine's own files.
+ * Not part of the public API.
+ */
+#ifndef PD_ENGINE_INTERNAL_H
+#define PD_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/error.h"
+#include "engine/engine.h"
+#include "parsers/provider.h"
+
+struct pd_engine {
+    pd_engine_config cfg;
+    pd_engine_mode mode;
+    char machine[256];
+};
+
+/* A set of strings keyed by XXH3, for dedupe and visited paths. Not thread-safe. */
+typedef struct pd_strset {
+    uint64_t *hashes; /* 0 marks an empty slot; real hashes are forced non-zero */
+    const char **keys;
+    size_t cap;
+    size_t n;
+} pd_strset;
+
+void pd_strset_init(pd_strset *s);
+void pd_strset_free(pd_strset *s);
+/* Adds key (borrowed; must outlive the set). Returns 1 when added, 0 when present, PD_ENOMEM. */
+int pd_strset_add(pd_strset *s, const char *key);
+bool pd_strset_has(const pd_strset *s, const char *key);
+
+/* A discovered source with the provider that owns it. */
+typedef struct pd_job_source {
+    const pd_provider *provider;
+    pd_source src;
+    size_t provider_index; /* index into the run's provider list, for shared state */
+} pd_job_source;
+
+/* The providers taking part in one run and their shared state. */
+typedef struct pd_run_providers {
+    const pd_provider *list[8];
+    void *shared[8];
+    size_t n;
+} pd_run_providers;
+
+/*
+ * Opens shared state for every provider named in agents (NULL = all) that
+ * has at least one configured root. Agents are kept in registry order.
+ */
+int pd_run_providers_open(const pd_engine *e, const char *const *agents, size_t n_agents,
+                          pd_run_providers *out, pd_err *err);
+void pd_run_providers_close(pd_run_providers *rp);
+
+/* Receives each deduplicated source; the struct is only valid during the call. */
+typedef int (*pd_job_source_fn)(void *ctx, const pd_job_source *js);
+
+/*
+ * Discovers every source of the run's providers in registry order, roots in
+ * configuration order, and calls emit once per deduplicated source. Codex
+ * sources that share a session UUID are emitted once: the dated layout wins,
+ * then the first seen. Strings live in arena.
+ */
+int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *arena,
+                    pd_job_source_fn emit, void *ctx, pd_err *err);
+
+/* stat() identity of a path; returns PD_OK or PD_EIO with errno kept. */
+typedef struct pd_stat_info {
+    int64_t size;
+    int64_t mtime_ns;
+    int64_t inode;
+    int64_t device;
+} pd_stat_info;
+int pd_stat_path(const char *path, pd_stat_info *out);
+
+/* Worker count when the caller asked for the default (online CPUs, at least 1). */
+unsigned pd_default_threads(void);
+
+#endif

@@ -1,0 +1,605 @@
+/*
+ * sync.c -- `parsediff sync`: parse every source and write the archive.
+ *
+ * Call order: pd_engine_sync() on the main thread. It opens the archive for
+ * writing, takes one snapshot of the sessions table, opens the providers'
+ * shared state, and streams discovered sources to the worker pool. Each
+ * worker decides what a source needs (nothing, an incremental append, or a
+ * full parse), does the reading, hashing, parsing and normalising, and hands
+ * the job back. The main thread is the only writer: it writes each source in
+ * its own transaction, so an interrupted run leaves every session either at
+ * its old state or at its new one.
+ *
+ * Decisions, per source (rows = stored rows of this agent with this path):
+ *   - unchanged: every row has the current size, mtime (Codex: the
+ *     index-folded mtime, or a transcript mtime not newer than stored),
+ *     inode and device, data version >= PD_DATA_VERSION, and the stored
+ *     SHA-256 equals the file's; for Codex also the index title equals the
+ *     stored session_name. Nothing is parsed or written.
+ *   - incremental: exactly one row, the file only grew, and the SHA-256 of
+ *     the bytes [0, stored file_size) equals the stored hash. Only complete
+ *     appended lines are parsed and appended. The provider may still ask for
+ *     a full parse (PD_EFALLBACK).
+ *   - full: everything else. Every row of each parsed session is replaced.
+ *
+ * Threading: workers read the snapshot and the providers' shared state,
+ * which nobody writes during the run, and use their own read-only archive
+ * connection to load stored rows; only the main thread writes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/archive.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/normalize.h"
+#include "common/text.h"
+#include "engine/driver.h"
+#include "engine/engine_internal.h"
+#include "parsers/codex.h"
+#include "parsers/jsonl.h"
+
+typedef enum sync_action {
+    SYNC_FAILED = 0,
+    SYNC_UNCHANGED,
+    SYNC_NOTHING_NEW, /* incremental candidate with no complete appended line */
+    SYNC_FULL,
+    SYNC_INCREMENTAL,
+} sync_action;
+
+typedef struct sync_run sync_run;
+
+typedef struct sync_job {
+    sync_run *run;
+    pd_job_source js;
+    pd_arena *arena;
+
+    sync_action action;
+    bool title_refresh;
+    char *error; /* SYNC_FAILED: "path: reason" */
+
+    pd_session *sessions; /* SYNC_FULL: normalised sessions */
+    size_t n_sessions;
+    pd_session *delta;    /* SYNC_INCREMENTAL */
+    pd_incr_update upd;
+} sync_job;
+
+struct sync_run {
+    pd_engine *engine;
+    const pd_sync_options *opts;
+    pd_archive *writer;
+    pd_snapshot *snapshot;
+    pd_run_providers providers;
+    pd_sync_stats *stats;
+    pd_driver driver;
+    pd_pool *pool;
+    pd_err *err;
+    int64_t done;
+};
+
+typedef struct sync_worker {
+    pd_json_parser *json;
+    pd_archive *reader;
+} sync_worker;
+
+/* ---- worker side ----------------------------------------------------------- */
+
+static int sync_worker_init(void *user, void **ctx)
+{
+    sync_run *run = user;
+    sync_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return PD_ENOMEM;
+    w->json = pd_json_parser_new();
+    if (w->json == NULL) {
+        free(w);
+        return PD_ENOMEM;
+    }
+    pd_err err = {0};
+    int rc = pd_archive_open(run->engine->cfg.db_path, PD_ARCHIVE_READONLY, &w->reader, &err);
+    if (rc != PD_OK) {
+        PD_LOG(PD_LOG_ERROR, "%s", err.msg);
+        pd_json_parser_free(w->json);
+        free(w);
+        return rc;
+    }
+    *ctx = w;
+    return PD_OK;
+}
+
+static void sync_worker_fini(void *user, void *ctx)
+{
+    (void)user;
+    sync_worker *w = ctx;
+    if (w == NULL)
+        return;
+    pd_archive_close(w->reader);
+    pd_json_parser_free(w->json);
+    free(w);
+}
+
+static void job_fail(sync_job *job, const pd_err *err, int rc, const char *what)
+{
+    job->action = SYNC_FAILED;
+    if (err != NULL && err->code != PD_OK && err->msg[0] != '\0')
+        job->error = pd_arena_strdup(job->arena, err->msg);
+    else
+        job->error = pd_arena_sprintf(job->arena, "%s: %s: %s", job->js.src.path, what,
+                                      pd_strerror(rc));
+}
+
+static bool same_identity(int64_t stored, int64_t now)
+{
+    /* Unknown (NULL) identity never forces a rewrite by itself. */
+    return stored == PD_INT_NULL || now == 0 || stored == now;
+}
+
+static void hex_of(const uint8_t raw[32], char hex[PD_SHA256_HEX_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 15];
+    }
+    hex[PD_SHA256_HEX_LEN] = '\0';
+}
+
+/* SHA-256 of the bytes the hash columns describe: raw on-disk bytes. */
+static int hash_source(const sync_job *job, const pd_source_buf *buf, int64_t limit,
+                       char hex[PD_SHA256_HEX_LEN + 1])
+{
+    if (buf->compressed)
+        return pd_sha256_file(job->js.src.path, limit, hex);
+    size_t n = limit < 0 || (size_t)limit > buf->len ? buf->len : (size_t)limit;
+    return pd_sha256_hex(buf->data, n, hex);
+}
+
+/* Codex only: true when the title index names a title other than the stored one. */
+static bool codex_title_changed(const sync_job *job, void *shared, const pd_stored_row *row)
+{
+    if (strcmp(job->js.provider->name, "codex") != 0)
+        return false;
+    char uuid[37];
+    if (!pd_codex_uuid_from_path(job->js.src.path, uuid))
+        return false;
+    const char *title = NULL;
+    bool present = false;
+    if (pd_codex_index_title(shared, uuid, &title, &present) != PD_OK || !present)
+        return false;
+    size_t start, len;
+    pd_text_trim_span(title, strlen(title), &start, &len);
+    const char *stored = row->session_name != NULL ? row->session_name : "";
+    return strlen(stored) != len || memcmp(stored, title + start, len) != 0;
+}
+
+static int64_t effective_mtime(const sync_job *job, void *shared, int64_t transcript_mtime)
+{
+    const pd_provider *p = job->js.provider;
+    if (p->effective_mtime == NULL)
+        return transcript_mtime;
+    return p->effective_mtime(shared, job->js.src.path, transcript_mtime);
+}
+
+static int parse_full(sync_job *job, sync_worker *w, void *shared, const pd_source_buf *buf,
+                      pd_err *err)
+{
+    char hex[PD_SHA256_HEX_LEN + 1];
+    int rc = hash_source(job, buf, -1, hex);
+    if (rc != PD_OK)
+        return pd_err_set(err, rc, "%s: cannot hash the file", job->js.src.path);
+
+    pd_parse_request req = {
+        .path = job->js.src.path,
+        .root = job->js.src.root,
+        .machine = job->run->engine->cfg.machine,
+        .project_hint = job->js.src.project_hint,
+        .src = buf,
+        .incr = NULL,
+        .shared = shared,
+        .json = w->json,
+        .arena = job->arena,
+    };
+    pd_parse_result res = {0};
+    rc = job->js.provider->parse(&req, &res, err);
+    if (rc != PD_OK)
+        return rc;
+
+    char *hash = pd_arena_strdup(job->arena, hex);
+    if (hash == NULL)
+        return pd_err_set(err, PD_ENOMEM, "%s: out of memory", job->js.src.path);
+    for (size_t i = 0; i < res.n_sessions; i++) {
+        pd_session *s = &res.sessions[i];
+        rc = pd_session_normalize(s, NULL, job->arena);
+        if (rc != PD_OK)
+            return pd_err_set(err, rc, "%s: cannot normalise session %s", job->js.src.path,
+                              s->id != NULL ? s->id : "(no id)");
+        s->file_hash = hash;
+    }
+    /* NOTE: sessions the parser excludes (res.excluded_ids) are not deleted
+     * from the archive by sync; a stored row for one stays until a resync
+     * tool removes it, and diff reports it. */
+    job->sessions = res.sessions;
+    job->n_sessions = res.n_sessions;
+    job->action = SYNC_FULL;
+    return PD_OK;
+}
+
+static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const pd_session *stored)
+{
+    memset(st, 0, sizeof *st);
+    st->offset = row->file_size;
+    st->next_ordinal = stored->next_ordinal;
+    st->message_count = stored->message_count;
+    st->session_id = stored->id;
+    st->last_entry_uuid = stored->last_entry_uuid;
+    st->claude_linear_parse = stored->claude_linear_parse;
+    st->first_message = stored->first_message;
+    st->session_name = stored->session_name;
+    st->agent_label = stored->agent_label;
+    st->entrypoint = stored->entrypoint;
+    st->session_kind = stored->session_kind;
+    for (size_t i = stored->n_messages; i > 0; i--) {
+        const pd_message *m = &stored->messages[i - 1];
+        if (m->claude_message_id != NULL && m->claude_message_id[0] != '\0') {
+            st->last_claude_message_id = m->claude_message_id;
+            break;
+        }
+    }
+}
+
+/*
+ * Tries the incremental path. Returns PD_OK with job->action set, PD_EFALLBACK
+ * when a full parse is needed, or an error.
+ */
+static int parse_incremental(sync_job *job, sync_worker *w, void *shared, const pd_source_buf *buf,
+                             const pd_stored_row *row, pd_err *err)
+{
+    char prefix[PD_SHA256_HEX_LEN + 1], stored_hex[PD_SHA256_HEX_LEN + 1];
+    int rc = hash_source(job, buf, row->file_size, prefix);
+    if (rc != PD_OK)
+        return PD_EFALLBACK;
+    hex_of(row->file_hash, stored_hex);
+    if (strcmp(prefix, stored_hex) != 0)
+        return PD_EFALLBACK;
+
+    pd_session stored;
+    bool found = false;
+    rc = pd_archive_load_session(w->reader, row->id, job->arena, &stored, &found, err);
+    if (rc != PD_OK)
+        return rc;
+    if (!found)
+        return PD_EFALLBACK;
+
+    pd_incr_state st;
+    fill_incr_state(&st, row, &stored);
+    pd_parse_request req = {
+        .path = job->js.src.path,
+        .root = job->js.src.root,
+        .machine = job->run->engine->cfg.machine,
+        .project_hint = job->js.src.project_hint,
+        .src = buf,
+        .incr = &st,
+        .shared = shared,
+        .json = w->json,
+        .arena = job->arena,
+    };
+    pd_parse_result res = {0};
+    pd_err perr = {0};
+    rc = job->js.provider->parse(&req, &res, &perr);
+    if (rc == PD_EFALLBACK)
+        return PD_EFALLBACK;
+    if (rc != PD_OK) {
+        /* The full parse reports the problem with its own context. */
+        PD_LOG(PD_LOG_DEBUG, "%s: incremental parse failed (%s); trying a full parse",
+               job->js.src.path, perr.msg);
+        return PD_EFALLBACK;
+    }
+    if (res.consumed <= row->file_size || res.n_sessions == 0) {
+        job->action = SYNC_NOTHING_NEW;
+        return PD_OK;
+    }
+
+    pd_session *delta = &res.sessions[0];
+    rc = pd_session_normalize(delta, NULL, job->arena);
+    if (rc != PD_OK)
+        return pd_err_set(err, rc, "%s: cannot normalise the appended messages", job->js.src.path);
+
+    char hex[PD_SHA256_HEX_LEN + 1];
+    rc = hash_source(job, buf, res.consumed, hex);
+    if (rc != PD_OK)
+        return pd_err_set(err, rc, "%s: cannot hash the consumed prefix", job->js.src.path);
+
+    job->delta = delta;
+    job->upd.session_id = row->id;
+    job->upd.file_size = res.consumed;
+    job->upd.file_mtime = effective_mtime(job, shared, buf->mtime_ns);
+    job->upd.file_hash = pd_arena_strdup(job->arena, hex);
+    job->upd.ended_at = delta->ended_at;
+    /* Claude's incremental writes always store an unknown termination status;
+     * the next full parse computes it from the whole transcript. */
+    job->upd.termination_status =
+        strcmp(job->js.provider->name, "claude") == 0 ? NULL : delta->termination_status;
+    if (job->upd.file_hash == NULL)
+        return pd_err_set(err, PD_ENOMEM, "%s: out of memory", job->js.src.path);
+    job->action = SYNC_INCREMENTAL;
+    return PD_OK;
+}
+
+static void sync_job_run(void *user, void *ctx, void *job_)
+{
+    sync_run *run = user;
+    sync_worker *w = ctx;
+    sync_job *job = job_;
+    void *shared = run->providers.shared[job->js.provider_index];
+    const char *path = job->js.src.path;
+    pd_err err = {0};
+    pd_source_buf buf = {0};
+    int rc;
+
+    pd_stat_info st;
+    if (pd_stat_path(path, &st) != PD_OK) {
+        pd_err_set(&err, PD_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        job_fail(job, &err, PD_EIO, "cannot stat");
+        return;
+    }
+
+    /* Stored rows of this agent for this path. */
+    const size_t *idx = NULL;
+    size_t n_idx = pd_snapshot_find_path(run->snapshot, path, &idx);
+    const pd_stored_row *rows[64];
+    size_t n_rows = 0;
+    for (size_t i = 0; i < n_idx && n_rows < 64; i++) {
+        const pd_stored_row *r = pd_snapshot_row(run->snapshot, idx[i]);
+        if (r->agent != NULL && strcmp(r->agent, job->js.provider->name) == 0 && !r->is_trashed)
+            rows[n_rows++] = r;
+    }
+
+    bool force = run->opts != NULL && run->opts->force_full;
+    int64_t eff_mtime = effective_mtime(job, shared, st.mtime_ns);
+
+    if (!force && n_rows > 0) {
+        bool stat_fresh = true;
+        for (size_t i = 0; i < n_rows && stat_fresh; i++) {
+            const pd_stored_row *r = rows[i];
+            bool mtime_ok = r->file_mtime == eff_mtime ||
+                            (job->js.provider->live_mtime_rule == PD_LIVE_MTIME_TRANSCRIPT &&
+                             r->file_mtime != PD_INT_NULL && st.mtime_ns <= r->file_mtime);
+            stat_fresh = r->file_size == st.size && mtime_ok && r->has_hash &&
+                         r->data_version >= PD_DATA_VERSION &&
+                         same_identity(r->file_inode, st.inode) &&
+                         same_identity(r->file_device, st.device);
+        }
+        if (stat_fresh) {
+            rc = pd_source_read(path, -1, &buf, &err);
+            if (rc != PD_OK) {
+                job_fail(job, &err, rc, "cannot read");
+                return;
+            }
+            char hex[PD_SHA256_HEX_LEN + 1], stored_hex[PD_SHA256_HEX_LEN + 1];
+            bool same = hash_source(job, &buf, -1, hex) == PD_OK;
+            for (size_t i = 0; i < n_rows && same; i++) {
+                hex_of(rows[i]->file_hash, stored_hex);
+                same = strcmp(hex, stored_hex) == 0;
+            }
+            if (same && n_rows == 1 && codex_title_changed(job, shared, rows[0])) {
+                job->title_refresh = true;
+                same = false;
+            }
+            if (same) {
+                job->action = SYNC_UNCHANGED;
+                pd_source_buf_free(&buf);
+                return;
+            }
+        }
+
+        const pd_stored_row *r = rows[0];
+        bool incr_candidate = job->js.provider->incremental && n_rows == 1 && r->file_size > 0 &&
+                              r->file_size != PD_INT_NULL && r->message_count > 0 && r->has_hash &&
+                              r->data_version >= PD_DATA_VERSION && st.size > r->file_size &&
+                              same_identity(r->file_inode, st.inode) &&
+                              same_identity(r->file_device, st.device) &&
+                              !pd_source_is_zst(path) && !job->title_refresh &&
+                              !codex_title_changed(job, shared, r);
+        if (incr_candidate) {
+            if (buf.data == NULL) {
+                rc = pd_source_read(path, -1, &buf, &err);
+                if (rc != PD_OK) {
+                    job_fail(job, &err, rc, "cannot read");
+                    return;
+                }
+            }
+            rc = parse_incremental(job, w, shared, &buf, r, &err);
+            if (rc == PD_OK) {
+                pd_source_buf_free(&buf);
+                return;
+            }
+            if (rc != PD_EFALLBACK) {
+                job_fail(job, &err, rc, "incremental parse failed");
+                pd_source_buf_free(&buf);
+                return;
+            }
+            pd_err_clear(&err);
+        }
+    }
+
+    if (buf.data == NULL) {
+        rc = pd_source_read(path, -1, &buf, &err);
+        if (rc != PD_OK) {
+            job_fail(job, &err, rc, "cannot read");
+            return;
+        }
+    }
+    rc = parse_full(job, w, shared, &buf, &err);
+    if (rc != PD_OK)
+        job_fail(job, &err, rc, "parse failed");
+    pd_source_buf_free(&buf);
+}
+
+/* ---- writer side (main thread) ---------------------------------------------- */
+
+static void record_error(sync_run *run, const char *path, const char *message)
+{
+    pd_sync_stats *stats = run->stats;
+    stats->files_failed++;
+    pd_sync_error *grown = realloc(stats->errors, (stats->n_errors + 1) * sizeof *grown);
+    if (grown == NULL)
+        return;
+    stats->errors = grown;
+    grown[stats->n_errors].path = strdup(path);
+    grown[stats->n_errors].message = strdup(message != NULL ? message : "unknown error");
+    stats->n_errors++;
+    PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
+}
+
+static int write_job(sync_run *run, sync_job *job, pd_err *err)
+{
+    int rc = pd_archive_begin(run->writer, err);
+    if (rc != PD_OK)
+        return rc;
+    if (job->action == SYNC_FULL) {
+        for (size_t i = 0; i < job->n_sessions && rc == PD_OK; i++)
+            rc = pd_archive_write_full(run->writer, &job->sessions[i], err);
+    } else {
+        rc = pd_archive_write_incremental(run->writer, &job->upd, job->delta, err);
+    }
+    if (rc == PD_OK)
+        rc = pd_archive_commit(run->writer, err);
+    if (rc != PD_OK)
+        pd_archive_rollback(run->writer);
+    return rc;
+}
+
+static int sync_fold(void *ctx, void *job_, bool ran)
+{
+    sync_run *run = ctx;
+    sync_job *job = job_;
+
+    if (ran) {
+        switch (job->action) {
+        case SYNC_FAILED:
+            record_error(run, job->js.src.path, job->error);
+            break;
+        case SYNC_UNCHANGED:
+        case SYNC_NOTHING_NEW:
+            run->stats->files_unchanged++;
+            break;
+        case SYNC_FULL:
+        case SYNC_INCREMENTAL: {
+            pd_err werr = {0};
+            if (write_job(run, job, &werr) != PD_OK) {
+                record_error(run, job->js.src.path, werr.msg);
+                break;
+            }
+            run->stats->files_parsed++;
+            if (job->action == SYNC_FULL)
+                run->stats->sessions_full += (int64_t)job->n_sessions;
+            else
+                run->stats->sessions_incremental++;
+            if (job->title_refresh)
+                run->stats->titles_refreshed++;
+            break;
+        }
+        }
+    }
+
+    run->done++;
+    if (run->opts != NULL && run->opts->progress != NULL)
+        run->opts->progress(run->opts->progress_ctx, run->done, run->stats->files_discovered);
+    pd_arena_free(job->arena);
+    free(job);
+    return PD_OK;
+}
+
+static int sync_submit_source(void *ctx, const pd_job_source *js)
+{
+    sync_run *run = ctx;
+    run->stats->files_discovered++;
+
+    sync_job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return PD_ENOMEM;
+    job->arena = pd_arena_new();
+    if (job->arena == NULL) {
+        free(job);
+        return PD_ENOMEM;
+    }
+    job->run = run;
+    job->js = *js;
+
+    int rc = pd_driver_submit(&run->driver, job);
+    if (rc != PD_OK) {
+        pd_arena_free(job->arena);
+        free(job);
+    }
+    return rc;
+}
+
+int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *stats, pd_err *err)
+{
+    memset(stats, 0, sizeof *stats);
+    if (e->mode == PD_ENGINE_REPORT_ONLY) {
+        PD_LOG(PD_LOG_WARN, "refusing sync on a report-only engine");
+        return pd_err_set(err, PD_EREADONLY, "sync refused: this engine is report-only and never writes");
+    }
+
+    sync_run run = {.engine = e, .opts = opts, .stats = stats, .err = err};
+    pd_arena *discovery = NULL;
+    int rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &run.writer, err);
+    if (rc != PD_OK)
+        goto out;
+    rc = pd_archive_snapshot(run.writer, &run.snapshot, err);
+    if (rc != PD_OK)
+        goto out;
+    rc = pd_run_providers_open(e, NULL, 0, &run.providers, err);
+    if (rc != PD_OK)
+        goto out;
+    discovery = pd_arena_new();
+    if (discovery == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    unsigned threads = e->cfg.n_threads;
+    pd_pool_config pc = {
+        .n_threads = threads,
+        .ring_capacity = e->cfg.ring_capacity != 0 ? e->cfg.ring_capacity
+                                                   : (threads * 4 < 8 ? 8 : threads * 4),
+        .worker_init = sync_worker_init,
+        .worker_fini = sync_worker_fini,
+        .run = sync_job_run,
+        .user = &run,
+    };
+    rc = pd_pool_create(&pc, &run.pool, err);
+    if (rc != PD_OK)
+        goto out;
+    run.driver = (pd_driver){.pool = run.pool, .fold = sync_fold, .ctx = &run, .cancel = e->cfg.cancel};
+
+    int drc = pd_discover_all(e, &run.providers, discovery, sync_submit_source, &run, err);
+    rc = pd_driver_finish(&run.driver);
+    if (drc != PD_OK && drc != PD_ECANCELED)
+        rc = drc;
+    if (rc == PD_ECANCELED) {
+        stats->interrupted = true;
+        pd_err_set(err, PD_ECANCELED, "sync interrupted; every source written so far is complete");
+    }
+
+out:
+    if (run.pool != NULL)
+        pd_pool_destroy(run.pool);
+    pd_run_providers_close(&run.providers);
+    pd_arena_free(discovery);
+    pd_snapshot_free(run.snapshot);
+    pd_archive_close(run.writer);
+    return rc;
+}
+
+void pd_sync_stats_free(pd_sync_stats *stats)
+{
+    for (size_t i = 0; i < stats->n_errors; i++) {
+        free(stats->errors[i].path);
+        free(stats->errors[i].message);
+    }
+    free(stats->errors);
+    stats->errors = NULL;
+    stats->n_errors = 0;
+}
