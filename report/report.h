@@ -2,7 +2,7 @@
  * report.h -- rendering a diff report as JSON or text, the terminal filter,
  * and the progress bar.
  *
- * report/ only renders a pd_diff_report that the engine has finished; it
+ * report/ only renders a pd_diff_report that the engine has finished, and it
  * never recomputes totals or classes. Callers (cli/) decide the format, the
  * destination stream and whether progress is shown.
  *
@@ -41,9 +41,9 @@
  * informational (always). Other NULL strings are written as "".
  *
  * Strings are written without terminal filtering. Quote, backslash and
- * control bytes below 0x20 are escaped; each byte that is not part of a valid
- * UTF-8 sequence is replaced by U+FFFD, so the output is always valid JSON
- * (and the original bytes cannot be recovered from it).
+ * control bytes below 0x20 are escaped. Each byte that is not part of a valid
+ * UTF-8 sequence is replaced by U+FFFD, so the output is always valid JSON,
+ * but the original bytes cannot be recovered from it.
  *
  * Returns PD_OK, or PD_EIO when writing or flushing out failed.
  */
@@ -80,7 +80,7 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose);
 
 /*
  * Returns a copy of s, allocated from a, that is safe to print on a
- * terminal: \n and \t are kept; every other C0 control (CR included), DEL,
+ * terminal. \n and \t are kept. Every other C0 control (CR included), DEL,
  * the C1 controls U+0080..U+009F and each byte that is not part of a valid
  * UTF-8 sequence are dropped. Printable bytes of an escape sequence stay, so
  * "\x1b[31m" becomes "[31m". Returns NULL when s is NULL or memory runs out.
@@ -105,12 +105,12 @@ char *pd_report_sanitize_terminal(pd_arena *a, const char *s);
  */
 typedef struct pd_progress pd_progress;
 
-/* Monotonic clock in nanoseconds; ctx is passed back unchanged. */
+/* Monotonic clock in nanoseconds. ctx is the pointer given at creation. */
 typedef int64_t (*pd_progress_clock_fn)(void *ctx);
 
 /*
  * Returns a progress bar drawing on out (which must outlive it), or NULL when
- * out of memory. total may be 0; it can grow later with
+ * out of memory. total may be 0 and can grow later with
  * pd_progress_set_total(). Free with pd_progress_free().
  */
 pd_progress *pd_progress_new(FILE *out, int64_t total);
@@ -120,7 +120,7 @@ pd_progress *pd_progress_new(FILE *out, int64_t total);
  */
 pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_clock_fn clock,
                                         void *ctx);
-/* Sets the number of files expected; discovery may still be adding files. */
+/* Sets the number of files expected, which grows while discovery streams. */
 void pd_progress_set_total(pd_progress *p, int64_t total);
 /* Records that done files have completed and redraws when due. */
 void pd_progress_tick(pd_progress *p, int64_t done);

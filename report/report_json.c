@@ -4,11 +4,11 @@
  * Entry point: pd_report_write_json() (report.h); any thread, one call per
  * stream at a time.
  *
- * The layout follows encoding/json's indented output with two spaces: one
- * key per line, empty arrays and objects written as [] and {}, and a newline
- * after the closing brace. Keys have a fixed order so that reports of two
- * runs can be compared with a plain text diff. The writer streams straight
- * to the FILE and allocates nothing.
+ * Layout: one member or element per line, indented two spaces per level,
+ * empty arrays and objects written as [] and {}, and a newline after the
+ * closing brace. Keys have a fixed order so that reports of two runs can be
+ * compared with a plain text diff. The writer streams straight to the FILE
+ * and allocates nothing.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -176,8 +176,8 @@ static void write_field_counts(FILE *out, const pd_diff_report *r)
     /*
      * The engine keeps field_counts sorted, but the sort is repeated here so
      * the output order never depends on the caller. Selecting the next
-     * smallest entry on each pass costs O(n^2) without allocating; n is the
-     * number of distinct comparator field names, a few dozen at most.
+     * smallest entry on each pass costs O(n^2) but allocates nothing. n is
+     * the number of distinct comparator field names, a few dozen at most.
      */
     bool first = true;
     size_t prev = SIZE_MAX;
@@ -262,7 +262,7 @@ int pd_report_write_json(FILE *out, const pd_diff_report *r)
     } else {
         fputc('[', out);
         for (size_t i = 0; i < r->n_sessions; i++) {
-            /* Stop early on a closed pipe or a full disk: the rest is lost anyway. */
+            /* Stop early on a closed pipe or a full disk, because the rest would be lost. */
             if (ferror(out))
                 return PD_EIO;
             fputs(i == 0 ? "\n" : ",\n", out);

@@ -4,7 +4,7 @@
  * Entry points, in call order: pd_progress_new() (or
  * pd_progress_new_with_clock()), pd_progress_set_total() and
  * pd_progress_tick() any number of times, pd_progress_free(). One thread
- * owns a pd_progress; in the engine that is the collector, which ticks after
+ * owns a pd_progress. In the engine that is the collector, which ticks after
  * folding each file result.
  *
  * The bar rewrites one terminal line with a leading carriage return. Redraws
@@ -30,8 +30,8 @@ struct pd_progress {
     int64_t last_draw_ns;
     bool drawn;     /* at least one line has been drawn */
     bool line_open; /* the current line has no newline yet */
-    /* done and total of the last finished line, so that a repeated final
-     * tick does not print a second finished line; -1 before the first */
+    /* done and total of the last finished line, or -1 before one. A repeated
+     * final tick with the same values prints nothing. */
     int64_t finished_done;
     int64_t finished_total;
     int last_len; /* characters in the current line after '\r' */
@@ -93,7 +93,7 @@ static void format_eta(char *buf, size_t size, int64_t remaining, double rate)
         seconds_f = 99999.0 * 60.0;
     int64_t seconds = (int64_t)seconds_f;
     if ((double)seconds < seconds_f)
-        seconds++; /* round up: "0:00" only once everything is done */
+        seconds++; /* round up, so "0:00" appears only once everything is done */
     snprintf(buf, size, "%" PRId64 ":%02" PRId64, seconds / 60, seconds % 60);
 }
 

@@ -4,12 +4,12 @@
  * Entry point: pd_report_write_text() (report.h); any thread, one call per
  * stream at a time.
  *
- * Sections, in order, each followed by a blank line and omitted when it has
- * nothing to show: header (with the --limit note and the interrupted line),
- * vacuous-run warning, Summary, Changed fields, Parse errors, Changed /
- * Raced / Incremental-skew sessions, Pending-resync sessions (verbose only),
- * the incremental-skew note, and the footer. Summary and the footer are
- * always written.
+ * The sections come in this order: header (with the --limit note and the
+ * interrupted line), vacuous-run warning, Summary, Changed fields, Parse
+ * errors, Changed / Raced / Incremental-skew sessions, Pending-resync
+ * sessions (verbose only), the incremental-skew note, and the footer. Each
+ * ends with a blank line. Summary and the footer are always written, and the
+ * others are left out when they have nothing to show.
  *
  * Every string taken from the report passes through
  * pd_report_sanitize_terminal() before it is measured or printed, because
@@ -32,9 +32,9 @@
 
 typedef struct text_ctx {
     FILE *out;
-    pd_arena *arena; /* scratch copies; freed by pd_report_write_text */
+    pd_arena *arena; /* scratch copies, freed by pd_report_write_text */
     bool verbose;
-    int rc;          /* first error while building strings; PD_OK otherwise */
+    int rc;          /* first error while building strings, or PD_OK */
 } text_ctx;
 
 /*
@@ -85,7 +85,11 @@ static const char *finish_buf(text_ctx *ctx, pd_buf *b)
     return s;
 }
 
-/* Display width of sanitised (valid UTF-8) text, counted in code points. */
+/*
+ * Display width of sanitised (valid UTF-8) text, counted in code points.
+ * NOTE: double-width (CJK, emoji) and zero-width characters count as one
+ * column, so rows containing them are misaligned by that difference.
+ */
 static size_t text_width(const char *s)
 {
     const unsigned char *in = (const unsigned char *)s;
@@ -165,8 +169,8 @@ static void table_add(text_ctx *ctx, text_table *t, const char *c0, const char *
 
 /*
  * Writes each row as "  " followed by its cells separated by two spaces.
- * Trailing empty cells are left out so no line ends in spaces; the last
- * printed cell of a left-aligned column is not padded for the same reason.
+ * Trailing empty cells and the padding after the last printed cell are left
+ * out, so no line ends in spaces.
  */
 static void table_write(FILE *out, const text_table *t)
 {
@@ -450,9 +454,9 @@ static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
 
 /*
  * Writes one listing section for the entries of class cls. Compact mode
- * prints an aligned row per entry up to COMPACT_ROW_CAP; verbose mode prints
- * a block per entry without a cap. with_fields_only skips entries that carry
- * no field diffs (the pending-resync drill-down).
+ * prints an aligned row per entry up to COMPACT_ROW_CAP, and verbose mode
+ * prints a block per entry without a cap. with_fields_only skips entries
+ * that carry no field diffs, as the pending-resync drill-down needs.
  */
 static void write_session_section(text_ctx *ctx, const pd_diff_report *r, pd_diff_class cls,
                                   const char *title, bool with_fields_only)

@@ -1070,7 +1070,7 @@ static void json_strings_escaped(void **state)
     assert_contains(out, "\"db_path\": \"C:\\\\data\\\\\\\"quoted\\\".db\"");
     assert_contains(out, "\"session_id\": \"id\\u0001\\u001f\"");
     assert_contains(out, "\"stored\": \"line1\\nline2\\ttab\\rcr\\b\\f\"");
-    /* JSON output is not terminal-filtered: ESC is escaped, the rest kept. */
+    /* JSON output is not terminal-filtered, so ESC is escaped and "[31m" kept. */
     assert_contains(out, "\"parsed\": \"esc\\u001b[31m\"");
 
     pd_json_parser *parser = pd_json_parser_new();

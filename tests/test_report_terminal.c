@@ -318,7 +318,7 @@ static void progress_shorter_line_padded(void **state)
     progress_fixture *f = *state;
     pd_progress *p = new_bar(f, 100);
 
-    /* 10 files in 1 ms: a long rate; then 11 files in 1 s: a short one. */
+    /* 10 files in 1 ms give a long rate text, and 11 files in 1 s a short one. */
     f->now_ns = 1 * MS;
     pd_progress_tick(p, 10);
     f->now_ns = 1000 * MS;
