@@ -1,8 +1,8 @@
 /*
  * report_json.c -- the JSON form of a diff report.
  *
- * Entry point: pd_report_write_json() (report.h); any thread, one call per
- * stream at a time.
+ * Entry point: pd_report_write_json() (report.h). Any thread may call it,
+ * with one call per stream at a time.
  *
  * Layout: one member or element per line, indented two spaces per level,
  * empty arrays and objects written as [] and {}, and a newline after the

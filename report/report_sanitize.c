@@ -26,8 +26,8 @@ size_t pd_report_utf8_seq_len(const unsigned char *s, size_t n, uint32_t *cp)
     unsigned char b0 = s[0];
     size_t len;
     uint32_t value;
-    /* Smallest allowed second byte per lead byte excludes overlong forms;
-     * the largest excludes surrogates and values above U+10FFFF. */
+    /* The smallest allowed second byte of a lead byte rules out overlong
+     * forms. The largest rules out surrogates and values above U+10FFFF. */
     unsigned char second_min = 0x80;
     unsigned char second_max = 0xBF;
 

@@ -1,8 +1,8 @@
 /*
  * report_text.c -- the human-readable form of a diff report.
  *
- * Entry point: pd_report_write_text() (report.h); any thread, one call per
- * stream at a time.
+ * Entry point: pd_report_write_text() (report.h). Any thread may call it,
+ * with one call per stream at a time.
  *
  * The sections come in this order: header (with the --limit note and the
  * interrupted line), vacuous-run warning, Summary, Changed fields, Parse
