@@ -1,0 +1,148 @@
+/*
+ * pool_ring.c -- the pool's two rings on top of Concurrency Kit's ck_ring
+ * (libck 0.7.1).
+ *
+ * Entry points: pd_job_ring_* (push from the submitting thread, pop from
+ * workers) and pd_result_ring_* (push from workers, pop from the collecting
+ * thread); init and free from one thread while no other uses the ring.
+ *
+ * The job ring uses the pointer SPMC interface (ck_ring_enqueue_spmc,
+ * ck_ring_dequeue_spmc). The result ring stores a small struct with the
+ * MPSC functions that CK_RING_PROTOTYPE generates. ck_ring needs a power-of-
+ * two size and keeps one slot empty, so a ring of size 2^k holds 2^k - 1
+ * entries.
+ *
+ * ThreadSanitizer: ck_ring orders its slot writes and reads with inline
+ * assembly barriers, which TSan cannot see. Without help it reports the slot
+ * copies inside ck_ring as races, and it misses that a job's memory written
+ * before a push happens before the reads after the matching pop. In TSan
+ * builds this file therefore (1) suppresses race reports whose stack is
+ * inside ck_ring's internal functions (_ck_ring_*), and (2) declares the
+ * push-to-pop ordering with __tsan_release / __tsan_acquire on the job
+ * address, so races on the jobs themselves are still reported.
+ */
+#include "pool/pool_internal.h"
+
+#include <stdlib.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define PD_POOL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PD_POOL_TSAN 1
+#endif
+#endif
+
+#ifdef PD_POOL_TSAN
+#include <sanitizer/tsan_interface.h>
+#define POOL_TSAN_RELEASE(addr) __tsan_release(addr)
+#define POOL_TSAN_ACQUIRE(addr) __tsan_acquire(addr)
+
+/* TSan reads these suppressions at start-up; the runtime declares the hook weak. */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+    return "race:_ck_ring_\n";
+}
+#else
+#define POOL_TSAN_RELEASE(addr) ((void)(addr))
+#define POOL_TSAN_ACQUIRE(addr) ((void)(addr))
+#endif
+
+CK_RING_PROTOTYPE(pd_pool_result, pd_pool_result)
+
+/* Returns the ck_ring size that holds at least n entries: a power of two > n. */
+static unsigned ring_size_for(unsigned n)
+{
+    unsigned size = 2;
+    while (size <= n)
+        size *= 2;
+    return size;
+}
+
+bool pd_job_ring_init(pd_job_ring *r, unsigned limit)
+{
+    unsigned size = ring_size_for(limit);
+
+    r->slots = calloc(size, sizeof *r->slots);
+    if (r->slots == NULL)
+        return false;
+    ck_ring_init(&r->ring, size);
+    r->limit = limit;
+    return true;
+}
+
+void pd_job_ring_free(pd_job_ring *r)
+{
+    free(r->slots);
+    r->slots = NULL;
+}
+
+bool pd_job_ring_push(pd_job_ring *r, void *job)
+{
+    /* Only this thread advances the producer counter and consumers only lower
+     * the count, so the count read here can only be too high, never too low. */
+    if (ck_ring_size(&r->ring) >= r->limit)
+        return false;
+
+    POOL_TSAN_RELEASE(job);
+    return ck_ring_enqueue_spmc(&r->ring, r->slots, job);
+}
+
+bool pd_job_ring_pop(pd_job_ring *r, void **job)
+{
+    if (!ck_ring_dequeue_spmc(&r->ring, r->slots, job))
+        return false;
+    POOL_TSAN_ACQUIRE(*job);
+    return true;
+}
+
+unsigned pd_job_ring_count(const pd_job_ring *r)
+{
+    return ck_ring_size(&r->ring);
+}
+
+bool pd_result_ring_init(pd_result_ring *r, unsigned min_capacity)
+{
+    unsigned size = ring_size_for(min_capacity);
+
+    r->slots = calloc(size, sizeof *r->slots);
+    if (r->slots == NULL)
+        return false;
+    ck_ring_init(&r->ring, size);
+    r->capacity = size - 1;
+    return true;
+}
+
+void pd_result_ring_free(pd_result_ring *r)
+{
+    free(r->slots);
+    r->slots = NULL;
+}
+
+bool pd_result_ring_push(pd_result_ring *r, const pd_pool_result *result, bool *now_full)
+{
+    pd_pool_result copy = *result;
+    unsigned before = 0;
+
+    POOL_TSAN_RELEASE(copy.job);
+    if (!ck_ring_enqueue_mpsc_size_pd_pool_result(&r->ring, r->slots, &copy, &before))
+        return false;
+    /* before is the number of entries ck_ring counted when it reserved this
+     * slot, including reservations of other producers not yet committed. */
+    *now_full = before + 1 >= r->capacity;
+    return true;
+}
+
+bool pd_result_ring_pop(pd_result_ring *r, pd_pool_result *out)
+{
+    if (!ck_ring_dequeue_mpsc_pd_pool_result(&r->ring, r->slots, out))
+        return false;
+    POOL_TSAN_ACQUIRE(out->job);
+    return true;
+}
+
+unsigned pd_result_ring_count(const pd_result_ring *r)
+{
+    return ck_ring_size(&r->ring);
+}
