@@ -1,0 +1,342 @@
+/*
+ * jsonl.c -- reading transcript sources and splitting them into JSONL lines.
+ *
+ * Entry points in call order: pd_source_read() loads a file (decompressing
+ * .zst), pd_jsonl_init() and pd_jsonl_next() walk its lines, and
+ * pd_source_buf_free() releases it. pd_jsonl_consumed_boundary() and
+ * pd_jsonl_file_consumed_boundary() compute the Codex consumed offset.
+ *
+ * A source is read up to the size fstat() reported at open, so bytes a live
+ * agent appends during the read are left for the next run, and a file that
+ * shrinks mid-read yields what was read. The file is opened with O_NONBLOCK
+ * so that a FIFO cannot block the open; only regular files are read.
+ *
+ * Threading: no shared state. A reader and a pd_source_buf belong to the
+ * thread that uses them.
+ */
+#include "parsers/jsonl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+/* The first guess for a .zst output buffer never exceeds this; the buffer grows from there. */
+#define ZSTD_FIRST_GUESS_MAX ((size_t)256 << 20)
+#define ZSTD_FIRST_GUESS_MIN ((size_t)64 << 10)
+
+static const char *errno_text(int code, char *buf, size_t n)
+{
+    /* The GNU strerror_r (selected by _GNU_SOURCE) returns the text, maybe not in buf. */
+    return strerror_r(code, buf, n);
+}
+
+bool pd_source_is_zst(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n >= 4 && memcmp(path + n - 4, ".zst", 4) == 0;
+}
+
+void pd_source_buf_free(pd_source_buf *b)
+{
+    if (b == NULL)
+        return;
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* Reads up to limit bytes of fd into *out (malloc'd); sets *out_len. */
+static int read_fd(int fd, const char *path, size_t limit, char **out, size_t *out_len, pd_err *err)
+{
+    char text[128];
+    char *data = malloc(limit > 0 ? limit : 1);
+    size_t done = 0;
+
+    if (data == NULL)
+        return pd_err_set(err, PD_ENOMEM, "%s: out of memory reading %zu bytes", path, limit);
+
+    while (done < limit) {
+        ssize_t got = read(fd, data + done, limit - done);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int saved = errno;
+            free(data);
+            return pd_err_set(err, PD_EIO, "%s: cannot read: %s", path,
+                              errno_text(saved, text, sizeof text));
+        }
+        /* The file shrank after fstat(); what was read is the source. */
+        if (got == 0)
+            break;
+        done += (size_t)got;
+    }
+    *out = data;
+    *out_len = done;
+    return PD_OK;
+}
+
+/* Makes room for at least one more output byte; the cap is one past the size limit. */
+static int grow_output(char **data, size_t *cap, size_t len, const char *path, pd_err *err)
+{
+    size_t new_cap;
+    char *p;
+
+    if (len < *cap)
+        return PD_OK;
+    if (*cap > PD_SOURCE_MAX_BYTES)
+        return pd_err_set(err, PD_ETOOBIG, "%s: decompressed size exceeds the %zu-byte limit",
+                          path, PD_SOURCE_MAX_BYTES);
+    new_cap = *cap * 2;
+    if (new_cap > PD_SOURCE_MAX_BYTES + 1)
+        new_cap = PD_SOURCE_MAX_BYTES + 1;
+    p = realloc(*data, new_cap);
+    if (p == NULL)
+        return pd_err_set(err, PD_ENOMEM, "%s: out of memory decompressing %zu bytes", path,
+                          new_cap);
+    *data = p;
+    *cap = new_cap;
+    return PD_OK;
+}
+
+/* Decompresses every zstd frame of src into *out (malloc'd) with the streaming API. */
+static int decompress_zstd(const char *path, const char *src, size_t src_len, char **out,
+                           size_t *out_len, pd_err *err)
+{
+    ZSTD_DCtx *dctx = NULL;
+    ZSTD_inBuffer in = {src, src_len, 0};
+    unsigned long long content_size;
+    char *data = NULL;
+    size_t cap, len = 0, pending = 0;
+    int rc = PD_OK;
+
+    /* A zero-byte .zst (such as one still being created) has no frame and reads as empty. */
+    if (src_len == 0) {
+        *out = malloc(1);
+        *out_len = 0;
+        return *out == NULL ? pd_err_set(err, PD_ENOMEM, "%s: out of memory", path) : PD_OK;
+    }
+
+    /* Start from the size the frame header declares, if it declares one, within bounds. */
+    content_size = ZSTD_getFrameContentSize(src, src_len);
+    if (content_size != ZSTD_CONTENTSIZE_UNKNOWN && content_size != ZSTD_CONTENTSIZE_ERROR)
+        cap = content_size < ZSTD_FIRST_GUESS_MAX ? (size_t)content_size + 1 : ZSTD_FIRST_GUESS_MAX;
+    else
+        cap = src_len < ZSTD_FIRST_GUESS_MAX / 4 ? src_len * 4 : ZSTD_FIRST_GUESS_MAX;
+    if (cap < ZSTD_FIRST_GUESS_MIN)
+        cap = ZSTD_FIRST_GUESS_MIN;
+
+    dctx = ZSTD_createDCtx();
+    data = malloc(cap);
+    if (dctx == NULL || data == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "%s: out of memory starting zstd decompression", path);
+        goto out;
+    }
+
+    /*
+     * Feed all input, then keep draining: the decoder may hold output after
+     * the last input byte. pending != 0 with no progress means the last frame
+     * is cut short.
+     */
+    for (;;) {
+        ZSTD_outBuffer ob;
+        size_t before_in = in.pos;
+
+        rc = grow_output(&data, &cap, len, path, err);
+        if (rc != PD_OK)
+            goto out;
+        ob.dst = data + len;
+        ob.size = cap - len;
+        ob.pos = 0;
+        pending = ZSTD_decompressStream(dctx, &ob, &in);
+        if (ZSTD_isError(pending)) {
+            rc = pd_err_set(err, PD_EZSTD, "%s: invalid zstd data: %s", path,
+                            ZSTD_getErrorName(pending));
+            goto out;
+        }
+        len += ob.pos;
+        if (len > PD_SOURCE_MAX_BYTES) {
+            rc = pd_err_set(err, PD_ETOOBIG, "%s: decompressed size exceeds the %zu-byte limit",
+                            path, PD_SOURCE_MAX_BYTES);
+            goto out;
+        }
+        if (in.pos == in.size && pending == 0)
+            break;
+        if (in.pos == in.size && in.pos == before_in && ob.pos == 0) {
+            rc = pd_err_set(err, PD_EZSTD, "%s: truncated zstd data: the last frame is incomplete",
+                            path);
+            goto out;
+        }
+    }
+
+    /* Give back a large unused tail; a failed shrink keeps the bigger block. */
+    if (cap - len > ((size_t)1 << 20)) {
+        char *p = realloc(data, len > 0 ? len : 1);
+        if (p != NULL)
+            data = p;
+    }
+    *out = data;
+    *out_len = len;
+    data = NULL;
+
+out:
+    free(data);
+    ZSTD_freeDCtx(dctx);
+    return rc;
+}
+
+int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_err *err)
+{
+    char text[128];
+    struct stat st;
+    char *raw = NULL;
+    size_t raw_len = 0, limit;
+    int fd, flags, rc;
+
+    memset(out, 0, sizeof *out);
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return pd_err_set(err, PD_EIO, "%s: cannot open: %s", path,
+                          errno_text(errno, text, sizeof text));
+
+    if (fstat(fd, &st) != 0) {
+        rc = pd_err_set(err, PD_EIO, "%s: cannot stat: %s", path,
+                        errno_text(errno, text, sizeof text));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = pd_err_set(err, PD_EIO, "%s: is a directory, expected a transcript file", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = pd_err_set(err, PD_EIO, "%s: not a regular file (FIFO, socket or device)", path);
+        goto out;
+    }
+
+    /* Clearing O_NONBLOCK makes read() wait for data instead of failing with EAGAIN. */
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        rc = pd_err_set(err, PD_EIO, "%s: cannot clear O_NONBLOCK: %s", path,
+                        errno_text(errno, text, sizeof text));
+        goto out;
+    }
+
+    limit = st.st_size > 0 ? (size_t)st.st_size : 0;
+    if (max_bytes >= 0 && (uint64_t)max_bytes < (uint64_t)limit)
+        limit = (size_t)max_bytes;
+    rc = read_fd(fd, path, limit, &raw, &raw_len, err);
+    if (rc != PD_OK)
+        goto out;
+
+    out->file_size = (int64_t)raw_len;
+    out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    out->inode = (int64_t)st.st_ino;
+    out->device = (int64_t)st.st_dev;
+    out->compressed = pd_source_is_zst(path);
+
+    if (out->compressed) {
+        rc = decompress_zstd(path, raw, raw_len, &out->data, &out->len, err);
+        if (rc != PD_OK)
+            goto out;
+    } else {
+        out->data = raw;
+        out->len = raw_len;
+        raw = NULL;
+    }
+    rc = PD_OK;
+
+out:
+    free(raw);
+    close(fd);
+    if (rc != PD_OK)
+        pd_source_buf_free(out);
+    return rc;
+}
+
+void pd_jsonl_init(pd_jsonl_reader *r, const char *buf, size_t len, size_t start)
+{
+    r->buf = buf;
+    r->len = len;
+    r->pos = start < len ? start : len;
+
+    if (start == 0 && len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        r->pos = 3;
+}
+
+bool pd_jsonl_next(pd_jsonl_reader *r, pd_jsonl_line *line)
+{
+    while (r->pos < r->len) {
+        const char *begin = r->buf + r->pos;
+        const char *lf = memchr(begin, '\n', r->len - r->pos);
+        size_t start = r->pos;
+        size_t n;
+
+        if (lf != NULL) {
+            n = (size_t)(lf - begin);
+            r->pos = start + n + 1;
+            /* Only a CR right before the LF belongs to the line ending. */
+            if (n > 0 && begin[n - 1] == '\r')
+                n--;
+            line->terminated = true;
+        } else {
+            n = r->len - start;
+            r->pos = r->len;
+            line->terminated = false;
+        }
+        if (n == 0)
+            continue;
+
+        line->data = begin;
+        line->len = n;
+        line->offset = (int64_t)start;
+        line->end = (int64_t)r->pos;
+        return true;
+    }
+    return false;
+}
+
+bool pd_jsonl_is_blank(const pd_jsonl_line *line)
+{
+    for (size_t i = 0; i < line->len; i++) {
+        char c = line->data[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r')
+            return false;
+    }
+    return true;
+}
+
+int64_t pd_jsonl_consumed_boundary(pd_json_parser *p, const char *buf, size_t len, size_t start)
+{
+    pd_jsonl_reader reader;
+    pd_jsonl_line line;
+    pd_json root;
+    int64_t boundary = (int64_t)(start < len ? start : len);
+
+    pd_jsonl_init(&reader, buf, len, start);
+    while (pd_jsonl_next(&reader, &line)) {
+        /* A partial trailing line is never consumed, even when it happens to parse. */
+        if (!line.terminated)
+            break;
+        if (pd_json_parse(p, line.data, line.len, &root) == PD_OK)
+            boundary = line.end;
+    }
+    return boundary;
+}
+
+int pd_jsonl_file_consumed_boundary(const char *path, pd_json_parser *p, int64_t *out,
+                                    pd_err *err)
+{
+    pd_source_buf src;
+    int rc = pd_source_read(path, -1, &src, err);
+
+    if (rc != PD_OK)
+        return rc;
+    *out = pd_jsonl_consumed_boundary(p, src.data, src.len, 0);
+    pd_source_buf_free(&src);
+    return PD_OK;
+}
