@@ -1,0 +1,778 @@
+/*
+ * test_engine_diff.c -- diff over real archives built by sync: clean runs,
+ * stored drift per field family, classes, --limit, agent scope, the raced
+ * guard, incremental skew and the Codex consumed-boundary rules.
+ *
+ * Every test builds transcripts in a temporary directory, syncs them into a
+ * real SQLite archive with the writer engine, edits stored rows or files the
+ * way the scenario needs, and runs the report-only engine.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/model.h"
+#include "tests/support/engine_fixture.h"
+
+#define HOUR_NS (3600LL * 1000000000LL)
+
+static const char *const CLAUDE_A = "11111111-aaaa-4aaa-8aaa-000000000001";
+static const char *const CLAUDE_B = "11111111-aaaa-4aaa-8aaa-000000000002";
+static const char *const CODEX_A = "0199aaaa-bbbb-7ccc-8ddd-000000000001";
+
+static int setup(void **state)
+{
+    fx_env *env = calloc(1, sizeof *env);
+    fx_env_init(env);
+    *state = env;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_env *env = *state;
+    fx_env_cleanup(env);
+    free(env);
+    return 0;
+}
+
+/* Writes the rich Claude session A, a plain Claude session B and a Codex session. */
+static void write_three(fx_env *env)
+{
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    char *c = fx_claude_rich(CLAUDE_A, "Why does the solver diverge?");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_B);
+    c = fx_claude_plain(CLAUDE_B, "Rename the module.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    p = fx_codex_path(env, "2026/02/01", CODEX_A);
+    c = fx_codex_basic(CODEX_A, "Run the tests please.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+}
+
+static void sync_env(fx_env *env)
+{
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_failed, 0);
+    pd_sync_stats_free(&st);
+}
+
+static void diff_clean_archive_is_identical(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->files_examined, 3);
+    assert_false(r->files_limited);
+    assert_int_equal(r->totals.examined, 3);
+    assert_int_equal(r->totals.identical, 3);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->n_field_counts, 0);
+    assert_int_equal(r->n_sessions, 0);
+    assert_int_equal(r->data_version, PD_DATA_VERSION);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_writes_nothing(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drifted' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001'");
+    /* Fold the WAL into the main file so the byte comparison covers everything. */
+    fx_sql(env->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    char before[65], after[65];
+    fx_file_sha256(env->db, before);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 1);
+    pd_diff_report_free(r);
+
+    fx_file_sha256(env->db, after);
+    assert_string_equal(before, after);
+    char *fm = fx_sql_text(env->db, "SELECT first_message FROM sessions WHERE id = "
+                                    "'11111111-aaaa-4aaa-8aaa-000000000001'");
+    assert_non_null(fm);
+    assert_string_equal(fm, "drifted");
+    free(fm);
+}
+
+static void diff_detects_stored_drift(void **state)
+{
+    fx_env *env = *state;
+    /* Ten rich sessions; nine get one kind of drift each. */
+    char ids[10][40];
+    for (int i = 0; i < 10; i++) {
+        snprintf(ids[i], sizeof ids[i], "22222222-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(env, "-home-tess-src-orbit", ids[i]);
+        char *c = fx_claude_rich(ids[i], "Explain the drift test.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+    sync_env(env);
+
+    char sql[512];
+#define DRIFT(i, fmt)                                                                              \
+    do {                                                                                           \
+        snprintf(sql, sizeof sql, fmt, ids[i]);                                                    \
+        fx_sql(env->db, sql);                                                                      \
+    } while (0)
+    DRIFT(0, "UPDATE sessions SET message_count = message_count + 5 WHERE id = '%s'");
+    DRIFT(1, "UPDATE sessions SET first_message = 'something else' WHERE id = '%s'");
+    DRIFT(2, "UPDATE messages SET model = 'other-model' WHERE session_id = '%s'");
+    DRIFT(3, "UPDATE messages SET role = 'assistant' WHERE session_id = '%s' AND ordinal = 0");
+    DRIFT(4, "UPDATE messages SET timestamp = '2020-01-01T00:00:00Z' WHERE session_id = '%s' AND "
+             "ordinal = 1");
+    DRIFT(5, "UPDATE messages SET content = upper(content) WHERE session_id = '%s' AND ordinal = 0");
+    DRIFT(6, "UPDATE messages SET content = content || 'x', content_length = content_length + 1 "
+             "WHERE session_id = '%s' AND ordinal = 3");
+    DRIFT(7, "UPDATE sessions SET termination_status = 'truncated' WHERE id = '%s'");
+    DRIFT(8, "INSERT INTO usage_events (session_id, source, model, input_tokens) VALUES ('%s', "
+             "'synthetic', 'm', 7)");
+#undef DRIFT
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.examined, 10);
+    assert_int_equal(r->totals.identical, 1);
+    assert_int_equal(r->totals.changed, 9);
+    assert_true(pd_diff_report_has_failures(r));
+    assert_true(fx_has_field(fx_entry(r, ids[0]), "message_count"));
+    assert_true(fx_has_field(fx_entry(r, ids[1]), "first_message"));
+    assert_true(fx_has_field(fx_entry(r, ids[2]), "models"));
+    assert_true(fx_has_field(fx_entry(r, ids[3]), "message_metadata"));
+    assert_true(fx_has_field(fx_entry(r, ids[4]), "message_metadata"));
+    assert_true(fx_has_field(fx_entry(r, ids[5]), "message_content"));
+    assert_true(fx_has_field(fx_entry(r, ids[6]), "message_content"));
+    assert_true(fx_has_field(fx_entry(r, ids[7]), "termination_status"));
+    assert_true(fx_has_field(fx_entry(r, ids[8]), "usage_event_count"));
+    assert_int_equal(fx_field_count(r, "message_metadata"), 2);
+    assert_int_equal(fx_field_count(r, "message_content"), 2);
+    assert_int_equal(fx_field_count(r, "first_message"), 1);
+    assert_int_equal(fx_field_count(r, "models"), 1);
+    assert_int_equal(fx_field_count(r, "termination_status"), 1);
+    assert_int_equal(fx_field_count(r, "usage_event_count"), 1);
+    assert_null(fx_entry(r, ids[9]));
+    pd_diff_report_free(r);
+}
+
+static void diff_tolerates_null_stored_timestamp(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE messages SET timestamp = NULL WHERE session_id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000002' AND ordinal = 0");
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.examined, 3);
+    assert_int_equal(r->totals.changed, 1);
+    const pd_diff_entry *e = fx_entry(r, CLAUDE_B);
+    assert_non_null(e);
+    assert_int_equal(e->n_fields, 1);
+    assert_string_equal(e->fields[0].field, "message_metadata");
+    assert_non_null(e->fields[0].detail);
+    assert_non_null(strstr(e->fields[0].detail, "timestamp"));
+    pd_diff_report_free(r);
+}
+
+static void diff_detects_extended_field_drift(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE tool_calls SET tool_name = 'Bash' WHERE session_id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001'");
+    fx_sql(env->db, "UPDATE sessions SET cwd = '/elsewhere' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000002'");
+    /* Codex never sets has_thinking, so a stored 1 is drift. */
+    fx_sql(env->db, "UPDATE messages SET has_thinking = 1 WHERE session_id = "
+                    "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001' AND ordinal = 0");
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.examined, 3);
+    assert_int_equal(r->totals.changed, 2);
+    assert_int_equal(r->totals.identical, 1);
+    assert_int_equal(r->totals.informational_only, 1);
+    assert_true(fx_has_field(fx_entry(r, CLAUDE_A), "tool_calls"));
+    assert_true(fx_has_field(fx_entry(r, "codex:0199aaaa-bbbb-7ccc-8ddd-000000000001"),
+                             "message_metadata"));
+    const pd_field_diff *cwd = fx_field(fx_entry(r, CLAUDE_B), "cwd");
+    assert_non_null(cwd);
+    assert_true(cwd->informational);
+    assert_int_equal(fx_field_count(r, "cwd"), 0);
+    pd_diff_report_free(r);
+}
+
+static void diff_bypasses_skip_layers(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_parsed, 0);
+    assert_int_equal(st.files_unchanged, 3);
+    pd_sync_stats_free(&st);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.identical, 3);
+    pd_diff_report_free(r);
+
+    /* Append an exchange but keep the old mtime: the file is not raced, the
+     * stored row is simply behind. */
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_B);
+    int64_t mtime = fx_mtime_ns(p);
+    char *more = fx_claude_append_exchange(CLAUDE_B, "p2", 3);
+    fx_append(p, more);
+    fx_set_mtime_ns(p, mtime);
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 1);
+    assert_true(fx_has_field(fx_entry(r, CLAUDE_B), "message_count"));
+    assert_int_equal(fx_field_count(r, "message_count"), 1);
+    pd_diff_report_free(r);
+    free(more);
+    free(p);
+}
+
+static void diff_buckets(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+
+    /* new on disk */
+    const char *new_id = "11111111-aaaa-4aaa-8aaa-00000000000f";
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", new_id);
+    char *c = fx_claude_plain(new_id, "A brand new session.");
+    fx_write(p, c);
+    free(c);
+    free(p);
+    /* source missing */
+    p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_B);
+    unlink(p);
+    free(p);
+    /* pending resync with drift */
+    fx_sql(env->db, "UPDATE sessions SET data_version = 89, first_message = 'old' WHERE id = "
+                    "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'");
+    /* parse error: a corrupt compressed transcript */
+    p = fx_fmt("%s/-home-tess-src-orbit/11111111-aaaa-4aaa-8aaa-0000000000ee.jsonl.zst",
+               env->claude_root);
+    fx_write(p, "this is not a zstd frame");
+    free(p);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->files_examined, 4);
+    assert_int_equal(r->totals.new_on_disk, 1);
+    assert_int_equal(r->totals.skipped, 1);
+    assert_int_equal(r->totals.pending_resync, 1);
+    assert_int_equal(r->totals.parse_errors, 1);
+    assert_int_equal(r->totals.identical, 1);
+    assert_int_equal(r->totals.examined, 2);
+
+    const pd_diff_entry *skipped = fx_entry(r, CLAUDE_B);
+    assert_non_null(skipped);
+    assert_int_equal(skipped->cls, PD_CLASS_SKIPPED);
+    assert_string_equal(skipped->reason, "source missing");
+
+    const pd_diff_entry *pending = fx_entry(r, "codex:0199aaaa-bbbb-7ccc-8ddd-000000000001");
+    assert_non_null(pending);
+    assert_int_equal(pending->cls, PD_CLASS_PENDING_RESYNC);
+    assert_int_equal(pending->stored_data_version, 89);
+    assert_true(fx_has_field(pending, "first_message"));
+    assert_int_equal(fx_field_count(r, "first_message"), 0);
+
+    bool saw_error = false;
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        if (r->sessions[i].cls == PD_CLASS_PARSE_ERROR) {
+            saw_error = true;
+            assert_null(r->sessions[i].session_id);
+            assert_non_null(r->sessions[i].reason);
+            assert_non_null(strstr(r->sessions[i].file_path, ".jsonl.zst"));
+        }
+    }
+    assert_true(saw_error);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_limit_takes_newest_first(void **state)
+{
+    fx_env *env = *state;
+    const char *ids[3] = {"33333333-aaaa-4aaa-8aaa-000000000001", "33333333-aaaa-4aaa-8aaa-000000000002",
+                          "33333333-aaaa-4aaa-8aaa-000000000003"};
+    int64_t now = fx_now_ns();
+    for (int i = 0; i < 3; i++) {
+        char *p = fx_claude_path(env, "-home-tess-src-orbit", ids[i]);
+        char *c = fx_claude_plain(ids[i], "Limit test.");
+        fx_write(p, c);
+        fx_set_mtime_ns(p, now - (2 - i) * HOUR_NS);
+        free(p);
+        free(c);
+    }
+    sync_env(env);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 1);
+    assert_int_equal(r->files_examined, 1);
+    assert_true(r->files_limited);
+    assert_int_equal(r->totals.examined, 1);
+    assert_int_equal(r->totals.identical, 1);
+    assert_int_equal(r->totals.skipped, 2);
+    for (int i = 0; i < 2; i++) {
+        const pd_diff_entry *e = fx_entry(r, ids[i]);
+        assert_non_null(e);
+        assert_int_equal(e->cls, PD_CLASS_SKIPPED);
+        assert_string_equal(e->reason, "not sampled (--limit)");
+    }
+    assert_null(fx_entry(r, ids[2]));
+    pd_diff_report_free(r);
+}
+
+static void diff_agent_scope(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    const char *agents[] = {"codex"};
+    pd_diff_report *r = fx_diff(env, agents, 1, 0);
+    assert_int_equal(r->files_examined, 1);
+    assert_int_equal(r->totals.examined, 1);
+    assert_int_equal(r->totals.identical, 1);
+    assert_int_equal(r->n_sessions, 0);
+    assert_int_equal(r->n_agents, 1);
+    assert_string_equal(r->agents[0], "codex");
+    assert_true(r->agents_restricted);
+    pd_diff_report_free(r);
+}
+
+static void diff_raced_source_skew(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id IN "
+                    "('11111111-aaaa-4aaa-8aaa-000000000001', '11111111-aaaa-4aaa-8aaa-000000000002')");
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    fx_set_mtime_ns(p, fx_mtime_ns(p) + 48 * HOUR_NS);
+    free(p);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.examined, 3);
+    assert_int_equal(r->totals.changed, 1);
+    assert_int_equal(r->totals.raced, 1);
+    assert_int_equal(fx_field_count(r, "first_message"), 1);
+    const pd_diff_entry *raced = fx_entry(r, CLAUDE_A);
+    assert_int_equal(raced->cls, PD_CLASS_RACED);
+    assert_string_equal(raced->reason, "source file changed after snapshot (live-write skew)");
+    assert_true(fx_has_field(raced, "first_message"));
+    assert_int_equal(fx_entry(r, CLAUDE_B)->cls, PD_CLASS_CHANGED);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_raced_alone_does_not_fail(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001'");
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    fx_set_mtime_ns(p, fx_mtime_ns(p) + 48 * HOUR_NS);
+    free(p);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.raced, 1);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->n_field_counts, 0);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_raced_does_not_mask_clean_run(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    fx_set_mtime_ns(p, fx_mtime_ns(p) + 72 * HOUR_NS);
+    free(p);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.identical, 3);
+    assert_int_equal(r->totals.raced, 0);
+    pd_diff_report_free(r);
+}
+
+/* Appends to Claude A and syncs, so its row is written incrementally. */
+static void make_incremental_claude(fx_env *env)
+{
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    char *more = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
+    fx_append(p, more);
+    free(more);
+    free(p);
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.sessions_incremental, 1);
+    pd_sync_stats_free(&st);
+    assert_int_equal(fx_sql_int(env->db, "SELECT last_write_incremental FROM sessions WHERE id = "
+                                         "'11111111-aaaa-4aaa-8aaa-000000000001'"),
+                     1);
+}
+
+static void diff_incremental_skew_not_counted(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    make_incremental_claude(env);
+    fx_sql(env->db, "UPDATE messages SET timestamp = '2021-01-01T00:00:00Z' WHERE session_id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001' AND ordinal = 0");
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000002'");
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    const pd_diff_entry *skew = fx_entry(r, CLAUDE_A);
+    assert_non_null(skew);
+    assert_int_equal(skew->cls, PD_CLASS_INCREMENTAL_SKEW);
+    assert_string_equal(skew->reason, "stored row last written incrementally (incremental-append skew)");
+    assert_true(fx_has_field(skew, "message_metadata"));
+    assert_int_equal(fx_entry(r, CLAUDE_B)->cls, PD_CLASS_CHANGED);
+    assert_int_equal(r->totals.incremental_skew, 1);
+    assert_int_equal(r->totals.changed, 1);
+    assert_int_equal(fx_field_count(r, "first_message"), 1);
+    assert_int_equal(fx_field_count(r, "message_metadata"), 0);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_incremental_marker_does_not_mask_real_drift(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    make_incremental_claude(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001'");
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CLAUDE_A)->cls, PD_CLASS_CHANGED);
+    assert_int_equal(r->totals.incremental_skew, 0);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_full_resync_clears_skew(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    make_incremental_claude(env);
+    pd_sync_stats st;
+    fx_sync_full(env, &st);
+    pd_sync_stats_free(&st);
+    assert_int_equal(fx_sql_int(env->db, "SELECT last_write_incremental FROM sessions WHERE id = "
+                                         "'11111111-aaaa-4aaa-8aaa-000000000001'"),
+                     0);
+    fx_sql(env->db, "UPDATE messages SET timestamp = '2021-01-01T00:00:00Z' WHERE session_id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001' AND ordinal = 0");
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CLAUDE_A)->cls, PD_CLASS_CHANGED);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_raced_wins_over_skew(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    make_incremental_claude(env);
+    fx_sql(env->db, "UPDATE messages SET timestamp = '2021-01-01T00:00:00Z' WHERE session_id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001' AND ordinal = 0");
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    fx_set_mtime_ns(p, fx_mtime_ns(p) + 48 * HOUR_NS);
+    free(p);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CLAUDE_A)->cls, PD_CLASS_RACED);
+    assert_int_equal(r->totals.raced, 1);
+    assert_int_equal(r->totals.incremental_skew, 0);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static const char *const CODEX_ID = "codex:0199aaaa-bbbb-7ccc-8ddd-000000000001";
+
+static void diff_codex_index_skew_does_not_mask_drift(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    fx_codex_set_title(env, CODEX_A, "Tests");
+    char *p = fx_codex_path(env, "2026/02/01", CODEX_A);
+    char *idx = fx_codex_index_path(env);
+    int64_t past = fx_now_ns() - 10 * HOUR_NS;
+    fx_set_mtime_ns(p, past);
+    fx_set_mtime_ns(idx, past);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'");
+    fx_set_mtime_ns(idx, fx_now_ns());
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CODEX_ID)->cls, PD_CLASS_CHANGED);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+    free(p);
+    free(idx);
+}
+
+static void diff_codex_transcript_rewrite_below_index_mtime_is_raced(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    fx_codex_set_title(env, CODEX_A, "Tests");
+    char *p = fx_codex_path(env, "2026/02/01", CODEX_A);
+    char *idx = fx_codex_index_path(env);
+    int64_t now = fx_now_ns();
+    fx_set_mtime_ns(p, now - 4 * HOUR_NS);
+    fx_set_mtime_ns(idx, now - 2 * HOUR_NS);
+    sync_env(env);
+    assert_int_equal(fx_sql_int(env->db, "SELECT file_mtime FROM sessions WHERE id = "
+                                         "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'"),
+                     now - 2 * HOUR_NS);
+
+    /* A different transcript (other size) whose mtime stays below the stored,
+     * index-folded mtime. */
+    char *c = fx_codex_basic(CODEX_A, "Run only the slow tests please.");
+    fx_write(p, c);
+    free(c);
+    fx_set_mtime_ns(p, now - 3 * HOUR_NS);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    const pd_diff_entry *e = fx_entry(r, CODEX_ID);
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_RACED);
+    assert_int_equal(r->n_field_counts, 0);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+    free(p);
+    free(idx);
+}
+
+static void diff_codex_incremental_append_does_not_look_raced(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    char *p = fx_codex_path(env, "2026/02/01", CODEX_A);
+    char *more = fx_codex_append_exchange(1);
+    fx_append(p, more);
+    free(more);
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.sessions_incremental, 1);
+    pd_sync_stats_free(&st);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'");
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CODEX_ID)->cls, PD_CLASS_CHANGED);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+
+    /* A stale hash from an older write proves nothing and stays changed. */
+    char *old_hash = fx_sql_text(env->db, "SELECT file_hash FROM sessions WHERE id = "
+                                          "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'");
+    assert_non_null(old_hash);
+    fx_sql(env->db, "UPDATE sessions SET file_hash = "
+                    "'0000000000000000000000000000000000000000000000000000000000000000' WHERE id = "
+                    "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'");
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CODEX_ID)->cls, PD_CLASS_CHANGED);
+    pd_diff_report_free(r);
+    free(old_hash);
+    free(p);
+}
+
+static void diff_codex_partial_tail_does_not_look_raced(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    char *p = fx_codex_path(env, "2026/02/01", CODEX_A);
+    fx_append(p, "{\"timestamp\":\"2026-02-01T09:00:07.000Z\",\"type\":\"response_it");
+    sync_env(env);
+    size_t len = 0;
+    free(fx_read(p, &len));
+    assert_int_equal(fx_sql_int(env->db, "SELECT file_size FROM sessions WHERE id = "
+                                         "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'"),
+                     (int64_t)len);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'codex:0199aaaa-bbbb-7ccc-8ddd-000000000001'");
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CODEX_ID)->cls, PD_CLASS_CHANGED);
+    pd_diff_report_free(r);
+    free(p);
+}
+
+static void diff_claude_presence_sweep(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    char *sql = fx_fmt("INSERT INTO sessions (id, project, agent, file_path, data_version, "
+                       "relationship_type) VALUES ('%s-fork1', 'orbit', 'claude', '%s', 90, 'fork'), "
+                       "('%s-stale', 'orbit', 'claude', '%s', 0, '')",
+                       CLAUDE_A, p, CLAUDE_A, p);
+    fx_sql(env->db, sql);
+    free(sql);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    char *fork = fx_fmt("%s-fork1", CLAUDE_A);
+    char *stale = fx_fmt("%s-stale", CLAUDE_A);
+    const pd_diff_entry *e = fx_entry(r, fork);
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_CHANGED);
+    assert_true(fx_has_field(e, "presence"));
+    e = fx_entry(r, stale);
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_PENDING_RESYNC);
+    assert_string_equal(e->reason, "stale row; parser no longer emits this ID");
+    assert_int_equal(fx_field_count(r, "presence"), 1);
+    pd_diff_report_free(r);
+    free(fork);
+    free(stale);
+    free(p);
+}
+
+static void diff_report_identical_across_thread_counts(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    for (int i = 0; i < 12; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "44444444-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(env, "-home-tess-src-orbit", id);
+        char *c = fx_claude_rich(id, "Thread count test.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+    sync_env(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'x' WHERE id LIKE '44444444%0'");
+    fx_sql(env->db, "UPDATE messages SET model = 'y' WHERE session_id LIKE '44444444%1'");
+
+    char *reference = NULL;
+    const unsigned counts[] = {0, 1, 4};
+    for (size_t i = 0; i < 3; i++) {
+        env->threads = counts[i];
+        pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+        char *json = fx_report_json(r);
+        if (reference == NULL)
+            reference = json;
+        else {
+            assert_string_equal(reference, json);
+            free(json);
+        }
+        pd_diff_report_free(r);
+    }
+    free(reference);
+}
+
+static void diff_opens_archive_with_extra_columns(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "ALTER TABLE sessions ADD COLUMN some_future_column TEXT DEFAULT 'x';"
+                    "ALTER TABLE messages ADD COLUMN another_one INTEGER;"
+                    "CREATE TABLE IF NOT EXISTS pinned_messages (id INTEGER PRIMARY KEY, note TEXT);");
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.identical, 3);
+    pd_diff_report_free(r);
+}
+
+static void diff_real_corpus_is_identical_after_sync(void **state)
+{
+    fx_env *env = *state;
+    const char *shared = getenv("PD_SHARED_DIR");
+    assert_non_null(shared);
+    char *claude = fx_fmt("%s/corpus/real/claude/projects", shared);
+    char *codex = fx_fmt("%s/corpus/real/codex/sessions", shared);
+    if (access(claude, R_OK) != 0)
+        fail_msg("the real corpus is missing at %s", claude);
+    env->roots[0].root = claude;
+    env->roots[1].root = codex;
+
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    for (size_t i = 0; i < st.n_errors; i++)
+        print_error("sync failed: %s\n", st.errors[i].message);
+    assert_int_equal(st.files_failed, 0);
+    assert_true(st.sessions_full > 0);
+    pd_sync_stats_free(&st);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    for (size_t i = 0; i < r->n_sessions; i++)
+        print_error("not identical: %s %s %s\n", pd_diff_class_name(r->sessions[i].cls),
+                    r->sessions[i].session_id != NULL ? r->sessions[i].session_id : "-",
+                    r->sessions[i].n_fields > 0 ? r->sessions[i].fields[0].field : "");
+    assert_true(r->totals.examined > 0);
+    assert_int_equal(r->totals.identical, r->totals.examined);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.parse_errors, 0);
+    assert_int_equal(r->totals.new_on_disk, 0);
+    pd_diff_report_free(r);
+    env->roots[0].root = env->claude_root;
+    env->roots[1].root = env->codex_root;
+    free(claude);
+    free(codex);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(diff_clean_archive_is_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_detects_stored_drift, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_tolerates_null_stored_timestamp, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_detects_extended_field_drift, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_bypasses_skip_layers, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_limit_takes_newest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_agent_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_raced_source_skew, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_raced_alone_does_not_fail, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_real_drift, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(diff_full_resync_clears_skew, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_raced_wins_over_skew, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_codex_index_skew_does_not_mask_drift, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_codex_transcript_rewrite_below_index_mtime_is_raced,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_codex_incremental_append_does_not_look_raced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(diff_codex_partial_tail_does_not_look_raced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(diff_claude_presence_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_report_identical_across_thread_counts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(diff_opens_archive_with_extra_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_real_corpus_is_identical_after_sync, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
