@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/model.h"
 #include "engine/diffreport.h"
 
 typedef enum pd_engine_mode { PD_ENGINE_WRITER = 0, PD_ENGINE_REPORT_ONLY = 1 } pd_engine_mode;
@@ -93,6 +94,19 @@ typedef struct pd_sync_options {
  */
 int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *stats, pd_err *err);
 void pd_sync_stats_free(pd_sync_stats *stats);
+
+/*
+ * Full resync: pd_engine_sync() with force_full set, so every session is
+ * rewritten from a full parse (this also clears last_write_incremental).
+ */
+int pd_engine_resync(pd_engine *e, pd_sync_stats *stats, pd_err *err);
+
+/*
+ * Normalises one parsed session in place (new arrays come from arena, which
+ * must own s) and writes it in its own transaction. Refused with
+ * PD_EREADONLY on a report-only engine before anything is touched.
+ */
+int pd_engine_write_session(pd_engine *e, pd_session *s, pd_arena *arena, pd_err *err);
 
 /*
  * Runs fn(ctx, db_path) with exclusive write access to the archive. Refused

@@ -26,6 +26,7 @@
  * which nobody writes during the run, and use their own read-only archive
  * connection to load stored rows; only the main thread writes.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -602,4 +603,35 @@ void pd_sync_stats_free(pd_sync_stats *stats)
     free(stats->errors);
     stats->errors = NULL;
     stats->n_errors = 0;
+}
+
+int pd_engine_resync(pd_engine *e, pd_sync_stats *stats, pd_err *err)
+{
+    pd_sync_options opts = {.force_full = true};
+    return pd_engine_sync(e, &opts, stats, err);
+}
+
+int pd_engine_write_session(pd_engine *e, pd_session *s, pd_arena *arena, pd_err *err)
+{
+    if (e->mode == PD_ENGINE_REPORT_ONLY) {
+        PD_LOG(PD_LOG_WARN, "refusing write_session on a report-only engine");
+        return pd_err_set(err, PD_EREADONLY,
+                          "cannot write session %s: this engine is report-only and never writes",
+                          s != NULL && s->id != NULL ? s->id : "(no id)");
+    }
+    pd_archive *a = NULL;
+    int rc = pd_session_normalize(s, NULL, arena);
+    if (rc == PD_OK)
+        rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &a, err);
+    if (rc == PD_OK)
+        rc = pd_archive_begin(a, err);
+    if (rc == PD_OK) {
+        rc = pd_archive_write_full(a, s, err);
+        if (rc == PD_OK)
+            rc = pd_archive_commit(a, err);
+        if (rc != PD_OK)
+            pd_archive_rollback(a);
+    }
+    pd_archive_close(a);
+    return rc;
 }

@@ -1,0 +1,498 @@
+/*
+ * test_engine_sync.c -- sync against real archive files: skips, the
+ * incremental append path, partial lines, in-place and atomic rewrites, the
+ * Codex title refresh, crash consistency, the report-only write guard, and
+ * a bad file among good ones.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "common/model.h"
+#include "tests/support/engine_fixture.h"
+
+extern char **environ;
+
+#define HOUR_NS (3600LL * 1000000000LL)
+
+static const char *const CLAUDE_A = "55555555-aaaa-4aaa-8aaa-000000000001";
+static const char *const CODEX_A = "0199cccc-bbbb-7ccc-8ddd-000000000001";
+static const char *const CODEX_ID = "codex:0199cccc-bbbb-7ccc-8ddd-000000000001";
+
+static int setup(void **state)
+{
+    fx_env *env = calloc(1, sizeof *env);
+    fx_env_init(env);
+    *state = env;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_env *env = *state;
+    fx_env_cleanup(env);
+    free(env);
+    return 0;
+}
+
+static char *claude_a(const fx_env *env)
+{
+    return fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+}
+
+static char *codex_a(const fx_env *env)
+{
+    return fx_codex_path(env, "2026/02/01", CODEX_A);
+}
+
+static void write_pair(fx_env *env)
+{
+    char *p = claude_a(env);
+    char *c = fx_claude_rich(CLAUDE_A, "Why does the solver diverge?");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    p = codex_a(env);
+    c = fx_codex_basic(CODEX_A, "Run the tests please.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+}
+
+static pd_sync_stats sync_ok(fx_env *env)
+{
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    for (size_t i = 0; i < st.n_errors; i++)
+        print_error("sync error: %s\n", st.errors[i].message);
+    assert_int_equal(st.files_failed, 0);
+    return st;
+}
+
+static int64_t row_int(const fx_env *env, const char *id, const char *column)
+{
+    char *sql = fx_fmt("SELECT %s FROM sessions WHERE id = '%s'", column, id);
+    int64_t v = fx_sql_int(env->db, sql);
+    free(sql);
+    return v;
+}
+
+static char *row_text(const fx_env *env, const char *id, const char *column)
+{
+    char *sql = fx_fmt("SELECT %s FROM sessions WHERE id = '%s'", column, id);
+    char *v = fx_sql_text(env->db, sql);
+    free(sql);
+    return v;
+}
+
+static void sha_prefix(const char *path, int64_t n, char out[65])
+{
+    assert_int_equal(pd_sha256_file(path, n, out), PD_OK);
+}
+
+static void sync_second_run_is_idempotent(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    assert_int_equal(st.files_discovered, 2);
+    assert_int_equal(st.files_parsed, 2);
+    assert_int_equal(st.sessions_full, 2);
+    pd_sync_stats_free(&st);
+    int64_t rev = row_int(env, CLAUDE_A, "CAST(transcript_revision AS INTEGER)");
+    int64_t messages = fx_sql_int(env->db, "SELECT COUNT(*) FROM messages");
+
+    st = sync_ok(env);
+    assert_int_equal(st.files_parsed, 0);
+    assert_int_equal(st.files_unchanged, 2);
+    assert_int_equal(st.sessions_full, 0);
+    assert_int_equal(st.sessions_incremental, 0);
+    pd_sync_stats_free(&st);
+    assert_int_equal(row_int(env, CLAUDE_A, "CAST(transcript_revision AS INTEGER)"), rev);
+    assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM messages"), messages);
+}
+
+static void sync_append_takes_incremental_path(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    int64_t count_before = row_int(env, CLAUDE_A, "message_count");
+    char *hash_before = row_text(env, CLAUDE_A, "file_hash");
+
+    char *p = claude_a(env);
+    char *more = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
+    fx_append(p, more);
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_incremental, 1);
+    assert_int_equal(st.sessions_full, 0);
+    pd_sync_stats_free(&st);
+
+    size_t len = 0;
+    free(fx_read(p, &len));
+    char whole[65];
+    sha_prefix(p, -1, whole);
+    assert_int_equal(row_int(env, CLAUDE_A, "last_write_incremental"), 1);
+    assert_int_equal(row_int(env, CLAUDE_A, "file_size"), (int64_t)len);
+    assert_int_equal(row_int(env, CLAUDE_A, "file_mtime"), fx_mtime_ns(p));
+    char *hash_after = row_text(env, CLAUDE_A, "file_hash");
+    assert_non_null(hash_after);
+    assert_string_equal(hash_after, whole);
+    assert_string_not_equal(hash_after, hash_before);
+    assert_int_equal(row_int(env, CLAUDE_A, "message_count"), count_before + 2);
+    assert_int_equal(row_int(env, CLAUDE_A, "next_ordinal"), 6);
+    char *last_uuid = row_text(env, CLAUDE_A, "last_entry_uuid");
+    assert_string_equal(last_uuid, "p7");
+    /* The two appended rows carry the next ordinals. */
+    assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM messages WHERE session_id = "
+                                         "'55555555-aaaa-4aaa-8aaa-000000000001' AND ordinal >= 4"),
+                     2);
+    free(last_uuid);
+    free(hash_after);
+    free(hash_before);
+    free(more);
+    free(p);
+}
+
+static void sync_partial_line_waits_until_complete(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+
+    char *p = codex_a(env);
+    size_t before = 0;
+    free(fx_read(p, &before));
+    char *more = fx_codex_append_exchange(2);
+    /* Append a complete exchange and the first half of one more line. */
+    fx_append(p, more);
+    size_t boundary = 0;
+    free(fx_read(p, &boundary));
+    const char *partial_a = "{\"timestamp\":\"2026-02-01T10:30:00.000Z\",\"type\":\"response_item\",";
+    const char *partial_b = "\"payload\":{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+                            "\"input_text\",\"text\":\"Late question\"}]}}\n";
+    fx_append(p, partial_a);
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_incremental, 1);
+    pd_sync_stats_free(&st);
+    assert_int_equal(row_int(env, CODEX_ID, "file_size"), (int64_t)boundary);
+    char prefix[65];
+    sha_prefix(p, (int64_t)boundary, prefix);
+    char *stored = row_text(env, CODEX_ID, "file_hash");
+    assert_string_equal(stored, prefix);
+    free(stored);
+    int64_t count_mid = row_int(env, CODEX_ID, "message_count");
+
+    /* Completing the line makes it consumable. */
+    fx_append(p, partial_b);
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_incremental + st.sessions_full, 1);
+    pd_sync_stats_free(&st);
+    size_t total = 0;
+    free(fx_read(p, &total));
+    assert_int_equal(row_int(env, CODEX_ID, "file_size"), (int64_t)total);
+    assert_int_equal(row_int(env, CODEX_ID, "message_count"), count_mid + 1);
+    assert_true(before < boundary);
+    free(more);
+    free(p);
+}
+
+static void sync_same_size_rewrite_is_caught_by_hash(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+
+    char *p = claude_a(env);
+    int64_t mtime = fx_mtime_ns(p);
+    /* Same length prompt, different text, same mtime and inode. */
+    char *c = fx_claude_rich(CLAUDE_A, "Why does the solver converge?");
+    char *old = fx_read(p, NULL);
+    assert_int_equal(strlen(c), strlen(old));
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    fwrite(c, 1, strlen(c), f);
+    fclose(f);
+    fx_set_mtime_ns(p, mtime);
+
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_full, 1);
+    assert_int_equal(st.sessions_incremental, 0);
+    pd_sync_stats_free(&st);
+    char *fm = row_text(env, CLAUDE_A, "first_message");
+    assert_string_equal(fm, "Why does the solver converge?");
+    assert_int_equal(row_int(env, CLAUDE_A, "last_write_incremental"), 0);
+    free(fm);
+    free(old);
+    free(c);
+    free(p);
+}
+
+static void sync_atomic_replace_forces_full_write(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    char *p = claude_a(env);
+    int64_t inode_before = row_int(env, CLAUDE_A, "file_inode");
+
+    /* Grow the content but move a new file over the old one. */
+    char *c = fx_claude_rich(CLAUDE_A, "Why does the solver diverge?");
+    char *more = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
+    char *tmp = fx_fmt("%s.tmp", p);
+    char *both = fx_fmt("%s%s", c, more);
+    fx_write(tmp, both);
+    assert_int_equal(rename(tmp, p), 0);
+
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_full, 1);
+    assert_int_equal(st.sessions_incremental, 0);
+    pd_sync_stats_free(&st);
+    assert_int_not_equal(row_int(env, CLAUDE_A, "file_inode"), inode_before);
+    assert_int_equal(row_int(env, CLAUDE_A, "last_write_incremental"), 0);
+    assert_int_equal(row_int(env, CLAUDE_A, "message_count"), 4);
+    free(both);
+    free(tmp);
+    free(more);
+    free(c);
+    free(p);
+}
+
+static void sync_codex_title_refresh_on_skip_path(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    fx_codex_set_title(env, CODEX_A, "First title");
+    char *idx = fx_codex_index_path(env);
+    char *p = codex_a(env);
+    int64_t high = fx_now_ns() - 1 * HOUR_NS;
+    fx_set_mtime_ns(p, fx_now_ns() - 5 * HOUR_NS);
+    fx_set_mtime_ns(idx, high);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    char *name = row_text(env, CODEX_ID, "session_name");
+    assert_string_equal(name, "First title");
+    free(name);
+    assert_int_equal(row_int(env, CODEX_ID, "file_mtime"), high);
+
+    /* Rename with an index mtime below the stored, index-folded mtime. */
+    fx_codex_set_title(env, CODEX_A, "Second title");
+    fx_set_mtime_ns(idx, high - 2 * HOUR_NS);
+    st = sync_ok(env);
+    assert_int_equal(st.titles_refreshed, 1);
+    pd_sync_stats_free(&st);
+    name = row_text(env, CODEX_ID, "session_name");
+    assert_string_equal(name, "Second title");
+    free(name);
+    free(p);
+    free(idx);
+}
+
+static void sync_codex_title_refresh_on_incremental_path(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    fx_codex_set_title(env, CODEX_A, "First title");
+    char *idx = fx_codex_index_path(env);
+    char *p = codex_a(env);
+    int64_t high = fx_now_ns() - 1 * HOUR_NS;
+    fx_set_mtime_ns(p, fx_now_ns() - 5 * HOUR_NS);
+    fx_set_mtime_ns(idx, high);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    int64_t count = row_int(env, CODEX_ID, "message_count");
+
+    char *more = fx_codex_append_exchange(3);
+    fx_append(p, more);
+    fx_set_mtime_ns(p, fx_now_ns() - 4 * HOUR_NS);
+    fx_codex_set_title(env, CODEX_A, "Renamed while growing");
+    fx_set_mtime_ns(idx, high - 2 * HOUR_NS);
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_full, 1);
+    assert_int_equal(st.sessions_incremental, 0);
+    pd_sync_stats_free(&st);
+    char *name = row_text(env, CODEX_ID, "session_name");
+    assert_string_equal(name, "Renamed while growing");
+    free(name);
+    assert_int_equal(row_int(env, CODEX_ID, "last_write_incremental"), 0);
+    assert_int_equal(row_int(env, CODEX_ID, "message_count"), count + 2);
+    free(more);
+    free(p);
+    free(idx);
+}
+
+static void sync_report_only_engine_refuses_writes(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_engine_config cfg = {.db_path = env->db, .roots = env->roots, .n_roots = 2, .n_threads = 1};
+    pd_engine *e = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &e, &err), PD_OK);
+
+    pd_sync_stats st;
+    pd_sync_options opts = {0};
+    assert_int_equal(pd_engine_sync(e, &opts, &st, &err), PD_EREADONLY);
+    assert_int_equal(st.files_discovered, 0);
+    pd_err_clear(&err);
+    assert_int_equal(pd_engine_resync(e, &st, &err), PD_EREADONLY);
+    pd_err_clear(&err);
+
+    pd_arena *arena = pd_arena_new();
+    pd_session s;
+    pd_session_init(&s);
+    s.id = "refused";
+    assert_int_equal(pd_engine_write_session(e, &s, arena, &err), PD_EREADONLY);
+    assert_non_null(strstr(err.msg, "report-only"));
+    pd_err_clear(&err);
+    pd_arena_free(arena);
+
+    struct stat sb;
+    assert_int_not_equal(stat(env->db, &sb), 0);
+    pd_engine_free(e);
+}
+
+static int run_marker;
+
+static int exclusive_work(void *ctx, const char *db_path)
+{
+    (void)ctx;
+    (void)db_path;
+    run_marker = 1;
+    return PD_OK;
+}
+
+static void sync_report_only_engine_skips_caller_work(void **state)
+{
+    fx_env *env = *state;
+    pd_engine_config cfg = {.db_path = env->db, .roots = env->roots, .n_roots = 2, .n_threads = 1};
+    pd_engine *e = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &e, &err), PD_OK);
+    run_marker = 0;
+    assert_int_equal(pd_engine_run_exclusive(e, exclusive_work, NULL, &err), PD_EREADONLY);
+    assert_int_equal(run_marker, 0);
+    pd_engine_free(e);
+
+    /* A writer engine runs the same work. */
+    assert_int_equal(pd_engine_new(&cfg, PD_ENGINE_WRITER, &e, &err), PD_OK);
+    assert_int_equal(pd_engine_run_exclusive(e, exclusive_work, NULL, &err), PD_OK);
+    assert_int_equal(run_marker, 1);
+    pd_engine_free(e);
+}
+
+static void sync_bad_file_does_not_stop_the_batch(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    char *bad = fx_fmt("%s/-home-tess-src-orbit/55555555-aaaa-4aaa-8aaa-0000000000ee.jsonl.zst",
+                       env->claude_root);
+    fx_write(bad, "definitely not zstd");
+
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_failed, 1);
+    assert_int_equal(st.n_errors, 1);
+    assert_non_null(strstr(st.errors[0].path, ".jsonl.zst"));
+    assert_non_null(strstr(st.errors[0].message, "55555555-aaaa-4aaa-8aaa-0000000000ee"));
+    assert_int_equal(st.sessions_full, 2);
+    pd_sync_stats_free(&st);
+    assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM sessions"), 2);
+    free(bad);
+}
+
+/* Kills a CLI sync mid-run and checks every stored session is whole. */
+static void sync_killed_midway_leaves_consistent_archive(void **state)
+{
+    fx_env *env = *state;
+    const char *bin = getenv("PD_BINARY");
+    assert_non_null(bin);
+    for (int i = 0; i < 400; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "66666666-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(env, "-home-tess-src-orbit", id);
+        char *c = fx_claude_rich(id, "Crash consistency.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+    char *src = fx_fmt("claude=%s", env->claude_root);
+    char *const argv[] = {(char *)bin, "sync", "--db", env->db, "--source", src,
+                          "--threads", "1", "--progress", "never", NULL};
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, NULL, NULL, argv, environ), 0);
+
+    /* Wait until some sessions are committed, then kill without warning. */
+    bool killed = false;
+    for (int tries = 0; tries < 2000 && !killed; tries++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        struct stat sb;
+        if (stat(env->db, &sb) == 0 && fx_sql_int(env->db, "SELECT COUNT(*) FROM sessions") > 5) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+        int status;
+        if (!killed && waitpid(pid, &status, WNOHANG) == pid)
+            break;
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+
+    char *ok = fx_sql_text(env->db, "PRAGMA integrity_check");
+    assert_string_equal(ok, "ok");
+    free(ok);
+    /* No session is half-written: each stored count matches its rows. */
+    assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM sessions s WHERE message_count != "
+                                         "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id)"),
+                     0);
+    assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM sessions WHERE data_version != 90"), 0);
+
+    /* The next sync finishes the job and the archive diffs clean. */
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM sessions"), 400);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.identical, 400);
+    pd_diff_report_free(r);
+    free(src);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(sync_second_run_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_append_takes_incremental_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_partial_line_waits_until_complete, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_same_size_rewrite_is_caught_by_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_atomic_replace_forces_full_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_codex_title_refresh_on_skip_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_codex_title_refresh_on_incremental_path, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(sync_report_only_engine_refuses_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_report_only_engine_skips_caller_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_bad_file_does_not_stop_the_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_killed_midway_leaves_consistent_archive, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
