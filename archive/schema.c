@@ -1,0 +1,751 @@
+/*
+ * schema.c -- opening an archive: schema creation and the column check.
+ *
+ * Entry points, in call order: pd_archive_open(), pd_archive_path(),
+ * pd_archive_user_version(), pd_archive_close(). Also the helpers of
+ * archive_internal.h that the other archive files share (statement cache,
+ * error translation, binding and column reading).
+ *
+ * Opening never migrates: READONLY opens with SQLITE_OPEN_READONLY and only
+ * reads; CREATE creates the tables and indexes when the file has no
+ * `sessions` table and otherwise uses the archive as it is. The column check
+ * requires only what parsediff reads or writes, so archives written by
+ * agentsview, with more tables, columns, triggers and FTS indexes, open too.
+ *
+ * Threading: one pd_archive per thread; see archive.h.
+ */
+#include "archive/archive_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/*
+ * How long a connection waits for a lock held by another connection before
+ * failing with SQLITE_BUSY. Writers hold the lock for one source at a time,
+ * so this is far above any expected wait.
+ */
+#define ARCHIVE_BUSY_TIMEOUT_MS 30000
+
+/*
+ * The archive schema: the agentsview tables parsediff fills, with the
+ * agentsview column names, types and defaults. Signal, health and secret
+ * columns are created with their defaults so that agentsview can open an
+ * archive made here; parsediff never writes them except to invalidate
+ * quality_signal_version and secrets_rules_version.
+ */
+static const char schema_sql[] =
+    "CREATE TABLE sessions ("
+    " id TEXT PRIMARY KEY,"
+    " project TEXT NOT NULL,"
+    " machine TEXT NOT NULL DEFAULT 'local',"
+    " agent TEXT NOT NULL DEFAULT 'claude',"
+    " agent_label TEXT NOT NULL DEFAULT '',"
+    " entrypoint TEXT NOT NULL DEFAULT '',"
+    " session_kind TEXT NOT NULL DEFAULT '',"
+    " first_message TEXT,"
+    " display_name TEXT,"
+    " session_name TEXT,"
+    " started_at TEXT,"
+    " ended_at TEXT,"
+    " message_count INTEGER NOT NULL DEFAULT 0,"
+    " user_message_count INTEGER NOT NULL DEFAULT 0,"
+    " file_path TEXT,"
+    " file_size INTEGER,"
+    " file_mtime INTEGER,"
+    " next_ordinal INTEGER NOT NULL DEFAULT 0,"
+    " last_entry_uuid TEXT,"
+    " claude_linear_parse INTEGER,"
+    " file_inode INTEGER,"
+    " file_device INTEGER,"
+    " file_hash TEXT,"
+    " local_modified_at TEXT,"
+    " transcript_revision TEXT NOT NULL DEFAULT '0',"
+    " parent_session_id TEXT,"
+    " parser_parent_session_id TEXT,"
+    " relationship_type TEXT NOT NULL DEFAULT '',"
+    " total_output_tokens INTEGER NOT NULL DEFAULT 0,"
+    " peak_context_tokens INTEGER NOT NULL DEFAULT 0,"
+    " has_total_output_tokens INTEGER NOT NULL DEFAULT 0,"
+    " has_peak_context_tokens INTEGER NOT NULL DEFAULT 0,"
+    " is_automated INTEGER NOT NULL DEFAULT 0,"
+    " tool_failure_signal_count INTEGER NOT NULL DEFAULT 0,"
+    " tool_retry_count INTEGER NOT NULL DEFAULT 0,"
+    " edit_churn_count INTEGER NOT NULL DEFAULT 0,"
+    " consecutive_failure_max INTEGER NOT NULL DEFAULT 0,"
+    " final_failure_streak INTEGER NOT NULL DEFAULT 0,"
+    " compaction_count INTEGER NOT NULL DEFAULT 0,"
+    " mid_task_compaction_count INTEGER NOT NULL DEFAULT 0,"
+    " has_tool_calls INTEGER NOT NULL DEFAULT 0,"
+    " has_context_data INTEGER NOT NULL DEFAULT 0,"
+    " quality_signal_version INTEGER NOT NULL DEFAULT 0,"
+    " short_prompt_count INTEGER NOT NULL DEFAULT 0,"
+    " unstructured_start INTEGER NOT NULL DEFAULT 0,"
+    " missing_success_criteria_count INTEGER NOT NULL DEFAULT 0,"
+    " missing_verification_count INTEGER NOT NULL DEFAULT 0,"
+    " duplicate_prompt_count INTEGER NOT NULL DEFAULT 0,"
+    " no_code_context_count INTEGER NOT NULL DEFAULT 0,"
+    " runaway_tool_loop_count INTEGER NOT NULL DEFAULT 0,"
+    " outcome TEXT NOT NULL DEFAULT 'unknown',"
+    " outcome_confidence TEXT NOT NULL DEFAULT 'low',"
+    " ended_with_role TEXT NOT NULL DEFAULT '',"
+    " signals_pending_since TEXT,"
+    " health_grade TEXT,"
+    " context_pressure_max REAL,"
+    " health_score INTEGER,"
+    " data_version INTEGER NOT NULL DEFAULT 0,"
+    " cwd TEXT NOT NULL DEFAULT '',"
+    " git_branch TEXT NOT NULL DEFAULT '',"
+    " source_session_id TEXT NOT NULL DEFAULT '',"
+    " source_version TEXT NOT NULL DEFAULT '',"
+    " transcript_fidelity TEXT NOT NULL DEFAULT '',"
+    " parser_malformed_lines INTEGER NOT NULL DEFAULT 0,"
+    " is_truncated INTEGER NOT NULL DEFAULT 0,"
+    " last_write_incremental INTEGER NOT NULL DEFAULT 0,"
+    " deleted_at TEXT,"
+    " deletion_cause TEXT,"
+    " created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+    " termination_status TEXT,"
+    " secret_leak_count INTEGER NOT NULL DEFAULT 0,"
+    " secrets_rules_version TEXT NOT NULL DEFAULT '',"
+    " sync_marker TEXT"
+    ");"
+    "CREATE TABLE messages ("
+    " id INTEGER PRIMARY KEY,"
+    " session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " ordinal INTEGER NOT NULL,"
+    " role TEXT NOT NULL,"
+    " content TEXT NOT NULL,"
+    " thinking_text TEXT NOT NULL DEFAULT '',"
+    " timestamp TEXT,"
+    " has_thinking INTEGER NOT NULL DEFAULT 0,"
+    " has_tool_use INTEGER NOT NULL DEFAULT 0,"
+    " content_length INTEGER NOT NULL DEFAULT 0,"
+    " is_system INTEGER NOT NULL DEFAULT 0,"
+    " model TEXT NOT NULL DEFAULT '',"
+    " token_usage TEXT NOT NULL DEFAULT '',"
+    " context_tokens INTEGER NOT NULL DEFAULT 0,"
+    " output_tokens INTEGER NOT NULL DEFAULT 0,"
+    " has_context_tokens INTEGER NOT NULL DEFAULT 0,"
+    " has_output_tokens INTEGER NOT NULL DEFAULT 0,"
+    " claude_message_id TEXT NOT NULL DEFAULT '',"
+    " claude_request_id TEXT NOT NULL DEFAULT '',"
+    " source_type TEXT NOT NULL DEFAULT '',"
+    " source_subtype TEXT NOT NULL DEFAULT '',"
+    " prompt_source TEXT NOT NULL DEFAULT '',"
+    " source_uuid TEXT NOT NULL DEFAULT '',"
+    " source_parent_uuid TEXT NOT NULL DEFAULT '',"
+    " is_sidechain INTEGER NOT NULL DEFAULT 0,"
+    " is_compact_boundary INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE(session_id, ordinal)"
+    ");"
+    "CREATE TABLE tool_calls ("
+    " id INTEGER PRIMARY KEY,"
+    " message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " tool_name TEXT NOT NULL,"
+    " category TEXT NOT NULL,"
+    " tool_use_id TEXT,"
+    " input_json TEXT,"
+    " skill_name TEXT,"
+    " result_content_length INTEGER,"
+    " result_content TEXT,"
+    " subagent_session_id TEXT,"
+    " file_path TEXT,"
+    " call_index INTEGER"
+    ");"
+    "CREATE TABLE tool_result_events ("
+    " id INTEGER PRIMARY KEY,"
+    " session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " tool_call_message_ordinal INTEGER NOT NULL,"
+    " call_index INTEGER NOT NULL DEFAULT 0,"
+    " tool_use_id TEXT,"
+    " agent_id TEXT,"
+    " subagent_session_id TEXT,"
+    " source TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " content TEXT NOT NULL,"
+    " content_length INTEGER NOT NULL DEFAULT 0,"
+    " timestamp TEXT,"
+    " event_index INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE usage_events ("
+    " id INTEGER PRIMARY KEY,"
+    " session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " message_ordinal INTEGER,"
+    " source TEXT NOT NULL,"
+    " model TEXT NOT NULL,"
+    " input_tokens INTEGER NOT NULL DEFAULT 0,"
+    " output_tokens INTEGER NOT NULL DEFAULT 0,"
+    " cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    " cache_read_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    " reasoning_tokens INTEGER NOT NULL DEFAULT 0,"
+    " cost_microdollars INTEGER,"
+    " cost_status TEXT NOT NULL DEFAULT '',"
+    " cost_source TEXT NOT NULL DEFAULT '',"
+    " occurred_at TEXT,"
+    " dedup_key TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX idx_messages_session_ordinal ON messages(session_id, ordinal);"
+    "CREATE INDEX idx_messages_velocity"
+    " ON messages(session_id, ordinal, role, timestamp, content_length);"
+    "CREATE INDEX idx_messages_session_role ON messages(session_id, role);"
+    "CREATE INDEX idx_tool_calls_session ON tool_calls(session_id);"
+    "CREATE INDEX idx_tool_calls_session_category ON tool_calls(session_id, category);"
+    "CREATE INDEX idx_tool_calls_message ON tool_calls(message_id);"
+    "CREATE INDEX idx_tool_result_events_session ON tool_result_events(session_id);"
+    "CREATE INDEX idx_tool_result_events_call"
+    " ON tool_result_events(session_id, tool_call_message_ordinal, call_index, event_index);"
+    "CREATE INDEX idx_usage_events_session ON usage_events(session_id);"
+    "CREATE UNIQUE INDEX idx_usage_events_dedup"
+    " ON usage_events(session_id, source, dedup_key) WHERE dedup_key != '';"
+    "CREATE INDEX idx_sessions_file_path ON sessions(file_path) WHERE file_path IS NOT NULL;"
+    "CREATE INDEX idx_sessions_parent ON sessions(parent_session_id);";
+
+/*
+ * Columns parsediff needs. Read columns are required by every open;
+ * write-only columns only by a CREATE (read-write) open, so a report-only
+ * diff still works on an archive that lacks them.
+ */
+typedef struct required_table {
+    const char *table;
+    const char *const *read_columns;
+    const char *const *write_columns;
+} required_table;
+
+static const char *const session_read_columns[] = {
+    "id", "project", "machine", "agent", "agent_label", "entrypoint", "session_kind",
+    "first_message", "session_name", "started_at", "ended_at", "message_count",
+    "user_message_count", "file_path", "file_size", "file_mtime", "file_inode", "file_device",
+    "file_hash", "next_ordinal", "last_entry_uuid", "claude_linear_parse", "parent_session_id",
+    "relationship_type", "total_output_tokens", "peak_context_tokens", "has_total_output_tokens",
+    "has_peak_context_tokens", "cwd", "git_branch", "source_session_id", "source_version",
+    "transcript_fidelity", "parser_malformed_lines", "is_truncated", "termination_status",
+    "data_version", "last_write_incremental", "deleted_at", "created_at", NULL};
+static const char *const session_write_columns[] = {
+    "parser_parent_session_id", "local_modified_at", "transcript_revision",
+    "secrets_rules_version", "quality_signal_version", NULL};
+static const char *const message_columns[] = {
+    "id", "session_id", "ordinal", "role", "content", "thinking_text", "timestamp",
+    "has_thinking", "has_tool_use", "content_length", "is_system", "model", "token_usage",
+    "context_tokens", "output_tokens", "has_context_tokens", "has_output_tokens",
+    "claude_message_id", "claude_request_id", "source_type", "source_subtype", "prompt_source",
+    "source_uuid", "source_parent_uuid", "is_sidechain", "is_compact_boundary", NULL};
+static const char *const call_columns[] = {
+    "id", "message_id", "session_id", "tool_name", "category", "tool_use_id", "input_json",
+    "skill_name", "result_content_length", "result_content", "subagent_session_id", "file_path",
+    "call_index", NULL};
+static const char *const event_columns[] = {
+    "id", "session_id", "tool_call_message_ordinal", "call_index", "tool_use_id", "agent_id",
+    "subagent_session_id", "source", "status", "content", "content_length", "timestamp",
+    "event_index", NULL};
+static const char *const usage_columns[] = {
+    "id", "session_id", "message_ordinal", "source", "model", "input_tokens", "output_tokens",
+    "cache_creation_input_tokens", "cache_read_input_tokens", "reasoning_tokens", "occurred_at",
+    "dedup_key", NULL};
+static const char *const no_columns[] = {NULL};
+
+static const required_table required_tables[] = {
+    {"sessions", session_read_columns, session_write_columns},
+    {"messages", message_columns, no_columns},
+    {"tool_calls", call_columns, no_columns},
+    {"tool_result_events", event_columns, no_columns},
+    {"usage_events", usage_columns, no_columns},
+};
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+int archive_sqlite_fail(pd_archive *a, int rc, const char *what, pd_err *err)
+{
+    const char *path = a != NULL && a->path != NULL ? a->path : "(archive)";
+    const char *detail = a != NULL && a->db != NULL ? sqlite3_errmsg(a->db) : sqlite3_errstr(rc);
+    int primary = rc & 0xff;
+
+    if (primary == SQLITE_NOMEM)
+        return pd_err_set(err, PD_ENOMEM, "%s: %s: out of memory", path, what);
+    if (primary == SQLITE_NOTADB)
+        return pd_err_set(err, PD_ESQLITE, "%s: not an SQLite database (%s)", path, what);
+    if (primary == SQLITE_CORRUPT)
+        return pd_err_set(err, PD_ESQLITE,
+                          "%s: archive is corrupt (%s: %s); restore it from a backup or "
+                          "rebuild it with sync",
+                          path, what, detail);
+    if (primary == SQLITE_BUSY)
+        return pd_err_set(err, PD_ESQLITE,
+                          "%s: %s: the archive stayed locked by another connection for %d s",
+                          path, what, ARCHIVE_BUSY_TIMEOUT_MS / 1000);
+    return pd_err_set(err, PD_ESQLITE, "%s: %s: %s", path, what, detail);
+}
+
+int archive_stmt(pd_archive *a, archive_stmt_id id, const char *sql, sqlite3_stmt **out,
+                 pd_err *err)
+{
+    *out = a->stmts[id];
+    if (*out != NULL)
+        return PD_OK;
+
+    int rc = sqlite3_prepare_v3(a->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc != SQLITE_OK) {
+        *out = NULL;
+        return archive_sqlite_fail(a, rc, "prepare statement", err);
+    }
+    a->stmts[id] = *out;
+    return PD_OK;
+}
+
+void archive_stmt_done(sqlite3_stmt *stmt)
+{
+    if (stmt == NULL)
+        return;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+}
+
+int archive_exec(pd_archive *a, const char *sql, const char *what, pd_err *err)
+{
+    int rc = sqlite3_exec(a->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return archive_sqlite_fail(a, rc, what, err);
+    return PD_OK;
+}
+
+int archive_require_writable(pd_archive *a, const char *op, pd_err *err)
+{
+    if ((a->flags & PD_ARCHIVE_CREATE) != 0)
+        return PD_OK;
+    return pd_err_set(err, PD_EREADONLY, "%s: %s rejected: the archive was opened read-only",
+                      a->path, op);
+}
+
+int archive_bind_text(sqlite3_stmt *stmt, int index, const char *s)
+{
+    if (s == NULL)
+        return sqlite3_bind_null(stmt, index);
+    return sqlite3_bind_text(stmt, index, s, -1, SQLITE_STATIC);
+}
+
+int archive_bind_text_or_null(sqlite3_stmt *stmt, int index, const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return sqlite3_bind_null(stmt, index);
+    return sqlite3_bind_text(stmt, index, s, -1, SQLITE_STATIC);
+}
+
+int archive_bind_text_or_empty(sqlite3_stmt *stmt, int index, const char *s)
+{
+    return sqlite3_bind_text(stmt, index, s != NULL ? s : "", -1, SQLITE_STATIC);
+}
+
+int archive_bind_int_or_null(sqlite3_stmt *stmt, int index, int64_t v)
+{
+    if (v == PD_INT_NULL)
+        return sqlite3_bind_null(stmt, index);
+    return sqlite3_bind_int64(stmt, index, v);
+}
+
+char *archive_column_text(sqlite3_stmt *stmt, int col, pd_arena *arena, bool *failed)
+{
+    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+        return NULL;
+    const char *s = (const char *)sqlite3_column_text(stmt, col);
+    size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+    char *copy = pd_arena_strndup(arena, s != NULL ? s : "", n);
+    if (copy == NULL)
+        *failed = true;
+    return copy;
+}
+
+char *archive_column_text_or_empty(sqlite3_stmt *stmt, int col, pd_arena *arena, bool *failed)
+{
+    const char *s = (const char *)sqlite3_column_text(stmt, col);
+    size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+    char *copy = pd_arena_strndup(arena, s != NULL ? s : "", s != NULL ? n : 0);
+    if (copy == NULL)
+        *failed = true;
+    return copy;
+}
+
+int64_t archive_column_int_or_null(sqlite3_stmt *stmt, int col)
+{
+    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+        return PD_INT_NULL;
+    return sqlite3_column_int64(stmt, col);
+}
+
+static int hex_digit_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool archive_decode_hash(const unsigned char *hex, size_t n, uint8_t out[32])
+{
+    if (hex == NULL || n != 64)
+        return false;
+    for (size_t i = 0; i < 32; i++) {
+        int hi = hex_digit_value(hex[2 * i]);
+        int lo = hex_digit_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* Copies a text column with copy; NULL column -> NULL, copy failure -> *failed. */
+static const char *copy_column(sqlite3_stmt *stmt, int col, archive_copy_fn copy, void *ctx,
+                               bool empty_is_null, bool *failed)
+{
+    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+        return NULL;
+    const char *s = (const char *)sqlite3_column_text(stmt, col);
+    size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+    if (s == NULL) {
+        *failed = true;
+        return NULL;
+    }
+    if (n == 0 && empty_is_null)
+        return NULL;
+    const char *out = copy(ctx, s, n);
+    if (out == NULL)
+        *failed = true;
+    return out;
+}
+
+bool archive_decode_row(sqlite3_stmt *stmt, pd_stored_row *row, archive_copy_fn copy,
+                        archive_copy_fn copy_repeated, void *ctx)
+{
+    bool failed = false;
+
+    memset(row, 0, sizeof *row);
+    row->id = copy_column(stmt, 0, copy, ctx, false, &failed);
+    row->agent = copy_column(stmt, 1, copy_repeated, ctx, false, &failed);
+    row->file_path = copy_column(stmt, 2, copy, ctx, true, &failed);
+    row->session_name = copy_column(stmt, 3, copy, ctx, false, &failed);
+    row->relationship_type = copy_column(stmt, 4, copy_repeated, ctx, false, &failed);
+    row->file_size = archive_column_int_or_null(stmt, 5);
+    row->file_mtime = archive_column_int_or_null(stmt, 6);
+    row->file_inode = archive_column_int_or_null(stmt, 7);
+    row->file_device = archive_column_int_or_null(stmt, 8);
+    row->data_version = sqlite3_column_int64(stmt, 9);
+    row->message_count = sqlite3_column_int64(stmt, 10);
+    row->next_ordinal = sqlite3_column_int64(stmt, 11);
+
+    /* An empty hash is stored NULL by writers; treat both as "no hash". */
+    if (sqlite3_column_type(stmt, 12) != SQLITE_NULL) {
+        const unsigned char *hex = sqlite3_column_text(stmt, 12);
+        size_t n = (size_t)sqlite3_column_bytes(stmt, 12);
+        if (n > 0) {
+            row->has_hash = archive_decode_hash(hex, n, row->file_hash);
+            row->is_file_hash_invalid = !row->has_hash;
+        }
+    }
+    row->is_trashed = sqlite3_column_int64(stmt, 13) != 0;
+    row->last_write_incremental = sqlite3_column_int64(stmt, 14) != 0;
+    return !failed;
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+/* Appends "sep item" to a fixed message buffer, marking truncation with "...". */
+static void append_item(char *buf, size_t cap, size_t *len, const char *sep, const char *item)
+{
+    if (*len + 4 >= cap)
+        return;
+    int n = snprintf(buf + *len, cap - *len, "%s%s", *len > 0 ? sep : "", item);
+    if (n < 0)
+        return;
+    if ((size_t)n >= cap - *len) {
+        *len = cap - 1;
+        memcpy(buf + cap - 4, "...", 4);
+        return;
+    }
+    *len += (size_t)n;
+}
+
+/* Sets *present to whether table exists in the main schema. */
+static int table_exists(pd_archive *a, const char *table, bool *present, pd_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(
+        a->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 1, table, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        *present = rc == SQLITE_ROW;
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        rc = archive_sqlite_fail(a, rc, "read the schema", err);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Column names of table, as a NULL-terminated malloc'd array of malloc'd strings. */
+static int table_columns(pd_archive *a, const char *table, char ***out, size_t *count,
+                         pd_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int result = PD_OK;
+
+    int rc = sqlite3_prepare_v2(a->db, "SELECT name FROM pragma_table_xinfo(?1)", -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 1, table, -1, SQLITE_STATIC);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t new_cap = cap == 0 ? 32 : cap * 2;
+            char **grown = realloc(names, new_cap * sizeof *grown);
+            if (grown == NULL) {
+                result = pd_err_set(err, PD_ENOMEM, "%s: read columns of %s: out of memory",
+                                    a->path, table);
+                goto cleanup;
+            }
+            names = grown;
+            cap = new_cap;
+        }
+        const char *name = (const char *)sqlite3_column_text(stmt, 0);
+        names[n] = strdup(name != NULL ? name : "");
+        if (names[n] == NULL) {
+            result = pd_err_set(err, PD_ENOMEM, "%s: read columns of %s: out of memory", a->path,
+                                table);
+            goto cleanup;
+        }
+        n++;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_OK)
+        result = archive_sqlite_fail(a, rc, "read the schema", err);
+
+cleanup:
+    sqlite3_finalize(stmt);
+    if (result != PD_OK) {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        return result;
+    }
+    *out = names;
+    *count = n;
+    return PD_OK;
+}
+
+static bool contains_name(char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Appends "table.column" for each required column the table lacks. */
+static void note_missing_columns(const char *table, const char *const *required,
+                                 char *const *names, size_t n, char *buf, size_t cap, size_t *len)
+{
+    char item[160];
+    for (size_t i = 0; required[i] != NULL; i++) {
+        if (contains_name(names, n, required[i]))
+            continue;
+        snprintf(item, sizeof item, "%s.%s", table, required[i]);
+        append_item(buf, cap, len, ", ", item);
+    }
+}
+
+/* Checks every required table and column; PD_ESCHEMA names each one missing. */
+static int check_columns(pd_archive *a, pd_err *err)
+{
+    char missing_tables[PD_ERR_MSG_MAX] = "";
+    char missing_columns[PD_ERR_MSG_MAX] = "";
+    size_t tables_len = 0, columns_len = 0;
+    bool writable = (a->flags & PD_ARCHIVE_CREATE) != 0;
+
+    for (size_t t = 0; t < sizeof required_tables / sizeof required_tables[0]; t++) {
+        const required_table *req = &required_tables[t];
+        char **names = NULL;
+        size_t n = 0;
+        int rc = table_columns(a, req->table, &names, &n, err);
+        if (rc != PD_OK)
+            return rc;
+
+        if (n == 0) {
+            append_item(missing_tables, sizeof missing_tables, &tables_len, ", ", req->table);
+        } else {
+            note_missing_columns(req->table, req->read_columns, names, n, missing_columns,
+                                 sizeof missing_columns, &columns_len);
+            if (writable)
+                note_missing_columns(req->table, req->write_columns, names, n, missing_columns,
+                                     sizeof missing_columns, &columns_len);
+        }
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+
+    if (tables_len == 0 && columns_len == 0)
+        return PD_OK;
+    if (tables_len > 0 && columns_len > 0)
+        return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s; missing columns: %s",
+                          a->path, missing_tables, missing_columns);
+    if (tables_len > 0)
+        return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s", a->path, missing_tables);
+    return pd_err_set(err, PD_ESCHEMA, "%s: missing columns: %s", a->path, missing_columns);
+}
+
+static int read_user_version(pd_archive *a, pd_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(a->db, "PRAGMA user_version", -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            a->user_version = sqlite3_column_int64(stmt, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_OK)
+        return archive_sqlite_fail(a, rc, "read the archive header", err);
+    return PD_OK;
+}
+
+/* Creates every table and index in one transaction and stamps user_version. */
+static int create_schema(pd_archive *a, pd_err *err)
+{
+    char version_sql[64];
+    int rc = archive_exec(a, "BEGIN IMMEDIATE", "create the schema", err);
+    if (rc != PD_OK)
+        return rc;
+    rc = archive_exec(a, schema_sql, "create the schema", err);
+    if (rc == PD_OK) {
+        snprintf(version_sql, sizeof version_sql, "PRAGMA user_version = %d", PD_DATA_VERSION);
+        rc = archive_exec(a, version_sql, "stamp the schema version", err);
+    }
+    if (rc == PD_OK)
+        rc = archive_exec(a, "COMMIT", "create the schema", err);
+    if (rc != PD_OK) {
+        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    a->user_version = PD_DATA_VERSION;
+    return PD_OK;
+}
+
+/* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
+static int prepare_writable(pd_archive *a, pd_err *err)
+{
+    int rc = archive_exec(a, "PRAGMA journal_mode = WAL", "switch to WAL mode", err);
+    if (rc == PD_OK)
+        rc = archive_exec(a, "PRAGMA foreign_keys = ON", "enable foreign keys", err);
+    if (rc != PD_OK)
+        return rc;
+
+    bool has_sessions = false;
+    rc = table_exists(a, "sessions", &has_sessions, err);
+    if (rc == PD_OK && !has_sessions)
+        rc = create_schema(a, err);
+    if (rc != PD_OK)
+        return rc;
+
+    /* agentsview lists permanently deleted ids here so that sync skips them. */
+    bool has_excluded = false;
+    rc = table_exists(a, "excluded_sessions", &has_excluded, err);
+    if (rc == PD_OK && has_excluded) {
+        char **names = NULL;
+        size_t n = 0;
+        rc = table_columns(a, "excluded_sessions", &names, &n, err);
+        if (rc == PD_OK) {
+            a->has_excluded_table = contains_name(names, n, "id");
+            for (size_t i = 0; i < n; i++)
+                free(names[i]);
+            free(names);
+        }
+    }
+    return rc;
+}
+
+int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
+{
+    pd_archive *a = NULL;
+    int rc = PD_OK;
+
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return pd_err_set(err, PD_EINVAL, "archive path is empty");
+    if (flags != PD_ARCHIVE_READONLY && flags != PD_ARCHIVE_CREATE)
+        return pd_err_set(err, PD_EINVAL, "%s: invalid open flags %d (expected READONLY or CREATE)",
+                          path, flags);
+
+    /* SQLite reports a missing file as a generic "unable to open"; say it plainly. */
+    struct stat st;
+    if (flags == PD_ARCHIVE_READONLY && stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return pd_err_set(err, PD_ENOENT,
+                              "%s: archive not found; run sync first or pass the right --db", path);
+        return pd_err_set(err, PD_EIO, "%s: cannot access archive: %s", path, strerror(errno));
+    }
+
+    a = calloc(1, sizeof *a);
+    if (a == NULL || (a->path = strdup(path)) == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "%s: open archive: out of memory", path);
+        goto fail;
+    }
+    a->flags = flags;
+
+    int open_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    open_flags |= flags == PD_ARCHIVE_READONLY ? SQLITE_OPEN_READONLY
+                                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int src = sqlite3_open_v2(path, &a->db, open_flags, NULL);
+    if (src != SQLITE_OK) {
+        rc = archive_sqlite_fail(a, src, "open archive", err);
+        goto fail;
+    }
+    sqlite3_busy_timeout(a->db, ARCHIVE_BUSY_TIMEOUT_MS);
+
+    /* The first read of the file: a non-SQLite or damaged header fails here. */
+    rc = read_user_version(a, err);
+    if (rc == PD_OK && flags == PD_ARCHIVE_CREATE)
+        rc = prepare_writable(a, err);
+    if (rc == PD_OK)
+        rc = check_columns(a, err);
+    if (rc != PD_OK)
+        goto fail;
+
+    *out = a;
+    return PD_OK;
+
+fail:
+    pd_archive_close(a);
+    return rc;
+}
+
+void pd_archive_close(pd_archive *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(a->stmts[i]);
+    if (a->db != NULL)
+        sqlite3_close_v2(a->db);
+    free(a->path);
+    free(a);
+}
+
+const char *pd_archive_path(const pd_archive *a)
+{
+    return a->path;
+}
+
+int64_t pd_archive_user_version(const pd_archive *a)
+{
+    return a->user_version;
+}

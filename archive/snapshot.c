@@ -1,0 +1,368 @@
+/*
+ * snapshot.c -- an in-memory copy of the bookkeeping of every sessions row.
+ *
+ * Entry points: pd_archive_snapshot() (one query, main thread), then any
+ * number of concurrent pd_snapshot_find_id(), pd_snapshot_find_path(),
+ * pd_snapshot_row() and pd_snapshot_count() calls, then pd_snapshot_free().
+ *
+ * Layout, sized for archives of millions of rows: rows are one array of
+ * pd_stored_row (136 bytes on LP64, the SHA-256 kept as 32 raw bytes);
+ * strings are packed without padding into large string blocks that never
+ * move, and the few distinct agent and relationship_type values are stored
+ * once. Two open-addressing tables keyed by XXH3 hold 32-bit slots: ids map
+ * to row indexes, paths map to groups of row indexes. With the load factor
+ * kept at or below 3/4, the two indexes cost 27 to 38 bytes per row on top
+ * of the row itself, so the total stays under 180 bytes per row plus the
+ * id and path strings.
+ *
+ * Threading: immutable after pd_archive_snapshot() returns.
+ */
+#include "archive/archive_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+/* Size of one string block; a string over a quarter of it gets a block of its own. */
+#define STRING_BLOCK_BYTES ((size_t)256 << 10)
+/* Distinct short values (agent, relationship_type) stored once each. */
+#define MAX_INTERNED 32
+#define EMPTY_SLOT UINT32_MAX
+
+typedef struct string_block {
+    struct string_block *next;
+    size_t used;
+    size_t cap;
+    char data[];
+} string_block;
+
+/* Rows that share one file_path: path_rows[start .. start + count). */
+typedef struct path_group {
+    uint32_t start;
+    uint32_t count;
+} path_group;
+
+struct pd_snapshot {
+    pd_stored_row *rows;
+    size_t n_rows;
+    size_t cap_rows;
+
+    string_block *blocks;
+    size_t string_bytes;
+    const char *interned[MAX_INTERNED];
+    size_t n_interned;
+
+    uint32_t *id_slots; /* row index or EMPTY_SLOT */
+    size_t id_mask;
+
+    uint32_t *path_slots; /* group index or EMPTY_SLOT */
+    size_t path_mask;
+    path_group *groups;
+    size_t n_groups;
+    size_t *path_rows;
+    size_t n_path_rows;
+};
+
+static const char *copy_string(void *ctx, const char *s, size_t n)
+{
+    pd_snapshot *snap = ctx;
+    string_block *block = snap->blocks;
+
+    if (block == NULL || block->cap - block->used < n + 1) {
+        /*
+         * A long string gets a block of its own, linked behind the current
+         * block so that short strings keep filling the current one.
+         */
+        bool is_long = n + 1 > STRING_BLOCK_BYTES / 4;
+        size_t cap = is_long ? n + 1 : STRING_BLOCK_BYTES;
+        block = malloc(sizeof *block + cap);
+        if (block == NULL)
+            return NULL;
+        block->used = 0;
+        block->cap = cap;
+        if (is_long && snap->blocks != NULL) {
+            block->next = snap->blocks->next;
+            snap->blocks->next = block;
+        } else {
+            block->next = snap->blocks;
+            snap->blocks = block;
+        }
+        snap->string_bytes += sizeof *block + cap;
+    }
+    char *out = block->data + block->used;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    block->used += n + 1;
+    return out;
+}
+
+/* Like copy_string, but returns the stored copy for a value seen before. */
+static const char *intern_string(void *ctx, const char *s, size_t n)
+{
+    pd_snapshot *snap = ctx;
+    for (size_t i = 0; i < snap->n_interned; i++) {
+        const char *v = snap->interned[i];
+        if (strlen(v) == n && memcmp(v, s, n) == 0)
+            return v;
+    }
+    const char *copy = copy_string(ctx, s, n);
+    if (copy != NULL && snap->n_interned < MAX_INTERNED && n <= 64)
+        snap->interned[snap->n_interned++] = copy;
+    return copy;
+}
+
+/* Smallest power of two whose 3/4 is at least n, and at least 16. */
+static size_t table_size_for(size_t n)
+{
+    size_t size = 16;
+    while (size / 4 * 3 < n)
+        size *= 2;
+    return size;
+}
+
+static uint32_t *new_slots(size_t size)
+{
+    uint32_t *slots = malloc(size * sizeof *slots);
+    if (slots != NULL)
+        memset(slots, 0xff, size * sizeof *slots);
+    return slots;
+}
+
+static int build_id_index(pd_snapshot *snap)
+{
+    size_t size = table_size_for(snap->n_rows);
+    snap->id_slots = new_slots(size);
+    if (snap->id_slots == NULL)
+        return PD_ENOMEM;
+    snap->id_mask = size - 1;
+
+    for (size_t i = 0; i < snap->n_rows; i++) {
+        const char *id = snap->rows[i].id;
+        size_t slot = XXH3_64bits(id, strlen(id)) & snap->id_mask;
+        while (snap->id_slots[slot] != EMPTY_SLOT)
+            slot = (slot + 1) & snap->id_mask;
+        snap->id_slots[slot] = (uint32_t)i;
+    }
+    return PD_OK;
+}
+
+/* The slot holding path's group, or the empty slot where it would go. */
+static size_t find_path_slot(const pd_snapshot *snap, const char *path, uint64_t hash)
+{
+    size_t slot = hash & snap->path_mask;
+    while (snap->path_slots[slot] != EMPTY_SLOT) {
+        const path_group *g = &snap->groups[snap->path_slots[slot]];
+        const char *stored = snap->rows[snap->path_rows[g->start]].file_path;
+        if (strcmp(stored, path) == 0)
+            return slot;
+        slot = (slot + 1) & snap->path_mask;
+    }
+    return slot;
+}
+
+/*
+ * Groups the rows by file_path. First pass: count the rows of each distinct
+ * path, using the group's start field to hold its first row index until
+ * the counts are known. Second pass: lay the groups out contiguously in
+ * path_rows, in snapshot order.
+ */
+static int build_path_index(pd_snapshot *snap)
+{
+    size_t n_pathed = 0;
+    for (size_t i = 0; i < snap->n_rows; i++)
+        if (snap->rows[i].file_path != NULL)
+            n_pathed++;
+
+    size_t size = table_size_for(n_pathed);
+    snap->path_slots = new_slots(size);
+    snap->groups = malloc((n_pathed > 0 ? n_pathed : 1) * sizeof *snap->groups);
+    snap->path_rows = malloc((n_pathed > 0 ? n_pathed : 1) * sizeof *snap->path_rows);
+    uint32_t *group_of_row = malloc((snap->n_rows > 0 ? snap->n_rows : 1) * sizeof *group_of_row);
+    if (snap->path_slots == NULL || snap->groups == NULL || snap->path_rows == NULL ||
+        group_of_row == NULL) {
+        free(group_of_row);
+        return PD_ENOMEM;
+    }
+    snap->path_mask = size - 1;
+
+    /* Pass 1: a group per distinct path; path_rows[start] is its first row meanwhile. */
+    for (size_t i = 0; i < snap->n_rows; i++) {
+        const char *path = snap->rows[i].file_path;
+        group_of_row[i] = EMPTY_SLOT;
+        if (path == NULL)
+            continue;
+        size_t slot = find_path_slot(snap, path, XXH3_64bits(path, strlen(path)));
+        if (snap->path_slots[slot] == EMPTY_SLOT) {
+            path_group *g = &snap->groups[snap->n_groups];
+            g->start = (uint32_t)snap->n_groups;
+            g->count = 0;
+            snap->path_rows[snap->n_groups] = i;
+            snap->path_slots[slot] = (uint32_t)snap->n_groups;
+            snap->n_groups++;
+        }
+        group_of_row[i] = snap->path_slots[slot];
+        snap->groups[group_of_row[i]].count++;
+    }
+
+    /* Pass 2: prefix sums give each group its range; fill in snapshot order. */
+    uint32_t next = 0;
+    for (size_t g = 0; g < snap->n_groups; g++) {
+        snap->groups[g].start = next;
+        next += snap->groups[g].count;
+        snap->groups[g].count = 0;
+    }
+    for (size_t i = 0; i < snap->n_rows; i++) {
+        if (group_of_row[i] == EMPTY_SLOT)
+            continue;
+        path_group *g = &snap->groups[group_of_row[i]];
+        snap->path_rows[g->start + g->count++] = i;
+    }
+    snap->n_path_rows = n_pathed;
+    free(group_of_row);
+    return PD_OK;
+}
+
+static int append_row(pd_snapshot *snap, pd_stored_row **row)
+{
+    if (snap->n_rows == snap->cap_rows) {
+        size_t cap = snap->cap_rows == 0 ? 1024 : snap->cap_rows * 2;
+        pd_stored_row *grown = realloc(snap->rows, cap * sizeof *grown);
+        if (grown == NULL)
+            return PD_ENOMEM;
+        snap->rows = grown;
+        snap->cap_rows = cap;
+    }
+    *row = &snap->rows[snap->n_rows];
+    return PD_OK;
+}
+
+int pd_archive_snapshot(pd_archive *a, pd_snapshot **out, pd_err *err)
+{
+    static const char sql[] = "SELECT " ARCHIVE_ROW_COLUMNS " FROM sessions ORDER BY created_at, id";
+    sqlite3_stmt *stmt = NULL;
+    pd_snapshot *snap = NULL;
+    int result = PD_OK;
+
+    *out = NULL;
+    snap = calloc(1, sizeof *snap);
+    if (snap == NULL)
+        return pd_err_set(err, PD_ENOMEM, "%s: read stored sessions: out of memory", a->path);
+
+    int rc = sqlite3_prepare_v2(a->db, sql, -1, &stmt, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        pd_stored_row *row = NULL;
+        if (snap->n_rows >= EMPTY_SLOT) {
+            result = pd_err_set(err, PD_ETOOBIG, "%s: more than %u sessions rows", a->path,
+                                (unsigned)EMPTY_SLOT - 1);
+            goto cleanup;
+        }
+        if (append_row(snap, &row) != PD_OK ||
+            !archive_decode_row(stmt, row, copy_string, intern_string, snap)) {
+            result = pd_err_set(err, PD_ENOMEM, "%s: read stored sessions: out of memory", a->path);
+            goto cleanup;
+        }
+        if (row->id == NULL) {
+            /* A foreign archive's TEXT primary key may be NULL; such a row cannot be looked up. */
+            rc = SQLITE_OK;
+            continue;
+        }
+        snap->n_rows++;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE) {
+        result = archive_sqlite_fail(a, rc, "read stored sessions", err);
+        goto cleanup;
+    }
+
+    /* Give back the growth slack of the row array: it would cost up to a row per row. */
+    if (snap->n_rows > 0 && snap->n_rows < snap->cap_rows) {
+        pd_stored_row *shrunk = realloc(snap->rows, snap->n_rows * sizeof *shrunk);
+        if (shrunk != NULL) {
+            snap->rows = shrunk;
+            snap->cap_rows = snap->n_rows;
+        }
+    }
+
+    if (build_id_index(snap) != PD_OK || build_path_index(snap) != PD_OK) {
+        result = pd_err_set(err, PD_ENOMEM, "%s: index stored sessions: out of memory", a->path);
+        goto cleanup;
+    }
+
+cleanup:
+    sqlite3_finalize(stmt);
+    if (result != PD_OK) {
+        pd_snapshot_free(snap);
+        return result;
+    }
+    *out = snap;
+    return PD_OK;
+}
+
+void pd_snapshot_free(pd_snapshot *s)
+{
+    if (s == NULL)
+        return;
+    string_block *block = s->blocks;
+    while (block != NULL) {
+        string_block *next = block->next;
+        free(block);
+        block = next;
+    }
+    free(s->rows);
+    free(s->id_slots);
+    free(s->path_slots);
+    free(s->groups);
+    free(s->path_rows);
+    free(s);
+}
+
+size_t pd_snapshot_count(const pd_snapshot *s)
+{
+    return s->n_rows;
+}
+
+const pd_stored_row *pd_snapshot_row(const pd_snapshot *s, size_t i)
+{
+    if (i >= s->n_rows)
+        return NULL;
+    return &s->rows[i];
+}
+
+const pd_stored_row *pd_snapshot_find_id(const pd_snapshot *s, const char *id)
+{
+    if (id == NULL)
+        return NULL;
+    size_t slot = XXH3_64bits(id, strlen(id)) & s->id_mask;
+    while (s->id_slots[slot] != EMPTY_SLOT) {
+        const pd_stored_row *row = &s->rows[s->id_slots[slot]];
+        if (strcmp(row->id, id) == 0)
+            return row;
+        slot = (slot + 1) & s->id_mask;
+    }
+    return NULL;
+}
+
+size_t pd_snapshot_find_path(const pd_snapshot *s, const char *path, const size_t **out)
+{
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    size_t slot = find_path_slot(s, path, XXH3_64bits(path, strlen(path)));
+    if (s->path_slots[slot] == EMPTY_SLOT)
+        return 0;
+    const path_group *g = &s->groups[s->path_slots[slot]];
+    *out = &s->path_rows[g->start];
+    return g->count;
+}
+
+size_t pd_snapshot_bytes(const pd_snapshot *s)
+{
+    size_t bytes = sizeof *s;
+    bytes += s->cap_rows * sizeof *s->rows;
+    bytes += s->string_bytes;
+    bytes += (s->id_mask + 1) * sizeof *s->id_slots;
+    bytes += (s->path_mask + 1) * sizeof *s->path_slots;
+    bytes += s->n_path_rows * (sizeof *s->groups + sizeof *s->path_rows);
+    return bytes;
+}
