@@ -231,13 +231,24 @@ static bool is_virtual_path(const char *path)
 }
 
 /*
- * Codex: the stored mtime is folded with the title index, so a transcript
- * write can hide below it. The size, then the consumed JSONL boundary, prove
- * whether the transcript still matches what was stored. A hash difference
- * alone proves nothing (incremental writes hash only the consumed prefix), so
- * it is never used here.
+ * True when the transcript on disk no longer matches the bytes the stored row
+ * was written from: its size differs from the stored file_size and so does
+ * its consumed JSONL boundary (a full write stores the raw size, an
+ * incremental write the boundary, so either match means "same bytes"). The
+ * parser's captured size is not trusted; both are re-read now.
+ *
+ * Codex needs this because its stored mtime is folded with the title index,
+ * so a transcript write can hide below it. Every other agent needs it because
+ * file timestamps advance in clock ticks: a write landing in the same tick as
+ * the sync's read leaves the mtime equal while the content grew.
+ *
+ * A hash difference alone proves nothing (incremental writes hash only the
+ * consumed prefix, and older rows may keep the hash of an earlier full
+ * parse), so the hash is never consulted: an equal-size rewrite that keeps
+ * the mtime stays changed.
  */
-static bool codex_transcript_changed(pd_diff_run *run, const char *path, const pd_stored_row *row)
+static bool transcript_changed_since_write(pd_diff_run *run, const char *path,
+                                           const pd_stored_row *row)
 {
     if (row->file_size == PD_INT_NULL)
         return false;
@@ -246,6 +257,8 @@ static bool codex_transcript_changed(pd_diff_run *run, const char *path, const p
         return true;
     if (st.size == row->file_size)
         return false;
+    if (pd_source_is_zst(path))
+        return true;
     if (run->collector_json == NULL) {
         run->collector_json = pd_json_parser_new();
         if (run->collector_json == NULL)
@@ -279,9 +292,7 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
 
     if (pd_source_raced(ds->row->file_mtime, live, live_ok))
         return true;
-    if (p->live_mtime_rule == PD_LIVE_MTIME_TRANSCRIPT)
-        return codex_transcript_changed(run, path, ds->row);
-    return false;
+    return transcript_changed_since_write(run, path, ds->row);
 }
 
 /* ---- folding one job ---------------------------------------------------------------- */

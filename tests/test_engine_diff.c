@@ -237,19 +237,39 @@ static void diff_bypasses_skip_layers(void **state)
     assert_int_equal(r->totals.identical, 3);
     pd_diff_report_free(r);
 
-    /* Append an exchange but keep the old mtime: the file is not raced, the
-     * stored row is simply behind. */
+    /* An in-place rewrite of the same size that keeps the mtime: nothing but
+     * the bytes say the file changed, and diff reads the bytes. */
     char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_B);
     int64_t mtime = fx_mtime_ns(p);
+    char *same_size = fx_claude_plain(CLAUDE_B, "Rename the modules");
+    char *old = fx_read(p, NULL);
+    assert_int_equal(strlen(same_size), strlen(old));
+    fx_write(p, same_size);
+    fx_set_mtime_ns(p, mtime);
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 1);
+    assert_int_equal(r->totals.raced, 0);
+    assert_true(fx_has_field(fx_entry(r, CLAUDE_B), "first_message"));
+    assert_int_equal(fx_field_count(r, "first_message"), 1);
+    pd_diff_report_free(r);
+
+    /* Growth under an unchanged mtime is a write the clock did not show
+     * (timestamps advance in ticks): the size proves it, so it is raced. */
+    fx_write(p, old);
     char *more = fx_claude_append_exchange(CLAUDE_B, "p2", 3);
     fx_append(p, more);
     fx_set_mtime_ns(p, mtime);
     r = fx_diff(env, NULL, 0, 0);
-    assert_int_equal(r->totals.changed, 1);
-    assert_true(fx_has_field(fx_entry(r, CLAUDE_B), "message_count"));
-    assert_int_equal(fx_field_count(r, "message_count"), 1);
+    const pd_diff_entry *e = fx_entry(r, CLAUDE_B);
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_RACED);
+    assert_true(fx_has_field(e, "message_count"));
+    assert_int_equal(r->totals.changed, 0);
+    assert_false(pd_diff_report_has_failures(r));
     pd_diff_report_free(r);
     free(more);
+    free(old);
+    free(same_size);
     free(p);
 }
 
