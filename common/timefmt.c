@@ -224,7 +224,7 @@ static bool parse_space_separated(const char *s, size_t n, civil_time *t)
 bool pd_time_parse(const char *s, size_t n, pd_time_ns *out)
 {
     civil_time t;
-    int64_t seconds;
+    int64_t seconds, total;
 
     memset(&t, 0, sizeof t);
     if (s == NULL ||
@@ -246,8 +246,9 @@ bool pd_time_parse(const char *s, size_t n, pd_time_ns *out)
         t.nsec -= NS_PER_SEC;
     }
     if (__builtin_mul_overflow(seconds, NS_PER_SEC, &seconds) ||
-        __builtin_add_overflow(seconds, t.nsec, out))
+        __builtin_add_overflow(seconds, t.nsec, &total))
         return false;
+    *out = total;
     return true;
 }
 
