@@ -1,0 +1,546 @@
+/*
+ * codex_index.c -- Codex run state: thread titles, rollout lookup, discovery walk.
+ *
+ * Codex keeps user-renameable thread titles in one append-only file,
+ * session_index.jsonl, beside the "sessions" (or "archived_sessions")
+ * directory: rows {"id": <session uuid>, "thread_name": <title>, ...}, the
+ * last row of an id winning. Full parses take session_name from it and fold
+ * its mtime into file_mtime, so a rename alone makes a stored row stale.
+ *
+ * The replay gate needs the transcript of a fork's or subagent's parent,
+ * located by session UUID under the same roots, so open_shared also maps
+ * every rollout's UUID to its path (the dated copy wins over the flat
+ * archived one, then the lexically smaller path).
+ *
+ * Entry points, in call order:
+ *   pd_codex_shared_open     main thread, once per run (provider open_shared)
+ *   pd_codex_walk_root       any thread; used by discovery and open_shared
+ *   pd_codex_index_for_path, pd_codex_index_lookup, pd_codex_rollout_path,
+ *   pd_codex_effective_mtime, pd_codex_index_title, pd_codex_index_mtime
+ *                            any thread, concurrently, read-only
+ *   pd_codex_shared_close    once, after every parse returned
+ *
+ * Threading: the shared state is written only inside pd_codex_shared_open;
+ * afterwards every function here only reads it, so workers need no locks.
+ */
+#include "parsers/codex.h"
+#include "parsers/codex_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/text.h"
+#include "parsers/jsonl.h"
+
+#define INDEX_FILE_NAME "session_index.jsonl"
+
+/* ---- names and paths -------------------------------------------------------- */
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool is_uuid(const char *s)
+{
+    for (size_t i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !is_hex(s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* Length of name without ".jsonl" or ".jsonl.zst"; 0 when it has neither. */
+static size_t rollout_stem_len(const char *name, size_t n)
+{
+    if (n > 10 && memcmp(name + n - 10, ".jsonl.zst", 10) == 0)
+        return n - 10;
+    if (n > 6 && memcmp(name + n - 6, ".jsonl", 6) == 0)
+        return n - 6;
+    return 0;
+}
+
+static bool is_rollout_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 8 && memcmp(name, "rollout-", 8) == 0 && rollout_stem_len(name, n) > 0;
+}
+
+/*
+ * The stem must read "rollout-<anything>-<uuid>": the dash before the UUID
+ * cannot be the one of the "rollout-" prefix.
+ */
+bool pd_codex_uuid_from_name(const char *name, size_t n, char out[37])
+{
+    size_t stem = rollout_stem_len(name, n);
+
+    if (stem == 0)
+        stem = n;
+    if (stem < 8 + 1 + 36 || memcmp(name, "rollout-", 8) != 0)
+        return false;
+    if (name[stem - 37] != '-' || !is_uuid(name + stem - 36))
+        return false;
+    memcpy(out, name + stem - 36, 36);
+    out[36] = '\0';
+    return true;
+}
+
+bool pd_codex_uuid_from_path(const char *path, char out[37])
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash != NULL ? slash + 1 : path;
+
+    return pd_codex_uuid_from_name(name, strlen(name), out);
+}
+
+/* Length of path without trailing slashes (a lone "/" keeps its slash). */
+static size_t trimmed_len(const char *path, size_t n)
+{
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    return n;
+}
+
+/*
+ * Finds the index file for a directory: the directory itself or its first
+ * ancestor named "sessions" or "archived_sessions", then session_index.jsonl
+ * in that directory's parent. Returns a malloc'd path or NULL.
+ */
+static char *index_path_for_dir(const char *dir, size_t n)
+{
+    n = trimmed_len(dir, n);
+    while (n > 0) {
+        size_t start = n;
+        while (start > 0 && dir[start - 1] != '/')
+            start--;
+        const char *base = dir + start;
+        size_t base_n = n - start;
+
+        if (pd_codex_eq(base, base_n, "sessions") || pd_codex_eq(base, base_n, "archived_sessions")) {
+            size_t parent = trimmed_len(dir, start);
+            char *out = malloc(parent + sizeof INDEX_FILE_NAME + 2);
+            if (out == NULL)
+                return NULL;
+            if (start == 0) {
+                memcpy(out, INDEX_FILE_NAME, sizeof INDEX_FILE_NAME);
+            } else if (parent == 1 && dir[0] == '/') {
+                memcpy(out, "/" INDEX_FILE_NAME, sizeof INDEX_FILE_NAME + 1);
+            } else {
+                memcpy(out, dir, parent);
+                out[parent] = '/';
+                memcpy(out + parent + 1, INDEX_FILE_NAME, sizeof INDEX_FILE_NAME);
+            }
+            return out;
+        }
+        if (start == 0)
+            break;
+        n = trimmed_len(dir, start);
+        if (n == 1 && dir[0] == '/')
+            break;
+    }
+    return NULL;
+}
+
+/* ---- discovery walk ------------------------------------------------------------ */
+
+typedef struct walk_entry {
+    char *path;
+    bool is_dated;
+} walk_entry;
+
+typedef struct walk_list {
+    walk_entry *items;
+    size_t n;
+    size_t cap;
+} walk_list;
+
+static int list_push(walk_list *l, char *path, bool is_dated)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        walk_entry *grown = realloc(l->items, cap * sizeof *grown);
+        if (grown == NULL)
+            return PD_ENOMEM;
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->n].path = path;
+    l->items[l->n].is_dated = is_dated;
+    l->n++;
+    return PD_OK;
+}
+
+static void list_free(walk_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].path);
+    free(l->items);
+}
+
+static bool all_digits(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+    }
+    return true;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t dn = trimmed_len(dir, strlen(dir));
+    size_t nn = strlen(name);
+    bool slash = !(dn == 1 && dir[0] == '/');
+    char *out = malloc(dn + nn + 2);
+
+    if (out == NULL)
+        return NULL;
+    memcpy(out, dir, dn);
+    if (slash)
+        out[dn++] = '/';
+    memcpy(out + dn, name, nn + 1);
+    return out;
+}
+
+/*
+ * Collects rollout files below dir. depth 0 is the root (flat archived
+ * files, and year directories); depths 1 and 2 are month and day
+ * directories; files are taken at depth 3 (dated) and depth 0 (flat).
+ */
+static int collect(const char *dir, int depth, walk_list *out)
+{
+    DIR *d = opendir(dir);
+    int rc = PD_OK;
+
+    if (d == NULL) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            PD_LOG(PD_LOG_WARN, "%s: cannot list Codex sessions directory: %s", dir,
+                   strerror(errno));
+        return PD_OK;
+    }
+
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        bool want_file = (depth == 0 || depth == 3) && is_rollout_name(name);
+        bool want_dir = depth < 3 && all_digits(name);
+        if (!want_file && !want_dir)
+            continue;
+
+        char *path = join(dir, name);
+        if (path == NULL) {
+            rc = PD_ENOMEM;
+            break;
+        }
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            free(path);
+            continue;
+        }
+        if (want_file && S_ISREG(st.st_mode)) {
+            rc = list_push(out, path, depth == 3);
+            if (rc != PD_OK) {
+                free(path);
+                break;
+            }
+            continue;
+        }
+        if (want_dir && S_ISDIR(st.st_mode))
+            rc = collect(path, depth + 1, out);
+        free(path);
+        if (rc != PD_OK)
+            break;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int compare_entries(const void *x, const void *y)
+{
+    return strcmp(((const walk_entry *)x)->path, ((const walk_entry *)y)->path);
+}
+
+int pd_codex_walk_root(const char *root, pd_codex_visit_fn visit, void *ctx, pd_err *err)
+{
+    walk_list list = {0};
+    int rc = collect(root, 0, &list);
+
+    if (rc != PD_OK) {
+        pd_err_set(err, rc, "%s: listing Codex rollouts failed: %s", root, pd_strerror(rc));
+        goto out;
+    }
+    if (list.n > 1)
+        qsort(list.items, list.n, sizeof *list.items, compare_entries);
+    for (size_t i = 0; i < list.n; i++) {
+        rc = visit(ctx, list.items[i].path, list.items[i].is_dated);
+        if (rc != PD_OK)
+            break;
+    }
+
+out:
+    list_free(&list);
+    return rc;
+}
+
+/* ---- loading ---------------------------------------------------------------------- */
+
+static int load_index(pd_codex_index *ix, pd_json_parser *parser, pd_arena *a)
+{
+    struct stat st;
+    pd_source_buf buf = {0};
+    pd_err read_err = {0};
+
+    pd_codex_map_init(&ix->titles, a);
+    if (stat(ix->path, &st) != 0 || !S_ISREG(st.st_mode))
+        return PD_OK; /* a missing index carries no titles */
+    ix->exists = true;
+    ix->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+
+    int rc = pd_source_read(ix->path, -1, &buf, &read_err);
+    if (rc == PD_ENOMEM)
+        return rc;
+    if (rc != PD_OK) {
+        PD_LOG(PD_LOG_WARN, "%s", read_err.msg);
+        ix->read_failed = true;
+        return PD_OK;
+    }
+
+    pd_jsonl_reader reader;
+    pd_jsonl_line line;
+    pd_jsonl_init(&reader, buf.data, buf.len, 0);
+    while (pd_jsonl_next(&reader, &line)) {
+        pd_json root;
+        rc = pd_json_parse(parser, line.data, line.len, &root);
+        if (rc == PD_ENOMEM)
+            break;
+        rc = PD_OK;
+        if (pd_json_type_of(root) != PD_JSON_OBJECT)
+            continue;
+
+        const char *id, *title;
+        size_t id_n, title_n;
+        if (!pd_json_str(pd_json_get(root, "id"), &id, &id_n) || id_n == 0)
+            continue;
+        if (!pd_json_str(pd_json_get(root, "thread_name"), &title, &title_n))
+            continue;
+
+        /* Later rows replace earlier ones; a blank title is kept as "". */
+        pd_codex_trim(&title, &title_n);
+        char *clean = pd_codex_clean(a, title, title_n);
+        char *clean_id = pd_codex_clean(a, id, id_n);
+        if (clean == NULL || clean_id == NULL) {
+            rc = PD_ENOMEM;
+            break;
+        }
+        rc = pd_codex_map_put(&ix->titles, clean_id, strlen(clean_id), clean);
+        if (rc != PD_OK)
+            break;
+    }
+    pd_source_buf_free(&buf);
+    return rc;
+}
+
+static int add_index_for_root(pd_codex_shared *sh, const char *root, pd_json_parser *parser,
+                              size_t *cap)
+{
+    char *path = index_path_for_dir(root, strlen(root));
+    int rc = PD_OK;
+
+    if (path == NULL)
+        return PD_OK; /* no sessions ancestor: this root has no index */
+    for (size_t i = 0; i < sh->n_indexes; i++) {
+        if (strcmp(sh->indexes[i].path, path) == 0)
+            goto out;
+    }
+    if (sh->n_indexes == *cap) {
+        size_t new_cap = *cap ? *cap * 2 : 4;
+        pd_codex_index *grown =
+            pd_arena_grow(sh->arena, sh->indexes, *cap, new_cap, sizeof *grown);
+        if (grown == NULL) {
+            rc = PD_ENOMEM;
+            goto out;
+        }
+        sh->indexes = grown;
+        *cap = new_cap;
+    }
+
+    pd_codex_index *ix = &sh->indexes[sh->n_indexes];
+    memset(ix, 0, sizeof *ix);
+    ix->path = pd_arena_strdup(sh->arena, path);
+    if (ix->path == NULL) {
+        rc = PD_ENOMEM;
+        goto out;
+    }
+    rc = load_index(ix, parser, sh->arena);
+    if (rc == PD_OK)
+        sh->n_indexes++;
+
+out:
+    free(path);
+    return rc;
+}
+
+static int remember_rollout(void *ctx, const char *path, bool is_dated)
+{
+    pd_codex_shared *sh = ctx;
+    const char *slash = strrchr(path, '/');
+    const char *name = slash != NULL ? slash + 1 : path;
+    char uuid[37];
+    void *found;
+
+    if (!pd_codex_uuid_from_name(name, strlen(name), uuid))
+        return PD_OK;
+    if (pd_codex_map_get(&sh->rollouts, uuid, 36, &found)) {
+        const pd_codex_rollout *cur = found;
+        bool better = is_dated != cur->is_dated ? is_dated : strcmp(path, cur->path) < 0;
+        if (!better)
+            return PD_OK;
+    }
+
+    pd_codex_rollout *r = pd_arena_alloc(sh->arena, sizeof *r);
+    if (r == NULL)
+        return PD_ENOMEM;
+    r->path = pd_arena_strdup(sh->arena, path);
+    r->is_dated = is_dated;
+    if (r->path == NULL)
+        return PD_ENOMEM;
+    return pd_codex_map_put(&sh->rollouts, uuid, 36, r);
+}
+
+int pd_codex_shared_open(const char *const *roots, size_t n_roots, void **shared, pd_err *err)
+{
+    pd_arena *arena = pd_arena_new();
+    pd_json_parser *parser = pd_json_parser_new();
+    pd_codex_shared *sh = NULL;
+    size_t cap = 0;
+    int rc = PD_OK;
+
+    *shared = NULL;
+    if (arena == NULL || parser == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "codex: out of memory building the shared state");
+        goto out;
+    }
+    sh = pd_arena_calloc(arena, 1, sizeof *sh);
+    if (sh == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "codex: out of memory building the shared state");
+        goto out;
+    }
+    sh->arena = arena;
+    pd_codex_map_init(&sh->rollouts, arena);
+
+    for (size_t i = 0; i < n_roots; i++) {
+        rc = add_index_for_root(sh, roots[i], parser, &cap);
+        if (rc != PD_OK) {
+            pd_err_set(err, rc, "%s: loading the Codex title index failed: %s", roots[i],
+                       pd_strerror(rc));
+            goto out;
+        }
+        rc = pd_codex_walk_root(roots[i], remember_rollout, sh, err);
+        if (rc != PD_OK)
+            goto out;
+    }
+    *shared = sh;
+
+out:
+    pd_json_parser_free(parser);
+    if (rc != PD_OK)
+        pd_arena_free(arena);
+    return rc;
+}
+
+void pd_codex_shared_close(void *shared)
+{
+    pd_codex_shared *sh = shared;
+
+    if (sh != NULL)
+        pd_arena_free(sh->arena);
+}
+
+/* ---- lookups ------------------------------------------------------------------------ */
+
+const pd_codex_index *pd_codex_index_for_path(const pd_codex_shared *sh, const char *path)
+{
+    if (sh == NULL || sh->n_indexes == 0)
+        return NULL;
+
+    const char *slash = strrchr(path, '/');
+    char *ix_path = slash != NULL ? index_path_for_dir(path, (size_t)(slash - path)) : NULL;
+    const pd_codex_index *found = NULL;
+
+    if (ix_path == NULL)
+        return NULL;
+    for (size_t i = 0; i < sh->n_indexes; i++) {
+        if (strcmp(sh->indexes[i].path, ix_path) == 0) {
+            found = &sh->indexes[i];
+            break;
+        }
+    }
+    free(ix_path);
+    return found;
+}
+
+bool pd_codex_index_lookup(const pd_codex_index *ix, const char *id, size_t n, const char **title)
+{
+    void *value;
+
+    if (ix == NULL || !pd_codex_map_get(&ix->titles, id, n, &value))
+        return false;
+    *title = value;
+    return true;
+}
+
+const char *pd_codex_rollout_path(const pd_codex_shared *sh, const char *uuid, size_t n)
+{
+    void *value;
+
+    if (sh == NULL || !pd_codex_map_get(&sh->rollouts, uuid, n, &value))
+        return NULL;
+    return ((const pd_codex_rollout *)value)->path;
+}
+
+int64_t pd_codex_effective_mtime(void *shared, const char *path, int64_t transcript_mtime_ns)
+{
+    const pd_codex_index *ix = pd_codex_index_for_path(shared, path);
+
+    if (ix != NULL && ix->exists && ix->mtime_ns > transcript_mtime_ns)
+        return ix->mtime_ns;
+    return transcript_mtime_ns;
+}
+
+int pd_codex_index_title(void *shared, const char *uuid, const char **title, bool *present)
+{
+    const pd_codex_shared *sh = shared;
+    bool unreadable = false;
+
+    *title = NULL;
+    *present = false;
+    if (sh == NULL || uuid == NULL)
+        return PD_OK;
+    for (size_t i = 0; i < sh->n_indexes; i++) {
+        if (pd_codex_index_lookup(&sh->indexes[i], uuid, strlen(uuid), title)) {
+            *present = true;
+            return PD_OK;
+        }
+        unreadable = unreadable || sh->indexes[i].read_failed;
+    }
+    return unreadable ? PD_EIO : PD_OK;
+}
+
+int64_t pd_codex_index_mtime(void *shared)
+{
+    const pd_codex_shared *sh = shared;
+    int64_t max = 0;
+
+    for (size_t i = 0; sh != NULL && i < sh->n_indexes; i++) {
+        if (sh->indexes[i].exists && sh->indexes[i].mtime_ns > max)
+            max = sh->indexes[i].mtime_ns;
+    }
+    return max;
+}
