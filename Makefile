@@ -31,6 +31,12 @@ tsan: deps
 demo: build
 	scripts/demo.sh build/release/parsediff
 
+# The long live-write soak: 200 diff runs against a live writer and a live sync.
+soak: deps
+	$(CMAKE) -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DPD_SANITIZE=address -DPD_WERROR=ON >/dev/null
+	$(CMAKE) --build build/asan -j $(JOBS) --target parsediff test_soak_short
+	cd build/asan && PD_SOAK_RUNS=200 ctest -R test_soak_short $(CTEST_ARGS)
+
 bench: build
 	scripts/bench.sh build/release
 
