@@ -362,6 +362,8 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     rc = pd_archive_snapshot(archive, &run.snapshot, err);
     if (rc != PD_OK)
         goto out;
+    if (opts->after_snapshot != NULL)
+        opts->after_snapshot(opts->after_snapshot_ctx);
     run.visited = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
     if (run.visited == NULL) {
         rc = pd_err_set(err, PD_ENOMEM, "out of memory for the visited set");

@@ -123,6 +123,13 @@ typedef struct pd_diff_options {
     int64_t limit;             /* newest N sources; 0 = all */
     void (*progress)(void *ctx, int64_t done, int64_t total);
     void *progress_ctx;
+    /*
+     * Called once on the caller's thread after the snapshot is taken and
+     * before any source is parsed; may be NULL. Tests use it to commit a
+     * write that the run must then detect.
+     */
+    void (*after_snapshot)(void *ctx);
+    void *after_snapshot_ctx;
 } pd_diff_options;
 
 /*

@@ -677,6 +677,47 @@ static void diff_claude_presence_sweep(void **state)
     free(p);
 }
 
+typedef struct concurrent_write {
+    const fx_env *env;
+} concurrent_write;
+
+/* Plays a sync committing to a row between the snapshot and the parse. */
+static void commit_after_snapshot(void *ctx)
+{
+    concurrent_write *cw = ctx;
+    fx_sql(cw->env->db, "UPDATE sessions SET first_message = 'rewritten', file_mtime = file_mtime "
+                        "- 1000 WHERE id = '11111111-aaaa-4aaa-8aaa-000000000001'");
+}
+
+static void diff_archive_change_during_run_is_raced(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000002'");
+
+    concurrent_write cw = {.env = env};
+    pd_engine_config cfg = {.db_path = env->db, .roots = env->roots, .n_roots = 2, .n_threads = 2};
+    pd_engine *e = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &e, &err), PD_OK);
+    pd_diff_options opts = {.after_snapshot = commit_after_snapshot, .after_snapshot_ctx = &cw};
+    pd_diff_report *r = NULL;
+    assert_int_equal(pd_engine_diff(e, &opts, &r, &err), PD_OK);
+    pd_engine_free(e);
+
+    const pd_diff_entry *moved = fx_entry(r, CLAUDE_A);
+    assert_non_null(moved);
+    assert_int_equal(moved->cls, PD_CLASS_RACED);
+    assert_string_equal(moved->reason, "archive changed during run");
+    /* Drift on a row nobody wrote during the run is still a change. */
+    assert_int_equal(fx_entry(r, CLAUDE_B)->cls, PD_CLASS_CHANGED);
+    assert_int_equal(r->totals.raced, 1);
+    assert_int_equal(r->totals.changed, 1);
+    pd_diff_report_free(r);
+}
+
 static void diff_report_identical_across_thread_counts(void **state)
 {
     fx_env *env = *state;
@@ -789,6 +830,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_codex_partial_tail_does_not_look_raced, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_claude_presence_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_archive_change_during_run_is_raced, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_report_identical_across_thread_counts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_opens_archive_with_extra_columns, setup, teardown),
