@@ -19,7 +19,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 
-/* SHA-256 test vectors from FIPS 180-2. */
+/* Known SHA-256 digests, the same as coreutils sha256sum prints for these inputs. */
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define SHA_MILLION_A "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
