@@ -1,0 +1,345 @@
+/*
+ * compare_fingerprint.c -- the five ordered message fingerprints (tier 1).
+ *
+ * Entry points: pd_cmp_fingerprints_differ() from pd_compare_sessions(), and
+ * the public pd_compare_fingerprints() and pd_compare_fingerprint_text().
+ *
+ * Each fingerprint serialises some columns of every message, in ordinal
+ * order, as text: fields separated by '|', each row ending with ';',
+ * booleans as true/false, "L:s" for the byte length of s, a colon and s,
+ * and hashes as lower-case hex SHA-256. Text is sanitised first, except the
+ * timestamp, which is taken raw. The rows are:
+ *   token:     ordinal|L:model|L:token_usage|context_tokens|output_tokens|
+ *              has_context_tokens|has_output_tokens|claude_message_id|
+ *              claude_request_id|L:source_type|L:source_subtype|L:prompt_source|
+ *              L:source_uuid|L:source_parent_uuid|is_sidechain|is_compact_boundary;
+ *   role/time: ordinal|L:role|L:timestamp;
+ *   content:   ordinal|content_length|sha256(content);
+ *   flags:     ordinal|is_system|has_thinking|has_tool_use|sha256(thinking_text);
+ *   tool call: one row per call, in message order then array order:
+ *              ordinal|L:tool_name|L:category|L:tool_use_id|sha256(input_json)|
+ *              L:skill_name|L:subagent_session_id|result_content_length|L:file_path;
+ * NULL text is "" and a NULL result_content_length is 0. The comparator
+ * compares the SHA-256 of each serialisation rather than the text, which
+ * keeps memory flat for long sessions.
+ *
+ * Thread-safety: pure.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/hash.h"
+#include "engine/compare_internal.h"
+
+/* Receives a serialisation: into a SHA-256 context, or into a text buffer when text is set. */
+typedef struct fp_writer {
+    pd_sha256 hash;
+    pd_buf *text;
+} fp_writer;
+
+static void fp_put(fp_writer *w, const char *s, size_t n)
+{
+    if (w->text != NULL)
+        pd_buf_append(w->text, s, n);
+    else
+        pd_sha256_update(&w->hash, s, n);
+}
+
+static void fp_char(fp_writer *w, char ch)
+{
+    fp_put(w, &ch, 1);
+}
+
+static void fp_int(fp_writer *w, int64_t v)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%" PRId64, v);
+    fp_put(w, digits, (size_t)n);
+}
+
+static void fp_bool(fp_writer *w, bool v)
+{
+    if (v)
+        fp_put(w, "true", 4);
+    else
+        fp_put(w, "false", 5);
+}
+
+/* Writes "<len>:<bytes>". */
+static void fp_lstr(fp_writer *w, pd_cmp_str s)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%zu:", s.n);
+    fp_put(w, digits, (size_t)n);
+    fp_put(w, s.s, s.n);
+}
+
+/* Writes the length-prefixed sanitised form of s. */
+static int fp_clean_lstr(fp_writer *w, pd_arena *scratch, const char *s)
+{
+    pd_cmp_str clean;
+    int rc = pd_cmp_clean(scratch, s, &clean);
+    if (rc != PD_OK)
+        return rc;
+    fp_lstr(w, clean);
+    return PD_OK;
+}
+
+/* Writes the sanitised form of s without a length prefix. */
+static int fp_clean_raw(fp_writer *w, pd_arena *scratch, const char *s)
+{
+    pd_cmp_str clean;
+    int rc = pd_cmp_clean(scratch, s, &clean);
+    if (rc != PD_OK)
+        return rc;
+    fp_put(w, clean.s, clean.n);
+    return PD_OK;
+}
+
+/* Writes the hex SHA-256 of the sanitised form of s. */
+static int fp_clean_sha(fp_writer *w, pd_arena *scratch, const char *s)
+{
+    pd_cmp_str clean;
+    int rc = pd_cmp_clean(scratch, s, &clean);
+    if (rc != PD_OK)
+        return rc;
+    char hex[PD_SHA256_HEX_LEN + 1];
+    rc = pd_sha256_hex(clean.s, clean.n, hex);
+    if (rc != PD_OK)
+        return rc;
+    fp_put(w, hex, PD_SHA256_HEX_LEN);
+    return PD_OK;
+}
+
+static int fp_token_row(fp_writer *w, pd_arena *scratch, const pd_message *m)
+{
+    int rc;
+    fp_int(w, m->ordinal);
+    fp_char(w, '|');
+    if ((rc = fp_clean_lstr(w, scratch, m->model)) != PD_OK)
+        return rc;
+    fp_char(w, '|');
+    if ((rc = fp_clean_lstr(w, scratch, m->token_usage)) != PD_OK)
+        return rc;
+    fp_char(w, '|');
+    fp_int(w, m->context_tokens);
+    fp_char(w, '|');
+    fp_int(w, m->output_tokens);
+    fp_char(w, '|');
+    fp_bool(w, m->has_context_tokens);
+    fp_char(w, '|');
+    fp_bool(w, m->has_output_tokens);
+    fp_char(w, '|');
+    if ((rc = fp_clean_raw(w, scratch, m->claude_message_id)) != PD_OK)
+        return rc;
+    fp_char(w, '|');
+    if ((rc = fp_clean_raw(w, scratch, m->claude_request_id)) != PD_OK)
+        return rc;
+
+    const char *sources[] = {m->source_type, m->source_subtype, m->prompt_source, m->source_uuid,
+                             m->source_parent_uuid};
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        fp_char(w, '|');
+        if ((rc = fp_clean_lstr(w, scratch, sources[i])) != PD_OK)
+            return rc;
+    }
+    fp_char(w, '|');
+    fp_bool(w, m->is_sidechain);
+    fp_char(w, '|');
+    fp_bool(w, m->is_compact_boundary);
+    fp_char(w, ';');
+    return PD_OK;
+}
+
+static int fp_role_time_row(fp_writer *w, pd_arena *scratch, const pd_message *m)
+{
+    fp_int(w, m->ordinal);
+    fp_char(w, '|');
+    int rc = fp_clean_lstr(w, scratch, m->role);
+    if (rc != PD_OK)
+        return rc;
+    fp_char(w, '|');
+    /* The timestamp is taken raw: the archive stores it unsanitised. */
+    const char *ts = pd_cmp_deref(m->timestamp);
+    pd_cmp_str raw = {ts, strlen(ts)};
+    fp_lstr(w, raw);
+    fp_char(w, ';');
+    return PD_OK;
+}
+
+static int fp_content_row(fp_writer *w, pd_arena *scratch, const pd_message *m)
+{
+    fp_int(w, m->ordinal);
+    fp_char(w, '|');
+    fp_int(w, m->content_length);
+    fp_char(w, '|');
+    int rc = fp_clean_sha(w, scratch, m->content);
+    if (rc != PD_OK)
+        return rc;
+    fp_char(w, ';');
+    return PD_OK;
+}
+
+static int fp_flags_row(fp_writer *w, pd_arena *scratch, const pd_message *m)
+{
+    fp_int(w, m->ordinal);
+    fp_char(w, '|');
+    fp_bool(w, m->is_system);
+    fp_char(w, '|');
+    fp_bool(w, m->has_thinking);
+    fp_char(w, '|');
+    fp_bool(w, m->has_tool_use);
+    fp_char(w, '|');
+    int rc = fp_clean_sha(w, scratch, m->thinking_text);
+    if (rc != PD_OK)
+        return rc;
+    fp_char(w, ';');
+    return PD_OK;
+}
+
+static int fp_tool_call_rows(fp_writer *w, pd_arena *scratch, const pd_message *m)
+{
+    for (size_t i = 0; i < m->n_tool_calls; i++) {
+        const pd_tool_call *tc = &m->tool_calls[i];
+        int rc;
+        fp_int(w, m->ordinal);
+        fp_char(w, '|');
+        if ((rc = fp_clean_lstr(w, scratch, tc->tool_name)) != PD_OK)
+            return rc;
+        fp_char(w, '|');
+        if ((rc = fp_clean_lstr(w, scratch, tc->category)) != PD_OK)
+            return rc;
+        fp_char(w, '|');
+        if ((rc = fp_clean_lstr(w, scratch, tc->tool_use_id)) != PD_OK)
+            return rc;
+        fp_char(w, '|');
+        if ((rc = fp_clean_sha(w, scratch, tc->input_json)) != PD_OK)
+            return rc;
+        fp_char(w, '|');
+        if ((rc = fp_clean_lstr(w, scratch, tc->skill_name)) != PD_OK)
+            return rc;
+        fp_char(w, '|');
+        if ((rc = fp_clean_lstr(w, scratch, tc->subagent_session_id)) != PD_OK)
+            return rc;
+        fp_char(w, '|');
+        fp_int(w, tc->result_content_length == PD_INT_NULL ? 0 : tc->result_content_length);
+        fp_char(w, '|');
+        if ((rc = fp_clean_lstr(w, scratch, tc->file_path)) != PD_OK)
+            return rc;
+        fp_char(w, ';');
+    }
+    return PD_OK;
+}
+
+/*
+ * Serialises s's messages into each non-NULL writer, in one pass over the
+ * messages so that each message is visited once for all fingerprints.
+ */
+static int fp_serialise(const pd_session *s, pd_arena *scratch, fp_writer *writers[PD_FP_COUNT])
+{
+    const pd_message **ordered = NULL;
+    int rc = pd_cmp_order_messages(scratch, s->messages, s->n_messages, &ordered);
+    if (rc != PD_OK)
+        return rc;
+
+    typedef int (*row_fn)(fp_writer *, pd_arena *, const pd_message *);
+    static const row_fn rows[PD_FP_COUNT] = {
+        [PD_FP_TOKEN] = fp_token_row,           [PD_FP_ROLE_TIME] = fp_role_time_row,
+        [PD_FP_CONTENT] = fp_content_row,       [PD_FP_FLAGS] = fp_flags_row,
+        [PD_FP_TOOL_CALLS] = fp_tool_call_rows,
+    };
+    for (size_t i = 0; i < s->n_messages; i++) {
+        for (int k = 0; k < PD_FP_COUNT; k++) {
+            if (writers[k] == NULL)
+                continue;
+            rc = rows[k](writers[k], scratch, ordered[i]);
+            if (rc != PD_OK)
+                return rc;
+        }
+    }
+    return PD_OK;
+}
+
+static int fingerprint_digests(const pd_session *s, pd_arena *scratch, pd_message_fingerprints *out)
+{
+    fp_writer writer_storage[PD_FP_COUNT];
+    fp_writer *writers[PD_FP_COUNT] = {0};
+    int rc = PD_OK;
+    int started = 0;
+
+    for (; started < PD_FP_COUNT; started++) {
+        writer_storage[started].text = NULL;
+        rc = pd_sha256_init(&writer_storage[started].hash);
+        if (rc != PD_OK)
+            goto out;
+        writers[started] = &writer_storage[started];
+    }
+
+    rc = fp_serialise(s, scratch, writers);
+    if (rc != PD_OK)
+        goto out;
+
+    for (int k = 0; k < PD_FP_COUNT; k++)
+        pd_sha256_final_hex(&writer_storage[k].hash, out->hex[k]);
+    started = 0; /* every context was released by pd_sha256_final_hex */
+
+out:
+    for (int k = 0; k < started; k++)
+        pd_sha256_abort(&writer_storage[k].hash);
+    return rc;
+}
+
+int pd_compare_fingerprints(const pd_session *s, pd_message_fingerprints *out)
+{
+    if (s == NULL || out == NULL)
+        return PD_EINVAL;
+    pd_arena *scratch = pd_arena_new();
+    if (scratch == NULL)
+        return PD_ENOMEM;
+    int rc = fingerprint_digests(s, scratch, out);
+    pd_arena_free(scratch);
+    return rc;
+}
+
+int pd_compare_fingerprint_text(const pd_session *s, pd_fingerprint_kind kind, pd_arena *arena,
+                                char **out)
+{
+    if (s == NULL || arena == NULL || out == NULL || (int)kind < 0 || kind >= PD_FP_COUNT)
+        return PD_EINVAL;
+    *out = NULL;
+
+    pd_arena *scratch = pd_arena_new();
+    if (scratch == NULL)
+        return PD_ENOMEM;
+
+    pd_buf text;
+    pd_buf_init(&text, arena);
+    fp_writer writer = {.text = &text};
+    fp_writer *writers[PD_FP_COUNT] = {0};
+    writers[kind] = &writer;
+
+    int rc = fp_serialise(s, scratch, writers);
+    if (rc == PD_OK) {
+        *out = pd_buf_finish(&text);
+        if (*out == NULL)
+            rc = PD_ENOMEM;
+    }
+    pd_arena_free(scratch);
+    return rc;
+}
+
+int pd_cmp_fingerprints_differ(pd_arena *scratch, const pd_session *stored,
+                               const pd_session *parsed, bool differs[PD_FP_COUNT])
+{
+    pd_message_fingerprints stored_fp, parsed_fp;
+    int rc = fingerprint_digests(stored, scratch, &stored_fp);
+    if (rc == PD_OK)
+        rc = fingerprint_digests(parsed, scratch, &parsed_fp);
+    if (rc != PD_OK)
+        return rc;
+    for (int k = 0; k < PD_FP_COUNT; k++)
+        differs[k] = strcmp(stored_fp.hex[k], parsed_fp.hex[k]) != 0;
+    return PD_OK;
+}
