@@ -7,7 +7,7 @@
  *
  * The category table lists every tool name the supported agents are known
  * to record, grouped by category. Skill inference is a heuristic over paths
- * and shell words; it never runs a command and reads at most the first
+ * and shell words. It never runs a command, and it reads at most the first
  * PD_SKILL_FRONTMATTER_MAX bytes of a regular (not symlinked) SKILL.md.
  */
 #include "parsers/taxonomy.h"
@@ -133,13 +133,6 @@ static bool span_eq(span v, const char *lit)
     return v.n == n && memcmp(v.s, lit, n) == 0;
 }
 
-static bool span_has_suffix(span v, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    return v.n >= n && memcmp(v.s + v.n - n, lit, n) == 0;
-}
-
 static bool span_contains(span v, const char *lit)
 {
     return pd_text_find(v.s, v.n, lit) != NULL;
@@ -224,7 +217,7 @@ static char *clean_path(pd_arena *a, const char *s, size_t n)
     return out;
 }
 
-/* Expands a leading "~" or "~/" to $HOME; returns s unchanged otherwise or when HOME is unset. */
+/* Expands a leading "~" or "~/" to $HOME. Other paths, or any path while HOME is unset, stay as they are. */
 static char *expand_home(pd_arena *a, const char *s, size_t n)
 {
     const char *home = getenv("HOME");
@@ -299,7 +292,7 @@ static int read_frontmatter_name(pd_arena *a, const char *path, char **out)
     if (end - text < 3 || memcmp(text, "---", 3) != 0)
         goto out;
 
-    /* The first line only opens the block; fields follow until a closing "---" or "...". */
+    /* The first line only opens the block. Fields follow until a closing "---" or "...". */
     line = memchr(text, '\n', (size_t)(end - text));
     while (line != NULL && line < end) {
         const char *next, *colon;
@@ -339,7 +332,7 @@ out:
 
 /*
  * Names the skill of one SKILL.md path: the front matter name when the path
- * resolves to an absolute readable file, else the directory holding SKILL.md
+ * resolves to an absolute readable file, else the directory that contains SKILL.md
  * (nothing for a bare "SKILL.md"). Sets *out to NULL when path is not a
  * SKILL.md path. Returns PD_OK or PD_ENOMEM.
  */
@@ -408,7 +401,7 @@ static int skill_name_from_path(pd_arena *a, span path, const char *base_dir, ch
 
 /* ---- input values ----------------------------------------------------------- */
 
-/* The first non-blank string among keys of an object value, trimmed; empty span when none. */
+/* Returns the first non-blank string among keys of an object value, trimmed, or an empty span. */
 static span first_string_field(pd_json obj, const char *const *keys)
 {
     for (size_t i = 0; keys[i] != NULL; i++) {
@@ -426,7 +419,7 @@ static span first_string_field(pd_json obj, const char *const *keys)
 static const char *const base_dir_keys[] = {"workdir", "cwd", "working_directory", NULL};
 static const char *const command_keys[] = {"cmd", "command", "script", NULL};
 
-/* Nesting bound for walking an input value; deeper members are not searched. */
+/* Maximum nesting walked inside an input value. Deeper members are not searched. */
 #define INPUT_WALK_DEPTH 64
 
 /*
@@ -474,7 +467,7 @@ static int skill_name_from_value(pd_arena *a, pd_json v, const char *base_dir, c
 
 /* ---- shell commands ------------------------------------------------------------ */
 
-/* Words of one shell segment; quotes group, and the word after '>' is dropped. */
+/* Words of one shell segment. Quotes group characters, and the word after '>' is dropped. */
 typedef struct word_list {
     span *words;
     size_t n;
@@ -629,7 +622,7 @@ static int skill_name_from_segment(pd_arena *a, const char *s, size_t n, const c
         return skill_name_from_file_args(a, w.words + 1, w.n - 1, base_dir, out);
     }
     if (strcmp(lowered, "grep") == 0 || strcmp(lowered, "rg") == 0) {
-        /* The first operand is the pattern unless -e/-f supplied it; the rest are files. */
+        /* The first operand is the pattern unless -e or -f supplied it. The rest are files. */
         span *files = pd_arena_calloc(a, w.n, sizeof *files);
         size_t n_files = 0;
         bool pattern_seen = false;

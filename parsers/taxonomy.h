@@ -8,11 +8,11 @@
  * Task, Tool or Other.
  *
  * pd_skill_name_infer() guesses which skill a tool call loaded when the call
- * is not an explicit Skill invocation: a read tool whose input names a
- * .../SKILL.md path, or a shell tool whose command reads one with cat, head,
- * tail, less, more, sed (not in place), grep or rg. The name comes from the
- * file's YAML front matter `name:` when the file can be read, else from the
- * directory that holds SKILL.md.
+ * is not an explicit Skill invocation. It looks for a read tool whose input
+ * names a .../SKILL.md path, or a shell tool whose command reads one with
+ * cat, head, tail, less, more, sed (not in place), grep or rg. The name comes
+ * from the file's YAML front matter `name:` when the file can be read, else
+ * from the directory that contains SKILL.md.
  *
  * Thread-safety: pd_tool_category() is pure. The inference functions read
  * files and $HOME but keep no state, so they may run on any thread.
@@ -37,10 +37,10 @@ const char *pd_tool_category(const char *name);
 #define PD_SKILL_FRONTMATTER_MAX ((size_t)64 << 10)
 
 /*
- * Infers the skill a tool call loaded. tool_name decides the rule: read tools
- * ("read", "readfile", "read_file", any case) search every string of the input
- * for a SKILL.md path; shell tools ("bash", "exec_command", "shell_command",
- * "shell", any case) parse the command. input is the parsed input value, or an
+ * Infers the skill a tool call loaded. tool_name decides the rule. Read tools
+ * ("read", "readfile", "read_file", any case) search every string of the
+ * input for a SKILL.md path. Shell tools ("bash", "exec_command",
+ * "shell_command", "shell", any case) parse the command. input is the parsed input value, or an
  * absent handle when the input is not valid JSON; input_text is its text (raw
  * JSON or plain text, may be NULL). Relative paths resolve against the input's
  * "workdir", "cwd" or "working_directory" string, else against
