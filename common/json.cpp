@@ -551,7 +551,11 @@ bool parse_index(const char *s, size_t n, size_t *index)
 /* A scratch buffer for path components: on the stack when short, else malloc'd. */
 struct scratch {
     char small[256];
-    char *data;
+    char *data = small;
+
+    scratch() = default;
+    scratch(const scratch &) = delete;
+    scratch &operator=(const scratch &) = delete;
 
     bool init(size_t n)
     {
