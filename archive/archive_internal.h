@@ -64,9 +64,10 @@ int archive_stmt(pd_archive *a, archive_stmt_id id, const char *sql, sqlite3_stm
 void archive_stmt_done(sqlite3_stmt *stmt);
 
 /*
- * Records an SQLite failure in err as "<path>: <what>: <SQLite message>"
- * (with plain wording for not-a-database and corruption) and returns the
- * matching code: PD_ENOMEM for SQLITE_NOMEM, PD_ESQLITE otherwise.
+ * Records an SQLite failure in err as "<path>: <what> failed: <SQLite
+ * message>" (with plain wording for not-a-database, corruption and lock
+ * timeouts) and returns the matching code: PD_ENOMEM for SQLITE_NOMEM,
+ * PD_ESQLITE otherwise.
  */
 int archive_sqlite_fail(pd_archive *a, int rc, const char *what, pd_err *err);
 

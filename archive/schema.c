@@ -264,19 +264,21 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *what, pd_err *err)
     int primary = rc & 0xff;
 
     if (primary == SQLITE_NOMEM)
-        return pd_err_set(err, PD_ENOMEM, "%s: %s: out of memory", path, what);
+        return pd_err_set(err, PD_ENOMEM, "%s: %s failed: out of memory", path, what);
     if (primary == SQLITE_NOTADB)
-        return pd_err_set(err, PD_ESQLITE, "%s: not an SQLite database (%s)", path, what);
+        return pd_err_set(err, PD_ESQLITE,
+                          "%s: %s failed: the file is not an SQLite database; check the archive "
+                          "path",
+                          path, what);
     if (primary == SQLITE_CORRUPT)
         return pd_err_set(err, PD_ESQLITE,
-                          "%s: archive is corrupt (%s: %s); restore it from a backup or "
-                          "rebuild it with sync",
+                          "%s: %s failed: the archive is corrupt (%s); restore it from a backup",
                           path, what, detail);
     if (primary == SQLITE_BUSY)
         return pd_err_set(err, PD_ESQLITE,
-                          "%s: %s: the archive stayed locked by another connection for %d s",
+                          "%s: %s timed out: another connection held the lock for %d s",
                           path, what, ARCHIVE_BUSY_TIMEOUT_MS / 1000);
-    return pd_err_set(err, PD_ESQLITE, "%s: %s: %s", path, what, detail);
+    return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, what, detail);
 }
 
 int archive_stmt(pd_archive *a, archive_stmt_id id, const char *sql, sqlite3_stmt **out,

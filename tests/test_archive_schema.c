@@ -1,0 +1,490 @@
+/*
+ * test_archive_schema.c -- pd_archive_open(): creating, reopening, the
+ * column check, damaged files, foreign (agentsview) schemas, unusual paths
+ * and the read-only write guard.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "common/normalize.h"
+#include "tests/support/archive_fixture.h"
+
+typedef struct fixture {
+    char *dir;
+    char *db;
+    pd_arena *arena;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (fx == NULL)
+        return -1;
+    fx->dir = afx_tmpdir();
+    fx->db = afx_path(fx->dir, "archive.db");
+    fx->arena = pd_arena_new();
+    *state = fx;
+    return fx->arena == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    afx_rmtree(fx->dir);
+    pd_arena_free(fx->arena);
+    free(fx->db);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Writes one normalised fixture session through a CREATE connection. */
+static void write_fixture_session(fixture *fx, const char *path, const char *id)
+{
+    pd_archive *a = afx_create_archive(path);
+    pd_session *s = afx_session(fx->arena, id, "claude", 2);
+    assert_int_equal(pd_session_normalize(s, NULL, fx->arena), PD_OK);
+    pd_err err = {0};
+    assert_int_equal(pd_archive_write_full(a, s, &err), PD_OK);
+    pd_archive_close(a);
+}
+
+static void test_create_then_reopen(void **state)
+{
+    fixture *fx = *state;
+    pd_archive *a = afx_create_archive(fx->db);
+    assert_string_equal(pd_archive_path(a), fx->db);
+    assert_int_equal(pd_archive_user_version(a), PD_DATA_VERSION);
+    pd_archive_close(a);
+
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    assert_non_null(ro);
+    assert_int_equal(pd_archive_user_version(ro), PD_DATA_VERSION);
+    pd_archive_close(ro);
+
+    /* A second CREATE open uses the existing schema. */
+    pd_archive *again = NULL;
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &again, &err), PD_OK);
+    pd_archive_close(again);
+
+    char *mode = afx_sql_text(fx->db, "PRAGMA journal_mode");
+    assert_string_equal(mode, "wal");
+    free(mode);
+    assert_int_equal(afx_sql_int(fx->db, "PRAGMA user_version"), 90);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                         " AND name = 'idx_sessions_file_path'"),
+                     1);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                         " AND name IN ('sessions', 'messages', 'tool_calls',"
+                                         " 'tool_result_events', 'usage_events')"),
+                     5);
+}
+
+static void test_created_defaults(void **state)
+{
+    fixture *fx = *state;
+    pd_archive_close(afx_create_archive(fx->db));
+    afx_sql(fx->db, "INSERT INTO sessions (id, project) VALUES ('bare', 'p')");
+
+    char *machine = afx_sql_text(fx->db, "SELECT machine FROM sessions WHERE id = 'bare'");
+    char *agent = afx_sql_text(fx->db, "SELECT agent FROM sessions WHERE id = 'bare'");
+    char *revision = afx_sql_text(fx->db, "SELECT transcript_revision FROM sessions");
+    char *outcome = afx_sql_text(fx->db, "SELECT outcome FROM sessions");
+    assert_string_equal(machine, "local");
+    assert_string_equal(agent, "claude");
+    assert_string_equal(revision, "0");
+    assert_string_equal(outcome, "unknown");
+    assert_false(afx_sql_is_null(fx->db, "SELECT created_at FROM sessions"));
+    assert_true(afx_sql_is_null(fx->db, "SELECT file_hash FROM sessions"));
+    free(machine);
+    free(agent);
+    free(revision);
+    free(outcome);
+}
+
+static void test_readonly_missing_file(void **state)
+{
+    fixture *fx = *state;
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    int rc = pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err);
+
+    assert_int_equal(rc, PD_ENOENT);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, fx->db));
+    assert_non_null(strstr(err.msg, "not found"));
+    assert_false(file_exists(fx->db));
+}
+
+static void test_invalid_flags_rejected(void **state)
+{
+    fixture *fx = *state;
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY | PD_ARCHIVE_CREATE, &a, &err),
+                     PD_EINVAL);
+    assert_null(a);
+    assert_false(file_exists(fx->db));
+}
+
+static void test_missing_columns_named(void **state)
+{
+    fixture *fx = *state;
+    pd_archive_close(afx_create_archive(fx->db));
+    afx_sql(fx->db, "ALTER TABLE sessions DROP COLUMN file_hash;"
+                    "ALTER TABLE messages DROP COLUMN source_uuid;");
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    int rc = pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err);
+
+    assert_int_equal(rc, PD_ESCHEMA);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, fx->db));
+    assert_non_null(strstr(err.msg, "missing columns: sessions.file_hash, messages.source_uuid"));
+}
+
+static void test_missing_table_named(void **state)
+{
+    fixture *fx = *state;
+    pd_archive_close(afx_create_archive(fx->db));
+    afx_sql(fx->db, "DROP TABLE usage_events");
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    int rc = pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, &err);
+
+    assert_int_equal(rc, PD_ESCHEMA);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "missing tables: usage_events"));
+}
+
+static void test_write_columns_only_for_create(void **state)
+{
+    fixture *fx = *state;
+    pd_archive_close(afx_create_archive(fx->db));
+    afx_sql(fx->db, "ALTER TABLE sessions DROP COLUMN quality_signal_version");
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err), PD_OK);
+    pd_archive_close(a);
+    a = NULL;
+
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, &err), PD_ESCHEMA);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "sessions.quality_signal_version"));
+}
+
+static void test_not_sqlite_file(void **state)
+{
+    fixture *fx = *state;
+    const char text[] = "{\"type\":\"user\"}\nthis is a transcript, not an archive\n";
+    write_file(fx->db, text, sizeof text - 1);
+
+    for (int flags = PD_ARCHIVE_READONLY; flags <= PD_ARCHIVE_CREATE; flags++) {
+        pd_archive *a = NULL;
+        pd_err err = {0};
+        int rc = pd_archive_open(fx->db, flags, &a, &err);
+        assert_int_equal(rc, PD_ESQLITE);
+        assert_null(a);
+        assert_non_null(strstr(err.msg, fx->db));
+        assert_non_null(strstr(err.msg, "not an SQLite database"));
+    }
+    /* The file is left as it was. */
+    struct stat st;
+    assert_int_equal(stat(fx->db, &st), 0);
+    assert_int_equal(st.st_size, (off_t)(sizeof text - 1));
+}
+
+/* Reads the whole file into a malloc'd buffer. */
+static char *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size > 0);
+    rewind(f);
+    char *buf = malloc((size_t)size);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    *n = (size_t)size;
+    return buf;
+}
+
+/* An archive with enough rows to span many pages, checkpointed into the main file. */
+static void make_multi_page_archive(fixture *fx)
+{
+    pd_archive_close(afx_create_archive(fx->db));
+    afx_sql(fx->db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)"
+                    " INSERT INTO sessions (id, project, file_path)"
+                    " SELECT 'session-' || i, 'p', '/t/' || hex(randomblob(40)) FROM n;"
+                    "PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+/* Opens and snapshots; returns the first failure code and fills err. */
+static int open_and_snapshot(const char *path, pd_err *err)
+{
+    pd_archive *a = NULL;
+    int rc = pd_archive_open(path, PD_ARCHIVE_READONLY, &a, err);
+    if (rc != PD_OK)
+        return rc;
+    pd_snapshot *snap = NULL;
+    rc = pd_archive_snapshot(a, &snap, err);
+    pd_snapshot_free(snap);
+    pd_archive_close(a);
+    return rc;
+}
+
+static void test_truncated_file(void **state)
+{
+    fixture *fx = *state;
+    make_multi_page_archive(fx);
+    size_t n = 0;
+    char *bytes = read_file(fx->db, &n);
+    assert_true(n > 16384);
+    write_file(fx->db, bytes, n / 3);
+    free(bytes);
+    pd_err err = {0};
+
+    int rc = open_and_snapshot(fx->db, &err);
+
+    assert_int_equal(rc, PD_ESQLITE);
+    assert_non_null(strstr(err.msg, fx->db));
+    assert_non_null(strstr(err.msg, "corrupt"));
+}
+
+static void test_corrupt_header(void **state)
+{
+    fixture *fx = *state;
+    make_multi_page_archive(fx);
+    size_t n = 0;
+    char *bytes = read_file(fx->db, &n);
+    /* Keep the magic string, scramble the rest of the header and page 1. */
+    for (size_t i = 16; i < 4096 && i < n; i++)
+        bytes[i] = (char)(i * 37 + 11);
+    write_file(fx->db, bytes, n);
+    free(bytes);
+    pd_err err = {0};
+
+    int rc = open_and_snapshot(fx->db, &err);
+
+    assert_int_equal(rc, PD_ESQLITE);
+    assert_non_null(strstr(err.msg, fx->db));
+}
+
+static void test_empty_path_rejected(void **state)
+{
+    (void)state;
+    pd_archive *a = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open("", PD_ARCHIVE_READONLY, &a, &err), PD_EINVAL);
+    assert_null(a);
+}
+
+/*
+ * The parts of an agentsview archive that parsediff does not own: extra
+ * columns, the stats counters and their triggers, the FTS5 index over
+ * message content with its triggers, and excluded_sessions.
+ */
+static const char agentsview_extras_sql[] =
+    "ALTER TABLE sessions ADD COLUMN project_identity TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE messages ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE stats (key TEXT PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO stats VALUES ('session_count', 0), ('message_count', 0);"
+    "CREATE TRIGGER sessions_count_ai AFTER INSERT ON sessions BEGIN"
+    "  UPDATE stats SET value = value + 1 WHERE key = 'session_count'; END;"
+    "CREATE TRIGGER messages_count_ai AFTER INSERT ON messages BEGIN"
+    "  UPDATE stats SET value = value + 1 WHERE key = 'message_count'; END;"
+    "CREATE TRIGGER messages_count_ad AFTER DELETE ON messages BEGIN"
+    "  UPDATE stats SET value = value - 1 WHERE key = 'message_count'; END;"
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages',"
+    "  content_rowid='id', tokenize='porter unicode61');"
+    "CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN"
+    "  INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END;"
+    "CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN"
+    "  INSERT INTO messages_fts(messages_fts, rowid, content)"
+    "  VALUES ('delete', old.id, old.content); END;"
+    "CREATE TABLE excluded_sessions (id TEXT PRIMARY KEY,"
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')));"
+    "CREATE TABLE skipped_files (path TEXT PRIMARY KEY, mtime REAL NOT NULL);";
+
+static void test_agentsview_extras_open(void **state)
+{
+    fixture *fx = *state;
+    pd_archive_close(afx_create_archive(fx->db));
+    afx_sql(fx->db, agentsview_extras_sql);
+
+    write_fixture_session(fx, fx->db, "first");
+    write_fixture_session(fx, fx->db, "first"); /* a rewrite fires the delete triggers */
+
+    assert_int_equal(afx_sql_int(fx->db, "SELECT value FROM stats WHERE key = 'session_count'"), 1);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT value FROM stats WHERE key = 'message_count'"), 4);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM messages_fts"
+                                         " WHERE messages_fts MATCH 'reply'"),
+                     2);
+
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    pd_snapshot *snap = NULL;
+    assert_int_equal(pd_archive_snapshot(ro, &snap, &err), PD_OK);
+    assert_int_equal(pd_snapshot_count(snap), 1);
+    pd_snapshot_free(snap);
+    pd_archive_close(ro);
+}
+
+static void test_excluded_session_not_written(void **state)
+{
+    fixture *fx = *state;
+    pd_archive_close(afx_create_archive(fx->db));
+    afx_sql(fx->db, agentsview_extras_sql);
+    afx_sql(fx->db, "INSERT INTO excluded_sessions (id) VALUES ('gone')");
+    pd_archive *a = afx_create_archive(fx->db);
+    pd_session *s = afx_session(fx->arena, "gone", "claude", 1);
+    assert_int_equal(pd_session_normalize(s, NULL, fx->arena), PD_OK);
+    pd_write_outcome outcome = PD_WRITE_DONE;
+    pd_err err = {0};
+
+    assert_int_equal(pd_archive_write_session(a, s, &outcome, &err), PD_OK);
+    pd_archive_close(a);
+
+    assert_int_equal(outcome, PD_WRITE_SKIPPED_EXCLUDED);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM sessions"), 0);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM messages"), 0);
+}
+
+static void test_path_with_spaces_and_unicode(void **state)
+{
+    fixture *fx = *state;
+    char *sub = afx_path(fx->dir, "my archives \xc3\xbc \xe6\xa1\xa3");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    char *path = afx_path(sub, "sessions \xe2\x80\x94 copy.db");
+
+    write_fixture_session(fx, path, "unicode-path");
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(path, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    assert_string_equal(pd_archive_path(ro), path);
+    pd_session loaded;
+    bool found = false;
+    assert_int_equal(pd_archive_load_session(ro, "unicode-path", fx->arena, &loaded, &found, &err),
+                     PD_OK);
+    assert_true(found);
+    assert_int_equal(loaded.n_messages, 4);
+    pd_archive_close(ro);
+    assert_true(file_exists(path));
+
+    free(path);
+    free(sub);
+}
+
+static void test_readonly_rejects_writes(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "kept");
+    char *before = afx_sql_text(fx->db, "SELECT group_concat(session_name || '|' || message_count"
+                                        " || '|' || data_version) FROM sessions");
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    pd_session *s = afx_session(fx->arena, "kept", "claude", 3);
+    assert_int_equal(pd_session_normalize(s, NULL, fx->arena), PD_OK);
+    pd_incr_update u = {.session_id = "kept", .file_size = 1, .file_mtime = 1};
+
+    pd_err e1 = {0}, e2 = {0}, e3 = {0}, e4 = {0}, e5 = {0}, e6 = {0};
+    assert_int_equal(pd_archive_begin(ro, &e1), PD_EREADONLY);
+    assert_int_equal(pd_archive_write_full(ro, s, &e2), PD_EREADONLY);
+    assert_int_equal(pd_archive_write_incremental(ro, &u, s, &e3), PD_EREADONLY);
+    assert_int_equal(pd_archive_set_session_name(ro, "kept", "renamed", &e4), PD_EREADONLY);
+    assert_int_equal(pd_archive_commit(ro, &e5), PD_EREADONLY);
+    pd_write_outcome outcome;
+    assert_int_equal(pd_archive_write_session(ro, s, &outcome, &e6), PD_EREADONLY);
+    pd_archive_rollback(ro);
+    pd_archive_close(ro);
+
+    assert_non_null(strstr(e2.msg, fx->db));
+    assert_non_null(strstr(e2.msg, "read-only"));
+    char *after = afx_sql_text(fx->db, "SELECT group_concat(session_name || '|' || message_count"
+                                       " || '|' || data_version) FROM sessions");
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+static void test_readonly_open_leaves_file_unchanged(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "still");
+    afx_sql(fx->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    size_t n_before = 0, n_after = 0;
+    char *before = read_file(fx->db, &n_before);
+
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    pd_snapshot *snap = NULL;
+    assert_int_equal(pd_archive_snapshot(ro, &snap, &err), PD_OK);
+    pd_snapshot_free(snap);
+    pd_archive_close(ro);
+
+    char *after = read_file(fx->db, &n_after);
+    assert_int_equal(n_before, n_after);
+    assert_memory_equal(before, after, n_before);
+    free(before);
+    free(after);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_then_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_created_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_flags_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_columns_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_table_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_columns_only_for_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_sqlite_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_path_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agentsview_extras_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_excluded_session_not_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_with_spaces_and_unicode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_rejects_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_open_leaves_file_unchanged, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
