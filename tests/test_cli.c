@@ -1,0 +1,1214 @@
+/*
+ * test_cli.c -- end-to-end tests of the parsediff binary.
+ *
+ * Every test runs the real binary (path in $PD_BINARY, set by ctest) as a
+ * child process with posix_spawn, against transcripts and SQLite archives
+ * in a fresh mkdtemp workspace. stdout and stderr go to files that the test
+ * reads back after the child exits. The child gets HOME set to the
+ * workspace and no CLAUDE_*, CODEX_* or PARSEDIFF_DB variables, so default
+ * roots and the default archive can never reach the real home directory.
+ *
+ * A child that has not exited after CHILD_POLL_LIMIT polls of
+ * CHILD_POLL_INTERVAL_MS is killed and the test fails. That bound guards
+ * against a hang and is not a timing assertion.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/model.h"
+#include "tests/support/engine_fixture.h"
+
+extern char **environ;
+
+#define HOUR_NS (3600LL * 1000000000LL)
+
+/* Hang guard for one child: 12000 polls of 10 ms, about two minutes. */
+enum { CHILD_POLL_INTERVAL_MS = 10, CHILD_POLL_LIMIT = 12000 };
+
+/* How much of a child's output a failure message quotes. */
+#define EXCERPT "%.1500s"
+
+static const char *const CLAUDE_A = "3f2a9c4e-1b7d-4e55-9a10-aa0000000001";
+static const char *const CLAUDE_B = "5c81d2f0-77aa-4c3b-8e21-bb0000000002";
+static const char *const CLAUDE_C = "9e4b0a12-c3d4-4f56-a789-cc0000000003";
+static const char *const CODEX_A = "0199aaaa-bbbb-7ccc-8ddd-0000000000a1";
+static const char *const CODEX_B = "0199aaaa-bbbb-7ccc-8ddd-0000000000b2";
+
+/* ---- workspace ---------------------------------------------------------------- */
+
+/* One test's workspace: the engine fixture's layout plus a HOME for the child. */
+typedef struct cli_ws {
+    fx_env env;
+    char home[700];
+    char claude_source[700]; /* "claude=<claude root>" for --source */
+    char codex_source[700];  /* "codex=<codex root>" for --source */
+    int n_runs;              /* numbers the capture files of successive runs */
+} cli_ws;
+
+static int setup(void **state)
+{
+    cli_ws *ws = calloc(1, sizeof *ws);
+    if (ws == NULL)
+        return -1;
+    fx_env_init(&ws->env);
+    snprintf(ws->home, sizeof ws->home, "%s/home", ws->env.dir);
+    if (mkdir(ws->home, 0755) != 0)
+        fail_msg("mkdir %s: %s", ws->home, strerror(errno));
+    snprintf(ws->claude_source, sizeof ws->claude_source, "claude=%s", ws->env.claude_root);
+    snprintf(ws->codex_source, sizeof ws->codex_source, "codex=%s", ws->env.codex_root);
+    *state = ws;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    cli_ws *ws = *state;
+    fx_env_cleanup(&ws->env);
+    free(ws);
+    return 0;
+}
+
+/* ---- running the binary ------------------------------------------------------- */
+
+/* How one child ended and what it printed. */
+typedef struct cli_result {
+    bool exited;      /* WIFEXITED */
+    int exit_code;    /* WEXITSTATUS when exited */
+    bool signaled;    /* WIFSIGNALED */
+    int term_signal;  /* WTERMSIG when signaled */
+    char *out;        /* stdout, NUL-terminated; "" when stdout was not captured */
+    size_t out_len;
+    char *err;        /* stderr, NUL-terminated */
+    size_t err_len;
+    char label[200];  /* the command line, for failure messages */
+} cli_result;
+
+static void cli_result_free(cli_result *res)
+{
+    free(res->out);
+    free(res->err);
+    memset(res, 0, sizeof *res);
+}
+
+static bool env_entry_is_scrubbed(const char *entry)
+{
+    static const char *const scrubbed[] = {
+        "HOME=",          "CLAUDE_PROJECTS_DIR=", "CLAUDE_CONFIG_DIR=", "CODEX_SESSIONS_DIR=",
+        "CODEX_HOME=",    "PARSEDIFF_DB=",        "PD_LOG_LEVEL=",
+    };
+    for (size_t i = 0; i < sizeof scrubbed / sizeof scrubbed[0]; i++) {
+        if (strncmp(entry, scrubbed[i], strlen(scrubbed[i])) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Builds the child's environment: ours minus the root and archive variables, plus HOME. */
+static char **child_environment(const cli_ws *ws, char *home_entry, size_t home_entry_size)
+{
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **envp = calloc(n + 2, sizeof *envp);
+    if (envp == NULL)
+        fail_msg("out of memory building the child environment");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!env_entry_is_scrubbed(environ[i]))
+            envp[k++] = environ[i];
+    }
+    snprintf(home_entry, home_entry_size, "HOME=%s", ws->home);
+    envp[k++] = home_entry;
+    envp[k] = NULL;
+    return envp;
+}
+
+static const char *binary_path(void)
+{
+    const char *bin = getenv("PD_BINARY");
+    if (bin == NULL || bin[0] == '\0')
+        fail_msg("PD_BINARY is not set; run this test through ctest, which passes the binary path");
+    return bin;
+}
+
+/* Polls the child until it exits; kills it and fails the test past the poll limit. */
+static int wait_bounded(pid_t pid, const char *label)
+{
+    const struct timespec interval = {.tv_sec = 0, .tv_nsec = CHILD_POLL_INTERVAL_MS * 1000000L};
+    int status = 0;
+    for (int polls = 0;; polls++) {
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid)
+            return status;
+        if (done < 0 && errno != EINTR)
+            fail_msg("waitpid for `%s`: %s", label, strerror(errno));
+        if (polls >= CHILD_POLL_LIMIT) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("`%s` did not exit within %d polls of %d ms; it was killed", label,
+                     CHILD_POLL_LIMIT, CHILD_POLL_INTERVAL_MS);
+        }
+        nanosleep(&interval, NULL);
+    }
+}
+
+/*
+ * Runs parsediff with args (NULL-terminated, without the program name).
+ * stdout goes to a capture file, or to stdout_fd when it is >= 0, in which
+ * case res->out stays empty. stdin is /dev/null.
+ */
+static void run_args_fd(cli_ws *ws, const char *const *args, int stdout_fd, cli_result *res)
+{
+    memset(res, 0, sizeof *res);
+    const char *bin = binary_path();
+
+    size_t n_args = 0;
+    while (args[n_args] != NULL)
+        n_args++;
+    char **argv = calloc(n_args + 2, sizeof *argv);
+    if (argv == NULL)
+        fail_msg("out of memory building argv");
+    argv[0] = (char *)bin;
+    size_t used = (size_t)snprintf(res->label, sizeof res->label, "parsediff");
+    for (size_t i = 0; i < n_args; i++) {
+        argv[i + 1] = (char *)args[i];
+        if (used < sizeof res->label)
+            used += (size_t)snprintf(res->label + used, sizeof res->label - used, " %s", args[i]);
+    }
+
+    int run = ++ws->n_runs;
+    char *out_path = fx_fmt("%s/run-%02d.stdout", ws->env.dir, run);
+    char *err_path = fx_fmt("%s/run-%02d.stderr", ws->env.dir, run);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (stdout_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+    else
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    char home_entry[800];
+    char **envp = child_environment(ws, home_entry, sizeof home_entry);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, bin, &actions, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    free(envp);
+    free(argv);
+    if (rc != 0)
+        fail_msg("posix_spawn %s: %s", bin, strerror(rc));
+
+    int status = wait_bounded(pid, res->label);
+    res->exited = WIFEXITED(status);
+    res->exit_code = res->exited ? WEXITSTATUS(status) : -1;
+    res->signaled = WIFSIGNALED(status);
+    res->term_signal = res->signaled ? WTERMSIG(status) : 0;
+    if (stdout_fd >= 0) {
+        res->out = strdup("");
+        res->out_len = 0;
+    } else {
+        res->out = fx_read(out_path, &res->out_len);
+    }
+    res->err = fx_read(err_path, &res->err_len);
+    free(out_path);
+    free(err_path);
+}
+
+static void run_args(cli_ws *ws, const char *const *args, cli_result *res)
+{
+    run_args_fd(ws, args, -1, res);
+}
+
+/*
+ * Runs `parsediff COMMAND --db <archive> --source claude=... --source
+ * codex=... EXTRA...` on the workspace. The extra arguments end with NULL.
+ */
+static void run_on_workspace(cli_ws *ws, cli_result *res, const char *command, ...)
+    __attribute__((sentinel));
+
+static void run_on_workspace(cli_ws *ws, cli_result *res, const char *command, ...)
+{
+    const char *args[32];
+    size_t n = 0;
+    args[n++] = command;
+    args[n++] = "--db";
+    args[n++] = ws->env.db;
+    args[n++] = "--source";
+    args[n++] = ws->claude_source;
+    args[n++] = "--source";
+    args[n++] = ws->codex_source;
+
+    va_list ap;
+    va_start(ap, command);
+    const char *extra;
+    while ((extra = va_arg(ap, const char *)) != NULL) {
+        if (n >= sizeof args / sizeof args[0] - 1)
+            fail_msg("too many arguments for run_on_workspace");
+        args[n++] = extra;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    run_args(ws, args, res);
+}
+
+/* ---- checks on one run -------------------------------------------------------- */
+
+static void expect_exit(const cli_result *res, int code)
+{
+    if (res->signaled)
+        fail_msg("`%s` was killed by signal %d; stderr:\n" EXCERPT, res->label, res->term_signal,
+                 res->err);
+    if (!res->exited)
+        fail_msg("`%s` did not exit normally", res->label);
+    if (res->exit_code != code)
+        fail_msg("`%s` exited %d, expected %d; stderr:\n" EXCERPT "\nstdout:\n" EXCERPT,
+                 res->label, res->exit_code, code, res->err, res->out);
+}
+
+static void expect_contains(const cli_result *res, const char *stream_name, const char *text,
+                            const char *needle)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("`%s`: %s does not contain \"%s\"; it was:\n" EXCERPT, res->label, stream_name,
+                 needle, text);
+}
+
+static void expect_lacks(const cli_result *res, const char *stream_name, const char *text,
+                         const char *needle)
+{
+    if (strstr(text, needle) != NULL)
+        fail_msg("`%s`: %s contains \"%s\" but must not; it was:\n" EXCERPT, res->label,
+                 stream_name, needle, text);
+}
+
+static void expect_out_contains(const cli_result *res, const char *needle)
+{
+    expect_contains(res, "stdout", res->out, needle);
+}
+
+static void expect_err_contains(const cli_result *res, const char *needle)
+{
+    expect_contains(res, "stderr", res->err, needle);
+}
+
+static void expect_out_lacks(const cli_result *res, const char *needle)
+{
+    expect_lacks(res, "stdout", res->out, needle);
+}
+
+static void expect_err_lacks(const cli_result *res, const char *needle)
+{
+    expect_lacks(res, "stderr", res->err, needle);
+}
+
+static void expect_empty_stdout(const cli_result *res)
+{
+    if (res->out_len != 0)
+        fail_msg("`%s` printed %zu bytes on stdout, expected none:\n" EXCERPT, res->label,
+                 res->out_len, res->out);
+}
+
+static void expect_empty_stderr(const cli_result *res)
+{
+    if (res->err_len != 0)
+        fail_msg("`%s` printed %zu bytes on stderr, expected none:\n" EXCERPT, res->label,
+                 res->err_len, res->err);
+}
+
+/* Fails unless needle occurs in text after the first occurrence of heading. */
+static void expect_after(const cli_result *res, const char *heading, const char *needle)
+{
+    const char *at = strstr(res->out, heading);
+    if (at == NULL)
+        fail_msg("`%s`: stdout has no \"%s\" section:\n" EXCERPT, res->label, heading, res->out);
+    if (strstr(at + strlen(heading), needle) == NULL)
+        fail_msg("`%s`: \"%s\" does not appear after \"%s\":\n" EXCERPT, res->label, needle,
+                 heading, res->out);
+}
+
+/* ---- JSON helpers ------------------------------------------------------------- */
+
+/* Parses a child's stdout as one JSON document; fails the test when it is invalid. */
+static pd_json parse_stdout_json(pd_json_parser *parser, const cli_result *res)
+{
+    pd_json root;
+    int rc = pd_json_parse(parser, res->out, res->out_len, &root);
+    if (rc != PD_OK)
+        fail_msg("`%s`: stdout is not valid JSON (%s):\n" EXCERPT, res->label, pd_strerror(rc),
+                 res->out);
+    return root;
+}
+
+/* Returns a malloc'd copy of the string at dotted path, or NULL when it is not a string. */
+static char *json_text(pd_json v, const char *dotted)
+{
+    const char *s = NULL;
+    size_t n = 0;
+    if (!pd_json_str(pd_json_path(v, dotted), &s, &n))
+        return NULL;
+    return strndup(s, n);
+}
+
+static void assert_json_text(pd_json v, const char *dotted, const char *expected)
+{
+    char *actual = json_text(v, dotted);
+    if (actual == NULL)
+        fail_msg("JSON value at \"%s\" is missing or not a string; expected \"%s\"", dotted,
+                 expected);
+    if (strcmp(actual, expected) != 0) {
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", actual);
+        free(actual);
+        fail_msg("JSON value at \"%s\" is \"%s\", expected \"%s\"", dotted, copy, expected);
+    }
+    free(actual);
+}
+
+static void assert_json_int(pd_json v, const char *dotted, int64_t expected)
+{
+    pd_json value = pd_json_path(v, dotted);
+    if (pd_json_type_of(value) != PD_JSON_NUMBER)
+        fail_msg("JSON value at \"%s\" is missing or not a number; expected %lld", dotted,
+                 (long long)expected);
+    if (pd_json_int(value) != expected)
+        fail_msg("JSON value at \"%s\" is %lld, expected %lld", dotted,
+                 (long long)pd_json_int(value), (long long)expected);
+}
+
+/* Returns a copy of a JSON report with the value of "generated_at" removed. */
+static char *without_generated_at(const char *json)
+{
+    char *copy = strdup(json);
+    if (copy == NULL)
+        fail_msg("out of memory");
+    const char *key = "\"generated_at\": \"";
+    char *start = strstr(copy, key);
+    if (start == NULL)
+        fail_msg("report has no generated_at key:\n" EXCERPT, json);
+    start += strlen(key);
+    char *end = strchr(start, '"');
+    if (end == NULL)
+        fail_msg("generated_at value is not terminated:\n" EXCERPT, json);
+    memmove(start, end, strlen(end) + 1);
+    return copy;
+}
+
+/* ---- transcripts -------------------------------------------------------------- */
+
+static void write_file_owned(char *path, char *content)
+{
+    fx_write(path, content);
+    free(path);
+    free(content);
+}
+
+/* One rich Claude session (A) in the Claude root. */
+static void write_claude_a(cli_ws *ws)
+{
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+}
+
+/* Rich Claude A, plain Claude B and Codex A: three sources, three sessions. */
+static void write_three(cli_ws *ws)
+{
+    write_claude_a(ws);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B),
+                     fx_claude_plain(CLAUDE_B, "Rename the module."));
+    write_file_owned(fx_codex_path(&ws->env, "2026/02/01", CODEX_A),
+                     fx_codex_basic(CODEX_A, "Run the tests please."));
+}
+
+/* write_three plus Claude C in another project and Codex B on another day. */
+static void write_five(cli_ws *ws)
+{
+    write_three(ws);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-tides", CLAUDE_C),
+                     fx_claude_rich(CLAUDE_C, "Plot the tide table."));
+    write_file_owned(fx_codex_path(&ws->env, "2026/02/02", CODEX_B),
+                     fx_codex_basic(CODEX_B, "Format the changelog."));
+}
+
+/* A Codex rollout with one prompt and one answer: exactly two messages. */
+static char *codex_two_messages(const char *uuid)
+{
+    return fx_fmt(
+        "{\"timestamp\":\"2026-02-03T08:00:00.000Z\",\"type\":\"session_meta\",\"payload\":{"
+        "\"id\":\"%s\",\"timestamp\":\"2026-02-03T08:00:00.000Z\",\"cwd\":\"/home/tess/src/orbit\","
+        "\"originator\":\"codex_cli_rs\",\"cli_version\":\"0.60.0\"}}\n"
+        "{\"timestamp\":\"2026-02-03T08:00:01.000Z\",\"type\":\"response_item\",\"payload\":{"
+        "\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+        "\"List the open tickets.\"}]}}\n"
+        "{\"timestamp\":\"2026-02-03T08:00:04.000Z\",\"type\":\"response_item\",\"payload\":{"
+        "\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+        "\"text\":\"There are none.\"}]}}\n",
+        uuid);
+}
+
+/* Runs sync on the workspace and fails the test unless it exits 0. */
+static void sync_workspace(cli_ws *ws)
+{
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", "--threads", "2", NULL);
+    expect_exit(&res, 0);
+    cli_result_free(&res);
+}
+
+static void drift_first_message(const cli_ws *ws, const char *session_id)
+{
+    char *sql = fx_fmt("UPDATE sessions SET first_message = 'drifted prompt' WHERE id = '%s'",
+                       session_id);
+    fx_sql(ws->env.db, sql);
+    free(sql);
+    char *check = fx_fmt("SELECT count(*) FROM sessions WHERE id = '%s'", session_id);
+    assert_int_equal(fx_sql_int(ws->env.db, check), 1);
+    free(check);
+}
+
+static bool path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---- help, version and usage errors ------------------------------------------- */
+
+static void cli_help_exits_zero(void **state)
+{
+    cli_ws *ws = *state;
+    const char *args[] = {"--help", NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Usage:");
+    expect_out_contains(&res, "parsediff diff");
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+}
+
+static void cli_diff_help_exits_zero(void **state)
+{
+    cli_ws *ws = *state;
+    const char *args[] = {"diff", "--help", NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "--fail-on-change");
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+}
+
+static void cli_version_exits_zero(void **state)
+{
+    cli_ws *ws = *state;
+    const char *args[] = {"--version", NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "parsediff " PD_VERSION);
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+}
+
+/* One invalid command line and the texts its message must contain. */
+typedef struct usage_case {
+    const char *name;
+    const char *args[8];
+    const char *expected[3]; /* NULL-padded */
+} usage_case;
+
+static const usage_case USAGE_CASES[] = {
+    {"no arguments", {NULL}, {"Usage:"}},
+    {"unknown command", {"frobnicate", NULL}, {"unknown command \"frobnicate\""}},
+    {"unknown diff option", {"diff", "--bogus-option", NULL}, {"unknown option \"--bogus-option\""}},
+    {"unknown sync option", {"sync", "--bogus-option", NULL}, {"unknown option \"--bogus-option\""}},
+    {"negative limit", {"diff", "--limit", "-1", NULL}, {"--limit must be >= 0"}},
+    {"non-numeric limit", {"diff", "--limit", "abc", NULL}, {"--limit", "\"abc\""}},
+    {"xml format", {"diff", "--format", "xml", NULL}, {"--format", "\"xml\""}},
+    {"negative diff threads", {"diff", "--threads", "-3", NULL}, {"--threads", "\"-3\""}},
+    {"negative sync threads", {"sync", "--threads", "-3", NULL}, {"--threads", "\"-3\""}},
+    {"unknown agent",
+     {"diff", "--agent", "definitely-not-an-agent", NULL},
+     {"unknown agent \"definitely-not-an-agent\"", "claude", "codex"}},
+    {"diff source without agent", {"diff", "--source", "nonsense", NULL},
+     {"--source", "\"nonsense\""}},
+    {"sync source without agent", {"sync", "--source", "nonsense", NULL},
+     {"--source", "\"nonsense\""}},
+    {"source with unknown agent", {"diff", "--source", "gemini=/tmp", NULL},
+     {"unknown agent", "gemini"}},
+    {"parse without files", {"parse", NULL}, {"no transcript files given"}},
+    {"parse unknown agent", {"parse", "--agent", "nope", "x.jsonl", NULL},
+     {"unknown agent \"nope\""}},
+};
+
+static void cli_usage_errors_exit_two(void **state)
+{
+    cli_ws *ws = *state;
+    char *default_db_dir = fx_fmt("%s/.parsediff", ws->home);
+
+    for (size_t i = 0; i < sizeof USAGE_CASES / sizeof USAGE_CASES[0]; i++) {
+        const usage_case *uc = &USAGE_CASES[i];
+        cli_result res;
+        run_args(ws, uc->args, &res);
+
+        if (res.signaled)
+            fail_msg("%s: killed by signal %d", uc->name, res.term_signal);
+        if (res.exit_code != 2)
+            fail_msg("%s: `%s` exited %d, expected 2; stderr:\n" EXCERPT, uc->name, res.label,
+                     res.exit_code, res.err);
+        if (res.out_len != 0)
+            fail_msg("%s: `%s` printed on stdout:\n" EXCERPT, uc->name, res.label, res.out);
+        for (size_t k = 0; k < 3 && uc->expected[k] != NULL; k++) {
+            if (strstr(res.err, uc->expected[k]) == NULL)
+                fail_msg("%s: stderr of `%s` lacks \"%s\":\n" EXCERPT, uc->name, res.label,
+                         uc->expected[k], res.err);
+        }
+        /* Validation happens before any I/O, so the default archive is never created. */
+        if (path_exists(default_db_dir))
+            fail_msg("%s: `%s` created %s", uc->name, res.label, default_db_dir);
+        cli_result_free(&res);
+    }
+    free(default_db_dir);
+}
+
+/* ---- parse ---------------------------------------------------------------------- */
+
+static void parse_prints_claude_and_codex_json(void **state)
+{
+    cli_ws *ws = *state;
+    char *claude = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    char *claude_text = fx_claude_plain(CLAUDE_B, "Rename the module.");
+    fx_write(claude, claude_text);
+    free(claude_text);
+    char *codex = fx_codex_path(&ws->env, "2026/02/03", CODEX_A);
+    char *codex_text = codex_two_messages(CODEX_A);
+    fx_write(codex, codex_text);
+    free(codex_text);
+
+    const char *args[] = {"parse", claude, codex, NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_empty_stderr(&res);
+
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    pd_json sessions = pd_json_get(root, "sessions");
+    assert_int_equal(pd_json_type_of(sessions), PD_JSON_ARRAY);
+    assert_int_equal(pd_json_len(sessions), 2);
+
+    pd_json first = pd_json_at(sessions, 0);
+    assert_json_text(first, "id", CLAUDE_B);
+    assert_json_text(first, "agent", "claude");
+    assert_json_int(first, "message_count", 2);
+    assert_int_equal(pd_json_len(pd_json_get(first, "messages")), 2);
+    assert_json_text(first, "messages.0.role", "user");
+    assert_json_text(first, "messages.1.role", "assistant");
+    assert_json_text(first, "file_path", claude);
+
+    pd_json second = pd_json_at(sessions, 1);
+    char *codex_id = fx_fmt("codex:%s", CODEX_A);
+    assert_json_text(second, "id", codex_id);
+    assert_json_text(second, "agent", "codex");
+    assert_json_int(second, "message_count", 2);
+    assert_int_equal(pd_json_len(pd_json_get(second, "messages")), 2);
+    assert_json_text(second, "messages.0.role", "user");
+    assert_json_text(second, "messages.1.role", "assistant");
+
+    free(codex_id);
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+    free(claude);
+    free(codex);
+}
+
+static void parse_bad_paths_exit_three(void **state)
+{
+    cli_ws *ws = *state;
+    char *good = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    char *good_text = fx_claude_plain(CLAUDE_B, "Rename the module.");
+    fx_write(good, good_text);
+    free(good_text);
+    char *missing = fx_fmt("%s/no-such-session.jsonl", ws->env.dir);
+    char *directory = fx_fmt("%s/x.jsonl", ws->env.dir);
+    if (mkdir(directory, 0755) != 0)
+        fail_msg("mkdir %s: %s", directory, strerror(errno));
+
+    const char *args[] = {"parse", missing, good, directory, NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+
+    expect_exit(&res, 3);
+    expect_err_contains(&res, missing);
+    expect_err_contains(&res, directory);
+    expect_err_lacks(&res, good);
+
+    /* The readable file is still printed, as a complete JSON document. */
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    pd_json sessions = pd_json_get(root, "sessions");
+    assert_int_equal(pd_json_len(sessions), 1);
+    assert_json_text(pd_json_at(sessions, 0), "id", CLAUDE_B);
+
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+    free(good);
+    free(missing);
+    free(directory);
+}
+
+/* ---- sync then diff: clean archives -------------------------------------------- */
+
+static void diff_after_sync_text_is_clean(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Parse diff: 3 files re-parsed (all agents)");
+    expect_out_contains(&res, ws->env.db);
+    expect_out_contains(&res, "Summary");
+    expect_out_contains(&res, "Examined");
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    expect_out_lacks(&res, "Changed sessions");
+    expect_out_lacks(&res, "Changed fields");
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+}
+
+static void diff_after_sync_json_shape(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--json", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_empty_stderr(&res);
+
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_int_equal(pd_json_type_of(root), PD_JSON_OBJECT);
+
+    static const char *const keys[] = {"generated_at",   "data_version",  "db_path",
+                                       "agents",         "files_examined", "files_limited",
+                                       "totals",         "field_counts",  "sessions"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!pd_json_exists(pd_json_get(root, keys[i])))
+            fail_msg("JSON report lacks the key \"%s\":\n" EXCERPT, keys[i], res.out);
+    }
+    char *generated_at = json_text(root, "generated_at");
+    assert_non_null(generated_at);
+    assert_true(strlen(generated_at) > 0);
+    free(generated_at);
+    assert_json_int(root, "data_version", PD_DATA_VERSION);
+    assert_json_text(root, "db_path", ws->env.db);
+    assert_json_text(root, "agents.0", "claude");
+    assert_json_text(root, "agents.1", "codex");
+    assert_json_int(root, "files_examined", 3);
+    assert_int_equal(pd_json_type_of(pd_json_get(root, "files_limited")), PD_JSON_BOOL);
+    assert_false(pd_json_bool(pd_json_get(root, "files_limited")));
+    assert_json_int(root, "totals.examined", 3);
+    assert_json_int(root, "totals.identical", 3);
+    assert_json_int(root, "totals.changed", 0);
+    assert_int_equal(pd_json_len(pd_json_get(root, "field_counts")), 0);
+    assert_int_equal(pd_json_type_of(pd_json_get(root, "sessions")), PD_JSON_ARRAY);
+    assert_int_equal(pd_json_len(pd_json_get(root, "sessions")), 0);
+    expect_out_contains(&res, "\"sessions\": []");
+
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+}
+
+static void diff_agent_option_scopes_report(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--agent", " Codex ", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Parse diff: 1 files re-parsed (codex)");
+    expect_out_contains(&res, "0 sessions changed, 1 identical.");
+    cli_result_free(&res);
+}
+
+static void sync_rerun_skips_unchanged_files(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_empty_stdout(&res);
+    expect_err_contains(&res, "3 files discovered");
+    expect_err_contains(&res, "0 parsed");
+    expect_err_contains(&res, "3 unchanged");
+    expect_err_contains(&res, "0 failed");
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    cli_result_free(&res);
+}
+
+static void diff_empty_archive_is_clean(void **state)
+{
+    cli_ws *ws = *state;
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_empty_stdout(&res);
+    assert_true(path_exists(ws->env.db));
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 0);
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Parse diff: 0 files re-parsed (all agents)");
+    expect_out_contains(&res, "Summary");
+    expect_out_contains(&res, "Examined");
+    expect_out_contains(&res, "0 sessions changed, 0 identical.");
+    expect_out_lacks(&res, "Changed sessions");
+    expect_out_lacks(&res, "Changed fields");
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--json", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "files_examined", 0);
+    assert_json_int(root, "totals.examined", 0);
+    assert_int_equal(pd_json_len(pd_json_get(root, "sessions")), 0);
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+}
+
+/* ---- drift, raced and vacuous runs --------------------------------------------- */
+
+static void diff_drift_fails_on_change(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    drift_first_message(ws, CLAUDE_A);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 1);
+    expect_out_contains(&res, "Changed sessions");
+    expect_after(&res, "Changed sessions", "3f2a9c4e");
+    expect_after(&res, "Changed sessions", "first_message");
+    expect_out_contains(&res, "1 sessions changed, 2 identical.");
+    expect_out_lacks(&res, "Raced");
+    expect_err_contains(&res, "--fail-on-change failed");
+    expect_err_lacks(&res, "vacuous");
+    cli_result_free(&res);
+}
+
+static void diff_drift_passes_without_flag(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    drift_first_message(ws, CLAUDE_A);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_after(&res, "Changed sessions", "3f2a9c4e");
+    expect_out_contains(&res, "1 sessions changed, 2 identical.");
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+}
+
+static void diff_raced_drift_passes(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    drift_first_message(ws, CLAUDE_A);
+    /* A transcript written after the snapshot makes the difference a live-write race. */
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    fx_set_mtime_ns(path, fx_mtime_ns(path) + 48 * HOUR_NS);
+    free(path);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Raced");
+    expect_after(&res, "Raced sessions", "3f2a9c4e");
+    expect_out_lacks(&res, "Changed sessions");
+    expect_out_contains(&res, "0 sessions changed, 2 identical.");
+    expect_err_lacks(&res, "--fail-on-change failed");
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--json", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "totals.raced", 1);
+    assert_json_int(root, "totals.changed", 0);
+    assert_json_text(root, "sessions.0.session_id", CLAUDE_A);
+    assert_json_text(root, "sessions.0.class", "raced");
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+}
+
+static void diff_vacuous_run_fails_on_change(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    fx_sql(ws->env.db, "UPDATE sessions SET data_version = 89");
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 1);
+    expect_err_contains(&res, "--fail-on-change failed: the run was vacuous");
+    expect_out_contains(&res, "Warning:");
+    expect_out_contains(&res, "Pending resync");
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--json", "--fail-on-change", NULL);
+    expect_exit(&res, 1);
+    expect_err_contains(&res, "--fail-on-change failed: the run was vacuous");
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "totals.examined", 3);
+    assert_json_int(root, "totals.pending_resync", 3);
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+
+    /* Without the flag a vacuous run is reported but does not fail. */
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "vacuous");
+    cli_result_free(&res);
+}
+
+/* ---- diff and the archive file --------------------------------------------------- */
+
+static void diff_missing_archive_not_created(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    char *absent = fx_fmt("%s/absent.db", ws->env.dir);
+    const char *args[] = {"diff", "--db", absent, "--source", ws->claude_source, NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+
+    expect_exit(&res, 3);
+    expect_err_contains(&res, absent);
+    expect_empty_stdout(&res);
+    assert_false(path_exists(absent));
+    char *wal = fx_fmt("%s-wal", absent);
+    assert_false(path_exists(wal));
+    free(wal);
+    cli_result_free(&res);
+    free(absent);
+}
+
+/*
+ * The archive's main file must be byte-identical after a diff. SQLite may
+ * leave -wal and -shm files behind a read-only connection, so those are only
+ * required to hold no WAL frame: a -wal file that did not exist before must
+ * be empty afterwards.
+ */
+static void diff_leaves_archive_unchanged(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    drift_first_message(ws, CLAUDE_A);
+    fx_sql(ws->env.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+
+    char *wal = fx_fmt("%s-wal", ws->env.db);
+    bool wal_before = path_exists(wal);
+    char hash_before[65];
+    fx_file_sha256(ws->env.db, hash_before);
+    struct stat st_before;
+    assert_int_equal(stat(ws->env.db, &st_before), 0);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--threads", "2", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "1 sessions changed");
+    cli_result_free(&res);
+
+    char hash_after[65];
+    fx_file_sha256(ws->env.db, hash_after);
+    assert_string_equal(hash_before, hash_after);
+    struct stat st_after;
+    assert_int_equal(stat(ws->env.db, &st_after), 0);
+    assert_int_equal(st_after.st_size, st_before.st_size);
+    if (!wal_before && path_exists(wal)) {
+        struct stat st_wal;
+        assert_int_equal(stat(wal, &st_wal), 0);
+        assert_int_equal(st_wal.st_size, 0);
+    }
+    char *sql = fx_fmt("SELECT first_message FROM sessions WHERE id = '%s'", CLAUDE_A);
+    char *fm = fx_sql_text(ws->env.db, sql);
+    free(sql);
+    assert_non_null(fm);
+    assert_string_equal(fm, "drifted prompt");
+    free(fm);
+    free(wal);
+}
+
+/* ---- output, threads and progress ------------------------------------------------ */
+
+static void diff_closed_stdout_exits_cleanly(void **state)
+{
+    cli_ws *ws = *state;
+    write_five(ws);
+    sync_workspace(ws);
+
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    /* No reader from the start: every write the child makes fails with EPIPE. */
+    close(fds[0]);
+    const char *args[] = {"diff",   "--db",    ws->env.db, "--source", ws->claude_source,
+                          "--source", ws->codex_source, "--json",  NULL};
+    cli_result res;
+    run_args_fd(ws, args, fds[1], &res);
+    close(fds[1]);
+
+    if (res.signaled)
+        fail_msg("`%s` was killed by signal %d with stdout closed; stderr:\n" EXCERPT, res.label,
+                 res.term_signal, res.err);
+    assert_true(res.exited);
+    if (res.exit_code != 0 && res.exit_code != 3)
+        fail_msg("`%s` exited %d with stdout closed, expected 0 or 3; stderr:\n" EXCERPT,
+                 res.label, res.exit_code, res.err);
+    cli_result_free(&res);
+}
+
+static void diff_thread_counts_same_json(void **state)
+{
+    cli_ws *ws = *state;
+    write_five(ws);
+    sync_workspace(ws);
+    drift_first_message(ws, CLAUDE_C);
+
+    static const char *const thread_counts[] = {"0", "1", "4"};
+    char *reports[3];
+    for (size_t i = 0; i < 3; i++) {
+        cli_result res;
+        run_on_workspace(ws, &res, "diff", "--json", "--threads", thread_counts[i], NULL);
+        expect_exit(&res, 0);
+        expect_out_contains(&res, "\"changed\": 1");
+        reports[i] = without_generated_at(res.out);
+        cli_result_free(&res);
+    }
+    assert_string_equal(reports[0], reports[1]);
+    assert_string_equal(reports[0], reports[2]);
+    for (size_t i = 0; i < 3; i++)
+        free(reports[i]);
+}
+
+static void diff_progress_always_on_stderr(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--progress", "always", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "Re-parsing files:");
+    expect_out_lacks(&res, "Re-parsing files:");
+    cli_result_free(&res);
+}
+
+static void diff_json_has_no_default_progress(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--json", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "Re-parsing files:");
+    expect_out_lacks(&res, "Re-parsing files:");
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--progress", "never", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "Re-parsing files:");
+    cli_result_free(&res);
+}
+
+/* ---- sync with a file that cannot be read ------------------------------------------ */
+
+static void sync_corrupt_zst_keeps_good_files(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    /* A valid rollout name, but the bytes are not a zstd frame. */
+    char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst",
+                       ws->env.codex_root, CODEX_B);
+    fx_write(bad, "this is not zstd data\n{\"type\":\"session_meta\"}\n");
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", "--threads", "2", NULL);
+    expect_exit(&res, 3);
+    expect_empty_stdout(&res);
+    expect_err_contains(&res, bad);
+    expect_err_contains(&res, "1 failed");
+
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    char *sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = '%s'", CLAUDE_A);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 1);
+    free(sql);
+    sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = '%s'", CLAUDE_B);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 1);
+    free(sql);
+    sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = 'codex:%s'", CODEX_A);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 1);
+    free(sql);
+    sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = 'codex:%s'", CODEX_B);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 0);
+    free(sql);
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM messages"),
+                     fx_sql_int(ws->env.db, "SELECT sum(message_count) FROM sessions"));
+    cli_result_free(&res);
+    free(bad);
+}
+
+/* ---- the real corpus ---------------------------------------------------------------- */
+
+/* Source and destination prefixes for copy_entry; nftw passes no context pointer. */
+static const char *copy_from;
+static const char *copy_to;
+
+static int copy_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    char *target = fx_fmt("%s%s", copy_to, path + strlen(copy_from));
+    if (type == FTW_D) {
+        if (mkdir(target, 0755) != 0 && errno != EEXIST)
+            fail_msg("mkdir %s: %s", target, strerror(errno));
+    } else if (type == FTW_F && S_ISREG(st->st_mode)) {
+        size_t len = 0;
+        char *data = fx_read(path, &len);
+        FILE *f = fopen(target, "wb");
+        if (f == NULL)
+            fail_msg("open %s: %s", target, strerror(errno));
+        if (fwrite(data, 1, len, f) != len || fclose(f) != 0)
+            fail_msg("write %s failed", target);
+        free(data);
+    }
+    free(target);
+    return 0;
+}
+
+static void diff_real_corpus_is_clean(void **state)
+{
+    cli_ws *ws = *state;
+    const char *shared = getenv("PD_SHARED_DIR");
+    if (shared == NULL)
+        fail_msg("PD_SHARED_DIR is not set; run this test through ctest");
+    char *corpus = fx_fmt("%s/corpus/real", shared);
+    char *copy = fx_fmt("%s/real", ws->env.dir);
+    copy_from = corpus;
+    copy_to = copy;
+    if (nftw(corpus, copy_entry, 16, FTW_PHYS) != 0)
+        fail_msg("copying %s failed", corpus);
+
+    char *claude = fx_fmt("claude=%s/claude/projects", copy);
+    char *codex = fx_fmt("codex=%s/codex/sessions", copy);
+    const char *sync_args[] = {"sync", "--db", ws->env.db, "--source", claude, "--source", codex,
+                               NULL};
+    cli_result res;
+    run_args(ws, sync_args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "0 failed");
+    cli_result_free(&res);
+
+    const char *diff_args[] = {"diff",  "--db",  ws->env.db, "--source", claude, "--source",
+                               codex,   "--json", "--fail-on-change", NULL};
+    run_args(ws, diff_args, &res);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_true(pd_json_int(pd_json_path(root, "totals.examined")) > 0);
+    assert_json_int(root, "totals.changed", 0);
+    assert_json_int(root, "totals.parse_errors", 0);
+    assert_json_int(root, "totals.new_on_disk", 0);
+    assert_int_equal(pd_json_len(pd_json_get(root, "field_counts")), 0);
+
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+    free(claude);
+    free(codex);
+    free(copy);
+    free(corpus);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(cli_help_exits_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(cli_diff_help_exits_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(cli_version_exits_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(cli_usage_errors_exit_two, setup, teardown),
+        cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(parse_bad_paths_exit_three, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_after_sync_text_is_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_after_sync_json_shape, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_drift_passes_without_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_vacuous_run_fails_on_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_missing_archive_not_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_leaves_archive_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_closed_stdout_exits_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_thread_counts_same_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_progress_always_on_stderr, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_json_has_no_default_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_corrupt_zst_keeps_good_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
