@@ -171,7 +171,7 @@ static void read_permission_denied(void **state)
     char expected[600];
     memset(&err, 0, sizeof err);
 
-    /* root opens files regardless of mode bits, so the case cannot arise. */
+    /* root (CAP_DAC_OVERRIDE) opens files regardless of mode bits, so the case cannot arise. */
     if (geteuid() == 0)
         skip();
     write_file(f, "secret.jsonl", "{}\n", 3);
