@@ -37,11 +37,11 @@ typedef struct arena_block {
 _Static_assert(sizeof(arena_block) % ARENA_ALIGN == 0, "block header must keep data aligned");
 
 struct pd_arena {
-    arena_block *head;       /* block that serves small requests */
-    arena_block *first;      /* block kept by pd_arena_reset() */
-    size_t next_block_size;  /* size of the next head block */
-    size_t bytes;            /* bytes obtained from malloc for blocks */
-    char *last_alloc;        /* most recent allocation from head, for in-place growth */
+    arena_block *head;      /* block that serves small requests */
+    arena_block *first;     /* block kept by pd_arena_reset() */
+    size_t next_block_size; /* size of the next head block */
+    size_t bytes;           /* bytes obtained from malloc for blocks */
+    char *last_alloc;       /* most recent allocation from head, for in-place growth */
 };
 
 static char *block_data(arena_block *b)

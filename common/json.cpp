@@ -48,7 +48,8 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
 
-namespace {
+namespace
+{
 
 enum handle_tag : uint64_t { TAG_ABSENT = 0, TAG_ELEMENT = 1, TAG_KEY = 2 };
 enum iter_kind : uint64_t { ITER_NONE = 0, ITER_ARRAY = 1, ITER_OBJECT = 2 };
@@ -143,7 +144,8 @@ struct pd_json_parser {
     size_t root_len;
 };
 
-namespace {
+namespace
+{
 
 /* ---- UTF-8 ------------------------------------------------------------ */
 
@@ -373,7 +375,8 @@ void patch_number(const char *s, size_t n, out_buf *out)
         double d = strtod(text, &end);
         if (*end == '\0' && std::isinf(d)) {
             /* NOTE: gjson reads such a number as an infinity, which JSON cannot spell. */
-            out_append(out, d < 0 ? "-1.7976931348623157e308" : "1.7976931348623157e308", 22 + (d < 0));
+            out_append(out, d < 0 ? "-1.7976931348623157e308" : "1.7976931348623157e308",
+                       22 + (d < 0));
         } else {
             out_append(out, s, n);
             if (integral && *end == '\0')
@@ -621,7 +624,8 @@ size_t skip_string(const char *s, size_t n, size_t i)
     return n;
 }
 
-/* Returns the offset just past the value that starts at s[i]. Iterative, so depth costs no stack. */
+/* Returns the offset just past the value that starts at s[i]. Iterative, so depth costs no stack.
+ */
 size_t skip_value(const char *s, size_t n, size_t i)
 {
     if (i >= n)
@@ -670,11 +674,21 @@ size_t unescape_string(const char *s, size_t n, char *out)
         char c = s[i + 1];
         i += 2;
         switch (c) {
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
         case 'u': {
             long r = read_hex4(s + i, n - i);
             if (r < 0)
@@ -697,7 +711,9 @@ size_t unescape_string(const char *s, size_t n, char *out)
             o += utf8_encode(static_cast<uint32_t>(r), out + o);
             break;
         }
-        default: out[o++] = c; break;
+        default:
+            out[o++] = c;
+            break;
         }
     }
     return o;
@@ -776,13 +792,27 @@ void quote_into(out_buf *out, const char *s, size_t n)
         char uni[7];
 
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
         default:
             if (c < 0x20) {
                 memcpy(uni, "\\u00", 4);
@@ -868,7 +898,8 @@ void canonical_into(out_buf *out, const element &e)
             out_append(out, "false", 5);
         return;
     case element_type::INT64:
-        len = snprintf(text, sizeof text, "%lld", static_cast<long long>(e.get_int64().value_unsafe()));
+        len = snprintf(text, sizeof text, "%lld",
+                       static_cast<long long>(e.get_int64().value_unsafe()));
         out_append(out, text, static_cast<size_t>(len));
         return;
     case element_type::UINT64:
@@ -990,7 +1021,8 @@ int64_t double_to_int64(double d)
 
 /* ---- noexcept implementations of the exported functions ----------------- */
 
-namespace {
+namespace
+{
 
 pd_json_parser *pd_json_parser_new_impl(void) noexcept
 {
@@ -1311,7 +1343,8 @@ bool pd_json_iter_next_impl(pd_json_iter *it, pd_json *key, pd_json *val) noexce
     return true;
 }
 
-bool pd_json_raw_path_impl(pd_json_parser *p, const char *dotted, const char **s, size_t *n) noexcept
+bool pd_json_raw_path_impl(pd_json_parser *p, const char *dotted, const char **s,
+                           size_t *n) noexcept
 {
     scratch component;
     const char *cursor = dotted;

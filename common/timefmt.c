@@ -227,9 +227,8 @@ bool pd_time_parse(const char *s, size_t n, pd_time_ns *out)
     int64_t seconds, total;
 
     memset(&t, 0, sizeof t);
-    if (s == NULL ||
-        !(parse_rfc3339(s, n, &t) || parse_micro_no_zone(s, n, &t) ||
-          parse_space_separated(s, n, &t)))
+    if (s == NULL || !(parse_rfc3339(s, n, &t) || parse_micro_no_zone(s, n, &t) ||
+                       parse_space_separated(s, n, &t)))
         return false;
 
     /* Seconds for years 0000..9999 stay far inside int64; nanoseconds may not. */

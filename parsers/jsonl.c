@@ -89,8 +89,8 @@ static int grow_output(char **data, size_t *cap, size_t len, const char *path, p
     if (len < *cap)
         return PD_OK;
     if (*cap > PD_SOURCE_MAX_BYTES)
-        return pd_err_set(err, PD_ETOOBIG, "%s: decompressed size exceeds the %zu-byte limit",
-                          path, PD_SOURCE_MAX_BYTES);
+        return pd_err_set(err, PD_ETOOBIG, "%s: decompressed size exceeds the %zu-byte limit", path,
+                          PD_SOURCE_MAX_BYTES);
     new_cap = *cap * 2;
     if (new_cap > PD_SOURCE_MAX_BYTES + 1)
         new_cap = PD_SOURCE_MAX_BYTES + 1;
@@ -328,8 +328,7 @@ int64_t pd_jsonl_consumed_boundary(pd_json_parser *p, const char *buf, size_t le
     return boundary;
 }
 
-int pd_jsonl_file_consumed_boundary(const char *path, pd_json_parser *p, int64_t *out,
-                                    pd_err *err)
+int pd_jsonl_file_consumed_boundary(const char *path, pd_json_parser *p, int64_t *out, pd_err *err)
 {
     pd_source_buf src;
     int rc = pd_source_read(path, -1, &src, err);

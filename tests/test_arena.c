@@ -382,26 +382,16 @@ static void log_long_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(arena_alloc_alignment),
-        cmocka_unit_test(arena_large_allocation),
-        cmocka_unit_test(arena_many_blocks),
-        cmocka_unit_test(arena_calloc_zeroed),
-        cmocka_unit_test(arena_calloc_overflow),
-        cmocka_unit_test(arena_grow_keeps_contents),
-        cmocka_unit_test(arena_grow_from_null),
-        cmocka_unit_test(arena_string_copies),
-        cmocka_unit_test(arena_free_null),
-        cmocka_unit_test(buf_printf_many),
-        cmocka_unit_test(buf_append_mixed),
-        cmocka_unit_test(buf_finish_empty),
-        cmocka_unit_test(buf_failure_sticks),
-        cmocka_unit_test(error_table_names),
-        cmocka_unit_test(error_first_wins),
-        cmocka_unit_test(error_null_and_long),
-        cmocka_unit_test(session_init_nulls),
-        cmocka_unit_test(log_level_names),
-        cmocka_unit_test(log_line_format),
-        cmocka_unit_test(log_long_line),
+        cmocka_unit_test(arena_alloc_alignment), cmocka_unit_test(arena_large_allocation),
+        cmocka_unit_test(arena_many_blocks),     cmocka_unit_test(arena_calloc_zeroed),
+        cmocka_unit_test(arena_calloc_overflow), cmocka_unit_test(arena_grow_keeps_contents),
+        cmocka_unit_test(arena_grow_from_null),  cmocka_unit_test(arena_string_copies),
+        cmocka_unit_test(arena_free_null),       cmocka_unit_test(buf_printf_many),
+        cmocka_unit_test(buf_append_mixed),      cmocka_unit_test(buf_finish_empty),
+        cmocka_unit_test(buf_failure_sticks),    cmocka_unit_test(error_table_names),
+        cmocka_unit_test(error_first_wins),      cmocka_unit_test(error_null_and_long),
+        cmocka_unit_test(session_init_nulls),    cmocka_unit_test(log_level_names),
+        cmocka_unit_test(log_line_format),       cmocka_unit_test(log_long_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,7 +127,8 @@ static void zero_handle_is_absent(void **state)
 
 static void str_empty_for_non_strings(void **state)
 {
-    pd_json root = parse_ok(*state, "{\"n\":5,\"t\":true,\"z\":null,\"o\":{\"a\":1},\"a\":[\"x\"]}");
+    pd_json root =
+        parse_ok(*state, "{\"n\":5,\"t\":true,\"z\":null,\"o\":{\"a\":1},\"a\":[\"x\"]}");
     static const char *const keys[] = {"n", "t", "z", "o", "a", "missing"};
 
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -233,7 +234,8 @@ static void is_integer_cases(void **state)
 static void duplicate_key_first_wins(void **state)
 {
     pd_json_parser *p = *state;
-    pd_json root = parse_ok(p, "{\"a\":1,\"b\":{\"c\":\"first\"},\"a\":2,\"b\":{\"c\":\"second\"}}");
+    pd_json root =
+        parse_ok(p, "{\"a\":1,\"b\":{\"c\":\"first\"},\"a\":2,\"b\":{\"c\":\"second\"}}");
 
     assert_int_equal(pd_json_int(pd_json_get(root, "a")), 1);
     assert_string_equal(str_at(root, "b.c"), "first");
@@ -261,9 +263,10 @@ static void escaped_key_lookup(void **state)
 
 static void path_components(void **state)
 {
-    pd_json root = parse_ok(*state, "{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"},"
-                                    "{\"type\":\"tool_use\"}],\"usage\":{\"input_tokens\":12}},"
-                                    "\"0\":{\"1\":\"key named by digits\"}}");
+    pd_json root =
+        parse_ok(*state, "{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"},"
+                         "{\"type\":\"tool_use\"}],\"usage\":{\"input_tokens\":12}},"
+                         "\"0\":{\"1\":\"key named by digits\"}}");
 
     assert_string_equal(str_at(root, "message.content.0.text"), "hi");
     assert_string_equal(str_at(root, "message.content.1.type"), "tool_use");
@@ -447,10 +450,10 @@ static void whitespace_only_invalid(void **state)
 static void malformed_documents_invalid(void **state)
 {
     static const char *const cases[] = {
-        "{",     "}",       "{\"a\":}", "[1,]",     "[1 2]",  "{\"a\" 1}", "{a:1}",   "01",
-        "1.",    "-",       ".5",       "+1",       "NaN",    "Infinity", "tru",     "nul",
-        "'x'",   "\"abc",   "{} {}",    "[1] x",    "1 2",    "\"\\x\"",  "\"\\u12\"", "{\"a\":1,}",
-        "\v1",   "[1]\f",
+        "{",       "}",         "{\"a\":}",   "[1,]",  "[1 2]", "{\"a\" 1}", "{a:1}",
+        "01",      "1.",        "-",          ".5",    "+1",    "NaN",       "Infinity",
+        "tru",     "nul",       "'x'",        "\"abc", "{} {}", "[1] x",     "1 2",
+        "\"\\x\"", "\"\\u12\"", "{\"a\":1,}", "\v1",   "[1]\f",
     };
     pd_json_parser *p = *state;
 
@@ -462,12 +465,16 @@ static void raw_control_char_invalid(void **state)
 {
     pd_json_parser *p = *state;
 
-    expect_invalid(p, "\"a\x01" "b\"", 5);
+    expect_invalid(p,
+                   "\"a\x01"
+                   "b\"",
+                   5);
     expect_invalid(p, "{\"a\":\"tab\there\"}", 16);
     expect_invalid(p, "{\"a\":\"nl\nhere\"}", 15);
     expect_invalid(p, "[\"\x1f\"]", 5);
     /* DEL is not a control byte under this rule. */
-    parse_ok(p, "\"a\x7f" "b\"");
+    parse_ok(p, "\"a\x7f"
+                "b\"");
 }
 
 static void raw_nul_invalid(void **state)
@@ -497,7 +504,8 @@ static void invalid_utf8_dropped(void **state)
 
 static void invalid_utf8_in_key(void **state)
 {
-    pd_json root = parse_ok(*state, "{\"k\xFF" "ey\":1}");
+    pd_json root = parse_ok(*state, "{\"k\xFF"
+                                    "ey\":1}");
 
     assert_int_equal(pd_json_int(pd_json_get(root, "key")), 1);
 }
@@ -519,13 +527,19 @@ static void invalid_utf8_with_control(void **state)
 
 static void u2028_inside_string(void **state)
 {
-    pd_json root = parse_ok(*state, "{\"s\":\"a\xE2\x80\xA8" "b\xE2\x80\xA9" "c\"}");
+    pd_json root = parse_ok(*state, "{\"s\":\"a\xE2\x80\xA8"
+                                    "b\xE2\x80\xA9"
+                                    "c\"}");
     const char *s;
     size_t n;
 
     assert_true(pd_json_str(pd_json_get(root, "s"), &s, &n));
     assert_int_equal(n, 9);
-    assert_memory_equal(s, "a\xE2\x80\xA8" "b\xE2\x80\xA9" "c", 9);
+    assert_memory_equal(s,
+                        "a\xE2\x80\xA8"
+                        "b\xE2\x80\xA9"
+                        "c",
+                        9);
 }
 
 static void lone_surrogate_tolerated(void **state)
@@ -546,8 +560,9 @@ static void lone_surrogate_tolerated(void **state)
 static void big_numbers_valid(void **state)
 {
     pd_json_parser *p = *state;
-    pd_json root = parse_ok(p, "{\"big\":123456789012345678901234567890,\"huge\":1e999,"
-                               "\"tiny\":1e-999,\"neg\":-99999999999999999999,\"u\":18446744073709551615}");
+    pd_json root =
+        parse_ok(p, "{\"big\":123456789012345678901234567890,\"huge\":1e999,"
+                    "\"tiny\":1e-999,\"neg\":-99999999999999999999,\"u\":18446744073709551615}");
 
     assert_true(fabs(pd_json_float(pd_json_get(root, "big")) - 1.2345678901234568e29) < 1e15);
     assert_true(pd_json_float(pd_json_get(root, "huge")) > 1e308);

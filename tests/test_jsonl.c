@@ -544,7 +544,8 @@ static void line_of_50_megabytes(void **state)
 static void line_with_raw_u2028(void **state)
 {
     fixture *f = *state;
-    const char text[] = "{\"s\":\"a\xE2\x80\xA8" "b\"}\n{\"t\":1}\n";
+    const char text[] = "{\"s\":\"a\xE2\x80\xA8"
+                        "b\"}\n{\"t\":1}\n";
     pd_jsonl_line lines[4];
     pd_json root;
 
@@ -555,7 +556,10 @@ static void line_with_raw_u2028(void **state)
     size_t n;
     const char *s = pd_json_str_or_empty(pd_json_get(root, "s"), &n);
     assert_int_equal(n, 5);
-    assert_memory_equal(s, "a\xE2\x80\xA8" "b", 5);
+    assert_memory_equal(s,
+                        "a\xE2\x80\xA8"
+                        "b",
+                        5);
 }
 
 static void line_with_invalid_utf8(void **state)

@@ -56,7 +56,12 @@ static void sanitize_removes_c0_and_del(void **state)
 static void sanitize_removes_c1(void **state)
 {
     /* U+0080, U+0085 (NEL) and U+009F are C1 controls; U+00A0 is not. */
-    check_sanitize(*state, "a\xC2\x80" "b\xC2\x85" "c\xC2\x9F" "d\xC2\xA0", 12, "abcd\xC2\xA0", 6);
+    check_sanitize(*state,
+                   "a\xC2\x80"
+                   "b\xC2\x85"
+                   "c\xC2\x9F"
+                   "d\xC2\xA0",
+                   12, "abcd\xC2\xA0", 6);
 }
 
 static void sanitize_drops_invalid_bytes(void **state)
@@ -94,7 +99,7 @@ static void sanitize_idempotent(void **state)
             seed = seed * 1103515245u + 12345u;
             uint32_t r = seed >> 16;
             static const unsigned char picks[] = {0x00, 0x0A, 0x1B, 0x7F, 0x80, 0x9F, 0xC2,
-                                                  0xE2, 0xED, 0xF0, 0xF4, 0xFF, 'a', ' '};
+                                                  0xE2, 0xED, 0xF0, 0xF4, 0xFF, 'a',  ' '};
             input[i] = (char)(r % 3 == 0 ? picks[r % sizeof picks] : (unsigned char)r);
         }
         size_t once_len, twice_len;
@@ -232,11 +237,15 @@ static void truncate_trims_before_counting(void **state)
 static void truncate_invalid_byte_becomes_fffd(void **state)
 {
     char text[10];
-    memcpy(text, "ab\xFF" "defghij", 10);
+    memcpy(text,
+           "ab\xFF"
+           "defghij",
+           10);
 
     /* Cutting converts to runes, so the invalid byte inside the kept prefix becomes U+FFFD. */
     char *out = pd_text_truncate_runes(*state, text, sizeof text, 4);
-    assert_string_equal(out, "ab\xEF\xBF\xBD" "d...");
+    assert_string_equal(out, "ab\xEF\xBF\xBD"
+                             "d...");
 }
 
 static void trim_unicode_spaces(void **state)
@@ -251,7 +260,12 @@ static void trim_unicode_spaces(void **state)
     /* U+200B ZERO WIDTH SPACE is not a Unicode space, so it stays. */
     assert_string_equal(pd_text_trim(a, "\xE2\x80\x8Bx", 4), "\xE2\x80\x8Bx");
     /* Inner spaces stay. */
-    assert_string_equal(pd_text_trim(a, "a\xE3\x80\x80" "b", 5), "a\xE3\x80\x80" "b");
+    assert_string_equal(pd_text_trim(a,
+                                     "a\xE3\x80\x80"
+                                     "b",
+                                     5),
+                        "a\xE3\x80\x80"
+                        "b");
 }
 
 static void trim_span_offsets(void **state)

@@ -181,8 +181,7 @@ static void format_millis(void **state)
     (void)state;
     char buf[PD_TIME_FMT_MAX];
 
-    assert_string_equal(pd_time_format(MAY_2026 * NS + 669000000, buf),
-                        "2026-05-02T12:33:24.669Z");
+    assert_string_equal(pd_time_format(MAY_2026 * NS + 669000000, buf), "2026-05-02T12:33:24.669Z");
 }
 
 static void format_zero_fraction(void **state)
@@ -199,10 +198,8 @@ static void format_trailing_zeros(void **state)
     (void)state;
     char buf[PD_TIME_FMT_MAX];
 
-    assert_string_equal(pd_time_format(JAN_2024 * NS + 100000000, buf),
-                        "2024-01-01T00:00:00.1Z");
-    assert_string_equal(pd_time_format(JAN_2024 * NS + 1, buf),
-                        "2024-01-01T00:00:00.000000001Z");
+    assert_string_equal(pd_time_format(JAN_2024 * NS + 100000000, buf), "2024-01-01T00:00:00.1Z");
+    assert_string_equal(pd_time_format(JAN_2024 * NS + 1, buf), "2024-01-01T00:00:00.000000001Z");
     assert_string_equal(pd_time_format(JAN_2024 * NS + 123456000, buf),
                         "2024-01-01T00:00:00.123456Z");
 }
@@ -242,10 +239,9 @@ static void round_trip_table(void **state)
 {
     (void)state;
     static const char *const cases[] = {
-        "2024-01-01T10:00:00Z",           "2026-05-02T12:33:24.669Z",
-        "2000-02-29T23:59:59.999999999Z", "1999-12-31T23:59:59Z",
-        "2100-12-31T23:59:59.1Z",         "1970-01-01T00:00:00.000001Z",
-        "2024-02-29T12:00:00Z",           "1969-07-20T20:17:40Z",
+        "2024-01-01T10:00:00Z", "2026-05-02T12:33:24.669Z", "2000-02-29T23:59:59.999999999Z",
+        "1999-12-31T23:59:59Z", "2100-12-31T23:59:59.1Z",   "1970-01-01T00:00:00.000001Z",
+        "2024-02-29T12:00:00Z", "1969-07-20T20:17:40Z",
     };
     char buf[PD_TIME_FMT_MAX];
 
