@@ -121,13 +121,20 @@ static bool env_entry_is_scrubbed(const char *entry)
     return false;
 }
 
-/* Builds the child's environment: ours minus the root and archive variables, plus HOME. */
-static char **child_environment(const cli_ws *ws, char *home_entry, size_t home_entry_size)
+/*
+ * Builds the child's environment: ours minus the root and archive variables,
+ * then HOME, then extra_env ("NAME=value" strings, NULL-terminated, may be NULL).
+ */
+static char **child_environment(const cli_ws *ws, const char *const *extra_env, char *home_entry,
+                                size_t home_entry_size)
 {
     size_t n = 0;
     while (environ[n] != NULL)
         n++;
-    char **envp = calloc(n + 2, sizeof *envp);
+    size_t n_extra = 0;
+    while (extra_env != NULL && extra_env[n_extra] != NULL)
+        n_extra++;
+    char **envp = calloc(n + n_extra + 2, sizeof *envp);
     if (envp == NULL)
         fail_msg("out of memory building the child environment");
     size_t k = 0;
@@ -137,6 +144,8 @@ static char **child_environment(const cli_ws *ws, char *home_entry, size_t home_
     }
     snprintf(home_entry, home_entry_size, "HOME=%s", ws->home);
     envp[k++] = home_entry;
+    for (size_t i = 0; i < n_extra; i++)
+        envp[k++] = (char *)extra_env[i];
     envp[k] = NULL;
     return envp;
 }
@@ -171,11 +180,13 @@ static int wait_bounded(pid_t pid, const char *label)
 }
 
 /*
- * Runs parsediff with args (NULL-terminated, without the program name).
- * stdout goes to a capture file, or to stdout_fd when it is >= 0, in which
- * case res->out stays empty. stdin is /dev/null.
+ * Runs parsediff with args (NULL-terminated, without the program name) and
+ * the extra environment entries of extra_env (may be NULL). stdout goes to a
+ * capture file, or to stdout_fd when it is >= 0, in which case res->out
+ * stays empty. stdin is /dev/null.
  */
-static void run_args_fd(cli_ws *ws, const char *const *args, int stdout_fd, cli_result *res)
+static void run_process(cli_ws *ws, const char *const *args, const char *const *extra_env,
+                        int stdout_fd, cli_result *res)
 {
     memset(res, 0, sizeof *res);
     const char *bin = binary_path();
@@ -210,7 +221,7 @@ static void run_args_fd(cli_ws *ws, const char *const *args, int stdout_fd, cli_
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
     char home_entry[800];
-    char **envp = child_environment(ws, home_entry, sizeof home_entry);
+    char **envp = child_environment(ws, extra_env, home_entry, sizeof home_entry);
     pid_t pid = 0;
     int rc = posix_spawn(&pid, bin, &actions, NULL, argv, envp);
     posix_spawn_file_actions_destroy(&actions);
@@ -237,7 +248,7 @@ static void run_args_fd(cli_ws *ws, const char *const *args, int stdout_fd, cli_
 
 static void run_args(cli_ws *ws, const char *const *args, cli_result *res)
 {
-    run_args_fd(ws, args, -1, res);
+    run_process(ws, args, NULL, -1, res);
 }
 
 /*
@@ -658,14 +669,17 @@ static void parse_bad_paths_exit_three(void **state)
     char *directory = fx_fmt("%s/x.jsonl", ws->env.dir);
     if (mkdir(directory, 0755) != 0)
         fail_msg("mkdir %s: %s", directory, strerror(errno));
+    char *corrupt = fx_fmt("%s/corrupt.jsonl.zst", ws->env.dir);
+    fx_write(corrupt, "this is not zstd data\n");
 
-    const char *args[] = {"parse", missing, good, directory, NULL};
+    const char *args[] = {"parse", missing, good, directory, corrupt, NULL};
     cli_result res;
     run_args(ws, args, &res);
 
     expect_exit(&res, 3);
     expect_err_contains(&res, missing);
     expect_err_contains(&res, directory);
+    expect_err_contains(&res, corrupt);
     expect_err_lacks(&res, good);
 
     /* The readable file is still printed, as a complete JSON document. */
@@ -681,6 +695,7 @@ static void parse_bad_paths_exit_three(void **state)
     free(good);
     free(missing);
     free(directory);
+    free(corrupt);
 }
 
 /* ---- sync then diff: clean archives -------------------------------------------- */
@@ -815,6 +830,37 @@ static void diff_empty_archive_is_clean(void **state)
     assert_int_equal(pd_json_len(pd_json_get(root, "sessions")), 0);
     pd_json_parser_free(parser);
     cli_result_free(&res);
+}
+
+static void diff_format_json_matches_json_flag(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    drift_first_message(ws, CLAUDE_A);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--json", NULL);
+    expect_exit(&res, 0);
+    char *from_flag = without_generated_at(res.out);
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--format", "json", NULL);
+    expect_exit(&res, 0);
+    char *from_format = without_generated_at(res.out);
+    cli_result_free(&res);
+    assert_string_equal(from_flag, from_format);
+
+    /* --json wins over an explicit --format text. */
+    run_on_workspace(ws, &res, "diff", "--format", "text", "--json", NULL);
+    expect_exit(&res, 0);
+    char *both = without_generated_at(res.out);
+    cli_result_free(&res);
+    assert_string_equal(from_flag, both);
+
+    free(from_flag);
+    free(from_format);
+    free(both);
 }
 
 /* ---- drift, raced and vacuous runs --------------------------------------------- */
@@ -991,6 +1037,196 @@ static void diff_leaves_archive_unchanged(void **state)
     free(wal);
 }
 
+static void diff_unusable_archive_exits_three(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+
+    /* A file that is not SQLite at all. */
+    char *garbage = fx_fmt("%s/garbage.db", ws->env.dir);
+    char pattern[4096];
+    for (size_t i = 0; i < sizeof pattern - 1; i++)
+        pattern[i] = "garbage!"[i % 8];
+    pattern[sizeof pattern - 1] = '\0';
+    fx_write(garbage, pattern);
+
+    /* A real SQLite file without the archive's tables. */
+    char *foreign = fx_fmt("%s/foreign.db", ws->env.dir);
+    fx_write(foreign, "");
+    fx_sql(foreign, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me')");
+
+    const char *const paths[] = {garbage, foreign};
+    for (size_t i = 0; i < 2; i++) {
+        char hash_before[65], hash_after[65];
+        fx_file_sha256(paths[i], hash_before);
+        const char *args[] = {"diff", "--db", paths[i], "--source", ws->claude_source, NULL};
+        cli_result res;
+        run_args(ws, args, &res);
+
+        expect_exit(&res, 3);
+        expect_err_contains(&res, paths[i]);
+        expect_empty_stdout(&res);
+        fx_file_sha256(paths[i], hash_after);
+        assert_string_equal(hash_before, hash_after);
+        cli_result_free(&res);
+    }
+    free(garbage);
+    free(foreign);
+}
+
+static void diff_limit_samples_newest_source(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    /* Codex A is the newest source, then Claude B, then Claude A. */
+    const int64_t base_ns = 1767000000LL * 1000000000LL;
+    char *claude_a = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *claude_b = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    char *codex_a = fx_codex_path(&ws->env, "2026/02/01", CODEX_A);
+    fx_set_mtime_ns(claude_a, base_ns);
+    fx_set_mtime_ns(claude_b, base_ns + HOUR_NS);
+    fx_set_mtime_ns(codex_a, base_ns + 2 * HOUR_NS);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--limit", "1", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Parse diff: 1 files re-parsed (all agents)");
+    expect_out_contains(&res, "Note: --limit truncated discovery");
+    expect_out_contains(&res, "0 sessions changed, 1 identical.");
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--limit", "1", "--json", NULL);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "files_examined", 1);
+    assert_true(pd_json_bool(pd_json_get(root, "files_limited")));
+    assert_json_int(root, "totals.examined", 1);
+    assert_json_int(root, "totals.identical", 1);
+    assert_json_int(root, "totals.skipped", 2);
+    assert_json_text(root, "sessions.0.session_id", CLAUDE_A);
+    assert_json_text(root, "sessions.0.class", "skipped");
+    assert_json_text(root, "sessions.0.reason", "not sampled (--limit)");
+    assert_json_text(root, "sessions.1.session_id", CLAUDE_B);
+    assert_json_text(root, "sessions.1.reason", "not sampled (--limit)");
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+
+    /* A limit equal to the number of sources cuts nothing. */
+    run_on_workspace(ws, &res, "diff", "--limit", "3", NULL);
+    expect_exit(&res, 0);
+    expect_out_lacks(&res, "--limit truncated");
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    cli_result_free(&res);
+
+    free(claude_a);
+    free(claude_b);
+    free(codex_a);
+}
+
+/*
+ * With no --db and no --source, CLAUDE_PROJECTS_DIR wins over
+ * CLAUDE_CONFIG_DIR, CODEX_HOME supplies sessions/ and archived_sessions/,
+ * and PARSEDIFF_DB names the archive.
+ */
+static void sync_default_roots_follow_environment(void **state)
+{
+    cli_ws *ws = *state;
+    char *projects = fx_fmt("%s/projects-override", ws->env.dir);
+    char *config = fx_fmt("%s/claude-config", ws->env.dir);
+    char *codex_home = fx_fmt("%s/codex-home", ws->env.dir);
+    char *archive = fx_fmt("%s/env-archive.db", ws->env.dir);
+
+    char *path = fx_fmt("%s/-home-tess-src-orbit/%s.jsonl", projects, CLAUDE_A);
+    write_file_owned(path, fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    path = fx_fmt("%s/projects/-home-tess-src-orbit/%s.jsonl", config, CLAUDE_B);
+    write_file_owned(path, fx_claude_plain(CLAUDE_B, "Shadowed by the override."));
+    path = fx_fmt("%s/sessions/2026/02/01/rollout-2026-02-01T09-00-00-%s.jsonl", codex_home,
+                  CODEX_A);
+    write_file_owned(path, fx_codex_basic(CODEX_A, "Run the tests please."));
+    path = fx_fmt("%s/archived_sessions/rollout-2026-02-02T09-00-00-%s.jsonl", codex_home,
+                  CODEX_B);
+    write_file_owned(path, fx_codex_basic(CODEX_B, "Format the changelog."));
+
+    char *env_projects = fx_fmt("CLAUDE_PROJECTS_DIR=%s", projects);
+    char *env_config = fx_fmt("CLAUDE_CONFIG_DIR=%s", config);
+    char *env_codex = fx_fmt("CODEX_HOME=%s", codex_home);
+    char *env_db = fx_fmt("PARSEDIFF_DB=%s", archive);
+    const char *env[] = {env_projects, env_config, env_codex, env_db, NULL};
+
+    const char *sync_args[] = {"sync", NULL};
+    cli_result res;
+    run_process(ws, sync_args, env, -1, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, archive);
+    cli_result_free(&res);
+
+    assert_true(path_exists(archive));
+    assert_int_equal(fx_sql_int(archive, "SELECT count(*) FROM sessions"), 3);
+    char *sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = '%s'", CLAUDE_A);
+    assert_int_equal(fx_sql_int(archive, sql), 1);
+    free(sql);
+    sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = '%s'", CLAUDE_B);
+    assert_int_equal(fx_sql_int(archive, sql), 0);
+    free(sql);
+    sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = 'codex:%s'", CODEX_B);
+    assert_int_equal(fx_sql_int(archive, sql), 1);
+    free(sql);
+    char *home_archive_dir = fx_fmt("%s/.parsediff", ws->home);
+    assert_false(path_exists(home_archive_dir));
+    free(home_archive_dir);
+
+    const char *diff_args[] = {"diff", "--fail-on-change", NULL};
+    run_process(ws, diff_args, env, -1, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Parse diff: 3 files re-parsed (all agents)");
+    expect_out_contains(&res, archive);
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    cli_result_free(&res);
+
+    free(env_projects);
+    free(env_config);
+    free(env_codex);
+    free(env_db);
+    free(projects);
+    free(config);
+    free(codex_home);
+    free(archive);
+}
+
+/*
+ * With no options and no variables, sync reads ~/.claude/projects and
+ * ~/.codex/sessions and creates ~/.parsediff/archive.db, directory included.
+ */
+static void sync_default_archive_under_home(void **state)
+{
+    cli_ws *ws = *state;
+    char *path = fx_fmt("%s/.claude/projects/-home-tess-src-orbit/%s.jsonl", ws->home, CLAUDE_A);
+    write_file_owned(path, fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    path = fx_fmt("%s/.codex/sessions/2026/02/01/rollout-2026-02-01T09-00-00-%s.jsonl", ws->home,
+                  CODEX_A);
+    write_file_owned(path, fx_codex_basic(CODEX_A, "Run the tests please."));
+    char *archive = fx_fmt("%s/.parsediff/archive.db", ws->home);
+
+    const char *sync_args[] = {"sync", NULL};
+    cli_result res;
+    run_args(ws, sync_args, &res);
+    expect_exit(&res, 0);
+    cli_result_free(&res);
+    assert_true(path_exists(archive));
+    assert_int_equal(fx_sql_int(archive, "SELECT count(*) FROM sessions"), 2);
+
+    const char *diff_args[] = {"diff", "--fail-on-change", NULL};
+    run_args(ws, diff_args, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Parse diff: 2 files re-parsed (all agents)");
+    expect_out_contains(&res, "0 sessions changed, 2 identical.");
+    cli_result_free(&res);
+    free(archive);
+}
+
 /* ---- output, threads and progress ------------------------------------------------ */
 
 static void diff_closed_stdout_exits_cleanly(void **state)
@@ -999,14 +1235,21 @@ static void diff_closed_stdout_exits_cleanly(void **state)
     write_five(ws);
     sync_workspace(ws);
 
+    const char *args[] = {"diff",   "--db",    ws->env.db, "--source", ws->claude_source,
+                          "--source", ws->codex_source, "--json",  NULL};
+    cli_result res;
+
+    /* With a working stdout the same command prints a report, so it does write. */
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "\"sessions\"");
+    cli_result_free(&res);
+
     int fds[2];
     assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
     /* No reader from the start: every write the child makes fails with EPIPE. */
     close(fds[0]);
-    const char *args[] = {"diff",   "--db",    ws->env.db, "--source", ws->claude_source,
-                          "--source", ws->codex_source, "--json",  NULL};
-    cli_result res;
-    run_args_fd(ws, args, fds[1], &res);
+    run_process(ws, args, NULL, fds[1], &res);
     close(fds[1]);
 
     if (res.signaled)
@@ -1067,11 +1310,17 @@ static void diff_json_has_no_default_progress(void **state)
     expect_exit(&res, 0);
     expect_err_lacks(&res, "Re-parsing files:");
     expect_out_lacks(&res, "Re-parsing files:");
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "files_examined", 3);
+    pd_json_parser_free(parser);
     cli_result_free(&res);
 
     run_on_workspace(ws, &res, "diff", "--progress", "never", NULL);
     expect_exit(&res, 0);
     expect_err_lacks(&res, "Re-parsing files:");
+    expect_out_contains(&res, "Parse diff: 3 files re-parsed");
     cli_result_free(&res);
 }
 
@@ -1110,6 +1359,49 @@ static void sync_corrupt_zst_keeps_good_files(void **state)
                      fx_sql_int(ws->env.db, "SELECT sum(message_count) FROM sessions"));
     cli_result_free(&res);
     free(bad);
+}
+
+/* Lines that are not JSON are counted as malformed; the file itself did not fail. */
+static void sync_garbage_lines_not_failure(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    static const char *const garbage_id = "7d0c4e21-0000-4bad-8bad-dd0000000004";
+    char *garbage = fx_claude_path(&ws->env, "-home-tess-src-orbit", garbage_id);
+    fx_write(garbage, "garbage one\n{\"broken\":\nnot json either\n");
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "0 failed");
+    expect_err_lacks(&res, garbage);
+    cli_result_free(&res);
+
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 4);
+    char *sql = fx_fmt("SELECT parser_malformed_lines FROM sessions WHERE id = '%s'", garbage_id);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 3);
+    free(sql);
+    sql = fx_fmt("SELECT message_count FROM sessions WHERE id = '%s'", garbage_id);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 0);
+    free(sql);
+
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 4 identical.");
+    expect_out_lacks(&res, "Parse errors");
+    cli_result_free(&res);
+
+    const char *parse_args[] = {"parse", garbage, NULL};
+    run_args(ws, parse_args, &res);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "sessions.0.parser_malformed_lines", 3);
+    assert_json_int(root, "sessions.0.message_count", 0);
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+    free(garbage);
 }
 
 /* ---- the real corpus ---------------------------------------------------------------- */
@@ -1197,17 +1489,23 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_passes_without_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_vacuous_run_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_missing_archive_not_created, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_leaves_archive_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_unusable_archive_exits_three, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_limit_samples_newest_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_default_roots_follow_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_default_archive_under_home, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_closed_stdout_exits_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_thread_counts_same_json, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_progress_always_on_stderr, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_json_has_no_default_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_corrupt_zst_keeps_good_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_garbage_lines_not_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
