@@ -1281,6 +1281,7 @@ pd_json pd_json_at_impl(pd_json arr, size_t i) noexcept
 
     if (!as_element(arr, &e) || e.get_array().get(a) != simdjson::SUCCESS)
         return pd_json{{0, 0, 0}};
+    /* NOTE: array::at walks the elements before i, so loops over arrays should use pd_json_iter. */
     if (a.at(i).get(found) != simdjson::SUCCESS)
         return pd_json{{0, 0, 0}};
     return make_element(found);
