@@ -600,8 +600,10 @@ static int user_messages(pd_arena *a, claude_entry *e, const flat_content *flat)
             rc = system_user_message(a, e, tag, envelope, end - start, NULL, context_uuid);
             if (rc != PD_OK)
                 return rc;
-            text = t.text + end;
-            len = t.len - end;
+            /* The prompt starts after the separator that follows the context element. */
+            start = end + skip_space_and_bom(t.text + end, t.len - end);
+            text = t.text + start;
+            len = t.len - start;
             continue;
         }
 
