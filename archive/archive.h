@@ -77,9 +77,9 @@ typedef struct pd_stored_row {
     int64_t data_version;
     int64_t message_count;
     int64_t next_ordinal;
-    bool has_hash;            /* file_hash held 64 hex digits, decoded below */
+    bool has_hash;             /* file_hash held 64 hex digits, decoded below */
     bool is_file_hash_invalid; /* file_hash held other non-empty text */
-    bool is_trashed;          /* deleted_at IS NOT NULL */
+    bool is_trashed;           /* deleted_at IS NOT NULL */
     bool last_write_incremental;
     uint8_t file_hash[32];
 } pd_stored_row;
@@ -112,8 +112,8 @@ size_t pd_snapshot_bytes(const pd_snapshot *s);
  * messages in ordinal order with their tool calls in tool_calls.id order,
  * each call's result events in event_index order, and usage events in id
  * order. Strings come from arena. All reads run in one read transaction
- * (unless the caller already holds one), so a concurrent writer cannot mix
- * two versions. Sets *found = false and returns PD_OK when no row exists.
+ * (unless the caller already has one open), so a concurrent writer cannot
+ * mix two versions. Sets *found = false and returns PD_OK when no row exists.
  * Message timestamps stored as '' load as NULL; every other text column
  * loads as stored (NULL stays NULL, '' stays ''). Returns PD_OK, PD_ENOMEM
  * or PD_ESQLITE.
@@ -131,7 +131,7 @@ int pd_archive_load_row(pd_archive *a, const char *id, pd_stored_row *out, pd_ar
 
 /*
  * Writes. Every write function returns PD_EREADONLY on a READONLY archive.
- * Callers wrap one source in one transaction with begin/commit; each write
+ * Callers wrap one source in one transaction with begin/commit. Each write
  * call is also atomic on its own (a savepoint), so a failed call leaves the
  * transaction as it was before the call.
  */
@@ -152,8 +152,8 @@ typedef enum pd_write_outcome {
  * Full write of one normalised session (pd_session_normalize() applied):
  *   - upserts the sessions row: insert, or update every session column of
  *     the model except last_write_incremental, data_version and
- *     display_name; claude_linear_parse keeps the stored value when the new
- *     one is NULL; a Codex session without a title index entry
+ *     display_name. claude_linear_parse keeps the stored value when the new
+ *     one is NULL. A Codex session without a title index entry
  *     (session_name_present false) keeps the stored session_name;
  *   - replaces the session's messages, tool_calls, tool_result_events and
  *     usage_events;
@@ -163,7 +163,7 @@ typedef enum pd_write_outcome {
  *   - last, stamps data_version: PD_DATA_VERSION, or PD_DATA_VERSION_RETRY
  *     when s->needs_retry.
  * A trashed row, or an id in an excluded_sessions table when the archive
- * has one, is left untouched; *outcome (may be NULL) says which.
+ * has one, is left untouched. *outcome (may be NULL) receives the reason.
  */
 int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcome *outcome,
                              pd_err *err);
@@ -173,8 +173,8 @@ int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
 /* The stored-row values an incremental write sets besides the appended rows. */
 typedef struct pd_incr_update {
     const char *session_id;
-    int64_t file_size;  /* stored file_size + consumed bytes */
-    int64_t file_mtime; /* ns */
+    int64_t file_size;              /* stored file_size + consumed bytes */
+    int64_t file_mtime;             /* ns */
     const char *file_hash;          /* NULL keeps the stored hash */
     const char *ended_at;           /* NULL keeps the stored value */
     const char *termination_status; /* stored as given; NULL stores NULL */

@@ -64,15 +64,15 @@ int archive_stmt(pd_archive *a, archive_stmt_id id, const char *sql, sqlite3_stm
 void archive_stmt_done(sqlite3_stmt *stmt);
 
 /*
- * Records an SQLite failure in err as "<path>: <what> failed: <SQLite
+ * Records an SQLite failure in err as "<path>: <operation> failed: <SQLite
  * message>" (with plain wording for not-a-database, corruption and lock
  * timeouts) and returns the matching code: PD_ENOMEM for SQLITE_NOMEM,
  * PD_ESQLITE otherwise.
  */
-int archive_sqlite_fail(pd_archive *a, int rc, const char *what, pd_err *err);
+int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *err);
 
 /* Runs one SQL statement without results; returns PD_OK or the failure. */
-int archive_exec(pd_archive *a, const char *sql, const char *what, pd_err *err);
+int archive_exec(pd_archive *a, const char *sql, const char *operation, pd_err *err);
 
 /* PD_EREADONLY (with err set) unless a was opened with PD_ARCHIVE_CREATE. */
 int archive_require_writable(pd_archive *a, const char *op, pd_err *err);
@@ -101,8 +101,8 @@ bool archive_decode_hash(const unsigned char *hex, size_t n, uint8_t out[32]);
  * pd_archive_load_row() so that both decode rows the same way.
  */
 #define ARCHIVE_ROW_COLUMNS                                                                        \
-    "id, agent, file_path, session_name, relationship_type, file_size, file_mtime, file_inode, "  \
-    "file_device, data_version, message_count, next_ordinal, file_hash, deleted_at IS NOT NULL, " \
+    "id, agent, file_path, session_name, relationship_type, file_size, file_mtime, file_inode, "   \
+    "file_device, data_version, message_count, next_ordinal, file_hash, deleted_at IS NOT NULL, "  \
     "last_write_incremental"
 
 /* Copies n bytes of a text column somewhere stable; returns NULL on failure. */

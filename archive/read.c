@@ -212,10 +212,10 @@ typedef struct session_loader {
     message_key *keys; /* messages sorted by row id, for placing tool calls */
 } session_loader;
 
-static int fail_memory(session_loader *ld, const char *what)
+static int fail_memory(session_loader *ld, const char *operation)
 {
     return pd_err_set(ld->err, PD_ENOMEM, "%s: load session %s: %s: out of memory", ld->a->path,
-                      ld->id, what);
+                      ld->id, operation);
 }
 
 /* Grows an arena array by doubling; returns false when memory runs out. */
@@ -281,8 +281,8 @@ out_of_memory:
 static bool find_message_by_row_id(const session_loader *ld, int64_t row_id, size_t *index)
 {
     message_key key = {.row_id = row_id, .index = 0};
-    const message_key *hit = bsearch(&key, ld->keys, ld->s->n_messages, sizeof *ld->keys,
-                                     compare_message_keys);
+    const message_key *hit =
+        bsearch(&key, ld->keys, ld->s->n_messages, sizeof *ld->keys, compare_message_keys);
     if (hit == NULL)
         return false;
     *index = hit->index;
@@ -540,7 +540,7 @@ int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_s
     *found = false;
     pd_session_init(out);
 
-    /* One read transaction unless the caller already holds one. */
+    /* One read transaction, unless the caller already has one open. */
     if (sqlite3_get_autocommit(a->db)) {
         rc = archive_exec(a, "BEGIN", "start a read transaction", err);
         if (rc != PD_OK)

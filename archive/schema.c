@@ -33,8 +33,8 @@
  * The archive schema: the agentsview tables parsediff fills, with the
  * agentsview column names, types and defaults. Signal, health and secret
  * columns are created with their defaults so that agentsview can open an
- * archive made here; parsediff never writes them except to invalidate
- * quality_signal_version and secrets_rules_version.
+ * archive made here. Of those, parsediff writes only quality_signal_version
+ * and secrets_rules_version, to mark them stale.
  */
 static const char schema_sql[] =
     "CREATE TABLE sessions ("
@@ -205,8 +205,8 @@ static const char schema_sql[] =
     "CREATE INDEX idx_sessions_parent ON sessions(parent_session_id);";
 
 /*
- * Columns parsediff needs. Read columns are required by every open;
- * write-only columns only by a CREATE (read-write) open, so a report-only
+ * Columns parsediff needs. Every open requires the read columns. Only a
+ * CREATE (read-write) open requires the write-only columns, so a report-only
  * diff still works on an archive that lacks them.
  */
 typedef struct required_table {
@@ -215,6 +215,7 @@ typedef struct required_table {
     const char *const *write_columns;
 } required_table;
 
+/* clang-format off */
 static const char *const session_read_columns[] = {
     "id", "project", "machine", "agent", "agent_label", "entrypoint", "session_kind",
     "first_message", "session_name", "started_at", "ended_at", "message_count",
@@ -246,6 +247,7 @@ static const char *const usage_columns[] = {
     "cache_creation_input_tokens", "cache_read_input_tokens", "reasoning_tokens", "occurred_at",
     "dedup_key", NULL};
 static const char *const no_columns[] = {NULL};
+/* clang-format on */
 
 static const required_table required_tables[] = {
     {"sessions", session_read_columns, session_write_columns},
@@ -257,28 +259,28 @@ static const required_table required_tables[] = {
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-int archive_sqlite_fail(pd_archive *a, int rc, const char *what, pd_err *err)
+int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *err)
 {
     const char *path = a != NULL && a->path != NULL ? a->path : "(archive)";
     const char *detail = a != NULL && a->db != NULL ? sqlite3_errmsg(a->db) : sqlite3_errstr(rc);
     int primary = rc & 0xff;
 
     if (primary == SQLITE_NOMEM)
-        return pd_err_set(err, PD_ENOMEM, "%s: %s failed: out of memory", path, what);
+        return pd_err_set(err, PD_ENOMEM, "%s: %s failed: out of memory", path, operation);
     if (primary == SQLITE_NOTADB)
         return pd_err_set(err, PD_ESQLITE,
                           "%s: %s failed: the file is not an SQLite database; check the archive "
                           "path",
-                          path, what);
+                          path, operation);
     if (primary == SQLITE_CORRUPT)
         return pd_err_set(err, PD_ESQLITE,
                           "%s: %s failed: the archive is corrupt (%s); restore it from a backup",
-                          path, what, detail);
+                          path, operation, detail);
     if (primary == SQLITE_BUSY)
         return pd_err_set(err, PD_ESQLITE,
-                          "%s: %s timed out: another connection held the lock for %d s",
-                          path, what, ARCHIVE_BUSY_TIMEOUT_MS / 1000);
-    return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, what, detail);
+                          "%s: %s timed out: another connection held the lock for %d s", path,
+                          operation, ARCHIVE_BUSY_TIMEOUT_MS / 1000);
+    return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, operation, detail);
 }
 
 int archive_stmt(pd_archive *a, archive_stmt_id id, const char *sql, sqlite3_stmt **out,
@@ -305,11 +307,11 @@ void archive_stmt_done(sqlite3_stmt *stmt)
     sqlite3_clear_bindings(stmt);
 }
 
-int archive_exec(pd_archive *a, const char *sql, const char *what, pd_err *err)
+int archive_exec(pd_archive *a, const char *sql, const char *operation, pd_err *err)
 {
     int rc = sqlite3_exec(a->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return archive_sqlite_fail(a, rc, what, err);
+        return archive_sqlite_fail(a, rc, operation, err);
     return PD_OK;
 }
 
@@ -493,8 +495,7 @@ static int table_exists(pd_archive *a, const char *table, bool *present, pd_err 
 }
 
 /* Column names of table, as a NULL-terminated malloc'd array of malloc'd strings. */
-static int table_columns(pd_archive *a, const char *table, char ***out, size_t *count,
-                         pd_err *err)
+static int table_columns(pd_archive *a, const char *table, char ***out, size_t *count, pd_err *err)
 {
     sqlite3_stmt *stmt = NULL;
     char **names = NULL;
@@ -519,8 +520,8 @@ static int table_columns(pd_archive *a, const char *table, char ***out, size_t *
         const char *name = (const char *)sqlite3_column_text(stmt, 0);
         names[n] = strdup(name != NULL ? name : "");
         if (names[n] == NULL) {
-            result = pd_err_set(err, PD_ENOMEM, "%s: read columns of %s: out of memory", a->path,
-                                table);
+            result =
+                pd_err_set(err, PD_ENOMEM, "%s: read columns of %s: out of memory", a->path, table);
             goto cleanup;
         }
         n++;
@@ -551,8 +552,8 @@ static bool contains_name(char *const *names, size_t n, const char *name)
 }
 
 /* Appends "table.column" for each required column the table lacks. */
-static void note_missing_columns(const char *table, const char *const *required,
-                                 char *const *names, size_t n, char *buf, size_t cap, size_t *len)
+static void note_missing_columns(const char *table, const char *const *required, char *const *names,
+                                 size_t n, char *buf, size_t cap, size_t *len)
 {
     char item[160];
     for (size_t i = 0; required[i] != NULL; i++) {
@@ -596,8 +597,8 @@ static int check_columns(pd_archive *a, pd_err *err)
     if (tables_len == 0 && columns_len == 0)
         return PD_OK;
     if (tables_len > 0 && columns_len > 0)
-        return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s; missing columns: %s",
-                          a->path, missing_tables, missing_columns);
+        return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s; missing columns: %s", a->path,
+                          missing_tables, missing_columns);
     if (tables_len > 0)
         return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s", a->path, missing_tables);
     return pd_err_set(err, PD_ESCHEMA, "%s: missing columns: %s", a->path, missing_columns);
@@ -687,7 +688,7 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
         return pd_err_set(err, PD_EINVAL, "%s: invalid open flags %d (expected READONLY or CREATE)",
                           path, flags);
 
-    /* SQLite reports a missing file as a generic "unable to open"; say it plainly. */
+    /* SQLite would report a missing file as a generic "unable to open". */
     struct stat st;
     if (flags == PD_ARCHIVE_READONLY && stat(path, &st) != 0) {
         if (errno == ENOENT)

@@ -7,8 +7,8 @@
  * pd_archive_commit() or pd_archive_rollback(). Every write needs an archive
  * opened with PD_ARCHIVE_CREATE and returns PD_EREADONLY otherwise.
  *
- * Each write call is atomic on its own: inside a caller's transaction it
- * runs in a savepoint that is rolled back on failure; outside one it runs
+ * Each write call is atomic on its own. Inside a caller's transaction it
+ * runs in a savepoint that is rolled back on failure. Outside one it runs
  * in its own BEGIN IMMEDIATE transaction.
  *
  * Threading: one pd_archive per thread; see archive.h.
@@ -79,12 +79,12 @@ static int write_finish(pd_archive *a, write_scope scope, int rc, pd_err *err)
 }
 
 /* Steps a statement that returns no rows, then resets it. */
-static int step_done(pd_archive *a, sqlite3_stmt *st, const char *what, pd_err *err)
+static int step_done(pd_archive *a, sqlite3_stmt *st, const char *operation, pd_err *err)
 {
     int rc = sqlite3_step(st);
     archive_stmt_done(st);
     if (rc != SQLITE_DONE)
-        return archive_sqlite_fail(a, rc, what, err);
+        return archive_sqlite_fail(a, rc, operation, err);
     return PD_OK;
 }
 
@@ -191,9 +191,8 @@ static int insert_call(pd_archive *a, const char *session_id, int64_t message_ro
     return step_done(a, st, "insert tool call", err);
 }
 
-static int insert_event(pd_archive *a, const char *session_id, int64_t ordinal,
-                        int64_t call_index, const pd_tool_result_event *ev, int64_t event_index,
-                        pd_err *err)
+static int insert_event(pd_archive *a, const char *session_id, int64_t ordinal, int64_t call_index,
+                        const pd_tool_result_event *ev, int64_t event_index, pd_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = archive_stmt(a, STMT_INSERT_EVENT, insert_event_sql, &st, err);
@@ -261,8 +260,8 @@ static int insert_rows(pd_archive *a, const pd_session *s, inserted_rows *counts
             const pd_tool_call *tc = &m->tool_calls[j];
             rc = insert_call(a, s->id, message_row_id, tc, (int64_t)j, err);
             for (size_t k = 0; k < tc->n_events && rc == PD_OK; k++)
-                rc = insert_event(a, s->id, m->ordinal, (int64_t)j, &tc->events[k], (int64_t)k,
-                                  err);
+                rc =
+                    insert_event(a, s->id, m->ordinal, (int64_t)j, &tc->events[k], (int64_t)k, err);
         }
     }
     for (size_t i = 0; i < s->n_usage_events && rc == PD_OK; i++)
@@ -288,8 +287,8 @@ static const char digest_calls_sql[] =
     " WHERE c.session_id = ?1 ORDER BY m.ordinal, c.id";
 
 /* Feeds every column of every result row, tagged by type and length, into h. */
-static int digest_query(pd_archive *a, archive_stmt_id id, const char *sql,
-                        const char *session_id, XXH3_state_t *h, pd_err *err)
+static int digest_query(pd_archive *a, archive_stmt_id id, const char *sql, const char *session_id,
+                        XXH3_state_t *h, pd_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = archive_stmt(a, id, sql, &st, err);
@@ -325,7 +324,7 @@ static int digest_query(pd_archive *a, archive_stmt_id id, const char *sql,
 
 /*
  * A 64-bit digest of the stored message and tool-call rows of a session,
- * excluding row ids. Comparing the digest before and after a replace tells
+ * excluding row ids. Comparing the digest before and after a replace shows
  * whether the transcript changed, which is what transcript_revision counts.
  */
 static int transcript_digest(pd_archive *a, const char *session_id, uint64_t *out, pd_err *err)
@@ -637,9 +636,9 @@ static bool is_default_blocked(const char *category)
     return false;
 }
 
-/* Links one result to the last stored call with its tool_use_id; *linked says if one existed. */
-static int link_result(pd_archive *a, const char *session_id, const pd_tool_result *r,
-                       bool *linked, pd_err *err)
+/* Links one result to the last stored call with its tool_use_id, if any (*linked). */
+static int link_result(pd_archive *a, const char *session_id, const pd_tool_result *r, bool *linked,
+                       pd_err *err)
 {
     sqlite3_stmt *st = NULL;
     *linked = false;
@@ -695,9 +694,8 @@ static const char *plausible_ended_at(const char *ended_at)
     return ended_at;
 }
 
-static int update_incremental_row(pd_archive *a, const pd_incr_update *u,
-                                  const pd_session *delta, const inserted_rows *counts,
-                                  bool changed, pd_err *err)
+static int update_incremental_row(pd_archive *a, const pd_incr_update *u, const pd_session *delta,
+                                  const inserted_rows *counts, bool changed, pd_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = archive_stmt(a, STMT_INCR_UPDATE, incr_update_sql, &st, err);
@@ -725,8 +723,8 @@ static int update_incremental_row(pd_archive *a, const pd_incr_update *u,
     return step_done(a, st, "update session row", err);
 }
 
-static int write_incremental_rows(pd_archive *a, const pd_incr_update *u,
-                                  const pd_session *delta, pd_err *err)
+static int write_incremental_rows(pd_archive *a, const pd_incr_update *u, const pd_session *delta,
+                                  pd_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = archive_stmt(a, STMT_INCR_EXISTS, incr_exists_sql, &st, err);
@@ -793,7 +791,7 @@ int pd_archive_set_session_name(pd_archive *a, const char *id, const char *name,
     archive_bind_text_or_null(st, 2, name);
     rc = step_done(a, st, "update session name", err);
     if (rc == PD_OK && sqlite3_changes(a->db) == 0)
-        return pd_err_set(err, PD_ENOENT, "%s: session name update: no stored session %s",
-                          a->path, id);
+        return pd_err_set(err, PD_ENOENT, "%s: session name update: no stored session %s", a->path,
+                          id);
     return rc;
 }

@@ -216,9 +216,8 @@ static void check_usage(const pd_usage_event *want, const pd_usage_event *got)
 
 static void add_usage_event(pd_arena *arena, pd_session *s, int64_t ordinal, const char *key)
 {
-    s->usage_events =
-        pd_arena_grow(arena, s->usage_events, s->n_usage_events, s->n_usage_events + 1,
-                      sizeof *s->usage_events);
+    s->usage_events = pd_arena_grow(arena, s->usage_events, s->n_usage_events,
+                                    s->n_usage_events + 1, sizeof *s->usage_events);
     assert_non_null(s->usage_events);
     pd_usage_event *ue = &s->usage_events[s->n_usage_events++];
     memset(ue, 0, sizeof *ue);
@@ -569,7 +568,7 @@ static void test_reader_sees_committed_state(void **state)
     assert_int_equal(pd_archive_begin(fx->writer, &err), PD_OK);
     write_full(fx, normalized_session(fx, "live", "claude", 3));
 
-    /* The writer holds its transaction open; the reader sees the last commit. */
+    /* The writer keeps its transaction open, so the reader sees the last commit. */
     pd_session during = load(fx, "live");
     assert_int_equal(during.n_messages, 2);
     assert_int_equal(during.message_count, 2);
@@ -837,8 +836,8 @@ static void test_incremental_keeps_ended_at_for_bad_year(void **state)
 {
     fixture *fx = *state;
     write_incremental_base(fx);
-    pd_incr_update u = {.session_id = "inc", .file_size = 1, .file_mtime = 1,
-                        .ended_at = "1999-01-01T00:00:00Z"};
+    pd_incr_update u = {
+        .session_id = "inc", .file_size = 1, .file_mtime = 1, .ended_at = "1999-01-01T00:00:00Z"};
     pd_err err = {0};
 
     assert_int_equal(pd_archive_write_incremental(fx->writer, &u, NULL, &err), PD_OK);
@@ -902,7 +901,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incremental_links_stored_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_links_last_call_with_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_empty_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_incremental_keeps_ended_at_for_bad_year, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incremental_keeps_ended_at_for_bad_year, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_incremental_missing_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_session_name, setup, teardown),
     };

@@ -261,7 +261,7 @@ static void test_drop_only_user_carriers(void **state)
 {
     pd_arena *arena = *state;
     pd_session *s = new_session(arena);
-    afx_add_message(arena, s, 0, "user", "");                   /* blank, no results */
+    afx_add_message(arena, s, 0, "user", "");                      /* blank, no results */
     pd_message *a = afx_add_message(arena, s, 1, "assistant", ""); /* not a user row */
     afx_add_result(arena, a, "x", "y");
     pd_message *u = afx_add_message(arena, s, 2, "user", "text and a result");
@@ -350,12 +350,9 @@ static void test_blanks_implausible_years(void **state)
         const char *timestamp;
         bool kept;
     } cases[] = {
-        {"1999-12-31T23:59:59Z", false},
-        {"2000-01-01T00:00:00Z", true},
-        {"2100-12-31T23:59:59.9Z", true},
-        {"2101-01-01T00:00:00Z", false},
-        {"9999-01-01T00:00:00Z", false},
-        {"1970-01-01T00:00:00Z", false},
+        {"1999-12-31T23:59:59Z", false},  {"2000-01-01T00:00:00Z", true},
+        {"2100-12-31T23:59:59.9Z", true}, {"2101-01-01T00:00:00Z", false},
+        {"9999-01-01T00:00:00Z", false},  {"1970-01-01T00:00:00Z", false},
     };
     size_t n = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n; i++) {
@@ -527,32 +524,49 @@ static void test_fixture_session_normalizes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pairing_last_call_with_id_wins, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_pairing_result_before_call, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_pairing_length_from_parser, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_unlinked_results_collected, setup_arena, teardown_arena),
+        cmocka_unit_test_setup_teardown(test_pairing_last_call_with_id_wins, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_pairing_result_before_call, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_pairing_length_from_parser, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_unlinked_results_collected, setup_arena,
+                                        teardown_arena),
         cmocka_unit_test_setup_teardown(test_event_summary_one_agent, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_event_summary_several_agents, setup_arena, teardown_arena),
+        cmocka_unit_test_setup_teardown(test_event_summary_several_agents, setup_arena,
+                                        teardown_arena),
         cmocka_unit_test_setup_teardown(test_event_summary_no_agent, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_blocked_category_keeps_length, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_blocked_category_blanks_events, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_custom_blocked_categories, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_drop_carrier_rows_keeps_gaps, setup_arena, teardown_arena),
+        cmocka_unit_test_setup_teardown(test_blocked_category_keeps_length, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_blocked_category_blanks_events, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_custom_blocked_categories, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_drop_carrier_rows_keeps_gaps, setup_arena,
+                                        teardown_arena),
         cmocka_unit_test_setup_teardown(test_drop_only_user_carriers, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_next_ordinal_counts_dropped_tail, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_no_messages_gives_zero_counters, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_last_entry_uuid_skips_empty, setup_arena, teardown_arena),
+        cmocka_unit_test_setup_teardown(test_next_ordinal_counts_dropped_tail, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_no_messages_gives_zero_counters, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_last_entry_uuid_skips_empty, setup_arena,
+                                        teardown_arena),
         cmocka_unit_test_setup_teardown(test_clamps_row_tokens, setup_arena, teardown_arena),
         cmocka_unit_test_setup_teardown(test_blanks_implausible_years, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_keeps_plausible_session_times, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_totals_and_presence_flags, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_session_presence_flag_kept, setup_arena, teardown_arena),
+        cmocka_unit_test_setup_teardown(test_keeps_plausible_session_times, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_totals_and_presence_flags, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_session_presence_flag_kept, setup_arena,
+                                        teardown_arena),
         cmocka_unit_test_setup_teardown(test_cuts_model_to_128_bytes, setup_arena, teardown_arena),
         cmocka_unit_test_setup_teardown(test_drops_self_parent, setup_arena, teardown_arena),
         cmocka_unit_test_setup_teardown(test_keeps_other_parent, setup_arena, teardown_arena),
         cmocka_unit_test_setup_teardown(test_call_index_is_position, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_user_count_excludes_system, setup_arena, teardown_arena),
-        cmocka_unit_test_setup_teardown(test_fixture_session_normalizes, setup_arena, teardown_arena),
+        cmocka_unit_test_setup_teardown(test_user_count_excludes_system, setup_arena,
+                                        teardown_arena),
+        cmocka_unit_test_setup_teardown(test_fixture_session_normalizes, setup_arena,
+                                        teardown_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,7 +265,8 @@ pd_session *afx_session(pd_arena *arena, const char *id, const char *agent, size
 
     for (size_t k = 0; k < n_exchanges; k++) {
         int64_t base = (int64_t)(3 * k);
-        pd_message *user = afx_add_message(arena, s, base, "user", fmt(arena, "prompt %s %zu", id, k));
+        pd_message *user =
+            afx_add_message(arena, s, base, "user", fmt(arena, "prompt %s %zu", id, k));
         user->timestamp = "2024-01-01T10:00:00Z";
         user->source_uuid = fmt(arena, "uuid-%s-u%zu", id, k);
         user->prompt_source = "typed";

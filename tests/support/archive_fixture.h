@@ -38,12 +38,13 @@ bool afx_sql_is_null(const char *path, const char *sql);
 
 /*
  * Builds a session of n_exchanges exchanges in arena, ready for
- * pd_session_normalize(). Exchange k has three rows with ordinals 3k, 3k+1,
- * 3k+2: a user prompt, an assistant reply with one tool call
- * ("toolu_<id>_<k>", Bash for even k, Read for odd k) and token usage, and a
- * user row with blank content that carries the call's result (dropped by
- * normalisation). Every text field holds a distinct value derived from id
- * and the position, so a column swap shows up in a round trip.
+ * pd_session_normalize(). Exchange k has three rows with ordinals 3k, 3k+1
+ * and 3k+2. The first is a user prompt. The second is an assistant reply
+ * with token usage and one tool call ("toolu_<id>_<k>", Bash for even k,
+ * Read for odd k). The third is a user row with blank content that carries
+ * the call's result, which normalisation drops. Text fields get distinct
+ * values derived from id and the position, so a column swap shows up in a
+ * round trip.
  */
 pd_session *afx_session(pd_arena *arena, const char *id, const char *agent, size_t n_exchanges);
 
