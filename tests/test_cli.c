@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -40,10 +41,10 @@ extern char **environ;
 
 #define HOUR_NS (3600LL * 1000000000LL)
 
-/* Hang guard for one child: 12000 polls of 10 ms, about two minutes. */
+/* Hang guard for one child, 12000 polls of 10 ms (about two minutes in total). */
 enum { CHILD_POLL_INTERVAL_MS = 10, CHILD_POLL_LIMIT = 12000 };
 
-/* How much of a child's output a failure message quotes. */
+/* printf conversion that quotes at most 1500 bytes of a child's output in a failure message. */
 #define EXCERPT "%.1500s"
 
 static const char *const CLAUDE_A = "3f2a9c4e-1b7d-4e55-9a10-aa0000000001";
@@ -54,13 +55,13 @@ static const char *const CODEX_B = "0199aaaa-bbbb-7ccc-8ddd-0000000000b2";
 
 /* ---- workspace ---------------------------------------------------------------- */
 
-/* One test's workspace: the engine fixture's layout plus a HOME for the child. */
+/* One test's workspace, which is the engine fixture's layout plus a HOME for the child. */
 typedef struct cli_ws {
     fx_env env;
     char home[700];
     char claude_source[700]; /* "claude=<claude root>" for --source */
     char codex_source[700];  /* "codex=<codex root>" for --source */
-    int n_runs;              /* numbers the capture files of successive runs */
+    int n_runs;              /* runs so far, which numbers the capture files */
 } cli_ws;
 
 static int setup(void **state)
@@ -98,7 +99,7 @@ typedef struct cli_result {
     size_t out_len;
     char *err;        /* stderr, NUL-terminated */
     size_t err_len;
-    char label[200];  /* the command line, for failure messages */
+    char label[512];  /* the command line, for failure messages */
 } cli_result;
 
 static void cli_result_free(cli_result *res)
@@ -111,8 +112,8 @@ static void cli_result_free(cli_result *res)
 static bool env_entry_is_scrubbed(const char *entry)
 {
     static const char *const scrubbed[] = {
-        "HOME=",          "CLAUDE_PROJECTS_DIR=", "CLAUDE_CONFIG_DIR=", "CODEX_SESSIONS_DIR=",
-        "CODEX_HOME=",    "PARSEDIFF_DB=",        "PD_LOG_LEVEL=",
+        "HOME=",       "CLAUDE_PROJECTS_DIR=", "CLAUDE_CONFIG_DIR=", "CODEX_SESSIONS_DIR=",
+        "CODEX_HOME=", "PARSEDIFF_DB=",        "PD_LOG_LEVEL=",      "CI=",
     };
     for (size_t i = 0; i < sizeof scrubbed / sizeof scrubbed[0]; i++) {
         if (strncmp(entry, scrubbed[i], strlen(scrubbed[i])) == 0)
@@ -122,8 +123,9 @@ static bool env_entry_is_scrubbed(const char *entry)
 }
 
 /*
- * Builds the child's environment: ours minus the root and archive variables,
- * then HOME, then extra_env ("NAME=value" strings, NULL-terminated, may be NULL).
+ * Builds the child's environment from ours without the root and archive
+ * variables, then adds HOME and the "NAME=value" entries of extra_env
+ * (NULL-terminated, may be NULL).
  */
 static char **child_environment(const cli_ws *ws, const char *const *extra_env, char *home_entry,
                                 size_t home_entry_size)
@@ -158,7 +160,7 @@ static const char *binary_path(void)
     return bin;
 }
 
-/* Polls the child until it exits; kills it and fails the test past the poll limit. */
+/* Polls the child until it exits, and kills it and fails the test past the poll limit. */
 static int wait_bounded(pid_t pid, const char *label)
 {
     const struct timespec interval = {.tv_sec = 0, .tv_nsec = CHILD_POLL_INTERVAL_MS * 1000000L};
@@ -181,12 +183,12 @@ static int wait_bounded(pid_t pid, const char *label)
 
 /*
  * Runs parsediff with args (NULL-terminated, without the program name) and
- * the extra environment entries of extra_env (may be NULL). stdout goes to a
- * capture file, or to stdout_fd when it is >= 0, in which case res->out
- * stays empty. stdin is /dev/null.
+ * the extra environment entries of extra_env (may be NULL). stdout and
+ * stderr go to capture files, or to stdout_fd and stderr_fd when those are
+ * >= 0, in which case res->out or res->err stays empty. stdin is /dev/null.
  */
 static void run_process(cli_ws *ws, const char *const *args, const char *const *extra_env,
-                        int stdout_fd, cli_result *res)
+                        int stdout_fd, int stderr_fd, cli_result *res)
 {
     memset(res, 0, sizeof *res);
     const char *bin = binary_path();
@@ -217,8 +219,11 @@ static void run_process(cli_ws *ws, const char *const *args, const char *const *
     else
         posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path,
                                          O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (stderr_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
+    else
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
     char home_entry[800];
     char **envp = child_environment(ws, extra_env, home_entry, sizeof home_entry);
@@ -241,14 +246,19 @@ static void run_process(cli_ws *ws, const char *const *args, const char *const *
     } else {
         res->out = fx_read(out_path, &res->out_len);
     }
-    res->err = fx_read(err_path, &res->err_len);
+    if (stderr_fd >= 0) {
+        res->err = strdup("");
+        res->err_len = 0;
+    } else {
+        res->err = fx_read(err_path, &res->err_len);
+    }
     free(out_path);
     free(err_path);
 }
 
 static void run_args(cli_ws *ws, const char *const *args, cli_result *res)
 {
-    run_process(ws, args, NULL, -1, res);
+    run_process(ws, args, NULL, -1, -1, res);
 }
 
 /*
@@ -360,7 +370,7 @@ static void expect_after(const cli_result *res, const char *heading, const char 
 
 /* ---- JSON helpers ------------------------------------------------------------- */
 
-/* Parses a child's stdout as one JSON document; fails the test when it is invalid. */
+/* Parses a child's stdout as one JSON document, and fails the test when it is invalid. */
 static pd_json parse_stdout_json(pd_json_parser *parser, const cli_result *res)
 {
     pd_json root;
@@ -434,14 +444,14 @@ static void write_file_owned(char *path, char *content)
     free(content);
 }
 
-/* One rich Claude session (A) in the Claude root. */
+/* Writes the rich Claude session A into the Claude root. */
 static void write_claude_a(cli_ws *ws)
 {
     write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A),
                      fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
 }
 
-/* Rich Claude A, plain Claude B and Codex A: three sources, three sessions. */
+/* Writes rich Claude A, plain Claude B and Codex A, three sources with one session each. */
 static void write_three(cli_ws *ws)
 {
     write_claude_a(ws);
@@ -451,7 +461,7 @@ static void write_three(cli_ws *ws)
                      fx_codex_basic(CODEX_A, "Run the tests please."));
 }
 
-/* write_three plus Claude C in another project and Codex B on another day. */
+/* Writes the sources of write_three plus Claude C in another project and Codex B. */
 static void write_five(cli_ws *ws)
 {
     write_three(ws);
@@ -461,7 +471,7 @@ static void write_five(cli_ws *ws)
                      fx_codex_basic(CODEX_B, "Format the changelog."));
 }
 
-/* A Codex rollout with one prompt and one answer: exactly two messages. */
+/* Returns a Codex rollout with one prompt and one answer, which parses to two messages. */
 static char *codex_two_messages(const char *uuid)
 {
     return fx_fmt(
@@ -545,7 +555,7 @@ static void cli_version_exits_zero(void **state)
     cli_result_free(&res);
 }
 
-/* One invalid command line and the texts its message must contain. */
+/* One invalid command line and the substrings its error message must contain. */
 typedef struct usage_case {
     const char *name;
     const char *args[8];
@@ -569,8 +579,15 @@ static const usage_case USAGE_CASES[] = {
      {"--source", "\"nonsense\""}},
     {"sync source without agent", {"sync", "--source", "nonsense", NULL},
      {"--source", "\"nonsense\""}},
-    {"source with unknown agent", {"diff", "--source", "gemini=/tmp", NULL},
+    {"source with unknown agent", {"diff", "--source", "gemini=sessions", NULL},
      {"unknown agent", "gemini"}},
+    {"overflowing limit", {"diff", "--limit", "99999999999999999999", NULL},
+     {"--limit", "\"99999999999999999999\""}},
+    {"too many threads", {"diff", "--threads", "257", NULL}, {"--threads", "\"257\""}},
+    {"missing option value", {"diff", "--db", NULL}, {"--db"}},
+    {"invalid diff progress", {"diff", "--progress", "sometimes", NULL}, {"--progress"}},
+    {"invalid sync progress", {"sync", "--progress", "sometimes", NULL}, {"--progress"}},
+    {"stray diff argument", {"diff", "stray", NULL}, {"unexpected argument \"stray\""}},
     {"parse without files", {"parse", NULL}, {"no transcript files given"}},
     {"parse unknown agent", {"parse", "--agent", "nope", "x.jsonl", NULL},
      {"unknown agent \"nope\""}},
@@ -604,6 +621,21 @@ static void cli_usage_errors_exit_two(void **state)
         cli_result_free(&res);
     }
     free(default_db_dir);
+}
+
+/* The error quotes the --agent value exactly as typed, before trimming and lower-casing. */
+static void diff_unknown_agent_quoted_as_typed(void **state)
+{
+    cli_ws *ws = *state;
+    const char *args[] = {"diff", "--agent", " Definitely-Not ", NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+
+    expect_exit(&res, 2);
+    expect_empty_stdout(&res);
+    expect_err_contains(&res, "unknown agent \" Definitely-Not \"");
+    expect_err_contains(&res, "claude, codex");
+    cli_result_free(&res);
 }
 
 /* ---- parse ---------------------------------------------------------------------- */
@@ -991,10 +1023,9 @@ static void diff_missing_archive_not_created(void **state)
 }
 
 /*
- * The archive's main file must be byte-identical after a diff. SQLite may
- * leave -wal and -shm files behind a read-only connection, so those are only
- * required to hold no WAL frame: a -wal file that did not exist before must
- * be empty afterwards.
+ * The archive's main file must be byte-identical after a diff. A read-only
+ * SQLite connection may leave -wal and -shm files behind, so the test only
+ * requires that a -wal file which did not exist before contains no frame.
  */
 static void diff_leaves_archive_unchanged(void **state)
 {
@@ -1158,7 +1189,7 @@ static void sync_default_roots_follow_environment(void **state)
 
     const char *sync_args[] = {"sync", NULL};
     cli_result res;
-    run_process(ws, sync_args, env, -1, &res);
+    run_process(ws, sync_args, env, -1, -1, &res);
     expect_exit(&res, 0);
     expect_err_contains(&res, archive);
     cli_result_free(&res);
@@ -1179,7 +1210,7 @@ static void sync_default_roots_follow_environment(void **state)
     free(home_archive_dir);
 
     const char *diff_args[] = {"diff", "--fail-on-change", NULL};
-    run_process(ws, diff_args, env, -1, &res);
+    run_process(ws, diff_args, env, -1, -1, &res);
     expect_exit(&res, 0);
     expect_out_contains(&res, "Parse diff: 3 files re-parsed (all agents)");
     expect_out_contains(&res, archive);
@@ -1247,9 +1278,9 @@ static void diff_closed_stdout_exits_cleanly(void **state)
 
     int fds[2];
     assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-    /* No reader from the start: every write the child makes fails with EPIPE. */
+    /* The pipe has no reader from the start, so every write the child makes fails with EPIPE. */
     close(fds[0]);
-    run_process(ws, args, NULL, fds[1], &res);
+    run_process(ws, args, NULL, fds[1], -1, &res);
     close(fds[1]);
 
     if (res.signaled)
@@ -1324,13 +1355,112 @@ static void diff_json_has_no_default_progress(void **state)
     cli_result_free(&res);
 }
 
+/* ---- progress on a terminal ------------------------------------------------------- */
+
+/* Opens a pseudo-terminal, returns its master side and stores the terminal side in *terminal. */
+static int open_pseudo_terminal(int *terminal)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        fail_msg("posix_openpt: %s", strerror(errno));
+    if (grantpt(master) != 0 || unlockpt(master) != 0)
+        fail_msg("grantpt or unlockpt: %s", strerror(errno));
+    const char *name = ptsname(master);
+    if (name == NULL)
+        fail_msg("ptsname: %s", strerror(errno));
+    *terminal = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*terminal < 0)
+        fail_msg("open %s: %s", name, strerror(errno));
+    return master;
+}
+
+/*
+ * Returns everything written to the terminal side, which the caller has
+ * closed. A read returns the buffered bytes and then fails with EIO. Waiting
+ * for readable data is bounded by the same poll limit as a child's exit.
+ */
+static char *read_pseudo_terminal(int master)
+{
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    if (text == NULL)
+        fail_msg("out of memory");
+    for (int polls = 0; polls < CHILD_POLL_LIMIT; polls++) {
+        struct pollfd pfd = {.fd = master, .events = POLLIN};
+        int ready = poll(&pfd, 1, CHILD_POLL_INTERVAL_MS);
+        if (ready < 0 && errno != EINTR)
+            fail_msg("poll on the pseudo-terminal: %s", strerror(errno));
+        if (ready <= 0)
+            continue;
+        if (len + 1024 >= cap) {
+            cap *= 2;
+            text = realloc(text, cap);
+            if (text == NULL)
+                fail_msg("out of memory");
+        }
+        ssize_t n = read(master, text + len, cap - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    text[len] = '\0';
+    return text;
+}
+
+/* Runs a diff on the workspace with stderr on a terminal and returns what stderr showed. */
+static char *diff_with_terminal_stderr(cli_ws *ws, const char *const *extra_env, bool json,
+                                       cli_result *res)
+{
+    const char *args[] = {"diff",   "--db",           ws->env.db, "--source", ws->claude_source,
+                          "--source", ws->codex_source, json ? "--json" : NULL, NULL};
+    int terminal = -1;
+    int master = open_pseudo_terminal(&terminal);
+    run_process(ws, args, extra_env, -1, terminal, res);
+    close(terminal);
+    char *shown = read_pseudo_terminal(master);
+    close(master);
+    return shown;
+}
+
+static void diff_progress_auto_on_terminal(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    char *shown = diff_with_terminal_stderr(ws, NULL, false, &res);
+    expect_exit(&res, 0);
+    expect_contains(&res, "terminal stderr", shown, "Re-parsing files:");
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    cli_result_free(&res);
+    free(shown);
+
+    /* CI turns the automatic progress bar off even on a terminal. */
+    const char *const ci_env[] = {"CI=true", NULL};
+    shown = diff_with_terminal_stderr(ws, ci_env, false, &res);
+    expect_exit(&res, 0);
+    expect_lacks(&res, "terminal stderr", shown, "Re-parsing files:");
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    cli_result_free(&res);
+    free(shown);
+
+    /* A JSON report never gets the automatic progress bar. */
+    shown = diff_with_terminal_stderr(ws, NULL, true, &res);
+    expect_exit(&res, 0);
+    expect_lacks(&res, "terminal stderr", shown, "Re-parsing files:");
+    expect_out_contains(&res, "\"files_examined\": 3");
+    cli_result_free(&res);
+    free(shown);
+}
+
 /* ---- sync with a file that cannot be read ------------------------------------------ */
 
 static void sync_corrupt_zst_keeps_good_files(void **state)
 {
     cli_ws *ws = *state;
     write_three(ws);
-    /* A valid rollout name, but the bytes are not a zstd frame. */
+    /* The name is a valid rollout name, but the bytes are not a zstd frame. */
     char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst",
                        ws->env.codex_root, CODEX_B);
     fx_write(bad, "this is not zstd data\n{\"type\":\"session_meta\"}\n");
@@ -1361,7 +1491,7 @@ static void sync_corrupt_zst_keeps_good_files(void **state)
     free(bad);
 }
 
-/* Lines that are not JSON are counted as malformed; the file itself did not fail. */
+/* Lines that are not JSON are counted as malformed, and the file itself does not fail. */
 static void sync_garbage_lines_not_failure(void **state)
 {
     cli_ws *ws = *state;
@@ -1406,7 +1536,7 @@ static void sync_garbage_lines_not_failure(void **state)
 
 /* ---- the real corpus ---------------------------------------------------------------- */
 
-/* Source and destination prefixes for copy_entry; nftw passes no context pointer. */
+/* Source and destination prefixes for copy_entry, which are globals because nftw takes no context. */
 static const char *copy_from;
 static const char *copy_to;
 
@@ -1482,6 +1612,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cli_diff_help_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_version_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_usage_errors_exit_two, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_unknown_agent_quoted_as_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_bad_paths_exit_three, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_after_sync_text_is_clean, setup, teardown),
@@ -1504,6 +1635,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_thread_counts_same_json, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_progress_always_on_stderr, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_json_has_no_default_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_progress_auto_on_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_corrupt_zst_keeps_good_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_garbage_lines_not_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
