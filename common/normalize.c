@@ -372,6 +372,11 @@ static void derive_session_fields(pd_session *s)
     s->has_peak_context_tokens = s->has_peak_context_tokens || any_context;
 }
 
+/*
+ * NOTE: not idempotent. A second call on the same session no longer has the
+ * dropped carrier rows, so next_ordinal, last_entry_uuid and
+ * unlinked_results would describe only the kept rows. Call it once per parse.
+ */
 int pd_session_normalize(pd_session *s, const pd_normalize_opts *opts, pd_arena *a)
 {
     normalize_ctx ctx = {
