@@ -8,9 +8,9 @@
  * (the file stem when it has none).
  *
  * A full parse scans every line (codex_lines.c) and consumes the buffer up
- * to the end of its last complete, newline-terminated valid line; a valid
- * final line without newline is still read but not consumed, and an
- * invalid one is neither read nor counted as malformed.
+ * to the end of its last complete, newline-terminated valid line. A valid
+ * final line without a newline is still read but not consumed. An invalid
+ * one is neither read nor counted as malformed.
  *
  * An incremental parse re-derives the scan state (model, first prompt,
  * lifecycle, replay gate, token dedup) from the stored prefix without
@@ -30,7 +30,6 @@
 #include "parsers/codex.h"
 #include "parsers/codex_internal.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/text.h"
@@ -82,8 +81,8 @@ typedef struct scan_result {
 
 /*
  * Scans buf[start..end). In tail mode a valid line without its newline
- * stops the scan with PD_EFALLBACK: it may still be being written, and a
- * full parse decides what it contributes.
+ * stops the scan with PD_EFALLBACK, because Codex may still be writing it
+ * and only a full parse can take it into account.
  */
 static int scan(pd_codex_builder *b, size_t start, size_t end, scan_result *res)
 {
@@ -248,7 +247,7 @@ static int fill_session(const pd_codex_builder *b, pd_session *s)
             return PD_ENOMEM;
     }
 
-    s->file_path = pd_arena_strdup(a, req->path);
+    s->file_path = pd_codex_clean(a, req->path, strlen(req->path));
     if (s->file_path == NULL)
         return PD_ENOMEM;
     s->file_size = req->src->file_size;
@@ -314,7 +313,7 @@ static bool title_changed(const pd_codex_builder *b, const char *stored)
     char uuid[37];
 
     if (!title_key(b, b->req->path, &key, uuid) || !pd_codex_index_lookup(ix, key, strlen(key), &title))
-        return false; /* no row: absence is not a rename */
+        return false; /* a missing row is not a rename */
 
     const char *old = stored != NULL ? stored : "";
     size_t old_n = strlen(old);
@@ -337,7 +336,7 @@ static int parse_incremental(pd_codex_builder *b, pd_parse_result *out, pd_err *
                           "%s: the stored size %lld does not end a line of the file", req->path,
                           (long long)incr->offset);
 
-    /* Re-derive the scan state from the stored prefix; its messages are dropped. */
+    /* Re-derive the scan state from the stored prefix, dropping its messages. */
     rc = scan(b, 0, (size_t)incr->offset, &res);
     if (rc != PD_OK)
         return pd_err_set(err, rc, "%s: re-reading the stored prefix failed: %s", req->path,
@@ -363,7 +362,7 @@ static int parse_incremental(pd_codex_builder *b, pd_parse_result *out, pd_err *
         if (s->id == NULL)
             return pd_err_set(err, PD_ENOMEM, "%s: out of memory", req->path);
     }
-    /* The stored first message and title stay; the caller does not rewrite them. */
+    /* An incremental write keeps the stored first message and title. */
     s->first_message = incr->first_message != NULL ? pd_arena_strdup(req->arena, incr->first_message)
                                                     : NULL;
     s->session_name = incr->session_name != NULL ? pd_arena_strdup(req->arena, incr->session_name)

@@ -29,7 +29,7 @@ bool pd_codex_uuid_from_path(const char *path, char out[37]);
 /*
  * Looks the thread title of a session UUID up in the session_index.jsonl
  * files loaded by open_shared (the first index, in root order, that has a
- * row for the UUID wins). On PD_OK, *present says whether a row exists and
+ * row for the UUID wins). On PD_OK, *present is true when a row exists, and
  * *title points at its trimmed title ("" for a blank title, which clears
  * the name) or is NULL when there is no row. The title is owned by shared.
  * Returns PD_EIO when no index has a row but some index exists and could

@@ -14,8 +14,8 @@
  *     session_meta copy appears;
  *   - a session_meta whose id is the parent's is always dropped, so the copy
  *     never replaces the rollout's own id;
- *   - when the parent's transcript cannot be found or read nothing is
- *     suppressed and needs_retry asks for the parse to be repeated later.
+ *   - when the parent's transcript cannot be found or read, nothing is
+ *     suppressed and needs_retry marks the parse for a later retry.
  *
  * Entry points: pd_codex_gate_init, pd_codex_gate_arm (at a session_meta),
  * pd_codex_gate_suppresses (for every valid line). Threading: a gate belongs
@@ -35,7 +35,7 @@ void pd_codex_gate_init(pd_codex_gate *g, pd_arena *a)
     pd_codex_map_init(&g->parent_turns, a);
 }
 
-/* Loads the turn ids of the parent's transcript; false when it cannot be read. */
+/* Loads the turn ids of the parent's transcript. *resolved is false when it cannot be read. */
 static int load_parent_turns(pd_codex_gate *g, const pd_codex_shared *sh, pd_json_parser *p,
                              bool *resolved)
 {
@@ -60,7 +60,7 @@ static int load_parent_turns(pd_codex_gate *g, const pd_codex_shared *sh, pd_jso
     pd_jsonl_init(&reader, buf.data, buf.len, 0);
     rc = PD_OK;
     while (pd_jsonl_next(&reader, &line)) {
-        /* Only turn_context lines matter; skip the parse for the rest. */
+        /* Only turn_context lines matter, so other lines are not parsed. */
         if (pd_text_find(line.data, line.len, "turn_context") == NULL)
             continue;
 

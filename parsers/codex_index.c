@@ -8,9 +8,9 @@
  * its mtime into file_mtime, so a rename alone makes a stored row stale.
  *
  * The replay gate needs the transcript of a fork's or subagent's parent,
- * located by session UUID under the same roots, so open_shared also maps
- * every rollout's UUID to its path (the dated copy wins over the flat
- * archived one, then the lexically smaller path).
+ * located by session UUID under the same roots. So open_shared also maps
+ * every rollout's UUID to its path. The dated copy wins over the flat
+ * archived one, then the lexically smaller path.
  *
  * Entry points, in call order:
  *   pd_codex_shared_open     main thread, once per run (provider open_shared)
@@ -55,7 +55,7 @@ static bool is_uuid(const char *s)
     return true;
 }
 
-/* Length of name without ".jsonl" or ".jsonl.zst"; 0 when it has neither. */
+/* Length of name without ".jsonl" or ".jsonl.zst", or 0 when it has neither. */
 static size_t rollout_stem_len(const char *name, size_t n)
 {
     if (n > 10 && memcmp(name + n - 10, ".jsonl.zst", 10) == 0)
@@ -210,9 +210,9 @@ static char *join(const char *dir, const char *name)
 }
 
 /*
- * Collects rollout files below dir. depth 0 is the root (flat archived
- * files, and year directories); depths 1 and 2 are month and day
- * directories; files are taken at depth 3 (dated) and depth 0 (flat).
+ * Collects rollout files below dir. Depth 0 is the root, with flat archived
+ * files and year directories. Depths 1 and 2 are month and day directories,
+ * and dated files are taken at depth 3.
  */
 static int collect(const char *dir, int depth, walk_list *out)
 {
@@ -331,7 +331,7 @@ static int load_index(pd_codex_index *ix, pd_json_parser *parser, pd_arena *a)
         if (!pd_json_str(pd_json_get(root, "thread_name"), &title, &title_n))
             continue;
 
-        /* Later rows replace earlier ones; a blank title is kept as "". */
+        /* Later rows replace earlier ones, and a blank title is kept as "". */
         pd_codex_trim(&title, &title_n);
         char *clean = pd_codex_clean(a, title, title_n);
         char *clean_id = pd_codex_clean(a, id, id_n);
@@ -354,7 +354,7 @@ static int add_index_for_root(pd_codex_shared *sh, const char *root, pd_json_par
     int rc = PD_OK;
 
     if (path == NULL)
-        return PD_OK; /* no sessions ancestor: this root has no index */
+        return PD_OK; /* without a sessions ancestor this root has no index */
     for (size_t i = 0; i < sh->n_indexes; i++) {
         if (strcmp(sh->indexes[i].path, path) == 0)
             goto out;

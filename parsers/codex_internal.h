@@ -112,9 +112,9 @@ bool pd_codex_uuid_from_name(const char *name, size_t n, char out[37]);
 /*
  * A forked rollout (session_meta forked_from_id) or a subagent rollout
  * (a parent thread in session_meta) may begin with a copy of the parent's
- * lines. The gate suppresses that copy: while it is active every line except
- * turn_context is dropped, and a turn_context whose turn_id also appears in
- * the parent's transcript is dropped too; the first turn_context with a new
+ * lines. The gate suppresses that copy. While it is active every line except
+ * turn_context is dropped, and so is a turn_context whose turn_id also
+ * appears in the parent's transcript. The first turn_context with a new
  * turn_id closes the gate for good.
  */
 typedef struct pd_codex_gate {
@@ -201,14 +201,14 @@ typedef struct pd_codex_pending {
 
 /*
  * State of one transcript scan. Messages are built in order with ordinals
- * from `ordinal`; held notifications reserve an ordinal and are placed (or
- * attached to a call) when the scan ends.
+ * from `ordinal`. A held notification reserves an ordinal and is placed, or
+ * attached to a call, when the scan ends.
  */
 typedef struct pd_codex_builder {
     const pd_parse_request *req;
     const pd_codex_shared *shared;
     pd_arena *arena;
-    pd_json_parser *nested; /* for JSON held in strings; req->json holds the line */
+    pd_json_parser *nested; /* parses JSON inside strings, since req->json contains the line */
 
     pd_message *msgs;
     size_t n_msgs;
@@ -259,8 +259,8 @@ int pd_codex_builder_init(pd_codex_builder *b, const pd_parse_request *req, pd_j
 
 /*
  * Applies one valid line (root is its parse on req->json). Returns PD_OK,
- * PD_ENOMEM, or PD_EFALLBACK in tail mode when the line needs a full parse
- * (b->fallback says why).
+ * PD_ENOMEM, or PD_EFALLBACK in tail mode when the line needs a full parse,
+ * with the reason in b->fallback.
  */
 int pd_codex_process_line(pd_codex_builder *b, pd_json root);
 

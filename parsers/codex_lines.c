@@ -390,7 +390,7 @@ static bool is_turn_aborted(const char *s, size_t n)
     return starts_with(s, n, "<turn_aborted>");
 }
 
-/* Removes one leading "<open>...<close>" envelope; false when s does not start with open. */
+/* Removes one leading "<open>...<close>" envelope. Returns false when s does not start with it. */
 static bool strip_envelope(const char **s, size_t *n, const char *open, const char *close)
 {
     if (!starts_with(*s, *n, open))
@@ -408,9 +408,9 @@ static bool strip_envelope(const char **s, size_t *n, const char *open, const ch
 /*
  * Before the first genuine prompt Codex may send one user item that starts
  * with a <recommended_plugins> envelope and bundles the harness context
- * with the prompt. The envelope is removed from the first text; then, only
- * when it was there, texts that are harness content are dropped and leading
- * instruction and environment envelopes are stripped from the rest.
+ * with the prompt. The envelope is removed from the first text. Only when
+ * it was there, texts that are harness content are then dropped, and
+ * leading instruction and environment envelopes are stripped from the rest.
  * NOTE: the exact split of such bundled items is inferred from a
  * description of Codex behaviour, not from recorded transcripts.
  */
@@ -626,8 +626,8 @@ static int handle_user_content(pd_codex_builder *b, const line_ctx *lc, const ch
             return PD_ENOMEM;
     } else if (clean_n == b->first_user_len && memcmp(clean, b->first_user_content, clean_n) == 0) {
         /*
-         * Codex re-sends the first prompt verbatim after an aborted turn;
-         * only that identified replay is dropped, and only once.
+         * Codex re-sends the first prompt verbatim after an aborted turn.
+         * Only that identified replay is dropped, and only once.
          */
         if (!b->saw_user_turn_after_first && b->may_replay_first) {
             b->may_replay_first = false;
@@ -850,8 +850,9 @@ static int handle_call(pd_codex_builder *b, const line_ctx *lc)
 }
 
 /*
- * The output of a call: a string is trimmed and parsed when it holds JSON;
- * other values are used as they are. *text is the trimmed output text.
+ * Reads the output of a call. A string is trimmed and parsed when it
+ * contains JSON, and other values are used as they are. *text is the
+ * trimmed output text.
  */
 static int parse_output(pd_codex_builder *b, const line_ctx *lc, pd_json *value, const char **text,
                         size_t *text_n)
@@ -1041,7 +1042,7 @@ static int handle_token_count(pd_codex_builder *b, const line_ctx *lc)
         return PD_OK;
     if (pd_json_canonical(usage, &canon) != PD_OK)
         return PD_ENOMEM;
-    /* Codex repeats the last usage while streaming; only a change counts. */
+    /* Codex repeats the last usage while streaming, so only a change counts. */
     if (b->last_usage != NULL && strcmp(b->last_usage, canon) == 0) {
         free(canon);
         return PD_OK;
@@ -1255,7 +1256,7 @@ static int flush_pending(pd_codex_builder *b)
             continue;
         }
 
-        /* No call to carry it: keep it as a user message, once per distinct text. */
+        /* With no call to carry it, it stays a user message, once per distinct text. */
         bool duplicate = false;
         for (size_t j = 0; j < i && !duplicate; j++) {
             const pd_codex_pending *q = order[j];

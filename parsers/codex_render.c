@@ -61,7 +61,7 @@ char *pd_codex_truncate(pd_arena *a, const char *s, size_t n, size_t max_runes)
 
 /*
  * Decodes one UTF-8 sequence at s[0..n). Sets *rune (0xFFFD when invalid)
- * and returns its byte length (1 for an invalid byte); *valid says which.
+ * and *valid, and returns the sequence's byte length (1 for an invalid byte).
  */
 static size_t decode_rune(const unsigned char *s, size_t n, uint32_t *rune, bool *valid)
 {
@@ -213,10 +213,10 @@ static bool is_json_text(pd_json_parser *p, const char *s, size_t n, int *rc)
 }
 
 /*
- * The input_json rule: "arguments" then "input"; a string is trimmed and
- * skipped when empty or when it is the JSON "{}" or "[]"; a string that is
- * not JSON is kept untrimmed; other values keep their raw JSON unless they
- * are empty, "{}" or "[]".
+ * Picks input_json from "arguments", else "input". A string is trimmed and
+ * skipped when it is empty or the JSON "{}" or "[]". A string that is not
+ * JSON is kept untrimmed. Other values keep their raw JSON unless they are
+ * empty, "{}" or "[]".
  */
 static int extract_input_json(pd_arena *a, pd_json_parser *line_parser, pd_json_parser *nested,
                               pd_json payload, const char *payload_path, char **out)
