@@ -703,8 +703,12 @@ static void parse_bad_paths_exit_three(void **state)
         fail_msg("mkdir %s: %s", directory, strerror(errno));
     char *corrupt = fx_fmt("%s/corrupt.jsonl.zst", ws->env.dir);
     fx_write(corrupt, "this is not zstd data\n");
+    /* Opening a FIFO without a writer must not block the parse. */
+    char *fifo = fx_fmt("%s/fifo.jsonl", ws->env.dir);
+    if (mkfifo(fifo, 0644) != 0)
+        fail_msg("mkfifo %s: %s", fifo, strerror(errno));
 
-    const char *args[] = {"parse", missing, good, directory, corrupt, NULL};
+    const char *args[] = {"parse", missing, good, directory, corrupt, fifo, NULL};
     cli_result res;
     run_args(ws, args, &res);
 
@@ -712,6 +716,7 @@ static void parse_bad_paths_exit_three(void **state)
     expect_err_contains(&res, missing);
     expect_err_contains(&res, directory);
     expect_err_contains(&res, corrupt);
+    expect_err_contains(&res, fifo);
     expect_err_lacks(&res, good);
 
     /* The readable file is still printed, as a complete JSON document. */
@@ -728,6 +733,7 @@ static void parse_bad_paths_exit_three(void **state)
     free(missing);
     free(directory);
     free(corrupt);
+    free(fifo);
 }
 
 /* ---- sync then diff: clean archives -------------------------------------------- */
@@ -997,6 +1003,86 @@ static void diff_vacuous_run_fails_on_change(void **state)
     run_on_workspace(ws, &res, "diff", NULL);
     expect_exit(&res, 0);
     expect_err_lacks(&res, "vacuous");
+    cli_result_free(&res);
+}
+
+static void diff_verbose_shows_field_values(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    drift_first_message(ws, CLAUDE_A);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--verbose", NULL);
+    expect_exit(&res, 0);
+    expect_after(&res, "Changed sessions", CLAUDE_A);
+    expect_after(&res, "Changed sessions",
+                 "first_message: drifted prompt -> Why does the solver diverge?");
+    cli_result_free(&res);
+
+    /* The compact report names the field but not the values. */
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_out_lacks(&res, "drifted prompt ->");
+    cli_result_free(&res);
+}
+
+/* A source the current parser cannot read counts as a parse error, which fails the gate. */
+static void diff_parse_error_fails_on_change(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst",
+                       ws->env.codex_root, CODEX_B);
+    fx_write(bad, "this is not zstd data\n");
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 1);
+    expect_after(&res, "Parse errors", bad);
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    expect_err_contains(&res, "--fail-on-change failed");
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--json", NULL);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "totals.parse_errors", 1);
+    assert_json_int(root, "totals.identical", 3);
+    assert_json_text(root, "sessions.0.class", "parse_error");
+    assert_json_text(root, "sessions.0.file_path", bad);
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+    free(bad);
+}
+
+/* A session on disk with no stored row is reported as new and does not fail the gate. */
+static void diff_new_file_does_not_fail(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    write_file_owned(fx_codex_path(&ws->env, "2026/02/02", CODEX_B),
+                     fx_codex_basic(CODEX_B, "Format the changelog."));
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--json", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_int(root, "files_examined", 4);
+    assert_json_int(root, "totals.new_on_disk", 1);
+    assert_json_int(root, "totals.identical", 3);
+    char *codex_b = fx_fmt("codex:%s", CODEX_B);
+    assert_json_text(root, "sessions.0.session_id", codex_b);
+    assert_json_text(root, "sessions.0.class", "new_on_disk");
+    free(codex_b);
+    pd_json_parser_free(parser);
     cli_result_free(&res);
 }
 
@@ -1625,6 +1711,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_drift_passes_without_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_vacuous_run_fails_on_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_verbose_shows_field_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_parse_error_fails_on_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_new_file_does_not_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_missing_archive_not_created, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_leaves_archive_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unusable_archive_exits_three, setup, teardown),
