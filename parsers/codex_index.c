@@ -347,6 +347,11 @@ static int load_index(pd_codex_index *ix, pd_json_parser *parser, pd_arena *a)
     return rc;
 }
 
+/*
+ * NOTE: indexes are found from the roots only. A transcript whose own
+ * sessions ancestor differs from its root's (a root above "sessions") gets
+ * no title and no index mtime.
+ */
 static int add_index_for_root(pd_codex_shared *sh, const char *root, pd_json_parser *parser,
                               size_t *cap)
 {

@@ -26,7 +26,7 @@
 
 #include "common/text.h"
 #include "common/timefmt.h"
-#include "parsers/claude_internal.h"
+#include "parsers/claude_internal.h" /* claude_project_from_cwd: the shared project rule */
 #include "parsers/taxonomy.h"
 
 #define FIRST_MESSAGE_MAX_RUNES 300
