@@ -1540,6 +1540,43 @@ static void diff_progress_auto_on_terminal(void **state)
     free(shown);
 }
 
+/* A transcript that only grew is appended, and the archive still diffs clean. */
+static void sync_appended_file_is_incremental(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *exchange = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
+    fx_append(path, exchange);
+    free(exchange);
+    free(path);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 parsed");
+    expect_err_contains(&res, "2 unchanged");
+    expect_err_contains(&res, "0 full, 1 incremental");
+    cli_result_free(&res);
+
+    char *sql = fx_fmt("SELECT count(*) FROM messages WHERE session_id = '%s' AND content = "
+                       "'Follow-up question 6'", CLAUDE_A);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 1);
+    free(sql);
+
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    cli_result_free(&res);
+
+    /* --full rewrites every session with a full parse. */
+    run_on_workspace(ws, &res, "sync", "--full", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "3 full, 0 incremental");
+    cli_result_free(&res);
+}
+
 /* ---- sync with a file that cannot be read ------------------------------------------ */
 
 static void sync_corrupt_zst_keeps_good_files(void **state)
@@ -1705,6 +1742,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_after_sync_json_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_appended_file_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
