@@ -63,9 +63,6 @@ int pd_cmp_mark_incremental(pd_cmp *c, pd_field_diff *d);
  * is NULL (a failed allocation upstream) or the list cannot grow.
  */
 int pd_cmp_push(pd_cmp *c, pd_field_diff d);
-/* Appends a diff whose three texts are copied into the caller's arena. detail may be NULL. */
-int pd_cmp_push_copy(pd_cmp *c, const char *field, const char *stored, const char *parsed,
-                     const char *detail, bool informational);
 
 /*
  * Sets *out to an array (from scratch) of pointers to the n messages ordered

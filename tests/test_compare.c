@@ -553,6 +553,42 @@ static void compare_keeps_exactly_80_runes_whole(void **state)
     assert_null(diffs.items[0].detail);
 }
 
+/* Sanitising must hold wherever the byte sits, including word boundaries of
+ * the comparator's eight-byte ASCII scan. */
+static void compare_sanitises_at_every_offset(void **state)
+{
+    pd_arena *a = *state;
+    static const char base[] = "abcdefghijklmnopqrstuvwx";
+    static const char *const removed[] = {"\x01", "\x1f", "\x7f",    "\x80",
+                                          "\xc3", "\xff", "\xc2\x85"};
+    static const char *const kept[] = {"\t", "\n", "\r", "\xc3\xa9", "~", " "};
+    size_t base_len = sizeof base - 1;
+
+    for (size_t offset = 0; offset <= base_len; offset++) {
+        pd_session *stored = fixture_session(a, "gemini");
+        pd_session *parsed = fixture_copy(a, stored);
+        parsed->first_message = fx_str(a, base);
+
+        for (size_t i = 0; i < sizeof removed / sizeof removed[0]; i++) {
+            stored->first_message =
+                pd_arena_sprintf(a, "%.*s%s%s", (int)offset, base, removed[i], base + offset);
+            pd_field_diffs diffs = fixture_compare(a, stored, parsed);
+            if (diffs.n != 0)
+                print_message("removed byte %zu at offset %zu made a diff\n", i, offset);
+            assert_int_equal(diffs.n, 0);
+        }
+
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+            stored->first_message =
+                pd_arena_sprintf(a, "%.*s%s%s", (int)offset, base, kept[i], base + offset);
+            pd_field_diffs diffs = fixture_compare(a, stored, parsed);
+            if (diffs.n != 1)
+                print_message("kept text %zu at offset %zu made no diff\n", i, offset);
+            assert_int_equal(diffs.n, 1);
+        }
+    }
+}
+
 static void compare_termination_detail_exact(void **state)
 {
     pd_arena *a = *state;
@@ -875,6 +911,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(compare_truncates_by_runes_on_both_sides,
                                         fixture_arena_setup, fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(compare_keeps_exactly_80_runes_whole, fixture_arena_setup,
+                                        fixture_arena_teardown),
+        cmocka_unit_test_setup_teardown(compare_sanitises_at_every_offset, fixture_arena_setup,
                                         fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(compare_termination_detail_exact, fixture_arena_setup,
                                         fixture_arena_teardown),
