@@ -157,7 +157,8 @@ static int run_diff(char *const argv[], const char *out_path)
 }
 
 /* Checks one JSON report; returns a description of the violation or NULL. */
-static char *check_report(const char *json_text, size_t len, const char planted[][64], size_t n_planted)
+static char *check_report(const char *json_text, size_t len, const char planted[][80],
+                          size_t n_planted)
 {
     pd_json_parser *p = pd_json_parser_new();
     pd_json root;
@@ -209,7 +210,7 @@ static void soak_live_writes_never_fail_the_gate(void **state)
     char live_paths[2 * N_LIVE][700];
     char live_ids[2 * N_LIVE][64];
     bool is_codex[2 * N_LIVE];
-    char planted[3][64];
+    char planted[3][80];
     size_t n_planted = 0;
 
     for (int i = 0; i < N_LIVE + N_STILL; i++) {
