@@ -809,6 +809,86 @@ static void attribution_no_fallback_when_attributed(void **state)
     assert_non_null(strstr(diffs.items[0].detail, "file_path"));
 }
 
+/* Sets every text column of s's messages, tool calls and usage events to NULL. */
+static void null_all_message_text(pd_session *s)
+{
+    for (size_t i = 0; i < s->n_messages; i++) {
+        pd_message *m = &s->messages[i];
+        m->role = m->content = m->thinking_text = m->timestamp = m->model = NULL;
+        m->token_usage = m->claude_message_id = m->claude_request_id = NULL;
+        m->source_type = m->source_subtype = m->prompt_source = NULL;
+        m->source_uuid = m->source_parent_uuid = m->stop_reason = NULL;
+        for (size_t j = 0; j < m->n_tool_calls; j++) {
+            pd_tool_call *tc = &m->tool_calls[j];
+            tc->tool_use_id = tc->tool_name = tc->category = tc->input_json = NULL;
+            tc->skill_name = tc->subagent_session_id = tc->file_path = NULL;
+            tc->result_content = NULL;
+        }
+    }
+    for (size_t i = 0; i < s->n_usage_events; i++) {
+        pd_usage_event *ev = &s->usage_events[i];
+        ev->source = ev->model = ev->occurred_at = ev->dedup_key = NULL;
+    }
+}
+
+/* Sets the same columns to "" instead. */
+static void empty_all_message_text(pd_arena *a, pd_session *s)
+{
+    for (size_t i = 0; i < s->n_messages; i++) {
+        pd_message *m = &s->messages[i];
+        m->role = m->content = m->thinking_text = m->timestamp = m->model = fx_str(a, "");
+        m->token_usage = m->claude_message_id = m->claude_request_id = fx_str(a, "");
+        m->source_type = m->source_subtype = m->prompt_source = fx_str(a, "");
+        m->source_uuid = m->source_parent_uuid = m->stop_reason = fx_str(a, "");
+        for (size_t j = 0; j < m->n_tool_calls; j++) {
+            pd_tool_call *tc = &m->tool_calls[j];
+            tc->tool_use_id = tc->tool_name = tc->category = fx_str(a, "");
+            tc->input_json = tc->skill_name = tc->subagent_session_id = fx_str(a, "");
+            tc->file_path = tc->result_content = fx_str(a, "");
+        }
+    }
+    for (size_t i = 0; i < s->n_usage_events; i++) {
+        pd_usage_event *ev = &s->usage_events[i];
+        ev->source = ev->model = ev->occurred_at = ev->dedup_key = fx_str(a, "");
+    }
+}
+
+static void null_text_equals_empty_text(void **state)
+{
+    pd_arena *a = *state;
+    pd_session *stored = fixture_session(a, "claude");
+    pd_session *parsed = fixture_copy(a, stored);
+    null_all_message_text(stored);
+    empty_all_message_text(a, parsed);
+
+    pd_field_diffs diffs = fixture_compare(a, stored, parsed);
+
+    assert_int_equal(diffs.n, 0);
+}
+
+static void null_text_against_values_reports(void **state)
+{
+    pd_arena *a = *state;
+    pd_session *stored = fixture_session(a, "claude");
+    pd_session *parsed = fixture_copy(a, stored);
+    null_all_message_text(stored);
+
+    pd_field_diffs diffs = fixture_compare(a, stored, parsed);
+
+    /* Every family differs; content keeps its length column, so it shows as
+     * an equal-length body change. */
+    assert_int_equal(diffs.n, 6);
+    assert_string_equal(diffs.items[0].field, "models");
+    assert_string_equal(diffs.items[0].stored, "(none)");
+    assert_string_equal(diffs.items[1].field, "message_tokens");
+    assert_string_equal(diffs.items[2].field, "message_content");
+    assert_string_equal(diffs.items[3].field, "message_metadata");
+    assert_string_equal(diffs.items[3].detail,
+                        "3/3 messages differ; first at ordinal 0: role \"\" -> \"user\"");
+    assert_string_equal(diffs.items[4].field, "tool_calls");
+    assert_string_equal(diffs.items[5].field, "usage_event_totals");
+}
+
 /* ---- fingerprints ---- */
 
 static pd_session *fingerprint_session(pd_arena *a)
@@ -1060,6 +1140,10 @@ int main(void)
                                         fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(attribution_no_fallback_when_attributed,
                                         fixture_arena_setup, fixture_arena_teardown),
+        cmocka_unit_test_setup_teardown(null_text_equals_empty_text, fixture_arena_setup,
+                                        fixture_arena_teardown),
+        cmocka_unit_test_setup_teardown(null_text_against_values_reports, fixture_arena_setup,
+                                        fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(fingerprint_text_matches_format, fixture_arena_setup,
                                         fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(fingerprint_text_sanitises_except_timestamp,
