@@ -91,15 +91,15 @@ static int teardown(void **state)
 
 /* How one child ended and what it printed. */
 typedef struct cli_result {
-    bool exited;      /* WIFEXITED */
-    int exit_code;    /* WEXITSTATUS when exited */
-    bool signaled;    /* WIFSIGNALED */
-    int term_signal;  /* WTERMSIG when signaled */
-    char *out;        /* stdout, NUL-terminated; "" when stdout was not captured */
+    bool exited;     /* WIFEXITED */
+    int exit_code;   /* WEXITSTATUS when exited */
+    bool signaled;   /* WIFSIGNALED */
+    int term_signal; /* WTERMSIG when signaled */
+    char *out;       /* stdout, NUL-terminated; "" when stdout was not captured */
     size_t out_len;
-    char *err;        /* stderr, NUL-terminated */
+    char *err; /* stderr, NUL-terminated */
     size_t err_len;
-    char label[512];  /* the command line, for failure messages */
+    char label[512]; /* the command line, for failure messages */
 } cli_result;
 
 static void cli_result_free(cli_result *res)
@@ -303,8 +303,8 @@ static void expect_exit(const cli_result *res, int code)
     if (!res->exited)
         fail_msg("`%s` did not exit normally", res->label);
     if (res->exit_code != code)
-        fail_msg("`%s` exited %d, expected %d; stderr:\n" EXCERPT "\nstdout:\n" EXCERPT,
-                 res->label, res->exit_code, code, res->err, res->out);
+        fail_msg("`%s` exited %d, expected %d; stderr:\n" EXCERPT "\nstdout:\n" EXCERPT, res->label,
+                 res->exit_code, code, res->err, res->out);
 }
 
 static void expect_contains(const cli_result *res, const char *stream_name, const char *text,
@@ -498,8 +498,8 @@ static void sync_workspace(cli_ws *ws)
 
 static void drift_first_message(const cli_ws *ws, const char *session_id)
 {
-    char *sql = fx_fmt("UPDATE sessions SET first_message = 'drifted prompt' WHERE id = '%s'",
-                       session_id);
+    char *sql =
+        fx_fmt("UPDATE sessions SET first_message = 'drifted prompt' WHERE id = '%s'", session_id);
     fx_sql(ws->env.db, sql);
     free(sql);
     char *check = fx_fmt("SELECT count(*) FROM sessions WHERE id = '%s'", session_id);
@@ -565,8 +565,12 @@ typedef struct usage_case {
 static const usage_case USAGE_CASES[] = {
     {"no arguments", {NULL}, {"Usage:"}},
     {"unknown command", {"frobnicate", NULL}, {"unknown command \"frobnicate\""}},
-    {"unknown diff option", {"diff", "--bogus-option", NULL}, {"unknown option \"--bogus-option\""}},
-    {"unknown sync option", {"sync", "--bogus-option", NULL}, {"unknown option \"--bogus-option\""}},
+    {"unknown diff option",
+     {"diff", "--bogus-option", NULL},
+     {"unknown option \"--bogus-option\""}},
+    {"unknown sync option",
+     {"sync", "--bogus-option", NULL},
+     {"unknown option \"--bogus-option\""}},
     {"negative limit", {"diff", "--limit", "-1", NULL}, {"--limit must be >= 0"}},
     {"non-numeric limit", {"diff", "--limit", "abc", NULL}, {"--limit", "\"abc\""}},
     {"xml format", {"diff", "--format", "xml", NULL}, {"--format", "\"xml\""}},
@@ -575,13 +579,17 @@ static const usage_case USAGE_CASES[] = {
     {"unknown agent",
      {"diff", "--agent", "definitely-not-an-agent", NULL},
      {"unknown agent \"definitely-not-an-agent\"", "claude", "codex"}},
-    {"diff source without agent", {"diff", "--source", "nonsense", NULL},
+    {"diff source without agent",
+     {"diff", "--source", "nonsense", NULL},
      {"--source", "\"nonsense\""}},
-    {"sync source without agent", {"sync", "--source", "nonsense", NULL},
+    {"sync source without agent",
+     {"sync", "--source", "nonsense", NULL},
      {"--source", "\"nonsense\""}},
-    {"source with unknown agent", {"diff", "--source", "gemini=sessions", NULL},
+    {"source with unknown agent",
+     {"diff", "--source", "gemini=sessions", NULL},
      {"unknown agent", "gemini"}},
-    {"overflowing limit", {"diff", "--limit", "99999999999999999999", NULL},
+    {"overflowing limit",
+     {"diff", "--limit", "99999999999999999999", NULL},
      {"--limit", "\"99999999999999999999\""}},
     {"too many threads", {"diff", "--threads", "257", NULL}, {"--threads", "\"257\""}},
     {"missing option value", {"diff", "--db", NULL}, {"--db"}},
@@ -589,7 +597,8 @@ static const usage_case USAGE_CASES[] = {
     {"invalid sync progress", {"sync", "--progress", "sometimes", NULL}, {"--progress"}},
     {"stray diff argument", {"diff", "stray", NULL}, {"unexpected argument \"stray\""}},
     {"parse without files", {"parse", NULL}, {"no transcript files given"}},
-    {"parse unknown agent", {"parse", "--agent", "nope", "x.jsonl", NULL},
+    {"parse unknown agent",
+     {"parse", "--agent", "nope", "x.jsonl", NULL},
      {"unknown agent \"nope\""}},
 };
 
@@ -774,9 +783,9 @@ static void diff_after_sync_json_shape(void **state)
     pd_json root = parse_stdout_json(parser, &res);
     assert_int_equal(pd_json_type_of(root), PD_JSON_OBJECT);
 
-    static const char *const keys[] = {"generated_at",   "data_version",  "db_path",
-                                       "agents",         "files_examined", "files_limited",
-                                       "totals",         "field_counts",  "sessions"};
+    static const char *const keys[] = {"generated_at", "data_version",   "db_path",
+                                       "agents",       "files_examined", "files_limited",
+                                       "totals",       "field_counts",   "sessions"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (!pd_json_exists(pd_json_get(root, keys[i])))
             fail_msg("JSON report lacks the key \"%s\":\n" EXCERPT, keys[i], res.out);
@@ -833,6 +842,44 @@ static void sync_rerun_skips_unchanged_files(void **state)
     expect_err_contains(&res, "3 unchanged");
     expect_err_contains(&res, "0 failed");
     assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    cli_result_free(&res);
+}
+
+/* A transcript that only grew is appended, and the archive still diffs clean. */
+static void sync_appended_file_is_incremental(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *exchange = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
+    fx_append(path, exchange);
+    free(exchange);
+    free(path);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 parsed");
+    expect_err_contains(&res, "2 unchanged");
+    expect_err_contains(&res, "0 full, 1 incremental");
+    cli_result_free(&res);
+
+    char *sql = fx_fmt("SELECT count(*) FROM messages WHERE session_id = '%s' AND content = "
+                       "'Follow-up question 6'",
+                       CLAUDE_A);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 1);
+    free(sql);
+
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    cli_result_free(&res);
+
+    /* --full rewrites every session with a full parse. */
+    run_on_workspace(ws, &res, "sync", "--full", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "3 full, 0 incremental");
     cli_result_free(&res);
 }
 
@@ -1034,8 +1081,8 @@ static void diff_parse_error_fails_on_change(void **state)
     cli_ws *ws = *state;
     write_three(ws);
     sync_workspace(ws);
-    char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst",
-                       ws->env.codex_root, CODEX_B);
+    char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst", ws->env.codex_root,
+                       CODEX_B);
     fx_write(bad, "this is not zstd data\n");
 
     cli_result res;
@@ -1191,6 +1238,8 @@ static void diff_unusable_archive_exits_three(void **state)
     free(foreign);
 }
 
+/* ---- --limit and default paths ---------------------------------------------------- */
+
 static void diff_limit_samples_newest_source(void **state)
 {
     cli_ws *ws = *state;
@@ -1260,11 +1309,10 @@ static void sync_default_roots_follow_environment(void **state)
     write_file_owned(path, fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
     path = fx_fmt("%s/projects/-home-tess-src-orbit/%s.jsonl", config, CLAUDE_B);
     write_file_owned(path, fx_claude_plain(CLAUDE_B, "Shadowed by the override."));
-    path = fx_fmt("%s/sessions/2026/02/01/rollout-2026-02-01T09-00-00-%s.jsonl", codex_home,
-                  CODEX_A);
+    path =
+        fx_fmt("%s/sessions/2026/02/01/rollout-2026-02-01T09-00-00-%s.jsonl", codex_home, CODEX_A);
     write_file_owned(path, fx_codex_basic(CODEX_A, "Run the tests please."));
-    path = fx_fmt("%s/archived_sessions/rollout-2026-02-02T09-00-00-%s.jsonl", codex_home,
-                  CODEX_B);
+    path = fx_fmt("%s/archived_sessions/rollout-2026-02-02T09-00-00-%s.jsonl", codex_home, CODEX_B);
     write_file_owned(path, fx_codex_basic(CODEX_B, "Format the changelog."));
 
     char *env_projects = fx_fmt("CLAUDE_PROJECTS_DIR=%s", projects);
@@ -1352,8 +1400,8 @@ static void diff_closed_stdout_exits_cleanly(void **state)
     write_five(ws);
     sync_workspace(ws);
 
-    const char *args[] = {"diff",   "--db",    ws->env.db, "--source", ws->claude_source,
-                          "--source", ws->codex_source, "--json",  NULL};
+    const char *args[] = {"diff",     "--db",           ws->env.db, "--source", ws->claude_source,
+                          "--source", ws->codex_source, "--json",   NULL};
     cli_result res;
 
     /* With a working stdout the same command prints a report, so it does write. */
@@ -1374,8 +1422,8 @@ static void diff_closed_stdout_exits_cleanly(void **state)
                  res.term_signal, res.err);
     assert_true(res.exited);
     if (res.exit_code != 0 && res.exit_code != 3)
-        fail_msg("`%s` exited %d with stdout closed, expected 0 or 3; stderr:\n" EXCERPT,
-                 res.label, res.exit_code, res.err);
+        fail_msg("`%s` exited %d with stdout closed, expected 0 or 3; stderr:\n" EXCERPT, res.label,
+                 res.exit_code, res.err);
     cli_result_free(&res);
 }
 
@@ -1497,8 +1545,15 @@ static char *read_pseudo_terminal(int master)
 static char *diff_with_terminal_stderr(cli_ws *ws, const char *const *extra_env, bool json,
                                        cli_result *res)
 {
-    const char *args[] = {"diff",   "--db",           ws->env.db, "--source", ws->claude_source,
-                          "--source", ws->codex_source, json ? "--json" : NULL, NULL};
+    const char *args[] = {"diff",
+                          "--db",
+                          ws->env.db,
+                          "--source",
+                          ws->claude_source,
+                          "--source",
+                          ws->codex_source,
+                          json ? "--json" : NULL,
+                          NULL};
     int terminal = -1;
     int master = open_pseudo_terminal(&terminal);
     run_process(ws, args, extra_env, -1, terminal, res);
@@ -1540,43 +1595,6 @@ static void diff_progress_auto_on_terminal(void **state)
     free(shown);
 }
 
-/* A transcript that only grew is appended, and the archive still diffs clean. */
-static void sync_appended_file_is_incremental(void **state)
-{
-    cli_ws *ws = *state;
-    write_three(ws);
-    sync_workspace(ws);
-    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
-    char *exchange = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
-    fx_append(path, exchange);
-    free(exchange);
-    free(path);
-
-    cli_result res;
-    run_on_workspace(ws, &res, "sync", NULL);
-    expect_exit(&res, 0);
-    expect_err_contains(&res, "1 parsed");
-    expect_err_contains(&res, "2 unchanged");
-    expect_err_contains(&res, "0 full, 1 incremental");
-    cli_result_free(&res);
-
-    char *sql = fx_fmt("SELECT count(*) FROM messages WHERE session_id = '%s' AND content = "
-                       "'Follow-up question 6'", CLAUDE_A);
-    assert_int_equal(fx_sql_int(ws->env.db, sql), 1);
-    free(sql);
-
-    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
-    expect_exit(&res, 0);
-    expect_out_contains(&res, "0 sessions changed, 3 identical.");
-    cli_result_free(&res);
-
-    /* --full rewrites every session with a full parse. */
-    run_on_workspace(ws, &res, "sync", "--full", NULL);
-    expect_exit(&res, 0);
-    expect_err_contains(&res, "3 full, 0 incremental");
-    cli_result_free(&res);
-}
-
 /* ---- sync with a file that cannot be read ------------------------------------------ */
 
 static void sync_corrupt_zst_keeps_good_files(void **state)
@@ -1584,8 +1602,8 @@ static void sync_corrupt_zst_keeps_good_files(void **state)
     cli_ws *ws = *state;
     write_three(ws);
     /* The name is a valid rollout name, but the bytes are not a zstd frame. */
-    char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst",
-                       ws->env.codex_root, CODEX_B);
+    char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst", ws->env.codex_root,
+                       CODEX_B);
     fx_write(bad, "this is not zstd data\n{\"type\":\"session_meta\"}\n");
 
     cli_result res;
@@ -1659,7 +1677,8 @@ static void sync_garbage_lines_not_failure(void **state)
 
 /* ---- the real corpus ---------------------------------------------------------------- */
 
-/* Source and destination prefixes for copy_entry, which are globals because nftw takes no context. */
+/* Source and destination prefixes for copy_entry, which are globals because nftw takes no context.
+ */
 static const char *copy_from;
 static const char *copy_to;
 
@@ -1699,16 +1718,16 @@ static void diff_real_corpus_is_clean(void **state)
 
     char *claude = fx_fmt("claude=%s/claude/projects", copy);
     char *codex = fx_fmt("codex=%s/codex/sessions", copy);
-    const char *sync_args[] = {"sync", "--db", ws->env.db, "--source", claude, "--source", codex,
-                               NULL};
+    const char *sync_args[] = {"sync", "--db",     ws->env.db, "--source",
+                               claude, "--source", codex,      NULL};
     cli_result res;
     run_args(ws, sync_args, &res);
     expect_exit(&res, 0);
     expect_err_contains(&res, "0 failed");
     cli_result_free(&res);
 
-    const char *diff_args[] = {"diff",  "--db",  ws->env.db, "--source", claude, "--source",
-                               codex,   "--json", "--fail-on-change", NULL};
+    const char *diff_args[] = {"diff",     "--db", ws->env.db, "--source",         claude,
+                               "--source", codex,  "--json",   "--fail-on-change", NULL};
     run_args(ws, diff_args, &res);
     expect_exit(&res, 0);
     pd_json_parser *parser = pd_json_parser_new();
