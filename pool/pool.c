@@ -20,9 +20,14 @@
  * Why the submitter may return PD_EFULL instead of blocking: when the caller
  * also collects, a full result ring stops the workers, which then stop
  * freeing job slots, so a submit waiting for a job slot would wait forever.
- * Every change that can end a submitter's wait wakes job_space: a worker's
- * pop from the job ring, a push that fills the result ring, a failed result
- * push, and pd_pool_cancel.
+ * Every change that can end a submitter's wait wakes job_space: a pop that
+ * leaves the job ring at most half full, a push that fills the result ring,
+ * a failed result push, and pd_pool_cancel. Waking at half full rather than
+ * on every pop lets a waiting submitter refill many slots per wake-up. It
+ * cannot leave the submitter asleep for good: while it sleeps only pops
+ * change the job count, so the pop that reaches half full reads that count.
+ * Workers that stop popping do so because the result ring is full, and the
+ * failed push wakes the submitter as well.
  *
  * Cancel handshake (Dekker style, all seq_cst): a worker stores
  * running = true, then loads cancelled and calls run only if it is false;
@@ -74,8 +79,8 @@ struct pd_pool {
     unsigned n_workers; /* n_threads, or 1 record for inline mode */
     pool_worker *workers;
 
-    /* Flags only ever go from false to true. Stored seq_cst; readers that
-     * only need to see the change eventually use acquire. */
+    /* Flags only ever go from false to true. They are stored seq_cst, and
+     * readers that only need the change eventually load them with acquire. */
     atomic_bool finished;  /* pd_pool_finish */
     atomic_bool cancelled; /* pd_pool_cancel; seq_cst with pool_worker.running */
     atomic_bool stopping;  /* pd_pool_destroy or failed create: workers exit */
@@ -92,9 +97,9 @@ struct pd_pool {
     /* Start-up rendezvous between pd_pool_create and the workers. */
     pthread_mutex_t startup_mutex;
     pthread_cond_t startup_cond;
-    unsigned n_reported; /* under startup_mutex */
+    unsigned n_reported;   /* under startup_mutex */
     bool inline_ctx_ready; /* inline mode: worker_init succeeded */
-    /* What pd_pool_create managed to set up, for teardown. */
+    /* Parts that pd_pool_create has set up, so that teardown frees only those. */
     bool rings_ready;
     unsigned n_parkings_ready;
     bool startup_ready;
@@ -153,7 +158,7 @@ static bool no_job_running(const void *arg)
 
 /* ---- worker side ----------------------------------------------------------- */
 
-/* Runs job unless the pool is cancelled; returns whether it ran. */
+/* Runs job unless the pool is cancelled, and returns whether it ran. */
 static bool run_unless_cancelled(pd_pool *p, pool_worker *w, void *job)
 {
     atomic_store(&w->running, true);
@@ -194,7 +199,8 @@ static void worker_loop(pd_pool *p, pool_worker *w)
     for (;;) {
         void *job = NULL;
         if (pd_job_ring_pop(&p->jobs, &job)) {
-            pd_parking_wake_one(&p->job_space);
+            if (pd_job_ring_count(&p->jobs) <= p->jobs.limit / 2)
+                pd_parking_wake_one(&p->job_space);
             pd_pool_result result = {.job = job, .was_run = run_unless_cancelled(p, w, job)};
             if (!push_result(p, &result))
                 return;
@@ -205,7 +211,7 @@ static void worker_loop(pd_pool *p, pool_worker *w)
             return;
         if (atomic_load_explicit(&p->finished, memory_order_acquire)) {
             /* A job pushed just before finish may have arrived after the
-             * failed pop; exit only when the ring is seen empty after finish. */
+             * failed pop, so exit only when the ring is empty after finish. */
             if (pd_job_ring_count(&p->jobs) == 0)
                 return;
             continue;
@@ -247,7 +253,8 @@ static void *worker_main(void *arg)
 static int validate_config(const pd_pool_config *cfg, pd_pool **out, pd_err *err)
 {
     if (cfg == NULL || out == NULL)
-        return pd_err_set(err, PD_EINVAL, "pool: configuration and output pointer must not be NULL");
+        return pd_err_set(err, PD_EINVAL,
+                          "pool: configuration and output pointer must not be NULL");
     if (cfg->run == NULL)
         return pd_err_set(err, PD_EINVAL, "pool: the run callback is missing");
     if (cfg->ring_capacity == 0 || cfg->ring_capacity > PD_POOL_MAX_RING_CAPACITY)
@@ -378,10 +385,10 @@ static int init_inline(pd_pool *p, pd_err *err)
 }
 
 /*
- * Every signal that can be sent to the process, so the workers block them.
- * Signals caused by the faulting instruction itself stay unblocked: the
- * kernel delivers them to that thread anyway, and blocking them would kill
- * the process before a crash handler (such as the sanitizers') could report.
+ * Fills set with the signals that workers block: all of them except those
+ * raised by a faulting instruction. The kernel delivers a fault signal to the
+ * faulting thread anyway, and blocking it would kill the process before a
+ * crash handler (such as the sanitizers') could report.
  */
 static void asynchronous_signals(sigset_t *set)
 {
@@ -491,7 +498,7 @@ static int submit_inline(pd_pool *p, void *job)
 
     pd_pool_result result = {.job = job, .was_run = run_unless_cancelled(p, &p->workers[0], job)};
     bool now_full = false;
-    /* Cannot fail: this thread is the only producer and saw a free slot. */
+    /* Cannot fail, because this thread is the only producer and found a free slot. */
     pd_result_ring_push(&p->results, &result, &now_full);
     count_submitted(p);
     pd_parking_wake_one(&p->result_ready);

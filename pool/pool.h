@@ -6,8 +6,8 @@
  * many consumers). Each worker pops a job, calls cfg->run on it and pushes the
  * same pointer into the result ring (many producers, one consumer), where the
  * collecting thread picks it up. Both rings are Concurrency Kit ck_ring
- * buffers, so the fast path takes no lock; a thread that finds a ring empty or
- * full sleeps until the other side makes progress.
+ * buffers, so the fast path takes no lock. A thread that finds a ring empty
+ * or full sleeps until the other side makes progress.
  *
  * Call order:
  *   pd_pool_create
@@ -23,14 +23,15 @@
  * and they may be the same thread. A caller that both submits and collects
  * never deadlocks if it collects one result whenever a submit returns
  * PD_EFULL (see pd_pool_submit). Workers block every asynchronous signal, so
- * SIGINT and friends reach only the application's own threads.
+ * SIGINT, SIGTERM and other signals sent to the process reach only the
+ * application's own threads.
  *
  * Ownership: the pool stores job pointers and never reads or frees what they
  * point to. A job belongs to the pool from a successful submit until
  * pd_pool_next_result returns it; in between, only cfg->run may touch it.
  *
- * Shutdown: pd_pool_finish drains (every queued job still runs, unless
- * cancelled, and is returned). pd_pool_cancel stops running queued jobs but
+ * Shutdown: after pd_pool_finish, every queued job still runs (unless
+ * cancelled) and is returned. pd_pool_cancel stops running queued jobs but
  * still returns them. pd_pool_destroy drops whatever was not collected.
  */
 #ifndef PD_POOL_H
@@ -52,8 +53,8 @@ typedef struct pd_pool_config {
      * job on the caller's thread and queues it in the result ring. */
     unsigned n_threads;
     /* Maximum number of queued jobs (1 .. PD_POOL_MAX_RING_CAPACITY). The
-     * result ring holds the smallest 2^k - 1 that is >= ring_capacity, because
-     * ck_ring sizes are powers of two and one slot stays empty. */
+     * result ring has room for the smallest 2^k - 1 that is >= ring_capacity,
+     * because ck_ring sizes are powers of two and one slot stays empty. */
     unsigned ring_capacity;
     /* Optional. Builds per-worker state (a JSON parser, a read-only SQLite
      * connection) and stores it in *worker_ctx. Called once on each worker
@@ -88,8 +89,10 @@ int pd_pool_create(const pd_pool_config *cfg, pd_pool **out, pd_err *err);
  *   PD_OK        the job is queued; the pool owns it until it is returned.
  *   PD_EFULL     the job ring and the result ring were both full, so blocking
  *                could wait forever for a caller that is also the collector.
- *                A result is ready: collect at least one, then submit again.
- *                In inline mode: the result ring was full.
+ *                Such a caller gets a result from pd_pool_next_result at once:
+ *                collect at least one, then submit again. With a separate
+ *                collecting thread, PD_EFULL is transient and a retry may
+ *                succeed. In inline mode: the result ring was full.
  *   PD_ECANCELED pd_pool_cancel was called, also while this call was blocked.
  *   PD_ECLOSED   pd_pool_finish was called before.
  *   PD_EINVAL    p or job is NULL.
@@ -100,7 +103,7 @@ int pd_pool_submit(pd_pool *p, void *job);
 
 /*
  * Queues job like pd_pool_submit but never waits: returns PD_EFULL when the
- * job ring holds ring_capacity jobs (inline mode: when the result ring is
+ * job ring contains ring_capacity jobs (inline mode: when the result ring is
  * full). At least one job is then in flight, so pd_pool_next_result will
  * return. Submitting thread only.
  */
@@ -160,9 +163,10 @@ bool pd_pool_is_cancelled(const pd_pool *p);
 /*
  * Stops and joins the workers, runs worker_fini for each of them (inline
  * mode: on the calling thread) and frees the pool. A job still running
- * finishes first. Jobs not yet returned by pd_pool_next_result are dropped
- * without being run or returned, and stay owned by the caller. NULL is
- * ignored. Call it once no other pool function is running.
+ * finishes first. Jobs not yet returned by pd_pool_next_result are dropped:
+ * queued jobs do not run, finished ones are not returned, and all of them
+ * stay owned by the caller. NULL is ignored. Call it once no other pool
+ * function is running.
  */
 void pd_pool_destroy(pd_pool *p);
 

@@ -34,7 +34,8 @@ typedef struct pd_pool_result {
 
 /*
  * Ring of results: any number of producers (workers), one consumer (the
- * collecting thread). It holds `capacity` (a power of two minus one) results.
+ * collecting thread). It has room for `capacity` results, a power of two
+ * minus one.
  */
 typedef struct pd_result_ring {
     _Alignas(PD_POOL_CACHE_LINE) ck_ring_t ring;
@@ -45,19 +46,20 @@ typedef struct pd_result_ring {
 /* Allocates a ring for `limit` jobs. Returns false when out of memory. */
 bool pd_job_ring_init(pd_job_ring *r, unsigned limit);
 void pd_job_ring_free(pd_job_ring *r);
-/* Producer only. Returns false, leaving the ring unchanged, when it holds limit jobs. */
+/* Producer only. Returns false, leaving the ring unchanged, when it contains limit jobs. */
 bool pd_job_ring_push(pd_job_ring *r, void *job);
 /* Any consumer. Returns false when the ring is empty. */
 bool pd_job_ring_pop(pd_job_ring *r, void **job);
 /* Number of queued jobs; exact for the producer, a snapshot for anyone else. */
 unsigned pd_job_ring_count(const pd_job_ring *r);
 
-/* Allocates a ring that holds at least min_capacity results. Returns false when out of memory. */
+/* Allocates a ring with room for at least min_capacity results. Returns false when out of
+ * memory. */
 bool pd_result_ring_init(pd_result_ring *r, unsigned min_capacity);
 void pd_result_ring_free(pd_result_ring *r);
 /*
- * Any producer. Returns false when the ring is full. On success, *now_full
- * tells whether this result took the last free slot.
+ * Any producer. Returns false when the ring is full. On success, sets
+ * *now_full to whether this result took the last free slot.
  */
 bool pd_result_ring_push(pd_result_ring *r, const pd_pool_result *result, bool *now_full);
 /* Consumer only. Returns false when the ring is empty. */
@@ -66,10 +68,10 @@ bool pd_result_ring_pop(pd_result_ring *r, pd_pool_result *out);
 unsigned pd_result_ring_count(const pd_result_ring *r);
 
 /*
- * A place where threads sleep until a condition holds. The condition lives
- * outside (ring counters, flags); the parking spot only makes sure that a
- * thread that changes it wakes the sleepers without taking a lock when
- * nobody sleeps. See pool_park.c for the protocol.
+ * A place where threads sleep until a condition becomes true. The condition
+ * is stored elsewhere (ring counters, flags). The parking spot makes sure
+ * that the thread that changes it wakes the sleepers, and takes no lock when
+ * no thread sleeps. See pool_park.c for the protocol.
  */
 typedef struct pd_parking {
     pthread_mutex_t mutex;

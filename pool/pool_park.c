@@ -9,8 +9,8 @@
  * seq_cst fence and only then re-checks its condition before sleeping on the
  * condition variable. The waker stores its change (a ring push or pop, a
  * flag), issues a seq_cst fence and reads n_waiting. The two fences are
- * totally ordered, so either the waker's fence comes first and the waiter's
- * re-check sees the change, or the waiter's fence comes first and the waker
+ * totally ordered. Either the waker's fence comes first and the waiter's
+ * re-check reads the change, or the waiter's fence comes first and the waker
  * reads n_waiting > 0. In the second case the waker locks the mutex before
  * signalling; the waiter holds that mutex from its increment until
  * pthread_cond_wait releases it, so the signal cannot fall between the

@@ -4,7 +4,7 @@
  *
  * Entry points: pd_job_ring_* (push from the submitting thread, pop from
  * workers) and pd_result_ring_* (push from workers, pop from the collecting
- * thread); init and free from one thread while no other uses the ring.
+ * thread). Init and free run on one thread while no other uses the ring.
  *
  * The job ring uses the pointer SPMC interface (ck_ring_enqueue_spmc,
  * ck_ring_dequeue_spmc). The result ring stores a small struct with the
@@ -51,7 +51,7 @@ const char *__tsan_default_suppressions(void)
 
 CK_RING_PROTOTYPE(pd_pool_result, pd_pool_result)
 
-/* Returns the ck_ring size that holds at least n entries: a power of two > n. */
+/* Returns the ck_ring size with room for at least n entries: a power of two > n. */
 static unsigned ring_size_for(unsigned n)
 {
     unsigned size = 2;
