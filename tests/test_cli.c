@@ -50,8 +50,10 @@ enum { CHILD_POLL_INTERVAL_MS = 10, CHILD_POLL_LIMIT = 12000 };
 static const char *const CLAUDE_A = "3f2a9c4e-1b7d-4e55-9a10-aa0000000001";
 static const char *const CLAUDE_B = "5c81d2f0-77aa-4c3b-8e21-bb0000000002";
 static const char *const CLAUDE_C = "9e4b0a12-c3d4-4f56-a789-cc0000000003";
+static const char *const CLAUDE_D = "b1e2f3a4-5566-4778-899a-dd0000000004";
 static const char *const CODEX_A = "0199aaaa-bbbb-7ccc-8ddd-0000000000a1";
 static const char *const CODEX_B = "0199aaaa-bbbb-7ccc-8ddd-0000000000b2";
+static const char *const CODEX_C = "0199aaaa-bbbb-7ccc-8ddd-0000000000c3";
 
 /* ---- workspace ---------------------------------------------------------------- */
 
@@ -1432,22 +1434,45 @@ static void diff_thread_counts_same_json(void **state)
     cli_ws *ws = *state;
     write_five(ws);
     sync_workspace(ws);
+
+    /* Several classes, so that the order of session entries matters. */
     drift_first_message(ws, CLAUDE_C);
+    char *codex_b = fx_fmt("codex:%s", CODEX_B);
+    drift_first_message(ws, codex_b);
+    free(codex_b);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-tides", CLAUDE_D),
+                     fx_claude_plain(CLAUDE_D, "Added after the sync."));
+    char *bad = fx_fmt("%s/2026/02/04/rollout-2026-02-04T09-00-00-%s.jsonl.zst", ws->env.codex_root,
+                       CODEX_C);
+    fx_write(bad, "this is not zstd data\n");
+    free(bad);
 
     static const char *const thread_counts[] = {"0", "1", "4"};
-    char *reports[3];
+    char *json_reports[3];
+    char *text_reports[3];
     for (size_t i = 0; i < 3; i++) {
         cli_result res;
         run_on_workspace(ws, &res, "diff", "--json", "--threads", thread_counts[i], NULL);
         expect_exit(&res, 0);
-        expect_out_contains(&res, "\"changed\": 1");
-        reports[i] = without_generated_at(res.out);
+        expect_out_contains(&res, "\"changed\": 2");
+        expect_out_contains(&res, "\"new_on_disk\": 1");
+        expect_out_contains(&res, "\"parse_errors\": 1");
+        json_reports[i] = without_generated_at(res.out);
+        cli_result_free(&res);
+
+        run_on_workspace(ws, &res, "diff", "--verbose", "--threads", thread_counts[i], NULL);
+        expect_exit(&res, 0);
+        text_reports[i] = strdup(res.out);
         cli_result_free(&res);
     }
-    assert_string_equal(reports[0], reports[1]);
-    assert_string_equal(reports[0], reports[2]);
-    for (size_t i = 0; i < 3; i++)
-        free(reports[i]);
+    assert_string_equal(json_reports[0], json_reports[1]);
+    assert_string_equal(json_reports[0], json_reports[2]);
+    assert_string_equal(text_reports[0], text_reports[1]);
+    assert_string_equal(text_reports[0], text_reports[2]);
+    for (size_t i = 0; i < 3; i++) {
+        free(json_reports[i]);
+        free(text_reports[i]);
+    }
 }
 
 static void diff_progress_always_on_stderr(void **state)
