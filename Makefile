@@ -40,6 +40,11 @@ soak: deps
 bench: build
 	scripts/bench.sh build/release
 
+# libFuzzer targets, built with clang (see fuzz/Makefile). Runs each target
+# for FUZZ_SECONDS (default 60) and fails on any crash, leak or sanitizer report.
+fuzz: deps
+	$(MAKE) -C fuzz run
+
 clean:
 	rm -rf build
 
