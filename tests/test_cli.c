@@ -1435,7 +1435,7 @@ static void diff_thread_counts_same_json(void **state)
     write_five(ws);
     sync_workspace(ws);
 
-    /* Several classes, so that the order of session entries matters. */
+    /* Two drifts, a new file and an unreadable file give the report entries whose order matters. */
     drift_first_message(ws, CLAUDE_C);
     char *codex_b = fx_fmt("codex:%s", CODEX_B);
     drift_first_message(ws, codex_b);
