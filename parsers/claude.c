@@ -69,24 +69,91 @@ char *claude_format_time(pd_arena *a, bool has, pd_time_ns t, bool *oom)
 
 /* ---- the line scan --------------------------------------------------------- */
 
+/*
+ * Fills out[i] with the first member named keys[i] of obj (absent when there
+ * is none). One pass over the members replaces a lookup per key, because
+ * each lookup walks the members again.
+ */
+static void pick_members(pd_json obj, const char *const *keys, size_t n_keys, pd_json *out)
+{
+    pd_json_iter it;
+    pd_json key, value;
+
+    memset(out, 0, n_keys * sizeof *out);
+    if (pd_json_type_of(obj) != PD_JSON_OBJECT)
+        return;
+    it = pd_json_iter_begin(obj);
+    while (pd_json_iter_next(&it, &key, &value)) {
+        const char *name;
+        size_t len;
+        pd_json_str(key, &name, &len);
+        for (size_t i = 0; i < n_keys; i++) {
+            if (len == strlen(keys[i]) && memcmp(name, keys[i], len) == 0) {
+                if (!pd_json_exists(out[i]))
+                    out[i] = value;
+                break;
+            }
+        }
+    }
+}
+
+/* Top-level members of a transcript line that the parser reads. */
+enum line_key {
+    KEY_TYPE,
+    KEY_TIMESTAMP,
+    KEY_SNAPSHOT,
+    KEY_AGENT_SETTING,
+    KEY_ENTRYPOINT,
+    KEY_SESSION_KIND,
+    KEY_VERSION,
+    KEY_OPERATION,
+    KEY_CONTENT,
+    KEY_DATA,
+    KEY_PARENT_TOOL_USE_ID,
+    KEY_ATTACHMENT,
+    KEY_CWD,
+    KEY_GIT_BRANCH,
+    KEY_SESSION_ID,
+    KEY_UUID,
+    KEY_PARENT_UUID,
+    KEY_IS_COMPACT_SUMMARY,
+    KEY_IS_SIDECHAIN,
+    KEY_IS_META,
+    KEY_REQUEST_ID,
+    KEY_PROMPT_SOURCE,
+    KEY_MESSAGE,
+    KEY_TOOL_USE_RESULT,
+    N_LINE_KEYS
+};
+
+static const char *const line_keys[N_LINE_KEYS] = {
+    "type", "timestamp", "snapshot", "agentSetting", "entrypoint", "sessionKind",
+    "version", "operation", "content", "data", "parentToolUseID", "attachment",
+    "cwd", "gitBranch", "sessionId", "uuid", "parentUuid", "isCompactSummary",
+    "isSidechain", "isMeta", "requestId", "promptSource", "message", "toolUseResult",
+};
+
+/* Members of message. */
+enum message_key { MKEY_ID, MKEY_STOP_REASON, MKEY_MODEL, MKEY_USAGE, MKEY_CONTENT, N_MESSAGE_KEYS };
+static const char *const message_keys[N_MESSAGE_KEYS] = {"id", "stop_reason", "model", "usage", "content"};
+
 /* Returns the line's time: "timestamp", else "snapshot.timestamp". */
-static bool line_time(pd_json root, pd_time_ns *t)
+static bool line_time(const pd_json *f, pd_time_ns *t)
 {
     const char *s;
     size_t n;
 
-    if (pd_json_str(pd_json_get(root, "timestamp"), &s, &n) && pd_time_parse(s, n, t))
+    if (pd_json_str(f[KEY_TIMESTAMP], &s, &n) && pd_time_parse(s, n, t))
         return true;
-    return pd_json_str(pd_json_path(root, "snapshot.timestamp"), &s, &n) && pd_time_parse(s, n, t);
+    return pd_json_str(pd_json_get(f[KEY_SNAPSHOT], "timestamp"), &s, &n) && pd_time_parse(s, n, t);
 }
 
 /*
- * Returns the text of a value as gjson's String() gives it: strings as
- * they are, other values as their JSON text, "" when absent or null.
+ * Returns the text of value v as gjson's String() gives it: strings as they
+ * are, other values as their JSON text (read at path), "" when absent or null.
  */
-static char *json_text(claude_scan *sc, pd_json root, const char *path)
+static char *json_text(claude_scan *sc, pd_json v, const char *path)
 {
-    pd_json v = pd_json_path(root, path);
     const char *raw;
     size_t n;
 
@@ -103,13 +170,13 @@ static char *json_text(claude_scan *sc, pd_json root, const char *path)
     }
 }
 
-/* Stores the string member key into *slot when *slot is unset and the value is not blank. */
-static int keep_first_nonblank(claude_scan *sc, pd_json root, const char *key, char **slot)
+/* Stores the string value v into *slot when *slot is unset and v is not blank. */
+static int keep_first_nonblank(claude_scan *sc, pd_json v, char **slot)
 {
     const char *s;
     size_t n;
 
-    if (*slot != NULL || !pd_json_str(pd_json_get(root, key), &s, &n) || pd_text_is_blank(s, n))
+    if (*slot != NULL || !pd_json_str(v, &s, &n) || pd_text_is_blank(s, n))
         return PD_OK;
     *slot = pd_utf8_sanitize(sc->arena, s, n, NULL);
     return *slot == NULL ? PD_ENOMEM : PD_OK;
@@ -143,21 +210,29 @@ static int map_subagent(claude_scan *sc, const char *tool_use_id, size_t id_len,
     return slot->value == NULL ? PD_ENOMEM : PD_OK;
 }
 
+static bool string_is(pd_json v, const char *literal)
+{
+    const char *s;
+    size_t n;
+
+    return pd_json_str(v, &s, &n) && n == strlen(literal) && memcmp(s, literal, n) == 0;
+}
+
 /*
  * An enqueued task names the tool call that launched it, either as JSON
  * {"tool_use_id", "task_id"} or as <tool-use-id>/<task-id> tags. Parsing the
  * content ends the line's own parse, so this runs last for the line.
  */
-static int scan_queue_operation(claude_scan *sc, pd_json root)
+static int scan_queue_operation(claude_scan *sc, const pd_json *f)
 {
     const char *s, *tool_use_id = "", *task_id = "";
     size_t n, id_len = 0, task_len = 0;
     pd_json content_root;
     char *content;
 
-    if (!pd_json_str(pd_json_get(root, "operation"), &s, &n) || n != 7 || memcmp(s, "enqueue", 7) != 0)
+    if (!string_is(f[KEY_OPERATION], "enqueue"))
         return PD_OK;
-    if (!pd_json_str(pd_json_get(root, "content"), &s, &n) || n == 0)
+    if (!pd_json_str(f[KEY_CONTENT], &s, &n) || n == 0)
         return PD_OK;
     content = pd_arena_strndup(sc->arena, s, n);
     if (content == NULL)
@@ -182,30 +257,28 @@ static int scan_queue_operation(claude_scan *sc, pd_json root)
     return map_subagent(sc, tool_use_id, id_len, task_id, task_len, false);
 }
 
-static int scan_progress(claude_scan *sc, pd_json root)
+static int scan_progress(claude_scan *sc, const pd_json *f)
 {
-    const char *s, *tool_use_id, *agent_id;
-    size_t n, id_len, agent_len;
+    const char *tool_use_id, *agent_id;
+    size_t id_len, agent_len;
 
-    if (!pd_json_str(pd_json_path(root, "data.type"), &s, &n) || n != 14 ||
-        memcmp(s, "agent_progress", 14) != 0)
+    if (!string_is(pd_json_get(f[KEY_DATA], "type"), "agent_progress"))
         return PD_OK;
-    if (!pd_json_str(pd_json_get(root, "parentToolUseID"), &tool_use_id, &id_len) || id_len == 0 ||
-        !pd_json_str(pd_json_path(root, "data.agentId"), &agent_id, &agent_len) || agent_len == 0)
+    if (!pd_json_str(f[KEY_PARENT_TOOL_USE_ID], &tool_use_id, &id_len) || id_len == 0 ||
+        !pd_json_str(pd_json_get(f[KEY_DATA], "agentId"), &agent_id, &agent_len) || agent_len == 0)
         return PD_OK;
     return map_subagent(sc, tool_use_id, id_len, agent_id, agent_len, false);
 }
 
-static int scan_attachment(claude_scan *sc, pd_json root, bool has_ts, pd_time_ns ts)
+static int scan_attachment(claude_scan *sc, const pd_json *f, bool has_ts, pd_time_ns ts)
 {
     const char *s;
     size_t n;
     claude_queued *q;
 
-    if (!pd_json_str(pd_json_path(root, "attachment.type"), &s, &n) || n != 14 ||
-        memcmp(s, "queued_command", 14) != 0)
+    if (!string_is(pd_json_get(f[KEY_ATTACHMENT], "type"), "queued_command"))
         return PD_OK;
-    if (!pd_json_str(pd_json_path(root, "attachment.prompt"), &s, &n) || pd_text_is_blank(s, n))
+    if (!pd_json_str(pd_json_get(f[KEY_ATTACHMENT], "prompt"), &s, &n) || pd_text_is_blank(s, n))
         return PD_OK;
 
     if (sc->n_queued == sc->cap_queued) {
@@ -218,7 +291,7 @@ static int scan_attachment(claude_scan *sc, pd_json root, bool has_ts, pd_time_n
     }
     q = &sc->queued[sc->n_queued];
     q->prompt = pd_utf8_sanitize(sc->arena, s, n, &q->prompt_len);
-    q->prompt_source = claude_json_string(sc->arena, pd_json_get(root, "promptSource"), NULL);
+    q->prompt_source = claude_json_string(sc->arena, f[KEY_PROMPT_SOURCE], NULL);
     q->has_ts = has_ts;
     q->ts = ts;
     if (q->prompt == NULL || q->prompt_source == NULL)
@@ -228,12 +301,12 @@ static int scan_attachment(claude_scan *sc, pd_json root, bool has_ts, pd_time_n
 }
 
 /* A system line whose command is /rename sets the session name; an empty argument clears it. */
-static int scan_system(claude_scan *sc, pd_json root)
+static int scan_system(claude_scan *sc, const pd_json *f)
 {
     const char *content, *name, *args = "";
     size_t n, name_len, args_len = 0, start, len;
 
-    if (!pd_json_str(pd_json_get(root, "content"), &content, &n))
+    if (!pd_json_str(f[KEY_CONTENT], &content, &n))
         return PD_OK;
     if (!claude_find_tagged(content, n, "<command-name>", "</command-name>", false, &name, &name_len))
         return PD_OK;
@@ -267,9 +340,12 @@ static claude_entry *new_entry(claude_scan *sc)
 }
 
 /* Reads the usage object of an assistant line into e. */
-static int scan_usage(claude_scan *sc, claude_entry *e, pd_json root)
+static int scan_usage(claude_scan *sc, claude_entry *e, pd_json usage)
 {
-    pd_json usage = pd_json_path(root, "message.usage");
+    enum { INPUT, CREATION, CACHED, OUTPUT, N_USAGE_KEYS };
+    static const char *const usage_keys[N_USAGE_KEYS] = {
+        "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens"};
+    pd_json v[N_USAGE_KEYS];
     const char *raw;
     size_t n;
     int64_t input, creation, cached;
@@ -279,25 +355,26 @@ static int scan_usage(claude_scan *sc, claude_entry *e, pd_json root)
     e->usage = pd_utf8_sanitize(sc->arena, raw, n, NULL);
     if (e->usage == NULL)
         return PD_ENOMEM;
-    e->has_output_tokens = pd_json_exists(pd_json_get(usage, "output_tokens"));
-    e->has_context_tokens = pd_json_exists(pd_json_get(usage, "input_tokens")) ||
-                            pd_json_exists(pd_json_get(usage, "cache_creation_input_tokens")) ||
-                            pd_json_exists(pd_json_get(usage, "cache_read_input_tokens"));
-    input = pd_json_int(pd_json_get(usage, "input_tokens"));
-    creation = pd_json_int(pd_json_get(usage, "cache_creation_input_tokens"));
-    cached = pd_json_int(pd_json_get(usage, "cache_read_input_tokens"));
+    pick_members(usage, usage_keys, N_USAGE_KEYS, v);
+    e->has_output_tokens = pd_json_exists(v[OUTPUT]);
+    e->has_context_tokens = pd_json_exists(v[INPUT]) || pd_json_exists(v[CREATION]) ||
+                            pd_json_exists(v[CACHED]);
+    input = pd_json_int(v[INPUT]);
+    creation = pd_json_int(v[CREATION]);
+    cached = pd_json_int(v[CACHED]);
     /* Unsigned sums wrap instead of overflowing; absurd values are clamped by normalisation. */
     e->context_tokens = (int64_t)((uint64_t)input + (uint64_t)creation + (uint64_t)cached);
-    e->output_tokens = pd_json_int(pd_json_get(usage, "output_tokens"));
+    e->output_tokens = pd_json_int(v[OUTPUT]);
     return PD_OK;
 }
 
-static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, pd_json root,
+static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, const pd_json *f,
                              claude_entry_type type, bool has_ts, pd_time_ns ts)
 {
     pd_arena *a = sc->arena;
     claude_entry *e = new_entry(sc);
-    pd_json content = pd_json_path(root, "message.content");
+    pd_json m[N_MESSAGE_KEYS];
+    pd_json tool_result = f[KEY_TOOL_USE_RESULT];
     bool check_persisted;
     char *persisted_path;
     const char *s;
@@ -310,15 +387,22 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, pd_json
     e->has_ts = has_ts;
     e->ts = ts;
     e->line_end = line->end;
+    pick_members(f[KEY_MESSAGE], message_keys, N_MESSAGE_KEYS, m);
 
     if (type == CLAUDE_ENTRY_USER) {
-        if (sc->cwd == NULL && pd_json_str(pd_json_get(root, "cwd"), &s, &n) && n > 0)
+        if (sc->cwd == NULL && pd_json_str(f[KEY_CWD], &s, &n) && n > 0) {
             sc->cwd = pd_utf8_sanitize(a, s, n, NULL);
-        if (sc->git_branch == NULL && pd_json_str(pd_json_get(root, "gitBranch"), &s, &n) && n > 0)
+            if (sc->cwd == NULL)
+                return PD_ENOMEM;
+        }
+        if (sc->git_branch == NULL && pd_json_str(f[KEY_GIT_BRANCH], &s, &n) && n > 0) {
             sc->git_branch = pd_utf8_sanitize(a, s, n, NULL);
+            if (sc->git_branch == NULL)
+                return PD_ENOMEM;
+        }
     }
     /* The first sessionId that differs from the file stem names the session this one continues. */
-    if (sc->source_session_id == NULL && pd_json_str(pd_json_get(root, "sessionId"), &s, &n) && n > 0) {
+    if (sc->source_session_id == NULL && pd_json_str(f[KEY_SESSION_ID], &s, &n) && n > 0) {
         sc->source_session_id = pd_utf8_sanitize(a, s, n, NULL);
         if (sc->source_session_id == NULL)
             return PD_ENOMEM;
@@ -326,19 +410,19 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, pd_json
             sc->parent_session_id = sc->source_session_id;
     }
 
-    e->uuid = claude_json_string(a, pd_json_get(root, "uuid"), NULL);
-    e->parent_uuid = claude_json_string(a, pd_json_get(root, "parentUuid"), NULL);
-    e->is_compact_summary = pd_json_bool(pd_json_get(root, "isCompactSummary"));
-    e->is_sidechain = pd_json_bool(pd_json_get(root, "isSidechain"));
-    e->is_meta = pd_json_bool(pd_json_get(root, "isMeta"));
-    e->request_id = json_text(sc, root, "requestId");
-    e->prompt_source = claude_json_string(a, pd_json_get(root, "promptSource"), NULL);
-    e->message_id = json_text(sc, root, "message.id");
-    e->stop_reason = claude_json_string(a, pd_json_path(root, "message.stop_reason"), NULL);
-    e->model = json_text(sc, root, "message.model");
-    e->tool_agent_id = claude_json_string(a, pd_json_path(root, "toolUseResult.agentId"), NULL);
-    e->search_count = pd_json_int(pd_json_path(root, "toolUseResult.searchCount"));
-    persisted_path = claude_json_string(a, pd_json_path(root, "toolUseResult.persistedOutputPath"), NULL);
+    e->uuid = claude_json_string(a, f[KEY_UUID], NULL);
+    e->parent_uuid = claude_json_string(a, f[KEY_PARENT_UUID], NULL);
+    e->is_compact_summary = pd_json_bool(f[KEY_IS_COMPACT_SUMMARY]);
+    e->is_sidechain = pd_json_bool(f[KEY_IS_SIDECHAIN]);
+    e->is_meta = pd_json_bool(f[KEY_IS_META]);
+    e->request_id = json_text(sc, f[KEY_REQUEST_ID], "requestId");
+    e->prompt_source = claude_json_string(a, f[KEY_PROMPT_SOURCE], NULL);
+    e->message_id = json_text(sc, m[MKEY_ID], "message.id");
+    e->stop_reason = claude_json_string(a, m[MKEY_STOP_REASON], NULL);
+    e->model = json_text(sc, m[MKEY_MODEL], "message.model");
+    e->tool_agent_id = claude_json_string(a, pd_json_get(tool_result, "agentId"), NULL);
+    e->search_count = pd_json_int(pd_json_get(tool_result, "searchCount"));
+    persisted_path = claude_json_string(a, pd_json_get(tool_result, "persistedOutputPath"), NULL);
     if (e->uuid == NULL || e->parent_uuid == NULL || e->request_id == NULL ||
         e->prompt_source == NULL || e->message_id == NULL || e->stop_reason == NULL ||
         e->model == NULL || e->tool_agent_id == NULL || persisted_path == NULL)
@@ -350,12 +434,12 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, pd_json
         sc->all_have_uuid = false;
 
     if (type == CLAUDE_ENTRY_ASSISTANT) {
-        rc = scan_usage(sc, e, root);
+        rc = scan_usage(sc, e, m[MKEY_USAGE]);
         if (rc != PD_OK)
             return rc;
     }
 
-    if (pd_json_str(content, &s, &n)) {
+    if (pd_json_str(m[MKEY_CONTENT], &s, &n)) {
         e->content_is_string = true;
         e->content_string = pd_utf8_sanitize(a, s, n, &e->content_string_len);
         if (e->content_string == NULL)
@@ -364,7 +448,7 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, pd_json
         /* Spilled tool output is only looked for when the line mentions it. */
         check_persisted = pd_text_find(line->data, line->len, "persisted-output") != NULL ||
                           pd_text_find(line->data, line->len, "persistedOutputPath") != NULL;
-        rc = claude_blocks_extract(sc, e, content, check_persisted, persisted_path);
+        rc = claude_blocks_extract(sc, e, m[MKEY_CONTENT], check_persisted, persisted_path);
         if (rc != PD_OK)
             return rc;
     }
@@ -391,24 +475,25 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, pd_json
 
 static int scan_valid_line(claude_scan *sc, const pd_jsonl_line *line, pd_json root)
 {
-    const char *type;
-    size_t type_len;
+    pd_json f[N_LINE_KEYS];
     pd_time_ns ts = 0;
     bool has_ts;
     int rc;
 
+    pick_members(root, line_keys, N_LINE_KEYS, f);
+
     /* Identity fields come from whichever line carries them first. */
-    rc = keep_first_nonblank(sc, root, "agentSetting", &sc->agent_label);
+    rc = keep_first_nonblank(sc, f[KEY_AGENT_SETTING], &sc->agent_label);
     if (rc == PD_OK)
-        rc = keep_first_nonblank(sc, root, "entrypoint", &sc->entrypoint);
+        rc = keep_first_nonblank(sc, f[KEY_ENTRYPOINT], &sc->entrypoint);
     if (rc == PD_OK)
-        rc = keep_first_nonblank(sc, root, "sessionKind", &sc->session_kind);
+        rc = keep_first_nonblank(sc, f[KEY_SESSION_KIND], &sc->session_kind);
     if (rc != PD_OK)
         return rc;
     if (sc->version == NULL) {
         const char *s;
         size_t n;
-        if (pd_json_str(pd_json_get(root, "version"), &s, &n) && n > 0) {
+        if (pd_json_str(f[KEY_VERSION], &s, &n) && n > 0) {
             sc->version = pd_utf8_sanitize(sc->arena, s, n, NULL);
             if (sc->version == NULL)
                 return PD_ENOMEM;
@@ -416,7 +501,7 @@ static int scan_valid_line(claude_scan *sc, const pd_jsonl_line *line, pd_json r
     }
 
     /* Every line's time bounds the session, bookkeeping lines included. */
-    has_ts = line_time(root, &ts);
+    has_ts = line_time(f, &ts);
     if (has_ts) {
         if (!sc->has_ts || ts < sc->ts_min)
             sc->ts_min = ts;
@@ -425,19 +510,18 @@ static int scan_valid_line(claude_scan *sc, const pd_jsonl_line *line, pd_json r
         sc->has_ts = true;
     }
 
-    pd_json_str(pd_json_get(root, "type"), &type, &type_len);
-    if (type_len == 15 && memcmp(type, "queue-operation", 15) == 0)
-        return scan_queue_operation(sc, root);
-    if (type_len == 8 && memcmp(type, "progress", 8) == 0)
-        return scan_progress(sc, root);
-    if (type_len == 10 && memcmp(type, "attachment", 10) == 0)
-        return scan_attachment(sc, root, has_ts, ts);
-    if (type_len == 6 && memcmp(type, "system", 6) == 0)
-        return scan_system(sc, root);
-    if (type_len == 4 && memcmp(type, "user", 4) == 0)
-        return scan_message_line(sc, line, root, CLAUDE_ENTRY_USER, has_ts, ts);
-    if (type_len == 9 && memcmp(type, "assistant", 9) == 0)
-        return scan_message_line(sc, line, root, CLAUDE_ENTRY_ASSISTANT, has_ts, ts);
+    if (string_is(f[KEY_TYPE], "queue-operation"))
+        return scan_queue_operation(sc, f);
+    if (string_is(f[KEY_TYPE], "progress"))
+        return scan_progress(sc, f);
+    if (string_is(f[KEY_TYPE], "attachment"))
+        return scan_attachment(sc, f, has_ts, ts);
+    if (string_is(f[KEY_TYPE], "system"))
+        return scan_system(sc, f);
+    if (string_is(f[KEY_TYPE], "user"))
+        return scan_message_line(sc, line, f, CLAUDE_ENTRY_USER, has_ts, ts);
+    if (string_is(f[KEY_TYPE], "assistant"))
+        return scan_message_line(sc, line, f, CLAUDE_ENTRY_ASSISTANT, has_ts, ts);
     return PD_OK;
 }
 

@@ -87,14 +87,13 @@ static char *label_bash(pd_arena *a, pd_json input)
 
 static char *label_todo_list(pd_arena *a, pd_json input)
 {
-    pd_json todos = pd_json_get(input, "todos");
-    size_t n = pd_json_len(todos);
+    pd_json_iter it = pd_json_iter_begin(pd_json_get(input, "todos"));
+    pd_json todo;
     pd_buf b;
 
     pd_buf_init(&b, a);
     pd_buf_puts(&b, "[Todo List]");
-    for (size_t i = 0; i < n; i++) {
-        pd_json todo = pd_json_at(todos, i);
+    while (pd_json_iter_next(&it, NULL, &todo)) {
         char *status = member(a, todo, "status");
         char *content = member(a, todo, "content");
         const char *icon = "\xE2\x97\x8B"; /* U+25CB WHITE CIRCLE: pending or unknown */
@@ -112,23 +111,21 @@ static char *label_todo_list(pd_arena *a, pd_json input)
 
 static char *label_question(pd_arena *a, const char *name, pd_json input)
 {
-    pd_json questions = pd_json_get(input, "questions");
-    size_t n = pd_json_len(questions);
+    pd_json_iter questions = pd_json_iter_begin(pd_json_get(input, "questions"));
+    pd_json q;
     pd_buf b;
 
     pd_buf_init(&b, a);
     pd_buf_printf(&b, "[Question: %s]", name);
-    for (size_t i = 0; i < n; i++) {
-        pd_json q = pd_json_at(questions, i);
-        pd_json options = pd_json_get(q, "options");
-        size_t n_options = pd_json_len(options);
+    while (pd_json_iter_next(&questions, NULL, &q)) {
+        pd_json_iter options = pd_json_iter_begin(pd_json_get(q, "options"));
+        pd_json option;
         char *text = member(a, q, "question");
 
         if (text == NULL)
             return NULL;
         pd_buf_printf(&b, "\n  %s", text);
-        for (size_t j = 0; j < n_options; j++) {
-            pd_json option = pd_json_at(options, j);
+        while (pd_json_iter_next(&options, NULL, &option)) {
             char *label = member(a, option, "label");
             char *description = member(a, option, "description");
             if (label == NULL || description == NULL)
@@ -275,17 +272,84 @@ char *claude_tool_label(pd_arena *a, const char *name, pd_json input)
 
 /* ---- blocks ------------------------------------------------------------------- */
 
-/* Returns the exact JSON text of message.content.<index>[.<member>], or NULL. */
-static bool block_raw(claude_scan *sc, size_t index, const char *member_name, const char **s,
-                      size_t *n)
+/* Returns the exact JSON text of message.content.<index>.<member>; false when missing. */
+static bool block_member_raw(claude_scan *sc, size_t index, const char *member_name, const char **s,
+                             size_t *n)
 {
     char path[96];
 
-    if (member_name != NULL)
-        snprintf(path, sizeof path, "message.content.%zu.%s", index, member_name);
-    else
-        snprintf(path, sizeof path, "message.content.%zu", index);
+    snprintf(path, sizeof path, "message.content.%zu.%s", index, member_name);
     return pd_json_raw_path(sc->json, path, s, n);
+}
+
+/*
+ * Returns the offset just past the JSON value that starts at text[pos] in
+ * valid JSON text. A scalar other than a string ends at the next ',', ']' or
+ * '}' at its own level, so it keeps any whitespace before that.
+ */
+static size_t skip_json_value(const char *text, size_t len, size_t pos)
+{
+    size_t depth = 0;
+
+    while (pos < len) {
+        char c = text[pos];
+
+        if (c == '"') {
+            pos++;
+            while (pos < len && text[pos] != '"')
+                pos += text[pos] == '\\' ? 2 : 1;
+            pos = pos < len ? pos + 1 : len;
+            if (depth == 0)
+                return pos;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+            pos++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            if (depth == 0)
+                return pos;
+            depth--;
+            pos++;
+            if (depth == 0)
+                return pos;
+            continue;
+        }
+        if (c == ',' && depth == 0)
+            return pos;
+        pos++;
+    }
+    return len;
+}
+
+/*
+ * Finds the exact JSON text of every element of message.content in one pass,
+ * because looking each element up by path would rescan the line per block.
+ * Sets spans[i] for i < count; returns false when the text does not match.
+ */
+static bool content_element_spans(claude_scan *sc, size_t count, const char **starts, size_t *lens)
+{
+    const char *text;
+    size_t len, pos = 1, i = 0;
+
+    if (!pd_json_raw_path(sc->json, "message.content", &text, &len) || len < 2 || text[0] != '[')
+        return false;
+    while (i < count) {
+        size_t end;
+        while (pos < len && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' ||
+                             text[pos] == '\r' || text[pos] == ','))
+            pos++;
+        if (pos >= len || text[pos] == ']')
+            return false;
+        end = skip_json_value(text, len, pos);
+        starts[i] = text + pos;
+        lens[i] = end - pos;
+        pos = end;
+        i++;
+    }
+    return true;
 }
 
 static int extract_tool_use(claude_scan *sc, claude_block *b, pd_json block, size_t index)
@@ -294,14 +358,14 @@ static int extract_tool_use(claude_scan *sc, claude_block *b, pd_json block, siz
     pd_json input = pd_json_get(block, "input");
     const char *raw = NULL;
     size_t raw_len = 0;
-    bool has_raw = block_raw(sc, index, "input", &raw, &raw_len);
+    bool has_raw = block_member_raw(sc, index, "input", &raw, &raw_len);
 
     /* Some writers leave "input" empty and put the arguments under "arguments". */
     if (!has_raw || (raw_len == 2 && memcmp(raw, "{}", 2) == 0)) {
         pd_json arguments = pd_json_get(block, "arguments");
         const char *args_raw;
         size_t args_len;
-        if (pd_json_exists(arguments) && block_raw(sc, index, "arguments", &args_raw, &args_len)) {
+        if (pd_json_exists(arguments) && block_member_raw(sc, index, "arguments", &args_raw, &args_len)) {
             input = arguments;
             raw = args_raw;
             raw_len = args_len;
@@ -384,12 +448,13 @@ static int extract_tool_result(claude_scan *sc, claude_block *b, pd_json block,
 
     if (type == PD_JSON_ARRAY) {
         /* Array results keep only their text blocks, concatenated without separators. */
-        size_t count = pd_json_len(content);
+        pd_json_iter it = pd_json_iter_begin(content);
+        pd_json element;
         pd_buf buf;
 
         pd_buf_init(&buf, a);
-        for (size_t i = 0; i < count; i++) {
-            char *text = claude_json_string(a, pd_json_get(pd_json_at(content, i), "text"), &n);
+        while (pd_json_iter_next(&it, NULL, &element)) {
+            char *text = claude_json_string(a, pd_json_get(element, "text"), &n);
             if (text == NULL)
                 return PD_ENOMEM;
             pd_buf_append(&buf, text, n);
@@ -411,7 +476,12 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, boo
 {
     pd_arena *a = sc->arena;
     size_t count = pd_json_len(content);
-    size_t n_result_blocks = 0;
+    size_t n_result_blocks = 0, i = 0;
+    const char **raw_starts = NULL;
+    size_t *raw_lens = NULL;
+    bool have_raw = false;
+    pd_json_iter it;
+    pd_json block;
     const char *s;
     size_t n;
 
@@ -422,14 +492,23 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, boo
     if (e->blocks == NULL)
         return PD_ENOMEM;
 
-    for (size_t i = 0; i < count; i++) {
-        pd_json type = pd_json_get(pd_json_at(content, i), "type");
-        if (pd_json_str(type, &s, &n) && n == 11 && memcmp(s, "tool_result", 11) == 0)
+    it = pd_json_iter_begin(content);
+    while (pd_json_iter_next(&it, NULL, &block)) {
+        if (pd_json_str(pd_json_get(block, "type"), &s, &n) && n == 11 && memcmp(s, "tool_result", 11) == 0)
             n_result_blocks++;
     }
 
-    for (size_t i = 0; i < count; i++) {
-        pd_json block = pd_json_at(content, i);
+    /* Chunk merging compares assistant blocks by their exact JSON text. */
+    if (e->type == CLAUDE_ENTRY_ASSISTANT) {
+        raw_starts = pd_arena_calloc(a, count, sizeof *raw_starts);
+        raw_lens = pd_arena_calloc(a, count, sizeof *raw_lens);
+        if (raw_starts == NULL || raw_lens == NULL)
+            return PD_ENOMEM;
+        have_raw = content_element_spans(sc, count, raw_starts, raw_lens);
+    }
+
+    it = pd_json_iter_begin(content);
+    for (i = 0; i < count && pd_json_iter_next(&it, NULL, &block); i++) {
         claude_block *b = &e->blocks[e->n_blocks];
         int rc = PD_OK;
 
@@ -437,10 +516,8 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, boo
         b->text = pd_arena_strdup(a, "");
         if (b->type == NULL || b->text == NULL)
             return PD_ENOMEM;
-
-        /* Chunk merging compares blocks by their exact JSON text. */
-        if (e->type == CLAUDE_ENTRY_ASSISTANT && block_raw(sc, i, NULL, &s, &n))
-            b->raw_hash = pd_xxh3(s, n);
+        if (have_raw)
+            b->raw_hash = pd_xxh3(raw_starts[i], raw_lens[i]);
 
         if (strcmp(b->type, "text") == 0) {
             b->kind = CLAUDE_BLOCK_TEXT;
