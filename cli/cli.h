@@ -46,6 +46,12 @@ bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec
 bool pd_cli_sources_defaults(pd_cli_sources *s);
 void pd_cli_sources_free(pd_cli_sources *s);
 
+/*
+ * Creates the missing directories above path (like mkdir -p on its dirname).
+ * Returns false after printing an error that names the directory.
+ */
+bool pd_cli_make_parent_dirs(const char *path);
+
 /* Parses a non-negative integer option; false on junk or overflow. */
 bool pd_cli_parse_count(const char *text, long long *out);
 

@@ -52,19 +52,26 @@ static void on_progress(void *ctx, int64_t done, int64_t total)
     pd_progress_tick(dp->bar, done);
 }
 
-/* Adds one --agent value after trimming and lower-casing; drops duplicates. */
-static bool add_agent(const char **agents, size_t *n, char *raw)
+/*
+ * Adds one --agent value after trimming and lower-casing a copy of it; drops
+ * duplicates. Errors quote the value as typed.
+ */
+static bool add_agent(const char **agents, size_t *n, const char *raw)
 {
-    char *start = raw;
+    char name[64];
+    const char *start = raw;
     while (isspace((unsigned char)*start))
         start++;
-    char *end = start + strlen(start);
-    while (end > start && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    for (char *p = start; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-
-    const pd_provider *p = pd_provider_find(start);
+    size_t len = strlen(start);
+    while (len > 0 && isspace((unsigned char)start[len - 1]))
+        len--;
+    const pd_provider *p = NULL;
+    if (len < sizeof name) {
+        for (size_t i = 0; i < len; i++)
+            name[i] = (char)tolower((unsigned char)start[i]);
+        name[len] = '\0';
+        p = pd_provider_find(name);
+    }
     if (p == NULL) {
         const char *const *names;
         size_t count = pd_engine_supported_agents(&names);

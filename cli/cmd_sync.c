@@ -105,6 +105,12 @@ int pd_cmd_sync(int argc, char **argv)
         return PD_EXIT_RUNTIME;
     }
 
+    /* The archive is created if absent, so create its directory too. */
+    if (!pd_cli_make_parent_dirs(src.db_path)) {
+        pd_cli_sources_free(&src);
+        return PD_EXIT_RUNTIME;
+    }
+
     pd_engine_config cfg = {
         .db_path = src.db_path,
         .roots = src.roots,

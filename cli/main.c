@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -75,6 +76,33 @@ bool pd_cli_parse_count(const char *text, long long *out)
     if (errno != 0 || end == text || *end != '\0')
         return false;
     *out = v;
+    return true;
+}
+
+bool pd_cli_make_parent_dirs(const char *path)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        pd_cli_error("archive path is too long: %s", path);
+        return false;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return true;
+    *slash = '\0';
+    for (char *p = dir + 1; ; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+                pd_cli_error("cannot create directory %s for the archive: %s", dir, strerror(errno));
+                return false;
+            }
+            if (end)
+                break;
+            *p = '/';
+        }
+    }
     return true;
 }
 

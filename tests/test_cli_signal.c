@@ -1,0 +1,106 @@
+/*
+ * test_cli_signal.c -- Ctrl-C during `parsediff diff`: exit 130, no report
+ * on stdout (a partial report must never look complete), and a clear
+ * message on stderr.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/support/engine_fixture.h"
+
+extern char **environ;
+
+static void diff_interrupted_prints_no_report(void **state)
+{
+    (void)state;
+    const char *bin = getenv("PD_BINARY");
+    assert_non_null(bin);
+    fx_env env;
+    fx_env_init(&env);
+    for (int i = 0; i < 3000; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "88888888-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(&env, i % 2 ? "-home-tess-src-a" : "-home-tess-src-b", id);
+        char *c = fx_claude_rich(id, "Interrupt me.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+    pd_sync_stats st;
+    fx_sync(&env, &st);
+    assert_int_equal(st.files_failed, 0);
+    pd_sync_stats_free(&st);
+
+    char *src = fx_fmt("claude=%s", env.claude_root);
+    char *out = fx_fmt("%s/stdout.txt", env.dir);
+    char *err = fx_fmt("%s/stderr.txt", env.dir);
+    char *const argv[] = {(char *)bin, "diff", "--db", env.db, "--source", src, "--threads", "1",
+                          "--progress", "always", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+
+    /* Interrupt once the progress line shows that parsing has started. */
+    bool sent = false;
+    for (int tries = 0; tries < 4000 && !sent; tries++) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        struct stat sb;
+        if (stat(err, &sb) == 0 && sb.st_size > 0) {
+            char *text = fx_read(err, NULL);
+            bool started = false;
+            for (const char *at = strstr(text, "Re-parsing files: "); at != NULL && !started;
+                 at = strstr(at + 1, "Re-parsing files: ")) {
+                char next = at[strlen("Re-parsing files: ")];
+                started = next >= '1' && next <= '9';
+            }
+            free(text);
+            if (started) {
+                kill(pid, SIGINT);
+                sent = true;
+            }
+        }
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(sent);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    size_t out_len = 0;
+    free(fx_read(out, &out_len));
+    assert_int_equal(out_len, 0);
+    char *text = fx_read(err, NULL);
+    assert_non_null(strstr(text, "interrupted"));
+    free(text);
+
+    free(src);
+    free(out);
+    free(err);
+    fx_env_cleanup(&env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(diff_interrupted_prints_no_report),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
