@@ -13,13 +13,14 @@
  * declared in claude_internal.h.
  *
  * A full parse runs these steps:
- *   1. scan every line once, copying what later steps need into entries;
- *   2. merge assistant chunk runs (claude_chunks.c);
- *   3. build each entry's messages (claude_messages.c);
- *   4. plan the main session and any fork sessions (claude_dag.c);
- *   5. fill each session: messages, queued prompts (main only), subagent
- *      links, web search credit, counts, bounds and termination status;
- *   6. drop sessions that are only a "/usage" probe (excluded_ids).
+ *   1. Scan every line once, copying what later steps need into entries.
+ *   2. Merge assistant chunk runs (claude_chunks.c).
+ *   3. Build each entry's messages (claude_messages.c).
+ *   4. Plan the main session and any fork sessions (claude_dag.c).
+ *   5. Fill each session: messages, queued prompts (main only), subagent
+ *      links, web search credit, counts, bounds and termination status
+ *      (claude_session.c).
+ *   6. Drop sessions that are only a "/usage" probe (excluded_ids).
  *
  * Thread-safety: no shared state. A request's arena and parser belong to
  * the calling thread.
@@ -300,7 +301,7 @@ static int scan_attachment(claude_scan *sc, const pd_json *f, bool has_ts, pd_ti
     return PD_OK;
 }
 
-/* A system line whose command is /rename sets the session name; an empty argument clears it. */
+/* Sets the session name from a system line running /rename. An empty argument clears it. */
 static int scan_system(claude_scan *sc, const pd_json *f)
 {
     const char *content, *name, *args = "";
@@ -362,7 +363,7 @@ static int scan_usage(claude_scan *sc, claude_entry *e, pd_json usage)
     input = pd_json_int(v[INPUT]);
     creation = pd_json_int(v[CREATION]);
     cached = pd_json_int(v[CACHED]);
-    /* Unsigned sums wrap instead of overflowing; absurd values are clamped by normalisation. */
+    /* The sum wraps in unsigned arithmetic instead of overflowing, and normalisation clamps absurd values. */
     e->context_tokens = (int64_t)((uint64_t)input + (uint64_t)creation + (uint64_t)cached);
     e->output_tokens = pd_json_int(v[OUTPUT]);
     return PD_OK;
@@ -601,7 +602,7 @@ char *claude_derive_project(claude_scan *sc)
     return from_cwd[0] != '\0' ? from_cwd : project;
 }
 
-/* The parent named by the directory above subagents/ for an agent-* transcript. */
+/* Returns the directory name above subagents/ for an agent-* transcript, its initial parent. */
 static char *companion_parent(pd_arena *a, const char *path, const char *session_id)
 {
     char *clean;
@@ -706,7 +707,7 @@ static int build_session(claude_scan *sc, const claude_branch *b, bool is_main, 
     if (rc != PD_OK)
         return rc;
 
-    /* The main session spans every timed line; a fork spans its own entries. */
+    /* The main session spans every timed line, and a fork spans only its own entries. */
     if (is_main) {
         s->started_at = claude_format_time(a, sc->has_ts, sc->ts_min, &oom);
         s->ended_at = claude_format_time(a, sc->has_ts, sc->ts_max, &oom);
@@ -745,6 +746,12 @@ static int parse_full(const pd_parse_request *req, pd_parse_result *out, pd_err 
         goto oom;
     sc.parent_session_id = companion_parent(a, req->path, sc.session_id);
 
+    /*
+     * NOTE: background-fork lineage is not applied. A top-level transcript
+     * whose first uuid line has sessionKind "bg" and replays a sibling
+     * transcript keeps the replayed lines as its own messages, and is not
+     * linked to that sibling as a continuation.
+     */
     rc = claude_scan_lines(&sc, 0);
     if (rc == PD_OK)
         rc = claude_merge_chunks(a, sc.entries, &sc.n_entries);

@@ -23,7 +23,7 @@
 
 /* ---- labels ---------------------------------------------------------------- */
 
-/* Returns the sanitised string member key of obj ("" when missing); NULL on OOM. */
+/* Returns the sanitised string member key of obj, "" when missing, or NULL when memory runs out. */
 static char *member(pd_arena *a, pd_json obj, const char *key)
 {
     return claude_json_string(a, pd_json_get(obj, key), NULL);
@@ -136,7 +136,7 @@ static char *label_question(pd_arena *a, const char *name, pd_json input)
     return pd_buf_finish(&b);
 }
 
-/* Returns "[<tag>: <value>]", or NULL when value is NULL (memory ran out). */
+/* Returns "[<tag>: <value>]", or NULL when value is NULL because memory ran out. */
 static char *label_simple(pd_arena *a, const char *tag, const char *value)
 {
     if (value == NULL)
@@ -187,7 +187,7 @@ char *claude_tool_label(pd_arena *a, const char *name, pd_json input)
     if (strcmp(name, "Bash") == 0)
         return label_bash(a, input);
 
-    /* Names other agents use; a Claude transcript that imports their tools renders them alike. */
+    /* Other agents' tool names. A Claude transcript that imports such tools renders them the same way. */
     if (strcmp(name, "edit_file") == 0)
         return label_simple(a, "Edit", member(a, input, "path"));
     if (strcmp(name, "create_file") == 0)
@@ -272,7 +272,7 @@ char *claude_tool_label(pd_arena *a, const char *name, pd_json input)
 
 /* ---- blocks ------------------------------------------------------------------- */
 
-/* Returns the exact JSON text of message.content.<index>.<member>; false when missing. */
+/* Finds the exact JSON text of message.content.<index>.<member>. Returns false when it is missing. */
 static bool block_member_raw(claude_scan *sc, size_t index, const char *member_name, const char **s,
                              size_t *n)
 {
@@ -327,7 +327,8 @@ static size_t skip_json_value(const char *text, size_t len, size_t pos)
 /*
  * Finds the exact JSON text of every element of message.content in one pass,
  * because looking each element up by path would rescan the line per block.
- * Sets spans[i] for i < count; returns false when the text does not match.
+ * Sets starts[i] and lens[i] for i < count. Returns false when the text does
+ * not have count elements.
  */
 static bool content_element_spans(claude_scan *sc, size_t count, const char **starts, size_t *lens)
 {

@@ -42,7 +42,7 @@ static bool is_prefix(const claude_block *shorter, const claude_block *longer)
            memcmp(shorter->text, longer->text, shorter->text_len) == 0;
 }
 
-/* True when a block of a later snapshot sits where an earlier one was. */
+/* Returns true when a block of a later snapshot continues the block at the same position. */
 static bool blocks_align(const claude_block *a, const claude_block *b)
 {
     if (strcmp(a->type, b->type) != 0)
@@ -54,7 +54,7 @@ static bool blocks_align(const claude_block *a, const claude_block *b)
     return a->raw_hash == b->raw_hash;
 }
 
-/* The block kept at an overlapping position of a cumulative snapshot. */
+/* Returns the block kept at an overlapping position of a cumulative snapshot. */
 static const claude_block *latest_block(const claude_block *existing, const claude_block *candidate)
 {
     if (strcmp(existing->type, candidate->type) != 0)

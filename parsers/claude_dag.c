@@ -9,7 +9,7 @@
  * entries form a tree. Walking it from the root, a node with several children
  * is either a retry (the user edited a prompt or Claude Code re-ran a step)
  * or a fork (a conversation continued on two branches). The rule: when the
- * whole subtree of the first child holds at most CLAUDE_FORK_THRESHOLD real
+ * whole subtree of the first child contains at most CLAUDE_FORK_THRESHOLD real
  * user turns, only the last child is followed and the others are discarded.
  * Otherwise the walk continues on the first child and every other child
  * becomes a fork session "<stem>-<child uuid>" whose parent is the session
@@ -37,7 +37,7 @@ typedef struct dag {
     pd_arena *arena;
     claude_entry *entries;
     size_t n;
-    claude_map by_uuid;   /* uuid -> child_list * (value) */
+    claude_map by_uuid;   /* uuid -> its child_list, in the slot value */
     child_list **kids_of; /* per entry: the children of its uuid, or NULL */
     size_t root;
 } dag;
@@ -56,7 +56,7 @@ static int size_push(pd_arena *a, size_t **items, size_t *n, size_t *cap, size_t
     return PD_OK;
 }
 
-/* Builds the tree; sets *is_tree false when the entries do not form one. */
+/* Builds the parent-to-children lists. Sets *is_tree false when the entries do not form a tree. */
 static int build(dag *d, bool *is_tree)
 {
     size_t n_roots = 0;
@@ -96,7 +96,7 @@ static int build(dag *d, bool *is_tree)
         }
         slot = claude_map_find(&d->by_uuid, parent);
         if (slot == NULL)
-            return PD_OK; /* a parent outside the file: not a tree */
+            return PD_OK; /* a parent outside the file, so not a tree */
         kids = slot->value;
         rc = size_push(d->arena, &kids->items, &kids->n, &kids->cap, i);
         if (rc != PD_OK)
@@ -122,7 +122,7 @@ static int count_turns(dag *d, int64_t **out)
     if (turns == NULL || seen == NULL || order == NULL || stack == NULL)
         return PD_ENOMEM;
 
-    /* Preorder, each entry once; the reverse order then visits children before parents. */
+    /* Each entry enters the preorder once, so the reverse order visits children before parents. */
     stack[depth++] = d->root;
     seen[d->root] = true;
     while (depth > 0) {

@@ -5,8 +5,8 @@
  * on the main (or discovery) thread.
  *
  * Layout, with .jsonl.zst accepted wherever .jsonl is:
- *   <root>/<project>/<session>.jsonl                  main transcripts; a stem
- *                                                     starting "agent-" is skipped
+ *   <root>/<project>/<session>.jsonl                  main transcripts, except
+ *                                                     stems starting "agent-"
  *   <root>/<project>/<dir>/subagents/.../agent-*.jsonl subagent transcripts at any
  *                                                     depth below subagents/
  * Sources are emitted in byte-wise sorted path order with the project

@@ -11,17 +11,18 @@
  * stored rows plus these rows. Whenever the tail could change stored rows or
  * session fields, the parse returns PD_EFALLBACK and the caller parses the
  * whole file instead:
- *   - a /rename (the session name changes);
+ *   - a /rename, which changes the session name.
  *   - an agentSetting, entrypoint or sessionKind appearing while the stored
- *     value is empty;
+ *     value is empty.
  *   - a subagent link (queue, progress or toolUseResult.agentId) or a web
- *     search count for a tool call that is not in the tail;
- *   - uuid links that change the tree: a new root in a file stored as linear;
- *     a uuid-less entry in a file stored as a tree or ending in a uuid;
- *     otherwise an entry whose parent is not the previous uuid;
+ *     search count for a tool call that is not in the tail.
+ *   - uuid links that change the tree. In a file stored as linear that is
+ *     a new root. Otherwise it is an entry whose parent is not the previous
+ *     uuid, or a uuid-less entry when the file is stored as a tree or ends
+ *     in a uuid.
  *   - a first appended assistant line continuing the stored last message
- *     (same message.id), which a full parse would merge into that row;
- *   - a queued prompt timed before the first appended message;
+ *     (same message.id), which a full parse would merge into that row.
+ *   - a queued prompt timed before the first appended message.
  *   - the first real prompt of a session stored without first_message.
  * Tool results that answer calls stored earlier stay on their messages for
  * the writer to link.
@@ -115,7 +116,7 @@ static const char *new_identity_field(const claude_scan *sc, const pd_incr_state
     return NULL;
 }
 
-/* Copies a stored string into the arena; NULL stays NULL. Sets *oom on failure. */
+/* Copies a stored string into the arena, keeping NULL as NULL. Sets *oom on failure. */
 static char *stored_copy(pd_arena *a, const char *s, bool *oom)
 {
     char *copy;
@@ -128,7 +129,7 @@ static char *stored_copy(pd_arena *a, const char *s, bool *oom)
     return copy;
 }
 
-/* Checks the tail before any message is built; returns a fallback reason or NULL. */
+/* Checks the tail before any message is built. Sets *reason to a fallback reason or NULL. */
 static int check_tail(claude_scan *sc, const pd_incr_state *incr, const char **reason)
 {
     claude_map call_ids, search_counts;
@@ -243,7 +244,11 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
             }
         }
     }
-    /* NOTE: a queued prompt appended without messages is kept at the end, even when a full parse would place it among earlier stored messages by timestamp. */
+    /*
+     * NOTE: a queued prompt appended without messages is kept at the end,
+     * even when a full parse would place it among earlier stored messages by
+     * timestamp.
+     */
     rc = claude_session_merge_queued(a, s, sc.queued, sc.n_queued, incr->next_ordinal);
     if (rc != PD_OK)
         goto fail;
@@ -260,7 +265,7 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
     if (s->first_message != NULL && is_blank_or_null(incr->first_message))
         return fallback(err, req->path, "the first real prompt arrives while no first message is stored");
 
-    /* 3. Stored fields stay as they are; the tail supplies the end time and the new size. */
+    /* 3. Stored fields stay as they are, and the tail supplies the end time and the new size. */
     s->id = (char *)sc.session_id;
     s->first_message = stored_copy(a, incr->first_message, &oom);
     s->session_name = stored_copy(a, incr->session_name, &oom);

@@ -6,7 +6,8 @@
  * everything later steps need, because JSON handles die at the next line.
  * Later steps work on entries only:
  *   claude_chunks.c    merges assistant lines that share a message.id
- *   claude_messages.c  turns entries into messages and session fields
+ *   claude_messages.c  turns entries into messages
+ *   claude_session.c   fills session fields from the messages
  *   claude_dag.c       splits a uuid tree into the main path and forks
  *   claude_project.c   derives the project name
  *   claude_blocks.c    extracts content blocks and renders tool labels
@@ -31,11 +32,11 @@
 #include "common/timefmt.h"
 #include "parsers/provider.h"
 
-/* Lines longer than this are skipped without being counted, as Claude Code's own readers do. */
+/* Lines longer than this are skipped without counting as malformed, as agentsview's reader skips them. */
 #define CLAUDE_MAX_LINE_BYTES ((size_t)64 << 20)
 /* Largest spilled tool output substituted into a result, in bytes. */
 #define CLAUDE_PERSISTED_MAX_BYTES ((size_t)16 << 20)
-/* A branch point whose first child subtree holds more real user turns than this is a fork. */
+/* A branch point whose first child subtree contains more real user turns than this is a fork. */
 #define CLAUDE_FORK_THRESHOLD 3
 
 /* ---- string-keyed map ---------------------------------------------------- */
@@ -47,7 +48,7 @@ typedef struct claude_map_slot {
     int64_t number;
 } claude_map_slot;
 
-/* Open-addressing hash map; keys are NUL-terminated and must outlive the map. */
+/* Open-addressing hash map. Keys are NUL-terminated and must outlive the map. */
 typedef struct claude_map {
     pd_arena *arena;
     claude_map_slot *slots;
@@ -82,7 +83,7 @@ typedef struct claude_block {
     claude_block_kind kind;
     char *type;        /* the block's "type" */
     uint64_t raw_hash; /* XXH3 of the block's JSON text, for identity in chunk merging */
-    char *text;        /* text or thinking text; "" otherwise */
+    char *text;        /* text or thinking text, "" for other kinds */
     size_t text_len;
 
     /* tool_use / toolCall */
@@ -170,7 +171,7 @@ typedef struct claude_scan {
     char *git_branch; /* first user line's non-empty gitBranch */
     char *source_session_id;
     char *parent_session_id;
-    char *session_name; /* last /rename argument; valid when has_rename */
+    char *session_name; /* last /rename argument, valid when has_rename */
     bool has_rename;
 
     pd_time_ns ts_min;
@@ -188,9 +189,9 @@ typedef struct claude_scan {
 
 /* Returns the file stem: the base name without ".jsonl" or ".jsonl.zst". */
 char *claude_session_id_from_path(pd_arena *a, const char *path);
-/* Returns the sanitised string value of v, "" for anything else; NULL when memory runs out. */
+/* Returns the sanitised string value of v, "" for anything else, or NULL when memory runs out. */
 char *claude_json_string(pd_arena *a, pd_json v, size_t *len);
-/* Formats t for the archive, or NULL when absent; sets *oom when memory runs out. */
+/* Formats t for the archive, or returns NULL when absent. Sets *oom when memory runs out. */
 char *claude_format_time(pd_arena *a, bool has, pd_time_ns t, bool *oom);
 /* Scans buffer lines from start: fills sc. Returns PD_OK or PD_ENOMEM. */
 int claude_scan_lines(claude_scan *sc, size_t start);
@@ -208,14 +209,14 @@ int claude_session_fill_common(claude_scan *sc, pd_session *s, const char *proje
 /*
  * Fills e's content from the array handle content (message.content of the
  * current line). persisted_path is toolUseResult.persistedOutputPath (may be
- * NULL) and check_persisted says whether the line mentions spilled output.
+ * NULL), and check_persisted is true when the line mentions spilled output.
  * Returns PD_OK or PD_ENOMEM.
  */
 int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, bool check_persisted,
                           const char *persisted_path);
-/* Renders the text part of a tool call; input may be absent. Returns NULL when memory runs out. */
+/* Renders the text part of a tool call (input may be absent). Returns NULL when memory runs out. */
 char *claude_tool_label(pd_arena *a, const char *name, pd_json input);
-/* The first non-empty of file_path, path, filePath and file in input; NULL when none or on OOM. */
+/* Returns the first non-empty of file_path, path, filePath and file in input, or NULL. */
 char *claude_input_file_path(pd_arena *a, pd_json input);
 
 /* ---- claude_persisted.c --------------------------------------------------------- */
@@ -243,7 +244,7 @@ int claude_merge_chunks(pd_arena *a, claude_entry *entries, size_t *n_entries);
 
 /* Builds e->msgs from the entry (ordinals are left 0). Returns PD_OK or PD_ENOMEM. */
 int claude_entry_messages(pd_arena *a, claude_entry *e);
-/* Builds the message of a queued prompt into *msg; sets *keep false when it is dropped. */
+/* Builds the message of a queued prompt into *msg. Sets *keep false when the prompt is dropped. */
 int claude_queued_message(pd_arena *a, const claude_queued *q, pd_message *msg, bool *keep);
 /* True when e produced a non-system user message with non-blank content. */
 bool claude_entry_is_real_user_turn(const claude_entry *e);
@@ -285,7 +286,7 @@ typedef struct claude_branch {
     size_t *indices; /* entry indices in path order */
     size_t n;
     char *session_id;
-    char *parent_id; /* owner of the branch point; NULL for the main branch */
+    char *parent_id; /* owner of the branch point, NULL for the main branch */
     bool is_fork;
 } claude_branch;
 
@@ -300,9 +301,9 @@ int claude_plan_branches(claude_scan *sc, claude_branch **out, size_t *n_out, bo
 
 /* ---- claude_project.c --------------------------------------------------------------- */
 
-/* Project name from an encoded project directory name ("-Users-a-code-x" -> "x"). */
+/* Returns the project name of an encoded project directory name ("-Users-a-code-x" -> "x"). */
 char *claude_project_from_dir_name(pd_arena *a, const char *dir_name);
-/* Project name from a working directory and branch; "" when none; NULL on OOM. */
+/* Returns the project name of a working directory and branch, "" when none, or NULL on OOM. */
 char *claude_project_from_cwd(pd_arena *a, const char *cwd, const char *git_branch);
 /* Lexically cleans an absolute or relative slash path (Go filepath.Clean rules). */
 char *claude_clean_path(pd_arena *a, const char *s, size_t n);

@@ -25,7 +25,7 @@ static uint64_t key_hash(const char *key)
     return pd_xxh3(key, strlen(key));
 }
 
-/* Returns the slot holding key, or the empty slot where it would go. */
+/* Returns the slot of key, or the empty slot where it would go. */
 static claude_map_slot *probe(claude_map_slot *slots, size_t cap, const char *key, uint64_t hash)
 {
     size_t mask = cap - 1;

@@ -10,8 +10,8 @@
  *      subtype compact_boundary.
  *   2. A user entry with isMeta is dropped.
  *   3. The content is flattened: text blocks, thinking blocks wrapped in
- *      [Thinking] markers, tool labels, joined with "\n"; tool calls and tool
- *      results are collected.
+ *      [Thinking] markers and tool labels, joined with "\n". Tool calls and
+ *      tool results are collected.
  *   4. User text loses leading <system-reminder> blocks, and a pure slash
  *      command envelope renders as "/name args" (one that cannot render
  *      drops the entry).
@@ -21,8 +21,8 @@
  *      reminder-only text, IDE context tags) becomes a user system message
  *      with a subtype. IDE context followed by a prompt splits in two.
  *      Other <local-command-...> output is dropped.
- *   7. Everything else is an ordinary message; assistants also carry model,
- *      ids, usage and stop reason.
+ *   7. Everything else is an ordinary message. Assistant messages also carry
+ *      the model, ids, usage and stop reason.
  *
  * Thread-safety: works on one request's arena.
  */
@@ -134,7 +134,7 @@ static size_t command_element_len(const char *s, size_t n)
     return close == 0 ? 0 : i + close;
 }
 
-/* True when s holds only command elements and whitespace, starting with a name or message tag. */
+/* Returns true when s is only command elements and whitespace, starting with a name or message tag. */
 static bool is_command_envelope(pd_arena *a, const char *s, size_t n, bool *oom)
 {
     pd_buf rest;
@@ -181,7 +181,7 @@ bool claude_find_tagged(const char *s, size_t n, const char *open, const char *c
     return false;
 }
 
-/* Renders a command envelope as "/name args"; returns NULL with *renders false when it cannot. */
+/* Renders a command envelope as "/name args". Sets *renders false and returns NULL when it cannot. */
 static char *render_command(pd_arena *a, const char *s, size_t n, bool *renders)
 {
     const char *name, *args;
@@ -562,7 +562,7 @@ static int ordinary_message(pd_arena *a, claude_entry *e, char *text, size_t len
     return entry_push(a, e, &m);
 }
 
-/* Upper bound on IDE elements split off one prompt; further ones stay in the prompt text. */
+/* Maximum IDE elements split off one prompt. Further ones stay in the prompt text. */
 #define MAX_IDE_SPLITS 32
 
 static int user_messages(pd_arena *a, claude_entry *e, const flat_content *flat)

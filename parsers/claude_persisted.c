@@ -25,7 +25,10 @@
 #include "common/text.h"
 #include "parsers/claude_internal.h"
 
-/* Appended to spilled output cut at CLAUDE_PERSISTED_MAX_BYTES; archives written by agentsview store the same text. */
+/*
+ * Marker appended to spilled output cut at CLAUDE_PERSISTED_MAX_BYTES. Archives
+ * written by agentsview store this exact text, so it must not change.
+ */
 static const char truncation_marker[] = "\n\n[agentsview: persisted tool result truncated at 16 MiB]";
 
 static bool is_regex_space(char c)

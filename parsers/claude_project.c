@@ -258,7 +258,7 @@ static const char *project_from_layouts(const char *path, const layout *layouts,
 
 /* ---- git repository roots ------------------------------------------------------ */
 
-/* Reads a small text file into the arena; NULL when it cannot be read. */
+/* Reads a small text file into the arena. Returns NULL when it cannot be read. */
 static char *read_small_file(pd_arena *a, const char *path)
 {
     char *buf;
@@ -358,7 +358,7 @@ static bool config_is_bare(pd_arena *a, const char *git_dir)
     return false;
 }
 
-/* Resolves the repository root a .git file points to; repo_dir when it cannot tell. */
+/* Resolves the repository root a .git file points to, or returns repo_dir when it cannot. */
 static char *root_from_git_file(pd_arena *a, const char *repo_dir, const char *git_file)
 {
     char *git_dir = read_gitdir(a, git_file);
@@ -410,7 +410,7 @@ static char *root_from_git_file(pd_arena *a, const char *repo_dir, const char *g
     return (char *)repo_dir;
 }
 
-/* Walks up from cwd for a .git entry; returns the repository root or NULL. */
+/* Walks up from cwd to the nearest .git entry. Returns the repository root or NULL. */
 static char *find_git_root(pd_arena *a, const char *cwd)
 {
     struct stat st;
@@ -419,6 +419,11 @@ static char *find_git_root(pd_arena *a, const char *cwd)
     if (stat(cwd, &st) == 0) {
         dir = S_ISDIR(st.st_mode) ? pd_arena_strdup(a, cwd) : dir_of(a, cwd);
     } else {
+        /*
+         * NOTE: for a deleted cwd the walk starts at its parent. Sibling
+         * linked worktrees are not inspected, so a deleted worktree outside
+         * its repository falls back to the path rules below.
+         */
         if (strchr(cwd, '/') == NULL)
             return NULL;
         dir = dir_of(a, cwd);
@@ -483,7 +488,7 @@ static bool is_default_branch(const char *token)
     return false;
 }
 
-/* Removes a "-<branch>" or "_<branch>" suffix from name; returns the new length. */
+/* Returns the length of name without a "-<branch>" or "_<branch>" suffix. */
 static size_t trim_branch_suffix(pd_arena *a, const char *name, size_t n, const char *git_branch)
 {
     size_t start, len, token_len;

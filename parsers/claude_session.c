@@ -46,7 +46,7 @@ int claude_session_collect(pd_arena *a, pd_session *s, claude_entry *entries,
     return PD_OK;
 }
 
-/* Timestamp of a message in ns; false when it has none. */
+/* Reads a message's timestamp in ns. Returns false when it has none. */
 static bool message_time(const pd_message *m, pd_time_ns *t)
 {
     return m->timestamp != NULL && pd_time_parse(m->timestamp, strlen(m->timestamp), t);
@@ -136,7 +136,7 @@ int claude_collect_search_counts(const claude_scan *sc, claude_map *counts)
 
         if (e->type != CLAUDE_ENTRY_USER || e->search_count <= 0)
             continue;
-        /* The count belongs to a call only when the line answers exactly one call. */
+        /* The count belongs to a call only when the line carries exactly one tool result. */
         for (size_t b = 0; b < e->n_blocks; b++) {
             if (e->blocks[b].kind == CLAUDE_BLOCK_TOOL_RESULT) {
                 id = e->blocks[b].result_id;
@@ -290,7 +290,7 @@ int claude_session_summarize(pd_arena *a, pd_session *s)
         if (!is_real_user_message(m))
             continue;
         s->user_message_count++;
-        /* Bare slash commands such as "/clear" make a poor preview; the next prompt is used. */
+        /* Bare slash commands such as "/clear" make a poor preview, so the next prompt is used. */
         if (s->first_message == NULL && !claude_is_bare_command(m->content, (size_t)m->content_length)) {
             s->first_message = pd_text_truncate_runes(a, m->content, (size_t)m->content_length, 300);
             if (s->first_message == NULL)
@@ -322,7 +322,7 @@ const char *claude_termination_status(const pd_session *s, bool last_line_failed
         }
     }
 
-    /* A call of the last assistant turn that no later message answers is still running. */
+    /* A call of the last assistant turn without a result in any later message is still running. */
     if (last_assistant != SIZE_MAX) {
         const pd_message *m = &s->messages[last_assistant];
         for (size_t c = 0; c < m->n_tool_calls; c++) {

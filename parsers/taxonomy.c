@@ -5,8 +5,8 @@
  * pd_skill_name_infer_text(), called by the parsers while they build tool
  * calls, from any worker thread.
  *
- * The category table lists every tool name the supported agents are known
- * to record, grouped by category. Skill inference is a heuristic over paths
+ * The category table lists the known tool names of the supported agents,
+ * grouped by category. Skill inference is a heuristic over paths
  * and shell words. It never runs a command, and it reads at most the first
  * PD_SKILL_FRONTMATTER_MAX bytes of a regular (not symlinked) SKILL.md.
  */

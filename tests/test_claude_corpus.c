@@ -4,10 +4,10 @@
  *
  * Every discovered file must parse without error into at least one session
  * with consistent counts, ordered ordinals, clean strings and time bounds in
- * order. A few structural facts of the corpus are checked by name: the
- * subagent files link to their parents, the parents' Agent calls link to the
- * subagents, and the file whose responses are split over several lines is
- * merged and parsed linearly.
+ * order. A few structural facts of the corpus are checked by name. The
+ * subagent files link to their parents, and the parents' Agent calls link
+ * to the subagents. The file whose responses are split over several lines
+ * is merged and parsed linearly.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -48,7 +48,7 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Appends a user or assistant line; parent may be NULL, uuid NULL leaves it out. */
+/* Appends a user or assistant line. A NULL parent is written as null, and a NULL uuid is left out. */
 static void add(env *e, const char *type, const char *uuid, const char *parent, const char *text)
 {
     char line[1024], uuid_field[128] = "", parent_field[128] = "";
@@ -77,7 +77,7 @@ static void parse(env *e, ct_parse *p)
     assert_int_equal(ct_parse_file(p, e->path, PROJECT_DIR, NULL), PD_OK);
 }
 
-/* Adds n prompt/reply pairs chained below parent, ids <prefix>u<i>/<prefix>a<i>; returns the last id. */
+/* Adds n prompt and reply pairs below parent with ids <prefix>u<i> and <prefix>a<i>. Returns the last id. */
 static const char *add_turns(env *e, const char *prefix, const char *parent, int n, char ids[][32])
 {
     const char *last = parent;
@@ -171,7 +171,7 @@ static void test_fork_becomes_own_session(void **state)
     assert_string_equal(fork->first_message, "other direction");
     assert_string_equal(fork->project, main_session->project);
 
-    /* The main session spans every line; the fork only its own entries. */
+    /* The main session spans every line, and the fork only its own entries. */
     assert_string_equal(main_session->started_at, "2025-06-01T10:00:00Z");
     assert_string_equal(main_session->ended_at, "2025-06-01T10:11:00Z");
     assert_string_equal(fork->started_at, "2025-06-01T10:10:00Z");

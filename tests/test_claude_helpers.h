@@ -71,7 +71,7 @@ static inline void ct_make_parents(const char *path)
     }
 }
 
-/* Writes n bytes to path (creating parent directories); mode is "w" or "a". */
+/* Writes n bytes to path, creating parent directories. mode is "w" or "a". */
 static inline void ct_write_bytes(const char *path, const char *data, size_t n, const char *mode)
 {
     FILE *f;
@@ -156,7 +156,7 @@ typedef struct ct_parse {
 
 /*
  * Reads path and parses it with project_hint (may be NULL) and incr (NULL for
- * a full parse). Returns the parse's error code; a read failure fails the test.
+ * a full parse). Returns the parse's error code. A read failure fails the test.
  */
 static inline int ct_parse_file(ct_parse *p, const char *path, const char *project_hint,
                                 const pd_incr_state *incr)

@@ -5,7 +5,7 @@
  *
  * Each test first parses the whole file, normalises the session as the
  * writer would, and builds the stored state an incremental parse starts
- * from; then it appends lines and parses from the stored size.
+ * from. Then it appends lines and parses from the stored size.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -400,7 +400,7 @@ static void test_compressed_source_falls_back(void **state)
     assert_false(ZSTD_isError(packed_len));
     ct_write_bytes(zst_path, packed, packed_len, "w");
 
-    /* A full parse reads the compressed file; an incremental one cannot resume inside it. */
+    /* A full parse reads the compressed file, but an incremental one cannot resume inside it. */
     assert_int_equal(ct_parse_file(&p, zst_path, PROJECT_DIR, NULL), PD_OK);
     assert_string_equal(p.res.sessions[0].id, "packed");
     assert_int_equal(p.res.sessions[0].n_messages, 1);

@@ -1,8 +1,10 @@
 /*
  * test_claude_sources.c -- where Claude transcripts are found and what they
- * are called: discovery under a projects root, project names from directory
- * names and working directories (with real git layouts on disk), the shared
- * tool taxonomy and skill-name inference, and small path helpers.
+ * are called.
+ *
+ * Covers discovery under a projects root and project names from directory
+ * names and working directories, with real git layouts on disk. Also covers
+ * the shared tool taxonomy, skill-name inference and small path helpers.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,7 +74,7 @@ typedef struct collected {
     char hints[16][128];
     char roots[16][512];
     size_t n;
-    int stop_after; /* return an error after this many sources; 0 never */
+    int stop_after; /* sources after which collect returns an error, 0 for never */
 } collected;
 
 static int collect(void *ctx, const pd_source *src)

@@ -63,7 +63,7 @@ static char *session_path(const env *e, const char *stem)
     return ct_join(e->project_dir, name);
 }
 
-/* Writes lines (' for ") as <stem>.jsonl and parses it; the parse must succeed. */
+/* Writes lines (' for ") as <stem>.jsonl and parses it. The parse must succeed. */
 static void parse_lines(const env *e, const char *stem, const char *const *lines, ct_parse *p)
 {
     char *path = session_path(e, stem);
@@ -789,7 +789,7 @@ static void test_malformed_lines_never_crash(void **state)
 
     assert_int_equal(ct_parse_file(&p, path, PROJECT_DIR, NULL), PD_OK);
     s = only_session(&p);
-    /* The blank line and the NUL block are invalid JSON; the rest parse but carry little. */
+    /* The blank line and the NUL block are invalid JSON. The rest parse but carry little. */
     assert_int_equal(s->parser_malformed_lines, 2);
     assert_int_equal(s->messages[s->n_messages - 1].content_length, 8);
     assert_string_equal(s->messages[s->n_messages - 1].content, "survivor");
