@@ -425,26 +425,29 @@ static int flatten_content(pd_arena *a, const claude_entry *e, flat_content *out
 
 /* ---- message construction ----------------------------------------------------------- */
 
-/* Sets every string of m to "" and every flag to zero, the empty message of the archive. */
+/*
+ * Sets every string of m to "" and every flag to zero, the empty message of
+ * the archive, then copies the entry's time, uuids and sidechain flag. The ""
+ * values are string literals, which no later step writes to.
+ */
 static int message_init(pd_arena *a, pd_message *m, const claude_entry *e)
 {
-    static char empty[] = "";
     bool oom = false;
 
     memset(m, 0, sizeof *m);
-    m->role = empty;
-    m->content = empty;
-    m->thinking_text = empty;
-    m->model = empty;
-    m->token_usage = empty;
-    m->claude_message_id = empty;
-    m->claude_request_id = empty;
-    m->source_type = empty;
-    m->source_subtype = empty;
-    m->prompt_source = empty;
-    m->source_uuid = empty;
-    m->source_parent_uuid = empty;
-    m->stop_reason = empty;
+    m->role = "";
+    m->content = "";
+    m->thinking_text = "";
+    m->model = "";
+    m->token_usage = "";
+    m->claude_message_id = "";
+    m->claude_request_id = "";
+    m->source_type = "";
+    m->source_subtype = "";
+    m->prompt_source = "";
+    m->source_uuid = "";
+    m->source_parent_uuid = "";
+    m->stop_reason = "";
     if (e != NULL) {
         m->timestamp = claude_format_time(a, e->has_ts, e->ts, &oom);
         m->source_uuid = e->uuid;

@@ -65,14 +65,17 @@ static bool path_within(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && path[n] == '/' && path[n + 1] != '\0';
 }
 
-/* Reads at most CLAUDE_PERSISTED_MAX_BYTES + 1 bytes of a regular file into a malloc'd buffer. */
+/*
+ * Reads at most CLAUDE_PERSISTED_MAX_BYTES + 1 bytes of a regular file into
+ * a malloc'd buffer that the caller frees. Returns PD_OK, PD_EIO or PD_ENOMEM.
+ */
 static int read_capped(const char *path, char **out, size_t *out_len)
 {
     size_t cap = CLAUDE_PERSISTED_MAX_BYTES + 1;
     struct stat st;
     size_t len = 0;
-    char *buf;
-    int fd;
+    char *buf = NULL;
+    int fd, rc = PD_OK;
 
     *out = NULL;
     *out_len = 0;
@@ -80,33 +83,36 @@ static int read_capped(const char *path, char **out, size_t *out_len)
     if (fd < 0)
         return PD_EIO;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return PD_EIO;
+        rc = PD_EIO;
+        goto out;
     }
     if (st.st_size >= 0 && (uint64_t)st.st_size < cap)
         cap = (size_t)st.st_size + 1;
     buf = malloc(cap);
     if (buf == NULL) {
-        close(fd);
-        return PD_ENOMEM;
+        rc = PD_ENOMEM;
+        goto out;
     }
     while (len < cap) {
         ssize_t got = read(fd, buf + len, cap - len);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            free(buf);
-            close(fd);
-            return PD_EIO;
+            rc = PD_EIO;
+            goto out;
         }
         if (got == 0)
             break;
         len += (size_t)got;
     }
-    close(fd);
     *out = buf;
     *out_len = len;
-    return PD_OK;
+    buf = NULL;
+
+out:
+    free(buf);
+    close(fd);
+    return rc;
 }
 
 int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *result_path,
