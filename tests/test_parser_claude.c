@@ -571,6 +571,7 @@ static void test_injected_user_text_subtypes(void **state)
         "{'type':'user','message':{'role':'user','content':'<ide_opened_file>The user opened a.go</ide_opened_file>'}}",
         "{'type':'user','message':{'role':'user','content':'<ide_selection>lines 1-3</ide_selection>'}}",
         "{'type':'user','message':{'role':'user','content':'<local-command-stdout>output</local-command-stdout>'}}",
+        "{'type':'user','message':{'role':'user','content':'<local-command-result>done</local-command-result>'}}",
         "{'type':'user','message':{'role':'user','content':'<system-reminder>only a reminder</system-reminder>'}}",
         NULL};
     static const char *const subtypes[] = {"continuation", "interrupted", "resume",
