@@ -128,15 +128,23 @@ enum line_key {
 };
 
 static const char *const line_keys[N_LINE_KEYS] = {
-    "type", "timestamp", "snapshot", "agentSetting", "entrypoint", "sessionKind",
-    "version", "operation", "content", "data", "parentToolUseID", "attachment",
-    "cwd", "gitBranch", "sessionId", "uuid", "parentUuid", "isCompactSummary",
-    "isSidechain", "isMeta", "requestId", "promptSource", "message", "toolUseResult",
+    "type",        "timestamp", "snapshot",  "agentSetting", "entrypoint",      "sessionKind",
+    "version",     "operation", "content",   "data",         "parentToolUseID", "attachment",
+    "cwd",         "gitBranch", "sessionId", "uuid",         "parentUuid",      "isCompactSummary",
+    "isSidechain", "isMeta",    "requestId", "promptSource", "message",         "toolUseResult",
 };
 
 /* Members of message. */
-enum message_key { MKEY_ID, MKEY_STOP_REASON, MKEY_MODEL, MKEY_USAGE, MKEY_CONTENT, N_MESSAGE_KEYS };
-static const char *const message_keys[N_MESSAGE_KEYS] = {"id", "stop_reason", "model", "usage", "content"};
+enum message_key {
+    MKEY_ID,
+    MKEY_STOP_REASON,
+    MKEY_MODEL,
+    MKEY_USAGE,
+    MKEY_CONTENT,
+    N_MESSAGE_KEYS
+};
+static const char *const message_keys[N_MESSAGE_KEYS] = {"id", "stop_reason", "model", "usage",
+                                                         "content"};
 
 /* Returns the line's time: "timestamp", else "snapshot.timestamp". */
 static bool line_time(const pd_json *f, pd_time_ns *t)
@@ -251,7 +259,8 @@ static int scan_queue_operation(claude_scan *sc, const pd_json *f)
     }
     if (id_len == 0 || task_len == 0) {
         claude_find_tagged(content, n, "<task-id>", "</task-id>", false, &task_id, &task_len);
-        claude_find_tagged(content, n, "<tool-use-id>", "</tool-use-id>", false, &tool_use_id, &id_len);
+        claude_find_tagged(content, n, "<tool-use-id>", "</tool-use-id>", false, &tool_use_id,
+                           &id_len);
     }
     if (id_len == 0 || task_len == 0)
         return PD_OK;
@@ -284,7 +293,8 @@ static int scan_attachment(claude_scan *sc, const pd_json *f, bool has_ts, pd_ti
 
     if (sc->n_queued == sc->cap_queued) {
         size_t cap = sc->cap_queued ? sc->cap_queued * 2 : 4;
-        claude_queued *grown = pd_arena_grow(sc->arena, sc->queued, sc->n_queued, cap, sizeof *grown);
+        claude_queued *grown =
+            pd_arena_grow(sc->arena, sc->queued, sc->n_queued, cap, sizeof *grown);
         if (grown == NULL)
             return PD_ENOMEM;
         sc->queued = grown;
@@ -309,7 +319,8 @@ static int scan_system(claude_scan *sc, const pd_json *f)
 
     if (!pd_json_str(f[KEY_CONTENT], &content, &n))
         return PD_OK;
-    if (!claude_find_tagged(content, n, "<command-name>", "</command-name>", false, &name, &name_len))
+    if (!claude_find_tagged(content, n, "<command-name>", "</command-name>", false, &name,
+                            &name_len))
         return PD_OK;
     pd_text_trim_span(name, name_len, &start, &len);
     name += start;
@@ -330,7 +341,8 @@ static claude_entry *new_entry(claude_scan *sc)
 {
     if (sc->n_entries == sc->cap_entries) {
         size_t cap = sc->cap_entries ? sc->cap_entries * 2 : 32;
-        claude_entry *grown = pd_arena_grow(sc->arena, sc->entries, sc->n_entries, cap, sizeof *grown);
+        claude_entry *grown =
+            pd_arena_grow(sc->arena, sc->entries, sc->n_entries, cap, sizeof *grown);
         if (grown == NULL)
             return NULL;
         sc->entries = grown;
@@ -358,12 +370,13 @@ static int scan_usage(claude_scan *sc, claude_entry *e, pd_json usage)
         return PD_ENOMEM;
     pick_members(usage, usage_keys, N_USAGE_KEYS, v);
     e->has_output_tokens = pd_json_exists(v[OUTPUT]);
-    e->has_context_tokens = pd_json_exists(v[INPUT]) || pd_json_exists(v[CREATION]) ||
-                            pd_json_exists(v[CACHED]);
+    e->has_context_tokens =
+        pd_json_exists(v[INPUT]) || pd_json_exists(v[CREATION]) || pd_json_exists(v[CACHED]);
     input = pd_json_int(v[INPUT]);
     creation = pd_json_int(v[CREATION]);
     cached = pd_json_int(v[CACHED]);
-    /* The sum wraps in unsigned arithmetic instead of overflowing, and normalisation clamps absurd values. */
+    /* The sum wraps in unsigned arithmetic instead of overflowing, and normalisation clamps absurd
+     * values. */
     e->context_tokens = (int64_t)((uint64_t)input + (uint64_t)creation + (uint64_t)cached);
     e->output_tokens = pd_json_int(v[OUTPUT]);
     return PD_OK;
@@ -459,14 +472,15 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, const p
         const char *only_id = NULL;
         size_t n_ids = 0;
         for (size_t i = 0; i < e->n_blocks; i++) {
-            if (e->blocks[i].kind == CLAUDE_BLOCK_TOOL_RESULT && e->blocks[i].result_id[0] != '\0') {
+            if (e->blocks[i].kind == CLAUDE_BLOCK_TOOL_RESULT &&
+                e->blocks[i].result_id[0] != '\0') {
                 only_id = e->blocks[i].result_id;
                 n_ids++;
             }
         }
         if (n_ids == 1) {
-            rc = map_subagent(sc, only_id, strlen(only_id), e->tool_agent_id, strlen(e->tool_agent_id),
-                              true);
+            rc = map_subagent(sc, only_id, strlen(only_id), e->tool_agent_id,
+                              strlen(e->tool_agent_id), true);
             if (rc != PD_OK)
                 return rc;
         }
@@ -588,7 +602,8 @@ static char *project_dir_of(pd_arena *a, const char *path)
 char *claude_derive_project(claude_scan *sc)
 {
     const pd_parse_request *req = sc->req;
-    char *dir = req->project_hint != NULL ? (char *)req->project_hint : project_dir_of(sc->arena, req->path);
+    char *dir = req->project_hint != NULL ? (char *)req->project_hint
+                                          : project_dir_of(sc->arena, req->path);
     char *project, *from_cwd;
 
     if (dir == NULL)
@@ -638,8 +653,9 @@ int claude_session_fill_common(claude_scan *sc, pd_session *s, const char *proje
     const unsigned char *data = (const unsigned char *)src->data;
 
     s->project = (char *)project;
-    s->machine = req->machine != NULL ? pd_utf8_sanitize(a, req->machine, strlen(req->machine), NULL)
-                                      : pd_arena_strdup(a, "");
+    s->machine = req->machine != NULL
+                     ? pd_utf8_sanitize(a, req->machine, strlen(req->machine), NULL)
+                     : pd_arena_strdup(a, "");
     s->agent = pd_arena_strdup(a, "claude");
     s->agent_label = or_empty(a, sc->agent_label);
     s->entrypoint = or_empty(a, sc->entrypoint);
@@ -659,12 +675,13 @@ int claude_session_fill_common(claude_scan *sc, pd_session *s, const char *proje
     s->transcript_fidelity = pd_arena_strdup(a, "");
     s->parser_malformed_lines = sc->malformed_lines;
     /* A bad final line counts as a cut-off write only when the file does not end with a newline. */
-    s->is_truncated = sc->last_line_failed && !sc->last_line_blank && src->len > 0 &&
-                      data[src->len - 1] != '\n';
+    s->is_truncated =
+        sc->last_line_failed && !sc->last_line_blank && src->len > 0 && data[src->len - 1] != '\n';
     s->data_version = PD_DATA_VERSION;
     if (s->machine == NULL || s->agent == NULL || s->agent_label == NULL || s->entrypoint == NULL ||
-        s->session_kind == NULL || s->file_path == NULL || s->cwd == NULL || s->git_branch == NULL ||
-        s->source_session_id == NULL || s->source_version == NULL || s->transcript_fidelity == NULL)
+        s->session_kind == NULL || s->file_path == NULL || s->cwd == NULL ||
+        s->git_branch == NULL || s->source_session_id == NULL || s->source_version == NULL ||
+        s->transcript_fidelity == NULL)
         return PD_ENOMEM;
     return PD_OK;
 }
@@ -799,8 +816,10 @@ fail:
 static int parse_source(const pd_parse_request *req, pd_parse_result *out, pd_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (req == NULL || req->src == NULL || req->arena == NULL || req->json == NULL || req->path == NULL)
-        return pd_err_set(err, PD_EINVAL, "Claude parse request is missing its source, arena or parser");
+    if (req == NULL || req->src == NULL || req->arena == NULL || req->json == NULL ||
+        req->path == NULL)
+        return pd_err_set(err, PD_EINVAL,
+                          "Claude parse request is missing its source, arena or parser");
     if (req->incr != NULL)
         return claude_parse_incremental(req, out, err);
     return parse_full(req, out, err);

@@ -187,7 +187,8 @@ char *claude_tool_label(pd_arena *a, const char *name, pd_json input)
     if (strcmp(name, "Bash") == 0)
         return label_bash(a, input);
 
-    /* Other agents' tool names. A Claude transcript that imports such tools renders them the same way. */
+    /* Other agents' tool names. A Claude transcript that imports such tools renders them the same
+     * way. */
     if (strcmp(name, "edit_file") == 0)
         return label_simple(a, "Edit", member(a, input, "path"));
     if (strcmp(name, "create_file") == 0)
@@ -272,7 +273,8 @@ char *claude_tool_label(pd_arena *a, const char *name, pd_json input)
 
 /* ---- blocks ------------------------------------------------------------------- */
 
-/* Finds the exact JSON text of message.content.<index>.<member>. Returns false when it is missing. */
+/* Finds the exact JSON text of message.content.<index>.<member>. Returns false when it is missing.
+ */
 static bool block_member_raw(claude_scan *sc, size_t index, const char *member_name, const char **s,
                              size_t *n)
 {
@@ -366,7 +368,8 @@ static int extract_tool_use(claude_scan *sc, claude_block *b, pd_json block, siz
         pd_json arguments = pd_json_get(block, "arguments");
         const char *args_raw;
         size_t args_len;
-        if (pd_json_exists(arguments) && block_member_raw(sc, index, "arguments", &args_raw, &args_len)) {
+        if (pd_json_exists(arguments) &&
+            block_member_raw(sc, index, "arguments", &args_raw, &args_len)) {
             input = arguments;
             raw = args_raw;
             raw_len = args_len;
@@ -396,7 +399,7 @@ static int extract_tool_use(claude_scan *sc, claude_block *b, pd_json block, siz
     if (strcmp(b->tool_name, "Skill") == 0 || strcmp(b->tool_name, "skill") == 0) {
         static const char *const skill_keys[] = {"skill", "name", NULL};
         char *skill = strcmp(b->tool_name, "Skill") == 0 ? member(a, input, "skill")
-                                                          : first_member(a, input, skill_keys);
+                                                         : first_member(a, input, skill_keys);
         if (skill == NULL)
             return PD_ENOMEM;
         b->skill_name = skill[0] != '\0' ? skill : NULL;
@@ -429,7 +432,8 @@ static int extract_tool_result(claude_scan *sc, claude_block *b, pd_json block,
             /* The result text names the spill file, or the line's toolUseResult does. */
             char *path = claude_persisted_path_in(a, s, n);
             int rc;
-            if (path == NULL && (n_result_blocks == 1 || pd_text_find(s, n, "<persisted-output>") != NULL))
+            if (path == NULL &&
+                (n_result_blocks == 1 || pd_text_find(s, n, "<persisted-output>") != NULL))
                 path = (char *)persisted_path;
             if (path != NULL && path[0] != '\0') {
                 rc = claude_persisted_read(a, sc->req->path, path, &spilled, &spilled_len);
@@ -495,7 +499,8 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, boo
 
     it = pd_json_iter_begin(content);
     while (pd_json_iter_next(&it, NULL, &block)) {
-        if (pd_json_str(pd_json_get(block, "type"), &s, &n) && n == 11 && memcmp(s, "tool_result", 11) == 0)
+        if (pd_json_str(pd_json_get(block, "type"), &s, &n) && n == 11 &&
+            memcmp(s, "tool_result", 11) == 0)
             n_result_blocks++;
     }
 
@@ -531,7 +536,8 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, boo
             rc = extract_tool_use(sc, b, block, i);
         } else if (strcmp(b->type, "tool_result") == 0) {
             b->kind = CLAUDE_BLOCK_TOOL_RESULT;
-            rc = extract_tool_result(sc, b, block, n_result_blocks, check_persisted, persisted_path);
+            rc =
+                extract_tool_result(sc, b, block, n_result_blocks, check_persisted, persisted_path);
         } else {
             b->kind = CLAUDE_BLOCK_OTHER;
         }

@@ -157,13 +157,12 @@ typedef struct frame {
     char *session_id;
     char *parent_id;
     bool is_fork;
-    size_t next; /* entry to continue from, SIZE_MAX when the branch ended */
+    size_t next;           /* entry to continue from, SIZE_MAX when the branch ended */
     const size_t *pending; /* fork children still to walk */
     size_t n_pending;
 } frame;
 
-static int push_branch(pd_arena *a, claude_branch **list, size_t *n, size_t *cap,
-                       const frame *f)
+static int push_branch(pd_arena *a, claude_branch **list, size_t *n, size_t *cap, const frame *f)
 {
     if (*n == *cap) {
         size_t grown_cap = *cap ? *cap * 2 : 4;
@@ -229,8 +228,8 @@ static int walk(dag *d, const char *stem, claude_branch **out, size_t *n_out)
                 cap_frames *= 2;
                 f = &frames[depth - 1];
             }
-            frames[depth++] = (frame){.session_id = fork_id, .parent_id = f->session_id,
-                                      .is_fork = true, .next = kid};
+            frames[depth++] = (frame){
+                .session_id = fork_id, .parent_id = f->session_id, .is_fork = true, .next = kid};
             continue;
         }
 

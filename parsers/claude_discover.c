@@ -169,7 +169,8 @@ int claude_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void
         return PD_OK;
     root_copy = pd_arena_strdup(arena, root);
     if (root_copy == NULL)
-        return pd_err_set(err, PD_ENOMEM, "%s: listing Claude projects failed: out of memory", root);
+        return pd_err_set(err, PD_ENOMEM, "%s: listing Claude projects failed: out of memory",
+                          root);
     /* Paths are joined with '/', so a trailing slash on the root would double it. */
     for (size_t n = strlen(root_copy); n > 1 && root_copy[n - 1] == '/'; n--)
         root_copy[n - 1] = '\0';
@@ -198,7 +199,8 @@ int claude_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void
     }
     closedir(d);
     if (rc != PD_OK)
-        return pd_err_set(err, rc, "%s: listing Claude projects failed: %s", root_copy, pd_strerror(rc));
+        return pd_err_set(err, rc, "%s: listing Claude projects failed: %s", root_copy,
+                          pd_strerror(rc));
 
     if (l.n > 1)
         qsort(l.items, l.n, sizeof *l.items, compare_found);

@@ -168,7 +168,8 @@ static int check_tail(claude_scan *sc, const pd_incr_state *incr, const char **r
     for (size_t i = 0; i < sc->n_entries; i++) {
         if (sc->entries[i].type != CLAUDE_ENTRY_ASSISTANT)
             continue;
-        if (last_id != NULL && last_id[0] != '\0' && strcmp(sc->entries[i].message_id, last_id) == 0)
+        if (last_id != NULL && last_id[0] != '\0' &&
+            strcmp(sc->entries[i].message_id, last_id) == 0)
             *reason = "the first appended assistant line continues the stored last message";
         break;
     }
@@ -190,7 +191,8 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
     int rc;
 
     if (src->compressed)
-        return fallback(err, req->path, "a compressed transcript has no byte offsets to resume from");
+        return fallback(err, req->path,
+                        "a compressed transcript has no byte offsets to resume from");
     if (incr->offset < 0 || (uint64_t)incr->offset > src->len)
         return fallback(err, req->path, "the stored size is beyond the end of the file");
 
@@ -240,7 +242,8 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
         if (pd_time_parse(s->messages[0].timestamp, strlen(s->messages[0].timestamp), &head)) {
             for (size_t i = 0; i < sc.n_queued; i++) {
                 if (sc.queued[i].has_ts && sc.queued[i].ts < head)
-                    return fallback(err, req->path, "a queued prompt sorts before the appended messages");
+                    return fallback(err, req->path,
+                                    "a queued prompt sorts before the appended messages");
             }
         }
     }
@@ -263,7 +266,8 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
     if (rc != PD_OK)
         goto fail;
     if (s->first_message != NULL && is_blank_or_null(incr->first_message))
-        return fallback(err, req->path, "the first real prompt arrives while no first message is stored");
+        return fallback(err, req->path,
+                        "the first real prompt arrives while no first message is stored");
 
     /* 3. Stored fields stay as they are, and the tail supplies the end time and the new size. */
     s->id = (char *)sc.session_id;

@@ -32,7 +32,8 @@
 #include "common/timefmt.h"
 #include "parsers/provider.h"
 
-/* Lines longer than this are skipped without counting as malformed, as agentsview's reader skips them. */
+/* Lines longer than this are skipped without counting as malformed, as agentsview's reader skips
+ * them. */
 #define CLAUDE_MAX_LINE_BYTES ((size_t)64 << 20)
 /* Largest spilled tool output substituted into a result, in bytes. */
 #define CLAUDE_PERSISTED_MAX_BYTES ((size_t)16 << 20)
@@ -258,8 +259,8 @@ bool claude_find_tagged(const char *s, size_t n, const char *open, const char *c
 /* True for "/name" followed by the end or whitespace, where name is letters, digits, - or _. */
 bool claude_is_bare_command(const char *s, size_t n);
 /* Copies into s the messages of the given entries (ordinals from first_ordinal). */
-int claude_session_collect(pd_arena *a, pd_session *s, claude_entry *entries,
-                           const size_t *indices, size_t n, int64_t first_ordinal);
+int claude_session_collect(pd_arena *a, pd_session *s, claude_entry *entries, const size_t *indices,
+                           size_t n, int64_t first_ordinal);
 /* Merges queued prompts into s by timestamp and renumbers from first_ordinal. */
 int claude_session_merge_queued(pd_arena *a, pd_session *s, const claude_queued *queued,
                                 size_t n_queued, int64_t first_ordinal);

@@ -134,14 +134,16 @@ static size_t command_element_len(const char *s, size_t n)
     return close == 0 ? 0 : i + close;
 }
 
-/* Returns true when s is only command elements and whitespace, starting with a name or message tag. */
+/* Returns true when s is only command elements and whitespace, starting with a name or message tag.
+ */
 static bool is_command_envelope(pd_arena *a, const char *s, size_t n, bool *oom)
 {
     pd_buf rest;
     size_t i = skip_space_and_bom(s, n);
     char *remaining;
 
-    if (!has_prefix(s + i, n - i, "<command-message>") && !has_prefix(s + i, n - i, "<command-name>"))
+    if (!has_prefix(s + i, n - i, "<command-message>") &&
+        !has_prefix(s + i, n - i, "<command-name>"))
         return false;
     pd_buf_init(&rest, a);
     while (i < n) {
@@ -181,7 +183,8 @@ bool claude_find_tagged(const char *s, size_t n, const char *open, const char *c
     return false;
 }
 
-/* Renders a command envelope as "/name args". Sets *renders false and returns NULL when it cannot. */
+/* Renders a command envelope as "/name args". Sets *renders false and returns NULL when it cannot.
+ */
 static char *render_command(pd_arena *a, const char *s, size_t n, bool *renders)
 {
     const char *name, *args;
@@ -191,7 +194,8 @@ static char *render_command(pd_arena *a, const char *s, size_t n, bool *renders)
 
     *renders = false;
     if (!claude_find_tagged(s, n, "<command-name>", "</command-name>", false, &name, &name_len)) {
-        if (!claude_find_tagged(s, n, "<command-message>", "</command-message>", false, &name, &name_len))
+        if (!claude_find_tagged(s, n, "<command-message>", "</command-message>", false, &name,
+                                &name_len))
             return NULL;
         *renders = true;
         return pd_arena_sprintf(a, "/%.*s", (int)name_len, name);
@@ -597,7 +601,8 @@ static int user_messages(pd_arena *a, claude_entry *e, const flat_content *flat)
 
             start = skip_space_and_bom(t.text, t.len);
             envelope = pd_arena_strndup(a, t.text + start, end - start);
-            context_uuid = e->uuid[0] != '\0' ? pd_arena_sprintf(a, "%s:ide-context", e->uuid) : e->uuid;
+            context_uuid =
+                e->uuid[0] != '\0' ? pd_arena_sprintf(a, "%s:ide-context", e->uuid) : e->uuid;
             if (envelope == NULL || context_uuid == NULL)
                 return PD_ENOMEM;
             rc = system_user_message(a, e, tag, envelope, end - start, NULL, context_uuid);

@@ -29,7 +29,8 @@
  * Marker appended to spilled output cut at CLAUDE_PERSISTED_MAX_BYTES. Archives
  * written by agentsview store this exact text, so it must not change.
  */
-static const char truncation_marker[] = "\n\n[agentsview: persisted tool result truncated at 16 MiB]";
+static const char truncation_marker[] =
+    "\n\n[agentsview: persisted tool result truncated at 16 MiB]";
 
 static bool is_regex_space(char c)
 {
@@ -45,7 +46,8 @@ char *claude_persisted_path_in(pd_arena *a, const char *content, size_t len)
     if (hit == NULL)
         return NULL;
 
-    /* Whitespace after the colon may include line breaks, and the path runs to the end of its line. */
+    /* Whitespace after the colon may include line breaks, and the path runs to the end of its line.
+     */
     p = hit + sizeof marker - 1;
     while (p < end && is_regex_space(*p))
         p++;
@@ -139,8 +141,8 @@ int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *
     /* The session's own directory: <dir>/<stem>/tool-results. */
     slash = strrchr(clean_transcript, '/');
     if (slash != NULL) {
-        char *joined = pd_arena_sprintf(a, "%.*s/%s/tool-results",
-                                        (int)(slash - clean_transcript), clean_transcript, stem);
+        char *joined = pd_arena_sprintf(a, "%.*s/%s/tool-results", (int)(slash - clean_transcript),
+                                        clean_transcript, stem);
         if (joined == NULL)
             return PD_ENOMEM;
         dirs[0] = claude_clean_path(a, joined, strlen(joined));
@@ -150,8 +152,8 @@ int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *
     /* A subagent transcript shares the enclosing session's directory. */
     subagents = strstr(clean_transcript, "/subagents/");
     if (subagents != NULL && subagents > clean_transcript) {
-        char *joined = pd_arena_sprintf(a, "%.*s/tool-results",
-                                        (int)(subagents - clean_transcript), clean_transcript);
+        char *joined = pd_arena_sprintf(a, "%.*s/tool-results", (int)(subagents - clean_transcript),
+                                        clean_transcript);
         if (joined == NULL)
             return PD_ENOMEM;
         dirs[1] = claude_clean_path(a, joined, strlen(joined));

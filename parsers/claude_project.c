@@ -141,7 +141,8 @@ char *claude_project_from_dir_name(pd_arena *a, const char *dir_name)
             part--;
         part_len = (size_t)(part_end - part);
         for (size_t s = 0; system_dirs[s] != NULL; s++) {
-            if (part_len == strlen(system_dirs[s]) && strncasecmp(part, system_dirs[s], part_len) == 0)
+            if (part_len == strlen(system_dirs[s]) &&
+                strncasecmp(part, system_dirs[s], part_len) == 0)
                 generic = true;
         }
         if (part_len > 0 && !generic)
@@ -557,8 +558,8 @@ char *claude_project_from_cwd(pd_arena *a, const char *cwd, const char *git_bran
     if (cleaned == NULL)
         return NULL;
 
-    project = project_from_layouts(cleaned, tool_layouts, sizeof tool_layouts / sizeof tool_layouts[0],
-                                   &len);
+    project = project_from_layouts(cleaned, tool_layouts,
+                                   sizeof tool_layouts / sizeof tool_layouts[0], &len);
     if (project != NULL)
         return normalized_copy(a, project, len);
 

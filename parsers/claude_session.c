@@ -20,8 +20,8 @@
 #include "common/text.h"
 #include "parsers/claude_internal.h"
 
-int claude_session_collect(pd_arena *a, pd_session *s, claude_entry *entries,
-                           const size_t *indices, size_t n, int64_t first_ordinal)
+int claude_session_collect(pd_arena *a, pd_session *s, claude_entry *entries, const size_t *indices,
+                           size_t n, int64_t first_ordinal)
 {
     size_t total = 0, k = 0;
 
@@ -77,7 +77,8 @@ int claude_session_merge_queued(pd_arena *a, pd_session *s, const claude_queued 
 
         if (j < n_queued && i < s->n_messages) {
             pd_time_ns mt;
-            take_queued = queued[j].has_ts && message_time(&s->messages[i], &mt) && queued[j].ts < mt;
+            take_queued =
+                queued[j].has_ts && message_time(&s->messages[i], &mt) && queued[j].ts < mt;
         } else if (j < n_queued) {
             take_queued = true;
         }
@@ -193,8 +194,8 @@ static char *splice_search_count(pd_arena *a, pd_json_parser *p, const char *usa
         at = (size_t)(value - root_text);
         pd_text_trim_span(value + 1, value_len - 2, &inner_start, &inner_len);
         if (inner_len == 0)
-            out = pd_arena_sprintf(a, "%.*s{\"web_search_requests\":%s}%.*s", (int)at, usage, number,
-                                   (int)(len - at - value_len), usage + at + value_len);
+            out = pd_arena_sprintf(a, "%.*s{\"web_search_requests\":%s}%.*s", (int)at, usage,
+                                   number, (int)(len - at - value_len), usage + at + value_len);
         else
             out = pd_arena_sprintf(a, "%.*s{\"web_search_requests\":%s,%.*s}%.*s", (int)at, usage,
                                    number, (int)inner_len, value + 1 + inner_start,
@@ -211,8 +212,8 @@ static char *splice_search_count(pd_arena *a, pd_json_parser *p, const char *usa
         if (rest_len > 0 && usage[1 + rest_start] == '}')
             out = pd_arena_sprintf(a, "{\"server_tool_use\":{\"web_search_requests\":%s}}", number);
         else
-            out = pd_arena_sprintf(a, "{\"server_tool_use\":{\"web_search_requests\":%s},%.*s", number,
-                                   (int)(len - 1), usage + 1);
+            out = pd_arena_sprintf(a, "{\"server_tool_use\":{\"web_search_requests\":%s},%.*s",
+                                   number, (int)(len - 1), usage + 1);
         *oom = out == NULL;
         return out;
     }
@@ -291,8 +292,10 @@ int claude_session_summarize(pd_arena *a, pd_session *s)
             continue;
         s->user_message_count++;
         /* Bare slash commands such as "/clear" make a poor preview, so the next prompt is used. */
-        if (s->first_message == NULL && !claude_is_bare_command(m->content, (size_t)m->content_length)) {
-            s->first_message = pd_text_truncate_runes(a, m->content, (size_t)m->content_length, 300);
+        if (s->first_message == NULL &&
+            !claude_is_bare_command(m->content, (size_t)m->content_length)) {
+            s->first_message =
+                pd_text_truncate_runes(a, m->content, (size_t)m->content_length, 300);
             if (s->first_message == NULL)
                 return PD_ENOMEM;
             if (s->first_message[0] == '\0')

@@ -31,68 +31,165 @@ typedef struct tool_category {
 
 static const tool_category category_table[] = {
     /* Read */
-    {"Read", "Read"}, {"list_files", "Read"}, {"read_file", "Read"}, {"list_directory", "Read"},
-    {"view_file", "Read"}, {"read_url_content", "Read"}, {"read", "Read"}, {"view", "Read"},
-    {"LS", "Read"}, {"look_at", "Read"}, {"read_web_page", "Read"}, {"find", "Read"},
-    {"fetch", "Read"}, {"vision_analyze", "Read"}, {"ReadFile", "Read"},
-    {"zencoder-rag-mcp__web_search", "Read"}, {"read_context_file", "Read"},
-    {"read_image", "Read"}, {"read_files", "Read"}, {"read_shell_command_output", "Read"},
+    {"Read", "Read"},
+    {"list_files", "Read"},
+    {"read_file", "Read"},
+    {"list_directory", "Read"},
+    {"view_file", "Read"},
+    {"read_url_content", "Read"},
+    {"read", "Read"},
+    {"view", "Read"},
+    {"LS", "Read"},
+    {"look_at", "Read"},
+    {"read_web_page", "Read"},
+    {"find", "Read"},
+    {"fetch", "Read"},
+    {"vision_analyze", "Read"},
+    {"ReadFile", "Read"},
+    {"zencoder-rag-mcp__web_search", "Read"},
+    {"read_context_file", "Read"},
+    {"read_image", "Read"},
+    {"read_files", "Read"},
+    {"read_shell_command_output", "Read"},
 
     /* Edit */
-    {"Edit", "Edit"}, {"apply_patch", "Edit"}, {"edit_file", "Edit"}, {"replace", "Edit"},
-    {"replace_file_content", "Edit"}, {"multi_replace_file_content", "Edit"}, {"edit", "Edit"},
-    {"ApplyPatch", "Edit"}, {"StrReplace", "Edit"}, {"undo_edit", "Edit"},
-    {"str_replace", "Edit"}, {"patch", "Edit"}, {"multi_patch", "Edit"}, {"undo", "Edit"},
-    {"remove", "Edit"}, {"EditFile", "Edit"}, {"apply_file_diff", "Edit"},
+    {"Edit", "Edit"},
+    {"apply_patch", "Edit"},
+    {"edit_file", "Edit"},
+    {"replace", "Edit"},
+    {"replace_file_content", "Edit"},
+    {"multi_replace_file_content", "Edit"},
+    {"edit", "Edit"},
+    {"ApplyPatch", "Edit"},
+    {"StrReplace", "Edit"},
+    {"undo_edit", "Edit"},
+    {"str_replace", "Edit"},
+    {"patch", "Edit"},
+    {"multi_patch", "Edit"},
+    {"undo", "Edit"},
+    {"remove", "Edit"},
+    {"EditFile", "Edit"},
+    {"apply_file_diff", "Edit"},
 
     /* Write */
-    {"Write", "Write"}, {"NotebookEdit", "Write"}, {"write_file", "Write"},
-    {"write_to_file", "Write"}, {"write", "Write"}, {"create_file", "Write"},
+    {"Write", "Write"},
+    {"NotebookEdit", "Write"},
+    {"write_file", "Write"},
+    {"write_to_file", "Write"},
+    {"write", "Write"},
+    {"create_file", "Write"},
     {"WriteFile", "Write"},
 
     /* Bash */
-    {"Bash", "Bash"}, {"shell_command", "Bash"}, {"exec_command", "Bash"},
-    {"write_stdin", "Bash"}, {"shell", "Bash"}, {"run_command", "Bash"},
-    {"execute_command", "Bash"}, {"run_shell_command", "Bash"}, {"bash", "Bash"},
-    {"Shell", "Bash"}, {"exec", "Bash"}, {"process", "Bash"}, {"terminal", "Bash"},
-    {"execute_code", "Bash"}, {"RunTerminalCommand", "Bash"}, {"code_interpreter", "Bash"},
+    {"Bash", "Bash"},
+    {"shell_command", "Bash"},
+    {"exec_command", "Bash"},
+    {"write_stdin", "Bash"},
+    {"shell", "Bash"},
+    {"run_command", "Bash"},
+    {"execute_command", "Bash"},
+    {"run_shell_command", "Bash"},
+    {"bash", "Bash"},
+    {"Shell", "Bash"},
+    {"exec", "Bash"},
+    {"process", "Bash"},
+    {"terminal", "Bash"},
+    {"execute_code", "Bash"},
+    {"RunTerminalCommand", "Bash"},
+    {"code_interpreter", "Bash"},
     {"write_to_long_running_shell_command", "Bash"},
 
     /* Grep */
-    {"Grep", "Grep"}, {"search_files", "Grep"}, {"grep", "Grep"}, {"grep_search", "Grep"},
-    {"finder", "Grep"}, {"fs_search", "Grep"}, {"keyword_search", "Grep"},
+    {"Grep", "Grep"},
+    {"search_files", "Grep"},
+    {"grep", "Grep"},
+    {"grep_search", "Grep"},
+    {"finder", "Grep"},
+    {"fs_search", "Grep"},
+    {"keyword_search", "Grep"},
     {"search_codebase", "Grep"},
 
     /* Glob */
-    {"Glob", "Glob"}, {"glob", "Glob"},
+    {"Glob", "Glob"},
+    {"glob", "Glob"},
 
     /* Task */
-    {"Task", "Task"}, {"Agent", "Task"}, {"spawn_agent", "Task"}, {"define_subagent", "Task"},
-    {"invoke_subagent", "Task"}, {"manage_subagents", "Task"}, {"send_message", "Task"},
-    {"manage_task", "Task"}, {"task", "Task"}, {"sessions_list", "Task"},
-    {"sessions_history", "Task"}, {"sessions_send", "Task"}, {"sessions_spawn", "Task"},
-    {"subagents", "Task"}, {"agents_list", "Task"}, {"session_status", "Task"},
-    {"parallel", "Task"}, {"delegate_task", "Task"}, {"LaunchSubagent", "Task"},
+    {"Task", "Task"},
+    {"Agent", "Task"},
+    {"spawn_agent", "Task"},
+    {"define_subagent", "Task"},
+    {"invoke_subagent", "Task"},
+    {"manage_subagents", "Task"},
+    {"send_message", "Task"},
+    {"manage_task", "Task"},
+    {"task", "Task"},
+    {"sessions_list", "Task"},
+    {"sessions_history", "Task"},
+    {"sessions_send", "Task"},
+    {"sessions_spawn", "Task"},
+    {"subagents", "Task"},
+    {"agents_list", "Task"},
+    {"session_status", "Task"},
+    {"parallel", "Task"},
+    {"delegate_task", "Task"},
+    {"LaunchSubagent", "Task"},
     {"subagent__ZencoderSubagent", "Task"},
 
     /* Tool */
-    {"Skill", "Tool"}, {"ask_permission", "Tool"}, {"ask_question", "Tool"},
-    {"schedule", "Tool"}, {"search_web", "Tool"}, {"generate_image", "Tool"},
-    {"report_intent", "Tool"}, {"skill", "Tool"}, {"browser", "Tool"}, {"web_search", "Tool"},
-    {"web_fetch", "Tool"}, {"image", "Tool"}, {"canvas", "Tool"}, {"tts", "Tool"},
-    {"message", "Tool"}, {"nodes", "Tool"}, {"todo_write", "Tool"}, {"todo_read", "Tool"},
-    {"browser_navigate", "Tool"}, {"browser_snapshot", "Tool"}, {"browser_click", "Tool"},
-    {"browser_type", "Tool"}, {"browser_scroll", "Tool"}, {"browser_press", "Tool"},
-    {"browser_back", "Tool"}, {"browser_close", "Tool"}, {"browser_vision", "Tool"},
-    {"browser_console", "Tool"}, {"browser_get_images", "Tool"}, {"todo", "Tool"},
-    {"memory", "Tool"}, {"session_search", "Tool"}, {"skill_view", "Tool"},
-    {"skills_list", "Tool"}, {"skill_manage", "Tool"}, {"clarify", "Tool"},
-    {"text_to_speech", "Tool"}, {"cronjob", "Tool"}, {"WebFetch", "Tool"},
-    {"WebSearch", "Tool"}, {"TodoWrite", "Tool"}, {"AskUserQuestion", "Tool"},
-    {"ProposePlanToUser", "Tool"}, {"change_dir", "Tool"}, {"output_iframe", "Tool"},
-    {"llm_one_shot", "Tool"}, {"browser_emulate", "Tool"}, {"browser_network", "Tool"},
-    {"browser_accessibility", "Tool"}, {"browser_profile", "Tool"}, {"call_mcp_tool", "Tool"},
-    {"read_mcp_resource", "Tool"}, {"suggest_plan", "Tool"}, {"suggest_create_plan", "Tool"},
+    {"Skill", "Tool"},
+    {"ask_permission", "Tool"},
+    {"ask_question", "Tool"},
+    {"schedule", "Tool"},
+    {"search_web", "Tool"},
+    {"generate_image", "Tool"},
+    {"report_intent", "Tool"},
+    {"skill", "Tool"},
+    {"browser", "Tool"},
+    {"web_search", "Tool"},
+    {"web_fetch", "Tool"},
+    {"image", "Tool"},
+    {"canvas", "Tool"},
+    {"tts", "Tool"},
+    {"message", "Tool"},
+    {"nodes", "Tool"},
+    {"todo_write", "Tool"},
+    {"todo_read", "Tool"},
+    {"browser_navigate", "Tool"},
+    {"browser_snapshot", "Tool"},
+    {"browser_click", "Tool"},
+    {"browser_type", "Tool"},
+    {"browser_scroll", "Tool"},
+    {"browser_press", "Tool"},
+    {"browser_back", "Tool"},
+    {"browser_close", "Tool"},
+    {"browser_vision", "Tool"},
+    {"browser_console", "Tool"},
+    {"browser_get_images", "Tool"},
+    {"todo", "Tool"},
+    {"memory", "Tool"},
+    {"session_search", "Tool"},
+    {"skill_view", "Tool"},
+    {"skills_list", "Tool"},
+    {"skill_manage", "Tool"},
+    {"clarify", "Tool"},
+    {"text_to_speech", "Tool"},
+    {"cronjob", "Tool"},
+    {"WebFetch", "Tool"},
+    {"WebSearch", "Tool"},
+    {"TodoWrite", "Tool"},
+    {"AskUserQuestion", "Tool"},
+    {"ProposePlanToUser", "Tool"},
+    {"change_dir", "Tool"},
+    {"output_iframe", "Tool"},
+    {"llm_one_shot", "Tool"},
+    {"browser_emulate", "Tool"},
+    {"browser_network", "Tool"},
+    {"browser_accessibility", "Tool"},
+    {"browser_profile", "Tool"},
+    {"call_mcp_tool", "Tool"},
+    {"read_mcp_resource", "Tool"},
+    {"suggest_plan", "Tool"},
+    {"suggest_create_plan", "Tool"},
     {"use_computer", "Tool"},
 };
 
@@ -189,7 +286,8 @@ static char *clean_path(pd_arena *a, const char *s, size_t n)
             continue;
         if (len == 2 && s[start] == '.' && s[start + 1] == '.') {
             if (o > floor) {
-                /* Remove the previous element, which is never "..", because those stay only below floor. */
+                /* Remove the previous element, which is never "..", because those stay only below
+                 * floor. */
                 while (o > floor && out[o - 1] != '/')
                     o--;
                 if (o > floor)
@@ -217,12 +315,14 @@ static char *clean_path(pd_arena *a, const char *s, size_t n)
     return out;
 }
 
-/* Expands a leading "~" or "~/" to $HOME. Other paths, or any path while HOME is unset, stay as they are. */
+/* Expands a leading "~" or "~/" to $HOME. Other paths, or any path while HOME is unset, stay as
+ * they are. */
 static char *expand_home(pd_arena *a, const char *s, size_t n)
 {
     const char *home = getenv("HOME");
 
-    if (home != NULL && home[0] != '\0' && ((n == 1 && s[0] == '~') || (n >= 2 && s[0] == '~' && s[1] == '/')))
+    if (home != NULL && home[0] != '\0' &&
+        ((n == 1 && s[0] == '~') || (n >= 2 && s[0] == '~' && s[1] == '/')))
         return pd_arena_sprintf(a, "%s%.*s", home, (int)(n - 1), s + 1);
     return pd_arena_strndup(a, s, n);
 }
@@ -546,10 +646,25 @@ static int tokenize_segment(pd_arena *a, const char *s, size_t n, word_list *w)
 
 static bool search_flag_takes_value(span flag)
 {
-    static const char *const flags[] = {"-A", "-B", "-C", "-m", "-e", "-f", "-g", "-t", "-T",
-                                        "--after-context", "--before-context", "--context",
-                                        "--max-count", "--regexp", "--file", "--glob", "--type",
-                                        "--type-not", NULL};
+    static const char *const flags[] = {"-A",
+                                        "-B",
+                                        "-C",
+                                        "-m",
+                                        "-e",
+                                        "-f",
+                                        "-g",
+                                        "-t",
+                                        "-T",
+                                        "--after-context",
+                                        "--before-context",
+                                        "--context",
+                                        "--max-count",
+                                        "--regexp",
+                                        "--file",
+                                        "--glob",
+                                        "--type",
+                                        "--type-not",
+                                        NULL};
     for (size_t i = 0; flags[i] != NULL; i++) {
         if (span_eq(flag, flags[i]))
             return true;

@@ -92,8 +92,8 @@ static void check_session(const char *path, const pd_session *s, bool has_messag
 
     assert_int_equal(s->message_count, (int64_t)s->n_messages);
     if (has_messages && s->message_count == 0)
-        fail_msg("%s: session %s has no messages although the file has user or assistant lines", path,
-                 s->id);
+        fail_msg("%s: session %s has no messages although the file has user or assistant lines",
+                 path, s->id);
     if (s->started_at != NULL || s->ended_at != NULL) {
         assert_non_null(s->started_at);
         assert_non_null(s->ended_at);
@@ -122,7 +122,8 @@ static void check_session(const char *path, const pd_session *s, bool has_messag
             assert_clean("input_json", m->tool_calls[j].input_json);
         }
         for (size_t j = 0; j < m->n_tool_results; j++)
-            assert_int_equal(m->tool_results[j].content_length, (int64_t)strlen(m->tool_results[j].content));
+            assert_int_equal(m->tool_results[j].content_length,
+                             (int64_t)strlen(m->tool_results[j].content));
     }
 }
 
@@ -202,7 +203,8 @@ static void test_corpus_subagent_links(void **state)
 
     parse_corpus_file("/subagents/agent-a3f3317031d88bf96.jsonl", &p);
     assert_string_equal(p.res.sessions[0].id, "agent-a3f3317031d88bf96");
-    assert_string_equal(p.res.sessions[0].parent_session_id, "a0844c6a-f815-4b7f-ab6f-7c02939f7527");
+    assert_string_equal(p.res.sessions[0].parent_session_id,
+                        "a0844c6a-f815-4b7f-ab6f-7c02939f7527");
     assert_string_equal(p.res.sessions[0].relationship_type, "subagent");
     assert_string_equal(p.res.sessions[0].project, "project_h");
     ct_parse_free(&p);

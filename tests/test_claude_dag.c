@@ -48,7 +48,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Appends a user or assistant line. A NULL parent is written as null, and a NULL uuid is left out. */
+/* Appends a user or assistant line. A NULL parent is written as null, and a NULL uuid is left out.
+ */
 static void add(env *e, const char *type, const char *uuid, const char *parent, const char *text)
 {
     char line[1024], uuid_field[128] = "", parent_field[128] = "";
@@ -63,11 +64,13 @@ static void add(env *e, const char *type, const char *uuid, const char *parent, 
         snprintf(parent_field, sizeof parent_field, "'parentUuid':null,");
     if (strcmp(type, "user") == 0)
         snprintf(line, sizeof line,
-                 "{'type':'user',%s%s'timestamp':'2025-06-01T%02d:%02d:00Z','message':{'role':'user','content':'%s'}}",
+                 "{'type':'user',%s%s'timestamp':'2025-06-01T%02d:%02d:00Z','message':{'role':'"
+                 "user','content':'%s'}}",
                  uuid_field, parent_field, hour, minute, text);
     else
         snprintf(line, sizeof line,
-                 "{'type':'assistant',%s%s'timestamp':'2025-06-01T%02d:%02d:00Z','message':{'role':'assistant','content':[{'type':'text','text':'%s'}]}}",
+                 "{'type':'assistant',%s%s'timestamp':'2025-06-01T%02d:%02d:00Z','message':{'role':"
+                 "'assistant','content':[{'type':'text','text':'%s'}]}}",
                  uuid_field, parent_field, hour, minute, text);
     ct_append_line(e->path, line, true);
 }
@@ -77,7 +80,8 @@ static void parse(env *e, ct_parse *p)
     assert_int_equal(ct_parse_file(p, e->path, PROJECT_DIR, NULL), PD_OK);
 }
 
-/* Adds n prompt and reply pairs below parent with ids <prefix>u<i> and <prefix>a<i>. Returns the last id. */
+/* Adds n prompt and reply pairs below parent with ids <prefix>u<i> and <prefix>a<i>. Returns the
+ * last id. */
 static const char *add_turns(env *e, const char *prefix, const char *parent, int n, char ids[][32])
 {
     const char *last = parent;
@@ -279,11 +283,16 @@ static void test_long_chain_does_not_overflow(void **state)
 
     assert_non_null(f);
     /* Each node also gets a one-turn retry leaf first, so every node is a branch point. */
-    fprintf(f, "{\"type\":\"user\",\"uuid\":\"n0\",\"parentUuid\":null,\"message\":{\"content\":\"start\"}}\n");
+    fprintf(f, "{\"type\":\"user\",\"uuid\":\"n0\",\"parentUuid\":null,\"message\":{\"content\":"
+               "\"start\"}}\n");
     for (int i = 1; i < N; i++) {
-        fprintf(f, "{\"type\":\"user\",\"uuid\":\"leaf%d\",\"parentUuid\":\"n%d\",\"message\":{\"content\":\"old\"}}\n",
+        fprintf(f,
+                "{\"type\":\"user\",\"uuid\":\"leaf%d\",\"parentUuid\":\"n%d\",\"message\":{"
+                "\"content\":\"old\"}}\n",
                 i, i - 1);
-        fprintf(f, "{\"type\":\"%s\",\"uuid\":\"n%d\",\"parentUuid\":\"n%d\",\"message\":{\"content\":\"m%d\"}}\n",
+        fprintf(f,
+                "{\"type\":\"%s\",\"uuid\":\"n%d\",\"parentUuid\":\"n%d\",\"message\":{\"content\":"
+                "\"m%d\"}}\n",
                 i % 2 ? "assistant" : "user", i, i - 1, i);
     }
     fclose(f);
@@ -303,9 +312,16 @@ static void test_cumulative_chunks_merge(void **state)
     env *e = *state;
     const char *const lines[] = {
         "{'type':'user','uuid':'u1','parentUuid':null,'message':{'role':'user','content':'go'}}",
-        "{'type':'assistant','uuid':'c1','parentUuid':'u1','requestId':'r-1','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'Hel'}],'usage':{'output_tokens':1}}}",
-        "{'type':'assistant','uuid':'c2','parentUuid':'c1','requestId':'r-1','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'Hello wor'}],'usage':{'output_tokens':2}}}",
-        "{'type':'assistant','uuid':'c3','parentUuid':'c2','requestId':'r-2','timestamp':'2025-06-01T10:00:00Z','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'Hello world'},{'type':'tool_use','id':'t1','name':'Bash','input':{'command':'ls'}}],'stop_reason':'tool_use','usage':{'output_tokens':9}}}",
+        "{'type':'assistant','uuid':'c1','parentUuid':'u1','requestId':'r-1','message':{'id':'m1','"
+        "role':'assistant','content':[{'type':'text','text':'Hel'}],'usage':{'output_tokens':1}}}",
+        "{'type':'assistant','uuid':'c2','parentUuid':'c1','requestId':'r-1','message':{'id':'m1','"
+        "role':'assistant','content':[{'type':'text','text':'Hello "
+        "wor'}],'usage':{'output_tokens':2}}}",
+        "{'type':'assistant','uuid':'c3','parentUuid':'c2','requestId':'r-2','timestamp':'2025-06-"
+        "01T10:00:00Z','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'"
+        "Hello "
+        "world'},{'type':'tool_use','id':'t1','name':'Bash','input':{'command':'ls'}}],'stop_"
+        "reason':'tool_use','usage':{'output_tokens':9}}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -333,11 +349,16 @@ static void test_additive_chunks_merge(void **state)
 {
     env *e = *state;
     const char *const lines[] = {
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'thinking','thinking':'plan'}]}}",
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'answer'}]}}",
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'tool_use','id':'t1','name':'Read','input':{'file_path':'a.c'}}]}}",
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'tool_use','id':'t1','name':'Read','input':{'file_path':'a.c'}}]}}",
-        "{'type':'assistant','message':{'id':'m2','role':'assistant','content':[{'type':'text','text':'next'}]}}",
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'thinking',"
+        "'thinking':'plan'}]}}",
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'text','"
+        "text':'answer'}]}}",
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'tool_use',"
+        "'id':'t1','name':'Read','input':{'file_path':'a.c'}}]}}",
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'tool_use',"
+        "'id':'t1','name':'Read','input':{'file_path':'a.c'}}]}}",
+        "{'type':'assistant','message':{'id':'m2','role':'assistant','content':[{'type':'text','"
+        "text':'next'}]}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -346,7 +367,8 @@ static void test_additive_chunks_merge(void **state)
     parse(e, &p);
     s = &p.res.sessions[0];
     assert_int_equal(s->n_messages, 2);
-    assert_string_equal(s->messages[0].content, "[Thinking]\nplan\n[/Thinking]\nanswer\n[Read: a.c]");
+    assert_string_equal(s->messages[0].content,
+                        "[Thinking]\nplan\n[/Thinking]\nanswer\n[Read: a.c]");
     assert_int_equal(s->messages[0].n_tool_calls, 1);
     assert_string_equal(s->messages[1].content, "next");
     ct_parse_free(&p);
@@ -356,8 +378,10 @@ static void test_chunks_after_end_turn_are_additive(void **state)
 {
     env *e = *state;
     const char *const lines[] = {
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'Done.'}],'stop_reason':'end_turn'}}",
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'Done. Extra'}]}}",
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'text','"
+        "text':'Done.'}],'stop_reason':'end_turn'}}",
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'text','"
+        "text':'Done. Extra'}]}}",
         NULL};
     ct_parse p;
 
@@ -373,8 +397,7 @@ static void test_string_content_chunk_keeps_last(void **state)
     env *e = *state;
     const char *const lines[] = {
         "{'type':'assistant','message':{'id':'m1','role':'assistant','content':'first'}}",
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':'second'}}",
-        NULL};
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':'second'}}", NULL};
     ct_parse p;
 
     ct_write_lines(e->path, lines);

@@ -38,7 +38,8 @@ static inline char *ct_make_temp_dir(void)
     return strdup(dir);
 }
 
-static inline int ct_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static inline int ct_remove_entry(const char *path, const struct stat *st, int flag,
+                                  struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -202,7 +203,8 @@ static inline const pd_session *ct_find_session(const ct_parse *p, const char *i
     return NULL;
 }
 
-/* Returns a malloc'd copy of text with every ' turned into ", so tests can write JSON without escapes. */
+/* Returns a malloc'd copy of text with every ' turned into ", so tests can write JSON without
+ * escapes. */
 static inline char *ct_unquote(const char *text)
 {
     char *copy = strdup(text);

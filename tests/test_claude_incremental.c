@@ -115,8 +115,12 @@ static int64_t file_size(const char *path)
 }
 
 static const char *const base_lines[] = {
-    "{'type':'user','uuid':'u1','parentUuid':null,'sessionId':'grow','timestamp':'2025-07-01T09:00:00Z','message':{'role':'user','content':'start'}}",
-    "{'type':'assistant','uuid':'a1','parentUuid':'u1','timestamp':'2025-07-01T09:00:05Z','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'on it'},{'type':'tool_use','id':'t0','name':'Task','input':{'description':'dig'}}],'usage':{'input_tokens':300,'output_tokens':120}}}",
+    "{'type':'user','uuid':'u1','parentUuid':null,'sessionId':'grow','timestamp':'2025-07-01T09:00:"
+    "00Z','message':{'role':'user','content':'start'}}",
+    "{'type':'assistant','uuid':'a1','parentUuid':'u1','timestamp':'2025-07-01T09:00:05Z','message'"
+    ":{'id':'m1','role':'assistant','content':[{'type':'text','text':'on "
+    "it'},{'type':'tool_use','id':'t0','name':'Task','input':{'description':'dig'}}],'usage':{'"
+    "input_tokens':300,'output_tokens':120}}}",
     NULL};
 
 static void test_append_returns_new_messages(void **state)
@@ -132,9 +136,21 @@ static void test_append_returns_new_messages(void **state)
     assert_string_equal(st.state.last_entry_uuid, "a1");
     assert_int_equal(st.state.claude_linear_parse, 0);
 
-    ct_append_line(e->path, "{'type':'user','uuid':'u2','parentUuid':'a1','timestamp':'2025-07-01T09:01:00Z','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t0','content':'dug'},{'type':'text','text':'and then?'}]}}", true);
-    ct_append_line(e->path, "{'type':'progress','timestamp':'2025-07-01T09:03:00Z','data':{'type':'hook_progress'}}", true);
-    ct_append_line(e->path, "{'type':'assistant','uuid':'a2','parentUuid':'u2','timestamp':'2025-07-01T09:02:00Z','message':{'id':'m2','role':'assistant','content':[{'type':'text','text':'done'}],'stop_reason':'end_turn','usage':{'input_tokens':100,'cache_read_input_tokens':400,'output_tokens':80}}}", true);
+    ct_append_line(e->path,
+                   "{'type':'user','uuid':'u2','parentUuid':'a1','timestamp':'2025-07-01T09:01:00Z'"
+                   ",'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t0','"
+                   "content':'dug'},{'type':'text','text':'and then?'}]}}",
+                   true);
+    ct_append_line(
+        e->path,
+        "{'type':'progress','timestamp':'2025-07-01T09:03:00Z','data':{'type':'hook_progress'}}",
+        true);
+    ct_append_line(e->path,
+                   "{'type':'assistant','uuid':'a2','parentUuid':'u2','timestamp':'2025-07-01T09:"
+                   "02:00Z','message':{'id':'m2','role':'assistant','content':[{'type':'text','"
+                   "text':'done'}],'stop_reason':'end_turn','usage':{'input_tokens':100,'cache_"
+                   "read_input_tokens':400,'output_tokens':80}}}",
+                   true);
 
     assert_int_equal(ct_parse_file(&p, e->path, PROJECT_DIR, &st.state), PD_OK);
     assert_int_equal(p.res.n_sessions, 1);
@@ -174,8 +190,14 @@ static void test_filtered_tail_advances_next_ordinal(void **state)
 
     ct_write_lines(e->path, base_lines);
     store_full_parse(e, &st);
-    ct_append_line(e->path, "{'type':'user','uuid':'r1','parentUuid':'a1','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t0','content':'found it'}]}}", true);
-    ct_append_line(e->path, "{'type':'assistant','uuid':'a2','parentUuid':'r1','message':{'id':'m2','role':'assistant','content':[{'type':'text','text':'summary'}]}}", true);
+    ct_append_line(e->path,
+                   "{'type':'user','uuid':'r1','parentUuid':'a1','message':{'role':'user','content'"
+                   ":[{'type':'tool_result','tool_use_id':'t0','content':'found it'}]}}",
+                   true);
+    ct_append_line(e->path,
+                   "{'type':'assistant','uuid':'a2','parentUuid':'r1','message':{'id':'m2','role':'"
+                   "assistant','content':[{'type':'text','text':'summary'}]}}",
+                   true);
 
     assert_int_equal(ct_parse_file(&p, e->path, PROJECT_DIR, &st.state), PD_OK);
     s = &p.res.sessions[0];
@@ -200,7 +222,8 @@ static void test_filtered_tail_advances_next_ordinal(void **state)
 static void test_partial_line_then_completed(void **state)
 {
     env *e = *state;
-    const char *line = "{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'later'}}";
+    const char *line =
+        "{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'later'}}";
     char *json = ct_unquote(line);
     size_t half = strlen(json) / 2;
     stored st;
@@ -233,7 +256,8 @@ static void test_partial_line_then_completed(void **state)
 static void test_partial_line_after_complete_line(void **state)
 {
     env *e = *state;
-    char *complete = ct_unquote("{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'whole'}}");
+    char *complete = ct_unquote("{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'"
+                                "user','content':'whole'}}");
     stored st;
     ct_parse p;
 
@@ -260,7 +284,10 @@ static void test_valid_final_line_without_newline(void **state)
 
     ct_write_lines(e->path, base_lines);
     store_full_parse(e, &st);
-    ct_append_line(e->path, "{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'no newline yet'}}", false);
+    ct_append_line(e->path,
+                   "{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content'"
+                   ":'no newline yet'}}",
+                   false);
 
     assert_int_equal(ct_parse_file(&p, e->path, PROJECT_DIR, &st.state), PD_OK);
     assert_int_equal(p.res.sessions[0].n_messages, 1);
@@ -278,9 +305,18 @@ static void test_chunks_inside_append_merge(void **state)
 
     ct_write_lines(e->path, base_lines);
     store_full_parse(e, &st);
-    ct_append_line(e->path, "{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'next'}}", true);
-    ct_append_line(e->path, "{'type':'assistant','uuid':'c1','parentUuid':'u2','message':{'id':'m9','role':'assistant','content':[{'type':'thinking','thinking':'hmm'}]}}", true);
-    ct_append_line(e->path, "{'type':'assistant','uuid':'c2','parentUuid':'c1','message':{'id':'m9','role':'assistant','content':[{'type':'text','text':'answer'}]}}", true);
+    ct_append_line(
+        e->path,
+        "{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'next'}}",
+        true);
+    ct_append_line(e->path,
+                   "{'type':'assistant','uuid':'c1','parentUuid':'u2','message':{'id':'m9','role':'"
+                   "assistant','content':[{'type':'thinking','thinking':'hmm'}]}}",
+                   true);
+    ct_append_line(e->path,
+                   "{'type':'assistant','uuid':'c2','parentUuid':'c1','message':{'id':'m9','role':'"
+                   "assistant','content':[{'type':'text','text':'answer'}]}}",
+                   true);
 
     assert_int_equal(ct_parse_file(&p, e->path, PROJECT_DIR, &st.state), PD_OK);
     s = &p.res.sessions[0];
@@ -301,7 +337,10 @@ static void test_stored_identity_allows_repeat(void **state)
     ct_append_line(e->path, "{'type':'summary','agentSetting':'reviewer'}", true);
     store_full_parse(e, &st);
     assert_string_equal(st.state.agent_label, "reviewer");
-    ct_append_line(e->path, "{'type':'user','uuid':'u2','parentUuid':'a1','agentSetting':'other','message':{'role':'user','content':'more'}}", true);
+    ct_append_line(e->path,
+                   "{'type':'user','uuid':'u2','parentUuid':'a1','agentSetting':'other','message':{"
+                   "'role':'user','content':'more'}}",
+                   true);
 
     assert_int_equal(ct_parse_file(&p, e->path, PROJECT_DIR, &st.state), PD_OK);
     assert_string_equal(p.res.sessions[0].agent_label, "reviewer");
@@ -320,22 +359,78 @@ typedef struct fallback_case {
 } fallback_case;
 
 static const fallback_case fallback_cases[] = {
-    {"rename", "/rename", {"{'type':'system','content':'<command-name>/rename</command-name><command-args>new</command-args>'}"}, false, false},
-    {"new agentSetting", "agentSetting", {"{'type':'user','uuid':'u2','parentUuid':'a1','agentSetting':'reviewer','message':{'role':'user','content':'more'}}"}, false, false},
+    {"rename",
+     "/rename",
+     {"{'type':'system','content':'<command-name>/rename</command-name><command-args>new</"
+      "command-args>'}"},
+     false,
+     false},
+    {"new agentSetting",
+     "agentSetting",
+     {"{'type':'user','uuid':'u2','parentUuid':'a1','agentSetting':'reviewer','message':{'role':'"
+      "user','content':'more'}}"},
+     false,
+     false},
     {"new entrypoint", "entrypoint", {"{'type':'summary','entrypoint':'sdk-cli'}"}, false, false},
     {"new sessionKind", "sessionKind", {"{'type':'summary','sessionKind':'bg'}"}, false, false},
-    {"progress link to stored call", "subagent link", {"{'type':'progress','parentToolUseID':'t0','data':{'type':'agent_progress','agentId':'x1'}}"}, false, false},
-    {"queue link to stored call", "subagent link", {"{'type':'queue-operation','operation':'enqueue','content':'<tool-use-id>t0</tool-use-id><task-id>x2</task-id>'}"}, false, false},
-    {"result agentId for stored call", "subagent link", {"{'type':'user','uuid':'u2','parentUuid':'a1','toolUseResult':{'agentId':'x3'},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t0','content':'ok'}]}}"}, false, false},
-    {"search count for stored call", "web search count", {"{'type':'user','uuid':'u2','parentUuid':'a1','toolUseResult':{'searchCount':2},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t0','content':'ok'}]}}"}, false, false},
-    {"parent is not the previous uuid", "parentUuid", {"{'type':'user','uuid':'u2','parentUuid':'u1','message':{'role':'user','content':'branch'}}"}, false, false},
-    {"entry without uuid after uuids", "without a uuid", {"{'type':'user','message':{'role':'user','content':'no uuid'}}"}, false, false},
-    {"new root in a linear file", "new root", {"{'type':'user','uuid':'r2','parentUuid':null,'message':{'role':'user','content':'again'}}"}, true, false},
-    {"continues the stored message", "continues the stored last message", {"{'type':'assistant','uuid':'a1b','parentUuid':'a1','message':{'id':'m1','role':'assistant','content':[{'type':'text','text':'more of m1'}]}}"}, false, false},
-    {"first prompt without stored first message", "first real prompt", {"{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'a real prompt'}}"}, false, true},
-    {"queued prompt before the append", "queued prompt",
-     {"{'type':'attachment','timestamp':'2025-07-01T08:00:00Z','attachment':{'type':'queued_command','prompt':'early'}}",
-      "{'type':'user','uuid':'u2','parentUuid':'a1','timestamp':'2025-07-01T10:00:00Z','message':{'role':'user','content':'later'}}"}, false, false},
+    {"progress link to stored call",
+     "subagent link",
+     {"{'type':'progress','parentToolUseID':'t0','data':{'type':'agent_progress','agentId':'x1'}}"},
+     false,
+     false},
+    {"queue link to stored call",
+     "subagent link",
+     {"{'type':'queue-operation','operation':'enqueue','content':'<tool-use-id>t0</"
+      "tool-use-id><task-id>x2</task-id>'}"},
+     false,
+     false},
+    {"result agentId for stored call",
+     "subagent link",
+     {"{'type':'user','uuid':'u2','parentUuid':'a1','toolUseResult':{'agentId':'x3'},'message':{'"
+      "role':'user','content':[{'type':'tool_result','tool_use_id':'t0','content':'ok'}]}}"},
+     false,
+     false},
+    {"search count for stored call",
+     "web search count",
+     {"{'type':'user','uuid':'u2','parentUuid':'a1','toolUseResult':{'searchCount':2},'message':{'"
+      "role':'user','content':[{'type':'tool_result','tool_use_id':'t0','content':'ok'}]}}"},
+     false,
+     false},
+    {"parent is not the previous uuid",
+     "parentUuid",
+     {"{'type':'user','uuid':'u2','parentUuid':'u1','message':{'role':'user','content':'branch'}}"},
+     false,
+     false},
+    {"entry without uuid after uuids",
+     "without a uuid",
+     {"{'type':'user','message':{'role':'user','content':'no uuid'}}"},
+     false,
+     false},
+    {"new root in a linear file",
+     "new root",
+     {"{'type':'user','uuid':'r2','parentUuid':null,'message':{'role':'user','content':'again'}}"},
+     true,
+     false},
+    {"continues the stored message",
+     "continues the stored last message",
+     {"{'type':'assistant','uuid':'a1b','parentUuid':'a1','message':{'id':'m1','role':'assistant','"
+      "content':[{'type':'text','text':'more of m1'}]}}"},
+     false,
+     false},
+    {"first prompt without stored first message",
+     "first real prompt",
+     {"{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'a real "
+      "prompt'}}"},
+     false,
+     true},
+    {"queued prompt before the append",
+     "queued prompt",
+     {"{'type':'attachment','timestamp':'2025-07-01T08:00:00Z','attachment':{'type':'queued_"
+      "command','prompt':'early'}}",
+      "{'type':'user','uuid':'u2','parentUuid':'a1','timestamp':'2025-07-01T10:00:00Z','message':{'"
+      "role':'user','content':'later'}}"},
+     false,
+     false},
 };
 
 static void test_fallback_cases(void **state)
@@ -361,7 +456,8 @@ static void test_fallback_cases(void **state)
         if (rc != PD_EFALLBACK)
             fail_msg("case \"%s\": expected PD_EFALLBACK, got %d (%s)", c->name, rc, p.err.msg);
         if (strstr(p.err.msg, c->reason) == NULL)
-            fail_msg("case \"%s\": the message \"%s\" does not name \"%s\"", c->name, p.err.msg, c->reason);
+            fail_msg("case \"%s\": the message \"%s\" does not name \"%s\"", c->name, p.err.msg,
+                     c->reason);
         assert_int_equal(p.err.code, PD_EFALLBACK);
         assert_non_null(strstr(p.err.msg, e->path));
         assert_int_equal(p.res.n_sessions, 0);

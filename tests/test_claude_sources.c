@@ -157,7 +157,8 @@ static void test_discover_trailing_slash_and_stop(void **state)
     touch(e, "-p/a.jsonl");
     touch(e, "-p/b.jsonl");
     snprintf(root_slash, sizeof root_slash, "%s/", e->root);
-    assert_int_equal(pd_provider_claude.discover(root_slash, e->arena, collect, &c, &err), PD_ECANCELED);
+    assert_int_equal(pd_provider_claude.discover(root_slash, e->arena, collect, &c, &err),
+                     PD_ECANCELED);
     assert_int_equal(c.n, 1);
     want = ct_join(e->root, "-p/a.jsonl");
     assert_string_equal(c.paths[0], want);
@@ -227,8 +228,8 @@ static void test_project_from_cwd_lexical(void **state)
         char *got = claude_project_from_cwd(e->arena, cases[i][0], cases[i][1]);
         assert_non_null(got);
         if (strcmp(got, cases[i][2]) != 0)
-            fail_msg("cwd \"%s\" (branch \"%s\"): expected \"%s\", got \"%s\"", cases[i][0], cases[i][1],
-                     cases[i][2], got);
+            fail_msg("cwd \"%s\" (branch \"%s\"): expected \"%s\", got \"%s\"", cases[i][0],
+                     cases[i][1], cases[i][2], got);
     }
 }
 
@@ -296,9 +297,11 @@ static void test_project_of_parsed_session(void **state)
 {
     env *e = *state;
     char *path = ct_join(e->root, "-Users-alice-code-my-app/s.jsonl");
-    const char *const with_cwd[] = {
-        "{'type':'user','cwd':'/Users/alice/code/other-api','message':{'role':'user','content':'x'}}", NULL};
-    const char *const without_cwd[] = {"{'type':'user','message':{'role':'user','content':'x'}}", NULL};
+    const char *const with_cwd[] = {"{'type':'user','cwd':'/Users/alice/code/"
+                                    "other-api','message':{'role':'user','content':'x'}}",
+                                    NULL};
+    const char *const without_cwd[] = {"{'type':'user','message':{'role':'user','content':'x'}}",
+                                       NULL};
     ct_parse p;
 
     ct_write_lines(path, with_cwd);
@@ -319,15 +322,18 @@ static void test_project_of_parsed_session(void **state)
 static void test_tool_categories(void **state)
 {
     static const char *const cases[][2] = {
-        {"Read", "Read"},       {"Edit", "Edit"},         {"Write", "Write"},
-        {"NotebookEdit", "Write"}, {"Bash", "Bash"},      {"Grep", "Grep"},
-        {"Glob", "Glob"},       {"Task", "Task"},         {"Agent", "Task"},
-        {"Skill", "Tool"},      {"TodoWrite", "Tool"},    {"WebSearch", "Tool"},
-        {"WebFetch", "Tool"},   {"AskUserQuestion", "Tool"}, {"exec_command", "Bash"},
-        {"shell_command", "Bash"}, {"apply_patch", "Edit"}, {"spawn_agent", "Task"},
-        {"read_file", "Read"},  {"mcp__zen__spawn_subagent", "Task"},
-        {"ExitPlanMode", "Other"}, {"Mystery", "Other"}, {"read", "Read"},
-        {"", "Other"},
+        {"Read", "Read"},          {"Edit", "Edit"},
+        {"Write", "Write"},        {"NotebookEdit", "Write"},
+        {"Bash", "Bash"},          {"Grep", "Grep"},
+        {"Glob", "Glob"},          {"Task", "Task"},
+        {"Agent", "Task"},         {"Skill", "Tool"},
+        {"TodoWrite", "Tool"},     {"WebSearch", "Tool"},
+        {"WebFetch", "Tool"},      {"AskUserQuestion", "Tool"},
+        {"exec_command", "Bash"},  {"shell_command", "Bash"},
+        {"apply_patch", "Edit"},   {"spawn_agent", "Task"},
+        {"read_file", "Read"},     {"mcp__zen__spawn_subagent", "Task"},
+        {"ExitPlanMode", "Other"}, {"Mystery", "Other"},
+        {"read", "Read"},          {"", "Other"},
     };
 
     (void)state;
@@ -346,7 +352,8 @@ static char *infer(env *e, pd_json_parser *scratch, const char *tool, const char
     char *json = ct_unquote(input);
     char *out = NULL;
 
-    assert_int_equal(pd_skill_name_infer_text(e->arena, scratch, tool, json, strlen(json), NULL, &out), PD_OK);
+    assert_int_equal(
+        pd_skill_name_infer_text(e->arena, scratch, tool, json, strlen(json), NULL, &out), PD_OK);
     free(json);
     return out;
 }
@@ -364,53 +371,75 @@ static void test_skill_inference(void **state)
 
     snprintf(input, sizeof input, "{'file_path':'%s'}", named);
     assert_string_equal(infer(e, scratch, "Read", input), "Fancy Skill");
-    assert_string_equal(infer(e, scratch, "Read", "{'file_path':'/nowhere/skills/lint/SKILL.md'}"), "lint");
-    assert_string_equal(infer(e, scratch, "read_file", "{'paths':['x.md','/nowhere/s/deep/SKILL.md']}"), "deep");
-    assert_string_equal(infer(e, scratch, "READFILE", "{'path':'rel/dir/SKILL.md','cwd':'/nowhere/base'}"), "dir");
+    assert_string_equal(infer(e, scratch, "Read", "{'file_path':'/nowhere/skills/lint/SKILL.md'}"),
+                        "lint");
+    assert_string_equal(
+        infer(e, scratch, "read_file", "{'paths':['x.md','/nowhere/s/deep/SKILL.md']}"), "deep");
+    assert_string_equal(
+        infer(e, scratch, "READFILE", "{'path':'rel/dir/SKILL.md','cwd':'/nowhere/base'}"), "dir");
     assert_null(infer(e, scratch, "Read", "{'file_path':'SKILL.md'}"));
     assert_null(infer(e, scratch, "Read", "{'file_path':'skills/*/SKILL.md'}"));
     assert_null(infer(e, scratch, "Write", "{'file_path':'/nowhere/skills/lint/SKILL.md'}"));
 
-    assert_string_equal(infer(e, scratch, "exec_command", "{'cmd':'sed -n 1,5p skills/foo/SKILL.md','workdir':'/nowhere/w'}"), "foo");
+    assert_string_equal(infer(e, scratch, "exec_command",
+                              "{'cmd':'sed -n 1,5p skills/foo/SKILL.md','workdir':'/nowhere/w'}"),
+                        "foo");
     assert_null(infer(e, scratch, "exec_command", "{'cmd':'sed -i s/a/b/ skills/foo/SKILL.md'}"));
-    assert_string_equal(infer(e, scratch, "Bash", "{'command':'rg -n name skills/bar/SKILL.md'}"), "bar");
-    assert_string_equal(infer(e, scratch, "bash", "{'command':'grep -e pat -A 2 skills/baz/SKILL.md'}"), "baz");
+    assert_string_equal(infer(e, scratch, "Bash", "{'command':'rg -n name skills/bar/SKILL.md'}"),
+                        "bar");
+    assert_string_equal(
+        infer(e, scratch, "bash", "{'command':'grep -e pat -A 2 skills/baz/SKILL.md'}"), "baz");
     assert_null(infer(e, scratch, "bash", "{'command':'grep skills/only-pattern/SKILL.md'}"));
-    assert_string_equal(infer(e, scratch, "shell", "{'command':'cat skills/a/SKILL.md > out/SKILL.md'}"), "a");
-    assert_string_equal(infer(e, scratch, "shell", "{'command':'ls && head -3 \\'skills/q q/SKILL.md\\''}"), "q q");
+    assert_string_equal(
+        infer(e, scratch, "shell", "{'command':'cat skills/a/SKILL.md > out/SKILL.md'}"), "a");
+    assert_string_equal(
+        infer(e, scratch, "shell", "{'command':'ls && head -3 \\'skills/q q/SKILL.md\\''}"), "q q");
     assert_null(infer(e, scratch, "shell", "{'command':'echo skills/x/SKILL.md'}"));
     assert_null(infer(e, scratch, "shell", "{'command':'cat notes.md'}"));
 
     /* Plain text input: the text is the command, and ~ is the home directory. */
     snprintf(input, sizeof input, "cat %s", named);
     got = NULL;
-    assert_int_equal(pd_skill_name_infer_text(e->arena, scratch, "shell_command", input, strlen(input), NULL, &got), PD_OK);
+    assert_int_equal(pd_skill_name_infer_text(e->arena, scratch, "shell_command", input,
+                                              strlen(input), NULL, &got),
+                     PD_OK);
     assert_string_equal(got, "Fancy Skill");
-    assert_int_equal(pd_skill_name_infer_text(e->arena, scratch, "shell_command", "cat ~/kit/SKILL.md", 18, NULL, &got), PD_OK);
+    assert_int_equal(pd_skill_name_infer_text(e->arena, scratch, "shell_command",
+                                              "cat ~/kit/SKILL.md", 18, NULL, &got),
+                     PD_OK);
     assert_string_equal(got, "kit");
 
     pd_json_parser_free(scratch);
     free(named);
 }
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static void test_clean_path(void **state)
 {
     env *e = *state;
     static const char *const cases[][2] = {
-        {"/a/b/../c", "/a/c"}, {"/a//b/./c/", "/a/b/c"}, {"/../x", "/x"}, {"a/../..", ".."},
-        {"../a/..", ".."},     {"", "."},                {"/", "/"},      {"./", "."},
+        {"/a/b/../c", "/a/c"},
+        {"/a//b/./c/", "/a/b/c"},
+        {"/../x", "/x"},
+        {"a/../..", ".."},
+        {"../a/..", ".."},
+        {"", "."},
+        {"/", "/"},
+        {"./", "."},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_string_equal(claude_clean_path(e->arena, cases[i][0], strlen(cases[i][0])), cases[i][1]);
+        assert_string_equal(claude_clean_path(e->arena, cases[i][0], strlen(cases[i][0])),
+                            cases[i][1]);
 }
 
 static void test_persisted_path_in_result(void **state)
 {
     env *e = *state;
-    const char *text = "<persisted-output>\nOutput too large. Full output saved to:\n   /a/b.txt  \nPreview\n";
+    const char *text =
+        "<persisted-output>\nOutput too large. Full output saved to:\n   /a/b.txt  \nPreview\n";
 
     assert_string_equal(claude_persisted_path_in(e->arena, text, strlen(text)), "/a/b.txt");
     assert_null(claude_persisted_path_in(e->arena, "no marker", 9));

@@ -117,13 +117,15 @@ static void test_valid_session_basic(void **state)
         assert_int_equal(s->messages[i].ordinal, (int64_t)i);
 
     assert_true(s->messages[1].has_tool_use);
-    assert_string_equal(s->messages[1].content, "Checking the session module first.\n[Read: src/session.ts]");
+    assert_string_equal(s->messages[1].content,
+                        "Checking the session module first.\n[Read: src/session.ts]");
     assert_int_equal(s->messages[1].content_length, strlen(s->messages[1].content));
     assert_int_equal(s->messages[1].n_tool_calls, 1);
     assert_string_equal(s->messages[1].tool_calls[0].tool_use_id, "toolu_1");
     assert_string_equal(s->messages[1].tool_calls[0].tool_name, "Read");
     assert_string_equal(s->messages[1].tool_calls[0].category, "Read");
-    assert_string_equal(s->messages[1].tool_calls[0].input_json, "{\"file_path\":\"src/session.ts\"}");
+    assert_string_equal(s->messages[1].tool_calls[0].input_json,
+                        "{\"file_path\":\"src/session.ts\"}");
     assert_string_equal(s->messages[1].tool_calls[0].file_path, "src/session.ts");
 
     assert_string_equal(s->cwd, "/Users/alice/code/my-app");
@@ -286,7 +288,8 @@ static void test_minimal_example(void **state)
     assert_string_equal(s->messages[3].role, "assistant");
     m = &s->messages[1];
     assert_string_equal(m->role, "assistant");
-    assert_string_equal(m->content, "[Thinking]\nLocate the option parser.\n[/Thinking]\n[Grep: export]");
+    assert_string_equal(m->content,
+                        "[Thinking]\nLocate the option parser.\n[/Thinking]\n[Grep: export]");
     assert_string_equal(m->thinking_text, "Locate the option parser.");
     assert_true(m->has_thinking);
     assert_int_equal(m->n_tool_calls, 1);
@@ -316,7 +319,8 @@ static void test_minimal_example(void **state)
     assert_int_equal(s->messages[2].ordinal, 3);
     assert_int_equal(s->message_count, 3);
     assert_int_equal(s->user_message_count, 1);
-    assert_string_equal(s->messages[1].tool_calls[0].result_content, "cmd/export.go:7: func export()");
+    assert_string_equal(s->messages[1].tool_calls[0].result_content,
+                        "cmd/export.go:7: func export()");
     assert_int_equal(s->messages[1].tool_calls[0].result_content_length, 30);
     assert_int_equal(s->next_ordinal, 4);
     assert_string_equal(s->last_entry_uuid, "a2");
@@ -363,11 +367,11 @@ static void test_long_prompt_first_message_truncated(void **state)
 
 static void test_invalid_middle_line_skipped(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'first'}}",
-        "{'type':'assistant', broken",
-        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'text','text':'reply'}]}}",
-        NULL};
+    const char *const lines[] = {"{'type':'user','message':{'role':'user','content':'first'}}",
+                                 "{'type':'assistant', broken",
+                                 "{'type':'assistant','message':{'role':'assistant','content':[{'"
+                                 "type':'text','text':'reply'}]}}",
+                                 NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -383,9 +387,12 @@ static void test_invalid_middle_line_skipped(void **state)
 static void test_metadata_fields(void **state)
 {
     const char *const lines[] = {
-        "{'type':'assistant','cwd':'/tmp/not-this','gitBranch':'nope','message':{'role':'assistant','content':'hi'}}",
-        "{'type':'user','cwd':'/srv/app','gitBranch':'feature/x','sessionId':'meta','version':'2.1.0','message':{'role':'user','content':'go'}}",
-        "{'type':'user','cwd':'/srv/other','gitBranch':'other','version':'9.9.9','message':{'role':'user','content':'again'}}",
+        "{'type':'assistant','cwd':'/tmp/"
+        "not-this','gitBranch':'nope','message':{'role':'assistant','content':'hi'}}",
+        "{'type':'user','cwd':'/srv/app','gitBranch':'feature/"
+        "x','sessionId':'meta','version':'2.1.0','message':{'role':'user','content':'go'}}",
+        "{'type':'user','cwd':'/srv/"
+        "other','gitBranch':'other','version':'9.9.9','message':{'role':'user','content':'again'}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -402,11 +409,9 @@ static void test_metadata_fields(void **state)
 
 static void test_leading_bad_lines_not_truncated(void **state)
 {
-    const char *const lines[] = {
-        "not json",
-        "{also not",
-        "{'type':'user','message':{'role':'user','content':'real'}}",
-        NULL};
+    const char *const lines[] = {"not json", "{also not",
+                                 "{'type':'user','message':{'role':'user','content':'real'}}",
+                                 NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -441,8 +446,7 @@ static void test_version_from_system_line(void **state)
 {
     const char *const lines[] = {
         "{'type':'system','version':'2.0.50','content':'started'}",
-        "{'type':'user','version':'2.0.51','message':{'role':'user','content':'hello'}}",
-        NULL};
+        "{'type':'user','version':'2.0.51','message':{'role':'user','content':'hello'}}", NULL};
     ct_parse p;
 
     parse_lines(*state, "version", lines, &p);
@@ -454,7 +458,8 @@ static void test_identity_fields_first_nonblank(void **state)
 {
     const char *const lines[] = {
         "{'type':'summary','agentSetting':'  ','entrypoint':'cli','sessionKind':''}",
-        "{'type':'user','agentSetting':'reviewer','entrypoint':'sdk','sessionKind':'bg','message':{'role':'user','content':'x'}}",
+        "{'type':'user','agentSetting':'reviewer','entrypoint':'sdk','sessionKind':'bg','message':{"
+        "'role':'user','content':'x'}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -471,10 +476,10 @@ static void test_identity_fields_first_nonblank(void **state)
 
 static void test_rename_sets_session_name(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'x'}}",
-        "{'type':'system','content':'<command-name>/rename</command-name>\\n<command-args>  first name </command-args>'}",
-        NULL};
+    const char *const lines[] = {"{'type':'user','message':{'role':'user','content':'x'}}",
+                                 "{'type':'system','content':'<command-name>/rename</"
+                                 "command-name>\\n<command-args>  first name </command-args>'}",
+                                 NULL};
     ct_parse p;
 
     parse_lines(*state, "rename", lines, &p);
@@ -484,12 +489,14 @@ static void test_rename_sets_session_name(void **state)
 
 static void test_rename_last_wins(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'system','content':'<command-name>rename</command-name><command-args>one</command-args>'}",
-        "{'type':'user','message':{'role':'user','content':'x'}}",
-        "{'type':'system','content':'<command-name>/rename</command-name><command-args>two</command-args>'}",
-        "{'type':'system','content':'<command-name>/model</command-name><command-args>opus</command-args>'}",
-        NULL};
+    const char *const lines[] = {"{'type':'system','content':'<command-name>rename</"
+                                 "command-name><command-args>one</command-args>'}",
+                                 "{'type':'user','message':{'role':'user','content':'x'}}",
+                                 "{'type':'system','content':'<command-name>/rename</"
+                                 "command-name><command-args>two</command-args>'}",
+                                 "{'type':'system','content':'<command-name>/model</"
+                                 "command-name><command-args>opus</command-args>'}",
+                                 NULL};
     ct_parse p;
 
     parse_lines(*state, "rename2", lines, &p);
@@ -499,13 +506,14 @@ static void test_rename_last_wins(void **state)
 
 static void test_rename_empty_clears(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'system','content':'<command-name>/rename</command-name><command-args>named</command-args>'}",
-        "{'type':'user','message':{'role':'user','content':'x'}}",
-        "{'type':'system','content':'<command-name>/rename</command-name><command-args></command-args>'}",
-        "{'type':'summary','summary':'A summary is not a name'}",
-        "{'type':'custom-title','customTitle':'Nor is a custom title'}",
-        NULL};
+    const char *const lines[] = {"{'type':'system','content':'<command-name>/rename</"
+                                 "command-name><command-args>named</command-args>'}",
+                                 "{'type':'user','message':{'role':'user','content':'x'}}",
+                                 "{'type':'system','content':'<command-name>/rename</"
+                                 "command-name><command-args></command-args>'}",
+                                 "{'type':'summary','summary':'A summary is not a name'}",
+                                 "{'type':'custom-title','customTitle':'Nor is a custom title'}",
+                                 NULL};
     ct_parse p;
 
     parse_lines(*state, "rename3", lines, &p);
@@ -518,8 +526,11 @@ static void test_rename_empty_clears(void **state)
 static void test_compact_boundary(void **state)
 {
     const char *const lines[] = {
-        "{'type':'user','uuid':'c1','parentUuid':'p0','isCompactSummary':true,'promptSource':'auto','message':{'role':'user','content':[{'type':'text','text':'Summary part one'},{'type':'text','text':'part two'}]}}",
-        "{'type':'assistant','isCompactSummary':true,'message':{'role':'assistant','content':'string summary'}}",
+        "{'type':'user','uuid':'c1','parentUuid':'p0','isCompactSummary':true,'promptSource':'auto'"
+        ",'message':{'role':'user','content':[{'type':'text','text':'Summary part "
+        "one'},{'type':'text','text':'part two'}]}}",
+        "{'type':'assistant','isCompactSummary':true,'message':{'role':'assistant','content':'"
+        "string summary'}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -546,10 +557,10 @@ static void test_compact_boundary(void **state)
 
 static void test_meta_user_lines_dropped(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'user','isMeta':true,'message':{'role':'user','content':'<local-command-caveat>meta</local-command-caveat>'}}",
-        "{'type':'user','message':{'role':'user','content':'kept'}}",
-        NULL};
+    const char *const lines[] = {"{'type':'user','isMeta':true,'message':{'role':'user','content':'"
+                                 "<local-command-caveat>meta</local-command-caveat>'}}",
+                                 "{'type':'user','message':{'role':'user','content':'kept'}}",
+                                 NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -563,20 +574,28 @@ static void test_meta_user_lines_dropped(void **state)
 static void test_injected_user_text_subtypes(void **state)
 {
     const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'This session is being continued from a previous conversation.'}}",
+        "{'type':'user','message':{'role':'user','content':'This session is being continued from a "
+        "previous conversation.'}}",
         "{'type':'user','message':{'role':'user','content':'[Request interrupted by user]'}}",
-        "{'type':'user','message':{'role':'user','content':'<local-command-caveat>Caveat text</local-command-caveat>'}}",
-        "{'type':'user','message':{'role':'user','content':'<task-notification><task-id>9</task-id></task-notification>'}}",
+        "{'type':'user','message':{'role':'user','content':'<local-command-caveat>Caveat "
+        "text</local-command-caveat>'}}",
+        "{'type':'user','message':{'role':'user','content':'<task-notification><task-id>9</"
+        "task-id></task-notification>'}}",
         "{'type':'user','message':{'role':'user','content':'Stop hook feedback: tests failed'}}",
-        "{'type':'user','message':{'role':'user','content':'<ide_opened_file>The user opened a.go</ide_opened_file>'}}",
-        "{'type':'user','message':{'role':'user','content':'<ide_selection>lines 1-3</ide_selection>'}}",
-        "{'type':'user','message':{'role':'user','content':'<local-command-stdout>output</local-command-stdout>'}}",
-        "{'type':'user','message':{'role':'user','content':'<local-command-result>done</local-command-result>'}}",
-        "{'type':'user','message':{'role':'user','content':'<system-reminder>only a reminder</system-reminder>'}}",
+        "{'type':'user','message':{'role':'user','content':'<ide_opened_file>The user opened "
+        "a.go</ide_opened_file>'}}",
+        "{'type':'user','message':{'role':'user','content':'<ide_selection>lines "
+        "1-3</ide_selection>'}}",
+        "{'type':'user','message':{'role':'user','content':'<local-command-stdout>output</"
+        "local-command-stdout>'}}",
+        "{'type':'user','message':{'role':'user','content':'<local-command-result>done</"
+        "local-command-result>'}}",
+        "{'type':'user','message':{'role':'user','content':'<system-reminder>only a "
+        "reminder</system-reminder>'}}",
         NULL};
-    static const char *const subtypes[] = {"continuation", "interrupted", "resume",
-                                           "task_notification", "stop_hook", "ide_opened_file",
-                                           "ide_selection", "system_reminder"};
+    static const char *const subtypes[] = {"continuation",      "interrupted",    "resume",
+                                           "task_notification", "stop_hook",      "ide_opened_file",
+                                           "ide_selection",     "system_reminder"};
     ct_parse p;
     const pd_session *s;
 
@@ -597,7 +616,8 @@ static void test_injected_user_text_subtypes(void **state)
 static void test_ide_context_split(void **state)
 {
     const char *const lines[] = {
-        "{'type':'user','uuid':'u9','message':{'role':'user','content':'<ide_opened_file>The user opened main.go</ide_opened_file>\\nPlease rename the handler'}}",
+        "{'type':'user','uuid':'u9','message':{'role':'user','content':'<ide_opened_file>The user "
+        "opened main.go</ide_opened_file>\\nPlease rename the handler'}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -607,7 +627,8 @@ static void test_ide_context_split(void **state)
     assert_int_equal(s->n_messages, 2);
     assert_true(s->messages[0].is_system);
     assert_string_equal(s->messages[0].source_subtype, "ide_opened_file");
-    assert_string_equal(s->messages[0].content, "<ide_opened_file>The user opened main.go</ide_opened_file>");
+    assert_string_equal(s->messages[0].content,
+                        "<ide_opened_file>The user opened main.go</ide_opened_file>");
     assert_string_equal(s->messages[0].source_uuid, "u9:ide-context");
     assert_false(s->messages[1].is_system);
     assert_string_equal(s->messages[1].content, "Please rename the handler");
@@ -620,11 +641,15 @@ static void test_ide_context_split(void **state)
 static void test_command_envelopes(void **state)
 {
     const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'<command-message>roborev-fix is running</command-message>\\n<command-name>/roborev-fix</command-name>\\n<command-args>450</command-args>'}}",
+        "{'type':'user','message':{'role':'user','content':'<command-message>roborev-fix is "
+        "running</command-message>\\n<command-name>/roborev-fix</"
+        "command-name>\\n<command-args>450</command-args>'}}",
         "{'type':'user','message':{'role':'user','content':'<command-name>clear</command-name>'}}",
-        "{'type':'user','message':{'role':'user','content':'<command-message>only-message</command-message>'}}",
+        "{'type':'user','message':{'role':'user','content':'<command-message>only-message</"
+        "command-message>'}}",
         "{'type':'user','message':{'role':'user','content':'<command-name></command-name>'}}",
-        "{'type':'user','message':{'role':'user','content':'<command-name>/x</command-name> and prose'}}",
+        "{'type':'user','message':{'role':'user','content':'<command-name>/x</command-name> and "
+        "prose'}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -644,9 +669,9 @@ static void test_command_envelopes(void **state)
 
 static void test_command_only_session_has_no_first_message(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'<command-name>/roborev-fix</command-name><command-args>450</command-args>'}}",
-        NULL};
+    const char *const lines[] = {"{'type':'user','message':{'role':'user','content':'<command-name>"
+                                 "/roborev-fix</command-name><command-args>450</command-args>'}}",
+                                 NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -661,9 +686,9 @@ static void test_command_only_session_has_no_first_message(void **state)
 
 static void test_reminders_stripped_before_prompt(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'<system-reminder>ctx</system-reminder>\\n  Fix the flaky test'}}",
-        NULL};
+    const char *const lines[] = {"{'type':'user','message':{'role':'user','content':'<system-"
+                                 "reminder>ctx</system-reminder>\\n  Fix the flaky test'}}",
+                                 NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -680,8 +705,7 @@ static void test_bare_command_skipped_for_preview(void **state)
 {
     const char *const lines[] = {
         "{'type':'user','message':{'role':'user','content':'/clear'}}",
-        "{'type':'user','message':{'role':'user','content':'/plugin:skill args'}}",
-        NULL};
+        "{'type':'user','message':{'role':'user','content':'/plugin:skill args'}}", NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -698,12 +722,13 @@ static void test_bare_command_skipped_for_preview(void **state)
 
 static void test_blank_messages_dropped(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'   '}}",
-        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'thinking','thinking':''},{'type':'text','text':''}]}}",
-        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'image','source':{}}]}}",
-        "{'type':'user','message':{'role':'user','content':'kept'}}",
-        NULL};
+    const char *const lines[] = {"{'type':'user','message':{'role':'user','content':'   '}}",
+                                 "{'type':'assistant','message':{'role':'assistant','content':[{'"
+                                 "type':'thinking','thinking':''},{'type':'text','text':''}]}}",
+                                 "{'type':'assistant','message':{'role':'assistant','content':[{'"
+                                 "type':'image','source':{}}]}}",
+                                 "{'type':'user','message':{'role':'user','content':'kept'}}",
+                                 NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -717,14 +742,16 @@ static void test_blank_messages_dropped(void **state)
 static void test_thinking_and_text_parts(void **state)
 {
     const char *const lines[] = {
-        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'thinking','thinking':'one'},{'type':'text','text':'middle'},{'type':'thinking','thinking':'two'}]}}",
+        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'thinking','thinking'"
+        ":'one'},{'type':'text','text':'middle'},{'type':'thinking','thinking':'two'}]}}",
         NULL};
     ct_parse p;
     const pd_message *m;
 
     parse_lines(*state, "thinking", lines, &p);
     m = &only_session(&p)->messages[0];
-    assert_string_equal(m->content, "[Thinking]\none\n[/Thinking]\nmiddle\n[Thinking]\ntwo\n[/Thinking]");
+    assert_string_equal(m->content,
+                        "[Thinking]\none\n[/Thinking]\nmiddle\n[Thinking]\ntwo\n[/Thinking]");
     assert_string_equal(m->thinking_text, "one\n\ntwo");
     assert_true(m->has_thinking);
     assert_false(m->has_tool_use);
@@ -734,8 +761,11 @@ static void test_thinking_and_text_parts(void **state)
 static void test_tool_result_array_content(void **state)
 {
     const char *const lines[] = {
-        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'t1','name':'Bash','input':{'command':'ls'}}]}}",
-        "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t1','content':[{'type':'text','text':'abc'},{'type':'image'},{'type':'text','text':'de'}]},{'type':'tool_result','content':'no id'}]}}",
+        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'t1',"
+        "'name':'Bash','input':{'command':'ls'}}]}}",
+        "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'"
+        "t1','content':[{'type':'text','text':'abc'},{'type':'image'},{'type':'text','text':'de'}]}"
+        ",{'type':'tool_result','content':'no id'}]}}",
         NULL};
     ct_parse p;
     const pd_message *m;
@@ -752,8 +782,7 @@ static void test_tool_result_array_content(void **state)
 static void test_sanitised_content(void **state)
 {
     const char *const lines[] = {
-        "{'type':'user','message':{'role':'user','content':'a\\u0000b\\u0007c\\td'}}",
-        NULL};
+        "{'type':'user','message':{'role':'user','content':'a\\u0000b\\u0007c\\td'}}", NULL};
     ct_parse p;
     const pd_message *m;
 
@@ -780,13 +809,23 @@ static void test_malformed_lines_never_crash(void **state)
     ct_append_line(path, "['type','user']", true);
     ct_append_line(path, "{'type':'user','message':'not an object'}", true);
     ct_append_line(path, "{'type':'user','message':{'content':17}}", true);
-    ct_append_line(path, "{'type':'assistant','message':{'content':[1,null,'x',{'type':7},{'type':'tool_use','name':3,'input':'str'}],'usage':[1,2]}}", true);
-    ct_append_line(path, "{'type':'user','message':{'content':[{'type':'tool_result','tool_use_id':5,'content':{'a':1}}]},'toolUseResult':'Error: text'}", true);
+    ct_append_line(path,
+                   "{'type':'assistant','message':{'content':[1,null,'x',{'type':7},{'type':'tool_"
+                   "use','name':3,'input':'str'}],'usage':[1,2]}}",
+                   true);
+    ct_append_line(path,
+                   "{'type':'user','message':{'content':[{'type':'tool_result','tool_use_id':5,'"
+                   "content':{'a':1}}]},'toolUseResult':'Error: text'}",
+                   true);
     ct_append_line(path, "{'type':'queue-operation','operation':'enqueue','content':7}", true);
     ct_append_line(path, "{'type':'progress','data':'x'}", true);
-    ct_append_line(path, "{'type':'attachment','attachment':{'type':'queued_command','prompt':['a']}}", true);
+    ct_append_line(
+        path, "{'type':'attachment','attachment':{'type':'queued_command','prompt':['a']}}", true);
     ct_append_line(path, "{'type':'system','content':{'x':1}}", true);
-    ct_append_line(path, "{'type':'user','timestamp':12,'snapshot':5,'uuid':3,'parentUuid':[],'message':{'role':'user','content':'survivor'}}", true);
+    ct_append_line(path,
+                   "{'type':'user','timestamp':12,'snapshot':5,'uuid':3,'parentUuid':[],'message':{"
+                   "'role':'user','content':'survivor'}}",
+                   true);
 
     assert_int_equal(ct_parse_file(&p, path, PROJECT_DIR, NULL), PD_OK);
     s = only_session(&p);
@@ -802,8 +841,11 @@ static void test_timestamps_snapshot_and_offset(void **state)
 {
     const char *const lines[] = {
         "{'type':'file-history-snapshot','snapshot':{'timestamp':'2025-05-01T08:00:00Z'}}",
-        "{'type':'user','timestamp':'2025-05-01T12:30:00.250+02:00','message':{'role':'user','content':'x'}}",
-        "{'type':'assistant','timestamp':'not a time','snapshot':{'timestamp':'2025-05-01T10:45:00Z'},'message':{'role':'assistant','content':'y'}}",
+        "{'type':'user','timestamp':'2025-05-01T12:30:00.250+02:00','message':{'role':'user','"
+        "content':'x'}}",
+        "{'type':'assistant','timestamp':'not a "
+        "time','snapshot':{'timestamp':'2025-05-01T10:45:00Z'},'message':{'role':'assistant','"
+        "content':'y'}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -819,9 +861,9 @@ static void test_timestamps_snapshot_and_offset(void **state)
 
 static void test_parent_from_differing_session_id(void **state)
 {
-    const char *const lines[] = {
-        "{'type':'user','sessionId':'original-session','message':{'role':'user','content':'resumed'}}",
-        NULL};
+    const char *const lines[] = {"{'type':'user','sessionId':'original-session','message':{'role':'"
+                                 "user','content':'resumed'}}",
+                                 NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -838,8 +880,7 @@ static void test_subagent_parent_and_relationship(void **state)
     env *e = *state;
     char *path = ct_join(e->project_dir, "sess-1/subagents/agent-abc.jsonl");
     const char *const lines[] = {
-        "{'type':'user','isSidechain':true,'message':{'role':'user','content':'explore'}}",
-        NULL};
+        "{'type':'user','isSidechain':true,'message':{'role':'user','content':'explore'}}", NULL};
     ct_parse p;
     const pd_session *s;
 
@@ -854,7 +895,9 @@ static void test_subagent_parent_and_relationship(void **state)
 
     /* A sessionId overrides the directory name. */
     ct_write(path, "");
-    ct_append_line(path, "{'type':'user','sessionId':'parent-sess','message':{'role':'user','content':'x'}}", true);
+    ct_append_line(
+        path, "{'type':'user','sessionId':'parent-sess','message':{'role':'user','content':'x'}}",
+        true);
     assert_int_equal(ct_parse_file(&p, path, PROJECT_DIR, NULL), PD_OK);
     assert_string_equal(only_session(&p)->parent_session_id, "parent-sess");
     assert_string_equal(only_session(&p)->relationship_type, "subagent");
@@ -871,20 +914,28 @@ static void test_tool_labels(void **state)
         "{'type':'tool_use','id':'1','name':'Glob','input':{'pattern':'*.go'}},"
         "{'type':'tool_use','id':'2','name':'Glob','input':{'pattern':'*.c','path':'src'}},"
         "{'type':'tool_use','id':'3','name':'Bash','input':{'command':'make'}},"
-        "{'type':'tool_use','id':'4','name':'Bash','input':{'cmd':'ls -la','description':'ignored'}},"
-        "{'type':'tool_use','id':'5','name':'Task','input':{'description':'Scan','subagent_type':'Explore'}},"
+        "{'type':'tool_use','id':'4','name':'Bash','input':{'cmd':'ls "
+        "-la','description':'ignored'}},"
+        "{'type':'tool_use','id':'5','name':'Task','input':{'description':'Scan','subagent_type':'"
+        "Explore'}},"
         "{'type':'tool_use','id':'6','name':'Agent','input':{'prompt':'Only prompt'}},"
         "{'type':'tool_use','id':'7','name':'Task','input':{}},"
-        "{'type':'tool_use','id':'8','name':'TodoWrite','input':{'todos':[{'content':'a','status':'completed'},{'content':'b','status':'in_progress'},{'content':'c','status':'pending'},{'content':'d','status':'odd'}]}},"
-        "{'type':'tool_use','id':'9','name':'AskUserQuestion','input':{'questions':[{'question':'Which?','options':[{'label':'A','description':'first'}]}]}},"
+        "{'type':'tool_use','id':'8','name':'TodoWrite','input':{'todos':[{'content':'a','status':'"
+        "completed'},{'content':'b','status':'in_progress'},{'content':'c','status':'pending'},{'"
+        "content':'d','status':'odd'}]}},"
+        "{'type':'tool_use','id':'9','name':'AskUserQuestion','input':{'questions':[{'question':'"
+        "Which?','options':[{'label':'A','description':'first'}]}]}},"
         "{'type':'tool_use','id':'10','name':'EnterPlanMode','input':{}},"
         "{'type':'tool_use','id':'11','name':'mcp__srv__lookup','input':{}},"
         "{'type':'tool_use','id':'12','name':'Skill','input':{'skill':'pdf'}},"
         "{'type':'tool_use','id':'13','input':{'x':1}},"
-        "{'type':'tool_use','id':'14','name':'mcp__zen__spawn_subagent','input':{'description':'Zen'}},"
+        "{'type':'tool_use','id':'14','name':'mcp__zen__spawn_subagent','input':{'description':'"
+        "Zen'}},"
         "{'type':'tool_use','id':'15','name':'TaskUpdate','input':{'taskId':'4','status':'done'}},"
-        "{'type':'tool_use','id':'16','name':'SendMessage','input':{'type':'note','recipient':'lead'}},"
-        "{'type':'toolCall','id':'17','name':'Write','input':{},'arguments':{'file_path':'out.txt'}}"
+        "{'type':'tool_use','id':'16','name':'SendMessage','input':{'type':'note','recipient':'"
+        "lead'}},"
+        "{'type':'toolCall','id':'17','name':'Write','input':{},'arguments':{'file_path':'out.txt'}"
+        "}"
         "]}}",
         NULL};
     static const char *const expected[] = {
@@ -942,14 +993,22 @@ static void test_subagent_links(void **state)
         "{'type':'tool_use','id':'r1','name':'Agent','input':{'description':'d'}},"
         "{'type':'tool_use','id':'r2','name':'Agent','input':{'description':'e'}},"
         "{'type':'tool_use','id':'b1','name':'Bash','input':{'command':'x'}}]}}",
-        "{'type':'queue-operation','operation':'enqueue','content':'{\\'tool_use_id\\':\\'q1\\',\\'task_id\\':\\'json1\\'}'}",
-        "{'type':'queue-operation','operation':'enqueue','content':'<task-notification><tool-use-id>q2</tool-use-id><task-id>xml2</task-id></task-notification>'}",
-        "{'type':'queue-operation','operation':'dequeue','content':'<tool-use-id>b1</tool-use-id><task-id>nope</task-id>'}",
-        "{'type':'progress','parentToolUseID':'p1','data':{'type':'agent_progress','agentId':'prog1'}}",
-        "{'type':'progress','parentToolUseID':'b1','data':{'type':'agent_progress','agentId':'bash-agent'}}",
-        "{'type':'user','toolUseResult':{'agentId':'res1'},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'r1','content':'done'}]}}",
-        "{'type':'user','toolUseResult':{'agentId':'agent-res2'},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'r2','content':'done'}]}}",
-        "{'type':'user','toolUseResult':{'agentId':'late'},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'q1','content':'done'}]}}",
+        "{'type':'queue-operation','operation':'enqueue','content':'{\\'tool_use_id\\':\\'q1\\',\\'"
+        "task_id\\':\\'json1\\'}'}",
+        "{'type':'queue-operation','operation':'enqueue','content':'<task-notification><tool-use-"
+        "id>q2</tool-use-id><task-id>xml2</task-id></task-notification>'}",
+        "{'type':'queue-operation','operation':'dequeue','content':'<tool-use-id>b1</"
+        "tool-use-id><task-id>nope</task-id>'}",
+        "{'type':'progress','parentToolUseID':'p1','data':{'type':'agent_progress','agentId':'"
+        "prog1'}}",
+        "{'type':'progress','parentToolUseID':'b1','data':{'type':'agent_progress','agentId':'bash-"
+        "agent'}}",
+        "{'type':'user','toolUseResult':{'agentId':'res1'},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'r1','content':'done'}]}}",
+        "{'type':'user','toolUseResult':{'agentId':'agent-res2'},'message':{'role':'user','content'"
+        ":[{'type':'tool_result','tool_use_id':'r2','content':'done'}]}}",
+        "{'type':'user','toolUseResult':{'agentId':'late'},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'q1','content':'done'}]}}",
         NULL};
     ct_parse p;
     const pd_message *m;
@@ -971,17 +1030,31 @@ static void test_subagent_links(void **state)
 static void test_web_search_credit(void **state)
 {
     const char *const lines[] = {
-        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'tool_use','id':'w1','name':'WebSearch','input':{'query':'a'}}],'usage':{'input_tokens':5,'server_tool_use':{'web_search_requests':0,'web_fetch_requests':1},'output_tokens':2}}}",
-        "{'type':'user','toolUseResult':{'searchCount':3},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'w1','content':'r'}]}}",
-        "{'type':'assistant','message':{'id':'m2','role':'assistant','content':[{'type':'tool_use','id':'w2','name':'WebSearch','input':{'query':'b'}}],'usage':{'input_tokens':5,'server_tool_use':{'web_fetch_requests':1}}}}",
-        "{'type':'user','toolUseResult':{'searchCount':2},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'w2','content':'r'}]}}",
-        "{'type':'assistant','message':{'id':'m3','role':'assistant','content':[{'type':'tool_use','id':'w3','name':'WebSearch','input':{'query':'c'}}],'usage':{'input_tokens':5}}}",
-        "{'type':'user','toolUseResult':{'searchCount':4},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'w3','content':'r'}]}}",
-        "{'type':'user','toolUseResult':{'searchCount':9},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'w3','content':'again'}]}}",
-        "{'type':'assistant','message':{'id':'m4','role':'assistant','content':[{'type':'tool_use','id':'w4','name':'WebSearch','input':{'query':'d'}}],'usage':{'server_tool_use':{'web_search_requests':7}}}}",
-        "{'type':'user','toolUseResult':{'searchCount':5},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'w4','content':'r'}]}}",
-        "{'type':'assistant','message':{'id':'m5','role':'assistant','content':[{'type':'tool_use','id':'w5','name':'WebSearch','input':{'query':'e'}}],'usage':{}}}",
-        "{'type':'user','toolUseResult':{'searchCount':1},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'w5','content':'r'}]}}",
+        "{'type':'assistant','message':{'id':'m1','role':'assistant','content':[{'type':'tool_use',"
+        "'id':'w1','name':'WebSearch','input':{'query':'a'}}],'usage':{'input_tokens':5,'server_"
+        "tool_use':{'web_search_requests':0,'web_fetch_requests':1},'output_tokens':2}}}",
+        "{'type':'user','toolUseResult':{'searchCount':3},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'w1','content':'r'}]}}",
+        "{'type':'assistant','message':{'id':'m2','role':'assistant','content':[{'type':'tool_use',"
+        "'id':'w2','name':'WebSearch','input':{'query':'b'}}],'usage':{'input_tokens':5,'server_"
+        "tool_use':{'web_fetch_requests':1}}}}",
+        "{'type':'user','toolUseResult':{'searchCount':2},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'w2','content':'r'}]}}",
+        "{'type':'assistant','message':{'id':'m3','role':'assistant','content':[{'type':'tool_use',"
+        "'id':'w3','name':'WebSearch','input':{'query':'c'}}],'usage':{'input_tokens':5}}}",
+        "{'type':'user','toolUseResult':{'searchCount':4},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'w3','content':'r'}]}}",
+        "{'type':'user','toolUseResult':{'searchCount':9},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'w3','content':'again'}]}}",
+        "{'type':'assistant','message':{'id':'m4','role':'assistant','content':[{'type':'tool_use',"
+        "'id':'w4','name':'WebSearch','input':{'query':'d'}}],'usage':{'server_tool_use':{'web_"
+        "search_requests':7}}}}",
+        "{'type':'user','toolUseResult':{'searchCount':5},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'w4','content':'r'}]}}",
+        "{'type':'assistant','message':{'id':'m5','role':'assistant','content':[{'type':'tool_use',"
+        "'id':'w5','name':'WebSearch','input':{'query':'e'}}],'usage':{}}}",
+        "{'type':'user','toolUseResult':{'searchCount':1},'message':{'role':'user','content':[{'"
+        "type':'tool_result','tool_use_id':'w5','content':'r'}]}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -989,29 +1062,39 @@ static void test_web_search_credit(void **state)
     parse_lines(*state, "websearch", lines, &p);
     s = only_session(&p);
     assert_string_equal(s->messages[0].token_usage,
-                        "{\"input_tokens\":5,\"server_tool_use\":{\"web_search_requests\":3,\"web_fetch_requests\":1},\"output_tokens\":2}");
+                        "{\"input_tokens\":5,\"server_tool_use\":{\"web_search_requests\":3,\"web_"
+                        "fetch_requests\":1},\"output_tokens\":2}");
     assert_string_equal(s->messages[2].token_usage,
-                        "{\"input_tokens\":5,\"server_tool_use\":{\"web_search_requests\":2,\"web_fetch_requests\":1}}");
+                        "{\"input_tokens\":5,\"server_tool_use\":{\"web_search_requests\":2,\"web_"
+                        "fetch_requests\":1}}");
     /* The first count of a call wins over a repeated result line. */
     assert_string_equal(s->messages[4].token_usage,
                         "{\"server_tool_use\":{\"web_search_requests\":4},\"input_tokens\":5}");
     /* A message that already reports searches keeps its own count. */
-    assert_string_equal(s->messages[7].token_usage, "{\"server_tool_use\":{\"web_search_requests\":7}}");
-    assert_string_equal(s->messages[9].token_usage, "{\"server_tool_use\":{\"web_search_requests\":1}}");
+    assert_string_equal(s->messages[7].token_usage,
+                        "{\"server_tool_use\":{\"web_search_requests\":7}}");
+    assert_string_equal(s->messages[9].token_usage,
+                        "{\"server_tool_use\":{\"web_search_requests\":1}}");
     ct_parse_free(&p);
 }
 
-/* ---- queued prompts ---------------------------------------------------------------------------- */
+/* ---- queued prompts ----------------------------------------------------------------------------
+ */
 
 static void test_queued_prompts_merge_by_time(void **state)
 {
     const char *const lines[] = {
-        "{'type':'user','timestamp':'2025-01-01T00:00:00Z','message':{'role':'user','content':'first'}}",
-        "{'type':'assistant','timestamp':'2025-01-01T00:00:10Z','message':{'role':'assistant','content':'working'}}",
-        "{'type':'attachment','timestamp':'2025-01-01T00:00:05Z','promptSource':'typed','attachment':{'type':'queued_command','prompt':'also do this'}}",
+        "{'type':'user','timestamp':'2025-01-01T00:00:00Z','message':{'role':'user','content':'"
+        "first'}}",
+        "{'type':'assistant','timestamp':'2025-01-01T00:00:10Z','message':{'role':'assistant','"
+        "content':'working'}}",
+        "{'type':'attachment','timestamp':'2025-01-01T00:00:05Z','promptSource':'typed','"
+        "attachment':{'type':'queued_command','prompt':'also do this'}}",
         "{'type':'attachment','attachment':{'type':'queued_command','prompt':'no time'}}",
-        "{'type':'attachment','timestamp':'2025-01-01T00:00:06Z','attachment':{'type':'queued_command','prompt':'   '}}",
-        "{'type':'attachment','timestamp':'2025-01-01T00:00:07Z','attachment':{'type':'todo_reminder','prompt':'ignored'}}",
+        "{'type':'attachment','timestamp':'2025-01-01T00:00:06Z','attachment':{'type':'queued_"
+        "command','prompt':'   '}}",
+        "{'type':'attachment','timestamp':'2025-01-01T00:00:07Z','attachment':{'type':'todo_"
+        "reminder','prompt':'ignored'}}",
         NULL};
     ct_parse p;
     const pd_session *s;
@@ -1035,13 +1118,15 @@ static void test_queued_prompts_merge_by_time(void **state)
     ct_parse_free(&p);
 }
 
-/* ---- usage probes -------------------------------------------------------------------------------- */
+/* ---- usage probes
+ * -------------------------------------------------------------------------------- */
 
 static void test_usage_probe_excluded(void **state)
 {
     const char *const lines[] = {
         "{'type':'user','message':{'role':'user','content':'<command-name>/usage</command-name>'}}",
-        "{'type':'user','message':{'role':'user','content':'<local-command-stdout>Plan usage</local-command-stdout>'}}",
+        "{'type':'user','message':{'role':'user','content':'<local-command-stdout>Plan "
+        "usage</local-command-stdout>'}}",
         NULL};
     ct_parse p;
 
@@ -1056,8 +1141,7 @@ static void test_usage_with_prompt_kept(void **state)
 {
     const char *const lines[] = {
         "{'type':'user','message':{'role':'user','content':'/usage'}}",
-        "{'type':'user','message':{'role':'user','content':'now a real question'}}",
-        NULL};
+        "{'type':'user','message':{'role':'user','content':'now a real question'}}", NULL};
     ct_parse p;
 
     parse_lines(*state, "notprobe", lines, &p);
@@ -1066,7 +1150,8 @@ static void test_usage_with_prompt_kept(void **state)
     ct_parse_free(&p);
 }
 
-/* ---- skills --------------------------------------------------------------------------------------- */
+/* ---- skills
+ * --------------------------------------------------------------------------------------- */
 
 static void test_skill_names(void **state)
 {
@@ -1081,11 +1166,15 @@ static void test_skill_names(void **state)
     ct_write(skill_file, "---\nname: \"PDF Tools\"\ndescription: x\n---\nbody\n");
     ct_write(other_file, "no front matter\n");
     snprintf(read_line, sizeof read_line,
-             "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'s1','name':'Read','input':{'file_path':'%s'}}]}}",
+             "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':"
+             "'s1','name':'Read','input':{'file_path':'%s'}}]}}",
              skill_file);
-    snprintf(bash_line, sizeof bash_line,
-             "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'s2','name':'Bash','input':{'command':'cd /x && cat %s | head'}},{'type':'tool_use','id':'s3','name':'Bash','input':{'command':'cat notes.md'}}]}}",
-             other_file);
+    snprintf(
+        bash_line, sizeof bash_line,
+        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'s2',"
+        "'name':'Bash','input':{'command':'cd /x && cat %s | "
+        "head'}},{'type':'tool_use','id':'s3','name':'Bash','input':{'command':'cat notes.md'}}]}}",
+        other_file);
     parse_lines(e, "skills", lines, &p);
     m = &only_session(&p)->messages[0];
     assert_string_equal(m->tool_calls[0].skill_name, "PDF Tools");
@@ -1097,7 +1186,8 @@ static void test_skill_names(void **state)
     free(other_file);
 }
 
-/* ---- spilled tool output ------------------------------------------------------------------------- */
+/* ---- spilled tool output
+ * ------------------------------------------------------------------------- */
 
 static void test_persisted_output_substituted(void **state)
 {
@@ -1106,7 +1196,9 @@ static void test_persisted_output_substituted(void **state)
     char *outside = ct_join(e->root, "secret.txt");
     char line_a[1024], line_b[1024], line_c[1024];
     const char *lines[] = {
-        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'t1','name':'Bash','input':{'command':'a'}},{'type':'tool_use','id':'t2','name':'Bash','input':{'command':'b'}},{'type':'tool_use','id':'t3','name':'Bash','input':{'command':'c'}}]}}",
+        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'t1',"
+        "'name':'Bash','input':{'command':'a'}},{'type':'tool_use','id':'t2','name':'Bash','input':"
+        "{'command':'b'}},{'type':'tool_use','id':'t3','name':'Bash','input':{'command':'c'}}]}}",
         line_a, line_b, line_c, NULL};
     ct_parse p;
     const pd_session *s;
@@ -1114,13 +1206,18 @@ static void test_persisted_output_substituted(void **state)
     ct_write(inside, "the full output");
     ct_write(outside, "must not be read");
     snprintf(line_a, sizeof line_a,
-             "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t1','content':'<persisted-output>\\nOutput too large. Full output saved to: %s\\n</persisted-output>'}]}}",
+             "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_"
+             "id':'t1','content':'<persisted-output>\\nOutput too large. Full output saved to: "
+             "%s\\n</persisted-output>'}]}}",
              inside);
     snprintf(line_b, sizeof line_b,
-             "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t2','content':'<persisted-output>Full output saved to: %s/spill/tool-results/../../../secret.txt</persisted-output>'}]}}",
+             "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_"
+             "id':'t2','content':'<persisted-output>Full output saved to: "
+             "%s/spill/tool-results/../../../secret.txt</persisted-output>'}]}}",
              e->project_dir);
     snprintf(line_c, sizeof line_c,
-             "{'type':'user','toolUseResult':{'persistedOutputPath':'%s'},'message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t3','content':'see file'}]}}",
+             "{'type':'user','toolUseResult':{'persistedOutputPath':'%s'},'message':{'role':'user',"
+             "'content':[{'type':'tool_result','tool_use_id':'t3','content':'see file'}]}}",
              inside);
     parse_lines(e, "spill", lines, &p);
     s = only_session(&p);
@@ -1149,9 +1246,11 @@ static void test_persisted_output_truncated(void **state)
     memset(data, 'z', size);
     ct_write_bytes(inside, data, size, "w");
     free(data);
-    snprintf(line, sizeof line,
-             "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'t1','content':'<persisted-output>Full output saved to: %s\\n</persisted-output>'}]}}",
-             inside);
+    snprintf(
+        line, sizeof line,
+        "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_id':'"
+        "t1','content':'<persisted-output>Full output saved to: %s\\n</persisted-output>'}]}}",
+        inside);
     parse_lines(e, "big", lines, &p);
     r = &only_session(&p)->messages[0].tool_results[0];
     assert_int_equal(r->content_length, (int64_t)(CLAUDE_PERSISTED_MAX_BYTES + sizeof marker - 1));
@@ -1188,7 +1287,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_injected_user_text_subtypes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ide_context_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_envelopes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_command_only_session_has_no_first_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_command_only_session_has_no_first_message, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reminders_stripped_before_prompt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bare_command_skipped_for_preview, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blank_messages_dropped, setup, teardown),
