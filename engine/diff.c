@@ -37,43 +37,16 @@
 
 /* ---- worker side ----------------------------------------------------------- */
 
-typedef struct diff_worker {
-    pd_json_parser *json;
-    pd_archive *reader;
-} diff_worker;
-
 static int diff_worker_init(void *user, void **ctx)
 {
     pd_diff_run *run = user;
-    diff_worker *w = calloc(1, sizeof *w);
-    if (w == NULL)
-        return PD_ENOMEM;
-    w->json = pd_json_parser_new();
-    if (w->json == NULL) {
-        free(w);
-        return PD_ENOMEM;
-    }
-    pd_err err = {0};
-    int rc = pd_archive_open(run->engine->cfg.db_path, PD_ARCHIVE_READONLY, &w->reader, &err);
-    if (rc != PD_OK) {
-        PD_LOG(PD_LOG_ERROR, "%s", err.msg);
-        pd_json_parser_free(w->json);
-        free(w);
-        return rc;
-    }
-    *ctx = w;
-    return PD_OK;
+    return pd_worker_open(run->engine->cfg.db_path, (pd_worker **)ctx);
 }
 
 static void diff_worker_fini(void *user, void *ctx)
 {
     (void)user;
-    diff_worker *w = ctx;
-    if (w == NULL)
-        return;
-    pd_archive_close(w->reader);
-    pd_json_parser_free(w->json);
-    free(w);
+    pd_worker_close(ctx);
 }
 
 /* True when the re-read row no longer matches what the snapshot recorded. */
@@ -95,7 +68,7 @@ static bool row_moved(const pd_stored_row *snap, const pd_session *now)
     return false;
 }
 
-static int compare_one(pd_diff_job *job, diff_worker *w, pd_diff_session *ds, pd_err *err)
+static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_err *err)
 {
     const pd_stored_row *row = ds->row;
     if (row == NULL || row->is_trashed || ds->parsed->needs_retry)
@@ -126,7 +99,7 @@ static int compare_one(pd_diff_job *job, diff_worker *w, pd_diff_session *ds, pd
 static void diff_job_run(void *user, void *ctx, void *job_)
 {
     pd_diff_run *run = user;
-    diff_worker *w = ctx;
+    pd_worker *w = ctx;
     pd_diff_job *job = job_;
     void *shared = run->providers.shared[job->js.provider_index];
     pd_err err = {0};

@@ -96,6 +96,38 @@ int pd_stat_path(const char *path, pd_stat_info *out)
     return PD_OK;
 }
 
+int pd_worker_open(const char *db_path, pd_worker **out)
+{
+    *out = NULL;
+    pd_worker *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return PD_ENOMEM;
+    w->json = pd_json_parser_new();
+    if (w->json == NULL) {
+        free(w);
+        return PD_ENOMEM;
+    }
+    pd_err err = {0};
+    int rc = pd_archive_open(db_path, PD_ARCHIVE_READONLY, &w->reader, &err);
+    if (rc != PD_OK) {
+        PD_LOG(PD_LOG_ERROR, "%s", err.msg);
+        pd_json_parser_free(w->json);
+        free(w);
+        return rc;
+    }
+    *out = w;
+    return PD_OK;
+}
+
+void pd_worker_close(pd_worker *w)
+{
+    if (w == NULL)
+        return;
+    pd_archive_close(w->reader);
+    pd_json_parser_free(w->json);
+    free(w);
+}
+
 /* ---- string set ------------------------------------------------------------ */
 
 void pd_strset_init(pd_strset *s)

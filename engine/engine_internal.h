@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "archive/archive.h"
 #include "common/arena.h"
 #include "common/error.h"
 #include "engine/engine.h"
@@ -76,6 +77,20 @@ typedef struct pd_stat_info {
     int64_t device;
 } pd_stat_info;
 int pd_stat_path(const char *path, pd_stat_info *out);
+
+/*
+ * Per-worker state shared by sync and diff: a JSON parser and a read-only
+ * archive connection, created on the worker's own thread by the pool's
+ * worker_init and used only by that thread.
+ */
+typedef struct pd_worker {
+    pd_json_parser *json;
+    pd_archive *reader;
+} pd_worker;
+
+/* Creates a pd_worker for db_path; returns PD_OK or the error (logged). */
+int pd_worker_open(const char *db_path, pd_worker **out);
+void pd_worker_close(pd_worker *w);
 
 /* Worker count when the caller asked for the default (online CPUs, at least 1). */
 unsigned pd_default_threads(void);

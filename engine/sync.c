@@ -78,45 +78,16 @@ struct sync_run {
     int64_t done;
 };
 
-typedef struct sync_worker {
-    pd_json_parser *json;
-    pd_archive *reader;
-} sync_worker;
-
-/* ---- worker side ----------------------------------------------------------- */
-
 static int sync_worker_init(void *user, void **ctx)
 {
     sync_run *run = user;
-    sync_worker *w = calloc(1, sizeof *w);
-    if (w == NULL)
-        return PD_ENOMEM;
-    w->json = pd_json_parser_new();
-    if (w->json == NULL) {
-        free(w);
-        return PD_ENOMEM;
-    }
-    pd_err err = {0};
-    int rc = pd_archive_open(run->engine->cfg.db_path, PD_ARCHIVE_READONLY, &w->reader, &err);
-    if (rc != PD_OK) {
-        PD_LOG(PD_LOG_ERROR, "%s", err.msg);
-        pd_json_parser_free(w->json);
-        free(w);
-        return rc;
-    }
-    *ctx = w;
-    return PD_OK;
+    return pd_worker_open(run->engine->cfg.db_path, (pd_worker **)ctx);
 }
 
 static void sync_worker_fini(void *user, void *ctx)
 {
     (void)user;
-    sync_worker *w = ctx;
-    if (w == NULL)
-        return;
-    pd_archive_close(w->reader);
-    pd_json_parser_free(w->json);
-    free(w);
+    pd_worker_close(ctx);
 }
 
 static void job_fail(sync_job *job, const pd_err *err, int rc, const char *what)
@@ -181,7 +152,7 @@ static int64_t effective_mtime(const sync_job *job, void *shared, int64_t transc
     return p->effective_mtime(shared, job->js.src.path, transcript_mtime);
 }
 
-static int parse_full(sync_job *job, sync_worker *w, void *shared, const pd_source_buf *buf,
+static int parse_full(sync_job *job, pd_worker *w, void *shared, const pd_source_buf *buf,
                       pd_err *err)
 {
     char hex[PD_SHA256_HEX_LEN + 1];
@@ -252,7 +223,7 @@ static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const p
  * Tries the incremental path. Returns PD_OK with job->action set, PD_EFALLBACK
  * when a full parse is needed, or an error.
  */
-static int parse_incremental(sync_job *job, sync_worker *w, void *shared, const pd_source_buf *buf,
+static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd_source_buf *buf,
                              const pd_stored_row *row, pd_err *err)
 {
     char prefix[PD_SHA256_HEX_LEN + 1], stored_hex[PD_SHA256_HEX_LEN + 1];
@@ -329,7 +300,7 @@ static int parse_incremental(sync_job *job, sync_worker *w, void *shared, const 
 static void sync_job_run(void *user, void *ctx, void *job_)
 {
     sync_run *run = user;
-    sync_worker *w = ctx;
+    pd_worker *w = ctx;
     sync_job *job = job_;
     void *shared = run->providers.shared[job->js.provider_index];
     const char *path = job->js.src.path;
