@@ -9,6 +9,7 @@
  * usage_events. A file that cannot be read or parsed is reported on stderr
  * with its path; the other files are still printed and the exit code is 3.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -387,7 +388,9 @@ int pd_cmd_parse(int argc, char **argv)
     pd_json_parser_free(json);
 
     if (fflush(stdout) != 0 || ferror(stdout) || w.failed) {
-        pd_cli_error("cannot write to stdout");
+        /* EPIPE from `| head` is the reader's choice, not a failure worth a message. */
+        if (errno != EPIPE)
+            pd_cli_error("cannot write to stdout: %s", strerror(errno));
         return PD_EXIT_RUNTIME;
     }
     return all_ok ? PD_EXIT_OK : PD_EXIT_RUNTIME;
