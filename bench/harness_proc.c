@@ -1,0 +1,197 @@
+/*
+ * harness_proc.c -- measured child processes for the benchmark tools.
+ *
+ * Entry points: pd_proc_run(), pd_proc_run_forked(), from the main thread
+ * of a single-threaded process; pd_proc_format_command() and
+ * pd_proc_now() from anywhere.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/harness_proc.h"
+
+extern char **environ;
+
+double pd_proc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double timeval_seconds(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* Waits for pid and fills res; wall time is measured from started. */
+static int wait_child(pid_t pid, double started, pd_proc_result *res, pd_err *err)
+{
+    int status = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    pid_t got;
+    do {
+        got = wait4(pid, &status, 0, &ru);
+    } while (got < 0 && errno == EINTR);
+    res->wall_seconds = pd_proc_now() - started;
+    if (got < 0)
+        return pd_err_set(err, PD_EIO, "waiting for child %d failed: %s", (int)pid,
+                          strerror(errno));
+    res->user_seconds = timeval_seconds(ru.ru_utime);
+    res->sys_seconds = timeval_seconds(ru.ru_stime);
+    res->max_rss_kb = ru.ru_maxrss;
+    if (WIFEXITED(status)) {
+        res->exit_code = WEXITSTATUS(status);
+        res->term_signal = 0;
+    } else {
+        res->exit_code = -1;
+        res->term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    }
+    return PD_OK;
+}
+
+int pd_proc_run(char *const argv[], const char *stdout_path, const char *stderr_path,
+                pd_proc_result *out, pd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    posix_spawn_file_actions_t actions;
+    if (posix_spawn_file_actions_init(&actions) != 0)
+        return pd_err_set(err, PD_ENOMEM, "out of memory starting %s", argv[0]);
+    int rc = PD_OK;
+    if (stdout_path != NULL &&
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644) != 0)
+        rc = pd_err_set(err, PD_ENOMEM, "out of memory redirecting stdout to %s", stdout_path);
+    if (rc == PD_OK && stderr_path != NULL &&
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644) != 0)
+        rc = pd_err_set(err, PD_ENOMEM, "out of memory redirecting stderr to %s", stderr_path);
+    if (rc == PD_OK) {
+        pid_t pid;
+        double started = pd_proc_now();
+        int sys = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
+        if (sys != 0)
+            rc = pd_err_set(err, PD_EIO, "%s: cannot start: %s", argv[0], strerror(sys));
+        else
+            rc = wait_child(pid, started, out, err);
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t got = read(fd, p, n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+static void write_full(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_proc_result *res,
+                       pd_err *err)
+{
+    memset(res, 0, sizeof *res);
+    int fds[2];
+    if (pipe(fds) != 0)
+        return pd_err_set(err, PD_EIO, "pipe failed: %s", strerror(errno));
+    fflush(NULL);
+    double started = pd_proc_now();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int sys = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return pd_err_set(err, PD_EIO, "fork failed: %s", strerror(sys));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        int rc = fn(ctx, result, size);
+        write_full(fds[1], &rc, sizeof rc);
+        write_full(fds[1], result, size);
+        close(fds[1]);
+        _exit(0);
+    }
+
+    close(fds[1]);
+    int child_rc = PD_EINTERNAL;
+    /* The child may write more than a pipe buffer, so read before waiting. */
+    bool reported = read_full(fds[0], &child_rc, sizeof child_rc) == 0 &&
+                    read_full(fds[0], result, size) == 0;
+    close(fds[0]);
+    int rc = wait_child(pid, started, res, err);
+    if (rc != PD_OK)
+        return rc;
+    if (!reported)
+        return pd_err_set(err, PD_EINTERNAL, "child failed (exit %d, signal %d) before reporting",
+                          res->exit_code, res->term_signal);
+    return child_rc;
+}
+
+void pd_proc_format_command(char *const argv[], char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; argv[i] != NULL && len + 1 < cap; i++) {
+        int w = snprintf(out + len, cap - len, "%s%s", i > 0 ? " " : "", argv[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+void pd_proc_default_parsediff(char *out, size_t cap)
+{
+    const char *env = getenv("PARSEDIFF_BIN");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            snprintf(out, cap, "%s/parsediff", self);
+            if (access(out, X_OK) == 0)
+                return;
+            snprintf(out, cap, "%s/../parsediff", self);
+            if (access(out, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(out, cap, "parsediff");
+}
