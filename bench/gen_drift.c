@@ -322,7 +322,7 @@ int pd_gen_plant_drift(const pd_gen_drift_config *cfg, pd_gen_drift_stats *stats
             goto out;
     }
 
-    /* Every generated transcript holds one session, so choosing by row chooses by file. */
+    /* Every generated transcript contains one session, so choosing by row chooses by file. */
     int64_t k = 0;
     for (size_t i = 0; i < n && cfg->appended_share > 0.0; i++) {
         if (rows[i].file_path == NULL)

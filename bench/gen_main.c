@@ -93,7 +93,7 @@ static bool parse_share(const char *text, double *out)
     return true;
 }
 
-/* Formats a byte count with a binary-free SI unit, as file sizes are usually shown. */
+/* Formats a byte count in SI units (1 KB = 1000 bytes). */
 static const char *human_bytes(double bytes, char *buf, size_t cap)
 {
     const char *units[] = {"B", "KB", "MB", "GB", "TB"};
@@ -255,7 +255,7 @@ static int cmd_sync(int argc, char **argv)
         }
     }
     if (corpus == NULL || db == NULL)
-        return usage_error("%s", "sync needs --corpus DIR and --db PATH");
+        return usage_error("%s", "missing --corpus DIR or --db PATH (sync needs both)");
 
     char claude[4200], codex[4200];
     snprintf(claude, sizeof claude, "claude=%s/claude", corpus);
@@ -347,7 +347,7 @@ static int cmd_drift(int argc, char **argv)
         }
     }
     if (cfg.corpus_dir == NULL || cfg.db_path == NULL)
-        return usage_error("%s", "drift needs --corpus DIR and --db PATH");
+        return usage_error("%s", "missing --corpus DIR or --db PATH (drift needs both)");
     cfg.seed = seed;
 
     pd_gen_drift_stats st;

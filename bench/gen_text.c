@@ -6,8 +6,8 @@
  * function from any thread on its own gen_rng and gen_buf.
  *
  * Filler text is cut from one fixed pool of pseudo-words, so producing
- * megabytes of it costs a memcpy; the pool itself does not depend on the
- * seed, only the cut offsets do.
+ * megabytes of it costs a memcpy. The pool does not depend on the seed,
+ * but the offsets of the cuts do.
  */
 #include <math.h>
 #include <pthread.h>

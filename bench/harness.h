@@ -78,6 +78,10 @@ typedef struct bench_result {
     char kernel[128];
     const char *simdjson_kernel;
     char date[32]; /* UTC, RFC 3339 */
+    /* 1-minute load average before the first run and after the last; other
+     * processes on the machine inflate wall times but not user/sys times. */
+    double load_start;
+    double load_end;
     /* What was measured. */
     char command[4096];
     char parsediff[4096];

@@ -19,7 +19,7 @@
  * The process is single-threaded between steps, which the forks need.
  *
  * Exit codes: 0 when every run completed, 1 when some run failed (the table
- * says which), 2 usage error, 3 when the corpus or archive is unusable.
+ * names it), 2 usage error, 3 when the corpus or archive is unusable.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -153,6 +153,18 @@ static void read_machine(bench_result *r)
     strftime(r->date, sizeof r->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static double load_average(void)
+{
+    double load = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1.0;
+        fclose(f);
+    }
+    return load;
+}
+
 /* Reads the profile and seed from DIR/parsediff-gen.json when it exists. */
 static void read_manifest(bench_result *r, const char *corpus)
 {
@@ -216,7 +228,7 @@ static void first_line_of(const char *path, char *note, size_t cap)
     char line[512];
     if (fgets(line, sizeof line, f) != NULL) {
         line[strcspn(line, "\n")] = '\0';
-        snprintf(note, cap, "%s", line);
+        set_text(note, cap, "%s", line);
     }
     fclose(f);
 }
@@ -598,7 +610,7 @@ static void run_peer(const bench_options *o, bench_result *r)
         set_text(sync->note, sizeof sync->note, "%s", err.msg);
     } else {
         fill_from(sync, &res);
-        /* Exit 3 with files that failed still leaves a comparable archive; say so. */
+        /* Exit 3 means some files failed to sync, so the peer archive is incomplete. */
         sync->ok = res.exit_code == 0;
         if (!sync->ok)
             first_line_of(sync_log, sync->note, sizeof sync->note);
@@ -769,7 +781,9 @@ int main(int argc, char **argv)
         return EXIT_UNUSABLE;
     }
 
-    /* Step 1: list and read every source once; the page cache then holds what fits. */
+    r.load_start = load_average();
+
+    /* Step 1: list and read every source once, so the page cache contains what fits. */
     const char *roots[2] = {o.claude_root + strlen("claude="), o.codex_root + strlen("codex=")};
     pd_floor_files files;
     if (pd_floor_walk(roots, 2, &files, &err) != PD_OK) {
@@ -798,7 +812,7 @@ int main(int argc, char **argv)
     r.warmup_seconds = pd_proc_now() - warm_start;
     pd_floor_files_free(&files);
 
-    /* Steps 2-5. Progress goes to stderr so that stdout holds only the result. */
+    /* Steps 2-5. Progress goes to stderr so that stdout contains only the result. */
     for (unsigned t = 1; t <= o.max_threads; t++) {
         fprintf(stderr, "parsediff-bench: diff, %u threads\n", t);
         run_diff(&o, &r, t);
@@ -823,6 +837,7 @@ int main(int argc, char **argv)
         run_peer(&o, &r);
     }
 
+    r.load_end = load_average();
     if (o.json)
         bench_print_json(stdout, &r);
     else

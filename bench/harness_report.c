@@ -144,6 +144,8 @@ void bench_print_text(FILE *out, const bench_result *r)
     fprintf(out, "parsediff-bench, %s\n", r->date);
     fprintf(out, "machine     %ld CPUs online; %s; %s; simdjson kernel %s\n", r->n_cpus,
             r->cpu_model, r->kernel, r->simdjson_kernel);
+    fprintf(out, "load        1-minute load average %.2f before the runs, %.2f after\n",
+            r->load_start, r->load_end);
     fprintf(out, "parsediff   %s\n", r->parsediff);
     fprintf(out, "corpus      %s: profile %s, seed %lld; %lld transcripts, %.1f MB; %lld stored "
                  "sessions\n",
@@ -324,7 +326,8 @@ void bench_print_json(FILE *out, const bench_result *r)
     put_string(out, r->kernel);
     fputs(",\"simdjson_kernel\":", out);
     put_string(out, r->simdjson_kernel);
-    fputc('}', out);
+    fprintf(out, ",\"load_average_start\":%.2f,\"load_average_end\":%.2f}", r->load_start,
+            r->load_end);
     put_key(out, "command", &first);
     put_string(out, r->command);
     put_key(out, "parsediff", &first);
