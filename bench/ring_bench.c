@@ -10,7 +10,8 @@
  * every other result that is ready. Each configuration runs --repeat times
  * and the median jobs/s is printed. "tiny" jobs do a few arithmetic
  * operations, so they measure queue overhead. "5us" jobs spin for about 5
- * microseconds as calibrated at start-up, and the measured time is printed.
+ * microseconds of CPU time as calibrated at start-up, and the measured time
+ * is printed.
  *
  * Output: one line per ring, worker count and job size; numbers only.
  */
@@ -59,13 +60,22 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Returns the mean time in microseconds of one spin_loop(_, spin) call. */
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Returns the mean CPU time in microseconds of one spin_loop(_, spin) call.
+ * CPU time rather than wall time, so that other processes on a shared
+ * machine do not skew the calibration. */
 static double time_spin_us(uint64_t spin, size_t n_calls)
 {
-    double start = now_seconds();
+    double start = thread_cpu_seconds();
     for (size_t i = 0; i < n_calls; i++)
         spin_loop(i, spin);
-    return (now_seconds() - start) * 1e6 / (double)n_calls;
+    return (thread_cpu_seconds() - start) * 1e6 / (double)n_calls;
 }
 
 /* Returns the spin count that takes about target_us per call on this machine,

@@ -11,23 +11,34 @@
  * Each ring has two parking spots, one for each side that may have to wait:
  *
  *   job_ready     workers wait for a job, pd_pool_finish or pd_pool_destroy.
- *   job_space     the submitter waits for a free job slot, a full result
- *                 ring (then it returns PD_EFULL) or pd_pool_cancel.
+ *   job_space     the submitter waits for a free job slot, for results to
+ *                 pile up (then it returns PD_EFULL) or for pd_pool_cancel.
  *   result_ready  the collector waits for a result or for the end of work.
  *   result_space  workers wait for a free result slot or pd_pool_destroy.
  *   idle          pd_pool_cancel waits until no worker is inside run.
  *
- * Why the submitter may return PD_EFULL instead of blocking: when the caller
- * also collects, a full result ring stops the workers, which then stop
- * freeing job slots, so a submit waiting for a job slot would wait forever.
- * Every change that can end a submitter's wait wakes job_space: a pop that
- * leaves the job ring at most half full, a push that fills the result ring,
- * a failed result push, and pd_pool_cancel. Waking at half full rather than
- * on every pop lets a waiting submitter refill many slots per wake-up. It
- * cannot leave the submitter asleep for good: while it sleeps only pops
- * change the job count, so the pop that reaches half full reads that count.
- * Workers that stop popping do so because the result ring is full, and the
- * failed push wakes the submitter as well.
+ * Waking in batches. A thread that waits on a full ring is woken once the
+ * ring is at most half full, not at every pop, so that it refills many slots
+ * per wake-up:
+ *   - a worker's job pop wakes the submitter when it leaves the job ring at
+ *     most half full (jobs.limit / 2);
+ *   - a collector's result pop wakes all workers waiting to push when it
+ *     leaves the result ring at most half full (result_low_water). Otherwise
+ *     a caller that collects one result per PD_EFULL pays two thread
+ *     wake-ups per job.
+ * The counts read after a pop are snapshots, but while a thread sleeps its
+ * ring count falls only through pops, so the pop that reaches the mark reads
+ * a count at or below it.
+ *
+ * Deadlock freedom when the submitting thread also collects. It cannot
+ * collect while it sleeps in submit, so submit must never sleep while the
+ * workers wait for it to collect. Hence submit returns PD_EFULL, rather than
+ * sleeping, when the job ring is full and the result ring is above
+ * result_low_water. It sleeps only when the result ring is at or below that
+ * mark, and then the pop that brought it there has woken every worker that
+ * waited to push. While it sleeps, job_space is woken by a job pop at half
+ * full, by a push that fills the result ring, by a failed result push and by
+ * pd_pool_cancel, so it either gets a slot or returns PD_EFULL.
  *
  * Cancel handshake (Dekker style, all seq_cst): a worker stores
  * running = true, then loads cancelled and calls run only if it is false;
@@ -76,7 +87,8 @@ struct pd_pool {
 
     /* Copied at creation, then read-only. */
     pd_pool_config cfg;
-    unsigned n_workers; /* n_threads, or 1 record for inline mode */
+    unsigned n_workers;        /* n_threads, or 1 record for inline mode */
+    unsigned result_low_water; /* results.capacity / 2, see the file comment */
     pool_worker *workers;
 
     /* Flags only ever go from false to true. They are stored seq_cst, and
@@ -119,17 +131,25 @@ static bool result_ring_full(const pd_pool *p)
     return pd_result_ring_count(&p->results) >= p->results.capacity;
 }
 
+static bool result_ring_above_low_water(const pd_pool *p)
+{
+    return pd_result_ring_count(&p->results) > p->result_low_water;
+}
+
 static bool submitter_may_retry(const void *arg)
 {
     const pd_pool *p = arg;
-    return pd_job_ring_count(&p->jobs) < p->jobs.limit || result_ring_full(p) ||
+    return pd_job_ring_count(&p->jobs) < p->jobs.limit || result_ring_above_low_water(p) ||
            atomic_load(&p->cancelled);
 }
 
+/* Uses reservations rather than the count: a push fails while other pushes
+ * hold every slot, and a worker that retried on the count alone would spin
+ * and starve them. */
 static bool worker_may_push_result(const void *arg)
 {
     const pd_pool *p = arg;
-    return !result_ring_full(p) || atomic_load(&p->stopping);
+    return pd_result_ring_has_free_slot(&p->results) || atomic_load(&p->stopping);
 }
 
 /* Collecting thread only, because it reads n_returned. */
@@ -316,6 +336,7 @@ static int pool_alloc(const pd_pool_config *cfg, pd_pool **out, pd_err *err)
                           cfg->ring_capacity);
     }
     p->rings_ready = true;
+    p->result_low_water = p->results.capacity / 2;
 
     for (; p->n_parkings_ready < POOL_N_PARKINGS; p->n_parkings_ready++) {
         if (!pd_parking_init(parking_at(p, p->n_parkings_ready)))
@@ -525,7 +546,7 @@ int pd_pool_submit(pd_pool *p, void *job)
     for (;;) {
         if (push_job(p, job))
             return PD_OK;
-        if (result_ring_full(p))
+        if (result_ring_above_low_water(p))
             return PD_EFULL;
         pd_parking_wait(&p->job_space, submitter_may_retry, p);
         if (atomic_load_explicit(&p->cancelled, memory_order_acquire))
@@ -564,7 +585,8 @@ static bool take_result(pd_pool *p, void **job)
     p->n_returned++;
     p->last_job = result.job;
     p->last_was_run = result.was_run;
-    pd_parking_wake_one(&p->result_space);
+    if (pd_result_ring_count(&p->results) <= p->result_low_water)
+        pd_parking_wake_all(&p->result_space);
     *job = result.job;
     return true;
 }

@@ -87,12 +87,14 @@ int pd_pool_create(const pd_pool_config *cfg, pd_pool **out, pd_err *err);
  * Queues job (not NULL) for a worker, blocking while the job ring is full.
  * Returns:
  *   PD_OK        the job is queued; the pool owns it until it is returned.
- *   PD_EFULL     the job ring and the result ring were both full, so blocking
- *                could wait forever for a caller that is also the collector.
- *                Such a caller gets a result from pd_pool_next_result at once:
- *                collect at least one, then submit again. With a separate
- *                collecting thread, PD_EFULL is transient and a retry may
- *                succeed. In inline mode: the result ring was full.
+ *   PD_EFULL     the job ring was full and the result ring more than half
+ *                full. Workers may be waiting for results to be collected,
+ *                so blocking could wait forever for a caller that is also
+ *                the collector. Such a caller gets a result from
+ *                pd_pool_next_result at once: collect at least one, then
+ *                submit again. With a separate collecting thread, PD_EFULL
+ *                is transient and a retry may succeed. In inline mode: the
+ *                result ring was full.
  *   PD_ECANCELED pd_pool_cancel was called, also while this call was blocked.
  *   PD_ECLOSED   pd_pool_finish was called before.
  *   PD_EINVAL    p or job is NULL.

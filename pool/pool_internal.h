@@ -66,6 +66,9 @@ bool pd_result_ring_push(pd_result_ring *r, const pd_pool_result *result, bool *
 bool pd_result_ring_pop(pd_result_ring *r, pd_pool_result *out);
 /* Number of results whose push has completed; a snapshot. */
 unsigned pd_result_ring_count(const pd_result_ring *r);
+/* Returns whether a push can reserve a slot now. Unlike the count, this
+ * includes slots reserved by pushes that have not completed. */
+bool pd_result_ring_has_free_slot(const pd_result_ring *r);
 
 /*
  * A place where threads sleep until a condition becomes true. The condition

@@ -9,20 +9,33 @@
  * The job ring uses the pointer SPMC interface (ck_ring_enqueue_spmc,
  * ck_ring_dequeue_spmc). The result ring stores a small struct with the
  * MPSC functions that CK_RING_PROTOTYPE generates. ck_ring needs a power-of-
- * two size and keeps one slot empty, so a ring of size 2^k holds 2^k - 1
- * entries.
+ * two size and keeps one slot empty, so a ring of size 2^k has room for
+ * 2^k - 1 entries.
+ *
+ * Result push. An MPSC push reserves a slot by advancing p_head, writes it,
+ * then waits until every earlier reservation is committed before it advances
+ * p_tail. ck_ring_enqueue_mpsc waits with a pure spin. With more workers than
+ * cores, a worker preempted between reserve and commit then stalls every
+ * later producer for whole time slices. With that spin, some runs of 50,000
+ * tiny jobs with 4 workers on 2 loaded cores fell from about 400,000 to
+ * about 1,000 jobs/s (BENCHMARKS.md, section Rings). So the pool reserves
+ * with the ck_ring reserve function and commits itself, doing the same wait
+ * but yielding the CPU after a short spin, so that the preempted producer
+ * gets to run.
  *
  * ThreadSanitizer: ck_ring orders its slot writes and reads with inline
  * assembly barriers, which TSan cannot see. Without help it reports the slot
  * copies inside ck_ring as races, and it misses that a job's memory written
  * before a push happens before the reads after the matching pop. In TSan
  * builds this file therefore (1) suppresses race reports whose stack is
- * inside ck_ring's internal functions (_ck_ring_*), and (2) declares the
+ * inside ck_ring's internal functions (_ck_ring_*) or write_reserved_slot,
+ * and (2) declares the
  * push-to-pop ordering with __tsan_release / __tsan_acquire on the job
  * address, so races on the jobs themselves are still reported.
  */
 #include "pool/pool_internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
 
 #if defined(__SANITIZE_THREAD__)
@@ -38,11 +51,12 @@
 #define POOL_TSAN_RELEASE(addr) __tsan_release(addr)
 #define POOL_TSAN_ACQUIRE(addr) __tsan_acquire(addr)
 
-/* TSan reads these suppressions at start-up; the runtime declares the hook weak. */
+/* TSan reads these suppressions at start-up. The runtime has a weak default that this replaces. */
 const char *__tsan_default_suppressions(void);
 const char *__tsan_default_suppressions(void)
 {
-    return "race:_ck_ring_\n";
+    return "race:_ck_ring_\n"
+           "race:write_reserved_slot\n";
 }
 #else
 #define POOL_TSAN_RELEASE(addr) ((void)(addr))
@@ -120,16 +134,42 @@ void pd_result_ring_free(pd_result_ring *r)
     r->slots = NULL;
 }
 
+/* Number of spins after which a producer that waits for earlier commits yields the CPU. */
+#define COMMIT_SPINS_BEFORE_YIELD 64
+
+/* Fills a reserved slot. A function of its own so that the TSan suppression
+ * can name it: the consumer reads the slot only after the commit. */
+static void write_reserved_slot(pd_pool_result *slot, const pd_pool_result *result)
+{
+    *slot = *result;
+}
+
 bool pd_result_ring_push(pd_result_ring *r, const pd_pool_result *result, bool *now_full)
 {
-    pd_pool_result copy = *result;
+    unsigned ticket = 0;
     unsigned before = 0;
 
-    POOL_TSAN_RELEASE(copy.job);
-    if (!ck_ring_enqueue_mpsc_size_pd_pool_result(&r->ring, r->slots, &copy, &before))
+    POOL_TSAN_RELEASE(result->job);
+    pd_pool_result *slot =
+        ck_ring_enqueue_reserve_mpsc_size_pd_pool_result(&r->ring, r->slots, &ticket, &before);
+    if (slot == NULL)
         return false;
-    /* before is the number of entries ck_ring counted when it reserved this
-     * slot, including reservations of other producers not yet committed. */
+    write_reserved_slot(slot, result);
+
+    /* Commit in ticket order, as ck_ring_enqueue_commit_mpsc does, but yield
+     * while an earlier producer has not committed (see the file comment). */
+    unsigned spins = 0;
+    while (ck_pr_load_uint(&r->ring.p_tail) != ticket) {
+        if (++spins < COMMIT_SPINS_BEFORE_YIELD)
+            ck_pr_stall();
+        else
+            sched_yield();
+    }
+    ck_pr_fence_store();
+    ck_pr_store_uint(&r->ring.p_tail, ticket + 1);
+
+    /* before counts the entries at reservation time, including reservations
+     * of other producers not yet committed. */
     *now_full = before + 1 >= r->capacity;
     return true;
 }
@@ -145,4 +185,11 @@ bool pd_result_ring_pop(pd_result_ring *r, pd_pool_result *out)
 unsigned pd_result_ring_count(const pd_result_ring *r)
 {
     return ck_ring_size(&r->ring);
+}
+
+bool pd_result_ring_has_free_slot(const pd_result_ring *r)
+{
+    unsigned consumed = ck_pr_load_uint(&r->ring.c_head);
+    unsigned reserved = ck_pr_load_uint(&r->ring.p_head);
+    return reserved - consumed < r->capacity;
 }
