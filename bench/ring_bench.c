@@ -99,14 +99,17 @@ static uint64_t calibrate_spin(double target_us)
 
 /*
  * A bounded job queue and result queue under one mutex, with one condition
- * variable per waiting side, and the same PD_EFULL and wake-up rules as
- * pd_pool, so that the two differ only in how the queues are synchronised.
+ * variable per waiting side. Queue sizes, the PD_EFULL rule and the
+ * wake-up rules are those of pd_pool (pool.c), so that the two differ only
+ * in how the queues are synchronised.
  */
 typedef struct mx_pool {
     pthread_mutex_t mutex;
     pthread_cond_t job_ready, job_space, result_ready, result_space;
     void **jobs, **results;
-    unsigned capacity;
+    unsigned capacity;                  /* job queue */
+    unsigned result_capacity;           /* smallest 2^k - 1 >= capacity, as in pd_pool */
+    unsigned result_low_water;          /* result_capacity / 2 */
     unsigned job_head, job_count;       /* under mutex */
     unsigned result_head, result_count; /* under mutex */
     bool finished;                      /* under mutex */
@@ -137,14 +140,14 @@ static void *mx_worker(void *arg)
         bench_run(p->work, NULL, job);
 
         pthread_mutex_lock(&p->mutex);
-        while (p->result_count == p->capacity) {
+        while (p->result_count == p->result_capacity) {
             pthread_cond_signal(&p->job_space); /* a blocked submit must see the full results */
             pthread_cond_wait(&p->result_space, &p->mutex);
         }
-        p->results[(p->result_head + p->result_count) % p->capacity] = job;
+        p->results[(p->result_head + p->result_count) % p->result_capacity] = job;
         p->result_count++;
         pthread_cond_signal(&p->result_ready);
-        if (p->result_count == p->capacity)
+        if (p->result_count == p->result_capacity)
             pthread_cond_signal(&p->job_space);
     }
     pthread_mutex_unlock(&p->mutex);
@@ -156,8 +159,13 @@ static void *mx_create(unsigned n_threads, unsigned capacity, bench_work *work)
     mx_pool *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
+    unsigned result_size = 2;
+    while (result_size <= capacity)
+        result_size *= 2;
+    p->result_capacity = result_size - 1;
+    p->result_low_water = p->result_capacity / 2;
     p->jobs = calloc(capacity, sizeof *p->jobs);
-    p->results = calloc(capacity, sizeof *p->results);
+    p->results = calloc(p->result_capacity, sizeof *p->results);
     p->threads = calloc(n_threads, sizeof *p->threads);
     if (p->jobs == NULL || p->results == NULL || p->threads == NULL) {
         free(p->jobs);
@@ -186,7 +194,7 @@ static int mx_submit(void *pool, void *job)
 
     pthread_mutex_lock(&p->mutex);
     while (p->job_count == p->capacity) {
-        if (p->result_count == p->capacity) {
+        if (p->result_count > p->result_low_water) {
             rc = PD_EFULL;
             goto out;
         }
@@ -219,10 +227,11 @@ static int mx_take(mx_pool *p, void **job, bool wait)
         pthread_cond_wait(&p->result_ready, &p->mutex);
     }
     *job = p->results[p->result_head];
-    p->result_head = (p->result_head + 1) % p->capacity;
+    p->result_head = (p->result_head + 1) % p->result_capacity;
     p->result_count--;
     p->n_returned++;
-    pthread_cond_signal(&p->result_space);
+    if (p->result_count <= p->result_low_water)
+        pthread_cond_broadcast(&p->result_space);
 out:
     pthread_mutex_unlock(&p->mutex);
     return rc;
