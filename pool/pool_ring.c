@@ -22,6 +22,8 @@
  * with the ck_ring reserve function and commits itself, doing the same wait
  * but yielding the CPU after a short spin, so that the preempted producer
  * gets to run.
+ * NOTE: a push still waits for every earlier push to commit, so a worker
+ * descheduled inside a push delays the results of the others.
  *
  * ThreadSanitizer: ck_ring orders its slot writes and reads with inline
  * assembly barriers, which TSan cannot see. Without help it reports the slot
