@@ -202,8 +202,10 @@ static char *render_command(pd_arena *a, const char *s, size_t n, bool *renders)
     }
     *renders = true;
     slash = name_len > 0 && name[0] == '/';
-    if (!claude_find_tagged(s, n, "<command-args>", "</command-args>", true, &args, &args_len))
+    if (!claude_find_tagged(s, n, "<command-args>", "</command-args>", true, &args, &args_len)) {
+        args = "";
         args_len = 0;
+    }
     pd_text_trim_span(args, args_len, &trim_start, &trim_len);
     if (trim_len == 0)
         return pd_arena_sprintf(a, "%s%.*s", slash ? "" : "/", (int)name_len, name);
