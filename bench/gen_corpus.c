@@ -28,7 +28,7 @@
 #include "bench/gen_internal.h"
 
 /*
- * Built-in profiles. "mixed" follows the brief of a heavy user's archive:
+ * Built-in profiles. "mixed" models a heavy user's archive:
  * median 30 KB, 99th percentile 3 MB, four lines over 10 MB. "small" is a
  * lighter version for `make bench`; "many" is a million short sessions.
  */
