@@ -27,7 +27,7 @@
 /* Rows shown per compact session section before the "... more" line. */
 #define COMPACT_ROW_CAP 20
 /* Bytes of a session ID shown in compact rows, after the host prefix. */
-#define SHORT_ID_BYTES 8
+#define SHORT_ID_BYTES 13
 #define MAX_COLUMNS 3
 
 typedef struct text_ctx {
@@ -382,7 +382,12 @@ static void write_parse_errors(text_ctx *ctx, const pd_diff_report *r)
     fputc('\n', ctx->out);
 }
 
-/* Text after the last '~' (the host prefix), cut to SHORT_ID_BYTES bytes. */
+/*
+ * Text after the last '~' (the host prefix) and after an "agent:" prefix, cut
+ * to SHORT_ID_BYTES bytes. The agent column already names the agent, and a
+ * UUIDv7 needs its first 12 hex digits (the millisecond time) plus one more
+ * to tell sessions apart, so 8 bytes of "codex:01..." would all look alike.
+ */
 static const char *short_id(text_ctx *ctx, const char *id)
 {
     if (!id)
@@ -390,6 +395,9 @@ static const char *short_id(text_ctx *ctx, const char *id)
 
     const char *tilde = strrchr(id, '~');
     const char *tail = tilde ? tilde + 1 : id;
+    const char *colon = strchr(tail, ':');
+    if (colon != NULL && colon[1] != '\0')
+        tail = colon + 1;
     size_t n = strnlen(tail, SHORT_ID_BYTES);
     char *cut = pd_arena_strndup(ctx->arena, tail, n);
     if (!cut) {

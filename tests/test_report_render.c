@@ -321,8 +321,8 @@ static void text_changed_sessions_listed(void **state)
                          "(data version 90)\n");
     assert_contains(out, "Changed fields (sessions affected)\n");
     assert_contains(out, "Changed sessions\n");
-    assert_contains(out, "abcdef12");
-    assert_not_contains(out, "abcdef123");
+    assert_contains(out, "abcdef1234567");
+    assert_not_contains(out, "abcdef12345678");
     assert_not_contains(out, "laptop~");
     assert_contains(out, "message_count, models\n");
     assert_not_contains(out, "termination_status");
@@ -788,8 +788,8 @@ static void text_control_sequences_removed(void **state)
     assert_contains(compact, "/data/]0;titlearchive.db");
     assert_contains(compact, "evil[2Jfield");
     assert_contains(compact, "agent[1m");
-    /* The short ID is cut to 8 bytes before filtering: "ab\rcd\x1b[0". */
-    assert_contains(compact, "  abcd[0  first[Kmessage\n");
+    /* The short ID "ab\rcd\x1b[0m" fits in 13 bytes and is filtered whole. */
+    assert_contains(compact, "  abcd[0m  first[Kmessage\n");
     assert_contains(compact, "first[Kmessage");
     assert_contains(compact, "/p/[33mbad.jsonl");
     assert_contains(compact, "reason[1Agoes here5m");
@@ -805,12 +805,13 @@ static void text_short_id_cut_mid_character(void **state)
 {
     fixture *f = *state;
     f->r.totals.changed = 1;
-    /* Seven ASCII bytes and then a two-byte character: the 8-byte cut splits it. */
-    pd_diff_entry *e = add_entry(f, PD_CLASS_CHANGED, "claude", "m~abcdefg\xc3\xa9xyz", NULL, NULL);
+    /* Twelve ASCII bytes and then a two-byte character: the 13-byte cut splits it. */
+    pd_diff_entry *e =
+        add_entry(f, PD_CLASS_CHANGED, "claude", "m~abcdefghijkl\xc3\xa9xyz", NULL, NULL);
     add_field(f, e, "models", "a", "b", NULL, false);
     const char *out = render_text(f, false);
 
-    assert_contains(out, "  claude  abcdefg  models\n");
+    assert_contains(out, "  claude  abcdefghijkl  models\n");
     assert_not_contains(out, "\xc3");
 }
 
