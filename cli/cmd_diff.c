@@ -246,7 +246,7 @@ int pd_cmd_diff(int argc, char **argv)
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted after %lld of %lld files; no report was written because it "
                      "would be incomplete",
-                     report != NULL ? (long long)report->totals.examined : 0LL,
+                     report != NULL ? (long long)report->files_done : 0LL,
                      report != NULL ? (long long)report->files_examined : 0LL);
         exit_code = PD_EXIT_INTERRUPTED;
         goto out;

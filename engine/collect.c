@@ -330,6 +330,14 @@ static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
     return PD_OK;
 }
 
+static bool stored_from_other_present_file(const pd_stored_row *row, const char *path)
+{
+    if (row->file_path == NULL || strcmp(row->file_path, path) == 0)
+        return false;
+    pd_stat_info st;
+    return pd_stat_path(row->file_path, &st) == PD_OK;
+}
+
 static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds,
                            size_t fan_out)
 {
@@ -356,6 +364,18 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
         cls = PD_CLASS_SKIPPED;
         reason = REASON_TRASHED_IN_ARCHIVE;
         r->totals.skipped++;
+    } else if (stored_from_other_present_file(row, path)) {
+        /* Two files carry this session id (a backup copy of a project
+         * folder, say) and the row was written from the other one, which is
+         * compared on its own. A moved file, whose old path is gone, is
+         * compared as usual so that a relocated archive cannot hide drift. */
+        cls = PD_CLASS_SKIPPED;
+        reason = pd_arena_sprintf(r->arena, "duplicate session id; the stored row comes from %s",
+                                  row->file_path);
+        if (reason == NULL)
+            return PD_ENOMEM;
+        r->totals.skipped++;
+        return add_entry(r, s->id, agent, path, cls, reason, stored_dv, NULL, 0);
     } else if (row->data_version < PD_DATA_VERSION) {
         cls = PD_CLASS_PENDING_RESYNC;
         r->totals.pending_resync++;

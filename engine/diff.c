@@ -123,6 +123,8 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     };
     pd_parse_result res = {0};
     rc = job->js.provider->parse(&req, &res, &err);
+    if (rc == PD_OK)
+        rc = pd_keep_sessions_with_messages(&res, job->js.src.path, &err);
     if (rc != PD_OK)
         goto fail;
 
@@ -203,8 +205,10 @@ static int diff_fold(void *ctx, void *job_, bool ran)
     pd_diff_run *run = ctx;
     pd_diff_job *job = job_;
     int rc = PD_OK;
-    if (ran)
+    if (ran) {
         rc = pd_collect_job(run, job);
+        run->report->files_done++;
+    }
     run->done++;
     if (run->opts != NULL && run->opts->progress != NULL)
         run->opts->progress(run->opts->progress_ctx, run->done, run->report->files_examined);
@@ -330,6 +334,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     }
 
     rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_READONLY, &archive, err);
+    if (rc != PD_OK)
+        goto out;
+    rc = pd_check_archive_version(archive, err);
     if (rc != PD_OK)
         goto out;
     rc = pd_archive_snapshot(archive, &run.snapshot, err);

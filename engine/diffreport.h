@@ -90,6 +90,7 @@ typedef struct pd_diff_report {
     size_t n_agents;
     bool agents_restricted; /* --agent was given */
     int64_t files_examined;
+    int64_t files_done; /* sources parsed and folded; less than files_examined when interrupted */
     bool files_limited;
     pd_diff_totals totals;
     pd_field_count *field_counts; /* sorted by field name */

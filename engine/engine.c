@@ -128,6 +128,32 @@ void pd_worker_close(pd_worker *w)
     free(w);
 }
 
+int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_err *err)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < res->n_sessions; i++) {
+        if (res->sessions[i].n_messages > 0)
+            res->sessions[kept++] = res->sessions[i];
+    }
+    res->n_sessions = kept;
+    if (kept == 0 && res->malformed_lines > 0)
+        return pd_err_set(err, PD_EFORMAT,
+                          "%s: no transcript records: %lld malformed lines and no valid message",
+                          path, (long long)res->malformed_lines);
+    return PD_OK;
+}
+
+int pd_check_archive_version(pd_archive *a, pd_err *err)
+{
+    int64_t v = pd_archive_user_version(a);
+    if (v > PD_DATA_VERSION)
+        return pd_err_set(err, PD_ESCHEMA,
+                          "%s: the archive was written by a newer parser (data version %lld, this "
+                          "binary has %d); use a newer parsediff",
+                          pd_archive_path(a), (long long)v, PD_DATA_VERSION);
+    return PD_OK;
+}
+
 /* ---- string set ------------------------------------------------------------ */
 
 void pd_strset_init(pd_strset *s)

@@ -92,6 +92,22 @@ typedef struct pd_worker {
 int pd_worker_open(const char *db_path, pd_worker **out);
 void pd_worker_close(pd_worker *w);
 
+/*
+ * Drops the sessions of a full parse that have no messages: a transcript that
+ * holds nothing yet (a rollout Codex has just created, a file cut inside its
+ * first line) produces no session, so nothing is written for it and its
+ * fallback id never reaches the archive. Returns PD_EFORMAT, with err naming
+ * the path, when nothing is left and the file had malformed lines: such a
+ * file is not a transcript.
+ */
+int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_err *err);
+
+/*
+ * Refuses an archive stamped by a newer parser (PRAGMA user_version above
+ * PD_DATA_VERSION): its rows follow rules this binary does not know.
+ */
+int pd_check_archive_version(pd_archive *a, pd_err *err);
+
 /* Worker count when the caller asked for the default (online CPUs, at least 1). */
 unsigned pd_default_threads(void);
 

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/normalize.h"
 #include "common/text.h"
+#include "common/timefmt.h"
 #include "engine/driver.h"
 #include "engine/engine_internal.h"
 #include "parsers/codex.h"
@@ -173,6 +174,8 @@ static int parse_full(sync_job *job, pd_worker *w, void *shared, const pd_source
     };
     pd_parse_result res = {0};
     rc = job->js.provider->parse(&req, &res, err);
+    if (rc == PD_OK)
+        rc = pd_keep_sessions_with_messages(&res, job->js.src.path, err);
     if (rc != PD_OK)
         return rc;
 
@@ -220,12 +223,37 @@ static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const p
 }
 
 /*
+ * Claude's ended_at is the latest timestamp of the whole transcript, and
+ * timestamps can step backwards, so the tail's latest only wins when it is
+ * later than the stored one. Codex's is the last timestamp in file order,
+ * which is the tail's.
+ */
+static const char *incremental_ended_at(const sync_job *job, const pd_session *stored,
+                                        const pd_session *delta)
+{
+    if (strcmp(job->js.provider->name, "claude") != 0 || stored->ended_at == NULL ||
+        delta->ended_at == NULL)
+        return delta->ended_at;
+    pd_time_ns old_t, new_t;
+    if (!pd_time_parse(stored->ended_at, strlen(stored->ended_at), &old_t) ||
+        !pd_time_parse(delta->ended_at, strlen(delta->ended_at), &new_t))
+        return delta->ended_at;
+    return new_t > old_t ? delta->ended_at : stored->ended_at;
+}
+
+/*
  * Tries the incremental path. Returns PD_OK with job->action set, PD_EFALLBACK
  * when a full parse is needed, or an error.
  */
 static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd_source_buf *buf,
                              const pd_stored_row *row, pd_err *err)
 {
+    /* The stored size must end a line: a full write of a file whose last line
+     * was still being written stores the raw size, and parsing from there
+     * would start inside that line and lose it. */
+    if ((size_t)row->file_size > buf->len || buf->data[row->file_size - 1] != '\n')
+        return PD_EFALLBACK;
+
     char prefix[PD_SHA256_HEX_LEN + 1], stored_hex[PD_SHA256_HEX_LEN + 1];
     int rc = hash_source(job, buf, row->file_size, prefix);
     if (rc != PD_OK)
@@ -286,7 +314,7 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
     job->upd.file_size = res.consumed;
     job->upd.file_mtime = effective_mtime(job, shared, buf->mtime_ns);
     job->upd.file_hash = pd_arena_strdup(job->arena, hex);
-    job->upd.ended_at = delta->ended_at;
+    job->upd.ended_at = incremental_ended_at(job, &stored, delta);
     /* Claude's incremental writes always store an unknown termination status;
      * the next full parse computes it from the whole transcript. */
     job->upd.termination_status =
@@ -517,6 +545,9 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     sync_run run = {.engine = e, .opts = opts, .stats = stats, .err = err};
     pd_arena *discovery = NULL;
     int rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &run.writer, err);
+    if (rc != PD_OK)
+        goto out;
+    rc = pd_check_archive_version(run.writer, err);
     if (rc != PD_OK)
         goto out;
     rc = pd_archive_snapshot(run.writer, &run.snapshot, err);

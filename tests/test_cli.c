@@ -1658,7 +1658,7 @@ static void sync_corrupt_zst_keeps_good_files(void **state)
 }
 
 /* Lines that are not JSON are counted as malformed, and the file itself does not fail. */
-static void sync_garbage_lines_not_failure(void **state)
+static void sync_garbage_file_is_reported(void **state)
 {
     cli_ws *ws = *state;
     write_three(ws);
@@ -1666,27 +1666,25 @@ static void sync_garbage_lines_not_failure(void **state)
     char *garbage = fx_claude_path(&ws->env, "-home-tess-src-orbit", garbage_id);
     fx_write(garbage, "garbage one\n{\"broken\":\nnot json either\n");
 
+    /* A file with malformed lines and not one message is not a transcript:
+     * sync names it, writes nothing for it, and writes everything else. */
     cli_result res;
     run_on_workspace(ws, &res, "sync", NULL);
-    expect_exit(&res, 0);
-    expect_err_contains(&res, "0 failed");
-    expect_err_lacks(&res, garbage);
+    expect_exit(&res, 3);
+    expect_err_contains(&res, "1 failed");
+    expect_err_contains(&res, garbage);
+    expect_err_contains(&res, "3 malformed lines");
     cli_result_free(&res);
-
-    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 4);
-    char *sql = fx_fmt("SELECT parser_malformed_lines FROM sessions WHERE id = '%s'", garbage_id);
-    assert_int_equal(fx_sql_int(ws->env.db, sql), 3);
-    free(sql);
-    sql = fx_fmt("SELECT message_count FROM sessions WHERE id = '%s'", garbage_id);
-    assert_int_equal(fx_sql_int(ws->env.db, sql), 0);
-    free(sql);
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
 
     run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
-    expect_exit(&res, 0);
-    expect_out_contains(&res, "0 sessions changed, 4 identical.");
-    expect_out_lacks(&res, "Parse errors");
+    expect_exit(&res, 1);
+    expect_out_contains(&res, "Parse errors");
+    expect_out_contains(&res, garbage);
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
     cli_result_free(&res);
 
+    /* parse still shows what the parser made of it. */
     const char *parse_args[] = {"parse", garbage, NULL};
     run_args(ws, parse_args, &res);
     expect_exit(&res, 0);
@@ -1808,7 +1806,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_json_has_no_default_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_progress_auto_on_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_corrupt_zst_keeps_good_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(sync_garbage_lines_not_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_garbage_file_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
