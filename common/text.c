@@ -14,6 +14,7 @@
  */
 #include "common/text.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define RUNE_INVALID (-1)
@@ -128,12 +129,44 @@ static bool is_removed_control(int32_t r)
     return r < 0x20 || (r >= 0x7F && r <= 0x9F);
 }
 
+/*
+ * Length of the leading run of bytes that sanitising keeps as they are and
+ * that need no decoding: printable ASCII, \t, \n and \r. Eight bytes at a
+ * time while a whole word is printable ASCII, because transcripts are mostly
+ * ASCII and one decode per byte was the largest cost of a diff run.
+ */
+static size_t plain_ascii_run(const unsigned char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        /* A byte below 0x20, or at 0x7F and above, sets its high bit here. */
+        uint64_t below_space = (w - 0x20 * ones) & ~w & highs;
+        uint64_t del_or_high = (w | (w + ones)) & highs;
+        if ((below_space | del_or_high) != 0)
+            break;
+        i += 8;
+    }
+    while (i < n) {
+        unsigned char c = s[i];
+        if (!((c >= 0x20 && c < 0x7F) || c == '\n' || c == '\t' || c == '\r'))
+            break;
+        i++;
+    }
+    return i;
+}
+
 bool pd_utf8_is_clean(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
 
     while (i < n) {
+        i += plain_ascii_run(u + i, n - i);
+        if (i >= n)
+            break;
         int32_t r;
         size_t len = decode_rune(u + i, n - i, &r);
         if (r == RUNE_INVALID || is_removed_control(r))
@@ -157,6 +190,12 @@ char *pd_utf8_sanitize(pd_arena *a, const char *s, size_t n, size_t *out_len)
         return NULL;
 
     while (i < n) {
+        size_t run = plain_ascii_run(u + i, n - i);
+        memcpy(out + o, s + i, run);
+        o += run;
+        i += run;
+        if (i >= n)
+            break;
         int32_t r;
         size_t len = decode_rune(u + i, n - i, &r);
         if (r != RUNE_INVALID && !is_removed_control(r)) {
