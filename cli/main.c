@@ -127,6 +127,8 @@ static bool add_root(pd_cli_sources *s, const char *agent, char *dir_owned)
     return true;
 }
 
+static const char *home_dir(void);
+
 bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec)
 {
     const char *eq = strchr(spec, '=');
@@ -150,7 +152,22 @@ bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec
                            (int)n, spec);
         return false;
     }
-    return add_root(s, p->name, strdup(eq + 1));
+
+    /* Expand "~/" here too: shells leave it alone after "=". */
+    const char *dir = eq + 1;
+    char *root = strncmp(dir, "~/", 2) == 0 ? join_path(home_dir(), dir + 2) : strdup(dir);
+    if (root == NULL) {
+        pd_cli_error("out of memory");
+        return false;
+    }
+    struct stat st;
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        pd_cli_usage_error(command, "source root for %s is not a directory: %s (%s)", p->name, root,
+                           stat(root, &st) != 0 ? strerror(errno) : "not a directory");
+        free(root);
+        return false;
+    }
+    return add_root(s, p->name, root);
 }
 
 static const char *home_dir(void)
