@@ -153,3 +153,47 @@ uint64_t pd_xxh3(const void *data, size_t n)
 {
     return XXH3_64bits(data, n);
 }
+
+static void xxh128_to_hex(XXH128_hash_t h, char hex[PD_XXH128_HEX_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[c.digest[i] >> 4];
+        hex[2 * i + 1] = digits[c.digest[i] & 15];
+    }
+    hex[PD_XXH128_HEX_LEN] = '\0';
+}
+
+void pd_xxh128_hex(const void *data, size_t n, char hex[PD_XXH128_HEX_LEN + 1])
+{
+    xxh128_to_hex(XXH3_128bits(data, n), hex);
+}
+
+int pd_xxh128_init(pd_xxh128 *h)
+{
+    h->state = XXH3_createState();
+    if (h->state == NULL)
+        return PD_ENOMEM;
+    XXH3_128bits_reset(h->state);
+    return PD_OK;
+}
+
+void pd_xxh128_update(pd_xxh128 *h, const void *data, size_t n)
+{
+    XXH3_128bits_update(h->state, data, n);
+}
+
+void pd_xxh128_final_hex(pd_xxh128 *h, char hex[PD_XXH128_HEX_LEN + 1])
+{
+    xxh128_to_hex(XXH3_128bits_digest(h->state), hex);
+    pd_xxh128_abort(h);
+}
+
+void pd_xxh128_abort(pd_xxh128 *h)
+{
+    if (h->state != NULL)
+        XXH3_freeState(h->state);
+    h->state = NULL;
+}

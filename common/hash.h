@@ -36,4 +36,20 @@ int pd_sha256_file(const char *path, int64_t limit, char hex[PD_SHA256_HEX_LEN +
 /* XXH3 64-bit hash. */
 uint64_t pd_xxh3(const void *data, size_t n);
 
+#define PD_XXH128_HEX_LEN 32
+
+/* XXH3 128-bit hash as 32 lower-case hex digits (canonical, big-endian) and a NUL. */
+void pd_xxh128_hex(const void *data, size_t n, char hex[PD_XXH128_HEX_LEN + 1]);
+
+/* Streaming XXH3 128-bit hash. init returns PD_OK or PD_ENOMEM. */
+typedef struct pd_xxh128 {
+    void *state; /* XXH3_state_t */
+} pd_xxh128;
+int pd_xxh128_init(pd_xxh128 *h);
+void pd_xxh128_update(pd_xxh128 *h, const void *data, size_t n);
+/* Writes the hex digest and releases the state. */
+void pd_xxh128_final_hex(pd_xxh128 *h, char hex[PD_XXH128_HEX_LEN + 1]);
+/* Releases the state without a digest; safe on a zeroed or finished pd_xxh128. */
+void pd_xxh128_abort(pd_xxh128 *h);
+
 #endif

@@ -91,13 +91,13 @@ bool pd_agent_is_incremental(const char *agent);
 typedef enum pd_fingerprint_kind {
     PD_FP_TOKEN = 0,  /* model, usage, token counts and flags, source ids, sidechain flags */
     PD_FP_ROLE_TIME,  /* role and raw timestamp */
-    PD_FP_CONTENT,    /* content_length and SHA-256 of the content */
-    PD_FP_FLAGS,      /* is_system, has_thinking, has_tool_use, SHA-256 of thinking_text */
+    PD_FP_CONTENT,    /* content_length and hash of the content */
+    PD_FP_FLAGS,      /* is_system, has_thinking, has_tool_use, hash of thinking_text */
     PD_FP_TOOL_CALLS, /* the parser-owned tool-call columns */
     PD_FP_COUNT
 } pd_fingerprint_kind;
 
-/* SHA-256 digests (lower-case hex) of each fingerprint's serialisation. */
+/* XXH3-128 digests (32 lower-case hex digits) of each fingerprint's serialisation. */
 typedef struct pd_message_fingerprints {
     char hex[PD_FP_COUNT][65];
 } pd_message_fingerprints;

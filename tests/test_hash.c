@@ -225,6 +225,31 @@ static void xxh3_distinguishes_inputs(void **state)
     assert_true(pd_xxh3(buf, 3) == pd_xxh3("abc", 3));
 }
 
+/* XXH3-128 of the empty input, as xxHash's own test vectors give it. */
+static void xxh128_empty_known_value(void **state)
+{
+    (void)state;
+    char hex[PD_XXH128_HEX_LEN + 1];
+    pd_xxh128_hex("", 0, hex);
+    assert_string_equal(hex, "99aa06d3014798d86001c324468d497f");
+}
+
+static void xxh128_stream_matches_one_shot(void **state)
+{
+    (void)state;
+    const char *text = "token|12:claude-opus|3;content|7|abc;";
+    char one[PD_XXH128_HEX_LEN + 1], streamed[PD_XXH128_HEX_LEN + 1];
+    pd_xxh128_hex(text, strlen(text), one);
+
+    pd_xxh128 h = {0};
+    assert_int_equal(pd_xxh128_init(&h), PD_OK);
+    pd_xxh128_update(&h, text, 5);
+    pd_xxh128_update(&h, text + 5, strlen(text) - 5);
+    pd_xxh128_final_hex(&h, streamed);
+    assert_string_equal(one, streamed);
+    assert_null(h.state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +267,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sha256_file_directory, setup_dir, teardown_dir),
         cmocka_unit_test(xxh3_known_value),
         cmocka_unit_test(xxh3_distinguishes_inputs),
+        cmocka_unit_test(xxh128_empty_known_value),
+        cmocka_unit_test(xxh128_stream_matches_one_shot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
