@@ -275,8 +275,24 @@ static int format_civil(int64_t seconds, char buf[PD_TIME_FMT_MAX])
         days -= 1;
     }
     civil_from_days(days, &year, &month, &day);
-    return snprintf(buf, PD_TIME_FMT_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)year, month,
-                    day, (int)(of_day / 3600), (int)(of_day / 60 % 60), (int)(of_day % 60));
+    /* pd_time_ns spans the years 1677..2262, so the year always has four
+     * digits. Digits are written by hand: snprintf here was a measurable
+     * share of a diff run, which formats every message timestamp. */
+    int y = (int)year;
+    int fields[5] = {month, day, (int)(of_day / 3600), (int)(of_day / 60 % 60), (int)(of_day % 60)};
+    static const char seps[5] = {'-', '-', 'T', ':', ':'};
+    buf[0] = (char)('0' + y / 1000 % 10);
+    buf[1] = (char)('0' + y / 100 % 10);
+    buf[2] = (char)('0' + y / 10 % 10);
+    buf[3] = (char)('0' + y % 10);
+    int len = 4;
+    for (int i = 0; i < 5; i++) {
+        buf[len++] = seps[i];
+        buf[len++] = (char)('0' + fields[i] / 10);
+        buf[len++] = (char)('0' + fields[i] % 10);
+    }
+    buf[len] = '\0';
+    return len;
 }
 
 char *pd_time_format(pd_time_ns t, char buf[PD_TIME_FMT_MAX])
@@ -289,14 +305,21 @@ char *pd_time_format(pd_time_ns t, char buf[PD_TIME_FMT_MAX])
 
     /* Go's RFC3339Nano drops the fraction's trailing zeros, and the dot when nothing is left. */
     if (nsec != 0) {
-        char digits[10];
+        char digits[9];
+        int64_t rest = nsec;
+        for (int i = 8; i >= 0; i--) {
+            digits[i] = (char)('0' + rest % 10);
+            rest /= 10;
+        }
         int ndigits = 9;
-        snprintf(digits, sizeof digits, "%09lld", (long long)nsec);
         while (digits[ndigits - 1] == '0')
             ndigits--;
-        len += snprintf(buf + len, PD_TIME_FMT_MAX - (size_t)len, ".%.*s", ndigits, digits);
+        buf[len++] = '.';
+        memcpy(buf + len, digits, (size_t)ndigits);
+        len += ndigits;
     }
-    snprintf(buf + len, PD_TIME_FMT_MAX - (size_t)len, "Z");
+    buf[len++] = 'Z';
+    buf[len] = '\0';
     return buf;
 }
 
