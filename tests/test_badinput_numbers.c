@@ -87,11 +87,37 @@ static void claude_out_of_range_numbers_clamped(void **state)
     diff_all_identical(b, 3);
 }
 
+/*
+ * The crash input of fuzz_claude, minimized to two lines. Each token count
+ * exceeds INT64_MAX and reads as INT64_MIN, because pd_json_int follows
+ * Go's float-to-int64 conversion on amd64, so the session total overflows.
+ */
+static const char fuzz_overflow_input[] = "{\"type\":\"assistant\",\"message\":{\"content\":\"e\","
+                                          "\"usage\":{\"output_tokens\":22222222222222220075}}}\n"
+                                          "{\"type\":\"assistant\",\"message\":{\"content\":\"e\","
+                                          "\"usage\":{\"output_tokens\":22222222222222220075}}}";
+
+static void claude_fuzz_overflow_input(void **state)
+{
+    batch *b = *state;
+    write_bytes(b->bad_claude, fuzz_overflow_input, sizeof fuzz_overflow_input - 1);
+
+    sync_clean(b, 3);
+    assert_bad_row(b, BAD_CLAUDE, 2, 0, 0);
+    char *sql = fx_fmt("SELECT count(*) FROM messages WHERE session_id = '%s' AND "
+                       "(output_tokens < 0 OR output_tokens > 2000000)",
+                       BAD_CLAUDE);
+    assert_int_equal(fx_sql_int(b->env.db, sql), 0);
+    free(sql);
+    diff_all_identical(b, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(codex_out_of_range_numbers_clamped, batch_setup,
                                         batch_teardown),
+        cmocka_unit_test_setup_teardown(claude_fuzz_overflow_input, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(claude_out_of_range_numbers_clamped, batch_setup,
                                         batch_teardown),
     };
