@@ -102,8 +102,10 @@ static inline char *ct_join(const char *dir, const char *name)
     size_t n = strlen(dir) + strlen(name) + 2;
     char *out = malloc(n);
 
-    if (out == NULL)
+    if (out == NULL) {
         fail_msg("out of memory");
+        return NULL; /* not reached; fail_msg is not marked noreturn */
+    }
     snprintf(out, n, "%s/%s", dir, name);
     return out;
 }
