@@ -37,7 +37,8 @@ static void diff_help(FILE *out)
           "  -v, --verbose       every field diff, no 20-row caps, pending-resync details\n"
           "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
           "  --progress MODE     auto (default: text report on a terminal, not in CI),\n"
-          "                      always or never\n",
+          "                      always or never\n"
+          "  --timings           add per-phase times (milliseconds) to the JSON report\n",
           out);
 }
 
@@ -105,10 +106,12 @@ int pd_cmd_diff(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},
         {"threads", required_argument, NULL, 't'},
         {"progress", required_argument, NULL, 'p'},
+        {"timings", no_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     pd_cli_sources src = {0};
+    bool timings = false;
     const char *agents[16];
     size_t n_agents = 0;
     long long limit = 0, threads = -1;
@@ -175,6 +178,9 @@ int pd_cmd_diff(int argc, char **argv)
             }
             progress_mode = optarg;
             break;
+        case 'T':
+            timings = true;
+            break;
         case 'h':
             diff_help(stdout);
             pd_cli_sources_free(&src);
@@ -226,6 +232,7 @@ int pd_cmd_diff(int argc, char **argv)
         .agents = n_agents > 0 ? agents : NULL,
         .n_agents = n_agents,
         .limit = limit,
+        .timings = timings,
     };
     if (show_progress) {
         dp.bar = pd_progress_new(stderr, 0);

@@ -76,7 +76,10 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
 
     pd_session stored;
     bool found = false;
+    int64_t t0 = pd_monotonic_ns();
     int rc = pd_archive_load_session(w->reader, row->id, job->arena, &stored, &found, err);
+    int64_t t1 = pd_monotonic_ns();
+    job->stored_ns += t1 - t0;
     if (rc != PD_OK)
         return rc;
     if (!found || row_moved(row, &stored)) {
@@ -88,6 +91,7 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
         return PD_OK;
 
     rc = pd_compare_sessions(&stored, ds->parsed, job->arena, &ds->diffs);
+    job->compare_ns += pd_monotonic_ns() - t1;
     if (rc != PD_OK)
         return pd_err_set(err, rc, "%s: comparing session %s ran out of memory",
                           job->js.src.path, row->id);
@@ -105,7 +109,10 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     pd_err err = {0};
     pd_source_buf buf = {0};
 
+    int64_t t0 = pd_monotonic_ns();
     int rc = pd_source_read(job->js.src.path, -1, &buf, &err);
+    int64_t t1 = pd_monotonic_ns();
+    job->read_ns = t1 - t0;
     if (rc != PD_OK)
         goto fail;
     job->parsed_mtime = buf.mtime_ns;
@@ -128,6 +135,7 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     if (rc != PD_OK)
         goto fail;
 
+    job->parse_ns = pd_monotonic_ns() - t1;
     job->sessions = pd_arena_calloc(job->arena, res.n_sessions + 1, sizeof *job->sessions);
     if (job->sessions == NULL) {
         rc = pd_err_set(&err, PD_ENOMEM, "%s: out of memory", job->js.src.path);
@@ -139,7 +147,9 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     for (size_t i = 0; i < res.n_sessions; i++) {
         pd_diff_session *ds = &job->sessions[job->n_sessions++];
         ds->parsed = &res.sessions[i];
+        int64_t t_norm = pd_monotonic_ns();
         rc = pd_session_normalize(ds->parsed, NULL, job->arena);
+        job->parse_ns += pd_monotonic_ns() - t_norm;
         if (rc != PD_OK) {
             rc = pd_err_set(&err, rc, "%s: out of memory normalising a session", job->js.src.path);
             goto fail;
@@ -205,10 +215,17 @@ static int diff_fold(void *ctx, void *job_, bool ran)
     pd_diff_run *run = ctx;
     pd_diff_job *job = job_;
     int rc = PD_OK;
+    int64_t t0 = pd_monotonic_ns();
     if (ran) {
+        pd_diff_timings *t = &run->report->timings;
+        t->read_ms += (double)job->read_ns / 1e6;
+        t->parse_ms += (double)job->parse_ns / 1e6;
+        t->stored_reads_ms += (double)job->stored_ns / 1e6;
+        t->compare_ms += (double)job->compare_ns / 1e6;
         rc = pd_collect_job(run, job);
         run->report->files_done++;
     }
+    run->fold_ns += pd_monotonic_ns() - t0;
     run->done++;
     if (run->opts != NULL && run->opts->progress != NULL)
         run->opts->progress(run->opts->progress_ctx, run->done, run->report->files_examined);
@@ -319,9 +336,11 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     pd_diff_run run = {.engine = e, .opts = opts};
     pd_arena *discovery = NULL;
     pd_archive *archive = NULL;
+    int64_t t_start = pd_monotonic_ns();
     int rc = pd_diff_report_new(&run.report, err);
     if (rc != PD_OK)
         return rc;
+    run.report->timings.enabled = opts->timings;
     rc = pd_diff_report_set_agents(run.report, opts->agents, opts->n_agents);
     if (rc == PD_OK) {
         run.report->db_path = pd_arena_strdup(run.report->arena, e->cfg.db_path);
@@ -342,6 +361,7 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     rc = pd_archive_snapshot(archive, &run.snapshot, err);
     if (rc != PD_OK)
         goto out;
+    run.report->timings.snapshot_ms = (double)(pd_monotonic_ns() - t_start) / 1e6;
     if (opts->after_snapshot != NULL)
         opts->after_snapshot(opts->after_snapshot_ctx);
     run.visited = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
@@ -380,10 +400,13 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     if (opts->progress != NULL)
         opts->progress(opts->progress_ctx, 0, 0);
     int src_rc;
+    int64_t t_discover = pd_monotonic_ns();
     if (opts->limit > 0)
         src_rc = submit_limited(&run, discovery, err);
     else
         src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, err);
+    run.report->timings.discovery_ms =
+        (double)(pd_monotonic_ns() - t_discover - run.fold_ns) / 1e6;
     rc = pd_driver_finish(&run.driver);
     if (rc == PD_OK && src_rc != PD_OK && src_rc != PD_ECANCELED)
         rc = src_rc;
@@ -397,9 +420,13 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     if (rc != PD_OK)
         goto out;
 
+    int64_t t_sweeps = pd_monotonic_ns();
     rc = pd_collect_sweeps(&run);
     if (rc == PD_OK)
         rc = pd_diff_report_finish(run.report);
+    run.report->timings.sweeps_ms = (double)(pd_monotonic_ns() - t_sweeps) / 1e6;
+    run.report->timings.collect_ms = (double)run.fold_ns / 1e6;
+    run.report->timings.total_ms = (double)(pd_monotonic_ns() - t_start) / 1e6;
     if (rc != PD_OK)
         pd_err_set(err, rc, "out of memory building the report");
 

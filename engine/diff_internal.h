@@ -38,6 +38,8 @@ typedef struct pd_diff_job {
     size_t n_sessions;
     char **excluded;
     size_t n_excluded;
+    /* Worker phase times of this job, in nanoseconds. */
+    int64_t read_ns, parse_ns, stored_ns, compare_ns;
 } pd_diff_job;
 
 struct pd_diff_run {
@@ -57,6 +59,7 @@ struct pd_diff_run {
     pd_json_parser *collector_json; /* for the Codex consumed-boundary check */
     int64_t done;
     int64_t total_hint;
+    int64_t fold_ns; /* time spent folding jobs so far */
 };
 
 /* collect.c */

@@ -81,6 +81,25 @@ typedef struct pd_field_count {
     int64_t count;
 } pd_field_count;
 
+/*
+ * Per-phase times of one run, in milliseconds. Worker phases (read, parse,
+ * stored_reads, compare) are summed over all worker threads, so with N
+ * threads they can add up to N times the wall time. Rendered in JSON only
+ * when enabled.
+ */
+typedef struct pd_diff_timings {
+    bool enabled;
+    double snapshot_ms;     /* open the archive and read the sessions table */
+    double discovery_ms;    /* walk the roots and submit jobs, folding time excluded */
+    double read_ms;         /* workers: read source bytes */
+    double parse_ms;        /* workers: parse and normalise */
+    double stored_reads_ms; /* workers: load stored rows */
+    double compare_ms;      /* workers: run the comparator */
+    double collect_ms;      /* collector: fold finished jobs (re-stat, classify) */
+    double sweeps_ms;       /* presence and stored sweeps, sorting */
+    double total_ms;        /* the whole run */
+} pd_diff_timings;
+
 typedef struct pd_diff_report {
     pd_arena *arena;
     char generated_at[40]; /* RFC 3339 UTC, seconds */
@@ -98,6 +117,7 @@ typedef struct pd_diff_report {
     pd_diff_entry *sessions; /* sorted: class name, agent, file_path, session_id */
     size_t n_sessions;
     bool interrupted; /* the run was cancelled; never rendered as complete */
+    pd_diff_timings timings;
 } pd_diff_report;
 
 /* changed > 0 or parse_errors > 0. */

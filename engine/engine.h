@@ -130,6 +130,8 @@ typedef struct pd_diff_options {
      */
     void (*after_snapshot)(void *ctx);
     void *after_snapshot_ctx;
+    /* Render per-phase times in the report (they are always measured). */
+    bool timings;
 } pd_diff_options;
 
 /*

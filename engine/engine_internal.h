@@ -108,6 +108,9 @@ int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_er
  */
 int pd_check_archive_version(pd_archive *a, pd_err *err);
 
+/* Monotonic clock in nanoseconds, for phase timings. */
+int64_t pd_monotonic_ns(void);
+
 /* Worker count when the caller asked for the default (online CPUs, at least 1). */
 unsigned pd_default_threads(void);
 

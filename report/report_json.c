@@ -238,6 +238,29 @@ static void write_session(FILE *out, const pd_diff_entry *e)
     write_close(out, 2, '}');
 }
 
+/* Writes "timings": {...} with each phase in milliseconds, three decimals. */
+static void write_timings(FILE *out, bool *first, const pd_diff_timings *t)
+{
+    const struct {
+        const char *name;
+        double ms;
+    } phases[] = {
+        {"snapshot", t->snapshot_ms},     {"discovery", t->discovery_ms},
+        {"read", t->read_ms},             {"parse", t->parse_ms},
+        {"stored_reads", t->stored_reads_ms}, {"compare", t->compare_ms},
+        {"collect", t->collect_ms},       {"sweeps", t->sweeps_ms},
+        {"total", t->total_ms},
+    };
+    write_key(out, 1, first, "timings");
+    fputc('{', out);
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
+        fputs(i == 0 ? "\n" : ",\n", out);
+        write_indent(out, 2);
+        fprintf(out, "\"%s\": %.3f", phases[i].name, phases[i].ms);
+    }
+    write_close(out, 1, '}');
+}
+
 int pd_report_write_json(FILE *out, const pd_diff_report *r)
 {
     bool first = true;
@@ -274,6 +297,8 @@ int pd_report_write_json(FILE *out, const pd_diff_report *r)
 
     if (r->interrupted)
         write_bool_member(out, 1, &first, "interrupted", true);
+    if (r->timings.enabled)
+        write_timings(out, &first, &r->timings);
     fputs("\n}\n", out);
 
     if (fflush(out) != 0 || ferror(out))

@@ -718,6 +718,38 @@ static void diff_archive_change_during_run_is_raced(void **state)
     pd_diff_report_free(r);
 }
 
+static void diff_reports_phase_timings(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    pd_engine_config cfg = {.db_path = env->db, .roots = env->roots, .n_roots = 2, .n_threads = 2};
+    pd_engine *e = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &e, &err), PD_OK);
+    pd_diff_options opts = {.timings = true};
+    pd_diff_report *r = NULL;
+    assert_int_equal(pd_engine_diff(e, &opts, &r, &err), PD_OK);
+    pd_engine_free(e);
+
+    assert_true(r->timings.enabled);
+    assert_true(r->timings.total_ms > 0);
+    assert_true(r->timings.parse_ms > 0);
+    assert_true(r->timings.total_ms >= r->timings.snapshot_ms);
+    char *json = fx_report_json(r);
+    assert_non_null(strstr(json, "\"timings\": {"));
+    assert_non_null(strstr(json, "\"stored_reads\": "));
+    free(json);
+    pd_diff_report_free(r);
+
+    /* Without the option the JSON keeps its usual keys. */
+    r = fx_diff(env, NULL, 0, 0);
+    json = fx_report_json(r);
+    assert_null(strstr(json, "\"timings\""));
+    free(json);
+    pd_diff_report_free(r);
+}
+
 static void diff_report_identical_across_thread_counts(void **state)
 {
     fx_env *env = *state;
@@ -831,6 +863,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_claude_presence_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_archive_change_during_run_is_raced, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_reports_phase_timings, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_report_identical_across_thread_counts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_opens_archive_with_extra_columns, setup, teardown),
