@@ -42,39 +42,34 @@
 
 /* ---- empty and blank files -------------------------------------------------------- */
 
-static void empty_claude_file_stores_empty_session(void **state)
+/*
+ * A transcript without messages (a file an agent has only just created)
+ * stores no session and is no error.
+ */
+static void empty_files_store_nothing(void **state)
 {
     batch *b = *state;
     write_bytes(b->bad_claude, "", 0);
-
-    sync_clean(b, 3);
-    assert_bad_row(b, BAD_CLAUDE, 0, 0, 0);
-    diff_all_identical(b, 3);
-}
-
-static void empty_codex_file_stores_empty_session(void **state)
-{
-    batch *b = *state;
     write_bytes(b->bad_codex, "", 0);
 
-    sync_clean(b, 3);
-    /* Without session_meta the id falls back to the file name's stem. */
-    assert_bad_row(b, "codex:rollout-2026-02-01T09-00-00-" BAD_CODEX, 0, 0, 0);
-    diff_all_identical(b, 3);
+    sync_clean(b, 4);
+    assert_int_equal(count_sessions(b), 2);
+    diff_all_identical(b, 2);
 }
 
-static void whitespace_lines_count_malformed(void **state)
+/* Lines of only blanks are malformed, and a file of nothing else is not a transcript. */
+static void whitespace_lines_not_transcript(void **state)
 {
     batch *b = *state;
     /* Two blank lines and one empty line, which is skipped without counting. */
     const char text[] = "   \n\t \n\n";
     write_bytes(b->bad_claude, text, sizeof text - 1);
     write_bytes(b->bad_codex, text, sizeof text - 1);
+    const char *const paths[] = {b->bad_claude, b->bad_codex};
 
-    sync_clean(b, 4);
-    assert_bad_row(b, BAD_CLAUDE, 0, 2, 0);
-    assert_bad_row(b, "codex:rollout-2026-02-01T09-00-00-" BAD_CODEX, 0, 2, 0);
-    diff_all_identical(b, 4);
+    sync_expect_failures(b, 4, paths, 2, "no transcript records: 2 malformed lines");
+    assert_int_equal(count_sessions(b), 2);
+    diff_expect_unstored_errors(b, paths, 2, "no transcript records: 2 malformed lines");
 }
 
 /* ---- NUL bytes and truncated lines ------------------------------------------------------ */
@@ -256,7 +251,10 @@ static void lone_cr_splits_nothing(void **state)
     batch *b = *state;
     bytes t = {0};
 
-    /* A CR that is not followed by LF is data: two objects on one line are invalid JSON. */
+    /*
+     * A CR that is not followed by LF is data, so the two objects form one
+     * invalid line, and the file has no message left.
+     */
     char *line = jl(CLAUDE_USER_LINE);
     bytes_add_str(&t, line);
     free(line);
@@ -267,9 +265,17 @@ static void lone_cr_splits_nothing(void **state)
     bytes_add_str(&t, "\n");
     write_bytes(b->bad_claude, t.data, t.len);
     free(t.data);
+    const char *const paths[] = {b->bad_claude};
 
+    sync_expect_failures(b, 3, paths, 1, "no transcript records: 1 malformed lines");
+    diff_expect_unstored_errors(b, paths, 1, "no transcript records: 1 malformed lines");
+
+    /* With a valid line after it, the file is a transcript with one malformed line. */
+    line = jl(CLAUDE_FOLLOWUP_PREFIX "Plot it again'}}\n");
+    fx_append(b->bad_claude, line);
+    free(line);
     sync_clean(b, 3);
-    assert_bad_row(b, BAD_CLAUDE, 0, 1, 0);
+    assert_bad_row(b, BAD_CLAUDE, 1, 1, 0);
     diff_all_identical(b, 3);
 }
 
@@ -847,11 +853,8 @@ static void persisted_output_fifo_not_blocking(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(empty_claude_file_stores_empty_session, batch_setup,
-                                        batch_teardown),
-        cmocka_unit_test_setup_teardown(empty_codex_file_stores_empty_session, batch_setup,
-                                        batch_teardown),
-        cmocka_unit_test_setup_teardown(whitespace_lines_count_malformed, batch_setup,
+        cmocka_unit_test_setup_teardown(empty_files_store_nothing, batch_setup, batch_teardown),
+        cmocka_unit_test_setup_teardown(whitespace_lines_not_transcript, batch_setup,
                                         batch_teardown),
         cmocka_unit_test_setup_teardown(nul_blocks_count_malformed, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(line_cut_mid_escape, batch_setup, batch_teardown),

@@ -266,4 +266,80 @@ static inline void assert_bad_row(const batch *b, const char *id, int64_t messag
     assert_int_equal(row_int(b, "is_truncated", id), truncated);
 }
 
+/* Number of stored sessions, trashed ones included. */
+static inline int64_t count_sessions(const batch *b)
+{
+    return fx_sql_int(b->env.db, "SELECT count(*) FROM sessions");
+}
+
+/* Returns the sync error recorded for path, or NULL. */
+static inline const pd_sync_error *find_sync_error(const pd_sync_stats *st, const char *path)
+{
+    for (size_t i = 0; i < st->n_errors; i++) {
+        if (strcmp(st->errors[i].path, path) == 0)
+            return &st->errors[i];
+    }
+    return NULL;
+}
+
+/*
+ * Syncs the workspace and checks that exactly the n files in paths failed,
+ * each with a message that names it and contains reason, while the good
+ * sessions were written in full.
+ */
+static inline void sync_expect_failures(const batch *b, int64_t discovered,
+                                        const char *const *paths, size_t n, const char *reason)
+{
+    pd_sync_stats st;
+    fx_sync(&b->env, &st);
+    assert_int_equal(st.files_discovered, discovered);
+    assert_int_equal(st.files_failed, (int64_t)n);
+    assert_int_equal(st.n_errors, n);
+    for (size_t i = 0; i < n; i++) {
+        const pd_sync_error *e = find_sync_error(&st, paths[i]);
+        if (e == NULL)
+            fail_msg("no sync error for %s", paths[i]);
+        assert_non_null(strstr(e->message, paths[i]));
+        assert_non_null(strstr(e->message, reason));
+    }
+    pd_sync_stats_free(&st);
+    assert_good_written(b);
+}
+
+/* Returns the report entry for path in class cls, or NULL. */
+static inline const pd_diff_entry *find_entry_by_path(const pd_diff_report *r, const char *path,
+                                                      pd_diff_class cls)
+{
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        const pd_diff_entry *e = &r->sessions[i];
+        if (e->cls == cls && e->file_path != NULL && strcmp(e->file_path, path) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/*
+ * Runs a diff over an archive that stores only the good sessions and checks
+ * that the n files in paths are parse errors without a session id, whose
+ * reasons contain reason, and that both good sessions are identical.
+ */
+static inline void diff_expect_unstored_errors(const batch *b, const char *const *paths, size_t n,
+                                               const char *reason)
+{
+    pd_diff_report *r = fx_diff(&b->env, NULL, 0, 0);
+    assert_int_equal(r->totals.parse_errors, (int64_t)n);
+    assert_int_equal(r->totals.identical, 2);
+    assert_int_equal(r->totals.changed, 0);
+    for (size_t i = 0; i < n; i++) {
+        const pd_diff_entry *e = find_entry_by_path(r, paths[i], PD_CLASS_PARSE_ERROR);
+        if (e == NULL)
+            fail_msg("no parse error listed for %s", paths[i]);
+        assert_null(e->session_id);
+        assert_non_null(e->reason);
+        assert_non_null(strstr(e->reason, reason));
+    }
+    assert_good_identical(r);
+    pd_diff_report_free(r);
+}
+
 #endif
