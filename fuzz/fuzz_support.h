@@ -23,7 +23,8 @@ void fz_check(int cond, const char *expr, const char *file, int line);
 
 /*
  * Creates a fresh directory under $TMPDIR (or /tmp) for the whole run and
- * returns its path. The directory is removed at exit.
+ * returns its path. The directory is removed at a normal exit, but a crash
+ * leaves it behind, so fuzz/Makefile points TMPDIR into the build directory.
  */
 const char *fz_make_run_dir(const char *name);
 
