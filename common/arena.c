@@ -196,7 +196,8 @@ char *pd_arena_strdup(pd_arena *a, const char *s)
     return pd_arena_strndup(a, s, strlen(s));
 }
 
-static char *arena_vsprintf(pd_arena *a, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static char *arena_vsprintf(pd_arena *a, const char *fmt,
+                                                               va_list ap)
 {
     va_list measure;
     int n;

@@ -212,10 +212,28 @@ size_t utf8_encode(uint32_t r, char out[4])
     return 4;
 }
 
+/* True when the string literal opening at in[open] is an object key: the
+ * first byte after its closing quote, past whitespace, is ':'. */
+bool string_is_key(const unsigned char *in, size_t n, size_t open)
+{
+    size_t j = open + 1;
+    while (j < n && in[j] != '"') {
+        if (in[j] == '\\')
+            j++;
+        j++;
+    }
+    j++;
+    while (j < n && (in[j] == ' ' || in[j] == '\t' || in[j] == '\r' || in[j] == '\n'))
+        j++;
+    return j < n && in[j] == ':';
+}
+
 /*
- * Pass 2: removes invalid UTF-8 bytes inside string literals of b, one byte
- * at a time, in place. Returns false when a non-ASCII byte sits outside a
- * string, which no JSON grammar allows, so the line is invalid.
+ * Pass 2: removes invalid UTF-8 bytes inside string values of b, one byte at
+ * a time, in place. Inside object keys each invalid byte becomes '?' instead,
+ * so that "mess\xFFage" stays a key of its own and never matches "message"
+ * (keys are compared byte for byte). Returns false when a non-ASCII byte sits
+ * outside a string, which no JSON grammar allows, so the line is invalid.
  */
 bool drop_invalid_utf8(padded_buf *b)
 {
@@ -223,14 +241,17 @@ bool drop_invalid_utf8(padded_buf *b)
     char *out = b->data;
     size_t n = b->len, i = 0, o = 0;
     bool in_string = false;
+    bool in_key = false;
 
     while (i < n) {
         unsigned char c = in[i];
         if (!in_string) {
             if (c >= 0x80)
                 return false;
-            if (c == '"')
+            if (c == '"') {
                 in_string = true;
+                in_key = string_is_key(in, n, i);
+            }
             out[o++] = static_cast<char>(c);
             i++;
             continue;
@@ -252,6 +273,8 @@ bool drop_invalid_utf8(padded_buf *b)
         }
         size_t len = utf8_valid_len(in + i, n - i);
         if (len == 0) {
+            if (in_key)
+                out[o++] = '?';
             i++;
             continue;
         }

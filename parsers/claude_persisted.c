@@ -81,7 +81,9 @@ static int read_capped(const char *path, char **out, size_t *out_len)
 
     *out = NULL;
     *out_len = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK so that a FIFO at this path cannot block the parse; the
+     * regular-file check below then rejects it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return PD_EIO;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -264,10 +264,16 @@ static char *read_small_file(pd_arena *a, const char *path)
 {
     char *buf;
     size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK and the regular-file check keep a FIFO from blocking the parse. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
 
     if (fd < 0)
         return NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
     buf = pd_arena_alloc(a, GIT_META_MAX_BYTES + 1);
     if (buf == NULL) {
         close(fd);

@@ -280,7 +280,11 @@ int claude_session_summarize(pd_arena *a, pd_session *s)
         const pd_message *m = &s->messages[i];
 
         if (m->has_output_tokens) {
-            s->total_output_tokens += m->output_tokens;
+            /* Wraps like the reference's int64 sum instead of overflowing:
+             * token counts come from untrusted input, and normalisation
+             * clamps and recomputes the stored totals anyway. */
+            s->total_output_tokens =
+                (int64_t)((uint64_t)s->total_output_tokens + (uint64_t)m->output_tokens);
             s->has_total_output_tokens = true;
         }
         if (m->has_context_tokens) {

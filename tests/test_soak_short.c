@@ -75,11 +75,34 @@ static void append_raw(const char *path, const char *data, size_t n)
     close(fd);
 }
 
+/* Transcripts are started over once they pass this size, so that a long soak
+ * re-parses files of a steady size instead of ever larger ones. */
+#define LIVE_MAX_BYTES (512 * 1024)
+
+/* Replaces path atomically (write a temporary file, rename it over). */
+static void replace_atomically(const char *path, const char *content)
+{
+    char tmp[760];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        _exit(2);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        _exit(2);
+    size_t n = strlen(content);
+    if (write(fd, content, n) != (ssize_t)n)
+        _exit(2);
+    close(fd);
+    if (rename(tmp, path) != 0)
+        _exit(2);
+}
+
 /*
  * Writer process: appends an exchange to each live transcript in turn. Every
  * third append is split in two writes with a pause between them, so readers
- * see a partial last line. Stops after the round in which the parent sends
- * SIGTERM, or after a bounded number of rounds.
+ * see a partial last line. A transcript past LIVE_MAX_BYTES is replaced by a
+ * fresh one through a rename, the other way agents rewrite files. Stops after
+ * the round in which the parent sends SIGTERM, or after a bounded number of
+ * rounds.
  */
 static void writer_loop(char paths[][700], const bool *is_codex, const char ids[][64])
 {
@@ -92,6 +115,16 @@ static void writer_loop(char paths[][700], const bool *is_codex, const char ids[
     install_stop_handler();
     for (int round = 0; round < 20000 && !stop_requested; round++) {
         for (int i = 0; i < 2 * N_LIVE; i++) {
+            struct stat st;
+            if (stat(paths[i], &st) == 0 && st.st_size > LIVE_MAX_BYTES) {
+                char *fresh = is_codex[i] ? fx_codex_basic(ids[i], "Soak rollout.")
+                                          : fx_claude_rich(ids[i], "Soak session.");
+                replace_atomically(paths[i], fresh);
+                free(fresh);
+                n[i] = 6;
+                snprintf(parent[i], sizeof parent[i], "p4");
+                continue;
+            }
             char *chunk;
             if (is_codex[i]) {
                 chunk = fx_codex_append_exchange(n[i]);
