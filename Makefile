@@ -36,7 +36,7 @@ demo: build
 soak: deps
 	$(CMAKE) -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DPD_WERROR=ON >/dev/null
 	$(CMAKE) --build build/release -j $(JOBS) --target parsediff test_soak_short
-	cd build/release && PD_SOAK_RUNS=200 ctest -R test_soak_short --timeout 3600 $(CTEST_ARGS)
+	cd build/release && PD_SOAK_RUNS=200 ctest -R test_soak_short --timeout 3600 -V $(CTEST_ARGS)
 
 bench: build
 	scripts/bench.sh build/release
