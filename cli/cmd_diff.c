@@ -1,7 +1,7 @@
 /*
  * cmd_diff.c -- `parsediff diff`: options, the run, the report, the exit code.
  *
- * The report goes to stdout only when the run completed; an interrupted run
+ * The report goes to stdout only when the run completed. An interrupted run
  * prints a message on stderr and exits 130 without a report, so a partial
  * result is never mistaken for a complete one.
  */

@@ -232,9 +232,9 @@ static bool is_virtual_path(const char *path)
 
 /*
  * True when the transcript on disk no longer matches the bytes the stored row
- * was written from: its size differs from the stored file_size and so does
- * its consumed JSONL boundary (a full write stores the raw size, an
- * incremental write the boundary, so either match means "same bytes"). The
+ * was written from: its size differs from the stored file_size, and so does
+ * its consumed JSONL boundary. A full write stores the raw size and an
+ * incremental write the boundary, so either match means "same bytes". The
  * parser's captured size is not trusted; both are re-read now.
  *
  * Codex needs this because its stored mtime is folded with the title index,

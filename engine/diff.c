@@ -5,9 +5,9 @@
  * Call order: pd_engine_diff() on the main thread.
  *   1. Open the archive read-only and take one snapshot of `sessions`.
  *   2. Discover sources for the requested agents. Without --limit they
- *      stream straight into the job ring while workers run; with --limit
+ *      stream straight into the job ring while workers run. With --limit
  *      they are collected, ordered newest mtime first (path ascending on
- *      ties), cut to N, and the paths cut are remembered for the sweep.
+ *      ties) and cut to N, and the paths cut are remembered for the sweep.
  *   3. Workers (pool/) read and parse one source each, normalise every
  *      session, load its stored rows through their own read-only connection,
  *      check that the stored bookkeeping still matches the snapshot, and run
@@ -83,8 +83,8 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
     if (rc != PD_OK)
         return rc;
     if (!found || row_moved(row, &stored)) {
-        /* A sync committed to this row after the snapshot: whatever the
-         * comparison would say describes neither state reliably. */
+        /* A sync committed to this row after the snapshot, so the comparison
+         * describes neither state reliably. */
         ds->archive_changed = true;
     }
     if (!found)

@@ -136,9 +136,9 @@ typedef struct pd_diff_options {
 
 /*
  * Re-parses every source and compares with the stored rows. On PD_OK *out
- * is a complete report; on PD_ECANCELED *out is a partial report with
- * interrupted set (never to be shown as complete); on other errors *out is
- * NULL. Works on either engine mode and never writes. Free with
+ * is a complete report. On PD_ECANCELED *out is a partial report with
+ * interrupted set, which must never be shown as complete. On other errors
+ * *out is NULL. Works on either engine mode and never writes. Free with
  * pd_diff_report_free().
  */
 int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **out, pd_err *err);
