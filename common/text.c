@@ -3,7 +3,8 @@
  *
  * Entry points: pd_utf8_sanitize(), pd_utf8_is_clean(), pd_utf8_rune_count(),
  * pd_utf8_prefix_bytes(), pd_text_truncate_runes(), pd_text_trim_span(),
- * pd_text_trim(), pd_text_is_blank(), pd_text_has_prefix(), pd_text_find().
+ * pd_text_trim(), pd_text_is_blank(), pd_text_has_prefix(), pd_text_find(),
+ * pd_path_clean().
  *
  * Decoding follows Go's unicode/utf8: overlong forms, surrogates
  * (U+D800..U+DFFF) and values above U+10FFFF are invalid, and an invalid
@@ -334,5 +335,65 @@ char *pd_text_truncate_runes(pd_arena *a, const char *s, size_t n, size_t max_ru
         i += rune_len;
     }
     memcpy(out + o, "...", 4);
+    return out;
+}
+
+/*
+ * Lexically cleans a slash-separated path the way Go's path/filepath.Clean
+ * does: repeated slashes collapse, "." elements go, ".." removes the element
+ * before it (and is dropped at the root). Returns "." for an empty path.
+ */
+char *pd_path_clean(pd_arena *a, const char *s, size_t n)
+{
+    char *out = pd_arena_alloc(a, n + 2);
+    bool rooted = n > 0 && s[0] == '/';
+    size_t o = 0, i = 0, floor = 0;
+
+    if (out == NULL)
+        return NULL;
+    if (rooted) {
+        out[o++] = '/';
+        i = 1;
+        floor = 1;
+    }
+    while (i < n) {
+        size_t start, len;
+
+        while (i < n && s[i] == '/')
+            i++;
+        start = i;
+        while (i < n && s[i] != '/')
+            i++;
+        len = i - start;
+        if (len == 0 || (len == 1 && s[start] == '.'))
+            continue;
+        if (len == 2 && s[start] == '.' && s[start + 1] == '.') {
+            if (o > floor) {
+                /* Remove the previous element, which is never "..", because those stay only below
+                 * floor. */
+                while (o > floor && out[o - 1] != '/')
+                    o--;
+                if (o > floor)
+                    o--;
+                continue;
+            }
+            if (rooted)
+                continue;
+            /* A relative path keeps leading "..", and later ".." cannot remove them. */
+            if (o > 0)
+                out[o++] = '/';
+            out[o++] = '.';
+            out[o++] = '.';
+            floor = o;
+            continue;
+        }
+        if (o > 0 && out[o - 1] != '/')
+            out[o++] = '/';
+        memcpy(out + o, s + start, len);
+        o += len;
+    }
+    if (o == 0)
+        out[o++] = '.';
+    out[o] = '\0';
     return out;
 }

@@ -45,4 +45,12 @@ bool pd_text_has_prefix(const char *s, size_t n, const char *prefix);
 /* Finds needle in s[0..n); returns a pointer into s or NULL. */
 const char *pd_text_find(const char *s, size_t n, const char *needle);
 
+/*
+ * Lexically cleans a slash-separated path the way Go's path/filepath.Clean
+ * does: repeated slashes collapse, "." elements go, ".." removes the element
+ * before it (and is dropped at the root). Returns an arena string ("." for
+ * an empty path) or NULL when memory runs out.
+ */
+char *pd_path_clean(pd_arena *a, const char *s, size_t n);
+
 #endif

@@ -625,7 +625,7 @@ static char *companion_parent(pd_arena *a, const char *path, const char *session
 
     if (strncmp(session_id, "agent-", 6) != 0)
         return NULL;
-    clean = claude_clean_path(a, path, strlen(path));
+    clean = pd_path_clean(a, path, strlen(path));
     if (clean == NULL)
         return NULL;
     marker = strstr(clean, "/subagents/");

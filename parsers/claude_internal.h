@@ -306,8 +306,6 @@ int claude_plan_branches(claude_scan *sc, claude_branch **out, size_t *n_out, bo
 char *claude_project_from_dir_name(pd_arena *a, const char *dir_name);
 /* Returns the project name of a working directory and branch, "" when none, or NULL on OOM. */
 char *claude_project_from_cwd(pd_arena *a, const char *cwd, const char *git_branch);
-/* Lexically cleans an absolute or relative slash path (Go filepath.Clean rules). */
-char *claude_clean_path(pd_arena *a, const char *s, size_t n);
 
 /* ---- claude_incremental.c ------------------------------------------------------------ */
 

@@ -134,8 +134,8 @@ int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *
     if (result_path == NULL || result_path[0] != '/' || transcript_path == NULL)
         return PD_OK;
 
-    clean_result = claude_clean_path(a, result_path, strlen(result_path));
-    clean_transcript = claude_clean_path(a, transcript_path, strlen(transcript_path));
+    clean_result = pd_path_clean(a, result_path, strlen(result_path));
+    clean_transcript = pd_path_clean(a, transcript_path, strlen(transcript_path));
     stem = claude_session_id_from_path(a, transcript_path);
     if (clean_result == NULL || clean_transcript == NULL || stem == NULL)
         return PD_ENOMEM;
@@ -147,7 +147,7 @@ int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *
                                         clean_transcript, stem);
         if (joined == NULL)
             return PD_ENOMEM;
-        dirs[0] = claude_clean_path(a, joined, strlen(joined));
+        dirs[0] = pd_path_clean(a, joined, strlen(joined));
         if (dirs[0] == NULL)
             return PD_ENOMEM;
     }
@@ -158,7 +158,7 @@ int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *
                                         clean_transcript);
         if (joined == NULL)
             return PD_ENOMEM;
-        dirs[1] = claude_clean_path(a, joined, strlen(joined));
+        dirs[1] = pd_path_clean(a, joined, strlen(joined));
         if (dirs[1] == NULL)
             return PD_ENOMEM;
     }

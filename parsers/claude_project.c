@@ -36,59 +36,6 @@
 /* Largest .git file, commondir or config read while resolving a repository root. */
 #define GIT_META_MAX_BYTES ((size_t)64 << 10)
 
-char *claude_clean_path(pd_arena *a, const char *s, size_t n)
-{
-    char *out = pd_arena_alloc(a, n + 2);
-    bool rooted = n > 0 && s[0] == '/';
-    size_t o = 0, i = 0, floor = 0;
-
-    if (out == NULL)
-        return NULL;
-    if (rooted) {
-        out[o++] = '/';
-        i = 1;
-        floor = 1;
-    }
-    while (i < n) {
-        size_t start, len;
-
-        while (i < n && s[i] == '/')
-            i++;
-        start = i;
-        while (i < n && s[i] != '/')
-            i++;
-        len = i - start;
-        if (len == 0 || (len == 1 && s[start] == '.'))
-            continue;
-        if (len == 2 && s[start] == '.' && s[start + 1] == '.') {
-            if (o > floor) {
-                /* Drop the previous element. Elements below floor are kept "..". */
-                while (o > floor && out[o - 1] != '/')
-                    o--;
-                if (o > floor)
-                    o--;
-                continue;
-            }
-            if (rooted)
-                continue;
-            if (o > 0)
-                out[o++] = '/';
-            out[o++] = '.';
-            out[o++] = '.';
-            floor = o;
-            continue;
-        }
-        if (o > 0 && out[o - 1] != '/')
-            out[o++] = '/';
-        memcpy(out + o, s + start, len);
-        o += len;
-    }
-    if (o == 0)
-        out[o++] = '.';
-    out[o] = '\0';
-    return out;
-}
-
 /* Replaces '-' with '_' in place and returns s. */
 static char *normalize_name(char *s)
 {
@@ -190,14 +137,14 @@ static char *dir_of(pd_arena *a, const char *path)
         return pd_arena_strdup(a, ".");
     if (slash == path)
         return pd_arena_strdup(a, "/");
-    return claude_clean_path(a, path, (size_t)(slash - path));
+    return pd_path_clean(a, path, (size_t)(slash - path));
 }
 
 static char *join_path(pd_arena *a, const char *dir, const char *name)
 {
     char *joined = pd_arena_sprintf(a, "%s/%s", dir, name);
 
-    return joined == NULL ? NULL : claude_clean_path(a, joined, strlen(joined));
+    return joined == NULL ? NULL : pd_path_clean(a, joined, strlen(joined));
 }
 
 /* ---- worktree layouts ------------------------------------------------------- */
@@ -377,7 +324,7 @@ static char *root_from_git_file(pd_arena *a, const char *repo_dir, const char *g
     if (git_dir[0] != '/')
         git_dir = join_path(a, repo_dir, git_dir);
     else
-        git_dir = claude_clean_path(a, git_dir, strlen(git_dir));
+        git_dir = pd_path_clean(a, git_dir, strlen(git_dir));
     if (git_dir == NULL)
         return (char *)repo_dir;
 
@@ -388,7 +335,7 @@ static char *root_from_git_file(pd_arena *a, const char *repo_dir, const char *g
         if (text != NULL) {
             char *value = pd_text_trim(a, text, strlen(text));
             if (value != NULL && value[0] != '\0')
-                common = value[0] == '/' ? claude_clean_path(a, value, strlen(value))
+                common = value[0] == '/' ? pd_path_clean(a, value, strlen(value))
                                          : join_path(a, git_dir, value);
         }
     }
@@ -413,7 +360,7 @@ static char *root_from_git_file(pd_arena *a, const char *repo_dir, const char *g
 
     worktrees = strstr(git_dir, "/.git/worktrees/");
     if (worktrees != NULL && worktrees > git_dir)
-        return claude_clean_path(a, git_dir, (size_t)(worktrees - git_dir));
+        return pd_path_clean(a, git_dir, (size_t)(worktrees - git_dir));
     return (char *)repo_dir;
 }
 
@@ -560,7 +507,7 @@ char *claude_project_from_cwd(pd_arena *a, const char *cwd, const char *git_bran
                 *p = '/';
         }
     }
-    cleaned = claude_clean_path(a, norm, strlen(norm));
+    cleaned = pd_path_clean(a, norm, strlen(norm));
     if (cleaned == NULL)
         return NULL;
 

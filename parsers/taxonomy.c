@@ -255,66 +255,6 @@ static const char *const shell_tools[] = {"exec_command", "shell_command", "shel
 
 /* ---- paths ---------------------------------------------------------------- */
 
-/*
- * Lexically cleans a slash-separated path the way Go's path/filepath.Clean
- * does: repeated slashes collapse, "." elements go, ".." removes the element
- * before it (and is dropped at the root). Returns "." for an empty path.
- */
-static char *clean_path(pd_arena *a, const char *s, size_t n)
-{
-    char *out = pd_arena_alloc(a, n + 2);
-    bool rooted = n > 0 && s[0] == '/';
-    size_t o = 0, i = 0, floor = 0;
-
-    if (out == NULL)
-        return NULL;
-    if (rooted) {
-        out[o++] = '/';
-        i = 1;
-        floor = 1;
-    }
-    while (i < n) {
-        size_t start, len;
-
-        while (i < n && s[i] == '/')
-            i++;
-        start = i;
-        while (i < n && s[i] != '/')
-            i++;
-        len = i - start;
-        if (len == 0 || (len == 1 && s[start] == '.'))
-            continue;
-        if (len == 2 && s[start] == '.' && s[start + 1] == '.') {
-            if (o > floor) {
-                /* Remove the previous element, which is never "..", because those stay only below
-                 * floor. */
-                while (o > floor && out[o - 1] != '/')
-                    o--;
-                if (o > floor)
-                    o--;
-                continue;
-            }
-            if (rooted)
-                continue;
-            /* A relative path keeps leading "..", and later ".." cannot remove them. */
-            if (o > 0)
-                out[o++] = '/';
-            out[o++] = '.';
-            out[o++] = '.';
-            floor = o;
-            continue;
-        }
-        if (o > 0 && out[o - 1] != '/')
-            out[o++] = '/';
-        memcpy(out + o, s + start, len);
-        o += len;
-    }
-    if (o == 0)
-        out[o++] = '.';
-    out[o] = '\0';
-    return out;
-}
-
 /* Expands a leading "~" or "~/" to $HOME. Other paths, or any path while HOME is unset, stay as
  * they are. */
 static char *expand_home(pd_arena *a, const char *s, size_t n)
@@ -451,7 +391,7 @@ static int skill_name_from_path(pd_arena *a, span path, const char *base_dir, ch
     if (expanded == NULL)
         return PD_ENOMEM;
     if (expanded[0] == '/') {
-        resolved = clean_path(a, expanded, strlen(expanded));
+        resolved = pd_path_clean(a, expanded, strlen(expanded));
         readable = true;
     } else {
         char *base = NULL;
@@ -465,10 +405,10 @@ static int skill_name_from_path(pd_arena *a, span path, const char *base_dir, ch
             char *joined = pd_arena_sprintf(a, "%s/%s", base, expanded);
             if (joined == NULL)
                 return PD_ENOMEM;
-            resolved = clean_path(a, joined, strlen(joined));
+            resolved = pd_path_clean(a, joined, strlen(joined));
             readable = true;
         } else {
-            resolved = clean_path(a, expanded, strlen(expanded));
+            resolved = pd_path_clean(a, expanded, strlen(expanded));
         }
     }
     if (resolved == NULL)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/text.h"
 #include "parsers/claude_internal.h"
 #include "parsers/taxonomy.h"
 #include "test_claude_helpers.h"
@@ -431,7 +432,7 @@ static void test_clean_path(void **state)
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_string_equal(claude_clean_path(e->arena, cases[i][0], strlen(cases[i][0])),
+        assert_string_equal(pd_path_clean(e->arena, cases[i][0], strlen(cases[i][0])),
                             cases[i][1]);
 }
 
