@@ -406,7 +406,7 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     else
         src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, err);
     run.report->timings.discovery_ms =
-        (double)(pd_monotonic_ns() - t_discover - run.fold_ns) / 1e6;
+        (double)(pd_monotonic_ns() - t_discover - run.fold_ns - run.driver.wait_ns) / 1e6;
     rc = pd_driver_finish(&run.driver);
     if (rc == PD_OK && src_rc != PD_OK && src_rc != PD_ECANCELED)
         rc = src_rc;
@@ -426,6 +426,7 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
         rc = pd_diff_report_finish(run.report);
     run.report->timings.sweeps_ms = (double)(pd_monotonic_ns() - t_sweeps) / 1e6;
     run.report->timings.collect_ms = (double)run.fold_ns / 1e6;
+    run.report->timings.wait_ms = (double)run.driver.wait_ns / 1e6;
     run.report->timings.total_ms = (double)(pd_monotonic_ns() - t_start) / 1e6;
     if (rc != PD_OK)
         pd_err_set(err, rc, "out of memory building the report");

@@ -5,6 +5,8 @@
  */
 #include "engine/driver.h"
 
+#include "engine/engine_internal.h"
+
 static void check_cancel(pd_driver *d)
 {
     if (!d->cancelled && d->cancel != NULL && atomic_load_explicit(d->cancel, memory_order_relaxed)) {
@@ -17,7 +19,9 @@ static void check_cancel(pd_driver *d)
 static int collect_one(pd_driver *d)
 {
     void *job = NULL;
+    int64_t t0 = pd_monotonic_ns();
     int rc = pd_pool_next_result(d->pool, &job);
+    d->wait_ns += pd_monotonic_ns() - t0;
     if (rc != PD_OK)
         return rc;
     d->returned++;

@@ -27,6 +27,7 @@ typedef struct pd_driver {
     int64_t returned;
     bool cancelled;
     int first_error; /* first error returned by fold; stops submission */
+    int64_t wait_ns;  /* time blocked waiting for a finished job */
 } pd_driver;
 
 /* Submits job, folding finished jobs while the ring is full. Returns PD_OK,

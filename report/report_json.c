@@ -248,7 +248,8 @@ static void write_timings(FILE *out, bool *first, const pd_diff_timings *t)
         {"snapshot", t->snapshot_ms},     {"discovery", t->discovery_ms},
         {"read", t->read_ms},             {"parse", t->parse_ms},
         {"stored_reads", t->stored_reads_ms}, {"compare", t->compare_ms},
-        {"collect", t->collect_ms},       {"sweeps", t->sweeps_ms},
+        {"collect", t->collect_ms},       {"wait", t->wait_ms},
+        {"sweeps", t->sweeps_ms},
         {"total", t->total_ms},
     };
     write_key(out, 1, first, "timings");
