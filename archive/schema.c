@@ -647,10 +647,10 @@ static int create_schema(pd_archive *a, pd_err *err)
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
     int rc = archive_exec(a, "PRAGMA journal_mode = WAL", "switch to WAL mode", err);
-    /* In WAL mode NORMAL skips the fsync at each commit (sync commits once per
-     * source). A killed process loses nothing; a power cut can lose the last
-     * commits but never leaves a torn session, because each source is still
-     * one transaction. */
+    /* In WAL mode NORMAL skips the fsync at each commit, and sync commits once
+     * per source. A killed process loses nothing. A power cut can lose the
+     * last commits but never leaves a torn session, because each source is
+     * still one transaction. */
     if (rc == PD_OK)
         rc = archive_exec(a, "PRAGMA synchronous = NORMAL", "set synchronous mode", err);
     if (rc == PD_OK)

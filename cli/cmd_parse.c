@@ -7,7 +7,7 @@
  * (tool-result carrier rows dropped, results paired with their calls), with
  * its messages in ordinal order, each with its tool_calls, and the session's
  * usage_events. A file that cannot be read or parsed is reported on stderr
- * with its path; the other files are still printed and the exit code is 3.
+ * with its path. The other files are still printed, and the exit code is 3.
  */
 #include <errno.h>
 #include <getopt.h>

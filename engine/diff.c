@@ -18,10 +18,10 @@
  *   5. Sweeps: stored rows of registered sources that no parse emitted, then
  *      every stored row still unvisited; finally the report is sorted.
  *
- * Threading: the snapshot, the providers' shared state and the run's
- * constant fields are read by workers and written by nobody during the run;
- * each job's arena is filled by one worker and then handed to the collector
- * through the result ring (the ring's release/acquire ordering publishes it).
+ * Threading: workers read the snapshot, the providers' shared state and the
+ * run's constant fields, which stay constant during the run. Each job's arena
+ * is filled by one worker and handed to the collector through the result
+ * ring, whose release/acquire ordering publishes it.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -93,10 +93,10 @@ int pd_worker_open(const char *db_path, pd_worker **out);
 void pd_worker_close(pd_worker *w);
 
 /*
- * Drops the sessions of a full parse that have no messages: a transcript that
- * holds nothing yet (a rollout Codex has just created, a file cut inside its
- * first line) produces no session, so nothing is written for it and its
- * fallback id never reaches the archive. Returns PD_EFORMAT, with err naming
+ * Drops the sessions of a full parse that have no messages. A transcript with
+ * no message yet (a rollout Codex has just created, a file cut inside its
+ * first line) then produces no session, so its fallback id never reaches the
+ * archive. Returns PD_EFORMAT, with err naming
  * the path, when nothing is left and the file had malformed lines: such a
  * file is not a transcript.
  */

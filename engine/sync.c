@@ -22,9 +22,9 @@
  *     a full parse (PD_EFALLBACK).
  *   - full: everything else. Every row of each parsed session is replaced.
  *
- * Threading: workers read the snapshot and the providers' shared state,
- * which nobody writes during the run, and use their own read-only archive
- * connection to load stored rows; only the main thread writes.
+ * Threading: workers read the snapshot and the providers' shared state, which
+ * stay constant during the run, and load stored rows through their own
+ * read-only archive connection. Only the main thread writes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -190,9 +190,9 @@ static int parse_full(sync_job *job, pd_worker *w, void *shared, const pd_source
                               s->id != NULL ? s->id : "(no id)");
         s->file_hash = hash;
     }
-    /* NOTE: sessions the parser excludes (res.excluded_ids) are not deleted
-     * from the archive by sync; a stored row for one stays until a resync
-     * tool removes it, and diff reports it. */
+    /* NOTE: sync does not delete the stored rows of sessions the parser
+     * excludes (res.excluded_ids). Such a row stays, and diff reports it as
+     * excluded_by_parser. */
     job->sessions = res.sessions;
     job->n_sessions = res.n_sessions;
     job->action = SYNC_FULL;
