@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/arena.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "parsers/provider.h"
 
 atomic_bool pd_cli_cancel;
@@ -115,9 +117,49 @@ static char *join_path(const char *a, const char *b)
     return p;
 }
 
+/*
+ * Returns dir as an absolute, lexically cleaned path in a new malloc'd
+ * string, and frees dir. Stored file paths are built from the roots, so a
+ * root given as "./x" in one run and "/home/u/x" in another must name its
+ * files the same way; symbolic links are left as given.
+ */
+static char *absolute_root(char *dir)
+{
+    if (dir == NULL) {
+        pd_cli_error("out of memory");
+        return NULL;
+    }
+    char *joined = dir;
+    if (dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL) {
+            pd_cli_error("cannot resolve relative source root %s: %s", dir, strerror(errno));
+            free(dir);
+            return NULL;
+        }
+        joined = join_path(cwd, dir);
+        free(dir);
+        if (joined == NULL) {
+            pd_cli_error("out of memory");
+            return NULL;
+        }
+    }
+    pd_arena *a = pd_arena_new();
+    char *clean = a != NULL ? pd_path_clean(a, joined, strlen(joined)) : NULL;
+    char *out = clean != NULL ? strdup(clean) : NULL;
+    pd_arena_free(a);
+    free(joined);
+    if (out == NULL)
+        pd_cli_error("out of memory");
+    return out;
+}
+
 static bool add_root(pd_cli_sources *s, const char *agent, char *dir_owned)
 {
-    if (dir_owned == NULL || s->n_roots >= 64 || s->n_owned >= 64) {
+    dir_owned = absolute_root(dir_owned);
+    if (dir_owned == NULL)
+        return false;
+    if (s->n_roots >= 64 || s->n_owned >= 64) {
         free(dir_owned);
         pd_cli_error("too many source roots (at most 64)");
         return false;

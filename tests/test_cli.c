@@ -64,6 +64,7 @@ typedef struct cli_ws {
     char claude_source[700]; /* "claude=<claude root>" for --source */
     char codex_source[700];  /* "codex=<codex root>" for --source */
     int n_runs;              /* runs so far, which numbers the capture files */
+    const char *child_cwd;   /* working directory of the next children; NULL inherits ours */
 } cli_ws;
 
 static int setup(void **state)
@@ -216,6 +217,8 @@ static void run_process(cli_ws *ws, const char *const *args, const char *const *
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (ws->child_cwd != NULL)
+        posix_spawn_file_actions_addchdir_np(&actions, ws->child_cwd);
     if (stdout_fd >= 0)
         posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
     else
@@ -844,6 +847,45 @@ static void sync_rerun_skips_unchanged_files(void **state)
     expect_err_contains(&res, "3 unchanged");
     expect_err_contains(&res, "0 failed");
     assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    cli_result_free(&res);
+}
+
+/*
+ * Stored file paths come from the source roots, so a root spelled relative
+ * to the working directory (with "." and ".." in it) must name the same
+ * files as the absolute root that synced them: nothing is re-parsed and
+ * nothing is reported as a duplicate or a new file.
+ */
+static void relative_roots_match_absolute_roots(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    ws->child_cwd = ws->env.dir;
+    const char *const diff_args[] = {"diff",   "--db",     ws->env.db,
+                                     "--source", "claude=./claude/../claude/",
+                                     "--source", "codex=codex//sessions",
+                                     "--fail-on-change", NULL};
+    cli_result res;
+    run_args(ws, diff_args, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    expect_out_lacks(&res, "duplicate session id");
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+
+    const char *const sync_args[] = {"sync",     "--db",       "archive.db",
+                                     "--source", "claude=claude", "--source",
+                                     "codex=./codex/sessions",   NULL};
+    run_args(ws, sync_args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "0 parsed");
+    expect_err_contains(&res, "3 unchanged");
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    char *like = fx_fmt("SELECT count(*) FROM sessions WHERE file_path LIKE '%s/%%'", ws->env.dir);
+    assert_int_equal(fx_sql_int(ws->env.db, like), 3);
+    free(like);
     cli_result_free(&res);
 }
 
@@ -1785,6 +1827,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_appended_file_is_incremental, setup, teardown),
+        cmocka_unit_test_setup_teardown(relative_roots_match_absolute_roots, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
