@@ -119,9 +119,9 @@ static char *join_path(const char *a, const char *b)
 
 /*
  * Returns dir as an absolute, lexically cleaned path in a new malloc'd
- * string, and frees dir. Stored file paths are built from the roots, so a
- * root given as "./x" in one run and "/home/u/x" in another must name its
- * files the same way; symbolic links are left as given.
+ * string, and frees dir. Stored file paths are built from the roots, so
+ * "./x" and "/home/u/x" must name a file the same way. Symbolic links stay
+ * as given.
  */
 static char *absolute_root(char *dir)
 {
