@@ -17,6 +17,7 @@
 #include "archive/archive_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -644,6 +645,18 @@ static int create_schema(pd_archive *a, pd_err *err)
 }
 
 /* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Turns off SQLite's memory statistics, which take one process-wide mutex
+ * on every allocation and so serialise the diff workers' connections.
+ * SQLite rejects the call (SQLITE_MISUSE) once it is initialised.
+ */
+static void configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
     int rc = archive_exec(a, "PRAGMA journal_mode = WAL", "switch to WAL mode", err);
@@ -710,6 +723,7 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
     }
     a->flags = flags;
 
+    pthread_once(&sqlite_config_once, configure_sqlite);
     int open_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     open_flags |= flags == PD_ARCHIVE_READONLY ? SQLITE_OPEN_READONLY
                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;

@@ -123,6 +123,7 @@ int pd_worker_open(const char *db_path, pd_worker **out)
         free(w);
         return rc;
     }
+    pd_project_cache_begin();
     *out = w;
     return PD_OK;
 }
@@ -131,6 +132,7 @@ void pd_worker_close(pd_worker *w)
 {
     if (w == NULL)
         return;
+    pd_project_cache_end();
     pd_archive_close(w->reader);
     pd_json_parser_free(w->json);
     free(w);

@@ -88,7 +88,11 @@ typedef struct pd_worker {
     pd_archive *reader;
 } pd_worker;
 
-/* Creates a pd_worker for db_path; returns PD_OK or the error (logged). */
+/*
+ * Creates a pd_worker for db_path and starts the calling thread's
+ * repository-root cache; returns PD_OK or the error (logged). Close it on
+ * the same thread.
+ */
 int pd_worker_open(const char *db_path, pd_worker **out);
 void pd_worker_close(pd_worker *w);
 

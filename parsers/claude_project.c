@@ -18,7 +18,8 @@
  *   4. the last path element without a -<branch> or _<branch> suffix.
  * Names then have '-' replaced by '_'.
  *
- * Thread-safety: reads the file system only; no shared state.
+ * Thread-safety: reads the file system; the repository-root cache is per
+ * thread.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/text.h"
 #include "parsers/claude_internal.h"
 
@@ -364,8 +366,103 @@ static char *root_from_git_file(pd_arena *a, const char *repo_dir, const char *g
     return (char *)repo_dir;
 }
 
-/* Walks up from cwd to the nearest .git entry. Returns the repository root or NULL. */
+/* ---- per-thread cache of repository roots ---------------------------------------- */
+
+/*
+ * Each walk up to a .git entry costs one stat() per ancestor, and a batch
+ * run meets the same few working directories in thousands of sessions.
+ * Between pd_project_cache_begin() and pd_project_cache_end() a thread
+ * stores each walk's result and reuses it. Outside that window every call
+ * walks the file system.
+ */
+#define ROOT_CACHE_SLOTS 4096 /* a power of two; the cache empties when half full */
+
+typedef struct root_cache_entry {
+    char *cwd;  /* cleaned working directory; NULL marks a free slot */
+    char *root; /* repository root, or NULL when the walk found none */
+} root_cache_entry;
+
+typedef struct root_cache {
+    root_cache_entry slots[ROOT_CACHE_SLOTS];
+    size_t used;
+} root_cache;
+
+static _Thread_local root_cache *thread_root_cache;
+
+static void root_cache_clear(root_cache *c)
+{
+    for (size_t i = 0; i < ROOT_CACHE_SLOTS; i++) {
+        free(c->slots[i].cwd);
+        free(c->slots[i].root);
+        c->slots[i] = (root_cache_entry){0};
+    }
+    c->used = 0;
+}
+
+void pd_project_cache_begin(void)
+{
+    if (thread_root_cache != NULL)
+        root_cache_clear(thread_root_cache);
+    else
+        thread_root_cache = calloc(1, sizeof *thread_root_cache);
+    /* Without memory the cache stays off and every call walks the file system. */
+}
+
+void pd_project_cache_end(void)
+{
+    if (thread_root_cache == NULL)
+        return;
+    root_cache_clear(thread_root_cache);
+    free(thread_root_cache);
+    thread_root_cache = NULL;
+}
+
+/* Returns the slot of cwd: its entry, or the free slot where it belongs. */
+static root_cache_entry *root_cache_slot(root_cache *c, const char *cwd)
+{
+    size_t i = (size_t)pd_xxh3(cwd, strlen(cwd)) & (ROOT_CACHE_SLOTS - 1);
+    while (c->slots[i].cwd != NULL && strcmp(c->slots[i].cwd, cwd) != 0)
+        i = (i + 1) & (ROOT_CACHE_SLOTS - 1);
+    return &c->slots[i];
+}
+
+/* Remembers one walk's answer. A full cache or a failed allocation only costs a later walk. */
+static void root_cache_put(root_cache *c, const char *cwd, const char *root)
+{
+    if (c->used >= ROOT_CACHE_SLOTS / 2)
+        root_cache_clear(c);
+    root_cache_entry *e = root_cache_slot(c, cwd);
+    char *key = strdup(cwd);
+    char *value = root != NULL ? strdup(root) : NULL;
+    if (key == NULL || (root != NULL && value == NULL)) {
+        free(key);
+        free(value);
+        return;
+    }
+    e->cwd = key;
+    e->root = value;
+    c->used++;
+}
+
+static char *find_git_root_uncached(pd_arena *a, const char *cwd);
+
+/* Returns the repository root of cwd (an arena string) or NULL, through the thread's cache. */
 static char *find_git_root(pd_arena *a, const char *cwd)
+{
+    root_cache *c = thread_root_cache;
+    if (c == NULL)
+        return find_git_root_uncached(a, cwd);
+
+    root_cache_entry *e = root_cache_slot(c, cwd);
+    if (e->cwd != NULL)
+        return e->root != NULL ? pd_arena_strdup(a, e->root) : NULL;
+    char *root = find_git_root_uncached(a, cwd);
+    root_cache_put(c, cwd, root);
+    return root;
+}
+
+/* Walks up from cwd to the nearest .git entry. Returns the repository root or NULL. */
+static char *find_git_root_uncached(pd_arena *a, const char *cwd)
 {
     struct stat st;
     char *dir;

@@ -137,6 +137,14 @@ size_t pd_providers(const pd_provider *const **out);
 /* Looks a provider up by name; NULL when unknown. */
 const pd_provider *pd_provider_find(const char *name);
 
+/*
+ * Start and end the calling thread's cache of repository roots, which the
+ * Claude and Codex parsers use for project names. Outside the cache window
+ * every parse walks the file system.
+ */
+void pd_project_cache_begin(void);
+void pd_project_cache_end(void);
+
 extern const pd_provider pd_provider_claude;
 extern const pd_provider pd_provider_codex;
 

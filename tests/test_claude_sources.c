@@ -251,6 +251,31 @@ static void test_project_from_git_checkout(void **state)
     free(missing);
 }
 
+/*
+ * Inside a cache window a working directory keeps its first answer, so a
+ * .git made later is not seen; after pd_project_cache_end() it is.
+ */
+static void test_project_cache_window(void **state)
+{
+    env *e = *state;
+    char *cwd = ct_join(e->root, "late/app-x");
+
+    make_dir(e, "late/app-x");
+    pd_project_cache_begin();
+    assert_string_equal(claude_project_from_cwd(e->arena, cwd, ""), "app_x");
+    make_dir(e, "late/.git");
+    assert_string_equal(claude_project_from_cwd(e->arena, cwd, ""), "app_x");
+
+    pd_project_cache_end();
+    assert_string_equal(claude_project_from_cwd(e->arena, cwd, ""), "late");
+
+    /* A new window starts empty. */
+    pd_project_cache_begin();
+    assert_string_equal(claude_project_from_cwd(e->arena, cwd, ""), "late");
+    pd_project_cache_end();
+    free(cwd);
+}
+
 static void test_project_from_linked_worktree(void **state)
 {
     env *e = *state;
@@ -456,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_project_from_dir_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_project_from_cwd_lexical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_project_from_git_checkout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_project_cache_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_project_from_linked_worktree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_project_from_bare_repository, setup, teardown),
         cmocka_unit_test_setup_teardown(test_project_of_parsed_session, setup, teardown),
