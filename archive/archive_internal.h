@@ -40,6 +40,9 @@ typedef enum archive_stmt_id {
     STMT_FIND_CALL,
     STMT_LINK_RESULT,
     STMT_SET_NAME,
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
     STMT_COUNT
 } archive_stmt_id;
 
@@ -73,6 +76,9 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
 
 /* Runs one SQL statement without results; returns PD_OK or the failure. */
 int archive_exec(pd_archive *a, const char *sql, const char *operation, pd_err *err);
+/* Runs the statement cached under id (sql, no results) and resets it; returns PD_OK or the failure. */
+int archive_exec_cached(pd_archive *a, archive_stmt_id id, const char *sql, const char *operation,
+                        pd_err *err);
 
 /* PD_EREADONLY (with err set) unless a was opened with PD_ARCHIVE_CREATE. */
 int archive_require_writable(pd_archive *a, const char *op, pd_err *err);

@@ -542,7 +542,7 @@ int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_s
 
     /* One read transaction, unless the caller already has one open. */
     if (sqlite3_get_autocommit(a->db)) {
-        rc = archive_exec(a, "BEGIN", "start a read transaction", err);
+        rc = archive_exec_cached(a, STMT_BEGIN, "BEGIN", "start a read transaction", err);
         if (rc != PD_OK)
             return rc;
         own_transaction = true;
@@ -559,8 +559,14 @@ int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_s
         rc = load_usage(&ld);
 
     free(ld.keys);
-    if (own_transaction)
-        sqlite3_exec(a->db, rc == PD_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (own_transaction) {
+        /* A failed end of a read transaction loses nothing, so its error is dropped. */
+        pd_err ignored = {0};
+        if (rc == PD_OK)
+            archive_exec_cached(a, STMT_COMMIT, "COMMIT", "end a read transaction", &ignored);
+        else
+            archive_exec_cached(a, STMT_ROLLBACK, "ROLLBACK", "end a read transaction", &ignored);
+    }
     if (rc != PD_OK) {
         *found = false;
         pd_session_init(out);

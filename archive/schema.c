@@ -316,6 +316,21 @@ int archive_exec(pd_archive *a, const char *sql, const char *operation, pd_err *
     return PD_OK;
 }
 
+int archive_exec_cached(pd_archive *a, archive_stmt_id id, const char *sql, const char *operation,
+                        pd_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = archive_stmt(a, id, sql, &st, err);
+    if (rc != PD_OK)
+        return rc;
+
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        return archive_sqlite_fail(a, step, operation, err);
+    return PD_OK;
+}
+
 int archive_require_writable(pd_archive *a, const char *op, pd_err *err)
 {
     if ((a->flags & PD_ARCHIVE_CREATE) != 0)

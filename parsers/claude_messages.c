@@ -270,6 +270,8 @@ static int preprocess_user_text(pd_arena *a, char *text, size_t len, user_text *
 }
 
 static const char *const ide_tags[] = {"ide_opened_file", "ide_selection", NULL};
+static const char *const ide_open_tags[] = {"<ide_opened_file>", "<ide_selection>"};
+static const char *const ide_close_tags[] = {"</ide_opened_file>", "</ide_selection>"};
 
 /*
  * Finds a complete IDE context element at the start of s (after spaces).
@@ -280,10 +282,9 @@ static bool leading_ide_element(const char *s, size_t n, const char **tag, size_
     size_t start = skip_space_and_bom(s, n);
 
     for (size_t i = 0; ide_tags[i] != NULL; i++) {
-        char open[40], close[40];
+        const char *open = ide_open_tags[i];
+        const char *close = ide_close_tags[i];
         const char *found;
-        snprintf(open, sizeof open, "<%s>", ide_tags[i]);
-        snprintf(close, sizeof close, "</%s>", ide_tags[i]);
         if (!has_prefix(s + start, n - start, open))
             continue;
         found = pd_text_find(s + start, n - start, close);
