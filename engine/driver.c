@@ -15,6 +15,17 @@ static void check_cancel(pd_driver *d)
     }
 }
 
+/* Folds one returned job. */
+static void fold_one(pd_driver *d, void *job)
+{
+    d->returned++;
+    bool ran = pd_pool_job_was_run(d->pool, job);
+    int frc = d->fold(d->ctx, job, ran);
+    if (frc != PD_OK && d->first_error == PD_OK)
+        d->first_error = frc;
+    check_cancel(d);
+}
+
 /* Blocks for one finished job and folds it. */
 static int collect_one(pd_driver *d)
 {
@@ -24,15 +35,33 @@ static int collect_one(pd_driver *d)
     d->wait_ns += pd_monotonic_ns() - t0;
     if (rc != PD_OK)
         return rc;
-    d->returned++;
-    bool ran = pd_pool_job_was_run(d->pool, job);
-    int frc = d->fold(d->ctx, job, ran);
-    if (frc != PD_OK && d->first_error == PD_OK)
-        d->first_error = frc;
-    check_cancel(d);
+    fold_one(d, job);
     return PD_OK;
 }
 
+/* Folds every finished job that is ready, without waiting. */
+static int collect_ready(pd_driver *d)
+{
+    for (;;) {
+        void *job = NULL;
+        int rc = pd_pool_try_next_result(d->pool, &job);
+        if (rc == PD_ECLOSED)
+            return PD_OK;
+        if (rc != PD_OK)
+            return rc;
+        if (job == NULL)
+            return PD_OK;
+        fold_one(d, job);
+    }
+}
+
+/*
+ * pd_pool_submit sleeps while the job ring is full and few results are
+ * waiting, and wakes once workers have emptied half of the ring. It returns
+ * PD_EFULL when results have piled up instead, and the driver then folds all
+ * of them. One wake-up thus serves many jobs, where folding one result per
+ * full ring would put the thread to sleep and wake it again for every job.
+ */
 int pd_driver_submit(pd_driver *d, void *job)
 {
     check_cancel(d);
@@ -42,15 +71,19 @@ int pd_driver_submit(pd_driver *d, void *job)
         return d->first_error;
 
     for (;;) {
-        int rc = pd_pool_try_submit(d->pool, job);
+        int64_t t0 = pd_monotonic_ns();
+        int rc = pd_pool_submit(d->pool, job);
+        d->wait_ns += pd_monotonic_ns() - t0;
         if (rc == PD_OK) {
             d->submitted++;
             return PD_OK;
         }
         if (rc != PD_EFULL)
             return rc;
-        /* The ring is full, so at least one job is in flight: fold it. */
+        /* The rings are full, so at least one job has finished or is in flight. */
         rc = collect_one(d);
+        if (rc == PD_OK)
+            rc = collect_ready(d);
         if (rc != PD_OK)
             return rc;
         if (d->cancelled)

@@ -2,8 +2,8 @@
  * driver.h -- the submit/collect loop shared by sync and diff.
  *
  * One thread (the caller's) both submits jobs and folds their results, so
- * submission never blocks forever: when the job ring is full the driver
- * folds one finished job first. In inline mode (0 threads) each submit runs
+ * submission never blocks forever: when the job ring is full and results
+ * have piled up, the driver folds every finished job first. In inline mode (0 threads) each submit runs
  * the job at once and its result is folded on the next collect.
  * Thread-safety: the caller's thread only.
  */
@@ -27,7 +27,7 @@ typedef struct pd_driver {
     int64_t returned;
     bool cancelled;
     int first_error; /* first error returned by fold; stops submission */
-    int64_t wait_ns;  /* time blocked waiting for a finished job */
+    int64_t wait_ns;  /* time blocked waiting for a finished job or a free job slot */
 } pd_driver;
 
 /* Submits job, folding finished jobs while the ring is full. Returns PD_OK,

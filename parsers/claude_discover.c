@@ -26,6 +26,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "parsers/claude_internal.h"
+#include "parsers/jsonl.h"
 
 /* Directory levels walked below a subagents/ directory. */
 #define MAX_SUBAGENT_DEPTH 32
@@ -131,14 +132,13 @@ static int walk_project(found_list *l, const char *project_dir, char *project)
             rc = PD_ENOMEM;
             break;
         }
-        if (stat(path, &st) != 0)
-            continue;
-        if (S_ISREG(st.st_mode)) {
+        pd_entry_kind kind = pd_source_entry_kind(ent->d_type, path);
+        if (kind == PD_ENTRY_FILE) {
             if (is_transcript_name(ent->d_name) && strncmp(ent->d_name, "agent-", 6) != 0)
                 rc = add_found(l, path, project);
             continue;
         }
-        if (S_ISDIR(st.st_mode)) {
+        if (kind == PD_ENTRY_DIR) {
             char *subagents = pd_arena_sprintf(l->arena, "%s/subagents", path);
             if (subagents == NULL) {
                 rc = PD_ENOMEM;
@@ -183,7 +183,6 @@ int claude_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void
                           strerror(errno));
     }
     while (rc == PD_OK && (ent = readdir(d)) != NULL) {
-        struct stat st;
         char *path, *project;
 
         if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
@@ -194,7 +193,7 @@ int claude_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void
             rc = PD_ENOMEM;
             break;
         }
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        if (pd_source_entry_kind(ent->d_type, path) == PD_ENTRY_DIR)
             rc = walk_project(&l, path, project);
     }
     closedir(d);

@@ -239,12 +239,8 @@ static int collect(const char *dir, int depth, walk_list *out)
             rc = PD_ENOMEM;
             break;
         }
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            free(path);
-            continue;
-        }
-        if (want_file && S_ISREG(st.st_mode)) {
+        pd_entry_kind kind = pd_source_entry_kind(e->d_type, path);
+        if (want_file && kind == PD_ENTRY_FILE) {
             rc = list_push(out, path, depth == 3);
             if (rc != PD_OK) {
                 free(path);
@@ -252,7 +248,7 @@ static int collect(const char *dir, int depth, walk_list *out)
             }
             continue;
         }
-        if (want_dir && S_ISDIR(st.st_mode))
+        if (want_dir && kind == PD_ENTRY_DIR)
             rc = collect(path, depth + 1, out);
         free(path);
         if (rc != PD_OK)

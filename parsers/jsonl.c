@@ -16,6 +16,7 @@
  */
 #include "parsers/jsonl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -42,6 +43,21 @@ bool pd_source_is_zst(const char *path)
     return n >= 4 && memcmp(path + n - 4, ".zst", 4) == 0;
 }
 
+pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path)
+{
+    if (d_type == DT_REG)
+        return PD_ENTRY_FILE;
+    if (d_type == DT_DIR)
+        return PD_ENTRY_DIR;
+
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return PD_ENTRY_OTHER;
+    if (S_ISREG(st.st_mode))
+        return PD_ENTRY_FILE;
+    return S_ISDIR(st.st_mode) ? PD_ENTRY_DIR : PD_ENTRY_OTHER;
+}
+
 void pd_source_buf_free(pd_source_buf *b)
 {
     if (b == NULL)
@@ -64,6 +80,13 @@ static int read_fd(int fd, const char *path, size_t limit, char **out, size_t *o
         ssize_t got = read(fd, data + done, limit - done);
         if (got < 0 && errno == EINTR)
             continue;
+        /* Regular files ignore O_NONBLOCK on most file systems; clear it where one does not. */
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int flags = fcntl(fd, F_GETFL);
+            if (flags >= 0 && (flags & O_NONBLOCK) != 0 &&
+                fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0)
+                continue;
+        }
         if (got < 0) {
             int saved = errno;
             free(data);
@@ -195,7 +218,7 @@ int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_e
     struct stat st;
     char *raw = NULL;
     size_t raw_len = 0, limit;
-    int fd, flags, rc;
+    int fd, rc;
 
     memset(out, 0, sizeof *out);
 
@@ -215,14 +238,6 @@ int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_e
     }
     if (!S_ISREG(st.st_mode)) {
         rc = pd_err_set(err, PD_EIO, "%s: not a regular file (FIFO, socket or device)", path);
-        goto out;
-    }
-
-    /* Clearing O_NONBLOCK makes read() wait for data instead of failing with EAGAIN. */
-    flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-        rc = pd_err_set(err, PD_EIO, "%s: cannot clear O_NONBLOCK: %s", path,
-                        errno_text(errno, text, sizeof text));
         goto out;
     }
 

@@ -55,6 +55,20 @@ void pd_source_buf_free(pd_source_buf *b);
 /* True when path ends in ".zst". */
 bool pd_source_is_zst(const char *path);
 
+/* The kind of a directory entry that discovery cares about. */
+typedef enum pd_entry_kind {
+    PD_ENTRY_OTHER = 0, /* missing, or neither a regular file nor a directory */
+    PD_ENTRY_FILE,
+    PD_ENTRY_DIR,
+} pd_entry_kind;
+
+/*
+ * Returns the kind of the entry at path, following symbolic links. A
+ * d_type from readdir() of DT_REG or DT_DIR is trusted. Any other value (a
+ * link, or DT_UNKNOWN from some file systems) costs one stat().
+ */
+pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path);
+
 typedef struct pd_jsonl_line {
     const char *data; /* line bytes, without the LF and the CR before it */
     size_t len;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/text.h"
 #include "parsers/claude_internal.h"
@@ -132,6 +133,38 @@ static void test_discover_layout(void **state)
     assert_string_equal(c.hints[0], "-proj-a");
     assert_string_equal(c.hints[1], "-proj-a");
     assert_string_equal(c.hints[4], "-proj-b");
+}
+
+/* Links to transcripts and to project directories are followed; links to nothing are skipped. */
+static void test_discover_follows_links(void **state)
+{
+    env *e = *state;
+    collected c = {0};
+    pd_err err = {0};
+    char *outside = ct_join(e->root, "elsewhere");
+    char *real_file = ct_join(e->root, "elsewhere/real.jsonl");
+    char *projects = ct_join(e->root, "projects");
+    char *file_link = ct_join(e->root, "projects/-proj-a/linked.jsonl");
+    char *dead_link = ct_join(e->root, "projects/-proj-a/dead.jsonl");
+    char *dir_link = ct_join(e->root, "projects/-proj-linked");
+
+    touch(e, "elsewhere/real.jsonl");
+    touch(e, "projects/-proj-a/s1.jsonl");
+    assert_int_equal(symlink(real_file, file_link), 0);
+    assert_int_equal(symlink("no-such-target.jsonl", dead_link), 0);
+    assert_int_equal(symlink(outside, dir_link), 0);
+
+    assert_int_equal(pd_provider_claude.discover(projects, e->arena, collect, &c, &err), PD_OK);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.paths[0], file_link);
+    assert_true(strstr(c.paths[1], "/projects/-proj-a/s1.jsonl") != NULL);
+    assert_true(strstr(c.paths[2], "/projects/-proj-linked/real.jsonl") != NULL);
+    free(outside);
+    free(real_file);
+    free(projects);
+    free(file_link);
+    free(dead_link);
+    free(dir_link);
 }
 
 static void test_discover_missing_root(void **state)
@@ -475,6 +508,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discover_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discover_follows_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discover_missing_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discover_trailing_slash_and_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provider_identity, setup, teardown),
