@@ -635,14 +635,26 @@ size_t skip_space(const char *s, size_t n, size_t i)
     return i;
 }
 
-/* Returns the offset just past the string literal that starts at s[i] == '"'. */
+/*
+ * Returns the offset just past the string literal that starts at s[i] == '"'.
+ * memchr finds each candidate quote, and an odd run of backslashes before it
+ * marks it as escaped. The opening quote ends every run, so each byte is
+ * counted at most once.
+ */
 size_t skip_string(const char *s, size_t n, size_t i)
 {
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
+    size_t from = i + 1;
+    while (from < n) {
+        const char *q = static_cast<const char *>(memchr(s + from, '"', n - from));
+        if (q == nullptr)
+            return n;
+        size_t quote = static_cast<size_t>(q - s);
+        size_t backslashes = 0;
+        while (s[quote - 1 - backslashes] == '\\')
+            backslashes++;
+        if (backslashes % 2 == 0)
+            return quote + 1;
+        from = quote + 1;
     }
     return n;
 }

@@ -370,6 +370,12 @@ static void raw_spans_nested_strings(void **state)
     expect_raw(p, "a.2.b", "\"[\"");
     expect_raw(p, "c", "{\"d\":\"\\\\\"}");
     expect_raw(p, "c.d", "\"\\\\\"");
+
+    /* Three backslashes before a quote escape it; four do not. */
+    parse_ok(p, "{\"e\":\"a\\\\\\\"b\",\"f\":\"\\\\\\\\\",\"g\":0}");
+    expect_raw(p, "e", "\"a\\\\\\\"b\"");
+    expect_raw(p, "f", "\"\\\\\\\\\"");
+    expect_raw(p, "g", "0");
 }
 
 static void raw_span_misses(void **state)
