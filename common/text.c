@@ -140,23 +140,25 @@ static size_t plain_ascii_run(const unsigned char *s, size_t n)
 {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
-    while (n - i >= 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        /* A byte below 0x20, or at 0x7F and above, sets its high bit here. */
-        uint64_t below_space = (w - 0x20 * ones) & ~w & highs;
-        uint64_t del_or_high = (w | (w + ones)) & highs;
-        if ((below_space | del_or_high) != 0)
-            break;
-        i += 8;
-    }
-    while (i < n) {
+    for (;;) {
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            /* A byte below 0x20, or at 0x7F and above, sets its high bit here. */
+            uint64_t below_space = (w - 0x20 * ones) & ~w & highs;
+            uint64_t del_or_high = (w | (w + ones)) & highs;
+            if ((below_space | del_or_high) != 0)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            return i;
+        /* One byte at a time up to the next word, so that a newline does not end the fast path. */
         unsigned char c = s[i];
         if (!((c >= 0x20 && c < 0x7F) || c == '\n' || c == '\t' || c == '\r'))
-            break;
+            return i;
         i++;
     }
-    return i;
 }
 
 bool pd_utf8_is_clean(const char *s, size_t n)
