@@ -203,6 +203,25 @@ __attribute__((format(printf, 2, 0))) static char *arena_vsprintf(pd_arena *a, c
     int n;
     char *p;
 
+    /* Format straight into the head block's free space, which is enough for most strings. */
+    arena_block *b = a != NULL ? a->head : NULL;
+    if (b != NULL && b->size > b->used) {
+        size_t room = b->size - b->used;
+        p = block_data(b) + b->used;
+        va_copy(measure, ap);
+        n = vsnprintf(p, room, fmt, measure);
+        va_end(measure);
+        if (n < 0)
+            return NULL;
+        if ((size_t)n < room) {
+            b->used += align_up((size_t)n + 1);
+            if (b->used > b->size)
+                b->used = b->size;
+            a->last_alloc = p;
+            return p;
+        }
+    }
+
     va_copy(measure, ap);
     n = vsnprintf(NULL, 0, fmt, measure);
     va_end(measure);

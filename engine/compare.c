@@ -106,52 +106,11 @@ const char *pd_cmp_deref(const char *s)
     return s != NULL ? s : "";
 }
 
-/*
- * Returns the length of the leading run of s[0..n) made of printable ASCII,
- * tab, LF and CR, which sanitising keeps unchanged. Most stored text is such
- * ASCII, and scanning it a word at a time is much cheaper than decoding
- * every byte as UTF-8.
- */
-static size_t clean_ascii_prefix(const char *s, size_t n)
-{
-    const uint64_t ones = 0x0101010101010101u;
-    const uint64_t highs = 0x8080808080808080u;
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-
-    while (i < n) {
-        /* Skip a whole word when its eight bytes are all in 0x20..0x7E. */
-        if (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, u + i, sizeof w);
-            uint64_t below_space = (w - 0x20 * ones) & ~w & highs;
-            uint64_t x = w ^ (0x7F * ones);
-            uint64_t is_del = (x - ones) & ~x & highs;
-            if (((w & highs) | below_space | is_del) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-
-        /* Otherwise decide byte by byte, where tab, LF and CR are kept too. */
-        size_t stop = n - i >= 8 ? i + 8 : n;
-        for (; i < stop; i++) {
-            unsigned char b = u[i];
-            bool kept = (b >= 0x20 && b < 0x7F) || b == '\n' || b == '\t' || b == '\r';
-            if (!kept)
-                return i;
-        }
-    }
-    return i;
-}
-
 int pd_cmp_clean(pd_arena *scratch, const char *s, pd_cmp_str *out)
 {
     s = pd_cmp_deref(s);
     size_t n = strlen(s);
-    /* An ASCII byte always ends a rune, so the rest can be checked alone. */
-    size_t prefix = clean_ascii_prefix(s, n);
-    if (prefix == n || pd_utf8_is_clean(s + prefix, n - prefix)) {
+    if (pd_utf8_is_clean(s, n)) {
         out->s = s;
         out->n = n;
         return PD_OK;

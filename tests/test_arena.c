@@ -167,6 +167,21 @@ static void arena_string_copies(void **state)
     assert_non_null(long_text);
     assert_int_equal(strlen(long_text), 200000);
     assert_int_equal(long_text[199999], '7');
+
+    /* Strings formatted into a block's free space stay intact while later ones fill it. */
+    enum { N_FORMATTED = 5000 };
+    char **items = calloc(N_FORMATTED, sizeof *items);
+    assert_non_null(items);
+    for (int i = 0; i < N_FORMATTED; i++) {
+        items[i] = pd_arena_sprintf(a, "item-%0*d", i % 40, i);
+        assert_non_null(items[i]);
+    }
+    for (int i = 0; i < N_FORMATTED; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "item-%0*d", i % 40, i);
+        assert_string_equal(items[i], want);
+    }
+    free(items);
     pd_arena_free(a);
 }
 
