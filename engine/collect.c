@@ -212,6 +212,11 @@ static bool is_visited(const pd_diff_run *run, size_t i)
     return (run->visited[i / 8] >> (i % 8)) & 1u;
 }
 
+static bool is_path_parsed(const pd_diff_run *run, size_t i)
+{
+    return (run->path_parsed[i / 8] >> (i % 8)) & 1u;
+}
+
 /* ---- raced guard ----------------------------------------------------------------- */
 
 bool pd_source_raced(int64_t stored_mtime, int64_t live_mtime, bool live_ok)
@@ -297,15 +302,13 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
 
 /* ---- folding one job ---------------------------------------------------------------- */
 
-static int register_presence(pd_diff_run *run, const char *path)
+/* Marks the stored rows of a parsed source for the presence sweep. */
+static void register_presence(pd_diff_run *run, const char *path)
 {
-    if (pd_strset_has(&run->presence, path))
-        return PD_OK;
-    char *key = pd_arena_strdup(run->report->arena, path);
-    if (key == NULL)
-        return PD_ENOMEM;
-    int added = pd_strset_add(&run->presence, key);
-    return added < 0 ? added : PD_OK;
+    const size_t *idx;
+    size_t n = pd_snapshot_find_path(run->snapshot, path, &idx);
+    for (size_t i = 0; i < n; i++)
+        run->path_parsed[idx[i] / 8] |= (uint8_t)(1u << (idx[i] % 8));
 }
 
 static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
@@ -443,7 +446,8 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
     /* NOTE: stale Claude fork rows of this transcript that the parse no longer
      * emits are reported by the presence sweep (changed or pending_resync),
      * not as excluded members bound for tombstoning. */
-    return register_presence(run, job->js.src.path);
+    register_presence(run, job->js.src.path);
+    return PD_OK;
 }
 
 /* ---- sweeps ------------------------------------------------------------------------ */
@@ -495,8 +499,7 @@ int pd_collect_sweeps(pd_diff_run *run)
     /* Presence: a stored row of a parsed source that the parse did not emit. */
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, i);
-        if (is_visited(run, i) || row->is_trashed || row->file_path == NULL ||
-            !pd_strset_has(&run->presence, row->file_path))
+        if (is_visited(run, i) || row->is_trashed || row->file_path == NULL || !is_path_parsed(run, i))
             continue;
         mark_visited(run, row);
         int rc;

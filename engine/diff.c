@@ -365,12 +365,12 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     if (opts->after_snapshot != NULL)
         opts->after_snapshot(opts->after_snapshot_ctx);
     run.visited = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
-    if (run.visited == NULL) {
+    run.path_parsed = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
+    if (run.visited == NULL || run.path_parsed == NULL) {
         rc = pd_err_set(err, PD_ENOMEM, "out of memory for the visited set");
         goto out;
     }
     pd_strset_init(&run.cut);
-    pd_strset_init(&run.presence);
     run.sets_ready = true;
 
     rc = pd_run_providers_open(e, opts->agents, opts->n_agents, &run.providers, err);
@@ -438,9 +438,9 @@ out:
     pd_arena_free(discovery);
     if (run.sets_ready) {
         pd_strset_free(&run.cut);
-        pd_strset_free(&run.presence);
     }
     free(run.visited);
+    free(run.path_parsed);
     pd_json_parser_free(run.collector_json);
     pd_snapshot_free(run.snapshot);
     pd_archive_close(archive);

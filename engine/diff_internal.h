@@ -52,9 +52,9 @@ struct pd_diff_run {
     pd_diff_report *report;
 
     /* Collector-only state. */
-    uint8_t *visited;    /* one bit per snapshot row */
-    pd_strset cut;       /* paths dropped by --limit (keys in the discovery arena) */
-    pd_strset presence;  /* paths registered for the presence sweep (keys in report arena) */
+    uint8_t *visited;     /* one bit per snapshot row */
+    uint8_t *path_parsed; /* one bit per snapshot row: its file_path was parsed (presence sweep) */
+    pd_strset cut;        /* paths dropped by --limit (keys in the discovery arena) */
     bool sets_ready;
     pd_json_parser *collector_json; /* for the Codex consumed-boundary check */
     int64_t done;

@@ -334,12 +334,8 @@ static int discover_emit(void *ctx_, const pd_source *src)
         return PD_OK;
     }
 
-    const char *key = src->dedupe_key;
-    if (key == NULL) {
-        key = pd_arena_sprintf(ctx->arena, "%s\x1f%s", ctx->provider->name, src->path);
-        if (key == NULL)
-            return PD_ENOMEM;
-    }
+    /* The set is per provider and the path lives in the discovery arena, so it is its own key. */
+    const char *key = src->dedupe_key != NULL ? src->dedupe_key : src->path;
     int added = pd_strset_add(ctx->seen, key);
     if (added < 0)
         return added;
@@ -353,12 +349,13 @@ static int discover_emit(void *ctx_, const pd_source *src)
 int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *arena,
                     pd_job_source_fn emit, void *ctx, pd_err *err)
 {
-    pd_strset seen;
-    pd_strset_init(&seen);
     int rc = PD_OK;
 
     for (size_t i = 0; i < rp->n && rc == PD_OK; i++) {
         const pd_provider *p = rp->list[i];
+        /* Paths and session keys already emitted for this provider. */
+        pd_strset seen;
+        pd_strset_init(&seen);
         discover_ctx dc = {.provider = p, .provider_index = i, .seen = &seen, .arena = arena,
                            .emit = emit, .emit_ctx = ctx};
 
@@ -381,8 +378,8 @@ int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *ar
             pd_job_source js = {.provider = p, .src = dc.held[h], .provider_index = i};
             rc = emit(ctx, &js);
         }
+        pd_strset_free(&seen);
     }
 
-    pd_strset_free(&seen);
     return rc;
 }

@@ -50,10 +50,11 @@ static int emit_rollout(void *ctx, const char *path, bool is_dated)
     pd_source src = {0};
     char uuid[37];
 
+    /* The root outlives discovery (the caller owns it), so only the path is copied. */
     src.path = pd_arena_strdup(dc->arena, path);
-    src.agent = pd_arena_strdup(dc->arena, "codex");
-    src.root = pd_arena_strdup(dc->arena, dc->root);
-    if (src.path == NULL || src.agent == NULL || src.root == NULL)
+    src.agent = "codex";
+    src.root = dc->root;
+    if (src.path == NULL)
         return PD_ENOMEM;
     if (pd_codex_uuid_from_path(path, uuid)) {
         src.dedupe_key = pd_arena_sprintf(dc->arena, "codex:%s", uuid);

@@ -8,7 +8,7 @@
  * its mtime into file_mtime, so a rename alone makes a stored row stale.
  *
  * The replay gate needs the transcript of a fork's or subagent's parent,
- * located by session UUID under the same roots. So open_shared also maps
+ * located by session UUID under the same roots. The first such lookup maps
  * every rollout's UUID to its path. The dated copy wins over the flat
  * archived one, then the lexically smaller path.
  *
@@ -17,11 +17,12 @@
  *   pd_codex_walk_root       any thread; used by discovery and open_shared
  *   pd_codex_index_for_path, pd_codex_index_lookup, pd_codex_rollout_path,
  *   pd_codex_effective_mtime, pd_codex_index_title, pd_codex_index_mtime
- *                            any thread, concurrently, read-only
+ *                            any thread, concurrently
  *   pd_codex_shared_close    once, after every parse returned
  *
- * Threading: the shared state is written only inside pd_codex_shared_open;
- * afterwards every function here only reads it, so workers need no locks.
+ * Threading: the shared state is written inside pd_codex_shared_open, and
+ * the rollout map once more under its own lock by the first
+ * pd_codex_rollout_path. Everything else only reads.
  */
 #include "parsers/codex.h"
 #include "parsers/codex_internal.h"
@@ -390,7 +391,7 @@ out:
 
 static int remember_rollout(void *ctx, const char *path, bool is_dated)
 {
-    pd_codex_shared *sh = ctx;
+    pd_codex_rollout_map *rm = ctx;
     const char *slash = strrchr(path, '/');
     const char *name = slash != NULL ? slash + 1 : path;
     char uuid[37];
@@ -398,21 +399,78 @@ static int remember_rollout(void *ctx, const char *path, bool is_dated)
 
     if (!pd_codex_uuid_from_name(name, strlen(name), uuid))
         return PD_OK;
-    if (pd_codex_map_get(&sh->rollouts, uuid, 36, &found)) {
+    if (pd_codex_map_get(&rm->map, uuid, 36, &found)) {
         const pd_codex_rollout *cur = found;
         bool better = is_dated != cur->is_dated ? is_dated : strcmp(path, cur->path) < 0;
         if (!better)
             return PD_OK;
     }
 
-    pd_codex_rollout *r = pd_arena_alloc(sh->arena, sizeof *r);
+    pd_codex_rollout *r = pd_arena_alloc(rm->arena, sizeof *r);
     if (r == NULL)
         return PD_ENOMEM;
-    r->path = pd_arena_strdup(sh->arena, path);
+    r->path = pd_arena_strdup(rm->arena, path);
     r->is_dated = is_dated;
     if (r->path == NULL)
         return PD_ENOMEM;
-    return pd_codex_map_put(&sh->rollouts, uuid, 36, r);
+    return pd_codex_map_put(&rm->map, uuid, 36, r);
+}
+
+/* Creates the unbuilt rollout map for roots; NULL when memory runs out. */
+static pd_codex_rollout_map *rollout_map_new(const char *const *roots, size_t n_roots)
+{
+    pd_arena *arena = pd_arena_new();
+    pd_codex_rollout_map *rm = arena != NULL ? pd_arena_calloc(arena, 1, sizeof *rm) : NULL;
+    const char **copies = rm != NULL ? pd_arena_calloc(arena, n_roots + 1, sizeof *copies) : NULL;
+
+    if (copies == NULL || pthread_mutex_init(&rm->lock, NULL) != 0) {
+        pd_arena_free(arena);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_roots; i++) {
+        copies[i] = pd_arena_strdup(arena, roots[i]);
+        if (copies[i] == NULL) {
+            pthread_mutex_destroy(&rm->lock);
+            pd_arena_free(arena);
+            return NULL;
+        }
+    }
+    rm->arena = arena;
+    rm->roots = copies;
+    rm->n_roots = n_roots;
+    atomic_init(&rm->ready, false);
+    pd_codex_map_init(&rm->map, arena);
+    return rm;
+}
+
+static void rollout_map_free(pd_codex_rollout_map *rm)
+{
+    if (rm == NULL)
+        return;
+    pthread_mutex_destroy(&rm->lock);
+    pd_arena_free(rm->arena);
+}
+
+/*
+ * Builds the map on the first call; later calls only read it. A walk that
+ * runs out of memory leaves a partial map, logged, whose missing parents
+ * read as not found.
+ */
+static void rollout_map_build(pd_codex_rollout_map *rm)
+{
+    if (atomic_load_explicit(&rm->ready, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&rm->lock);
+    if (!atomic_load_explicit(&rm->ready, memory_order_relaxed)) {
+        for (size_t i = 0; i < rm->n_roots; i++) {
+            pd_err err = {0};
+            if (pd_codex_walk_root(rm->roots[i], remember_rollout, rm, &err) != PD_OK)
+                PD_LOG(PD_LOG_ERROR, "%s; fork and subagent parents under it may not be found",
+                       err.msg);
+        }
+        atomic_store_explicit(&rm->ready, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&rm->lock);
 }
 
 int pd_codex_shared_open(const char *const *roots, size_t n_roots, void **shared, pd_err *err)
@@ -434,7 +492,11 @@ int pd_codex_shared_open(const char *const *roots, size_t n_roots, void **shared
         goto out;
     }
     sh->arena = arena;
-    pd_codex_map_init(&sh->rollouts, arena);
+    sh->rollouts = rollout_map_new(roots, n_roots);
+    if (sh->rollouts == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "codex: out of memory building the shared state");
+        goto out;
+    }
 
     for (size_t i = 0; i < n_roots; i++) {
         rc = add_index_for_root(sh, roots[i], parser, &cap);
@@ -443,16 +505,16 @@ int pd_codex_shared_open(const char *const *roots, size_t n_roots, void **shared
                        pd_strerror(rc));
             goto out;
         }
-        rc = pd_codex_walk_root(roots[i], remember_rollout, sh, err);
-        if (rc != PD_OK)
-            goto out;
     }
     *shared = sh;
 
 out:
     pd_json_parser_free(parser);
-    if (rc != PD_OK)
+    if (rc != PD_OK) {
+        if (sh != NULL)
+            rollout_map_free(sh->rollouts);
         pd_arena_free(arena);
+    }
     return rc;
 }
 
@@ -460,8 +522,10 @@ void pd_codex_shared_close(void *shared)
 {
     pd_codex_shared *sh = shared;
 
-    if (sh != NULL)
+    if (sh != NULL) {
+        rollout_map_free(sh->rollouts);
         pd_arena_free(sh->arena);
+    }
 }
 
 /* ---- lookups ------------------------------------------------------------------------ */
@@ -501,7 +565,10 @@ const char *pd_codex_rollout_path(const pd_codex_shared *sh, const char *uuid, s
 {
     void *value;
 
-    if (sh == NULL || !pd_codex_map_get(&sh->rollouts, uuid, n, &value))
+    if (sh == NULL || sh->rollouts == NULL)
+        return NULL;
+    rollout_map_build(sh->rollouts);
+    if (!pd_codex_map_get(&sh->rollouts->map, uuid, n, &value))
         return NULL;
     return ((const pd_codex_rollout *)value)->path;
 }

@@ -14,6 +14,8 @@
 #ifndef PD_CODEX_INTERNAL_H
 #define PD_CODEX_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,14 +67,29 @@ typedef struct pd_codex_rollout {
 } pd_codex_rollout;
 
 /*
- * Read-only run state built by open_shared. After pd_codex_shared_open
- * returns nothing writes it, so parse workers read it without locks.
+ * The map from session UUID to rollout, built on the first lookup. Only
+ * forks and subagents need it, and it costs a few hundred bytes per rollout,
+ * so a run without them never builds it.
+ */
+typedef struct pd_codex_rollout_map {
+    pthread_mutex_t lock;  /* held while the map is built */
+    atomic_bool ready;     /* set, with release order, once map is complete */
+    pd_arena *arena;       /* the map's own memory, written only under lock */
+    const char **roots;    /* the roots to walk, copied at open */
+    size_t n_roots;
+    pd_codex_map map; /* UUID -> pd_codex_rollout*, dated first, then smaller path */
+} pd_codex_rollout_map;
+
+/*
+ * Run state built by open_shared. After pd_codex_shared_open returns only
+ * the rollout map is written (once, under its lock), so parse workers read
+ * the rest without locks.
  */
 typedef struct pd_codex_shared {
     pd_arena *arena;
     pd_codex_index *indexes; /* distinct index files, in root order */
     size_t n_indexes;
-    pd_codex_map rollouts; /* UUID -> pd_codex_rollout*, dated first, then smaller path */
+    pd_codex_rollout_map *rollouts;
 } pd_codex_shared;
 
 int pd_codex_shared_open(const char *const *roots, size_t n_roots, void **shared, pd_err *err);
@@ -93,7 +110,10 @@ const pd_codex_index *pd_codex_index_for_path(const pd_codex_shared *sh, const c
  */
 bool pd_codex_index_lookup(const pd_codex_index *ix, const char *id, size_t n, const char **title);
 
-/* Returns the rollout path for a session UUID, or NULL when none was found. */
+/*
+ * Returns the rollout path for a session UUID, or NULL when none was found.
+ * The first call walks the roots.
+ */
 const char *pd_codex_rollout_path(const pd_codex_shared *sh, const char *uuid, size_t n);
 
 /*

@@ -35,11 +35,12 @@ typedef enum pd_live_mtime_rule {
     PD_LIVE_MTIME_TRANSCRIPT,   /* plain transcript stat, never folded (Codex) */
 } pd_live_mtime_rule;
 
-/* One discovered source. Strings are owned by the list's arena. */
+/* One discovered source. path and the keys live in the list's arena, root and agent
+ * as long as the run. */
 typedef struct pd_source {
     char *path;         /* absolute path of the transcript */
-    char *agent;        /* provider name */
-    char *root;         /* the root it was found under */
+    const char *agent;  /* provider name */
+    const char *root;   /* the root it was found under */
     char *project_hint; /* Claude: project directory name; may be NULL */
     char *dedupe_key;   /* Codex: agent + session UUID; else NULL (path is the key) */
     bool is_dated;      /* Codex: found under YYYY/MM/DD (wins dedupe) */
