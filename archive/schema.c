@@ -783,6 +783,13 @@ const char *pd_archive_path(const pd_archive *a)
     return a->path;
 }
 
+int pd_archive_set_cache_kib(pd_archive *a, int kib, pd_err *err)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", kib > 0 ? kib : 1);
+    return archive_exec(a, sql, "set the page cache size", err);
+}
+
 int64_t pd_archive_user_version(const pd_archive *a)
 {
     return a->user_version;
