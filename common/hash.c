@@ -154,6 +154,13 @@ uint64_t pd_xxh3(const void *data, size_t n)
     return XXH3_64bits(data, n);
 }
 
+void pd_xxh128_words(const void *data, size_t n, uint64_t out[2])
+{
+    XXH128_hash_t h = XXH3_128bits(data, n);
+    out[0] = h.low64;
+    out[1] = h.high64;
+}
+
 static void xxh128_to_hex(XXH128_hash_t h, char hex[PD_XXH128_HEX_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";

@@ -35,6 +35,8 @@ int pd_sha256_file(const char *path, int64_t limit, char hex[PD_SHA256_HEX_LEN +
 
 /* XXH3 64-bit hash. */
 uint64_t pd_xxh3(const void *data, size_t n);
+/* XXH3 128-bit hash as two words (low, high). */
+void pd_xxh128_words(const void *data, size_t n, uint64_t out[2]);
 
 #define PD_XXH128_HEX_LEN 32
 

@@ -186,7 +186,11 @@ static pd_diff_job *job_new(pd_diff_run *run, const pd_job_source *js)
         return NULL;
     }
     job->run = run;
-    job->js = *js;
+    if (pd_job_source_copy(job->arena, js, &job->js) != PD_OK) {
+        pd_arena_free(job->arena);
+        free(job);
+        return NULL;
+    }
     return job;
 }
 
@@ -243,6 +247,7 @@ typedef struct gathered {
     int64_t *mtimes;
     size_t n;
     size_t cap;
+    pd_arena *arena; /* the gathered sources' strings */
 } gathered;
 
 static int gather_source(void *ctx, const pd_job_source *js)
@@ -264,7 +269,8 @@ static int gather_source(void *ctx, const pd_job_source *js)
      * sorts as oldest. */
     pd_stat_info st;
     g->mtimes[g->n] = pd_stat_path(js->src.path, &st) == PD_OK ? st.mtime_ns : 0;
-    g->items[g->n] = *js;
+    if (pd_job_source_copy(g->arena, js, &g->items[g->n]) != PD_OK)
+        return PD_ENOMEM;
     g->n++;
     return PD_OK;
 }
@@ -283,7 +289,7 @@ static int compare_newest_first(const void *a, const void *b)
 /* Discovers everything, keeps the newest `limit` sources and submits them. */
 static int submit_limited(pd_diff_run *run, pd_arena *discovery, pd_err *err)
 {
-    gathered g = {0};
+    gathered g = {.arena = discovery};
     size_t *order = NULL;
     int rc = pd_discover_all(run->engine, &run->providers, discovery, gather_source, &g, err);
     if (rc != PD_OK)

@@ -35,6 +35,23 @@ void pd_strset_free(pd_strset *s);
 int pd_strset_add(pd_strset *s, const char *key);
 bool pd_strset_has(const pd_strset *s, const char *key);
 
+/*
+ * A set of strings kept as 128-bit XXH3 digests, so that the strings need
+ * not outlive the call that adds them: 16 bytes per slot, at most 3/4
+ * full. Two distinct keys share a digest with a probability near 2^-128 for
+ * each pair, so a false "present" is not a practical concern.
+ */
+typedef struct pd_keyset {
+    uint64_t (*slots)[2]; /* {0, 0} marks an empty slot; real digests are forced non-zero */
+    size_t cap;
+    size_t n;
+} pd_keyset;
+
+void pd_keyset_init(pd_keyset *s);
+void pd_keyset_free(pd_keyset *s);
+/* Adds key. Returns 1 when added, 0 when present, PD_ENOMEM. */
+int pd_keyset_add(pd_keyset *s, const char *key);
+
 /* A discovered source with the provider that owns it. */
 typedef struct pd_job_source {
     const pd_provider *provider;
@@ -57,14 +74,21 @@ int pd_run_providers_open(const pd_engine *e, const char *const *agents, size_t 
                           pd_run_providers *out, pd_err *err);
 void pd_run_providers_close(pd_run_providers *rp);
 
-/* Receives each deduplicated source; the struct is only valid during the call. */
+/*
+ * Receives each deduplicated source. The struct and its strings are only
+ * valid during the call; pd_job_source_copy() keeps them.
+ */
 typedef int (*pd_job_source_fn)(void *ctx, const pd_job_source *js);
+
+/* Copies in into *out with its strings in arena (root and agent live as long as the run). */
+int pd_job_source_copy(pd_arena *arena, const pd_job_source *in, pd_job_source *out);
 
 /*
  * Discovers every source of the run's providers in registry order, roots in
  * configuration order, and calls emit once per deduplicated source. Codex
  * sources that share a session UUID are emitted once: the dated layout wins,
- * then the first seen. Strings live in arena.
+ * then the first seen. arena keeps the roots and the few sources held back
+ * for deduplication. The emitted strings are transient.
  */
 int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *arena,
                     pd_job_source_fn emit, void *ctx, pd_err *err);

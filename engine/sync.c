@@ -524,7 +524,11 @@ static int sync_submit_source(void *ctx, const pd_job_source *js)
         return PD_ENOMEM;
     }
     job->run = run;
-    job->js = *js;
+    if (pd_job_source_copy(job->arena, js, &job->js) != PD_OK) {
+        pd_arena_free(job->arena);
+        free(job);
+        return PD_ENOMEM;
+    }
 
     int rc = pd_driver_submit(&run->driver, job);
     if (rc != PD_OK) {

@@ -157,17 +157,41 @@ static int compare_found(const void *a, const void *b)
     return strcmp(((const found *)a)->path, ((const found *)b)->path);
 }
 
+/* Walks one project directory and emits its transcripts in path order. */
+static int emit_project(const char *root, const char *project, pd_discover_fn emit, void *ctx)
+{
+    /* A scratch arena per project bounds discovery's memory by the largest project. */
+    pd_arena *scratch = pd_arena_new();
+    if (scratch == NULL)
+        return PD_ENOMEM;
+    found_list l = {.arena = scratch};
+    char *dir = pd_arena_sprintf(scratch, "%s/%s", root, project);
+    char *hint = pd_arena_strdup(scratch, project);
+    int rc = dir != NULL && hint != NULL ? walk_project(&l, dir, hint) : PD_ENOMEM;
+
+    if (rc == PD_OK && l.n > 1)
+        qsort(l.items, l.n, sizeof *l.items, compare_found);
+    for (size_t i = 0; i < l.n && rc == PD_OK; i++) {
+        pd_source src = {
+            .path = l.items[i].path,
+            .agent = "claude",
+            .root = root,
+            .project_hint = l.items[i].project,
+            .dedupe_key = NULL,
+            .is_dated = false,
+        };
+        rc = emit(ctx, &src);
+    }
+    pd_arena_free(scratch);
+    return rc;
+}
+
 int claude_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void *ctx, pd_err *err)
 {
-    found_list l = {.arena = arena};
-    char *root_copy;
-    DIR *d;
-    struct dirent *ent;
-    int rc = PD_OK;
-
     if (root == NULL || root[0] == '\0')
         return PD_OK;
-    root_copy = pd_arena_strdup(arena, root);
+    /* The copy outlives discovery in the caller's arena, because sources name it as their root. */
+    char *root_copy = pd_arena_strdup(arena, root);
     if (root_copy == NULL)
         return pd_err_set(err, PD_ENOMEM, "%s: listing Claude projects failed: out of memory",
                           root);
@@ -175,46 +199,27 @@ int claude_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void
     for (size_t n = strlen(root_copy); n > 1 && root_copy[n - 1] == '/'; n--)
         root_copy[n - 1] = '\0';
 
-    d = opendir(root_copy);
-    if (d == NULL) {
+    pd_dir_entry *projects;
+    size_t n_projects;
+    int rc = pd_dir_list(root_copy, NULL, NULL, &projects, &n_projects);
+    if (rc == PD_EIO) {
         if (errno == ENOENT || errno == ENOTDIR)
             return PD_OK;
         return pd_err_set(err, PD_EIO, "%s: cannot list the Claude projects root: %s", root_copy,
                           strerror(errno));
     }
-    while (rc == PD_OK && (ent = readdir(d)) != NULL) {
-        char *path, *project;
-
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        path = pd_arena_sprintf(arena, "%s/%s", root_copy, ent->d_name);
-        project = pd_arena_strdup(arena, ent->d_name);
-        if (path == NULL || project == NULL) {
-            rc = PD_ENOMEM;
-            break;
-        }
-        if (pd_source_entry_kind(ent->d_type, path) == PD_ENTRY_DIR)
-            rc = walk_project(&l, path, project);
-    }
-    closedir(d);
     if (rc != PD_OK)
         return pd_err_set(err, rc, "%s: listing Claude projects failed: %s", root_copy,
                           pd_strerror(rc));
 
-    if (l.n > 1)
-        qsort(l.items, l.n, sizeof *l.items, compare_found);
-    for (size_t i = 0; i < l.n; i++) {
-        pd_source src = {
-            .path = l.items[i].path,
-            .agent = "claude",
-            .root = root_copy,
-            .project_hint = l.items[i].project,
-            .dedupe_key = NULL,
-            .is_dated = false,
-        };
-        rc = emit(ctx, &src);
-        if (rc != PD_OK)
-            return rc;
+    /* Projects come in path order, so their sources do too. */
+    for (size_t i = 0; i < n_projects && rc == PD_OK; i++) {
+        if (projects[i].kind == PD_ENTRY_DIR)
+            rc = emit_project(root_copy, projects[i].name, emit, ctx);
     }
-    return PD_OK;
+    pd_dir_list_free(projects, n_projects);
+    if (rc == PD_ENOMEM)
+        return pd_err_set(err, rc, "%s: listing Claude projects failed: %s", root_copy,
+                          pd_strerror(rc));
+    return rc;
 }

@@ -30,6 +30,7 @@
 #include "parsers/codex.h"
 #include "parsers/codex_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/text.h"
@@ -47,21 +48,14 @@ typedef struct discover_ctx {
 static int emit_rollout(void *ctx, const char *path, bool is_dated)
 {
     discover_ctx *dc = ctx;
-    pd_source src = {0};
     char uuid[37];
+    char key[sizeof "codex:" + 36];
+    pd_source src = {.path = path, .agent = "codex", .root = dc->root, .is_dated = is_dated};
 
-    /* The root outlives discovery (the caller owns it), so only the path is copied. */
-    src.path = pd_arena_strdup(dc->arena, path);
-    src.agent = "codex";
-    src.root = dc->root;
-    if (src.path == NULL)
-        return PD_ENOMEM;
     if (pd_codex_uuid_from_path(path, uuid)) {
-        src.dedupe_key = pd_arena_sprintf(dc->arena, "codex:%s", uuid);
-        if (src.dedupe_key == NULL)
-            return PD_ENOMEM;
+        snprintf(key, sizeof key, "codex:%s", uuid);
+        src.dedupe_key = key;
     }
-    src.is_dated = is_dated;
     return dc->emit(dc->emit_ctx, &src);
 }
 

@@ -149,40 +149,6 @@ static char *index_path_for_dir(const char *dir, size_t n)
 
 /* ---- discovery walk ------------------------------------------------------------ */
 
-typedef struct walk_entry {
-    char *path;
-    bool is_dated;
-} walk_entry;
-
-typedef struct walk_list {
-    walk_entry *items;
-    size_t n;
-    size_t cap;
-} walk_list;
-
-static int list_push(walk_list *l, char *path, bool is_dated)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        walk_entry *grown = realloc(l->items, cap * sizeof *grown);
-        if (grown == NULL)
-            return PD_ENOMEM;
-        l->items = grown;
-        l->cap = cap;
-    }
-    l->items[l->n].path = path;
-    l->items[l->n].is_dated = is_dated;
-    l->n++;
-    return PD_OK;
-}
-
-static void list_free(walk_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->items[i].path);
-    free(l->items);
-}
-
 static bool all_digits(const char *s)
 {
     if (*s == '\0')
@@ -210,79 +176,60 @@ static char *join(const char *dir, const char *name)
     return out;
 }
 
-/*
- * Collects rollout files below dir. Depth 0 is the root, with flat archived
- * files and year directories. Depths 1 and 2 are month and day directories,
- * and dated files are taken at depth 3.
- */
-static int collect(const char *dir, int depth, walk_list *out)
+/* Returns whether the walk keeps name at depth: rollout files at 0 and 3, digit
+ * directories at 0 to 2. */
+static bool keep_walk_entry(const char *name, void *ctx)
 {
-    DIR *d = opendir(dir);
-    int rc = PD_OK;
+    int depth = *(const int *)ctx;
+    return ((depth == 0 || depth == 3) && is_rollout_name(name)) || (depth < 3 && all_digits(name));
+}
 
-    if (d == NULL) {
+/*
+ * Visits the rollout files below dir in path order, one directory listing
+ * at a time. Depth 0 is the root, with flat archived files and year
+ * directories. Depths 1 and 2 are month and day directories, and dated
+ * files are taken at depth 3.
+ */
+static int walk_dir(const char *dir, int depth, pd_codex_visit_fn visit, void *ctx)
+{
+    pd_dir_entry *entries;
+    size_t n;
+    int rc = pd_dir_list(dir, keep_walk_entry, &depth, &entries, &n);
+
+    if (rc == PD_EIO) {
         if (errno != ENOENT && errno != ENOTDIR)
             PD_LOG(PD_LOG_WARN, "%s: cannot list Codex sessions directory: %s", dir,
                    strerror(errno));
         return PD_OK;
     }
+    if (rc != PD_OK)
+        return rc;
 
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        const char *name = e->d_name;
-        bool want_file = (depth == 0 || depth == 3) && is_rollout_name(name);
-        bool want_dir = depth < 3 && all_digits(name);
-        if (!want_file && !want_dir)
+    for (size_t i = 0; i < n && rc == PD_OK; i++) {
+        /* The names passed keep_walk_entry; the kind decides which rule they met. */
+        bool is_file = entries[i].kind == PD_ENTRY_FILE;
+        bool keep = is_file ? (depth == 0 || depth == 3) && is_rollout_name(entries[i].name)
+                            : depth < 3 && all_digits(entries[i].name);
+        if (!keep)
             continue;
-
-        char *path = join(dir, name);
+        char *path = join(dir, entries[i].name);
         if (path == NULL) {
             rc = PD_ENOMEM;
             break;
         }
-        pd_entry_kind kind = pd_source_entry_kind(e->d_type, path);
-        if (want_file && kind == PD_ENTRY_FILE) {
-            rc = list_push(out, path, depth == 3);
-            if (rc != PD_OK) {
-                free(path);
-                break;
-            }
-            continue;
-        }
-        if (want_dir && kind == PD_ENTRY_DIR)
-            rc = collect(path, depth + 1, out);
+        rc = is_file ? visit(ctx, path, depth == 3) : walk_dir(path, depth + 1, visit, ctx);
         free(path);
-        if (rc != PD_OK)
-            break;
     }
-    closedir(d);
+    pd_dir_list_free(entries, n);
     return rc;
-}
-
-static int compare_entries(const void *x, const void *y)
-{
-    return strcmp(((const walk_entry *)x)->path, ((const walk_entry *)y)->path);
 }
 
 int pd_codex_walk_root(const char *root, pd_codex_visit_fn visit, void *ctx, pd_err *err)
 {
-    walk_list list = {0};
-    int rc = collect(root, 0, &list);
+    int rc = walk_dir(root, 0, visit, ctx);
 
-    if (rc != PD_OK) {
+    if (rc == PD_ENOMEM)
         pd_err_set(err, rc, "%s: listing Codex rollouts failed: %s", root, pd_strerror(rc));
-        goto out;
-    }
-    if (list.n > 1)
-        qsort(list.items, list.n, sizeof *list.items, compare_entries);
-    for (size_t i = 0; i < list.n; i++) {
-        rc = visit(ctx, list.items[i].path, list.items[i].is_dated);
-        if (rc != PD_OK)
-            break;
-    }
-
-out:
-    list_free(&list);
     return rc;
 }
 

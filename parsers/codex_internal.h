@@ -119,7 +119,8 @@ const char *pd_codex_rollout_path(const pd_codex_shared *sh, const char *uuid, s
 /*
  * Visits the rollout files of one root in sorted path order: flat
  * <root>/rollout-*.jsonl[.zst] and dated <root>/YYYY/MM/DD/rollout-*.
- * A missing root visits nothing. visit returns PD_OK to continue.
+ * A missing root visits nothing. visit returns PD_OK to continue; path is
+ * valid only during the call.
  */
 typedef int (*pd_codex_visit_fn)(void *ctx, const char *path, bool is_dated);
 int pd_codex_walk_root(const char *root, pd_codex_visit_fn visit, void *ctx, pd_err *err);

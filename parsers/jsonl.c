@@ -58,6 +58,106 @@ pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path)
     return S_ISDIR(st.st_mode) ? PD_ENTRY_DIR : PD_ENTRY_OTHER;
 }
 
+/* Orders names as their paths would sort, a directory's name being followed by '/'. */
+static int compare_dir_entries(const void *x, const void *y)
+{
+    const pd_dir_entry *a = x, *b = y;
+    const unsigned char *p = (const unsigned char *)a->name;
+    const unsigned char *q = (const unsigned char *)b->name;
+
+    while (*p != '\0' && *p == *q) {
+        p++;
+        q++;
+    }
+    int ca = *p != '\0' ? *p : (a->kind == PD_ENTRY_DIR ? '/' : 0);
+    int cb = *q != '\0' ? *q : (b->kind == PD_ENTRY_DIR ? '/' : 0);
+    return ca - cb;
+}
+
+void pd_dir_list_free(pd_dir_entry *entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(entries[i].name);
+    free(entries);
+}
+
+int pd_dir_list(const char *dir, bool (*keep)(const char *name, void *ctx), void *ctx,
+                pd_dir_entry **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return PD_EIO;
+
+    size_t dir_len = strlen(dir);
+    while (dir_len > 1 && dir[dir_len - 1] == '/')
+        dir_len--;
+    pd_dir_entry *entries = NULL;
+    size_t count = 0, cap = 0;
+    char *path = NULL;
+    size_t path_cap = 0;
+    int rc = PD_OK;
+    struct dirent *e;
+
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        if (keep != NULL && !keep(name, ctx))
+            continue;
+
+        size_t name_len = strlen(name);
+        if (dir_len + name_len + 2 > path_cap) {
+            size_t want = (dir_len + name_len + 2) * 2;
+            char *grown = realloc(path, want);
+            if (grown == NULL) {
+                rc = PD_ENOMEM;
+                break;
+            }
+            path = grown;
+            path_cap = want;
+        }
+        memcpy(path, dir, dir_len);
+        size_t at = dir_len;
+        if (!(dir_len == 1 && dir[0] == '/'))
+            path[at++] = '/';
+        memcpy(path + at, name, name_len + 1);
+
+        pd_entry_kind kind = pd_source_entry_kind(e->d_type, path);
+        if (kind == PD_ENTRY_OTHER)
+            continue;
+        if (count == cap) {
+            size_t grown_cap = cap == 0 ? 32 : cap * 2;
+            pd_dir_entry *grown = realloc(entries, grown_cap * sizeof *grown);
+            if (grown == NULL) {
+                rc = PD_ENOMEM;
+                break;
+            }
+            entries = grown;
+            cap = grown_cap;
+        }
+        entries[count].name = strdup(name);
+        if (entries[count].name == NULL) {
+            rc = PD_ENOMEM;
+            break;
+        }
+        entries[count].kind = kind;
+        count++;
+    }
+    closedir(d);
+    free(path);
+    if (rc != PD_OK) {
+        pd_dir_list_free(entries, count);
+        return rc;
+    }
+    if (count > 1)
+        qsort(entries, count, sizeof *entries, compare_dir_entries);
+    *out = entries;
+    *n = count;
+    return PD_OK;
+}
+
 void pd_source_buf_free(pd_source_buf *b)
 {
     if (b == NULL)

@@ -69,6 +69,25 @@ typedef enum pd_entry_kind {
  */
 pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path);
 
+/* One entry of a directory listing. */
+typedef struct pd_dir_entry {
+    char *name; /* malloc'd */
+    pd_entry_kind kind;
+} pd_dir_entry;
+
+/*
+ * Lists the regular files and directories in dir (links followed, "." and
+ * ".." left out) for which keep(name, ctx) is true; keep may be NULL. The
+ * entries are sorted as the paths dir/name, with a directory's name
+ * followed by '/', so that a walk that descends into each directory in
+ * turn meets every path in byte order. Returns PD_OK and sets *out and *n
+ * (free them with pd_dir_list_free), PD_ENOMEM, or PD_EIO with errno set
+ * when dir cannot be opened.
+ */
+int pd_dir_list(const char *dir, bool (*keep)(const char *name, void *ctx), void *ctx,
+                pd_dir_entry **out, size_t *n);
+void pd_dir_list_free(pd_dir_entry *entries, size_t n);
+
 typedef struct pd_jsonl_line {
     const char *data; /* line bytes, without the LF and the CR before it */
     size_t len;

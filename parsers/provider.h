@@ -35,15 +35,17 @@ typedef enum pd_live_mtime_rule {
     PD_LIVE_MTIME_TRANSCRIPT,   /* plain transcript stat, never folded (Codex) */
 } pd_live_mtime_rule;
 
-/* One discovered source. path and the keys live in the list's arena, root and agent
- * as long as the run. */
+/*
+ * One discovered source. Its strings are valid only during the pd_discover_fn
+ * call that receives it; the receiver copies what it keeps.
+ */
 typedef struct pd_source {
-    char *path;         /* absolute path of the transcript */
-    const char *agent;  /* provider name */
-    const char *root;   /* the root it was found under */
-    char *project_hint; /* Claude: project directory name; may be NULL */
-    char *dedupe_key;   /* Codex: agent + session UUID; else NULL (path is the key) */
-    bool is_dated;      /* Codex: found under YYYY/MM/DD (wins dedupe) */
+    const char *path;         /* absolute path of the transcript */
+    const char *agent;        /* provider name */
+    const char *root;         /* the root it was found under */
+    const char *project_hint; /* Claude: project directory name; may be NULL */
+    const char *dedupe_key;   /* Codex: agent + session UUID; else NULL (path is the key) */
+    bool is_dated;            /* Codex: found under YYYY/MM/DD (wins dedupe) */
 } pd_source;
 
 /* Receives each discovered source; return PD_OK to continue or an error to stop. */
@@ -114,6 +116,8 @@ typedef struct pd_provider {
     /*
      * Walks one root and calls emit for each source, in a deterministic
      * order (sorted paths). A missing root is not an error (no sources).
+     * arena lives for the whole run, so it takes per-root data only and
+     * never per-source strings.
      */
     int (*discover)(const char *root, pd_arena *arena, pd_discover_fn emit, void *ctx,
                     pd_err *err);

@@ -135,6 +135,27 @@ static void test_discover_layout(void **state)
     assert_string_equal(c.hints[4], "-proj-b");
 }
 
+/* Projects stream one at a time, yet sources still come in byte order of their full paths. */
+static void test_discover_path_order(void **state)
+{
+    env *e = *state;
+    static const char *const expected[] = {"p-x/s.jsonl", "p/s.jsonl", "p0/s.jsonl"};
+    collected c = {0};
+    pd_err err = {0};
+
+    touch(e, "p0/s.jsonl");
+    touch(e, "p/s.jsonl");
+    touch(e, "p-x/s.jsonl");
+
+    assert_int_equal(pd_provider_claude.discover(e->root, e->arena, collect, &c, &err), PD_OK);
+    assert_int_equal(c.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        char *want = ct_join(e->root, expected[i]);
+        assert_string_equal(c.paths[i], want);
+        free(want);
+    }
+}
+
 /* Links to transcripts and to project directories are followed; links to nothing are skipped. */
 static void test_discover_follows_links(void **state)
 {
@@ -509,6 +530,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discover_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discover_follows_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discover_path_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discover_missing_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discover_trailing_slash_and_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provider_identity, setup, teardown),

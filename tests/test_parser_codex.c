@@ -246,13 +246,23 @@ static const pd_tool_call *call0(const run *r, size_t i)
 typedef struct found {
     pd_source items[16];
     size_t n;
+    pd_arena *arena; /* copies of the sources' strings, which are valid only during the call */
 } found;
+
+static const char *copy_or_null(pd_arena *a, const char *s)
+{
+    return s != NULL ? pd_arena_strdup(a, s) : NULL;
+}
 
 static int collect_source(void *ctx, const pd_source *src)
 {
     found *f = ctx;
     assert_true(f->n < 16);
-    f->items[f->n++] = *src;
+    pd_source *kept = &f->items[f->n++];
+    *kept = *src;
+    kept->path = copy_or_null(f->arena, src->path);
+    kept->project_hint = copy_or_null(f->arena, src->project_hint);
+    kept->dedupe_key = copy_or_null(f->arena, src->dedupe_key);
     return PD_OK;
 }
 
@@ -274,7 +284,7 @@ static void test_discover_dated_and_flat(void **state)
     write_text(fmt("%s/2025/rollout-2025-03-04T10-00-00-%s.jsonl", root, uuid_b), "{}\n");
 
     pd_arena *a = pd_arena_new();
-    found f = {0};
+    found f = {.arena = a};
     pd_err err = {0};
     assert_int_equal(pd_provider_codex.discover(root, a, collect_source, &f, &err), PD_OK);
 
@@ -306,7 +316,7 @@ static void test_discover_missing_root_empty(void **state)
 {
     (void)state;
     pd_arena *a = pd_arena_new();
-    found f = {0};
+    found f = {.arena = a};
     pd_err err = {0};
 
     assert_int_equal(pd_provider_codex.discover(fmt("%s/absent", tmp_dir), a, collect_source, &f, &err),
@@ -1809,7 +1819,7 @@ static void test_real_corpus_rollouts(void **state)
         skip();
 
     pd_arena *a = pd_arena_new();
-    found f = {0};
+    found f = {.arena = a};
     pd_err err = {0};
     assert_int_equal(pd_provider_codex.discover(root, a, collect_source, &f, &err), PD_OK);
     assert_int_equal(f.n, 6);
