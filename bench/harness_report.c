@@ -152,7 +152,7 @@ void bench_print_text(FILE *out, const bench_result *r)
             r->corpus_dir, r->profile[0] != '\0' ? r->profile : "(unknown)", r->seed,
             (long long)r->n_files, mb(r->n_bytes), (long long)r->n_sessions);
     fprintf(out, "archive     %s, %.1f MB\n", r->db_path, mb(r->db_bytes));
-    fprintf(out, "warm-up     every source read once in %.2f s before the runs\n",
+    fprintf(out, "warm-up     every source and the archive read once in %.2f s before the runs\n",
             r->warmup_seconds);
     fprintf(out, "command     %s\n", r->command);
     if (r->repeat > 1)
