@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "common/text.h"
 #include "common/timefmt.h"
 #include "parsers/codex.h"
+#include "parsers/codex_internal.h"
 #include "parsers/jsonl.h"
 #include "parsers/provider.h"
 
@@ -1217,6 +1219,54 @@ static char *write_fork_child(void)
     return path;
 }
 
+/* One lookup thread's request and answers. */
+typedef struct lookup_job {
+    const pd_codex_shared *shared;
+    const char *parent_path; /* the expected path of PARENT_UUID */
+    bool parent_ok;
+    bool missing_ok;
+} lookup_job;
+
+static void *lookup_in_thread(void *arg)
+{
+    lookup_job *job = arg;
+    const char *path = pd_codex_rollout_path(job->shared, PARENT_UUID, strlen(PARENT_UUID));
+    job->parent_ok = path != NULL && strcmp(path, job->parent_path) == 0;
+    job->missing_ok = pd_codex_rollout_path(job->shared, CHILD_UUID, strlen(CHILD_UUID)) == NULL;
+    return NULL;
+}
+
+/* Threads that look up a parent at once build the rollout map once and all see it whole. */
+static void test_rollout_map_concurrent_lookups(void **state)
+{
+    (void)state;
+    enum { N_THREADS = 4 };
+    char *parent = write_parent_rollout();
+    for (int i = 0; i < 20; i++)
+        write_text(fmt("%s/sessions/2026/01/%02d/rollout-2026-01-%02dT08-00-00-"
+                       "bbbbbbbb-0000-4000-8000-%012d.jsonl",
+                       tmp_dir, 12 + i % 5, 12 + i % 5, i),
+                   "{}\n");
+
+    const char *roots[] = {sessions_root()};
+    void *shared = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_provider_codex.open_shared(roots, 1, &shared, &err), PD_OK);
+
+    pthread_t threads[N_THREADS];
+    lookup_job jobs[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        jobs[i] = (lookup_job){.shared = shared, .parent_path = parent};
+        assert_int_equal(pthread_create(&threads[i], NULL, lookup_in_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N_THREADS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_true(jobs[i].parent_ok);
+        assert_true(jobs[i].missing_ok);
+    }
+    pd_provider_codex.close_shared(shared);
+}
+
 static void test_fork_gate_parent_present(void **state)
 {
     (void)state;
@@ -1882,6 +1932,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_discover_dated_and_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discover_missing_root_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_map_concurrent_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_provider_table_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uuid_from_path_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minimal_example_fields, setup, teardown),
