@@ -1219,7 +1219,7 @@ static char *write_fork_child(void)
     return path;
 }
 
-/* One lookup thread's request and answers. */
+/* One lookup thread's input and results. */
 typedef struct lookup_job {
     const pd_codex_shared *shared;
     const char *parent_path; /* the expected path of PARENT_UUID */
