@@ -89,9 +89,10 @@ typedef struct pd_stored_row {
 typedef struct pd_snapshot pd_snapshot;
 
 /*
- * Reads every sessions row (trashed rows included) in one query, ordered by
- * created_at then id, and indexes it by id and by file_path. Sets *out; free
- * it with pd_snapshot_free(). Returns PD_OK, PD_ENOMEM or PD_ESQLITE.
+ * Reads every sessions row (trashed rows included) in one query, in rowid
+ * order (the order rows were first written), and indexes it by id and by
+ * file_path. Sets *out; free it with pd_snapshot_free(). Returns PD_OK,
+ * PD_ENOMEM or PD_ESQLITE.
  */
 int pd_archive_snapshot(pd_archive *a, pd_snapshot **out, pd_err *err);
 void pd_snapshot_free(pd_snapshot *s);
