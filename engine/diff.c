@@ -401,7 +401,8 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     rc = pd_pool_create(&pc, &run.pool, err);
     if (rc != PD_OK)
         goto out;
-    run.driver = (pd_driver){.pool = run.pool, .fold = diff_fold, .ctx = &run, .cancel = e->cfg.cancel};
+    run.driver = (pd_driver){.pool = run.pool, .fold = diff_fold, .ctx = &run, .cancel = e->cfg.cancel,
+                             .runs_inline = threads == 0};
 
     if (opts->progress != NULL)
         opts->progress(opts->progress_ctx, 0, 0);
@@ -412,7 +413,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     else
         src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, err);
     run.report->timings.discovery_ms =
-        (double)(pd_monotonic_ns() - t_discover - run.fold_ns - run.driver.wait_ns) / 1e6;
+        (double)(pd_monotonic_ns() - t_discover - run.fold_ns - run.driver.wait_ns -
+                 run.driver.inline_run_ns) /
+        1e6;
     rc = pd_driver_finish(&run.driver);
     if (rc == PD_OK && src_rc != PD_OK && src_rc != PD_ECANCELED)
         rc = src_rc;

@@ -90,13 +90,13 @@ typedef struct pd_field_count {
 typedef struct pd_diff_timings {
     bool enabled;
     double snapshot_ms;     /* open the archive and read the sessions table */
-    double discovery_ms;    /* walk the roots and submit jobs, folding and waiting excluded */
+    double discovery_ms;    /* walk the roots and submit jobs; folding, waiting and inline jobs excluded */
     double read_ms;         /* workers: read source bytes */
     double parse_ms;        /* workers: parse and normalise */
     double stored_reads_ms; /* workers: load stored rows */
     double compare_ms;      /* workers: run the comparator */
     double collect_ms;      /* collector: fold finished jobs (re-stat, classify) */
-    double wait_ms;         /* collector: blocked waiting for workers to finish a job */
+    double wait_ms;         /* collector: blocked on workers (0 in inline mode) */
     double sweeps_ms;       /* presence and stored sweeps, sorting */
     double total_ms;        /* the whole run */
 } pd_diff_timings;

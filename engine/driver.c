@@ -73,7 +73,10 @@ int pd_driver_submit(pd_driver *d, void *job)
     for (;;) {
         int64_t t0 = pd_monotonic_ns();
         int rc = pd_pool_submit(d->pool, job);
-        d->wait_ns += pd_monotonic_ns() - t0;
+        if (d->runs_inline)
+            d->inline_run_ns += pd_monotonic_ns() - t0;
+        else
+            d->wait_ns += pd_monotonic_ns() - t0;
         if (rc == PD_OK) {
             d->submitted++;
             return PD_OK;

@@ -23,11 +23,13 @@ typedef struct pd_driver {
     int (*fold)(void *ctx, void *job, bool ran);
     void *ctx;
     atomic_bool *cancel; /* may be NULL */
+    bool runs_inline;    /* the pool has no threads, so a submit runs the job rather than waits */
     int64_t submitted;
     int64_t returned;
     bool cancelled;
     int first_error; /* first error returned by fold; stops submission */
     int64_t wait_ns;  /* time blocked waiting for a finished job or a free job slot */
+    int64_t inline_run_ns; /* inline mode: time spent running jobs inside submits */
 } pd_driver;
 
 /* Submits job, folding finished jobs while the ring is full. Returns PD_OK,
