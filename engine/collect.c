@@ -499,7 +499,8 @@ int pd_collect_sweeps(pd_diff_run *run)
     /* Presence: a stored row of a parsed source that the parse did not emit. */
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, i);
-        if (is_visited(run, i) || row->is_trashed || row->file_path == NULL || !is_path_parsed(run, i))
+        if (is_visited(run, i) || row->is_trashed || row->file_path == NULL ||
+            !is_path_parsed(run, i))
             continue;
         mark_visited(run, row);
         int rc;

@@ -401,7 +401,10 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     rc = pd_pool_create(&pc, &run.pool, err);
     if (rc != PD_OK)
         goto out;
-    run.driver = (pd_driver){.pool = run.pool, .fold = diff_fold, .ctx = &run, .cancel = e->cfg.cancel,
+    run.driver = (pd_driver){.pool = run.pool,
+                             .fold = diff_fold,
+                             .ctx = &run,
+                             .cancel = e->cfg.cancel,
                              .runs_inline = threads == 0};
 
     if (opts->progress != NULL)

@@ -90,7 +90,7 @@ typedef struct pd_field_count {
 typedef struct pd_diff_timings {
     bool enabled;
     double snapshot_ms;     /* open the archive and read the sessions table */
-    double discovery_ms;    /* walk the roots and submit jobs; folding, waiting and inline jobs excluded */
+    double discovery_ms;    /* walk the roots and submit jobs (not folds, waits or inline jobs) */
     double read_ms;         /* workers: read source bytes */
     double parse_ms;        /* workers: parse and normalise */
     double stored_reads_ms; /* workers: load stored rows */

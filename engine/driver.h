@@ -3,8 +3,9 @@
  *
  * One thread (the caller's) both submits jobs and folds their results, so
  * submission never blocks forever: when the job ring is full and results
- * have piled up, the driver folds every finished job first. In inline mode (0 threads) each submit runs
- * the job at once and its result is folded on the next collect.
+ * have piled up, the driver folds every finished job first. In inline mode
+ * (0 threads) each submit runs the job at once and its result is folded on
+ * the next collect.
  * Thread-safety: the caller's thread only.
  */
 #ifndef PD_DRIVER_H

@@ -579,7 +579,10 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     rc = pd_pool_create(&pc, &run.pool, err);
     if (rc != PD_OK)
         goto out;
-    run.driver = (pd_driver){.pool = run.pool, .fold = sync_fold, .ctx = &run, .cancel = e->cfg.cancel,
+    run.driver = (pd_driver){.pool = run.pool,
+                             .fold = sync_fold,
+                             .ctx = &run,
+                             .cancel = e->cfg.cancel,
                              .runs_inline = threads == 0};
 
     int drc = pd_discover_all(e, &run.providers, discovery, sync_submit_source, &run, err);
