@@ -17,6 +17,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define RUNE_INVALID (-1)
 
@@ -130,16 +133,41 @@ static bool is_removed_control(int32_t r)
     return r < 0x20 || (r >= 0x7F && r <= 0x9F);
 }
 
+#ifdef __SSE2__
+/* Returns a 16-bit mask of the bytes in s[0..16) that sanitising may change or must decode. */
+static unsigned not_plain_mask16(const unsigned char *s)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    /* Signed compare: bytes at 0x80 and above are negative, so they count as below 0x20. */
+    __m128i below_space = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    __m128i kept_controls = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+                                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+                                         _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')));
+    __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F));
+    __m128i bad = _mm_or_si128(_mm_andnot_si128(kept_controls, below_space), del);
+    return (unsigned)_mm_movemask_epi8(bad);
+}
+#endif
+
 /*
  * Length of the leading run of bytes that sanitising keeps as they are and
- * that need no decoding: printable ASCII, \t, \n and \r. Eight bytes at a
- * time while a whole word is printable ASCII, because transcripts are mostly
- * ASCII and one decode per byte was the largest cost of a diff run.
+ * that need no decoding: printable ASCII, \t, \n and \r. Transcripts are
+ * mostly such ASCII, and one decode per byte was the largest cost of a diff
+ * run, so the run is measured 16 bytes at a time with SSE2 where the
+ * compiler targets it, else 8 bytes at a time.
  */
 static size_t plain_ascii_run(const unsigned char *s, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
+#ifdef __SSE2__
+    while (n - i >= 16) {
+        unsigned bad = not_plain_mask16(s + i);
+        if (bad != 0)
+            return i + (size_t)__builtin_ctz(bad);
+        i += 16;
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     for (;;) {
         while (n - i >= 8) {
             uint64_t w;

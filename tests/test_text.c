@@ -38,6 +38,34 @@ static void check_sanitize(pd_arena *a, const char *s, size_t n, const char *exp
     assert_int_equal(out[out_len], '\0');
 }
 
+/*
+ * One odd byte at every position of a 70-byte ASCII text, so that it lands
+ * in each lane of the 16- and 8-byte scans and in the byte-wise tail.
+ */
+static void sanitize_odd_byte_at_every_position(void **state)
+{
+    static const struct {
+        char byte;
+        bool kept;
+    } cases[] = {{'\n', true}, {'\t', true}, {'\r', true}, {'\x01', false},
+                 {'\x1f', false}, {'\x7f', false}, {'\x80', false}, {'\xff', false}};
+    enum { LEN = 70 };
+
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (size_t pos = 0; pos < LEN; pos++) {
+            char text[LEN], expected[LEN];
+            size_t expected_len = 0;
+            for (size_t i = 0; i < LEN; i++) {
+                text[i] = i == pos ? cases[c].byte : (char)('a' + i % 26);
+                if (i != pos || cases[c].kept)
+                    expected[expected_len++] = text[i];
+            }
+            check_sanitize(*state, text, LEN, expected, expected_len);
+            assert_int_equal(pd_utf8_is_clean(text, LEN), cases[c].kept);
+        }
+    }
+}
+
 static void sanitize_removes_nul(void **state)
 {
     check_sanitize(*state, "a\0b\0\0c", 6, "abc", 3);
@@ -316,6 +344,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sanitize_removes_nul, setup_arena, teardown_arena),
+        cmocka_unit_test_setup_teardown(sanitize_odd_byte_at_every_position, setup_arena,
+                                        teardown_arena),
         cmocka_unit_test_setup_teardown(sanitize_keeps_tab_newline_cr, setup_arena, teardown_arena),
         cmocka_unit_test_setup_teardown(sanitize_removes_c0_and_del, setup_arena, teardown_arena),
         cmocka_unit_test_setup_teardown(sanitize_removes_c1, setup_arena, teardown_arena),
