@@ -153,8 +153,8 @@ static unsigned not_plain_mask16(const unsigned char *s)
  * Length of the leading run of bytes that sanitising keeps as they are and
  * that need no decoding: printable ASCII, \t, \n and \r. Transcripts are
  * mostly such ASCII, and one decode per byte was the largest cost of a diff
- * run, so the run is measured 16 bytes at a time with SSE2 where the
- * compiler targets it, else 8 bytes at a time.
+ * run. So the run is measured 16 bytes at a time with SSE2, or 8 bytes at a
+ * time where the compiler does not target SSE2.
  */
 static size_t plain_ascii_run(const unsigned char *s, size_t n)
 {
