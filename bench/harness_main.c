@@ -263,8 +263,8 @@ static char *read_file(const char *path, size_t *len)
 }
 
 /*
- * Reads the totals of a diff report, and per-phase times when the report
- * has a top-level "timings" object of numbers in milliseconds.
+ * Reads the totals of a diff report and its per-phase times: the runs pass
+ * --timings, which adds a top-level "timings" object of milliseconds.
  */
 static void read_diff_report(bench_run *run, const char *path)
 {
@@ -318,8 +318,8 @@ static void run_diff(const bench_options *o, bench_result *r, unsigned threads)
         snprintf(err_path, sizeof err_path, "%s/bench-diff-t%u.log", o->work_dir, threads);
         char *args[] = {
             (char *)o->parsediff, "diff", "--db", (char *)o->db, "--source",
-            (char *)o->claude_root, "--source", (char *)o->codex_root, "--json", "--progress",
-            "never", "--threads", threads_arg, NULL,
+            (char *)o->claude_root, "--source", (char *)o->codex_root, "--json", "--timings",
+            "--progress", "never", "--threads", threads_arg, NULL,
         };
         pd_proc_format_command(args, cur.command, sizeof cur.command);
 

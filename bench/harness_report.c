@@ -172,9 +172,13 @@ void bench_print_text(FILE *out, const bench_result *r)
                 (long long)last_diff->identical, (long long)last_diff->changed,
                 (long long)last_diff->pending_resync, (long long)last_diff->raced,
                 (long long)last_diff->parse_errors);
-        for (size_t p = 0; p < last_diff->n_phases; p++)
-            fprintf(out, "  %s %.3f s\n", last_diff->phases[p].name,
-                    last_diff->phases[p].seconds);
+        if (last_diff->n_phases > 0) {
+            fprintf(out, "diff --timings (%d threads, s; read to compare summed over workers):\n ",
+                    last_diff->threads);
+            for (size_t p = 0; p < last_diff->n_phases; p++)
+                fprintf(out, " %s %.3f%s", last_diff->phases[p].name, last_diff->phases[p].seconds,
+                        p + 1 < last_diff->n_phases ? "," : "\n");
+        }
     }
 
     const bench_engine_phases *e = &r->engine;

@@ -319,6 +319,34 @@ const char *pd_text_find(const char *s, size_t n, const char *needle)
 
     if (nlen == 0)
         return s;
+    if (nlen > n)
+        return NULL;
+#ifdef __SSE2__
+    /*
+     * 16 candidate positions at a time: a match needs the needle's first byte
+     * at the position and its last byte nlen - 1 further on, and only
+     * positions passing both tests are compared in full. Both loads stay
+     * inside s[0..n).
+     */
+    if (nlen >= 2) {
+        const __m128i first = _mm_set1_epi8(needle[0]);
+        const __m128i last = _mm_set1_epi8(needle[nlen - 1]);
+        size_t i = 0;
+        for (; i + nlen - 1 + 16 <= n; i += 16) {
+            __m128i at_first = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i at_last = _mm_loadu_si128((const __m128i *)(s + i + nlen - 1));
+            unsigned mask = (unsigned)_mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi8(at_first, first), _mm_cmpeq_epi8(at_last, last)));
+            while (mask != 0) {
+                size_t at = i + (size_t)__builtin_ctz(mask);
+                if (memcmp(s + at + 1, needle + 1, nlen - 2) == 0)
+                    return s + at;
+                mask &= mask - 1;
+            }
+        }
+        return memmem(s + i, n - i, needle, nlen);
+    }
+#endif
     return memmem(s, n, needle, nlen);
 }
 

@@ -75,21 +75,26 @@ char *claude_format_time(pd_arena *a, bool has, pd_time_ns t, bool *oom)
  * is none). One pass over the members replaces a lookup per key, because
  * each lookup walks the members again.
  */
+#define PICK_MAX_KEYS 32
+
 static void pick_members(pd_json obj, const char *const *keys, size_t n_keys, pd_json *out)
 {
     pd_json_iter it;
     pd_json key, value;
+    size_t key_lens[PICK_MAX_KEYS];
 
     memset(out, 0, n_keys * sizeof *out);
     if (pd_json_type_of(obj) != PD_JSON_OBJECT)
         return;
+    for (size_t i = 0; i < n_keys; i++)
+        key_lens[i] = strlen(keys[i]);
     it = pd_json_iter_begin(obj);
     while (pd_json_iter_next(&it, &key, &value)) {
         const char *name;
         size_t len;
         pd_json_str(key, &name, &len);
         for (size_t i = 0; i < n_keys; i++) {
-            if (len == strlen(keys[i]) && memcmp(name, keys[i], len) == 0) {
+            if (len == key_lens[i] && memcmp(name, keys[i], len) == 0) {
                 if (!pd_json_exists(out[i]))
                     out[i] = value;
                 break;
@@ -368,6 +373,7 @@ static int scan_usage(claude_scan *sc, claude_entry *e, pd_json usage)
     e->usage = pd_utf8_sanitize(sc->arena, raw, n, NULL);
     if (e->usage == NULL)
         return PD_ENOMEM;
+    _Static_assert(N_USAGE_KEYS <= PICK_MAX_KEYS, "pick_members takes at most PICK_MAX_KEYS keys");
     pick_members(usage, usage_keys, N_USAGE_KEYS, v);
     e->has_output_tokens = pd_json_exists(v[OUTPUT]);
     e->has_context_tokens =
@@ -390,7 +396,7 @@ static bool mentions_persisted_output(const char *s, size_t n)
     const char *end = s + n;
     const char *p = s;
 
-    while ((p = memmem(p, (size_t)(end - p), stem, stem_len)) != NULL) {
+    while ((p = pd_text_find(p, (size_t)(end - p), stem)) != NULL) {
         const char *rest = p + stem_len;
         size_t left = (size_t)(end - rest);
         if ((left >= 7 && memcmp(rest, "-output", 7) == 0) ||
@@ -420,6 +426,7 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, const p
     e->has_ts = has_ts;
     e->ts = ts;
     e->line_end = line->end;
+    _Static_assert(N_MESSAGE_KEYS <= PICK_MAX_KEYS, "pick_members takes at most PICK_MAX_KEYS keys");
     pick_members(f[KEY_MESSAGE], message_keys, N_MESSAGE_KEYS, m);
 
     if (type == CLAUDE_ENTRY_USER) {
@@ -513,6 +520,7 @@ static int scan_valid_line(claude_scan *sc, const pd_jsonl_line *line, pd_json r
     bool has_ts;
     int rc;
 
+    _Static_assert(N_LINE_KEYS <= PICK_MAX_KEYS, "pick_members takes at most PICK_MAX_KEYS keys");
     pick_members(root, line_keys, N_LINE_KEYS, f);
 
     /* Identity fields come from whichever line carries them first. */

@@ -340,9 +340,37 @@ static void prefix_and_find(void **state)
     assert_null(pd_text_find(s, 11, "xyz"));
 }
 
+/*
+ * pd_text_find agrees with memmem for needles planted at every position of
+ * haystacks of every length up to 80, over near-miss text ("persisten..."),
+ * so that the 16-byte scan, its candidate checks and the tail all run.
+ */
+static void text_find_matches_memmem(void **state)
+{
+    (void)state;
+    static const char *const needles[] = {"p", "pe", "persisted", "persisted-output", "aab", "zz"};
+    enum { MAX_LEN = 80 };
+
+    for (size_t k = 0; k < sizeof needles / sizeof needles[0]; k++) {
+        const char *needle = needles[k];
+        size_t nlen = strlen(needle);
+        for (size_t pos = 0; pos + nlen <= MAX_LEN; pos++) {
+            char hay[MAX_LEN];
+            for (size_t i = 0; i < MAX_LEN; i++)
+                hay[i] = "persistenaab-outpu"[i % 18];
+            memcpy(hay + pos, needle, nlen);
+            for (size_t n = 0; n <= MAX_LEN; n++) {
+                const char *want = memmem(hay, n, needle, nlen);
+                assert_ptr_equal(pd_text_find(hay, n, needle), want);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(text_find_matches_memmem),
         cmocka_unit_test_setup_teardown(sanitize_removes_nul, setup_arena, teardown_arena),
         cmocka_unit_test_setup_teardown(sanitize_odd_byte_at_every_position, setup_arena,
                                         teardown_arena),
