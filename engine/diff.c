@@ -389,10 +389,15 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     }
 
     unsigned threads = e->cfg.n_threads;
+    /*
+     * 16 queued jobs per worker (at least 32): with 4 per worker the collector
+     * and the workers woke each other for almost every job on the many
+     * profile. In-flight jobs hold their sessions, so this also bounds memory.
+     */
     pd_pool_config pc = {
         .n_threads = threads,
         .ring_capacity = e->cfg.ring_capacity != 0 ? e->cfg.ring_capacity
-                                                   : (threads * 4 < 8 ? 8 : threads * 4),
+                                                   : (threads * 16 < 32 ? 32 : threads * 16),
         .worker_init = diff_worker_init,
         .worker_fini = diff_worker_fini,
         .run = diff_job_run,
