@@ -724,12 +724,17 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
 
     /* SQLite would report a missing file as a generic "unable to open". */
     struct stat st;
-    if (flags == PD_ARCHIVE_READONLY && stat(path, &st) != 0) {
+    bool exists = stat(path, &st) == 0;
+    if (flags == PD_ARCHIVE_READONLY && !exists) {
         if (errno == ENOENT)
             return pd_err_set(err, PD_ENOENT,
                               "%s: archive not found; run sync first or pass the right --db", path);
         return pd_err_set(err, PD_EIO, "%s: cannot access archive: %s", path, strerror(errno));
     }
+    /* SQLite would report a directory as a disk I/O error. */
+    if (exists && S_ISDIR(st.st_mode))
+        return pd_err_set(err, PD_EINVAL, "%s: is a directory; pass the archive file as --db",
+                          path);
 
     a = calloc(1, sizeof *a);
     if (a == NULL || (a->path = strdup(path)) == NULL) {

@@ -205,7 +205,8 @@ int pd_cmd_diff(int argc, char **argv)
         return PD_EXIT_RUNTIME;
     }
     if (access(src.db_path, F_OK) != 0) {
-        pd_cli_error("archive not found: %s (run 'parsediff sync --db %s' first, or pass --db)",
+        pd_cli_error("archive not found: %s (check the --db path, or create the archive with "
+                     "'parsediff sync --db %s' and the same --source options)",
                      src.db_path, src.db_path);
         pd_cli_sources_free(&src);
         return PD_EXIT_RUNTIME;

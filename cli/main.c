@@ -203,9 +203,21 @@ bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec
         return false;
     }
     struct stat st;
-    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        pd_cli_usage_error(command, "source root for %s is not a directory: %s (%s)", p->name, root,
-                           stat(root, &st) != 0 ? strerror(errno) : "not a directory");
+    if (stat(root, &st) != 0) {
+        int saved = errno;
+        pd_cli_usage_error(command,
+                           "source root for %s %s: %s (%s); pass the directory that contains "
+                           "the transcripts",
+                           p->name, saved == ENOENT ? "not found" : "cannot be read", root,
+                           strerror(saved));
+        free(root);
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        pd_cli_usage_error(command,
+                           "source root for %s is a file, not a directory: %s; pass the "
+                           "directory that contains the transcripts",
+                           p->name, root);
         free(root);
         return false;
     }
@@ -280,11 +292,13 @@ static void print_help(FILE *out)
           "  parsediff parse [--agent claude|codex] FILE...\n"
           "      Print every session parsed from each transcript as JSON.\n"
           "  parsediff sync [--db PATH] [--source AGENT=DIR]... [--threads N] [--full]\n"
+          "                 [--progress auto|always|never]\n"
           "      Parse every transcript and write the archive (created if absent).\n"
           "  parsediff diff [--db PATH] [--source AGENT=DIR]... [--agent NAME]... [--limit N]\n"
-          "                 [--fail-on-change] [--format text|json] [--json] [-v]\n"
+          "                 [--fail-on-change] [--format text|json] [--json] [--timings] [-v]\n"
           "                 [--threads N] [--progress auto|always|never]\n"
           "      Re-parse every transcript and report which stored sessions would change.\n"
+          "  parsediff --version\n"
           "\n"
           "Run 'parsediff COMMAND --help' for the options of one command.\n"
           "\n"

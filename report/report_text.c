@@ -541,8 +541,8 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
                               "Pending-resync sessions (not counted; resync rewrites these)", true);
     write_skew_note(&ctx, r);
 
-    fprintf(out, "%" PRId64 " sessions changed, %" PRId64 " identical.\n", r->totals.changed,
-            r->totals.identical);
+    fprintf(out, "%" PRId64 " %s changed, %" PRId64 " identical.\n", r->totals.changed,
+            r->totals.changed == 1 ? "session" : "sessions", r->totals.identical);
     if (r->interrupted)
         write_interrupted_line(out);
 

@@ -605,6 +605,12 @@ static const usage_case USAGE_CASES[] = {
     {"parse unknown agent",
      {"parse", "--agent", "nope", "x.jsonl", NULL},
      {"unknown agent \"nope\""}},
+    {"missing source root",
+     {"diff", "--source", "claude=/nonexistent/parsediff-root", NULL},
+     {"source root for claude not found", "/nonexistent/parsediff-root", "pass the directory"}},
+    {"source root is a file",
+     {"sync", "--source", "codex=/dev/null", NULL},
+     {"is a file, not a directory", "/dev/null", "pass the directory"}},
 };
 
 static void cli_usage_errors_exit_two(void **state)
@@ -851,10 +857,10 @@ static void sync_rerun_skips_unchanged_files(void **state)
 }
 
 /*
- * Stored file paths come from the source roots, so a root spelled relative
+ * Stored file paths come from the source roots. So a root spelled relative
  * to the working directory (with "." and ".." in it) must name the same
- * files as the absolute root that synced them: nothing is re-parsed and
- * nothing is reported as a duplicate or a new file.
+ * files as the absolute root that synced them, and nothing is re-parsed or
+ * reported as a duplicate or a new file.
  */
 static void relative_roots_match_absolute_roots(void **state)
 {
@@ -1007,7 +1013,7 @@ static void diff_drift_fails_on_change(void **state)
     expect_out_contains(&res, "Changed sessions");
     expect_after(&res, "Changed sessions", "3f2a9c4e");
     expect_after(&res, "Changed sessions", "first_message");
-    expect_out_contains(&res, "1 sessions changed, 2 identical.");
+    expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_out_lacks(&res, "Raced");
     expect_err_contains(&res, "--fail-on-change failed");
     expect_err_lacks(&res, "vacuous");
@@ -1025,7 +1031,7 @@ static void diff_drift_passes_without_flag(void **state)
     run_on_workspace(ws, &res, "diff", NULL);
     expect_exit(&res, 0);
     expect_after(&res, "Changed sessions", "3f2a9c4e");
-    expect_out_contains(&res, "1 sessions changed, 2 identical.");
+    expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_empty_stderr(&res);
     cli_result_free(&res);
 }
@@ -1179,6 +1185,24 @@ static void diff_new_file_does_not_fail(void **state)
 
 /* ---- diff and the archive file --------------------------------------------------- */
 
+/* A directory given as --db is named as such, for diff and for sync. */
+static void archive_path_is_directory(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    static const char *const commands[] = {"diff", "sync"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *args[] = {commands[i], "--db", ws->env.dir, "--source", ws->claude_source,
+                              NULL};
+        cli_result res;
+        run_args(ws, args, &res);
+        expect_exit(&res, 3);
+        expect_empty_stdout(&res);
+        expect_err_contains(&res, "is a directory; pass the archive file as --db");
+        cli_result_free(&res);
+    }
+}
+
 static void diff_missing_archive_not_created(void **state)
 {
     cli_ws *ws = *state;
@@ -1222,7 +1246,7 @@ static void diff_leaves_archive_unchanged(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "diff", "--threads", "2", NULL);
     expect_exit(&res, 0);
-    expect_out_contains(&res, "1 sessions changed");
+    expect_out_contains(&res, "1 session changed");
     cli_result_free(&res);
 
     char hash_after[65];
@@ -1838,6 +1862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_parse_error_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_new_file_does_not_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_missing_archive_not_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(archive_path_is_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_leaves_archive_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unusable_archive_exits_three, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_limit_samples_newest_source, setup, teardown),

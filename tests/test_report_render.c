@@ -533,7 +533,7 @@ static void text_sections_in_order(void **state)
     assert_before(out, "Raced sessions", "Incremental-skew sessions");
     assert_before(out, "Incremental-skew sessions", "Pending-resync sessions");
     assert_before(out, "Pending-resync sessions", "Note: 1 session(s)");
-    assert_before(out, "Note: 1 session(s)", "1 sessions changed, 0 identical.");
+    assert_before(out, "Note: 1 session(s)", "1 session changed, 0 identical.");
 }
 
 /* ---- text: summary lines ------------------------------------------------ */
