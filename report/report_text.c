@@ -450,10 +450,19 @@ static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
 
     for (size_t i = 0; i < e->n_fields; i++) {
         const pd_field_diff *f = &e->fields[i];
-        fprintf(out, "    %s: %s -> %s", clean(ctx, f->field), clean(ctx, f->stored),
-                clean(ctx, f->parsed));
-        if (f->detail && f->detail[0] != '\0')
-            fprintf(out, " (%s)", clean(ctx, f->detail));
+        bool has_detail = f->detail && f->detail[0] != '\0';
+        /* Message families carry "see detail" on both sides; the detail says it all. */
+        bool detail_only = has_detail && f->stored != NULL && f->parsed != NULL &&
+                           strcmp(f->stored, "see detail") == 0 &&
+                           strcmp(f->parsed, "see detail") == 0;
+        if (detail_only) {
+            fprintf(out, "    %s: %s", clean(ctx, f->field), clean(ctx, f->detail));
+        } else {
+            fprintf(out, "    %s: %s -> %s", clean(ctx, f->field), clean(ctx, f->stored),
+                    clean(ctx, f->parsed));
+            if (has_detail)
+                fprintf(out, " (%s)", clean(ctx, f->detail));
+        }
         if (f->informational)
             fputs(" [informational]", out);
         fputc('\n', out);

@@ -461,6 +461,23 @@ static void text_verbose_block_without_path(void **state)
     assert_contains(out, "  codex  host~full-session-id\n    models: a -> b\n");
 }
 
+/* A message-family diff ("see detail" on both sides) shows only its detail in verbose text. */
+static void text_verbose_family_shows_detail(void **state)
+{
+    fixture *f = *state;
+    f->r.totals.changed = 1;
+    pd_diff_entry *e = add_entry(f, PD_CLASS_CHANGED, "claude", "s-1", "/p/s-1.jsonl", NULL);
+    add_field(f, e, "message_content", "see detail", "see detail",
+              "1/4 messages differ; first at ordinal 5: 23 -> 111 bytes", false);
+    add_field(f, e, "models", "a", "b", "one model added", false);
+    const char *out = render_text(f, true);
+
+    assert_contains(out, "    message_content: 1/4 messages differ; first at ordinal 5: 23 -> 111 "
+                         "bytes\n");
+    assert_not_contains(out, "see detail");
+    assert_contains(out, "    models: a -> b (one model added)\n");
+}
+
 static void text_skew_section_caps_and_verbose(void **state)
 {
     fixture *f = *state;
@@ -1174,6 +1191,7 @@ int main(void)
         REPORT_TEST(text_compact_caps_at_twenty),
         REPORT_TEST(text_verbose_lifts_cap),
         REPORT_TEST(text_verbose_block_without_path),
+        REPORT_TEST(text_verbose_family_shows_detail),
         REPORT_TEST(text_skew_section_caps_and_verbose),
         REPORT_TEST(text_raced_section_listed),
         REPORT_TEST(text_sections_in_order),
