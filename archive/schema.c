@@ -659,7 +659,6 @@ static int create_schema(pd_archive *a, pd_err *err)
     return PD_OK;
 }
 
-/* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
 static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -672,6 +671,7 @@ static void configure_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
     int rc = archive_exec(a, "PRAGMA journal_mode = WAL", "switch to WAL mode", err);

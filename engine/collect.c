@@ -201,20 +201,24 @@ static size_t row_index(const pd_diff_run *run, const pd_stored_row *row)
     return (size_t)(row - pd_snapshot_row(run->snapshot, 0));
 }
 
+static void bit_set(uint8_t *bits, size_t i)
+{
+    bits[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static bool bit_test(const uint8_t *bits, size_t i)
+{
+    return (bits[i / 8] >> (i % 8)) & 1u;
+}
+
 static void mark_visited(pd_diff_run *run, const pd_stored_row *row)
 {
-    size_t i = row_index(run, row);
-    run->visited[i / 8] |= (uint8_t)(1u << (i % 8));
+    bit_set(run->visited, row_index(run, row));
 }
 
 static bool is_visited(const pd_diff_run *run, size_t i)
 {
-    return (run->visited[i / 8] >> (i % 8)) & 1u;
-}
-
-static bool is_path_parsed(const pd_diff_run *run, size_t i)
-{
-    return (run->path_parsed[i / 8] >> (i % 8)) & 1u;
+    return bit_test(run->visited, i);
 }
 
 /* ---- raced guard ----------------------------------------------------------------- */
@@ -308,7 +312,7 @@ static void register_presence(pd_diff_run *run, const char *path)
     const size_t *idx;
     size_t n = pd_snapshot_find_path(run->snapshot, path, &idx);
     for (size_t i = 0; i < n; i++)
-        run->path_parsed[idx[i] / 8] |= (uint8_t)(1u << (idx[i] % 8));
+        bit_set(run->path_parsed, idx[i]);
 }
 
 static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
@@ -500,7 +504,7 @@ int pd_collect_sweeps(pd_diff_run *run)
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, i);
         if (is_visited(run, i) || row->is_trashed || row->file_path == NULL ||
-            !is_path_parsed(run, i))
+            !bit_test(run->path_parsed, i))
             continue;
         mark_visited(run, row);
         int rc;

@@ -40,7 +40,6 @@
 
 typedef struct discover_ctx {
     const char *root;
-    pd_arena *arena;
     pd_discover_fn emit;
     void *emit_ctx;
 } discover_ctx;
@@ -62,7 +61,9 @@ static int emit_rollout(void *ctx, const char *path, bool is_dated)
 static int codex_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void *ctx,
                           pd_err *err)
 {
-    discover_ctx dc = {root, arena, emit, ctx};
+    /* Each source is emitted with its path only for the call, so nothing goes to arena. */
+    (void)arena;
+    discover_ctx dc = {root, emit, ctx};
 
     return pd_codex_walk_root(root, emit_rollout, &dc, err);
 }

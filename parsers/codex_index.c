@@ -14,7 +14,7 @@
  *
  * Entry points, in call order:
  *   pd_codex_shared_open     main thread, once per run (provider open_shared)
- *   pd_codex_walk_root       any thread; used by discovery and open_shared
+ *   pd_codex_walk_root       any thread; used by discovery and the rollout map
  *   pd_codex_index_for_path, pd_codex_index_lookup, pd_codex_rollout_path,
  *   pd_codex_effective_mtime, pd_codex_index_title, pd_codex_index_mtime
  *                            any thread, concurrently
@@ -176,12 +176,20 @@ static char *join(const char *dir, const char *name)
     return out;
 }
 
-/* Returns whether the walk keeps name at depth: rollout files at 0 and 3, digit
- * directories at 0 to 2. */
+/* Returns whether the walk keeps an entry: rollout files at depths 0 and 3, digit
+ * directories at depths 0 to 2. */
+static bool walk_keeps(const char *name, bool is_file, int depth)
+{
+    if (is_file)
+        return (depth == 0 || depth == 3) && is_rollout_name(name);
+    return depth < 3 && all_digits(name);
+}
+
+/* The pd_dir_list filter, before the entry's kind is known: either rule may apply. */
 static bool keep_walk_entry(const char *name, void *ctx)
 {
     int depth = *(const int *)ctx;
-    return ((depth == 0 || depth == 3) && is_rollout_name(name)) || (depth < 3 && all_digits(name));
+    return walk_keeps(name, true, depth) || walk_keeps(name, false, depth);
 }
 
 /*
@@ -206,11 +214,8 @@ static int walk_dir(const char *dir, int depth, pd_codex_visit_fn visit, void *c
         return rc;
 
     for (size_t i = 0; i < n && rc == PD_OK; i++) {
-        /* The names passed keep_walk_entry; the kind decides which rule they met. */
         bool is_file = entries[i].kind == PD_ENTRY_FILE;
-        bool keep = is_file ? (depth == 0 || depth == 3) && is_rollout_name(entries[i].name)
-                            : depth < 3 && all_digits(entries[i].name);
-        if (!keep)
+        if (!walk_keeps(entries[i].name, is_file, depth))
             continue;
         char *path = join(dir, entries[i].name);
         if (path == NULL) {
