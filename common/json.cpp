@@ -638,8 +638,8 @@ size_t skip_space(const char *s, size_t n, size_t i)
 /*
  * Returns the offset just past the string literal that starts at s[i] == '"'.
  * memchr finds each candidate quote, and an odd run of backslashes before it
- * marks it as escaped. The opening quote ends every run, so each byte is
- * counted at most once.
+ * marks it as escaped. Every run ends at a quote, so each backslash is
+ * counted once.
  */
 size_t skip_string(const char *s, size_t n, size_t i)
 {

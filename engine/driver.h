@@ -1,9 +1,9 @@
 /*
  * driver.h -- the submit/collect loop shared by sync and diff.
  *
- * One thread (the caller's) both submits jobs and folds their results, so
- * submission never blocks forever: when the job ring is full and results
- * have piled up, the driver folds every finished job first. In inline mode
+ * One thread (the caller's) both submits jobs and folds their results. When
+ * the job ring is full and results have piled up, the pool returns PD_EFULL
+ * instead of sleeping, and the driver folds every finished job first. In inline mode
  * (0 threads) each submit runs the job at once and its result is folded on
  * the next collect.
  * Thread-safety: the caller's thread only.

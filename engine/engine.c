@@ -421,10 +421,10 @@ static int discover_emit(void *ctx_, const pd_source *src)
             ctx->held = grown;
             ctx->cap_held = cap;
         }
-        pd_job_source held = {.src = *src};
-        if (pd_job_source_copy(ctx->arena, &held, &held) != PD_OK)
+        pd_job_source source_copy = {.src = *src};
+        if (pd_job_source_copy(ctx->arena, &source_copy, &source_copy) != PD_OK)
             return PD_ENOMEM;
-        ctx->held[ctx->n_held++] = held.src;
+        ctx->held[ctx->n_held++] = source_copy.src;
         return PD_OK;
     }
 

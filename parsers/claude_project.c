@@ -426,7 +426,7 @@ static root_cache_entry *root_cache_slot(root_cache *c, const char *cwd)
     return &c->slots[i];
 }
 
-/* Remembers one walk's answer. A full cache or a failed allocation only costs a later walk. */
+/* Stores one walk's result. A full cache or a failed allocation only costs a later walk. */
 static void root_cache_put(root_cache *c, const char *cwd, const char *root)
 {
     if (c->used >= ROOT_CACHE_SLOTS / 2)

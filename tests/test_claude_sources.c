@@ -306,8 +306,8 @@ static void test_project_from_git_checkout(void **state)
 }
 
 /*
- * Inside a cache window a working directory keeps its first answer, so a
- * .git made later is not seen; after pd_project_cache_end() it is.
+ * Inside a cache window a working directory keeps its first result, so a
+ * .git made later is not seen. After pd_project_cache_end() it is.
  */
 static void test_project_cache_window(void **state)
 {

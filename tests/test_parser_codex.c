@@ -260,11 +260,11 @@ static int collect_source(void *ctx, const pd_source *src)
 {
     found *f = ctx;
     assert_true(f->n < 16);
-    pd_source *kept = &f->items[f->n++];
-    *kept = *src;
-    kept->path = copy_or_null(f->arena, src->path);
-    kept->project_hint = copy_or_null(f->arena, src->project_hint);
-    kept->dedupe_key = copy_or_null(f->arena, src->dedupe_key);
+    pd_source *copy = &f->items[f->n++];
+    *copy = *src;
+    copy->path = copy_or_null(f->arena, src->path);
+    copy->project_hint = copy_or_null(f->arena, src->project_hint);
+    copy->dedupe_key = copy_or_null(f->arena, src->dedupe_key);
     return PD_OK;
 }
 
