@@ -12,11 +12,21 @@
  * larger than the next block size gets a dedicated block that is linked
  * behind the head, so the head keeps serving small requests.
  *
- * Threading: an arena belongs to one thread at a time; nothing here locks.
+ * Block cache: the blocks of the doubling sizes (FIRST_BLOCK_SIZE up to
+ * BLOCK_GROWTH_CAP) go to a process-wide cache when an arena lets them go,
+ * up to BLOCK_CACHE_MAX bytes, and new blocks of those sizes come from it.
+ * A diff makes one arena per file and frees it on another thread, so without
+ * the cache glibc handed the pages back and every job paid page faults to
+ * zero fresh ones: 5% of a one-thread diff of the mixed bench corpus.
+ *
+ * Threading: an arena belongs to one thread at a time; only the block cache
+ * locks.
  */
 #include "common/arena.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +46,81 @@ typedef struct arena_block {
 
 _Static_assert(sizeof(arena_block) % ARENA_ALIGN == 0, "block header must keep data aligned");
 
+/* One cache bucket per doubling size: 64 KiB << 0 .. 64 KiB << 8 (16 MiB). */
+#define BLOCK_CACHE_BUCKETS 9
+/* Bytes the cache may hold: about twice what the in-flight jobs of a
+ * two-worker diff use at once. */
+#define BLOCK_CACHE_MAX ((size_t)32 << 20)
+
+_Static_assert((FIRST_BLOCK_SIZE << (BLOCK_CACHE_BUCKETS - 1)) == BLOCK_GROWTH_CAP,
+               "one bucket per doubling size");
+
+static struct {
+    pthread_mutex_t lock;
+    arena_block *bucket[BLOCK_CACHE_BUCKETS];
+    size_t bytes;
+} block_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+/* A cached block is poisoned, so a use after pd_arena_free() is still caught. */
+#define CACHE_POISON(b) ASAN_POISON_MEMORY_REGION((char *)((b) + 1), (b)->size)
+#define CACHE_UNPOISON(b) ASAN_UNPOISON_MEMORY_REGION((char *)((b) + 1), (b)->size)
+#else
+#define CACHE_POISON(b) ((void)(b))
+#define CACHE_UNPOISON(b) ((void)(b))
+#endif
+
+/* Returns the bucket of a doubling size, or -1 for any other size. */
+static int cache_bucket(size_t size)
+{
+    for (int i = 0; i < BLOCK_CACHE_BUCKETS; i++) {
+        if (size == FIRST_BLOCK_SIZE << i)
+            return i;
+    }
+    return -1;
+}
+
+static arena_block *cache_take(size_t size)
+{
+    int i = cache_bucket(size);
+    if (i < 0)
+        return NULL;
+    pthread_mutex_lock(&block_cache.lock);
+    arena_block *b = block_cache.bucket[i];
+    if (b != NULL) {
+        block_cache.bucket[i] = b->next;
+        block_cache.bytes -= size;
+    }
+    pthread_mutex_unlock(&block_cache.lock);
+    if (b != NULL) {
+        CACHE_UNPOISON(b);
+        b->next = NULL;
+        b->used = 0;
+    }
+    return b;
+}
+
+/* Keeps b for reuse, or frees it when it has no bucket or the cache is full. */
+static void cache_give(arena_block *b)
+{
+    int i = cache_bucket(b->size);
+    if (i >= 0) {
+        pthread_mutex_lock(&block_cache.lock);
+        bool keep = block_cache.bytes + b->size <= BLOCK_CACHE_MAX;
+        if (keep) {
+            CACHE_POISON(b);
+            b->next = block_cache.bucket[i];
+            block_cache.bucket[i] = b;
+            block_cache.bytes += b->size;
+        }
+        pthread_mutex_unlock(&block_cache.lock);
+        if (keep)
+            return;
+    }
+    free(b);
+}
+
 struct pd_arena {
     arena_block *head;      /* block that serves small requests */
     arena_block *first;     /* block kept by pd_arena_reset() */
@@ -53,6 +138,9 @@ static arena_block *block_new(size_t size)
 {
     arena_block *b;
 
+    b = cache_take(size);
+    if (b != NULL)
+        return b;
     if (size > SIZE_MAX - sizeof(arena_block))
         return NULL;
     b = malloc(sizeof(arena_block) + size);
@@ -92,7 +180,7 @@ static void free_blocks_except(arena_block *b, const arena_block *keep)
     while (b != NULL) {
         arena_block *next = b->next;
         if (b != keep)
-            free(b);
+            cache_give(b);
         b = next;
     }
 }
@@ -197,7 +285,7 @@ char *pd_arena_strdup(pd_arena *a, const char *s)
 }
 
 __attribute__((format(printf, 2, 0))) static char *arena_vsprintf(pd_arena *a, const char *fmt,
-                                                               va_list ap)
+                                                                  va_list ap)
 {
     va_list measure;
     int n;

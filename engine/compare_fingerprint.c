@@ -25,9 +25,9 @@
  * columns are not byte-equal pair by pair. Most sessions of a diff are
  * identical, and one strcmp per column instead of a length scan, a sanitise
  * check and a hash on each side took the summed compare time of the
- * 10,000-session mixed bench corpus from 1.5 s to 0.4 s. The hash is XXH3-128 in lower-case hex: the
- * digests never leave one run, so a cryptographic hash bought nothing, and
- * SHA-256 was a fifth of a diff run's instructions in callgrind.
+ * 10,000-session mixed bench corpus from 1.5 s to 0.4 s. The hash is XXH3-128 in lower-case hex:
+ * the digests never leave one run, so a cryptographic hash bought nothing, and SHA-256 was a fifth
+ * of a diff run's instructions in callgrind.
  *
  * Thread-safety: pure.
  */
@@ -418,8 +418,7 @@ static bool raw_text_eq(const char *a, const char *b)
 static bool raw_token_eq(const pd_message *a, const pd_message *b)
 {
     return a->ordinal == b->ordinal && a->context_tokens == b->context_tokens &&
-           a->output_tokens == b->output_tokens &&
-           a->has_context_tokens == b->has_context_tokens &&
+           a->output_tokens == b->output_tokens && a->has_context_tokens == b->has_context_tokens &&
            a->has_output_tokens == b->has_output_tokens && a->is_sidechain == b->is_sidechain &&
            a->is_compact_boundary == b->is_compact_boundary && raw_text_eq(a->model, b->model) &&
            raw_text_eq(a->token_usage, b->token_usage) &&

@@ -80,6 +80,58 @@ static void arena_many_blocks(void **state)
     pd_arena_free(a);
 }
 
+/* Fills n pieces of 4 KiB from a, each with its index, and returns them. */
+static char **fill_pieces(pd_arena *a, int n, char tag)
+{
+    char **pieces = calloc((size_t)n, sizeof *pieces);
+    assert_non_null(pieces);
+    for (int i = 0; i < n; i++) {
+        pieces[i] = pd_arena_alloc(a, 4096);
+        assert_non_null(pieces[i]);
+        memset(pieces[i], tag, 4096);
+        memcpy(pieces[i], &i, sizeof i);
+    }
+    return pieces;
+}
+
+static void check_pieces(char **pieces, int n, char tag)
+{
+    for (int i = 0; i < n; i++) {
+        int got = -1;
+        memcpy(&got, pieces[i], sizeof got);
+        assert_int_equal(got, i);
+        assert_int_equal(pieces[i][4095], tag);
+    }
+}
+
+/* Freed arenas hand their blocks to the next ones; two live arenas that both
+ * took blocks from that cache must never share a byte. */
+static void arena_reused_blocks_are_not_shared(void **state)
+{
+    (void)state;
+    enum { PIECES = 2048 }; /* 8 MiB: the first block and several doublings */
+    for (int round = 0; round < 3; round++) {
+        pd_arena *old = pd_arena_new();
+        assert_non_null(old);
+        free(fill_pieces(old, PIECES, 'o'));
+        pd_arena_free(old);
+
+        pd_arena *x = pd_arena_new();
+        pd_arena *y = pd_arena_new();
+        assert_non_null(x);
+        assert_non_null(y);
+        char **px = fill_pieces(x, PIECES, 'x');
+        char **py = fill_pieces(y, PIECES, 'y');
+        check_pieces(px, PIECES, 'x');
+        check_pieces(py, PIECES, 'y');
+        free(px);
+        free(py);
+        pd_arena_reset(x);
+        pd_arena_free(x);
+        pd_arena_free(y);
+    }
+}
+
 static void arena_calloc_zeroed(void **state)
 {
     (void)state;
@@ -397,16 +449,27 @@ static void log_long_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(arena_alloc_alignment), cmocka_unit_test(arena_large_allocation),
-        cmocka_unit_test(arena_many_blocks),     cmocka_unit_test(arena_calloc_zeroed),
-        cmocka_unit_test(arena_calloc_overflow), cmocka_unit_test(arena_grow_keeps_contents),
-        cmocka_unit_test(arena_grow_from_null),  cmocka_unit_test(arena_string_copies),
-        cmocka_unit_test(arena_free_null),       cmocka_unit_test(buf_printf_many),
-        cmocka_unit_test(buf_append_mixed),      cmocka_unit_test(buf_finish_empty),
-        cmocka_unit_test(buf_failure_sticks),    cmocka_unit_test(error_table_names),
-        cmocka_unit_test(error_first_wins),      cmocka_unit_test(error_null_and_long),
-        cmocka_unit_test(session_init_nulls),    cmocka_unit_test(log_level_names),
-        cmocka_unit_test(log_line_format),       cmocka_unit_test(log_long_line),
+        cmocka_unit_test(arena_alloc_alignment),
+        cmocka_unit_test(arena_large_allocation),
+        cmocka_unit_test(arena_many_blocks),
+        cmocka_unit_test(arena_reused_blocks_are_not_shared),
+        cmocka_unit_test(arena_calloc_zeroed),
+        cmocka_unit_test(arena_calloc_overflow),
+        cmocka_unit_test(arena_grow_keeps_contents),
+        cmocka_unit_test(arena_grow_from_null),
+        cmocka_unit_test(arena_string_copies),
+        cmocka_unit_test(arena_free_null),
+        cmocka_unit_test(buf_printf_many),
+        cmocka_unit_test(buf_append_mixed),
+        cmocka_unit_test(buf_finish_empty),
+        cmocka_unit_test(buf_failure_sticks),
+        cmocka_unit_test(error_table_names),
+        cmocka_unit_test(error_first_wins),
+        cmocka_unit_test(error_null_and_long),
+        cmocka_unit_test(session_init_nulls),
+        cmocka_unit_test(log_level_names),
+        cmocka_unit_test(log_line_format),
+        cmocka_unit_test(log_long_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
