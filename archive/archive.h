@@ -125,6 +125,16 @@ int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_s
                             bool *found, pd_err *err);
 
 /*
+ * Opens a read transaction that the following loads share until
+ * pd_archive_read_end(); a no-op when one is already open. Every load then
+ * sees the archive as of the first read after the call. Returns PD_OK or
+ * PD_ESQLITE.
+ */
+int pd_archive_read_begin(pd_archive *a, pd_err *err);
+/* Ends the open read transaction, if any. */
+void pd_archive_read_end(pd_archive *a);
+
+/*
  * Re-reads the bookkeeping of one row into *out, strings from arena, for the
  * check that the archive did not change during a run. Sets *found = false
  * when no row exists.

@@ -574,6 +574,24 @@ int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_s
     return rc;
 }
 
+int pd_archive_read_begin(pd_archive *a, pd_err *err)
+{
+    if (!sqlite3_get_autocommit(a->db))
+        return PD_OK;
+    return archive_exec_cached(a, STMT_BEGIN, "BEGIN", "start a read transaction", err);
+}
+
+void pd_archive_read_end(pd_archive *a)
+{
+    if (a == NULL || a->db == NULL || sqlite3_get_autocommit(a->db))
+        return;
+    /* Ending a read transaction loses nothing, so its error is dropped. */
+    pd_err ignored = {0};
+    archive_exec_cached(a, STMT_COMMIT, "COMMIT", "end a read transaction", &ignored);
+    if (!sqlite3_get_autocommit(a->db))
+        archive_exec_cached(a, STMT_ROLLBACK, "ROLLBACK", "end a read transaction", &ignored);
+}
+
 /* ---- one row's bookkeeping --------------------------------------------- */
 
 static const char load_row_sql[] = "SELECT " ARCHIVE_ROW_COLUMNS " FROM sessions WHERE id = ?1";

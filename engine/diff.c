@@ -77,11 +77,15 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
     pd_session stored;
     bool found = false;
     int64_t t0 = pd_monotonic_ns();
-    int rc = pd_archive_load_session(w->reader, row->id, job->arena, &stored, &found, err);
+    int rc = pd_worker_hold_read(w, err);
+    if (rc == PD_OK)
+        rc = pd_archive_load_session(w->reader, row->id, job->arena, &stored, &found, err);
     int64_t t1 = pd_monotonic_ns();
     job->stored_ns += t1 - t0;
-    if (rc != PD_OK)
+    if (rc != PD_OK) {
+        pd_worker_release_read(w);
         return rc;
+    }
     if (!found || row_moved(row, &stored)) {
         /* A sync committed to this row after the snapshot, so the comparison
          * describes neither state reliably. */
@@ -93,8 +97,8 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
     rc = pd_compare_sessions(&stored, ds->parsed, job->arena, &ds->diffs);
     job->compare_ns += pd_monotonic_ns() - t1;
     if (rc != PD_OK)
-        return pd_err_set(err, rc, "%s: comparing session %s ran out of memory",
-                          job->js.src.path, row->id);
+        return pd_err_set(err, rc, "%s: comparing session %s ran out of memory", job->js.src.path,
+                          row->id);
     ds->compared = true;
     ds->real_diffs = pd_field_diffs_real_count(&ds->diffs);
     return PD_OK;
@@ -420,10 +424,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
         src_rc = submit_limited(&run, discovery, err);
     else
         src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, err);
-    run.report->timings.discovery_ms =
-        (double)(pd_monotonic_ns() - t_discover - run.fold_ns - run.driver.wait_ns -
-                 run.driver.inline_run_ns) /
-        1e6;
+    run.report->timings.discovery_ms = (double)(pd_monotonic_ns() - t_discover - run.fold_ns -
+                                                run.driver.wait_ns - run.driver.inline_run_ns) /
+                                       1e6;
     rc = pd_driver_finish(&run.driver);
     if (rc == PD_OK && src_rc != PD_OK && src_rc != PD_ECANCELED)
         rc = src_rc;

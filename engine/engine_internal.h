@@ -110,6 +110,9 @@ int pd_stat_path(const char *path, pd_stat_info *out);
 typedef struct pd_worker {
     pd_json_parser *json;
     pd_archive *reader;
+    int held_loads;        /* loads run in the reader's held read transaction */
+    int64_t held_since_ns; /* when it was opened; 0 when none is held */
+    int64_t hold_max_ns;   /* how long it may be held (set by pd_worker_open) */
 } pd_worker;
 
 /*
@@ -119,6 +122,17 @@ typedef struct pd_worker {
  */
 int pd_worker_open(const char *db_path, pd_worker **out);
 void pd_worker_close(pd_worker *w);
+
+/*
+ * Makes sure the reader has a read transaction open for the next stored
+ * session load, and ends and reopens it after a bounded number of loads or
+ * time. Diff only: it writes nothing, and a load may see any archive state
+ * from after its snapshot (a row a sync rewrote since then is caught by the
+ * row_moved check either way). Returns PD_OK or the SQLite error.
+ */
+int pd_worker_hold_read(pd_worker *w, pd_err *err);
+/* Ends the held read transaction, if any. */
+void pd_worker_release_read(pd_worker *w);
 
 /*
  * Drops the sessions of a full parse that have no messages. A transcript with

@@ -1,5 +1,6 @@
 /*
- * test_engine_guard.c -- the raced verdict from stored and live mtimes.
+ * test_engine_guard.c -- the raced verdict from stored and live mtimes, and
+ * the bounds of a diff worker's held read transaction.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +8,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/arena.h"
 #include "common/model.h"
 #include "engine/diff_internal.h"
+#include "engine/engine_internal.h"
+#include "tests/support/archive_fixture.h"
 
 static void raced_when_live_is_newer(void **state)
 {
@@ -46,6 +54,90 @@ static void raced_when_stored_mtime_is_null(void **state)
     assert_true(pd_source_raced(PD_INT_NULL, 1000, true));
 }
 
+/* The session_name the worker's reader sees for session "s1" now. */
+static char *held_name(pd_worker *w)
+{
+    pd_err err = {0};
+    assert_int_equal(pd_worker_hold_read(w, &err), PD_OK);
+    pd_arena *a = pd_arena_new();
+    assert_non_null(a);
+    pd_session s;
+    bool found = false;
+    assert_int_equal(pd_archive_load_session(w->reader, "s1", a, &s, &found, &err), PD_OK);
+    assert_true(found);
+    char *name = strdup(s.session_name != NULL ? s.session_name : "(null)");
+    pd_arena_free(a);
+    return name;
+}
+
+/* A held read keeps its view of the archive for at most 64 loads; the 65th
+ * load runs in a new transaction and sees what a writer committed. */
+static void held_read_is_renewed_after_its_load_bound(void **state)
+{
+    (void)state;
+    char *dir = afx_tmpdir();
+    char *db = afx_path(dir, "archive.db");
+    pd_archive_close(afx_create_archive(db));
+    afx_sql(db, "INSERT INTO sessions (id, project, session_name) VALUES ('s1', 'p', 'before')");
+
+    pd_worker *w = NULL;
+    assert_int_equal(pd_worker_open(db, &w), PD_OK);
+    w->hold_max_ns = INT64_MAX; /* only the load bound applies */
+    char *name = held_name(w);
+    assert_string_equal(name, "before");
+    free(name);
+
+    afx_sql(db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
+    for (int i = 2; i <= 64; i++) {
+        name = held_name(w);
+        assert_string_equal(name, "before");
+        free(name);
+    }
+    name = held_name(w);
+    assert_string_equal(name, "after");
+    free(name);
+
+    /* Released, the next load opens a fresh transaction at once. */
+    afx_sql(db, "UPDATE sessions SET session_name = 'again' WHERE id = 's1'");
+    pd_worker_release_read(w);
+    name = held_name(w);
+    assert_string_equal(name, "again");
+    free(name);
+
+    pd_worker_close(w);
+    afx_rmtree(dir);
+    free(db);
+    free(dir);
+}
+
+/* A held read older than its time bound is renewed at the next load. */
+static void held_read_is_renewed_after_its_time_bound(void **state)
+{
+    (void)state;
+    char *dir = afx_tmpdir();
+    char *db = afx_path(dir, "archive.db");
+    pd_archive_close(afx_create_archive(db));
+    afx_sql(db, "INSERT INTO sessions (id, project, session_name) VALUES ('s1', 'p', 'before')");
+
+    pd_worker *w = NULL;
+    assert_int_equal(pd_worker_open(db, &w), PD_OK);
+    w->hold_max_ns = 1000000; /* 1 ms */
+    char *name = held_name(w);
+    assert_string_equal(name, "before");
+    free(name);
+
+    afx_sql(db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
+    usleep(5000);
+    name = held_name(w);
+    assert_string_equal(name, "after");
+    free(name);
+
+    pd_worker_close(w);
+    afx_rmtree(dir);
+    free(db);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -55,6 +147,8 @@ int main(void)
         cmocka_unit_test(raced_by_one_nanosecond),
         cmocka_unit_test(raced_when_live_stat_failed),
         cmocka_unit_test(raced_when_stored_mtime_is_null),
+        cmocka_unit_test(held_read_is_renewed_after_its_load_bound),
+        cmocka_unit_test(held_read_is_renewed_after_its_time_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
