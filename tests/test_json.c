@@ -669,6 +669,8 @@ static void canonical_numbers(void **state)
 
     expect_canonical(p, "[9007199254740993,18446744073709551615,-9223372036854775808]",
                      "[9007199254740993,18446744073709551615,-9223372036854775808]");
+    expect_canonical(p, "{\"input_tokens\":0,\"output_tokens\":-1,\"cached\":10}",
+                     "{\"cached\":10,\"input_tokens\":0,\"output_tokens\":-1}");
     expect_canonical(p, "[1.0,0.1,1e20,1.5e-7,-2.50,100e-2]", "[1,0.1,1e+20,1.5e-07,-2.5,1]");
     expect_canonical(p, "[0.30000000000000004,3.141592653589793]",
                      "[0.30000000000000004,3.141592653589793]");
