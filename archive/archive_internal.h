@@ -40,6 +40,7 @@ typedef enum archive_stmt_id {
     STMT_FIND_CALL,
     STMT_LINK_RESULT,
     STMT_SET_NAME,
+    STMT_LOAD_CALLS_COMPARED,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,

@@ -134,6 +134,13 @@ static const char load_calls_sql[] =
     " subagent_session_id, file_path, result_content, result_content_length, call_index"
     " FROM tool_calls WHERE session_id = ?1 ORDER BY id";
 
+/* The same columns without the result body, which the comparator never reads
+ * (most of a tool_calls row's bytes are that body). */
+static const char load_calls_compared_sql[] =
+    "SELECT message_id, tool_use_id, tool_name, category, input_json, skill_name,"
+    " subagent_session_id, file_path, NULL, result_content_length, call_index"
+    " FROM tool_calls WHERE session_id = ?1 ORDER BY id";
+
 /* A loaded call waiting to be placed on its message. */
 typedef struct loaded_call {
     size_t message_index;
@@ -209,7 +216,8 @@ typedef struct session_loader {
     pd_arena *arena;
     pd_session *s;
     pd_err *err;
-    message_key *keys; /* messages sorted by row id, for placing tool calls */
+    message_key *keys;  /* messages sorted by row id, for placing tool calls */
+    bool compared_only; /* skip what the comparator never reads */
 } session_loader;
 
 static int fail_memory(session_loader *ld, const char *operation)
@@ -304,7 +312,10 @@ static int load_calls(session_loader *ld)
     int result = PD_OK;
 
     sqlite3_stmt *st = NULL;
-    int prc = archive_stmt(ld->a, STMT_LOAD_CALLS, load_calls_sql, &st, ld->err);
+    int prc =
+        ld->compared_only
+            ? archive_stmt(ld->a, STMT_LOAD_CALLS_COMPARED, load_calls_compared_sql, &st, ld->err)
+            : archive_stmt(ld->a, STMT_LOAD_CALLS, load_calls_sql, &st, ld->err);
     if (prc != PD_OK)
         return prc;
     sqlite3_bind_text(st, 1, ld->id, -1, SQLITE_STATIC);
@@ -530,10 +541,16 @@ static int load_session_row(session_loader *ld, bool *found)
     return result;
 }
 
-int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_session *out,
-                            bool *found, pd_err *err)
+static int load_session(pd_archive *a, const char *id, bool compared_only, pd_arena *arena,
+                        pd_session *out, bool *found, pd_err *err)
 {
-    session_loader ld = {.a = a, .id = id, .arena = arena, .s = out, .err = err, .keys = NULL};
+    session_loader ld = {.a = a,
+                         .id = id,
+                         .arena = arena,
+                         .s = out,
+                         .err = err,
+                         .keys = NULL,
+                         .compared_only = compared_only};
     bool own_transaction = false;
     int rc = PD_OK;
 
@@ -553,7 +570,7 @@ int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_s
         rc = load_messages(&ld);
     if (rc == PD_OK && *found)
         rc = load_calls(&ld);
-    if (rc == PD_OK && *found)
+    if (rc == PD_OK && *found && !compared_only)
         rc = load_events(&ld);
     if (rc == PD_OK && *found)
         rc = load_usage(&ld);
@@ -572,6 +589,18 @@ int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_s
         pd_session_init(out);
     }
     return rc;
+}
+
+int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_session *out,
+                            bool *found, pd_err *err)
+{
+    return load_session(a, id, false, arena, out, found, err);
+}
+
+int pd_archive_load_compared(pd_archive *a, const char *id, pd_arena *arena, pd_session *out,
+                             bool *found, pd_err *err)
+{
+    return load_session(a, id, true, arena, out, found, err);
 }
 
 int pd_archive_read_begin(pd_archive *a, pd_err *err)

@@ -15,6 +15,7 @@
 
 #include "archive/archive.h"
 #include "common/normalize.h"
+#include "engine/compare.h"
 #include "tests/support/archive_fixture.h"
 
 typedef struct fixture {
@@ -284,6 +285,49 @@ static void test_full_write_round_trip(void **state)
     assert_int_equal(got.n_usage_events, 2);
     for (size_t i = 0; i < want->n_usage_events; i++)
         check_usage(&want->usage_events[i], &got.usage_events[i]);
+}
+
+/* The diff's load leaves out result bodies and result events and nothing else. */
+static void test_load_compared_leaves_out_result_bodies(void **state)
+{
+    fixture *fx = *state;
+    pd_session *want = rich_session(fx, "compared");
+    write_full(fx, want);
+
+    pd_session got;
+    bool found = false;
+    pd_err err = {0};
+    assert_int_equal(
+        pd_archive_load_compared(fx->reader, "compared", fx->arena, &got, &found, &err), PD_OK);
+    assert_true(found);
+    pd_session full = load(fx, "compared");
+
+    check_session_columns(want, &got);
+    assert_int_equal(got.n_messages, want->n_messages);
+    size_t bodies = 0, events = 0;
+    for (size_t i = 0; i < want->n_messages; i++) {
+        check_message(&want->messages[i], &got.messages[i]);
+        for (size_t j = 0; j < want->messages[i].n_tool_calls; j++) {
+            pd_tool_call wc = want->messages[i].tool_calls[j];
+            const pd_tool_call *gc = &got.messages[i].tool_calls[j];
+            bodies += wc.result_content != NULL;
+            events += wc.n_events;
+            assert_null(gc->result_content);
+            assert_int_equal(gc->n_events, 0);
+            wc.result_content = NULL;
+            wc.n_events = 0;
+            check_call(&wc, gc);
+        }
+    }
+    /* The fixture has both, so the checks above saw them left out. */
+    assert_true(bodies > 0);
+    assert_true(events > 0);
+    assert_int_equal(got.n_usage_events, want->n_usage_events);
+
+    /* The comparator reads neither, so the two loads compare equal. */
+    pd_field_diffs diffs = {0};
+    assert_int_equal(pd_compare_sessions(&full, &got, fx->arena, &diffs), PD_OK);
+    assert_int_equal(diffs.n, 0);
 }
 
 static void test_round_trip_keeps_ordinal_gaps(void **state)
@@ -884,6 +928,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_write_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_compared_leaves_out_result_bodies, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_keeps_ordinal_gaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_and_empty_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_replaces_rows, setup, teardown),
