@@ -77,24 +77,33 @@ char *claude_format_time(pd_arena *a, bool has, pd_time_ns t, bool *oom)
  */
 #define PICK_MAX_KEYS 32
 
-static void pick_members(pd_json obj, const char *const *keys, size_t n_keys, pd_json *out)
+/* A member name with its length, so that a pick tests the length and first
+ * byte before it compares the rest. */
+typedef struct member_name {
+    const char *s;
+    size_t n;
+} member_name;
+
+/* clang-format off */
+#define MEMBER(lit) {lit, sizeof lit - 1}
+/* clang-format on */
+
+static void pick_members(pd_json obj, const member_name *keys, size_t n_keys, pd_json *out)
 {
     pd_json_iter it;
     pd_json key, value;
-    size_t key_lens[PICK_MAX_KEYS];
 
     memset(out, 0, n_keys * sizeof *out);
     if (pd_json_type_of(obj) != PD_JSON_OBJECT)
         return;
-    for (size_t i = 0; i < n_keys; i++)
-        key_lens[i] = strlen(keys[i]);
     it = pd_json_iter_begin(obj);
     while (pd_json_iter_next(&it, &key, &value)) {
         const char *name;
         size_t len;
-        pd_json_str(key, &name, &len);
+        if (!pd_json_str(key, &name, &len) || len == 0)
+            continue;
         for (size_t i = 0; i < n_keys; i++) {
-            if (len == key_lens[i] && memcmp(name, keys[i], len) == 0) {
+            if (len == keys[i].n && name[0] == keys[i].s[0] && memcmp(name, keys[i].s, len) == 0) {
                 if (!pd_json_exists(out[i]))
                     out[i] = value;
                 break;
@@ -132,11 +141,15 @@ enum line_key {
     N_LINE_KEYS
 };
 
-static const char *const line_keys[N_LINE_KEYS] = {
-    "type",        "timestamp", "snapshot",  "agentSetting", "entrypoint",      "sessionKind",
-    "version",     "operation", "content",   "data",         "parentToolUseID", "attachment",
-    "cwd",         "gitBranch", "sessionId", "uuid",         "parentUuid",      "isCompactSummary",
-    "isSidechain", "isMeta",    "requestId", "promptSource", "message",         "toolUseResult",
+static const member_name line_keys[N_LINE_KEYS] = {
+    MEMBER("type"),         MEMBER("timestamp"),       MEMBER("snapshot"),
+    MEMBER("agentSetting"), MEMBER("entrypoint"),      MEMBER("sessionKind"),
+    MEMBER("version"),      MEMBER("operation"),       MEMBER("content"),
+    MEMBER("data"),         MEMBER("parentToolUseID"), MEMBER("attachment"),
+    MEMBER("cwd"),          MEMBER("gitBranch"),       MEMBER("sessionId"),
+    MEMBER("uuid"),         MEMBER("parentUuid"),      MEMBER("isCompactSummary"),
+    MEMBER("isSidechain"),  MEMBER("isMeta"),          MEMBER("requestId"),
+    MEMBER("promptSource"), MEMBER("message"),         MEMBER("toolUseResult"),
 };
 
 /* Members of message. */
@@ -148,8 +161,9 @@ enum message_key {
     MKEY_CONTENT,
     N_MESSAGE_KEYS
 };
-static const char *const message_keys[N_MESSAGE_KEYS] = {"id", "stop_reason", "model", "usage",
-                                                         "content"};
+static const member_name message_keys[N_MESSAGE_KEYS] = {
+    MEMBER("id"), MEMBER("stop_reason"), MEMBER("model"), MEMBER("usage"), MEMBER("content"),
+};
 
 /* Returns the line's time: "timestamp", else "snapshot.timestamp". */
 static bool line_time(const pd_json *f, pd_time_ns *t)
@@ -361,8 +375,12 @@ static claude_entry *new_entry(claude_scan *sc)
 static int scan_usage(claude_scan *sc, claude_entry *e, pd_json usage)
 {
     enum { INPUT, CREATION, CACHED, OUTPUT, N_USAGE_KEYS };
-    static const char *const usage_keys[N_USAGE_KEYS] = {
-        "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens"};
+    static const member_name usage_keys[N_USAGE_KEYS] = {
+        MEMBER("input_tokens"),
+        MEMBER("cache_creation_input_tokens"),
+        MEMBER("cache_read_input_tokens"),
+        MEMBER("output_tokens"),
+    };
     pd_json v[N_USAGE_KEYS];
     const char *raw;
     size_t n;
@@ -426,7 +444,8 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, const p
     e->has_ts = has_ts;
     e->ts = ts;
     e->line_end = line->end;
-    _Static_assert(N_MESSAGE_KEYS <= PICK_MAX_KEYS, "pick_members takes at most PICK_MAX_KEYS keys");
+    _Static_assert(N_MESSAGE_KEYS <= PICK_MAX_KEYS,
+                   "pick_members takes at most PICK_MAX_KEYS keys");
     pick_members(f[KEY_MESSAGE], message_keys, N_MESSAGE_KEYS, m);
 
     if (type == CLAUDE_ENTRY_USER) {
