@@ -32,13 +32,7 @@
 #define FIRST_MESSAGE_MAX_RUNES 300
 
 /* Kinds of line after the format generation has been resolved. */
-typedef enum line_kind {
-    LINE_IGNORED = 0,
-    LINE_META,
-    LINE_TURN,
-    LINE_ITEM,
-    LINE_EVENT
-} line_kind;
+typedef enum line_kind { LINE_IGNORED = 0, LINE_META, LINE_TURN, LINE_ITEM, LINE_EVENT } line_kind;
 
 /* One line being applied. */
 typedef struct line_ctx {
@@ -184,11 +178,16 @@ static int link_subagent(pd_codex_builder *b, const char *call_id, size_t call_n
 }
 
 /* One result event before it is attached to its call. */
+/*
+ * One result event to attach. Every string is already sanitised: a literal,
+ * or a pd_codex_clean() copy; content is always such a copy in the
+ * builder's arena, and the event keeps it without copying.
+ */
 typedef struct event_in {
     const char *agent_id; /* NULL when none */
     const char *source;
     const char *status;
-    const char *content;
+    char *content;
     const char *timestamp;
 } event_in;
 
@@ -204,8 +203,7 @@ static bool same_or_both_null(const char *x, const char *y)
  * has an event with the same agent, status and content. Unknown calls are
  * ignored.
  */
-static int append_event(pd_codex_builder *b, const char *call_id, size_t call_n,
-                        const event_in *in)
+static int append_event(pd_codex_builder *b, const char *call_id, size_t call_n, const event_in *in)
 {
     pd_tool_call *call = call_by_id(b, call_id, call_n);
     pd_arena *a = b->arena;
@@ -213,15 +211,17 @@ static int append_event(pd_codex_builder *b, const char *call_id, size_t call_n,
     if (call == NULL)
         return PD_OK;
 
+    /* Small strings are copied; the content, often a whole tool output, is
+     * the caller's arena copy and is kept as it is. */
     char *agent = NULL;
     if (in->agent_id != NULL && in->agent_id[0] != '\0') {
-        agent = pd_codex_clean(a, in->agent_id, strlen(in->agent_id));
+        agent = pd_arena_strdup(a, in->agent_id);
         if (agent == NULL)
             return PD_ENOMEM;
     }
-    char *status = pd_codex_clean(a, in->status, strlen(in->status));
-    char *content = pd_codex_clean(a, in->content, strlen(in->content));
-    if (status == NULL || content == NULL)
+    char *status = pd_arena_strdup(a, in->status);
+    char *content = in->content;
+    if (status == NULL)
         return PD_ENOMEM;
 
     for (size_t i = 0; i < call->n_events; i++) {
@@ -426,7 +426,8 @@ static int strip_bundled_context(pd_codex_builder *b, const char **texts, size_t
     const char *open = pd_text_find(first, first_n, "<recommended_plugins>");
     if (open == NULL)
         return PD_OK;
-    const char *close = pd_text_find(open, first_n - (size_t)(open - first), "</recommended_plugins>");
+    const char *close =
+        pd_text_find(open, first_n - (size_t)(open - first), "</recommended_plugins>");
     if (close == NULL)
         return PD_OK;
 
@@ -516,7 +517,8 @@ static int parse_notification(pd_codex_builder *b, const char *content, size_t n
         return PD_OK;
     content += sizeof open - 1;
     n -= sizeof open - 1;
-    if (n >= sizeof close - 1 && memcmp(content + n - (sizeof close - 1), close, sizeof close - 1) == 0)
+    if (n >= sizeof close - 1 &&
+        memcmp(content + n - (sizeof close - 1), close, sizeof close - 1) == 0)
         n -= sizeof close - 1;
     pd_codex_trim(&content, &n);
 
@@ -730,7 +732,8 @@ static int handle_message_item(pd_codex_builder *b, const line_ctx *lc, const ch
         return PD_OK;
 
     if (!is_user)
-        return push_message(b, "assistant", text, text_n, lc->timestamp) != NULL ? PD_OK : PD_ENOMEM;
+        return push_message(b, "assistant", text, text_n, lc->timestamp) != NULL ? PD_OK
+                                                                                 : PD_ENOMEM;
     if (lc->legacy) {
         int rc = take_legacy_cwd(b, text, text_n);
         if (rc != PD_OK)
@@ -807,8 +810,8 @@ static int handle_call(pd_codex_builder *b, const line_ctx *lc)
     }
 
     pd_codex_call_render r;
-    int rc = pd_codex_render_call(a, b->req->json, b->nested, name, lc->payload, lc->payload_path,
-                                  &r);
+    int rc =
+        pd_codex_render_call(a, b->req->json, b->nested, name, lc->payload, lc->payload_path, &r);
     if (rc != PD_OK)
         return rc;
     char *skill = NULL;
@@ -854,8 +857,8 @@ static int handle_call(pd_codex_builder *b, const line_ctx *lc)
  * contains JSON, and other values are used as they are. *text is the
  * trimmed output text.
  */
-static int parse_output(pd_codex_builder *b, const line_ctx *lc, pd_json *value, const char **text,
-                        size_t *text_n)
+static int parse_output(pd_codex_builder *b, const line_ctx *lc, bool want_value, pd_json *value,
+                        const char **text, size_t *text_n)
 {
     pd_json out = pd_json_get(lc->payload, "output");
     pd_json_type type = pd_json_type_of(out);
@@ -868,7 +871,7 @@ static int parse_output(pd_codex_builder *b, const line_ctx *lc, pd_json *value,
     if (type == PD_JSON_STRING) {
         pd_json_str(out, text, text_n);
         pd_codex_trim(text, text_n);
-        if (*text_n == 0)
+        if (*text_n == 0 || !want_value)
             return PD_OK;
         pd_json root;
         int rc = pd_json_parse(b->nested, *text, *text_n, &root);
@@ -879,8 +882,9 @@ static int parse_output(pd_codex_builder *b, const line_ctx *lc, pd_json *value,
         return PD_OK;
     }
 
-    char *path = lc->payload_path[0] != '\0' ? pd_arena_sprintf(b->arena, "%s.output", lc->payload_path)
-                                             : pd_arena_strdup(b->arena, "output");
+    char *path = lc->payload_path[0] != '\0'
+                     ? pd_arena_sprintf(b->arena, "%s.output", lc->payload_path)
+                     : pd_arena_strdup(b->arena, "output");
     if (path == NULL)
         return PD_ENOMEM;
     if (pd_json_raw_path(b->req->json, path, text, text_n))
@@ -901,20 +905,22 @@ static int handle_output(pd_codex_builder *b, const line_ctx *lc, bool is_custom
         return PD_ENOMEM;
     id_n = strlen(call_id);
 
-    pd_json value;
-    const char *text;
-    size_t text_n;
-    int rc = parse_output(b, lc, &value, &text, &text_n);
-    if (rc != PD_OK)
-        return rc;
-    if (!pd_json_exists(value) && text_n == 0)
-        return PD_OK;
-
     void *name_value = NULL;
     pd_codex_map_get(&b->call_names, call_id, id_n, &name_value);
     const char *name = name_value != NULL ? name_value : "";
     bool is_spawn = strcmp(name, "spawn_agent") == 0;
     bool is_wait = strcmp(name, "wait") == 0 || strcmp(name, "wait_agent") == 0;
+
+    /* Only spawn and wait outputs are read as JSON; parsing every output
+     * string just in case was 12% of the Codex parse. */
+    pd_json value;
+    const char *text;
+    size_t text_n;
+    int rc = parse_output(b, lc, is_spawn || is_wait, &value, &text, &text_n);
+    if (rc != PD_OK)
+        return rc;
+    if (!pd_json_exists(value) && text_n == 0)
+        return PD_OK;
 
     if (b->tail_mode && call_by_id(b, call_id, id_n) == NULL)
         return fallback(b, "output for a call outside the appended lines");
