@@ -406,25 +406,6 @@ static int scan_usage(claude_scan *sc, claude_entry *e, pd_json usage)
     return PD_OK;
 }
 
-/* True when the line contains "persisted-output" or "persistedOutputPath", found in one pass. */
-static bool mentions_persisted_output(const char *s, size_t n)
-{
-    static const char stem[] = "persisted";
-    const size_t stem_len = sizeof stem - 1;
-    const char *end = s + n;
-    const char *p = s;
-
-    while ((p = pd_text_find(p, (size_t)(end - p), stem)) != NULL) {
-        const char *rest = p + stem_len;
-        size_t left = (size_t)(end - rest);
-        if ((left >= 7 && memcmp(rest, "-output", 7) == 0) ||
-            (left >= 10 && memcmp(rest, "OutputPath", 10) == 0))
-            return true;
-        p = rest;
-    }
-    return false;
-}
-
 static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, const pd_json *f,
                              claude_entry_type type, bool has_ts, pd_time_ns ts)
 {
@@ -432,7 +413,6 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, const p
     claude_entry *e = new_entry(sc);
     pd_json m[N_MESSAGE_KEYS];
     pd_json tool_result = f[KEY_TOOL_USE_RESULT];
-    bool check_persisted;
     char *persisted_path;
     const char *s;
     size_t n;
@@ -504,9 +484,7 @@ static int scan_message_line(claude_scan *sc, const pd_jsonl_line *line, const p
         if (e->content_string == NULL)
             return PD_ENOMEM;
     } else {
-        /* Spilled tool output is only looked for when the line mentions it. */
-        check_persisted = mentions_persisted_output(line->data, line->len);
-        rc = claude_blocks_extract(sc, e, m[MKEY_CONTENT], check_persisted, persisted_path);
+        rc = claude_blocks_extract(sc, e, m[MKEY_CONTENT], line->data, line->len, persisted_path);
         if (rc != PD_OK)
             return rc;
     }

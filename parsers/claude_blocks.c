@@ -476,8 +476,27 @@ static int extract_tool_result(claude_scan *sc, claude_block *b, pd_json block,
     return b->result_content == NULL ? PD_ENOMEM : PD_OK;
 }
 
-int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, bool check_persisted,
-                          const char *persisted_path)
+/* True when the line contains "persisted-output" or "persistedOutputPath", found in one pass. */
+static bool mentions_persisted_output(const char *s, size_t n)
+{
+    static const char stem[] = "persisted";
+    const size_t stem_len = sizeof stem - 1;
+    const char *end = s + n;
+    const char *p = s;
+
+    while ((p = pd_text_find(p, (size_t)(end - p), stem)) != NULL) {
+        const char *rest = p + stem_len;
+        size_t left = (size_t)(end - rest);
+        if ((left >= 7 && memcmp(rest, "-output", 7) == 0) ||
+            (left >= 10 && memcmp(rest, "OutputPath", 10) == 0))
+            return true;
+        p = rest;
+    }
+    return false;
+}
+
+int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, const char *line,
+                          size_t line_len, const char *persisted_path)
 {
     pd_arena *a = sc->arena;
     size_t count = pd_json_len(content);
@@ -503,6 +522,9 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, boo
             memcmp(s, "tool_result", 11) == 0)
             n_result_blocks++;
     }
+    /* Spilled tool output is only looked for when the line has a result
+     * block and mentions it anywhere. */
+    bool check_persisted = n_result_blocks > 0 && mentions_persisted_output(line, line_len);
 
     /* Chunk merging compares assistant blocks by their exact JSON text. */
     if (e->type == CLAUDE_ENTRY_ASSISTANT) {

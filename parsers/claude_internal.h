@@ -209,12 +209,12 @@ int claude_session_fill_common(claude_scan *sc, pd_session *s, const char *proje
 
 /*
  * Fills e's content from the array handle content (message.content of the
- * current line). persisted_path is toolUseResult.persistedOutputPath (may be
- * NULL), and check_persisted is true when the line mentions spilled output.
- * Returns PD_OK or PD_ENOMEM.
+ * current line, whose raw text is line[0..line_len)). persisted_path is
+ * toolUseResult.persistedOutputPath (may be NULL). Returns PD_OK or
+ * PD_ENOMEM.
  */
-int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, bool check_persisted,
-                          const char *persisted_path);
+int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, const char *line,
+                          size_t line_len, const char *persisted_path);
 /* Renders the text part of a tool call (input may be absent). Returns NULL when memory runs out. */
 char *claude_tool_label(pd_arena *a, const char *name, pd_json input);
 /* Returns the first non-empty of file_path, path, filePath and file in input, or NULL. */
