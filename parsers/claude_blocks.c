@@ -409,8 +409,45 @@ static int extract_tool_use(claude_scan *sc, claude_block *b, pd_json block, siz
                                &b->skill_name);
 }
 
+/* True when the line contains "persisted-output" or "persistedOutputPath", found in one pass. */
+static bool mentions_persisted_output(const char *s, size_t n)
+{
+    static const char stem[] = "persisted";
+    const size_t stem_len = sizeof stem - 1;
+    const char *end = s + n;
+    const char *p = s;
+
+    while ((p = pd_text_find(p, (size_t)(end - p), stem)) != NULL) {
+        const char *rest = p + stem_len;
+        size_t left = (size_t)(end - rest);
+        if ((left >= 7 && memcmp(rest, "-output", 7) == 0) ||
+            (left >= 10 && memcmp(rest, "OutputPath", 10) == 0))
+            return true;
+        p = rest;
+    }
+    return false;
+}
+
+/*
+ * The spec's gate for spilled output: the raw line mentions it. Scanning a
+ * whole result line is costly and the gate matters only when a result names
+ * a spill file, so it is evaluated on first need and remembered.
+ */
+typedef struct persist_gate {
+    const char *line;
+    size_t len;
+    int open; /* -1 until evaluated, then 0 or 1 */
+} persist_gate;
+
+static bool gate_open(persist_gate *g)
+{
+    if (g->open < 0)
+        g->open = mentions_persisted_output(g->line, g->len);
+    return g->open == 1;
+}
+
 static int extract_tool_result(claude_scan *sc, claude_block *b, pd_json block,
-                               size_t n_result_blocks, bool check_persisted,
+                               size_t n_result_blocks, persist_gate *gate,
                                const char *persisted_path)
 {
     pd_arena *a = sc->arena;
@@ -428,18 +465,15 @@ static int extract_tool_result(claude_scan *sc, claude_block *b, pd_json block,
         size_t spilled_len = 0;
 
         pd_json_str(content, &s, &n);
-        if (check_persisted) {
-            /* The result text names the spill file, or the line's toolUseResult does. */
-            char *path = claude_persisted_path_in(a, s, n);
-            int rc;
-            if (path == NULL &&
-                (n_result_blocks == 1 || pd_text_find(s, n, "<persisted-output>") != NULL))
-                path = (char *)persisted_path;
-            if (path != NULL && path[0] != '\0') {
-                rc = claude_persisted_read(a, sc->req->path, path, &spilled, &spilled_len);
-                if (rc != PD_OK)
-                    return rc;
-            }
+        /* The result text names the spill file, or the line's toolUseResult does. */
+        char *path = claude_persisted_path_in(a, s, n);
+        if (path == NULL &&
+            (n_result_blocks == 1 || pd_text_find(s, n, "<persisted-output>") != NULL))
+            path = (char *)persisted_path;
+        if (path != NULL && path[0] != '\0' && gate_open(gate)) {
+            int rc = claude_persisted_read(a, sc->req->path, path, &spilled, &spilled_len);
+            if (rc != PD_OK)
+                return rc;
         }
         if (spilled != NULL) {
             b->result_content = spilled;
@@ -476,25 +510,6 @@ static int extract_tool_result(claude_scan *sc, claude_block *b, pd_json block,
     return b->result_content == NULL ? PD_ENOMEM : PD_OK;
 }
 
-/* True when the line contains "persisted-output" or "persistedOutputPath", found in one pass. */
-static bool mentions_persisted_output(const char *s, size_t n)
-{
-    static const char stem[] = "persisted";
-    const size_t stem_len = sizeof stem - 1;
-    const char *end = s + n;
-    const char *p = s;
-
-    while ((p = pd_text_find(p, (size_t)(end - p), stem)) != NULL) {
-        const char *rest = p + stem_len;
-        size_t left = (size_t)(end - rest);
-        if ((left >= 7 && memcmp(rest, "-output", 7) == 0) ||
-            (left >= 10 && memcmp(rest, "OutputPath", 10) == 0))
-            return true;
-        p = rest;
-    }
-    return false;
-}
-
 int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, const char *line,
                           size_t line_len, const char *persisted_path)
 {
@@ -522,9 +537,7 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, con
             memcmp(s, "tool_result", 11) == 0)
             n_result_blocks++;
     }
-    /* Spilled tool output is only looked for when the line has a result
-     * block and mentions it anywhere. */
-    bool check_persisted = n_result_blocks > 0 && mentions_persisted_output(line, line_len);
+    persist_gate gate = {.line = line, .len = line_len, .open = -1};
 
     /* Chunk merging compares assistant blocks by their exact JSON text. */
     if (e->type == CLAUDE_ENTRY_ASSISTANT) {
@@ -558,8 +571,7 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, con
             rc = extract_tool_use(sc, b, block, i);
         } else if (strcmp(b->type, "tool_result") == 0) {
             b->kind = CLAUDE_BLOCK_TOOL_RESULT;
-            rc =
-                extract_tool_result(sc, b, block, n_result_blocks, check_persisted, persisted_path);
+            rc = extract_tool_result(sc, b, block, n_result_blocks, &gate, persisted_path);
         } else {
             b->kind = CLAUDE_BLOCK_OTHER;
         }

@@ -1230,6 +1230,32 @@ static void test_persisted_output_substituted(void **state)
     free(outside);
 }
 
+/* A result that names a spill file is left alone when the line never
+ * mentions persisted output, as the format's gate requires. */
+static void test_persisted_output_needs_mention(void **state)
+{
+    env *e = *state;
+    char *inside = ct_join(e->project_dir, "gate/tool-results/t1.txt");
+    char line_a[1024];
+    const char *lines[] = {
+        "{'type':'assistant','message':{'role':'assistant','content':[{'type':'tool_use','id':'t1',"
+        "'name':'Bash','input':{'command':'a'}}]}}",
+        line_a, NULL};
+    ct_parse p;
+
+    ct_write(inside, "the full output");
+    snprintf(line_a, sizeof line_a,
+             "{'type':'user','message':{'role':'user','content':[{'type':'tool_result','tool_use_"
+             "id':'t1','content':'Output too large. Full output saved to: %s'}]}}",
+             inside);
+    assert_null(strstr(line_a, "persisted"));
+    parse_lines(e, "gate", lines, &p);
+    const pd_tool_result *r = &only_session(&p)->messages[1].tool_results[0];
+    assert_non_null(strstr(r->content, "Full output saved to: "));
+    ct_parse_free(&p);
+    free(inside);
+}
+
 static void test_persisted_output_truncated(void **state)
 {
     env *e = *state;
@@ -1307,6 +1333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usage_with_prompt_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skill_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persisted_output_substituted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persisted_output_needs_mention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persisted_output_truncated, setup, teardown),
     };
 
