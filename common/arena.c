@@ -15,9 +15,9 @@
  * Block cache: the blocks of the doubling sizes (FIRST_BLOCK_SIZE up to
  * BLOCK_GROWTH_CAP) go to a process-wide cache when an arena lets them go,
  * up to BLOCK_CACHE_MAX bytes, and new blocks of those sizes come from it.
- * A diff makes one arena per file and frees it on another thread, so without
- * the cache glibc handed the pages back and every job paid page faults to
- * zero fresh ones: 5% of a one-thread diff of the mixed bench corpus.
+ * A diff makes one arena per file and frees it on another thread. Without
+ * the cache glibc handed the pages back, and the page faults that zeroed
+ * fresh ones were 5% of a one-thread diff of the mixed bench corpus.
  *
  * Threading: an arena belongs to one thread at a time; only the block cache
  * locks.

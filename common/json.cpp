@@ -917,7 +917,7 @@ int compare_members(const void *a, const void *b)
     return x->position < y->position ? -1 : (x->position > y->position ? 1 : 0);
 }
 
-/* Appends v in decimal, with a leading '-' when negative; snprintf was a
+/* Appends v in decimal, with a leading '-' when negative. snprintf was a
  * third of canonicalising Codex token counts. */
 void append_decimal(out_buf *out, uint64_t v, bool negative)
 {

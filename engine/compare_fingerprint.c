@@ -21,11 +21,11 @@
  *              L:skill_name|L:subagent_session_id|result_content_length|L:file_path;
  * NULL text is "" and a NULL result_content_length is 0. The comparator
  * compares the hash of each serialisation rather than the text, which keeps
- * memory flat for long sessions, and hashes only the fingerprints whose
- * columns are not byte-equal pair by pair. Most sessions of a diff are
- * identical, and one strcmp per column instead of a length scan, a sanitise
- * check and a hash on each side took the summed compare time of the
- * 10,000-session mixed bench corpus from 1.5 s to 0.4 s. The hash is XXH3-128 in lower-case hex:
+ * memory flat for long sessions. It hashes only the fingerprints whose
+ * columns are not byte-equal pair by pair, because most sessions of a diff
+ * are identical. One strcmp per column in place of a length scan, a
+ * sanitise check and a hash on each side took the summed compare time of
+ * the 10,000-session mixed bench corpus from 1.5 s to 0.4 s. The hash is XXH3-128 in lower-case hex:
  * the digests never leave one run, so a cryptographic hash bought nothing, and SHA-256 was a fifth
  * of a diff run's instructions in callgrind.
  *
@@ -309,7 +309,7 @@ static int fp_serialise(const pd_message *const *ordered, size_t n, pd_arena *sc
     return rc;
 }
 
-/* Digests the fingerprints whose wanted[k] is set; the others are left alone. */
+/* Digests the fingerprints whose wanted[k] is set and leaves the other entries of out as they are. */
 static int fingerprint_digests(const pd_message *const *ordered, size_t n, pd_arena *scratch,
                                const bool wanted[PD_FP_COUNT], pd_message_fingerprints *out)
 {

@@ -113,12 +113,13 @@ int pd_stat_path(const char *path, pd_stat_info *out)
 #define WORKER_CACHE_KIB 16384
 
 /*
- * Bounds of a held read transaction. A BEGIN and COMMIT per session (the WAL
- * read lock alone is two fcntl() calls) put the summed stored-row loads of a
- * one-thread diff of 100,000 small sessions at 3.2 s; sharing one
- * transaction among up to 64 loads took them to 2.3 s. While a reader holds
- * a transaction, a concurrent sync's checkpoint cannot pass the reader's WAL
- * position, so the hold is short: 64 loads or 50 ms, whichever comes first.
+ * Bounds of a held read transaction. With a BEGIN and COMMIT per session
+ * (the WAL read lock alone is two fcntl() calls), the summed stored-row
+ * loads of a one-thread diff of 100,000 small sessions took 3.2 s. Sharing
+ * one transaction among up to 64 loads took them to 2.3 s. While a reader
+ * holds a transaction, a concurrent sync's checkpoint cannot pass the
+ * reader's WAL position, so the hold is short: 64 loads or 50 ms, whichever
+ * comes first.
  */
 #define HELD_READ_LOADS 64
 #define HELD_READ_NS (50 * 1000000LL)

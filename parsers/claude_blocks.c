@@ -429,7 +429,7 @@ static bool mentions_persisted_output(const char *s, size_t n)
 }
 
 /*
- * The spec's gate for spilled output: the raw line mentions it. Scanning a
+ * The format's gate for spilled output is that the raw line mentions it. Scanning a
  * whole result line is costly and the gate matters only when a result names
  * a spill file, so it is evaluated on first need and remembered.
  */

@@ -179,9 +179,9 @@ static int link_subagent(pd_codex_builder *b, const char *call_id, size_t call_n
 
 /* One result event before it is attached to its call. */
 /*
- * One result event to attach. Every string is already sanitised: a literal,
- * or a pd_codex_clean() copy; content is always such a copy in the
- * builder's arena, and the event keeps it without copying.
+ * One result event to attach. Every string is already sanitised, either a
+ * literal or a pd_codex_clean() copy. The content is always such a copy in
+ * the builder's arena, and the event keeps it without copying.
  */
 typedef struct event_in {
     const char *agent_id; /* NULL when none */
@@ -211,7 +211,7 @@ static int append_event(pd_codex_builder *b, const char *call_id, size_t call_n,
     if (call == NULL)
         return PD_OK;
 
-    /* Small strings are copied; the content, often a whole tool output, is
+    /* Small strings are copied. The content, often a whole tool output, is
      * the caller's arena copy and is kept as it is. */
     char *agent = NULL;
     if (in->agent_id != NULL && in->agent_id[0] != '\0') {
@@ -911,7 +911,7 @@ static int handle_output(pd_codex_builder *b, const line_ctx *lc, bool is_custom
     bool is_spawn = strcmp(name, "spawn_agent") == 0;
     bool is_wait = strcmp(name, "wait") == 0 || strcmp(name, "wait_agent") == 0;
 
-    /* Only spawn and wait outputs are read as JSON; parsing every output
+    /* Only spawn and wait outputs are read as JSON. Parsing every output
      * string just in case was 12% of the Codex parse. */
     pd_json value;
     const char *text;

@@ -104,8 +104,8 @@ static void check_pieces(char **pieces, int n, char tag)
     }
 }
 
-/* Freed arenas hand their blocks to the next ones; two live arenas that both
- * took blocks from that cache must never share a byte. */
+/* Freed arenas hand their blocks to the next ones. Two live arenas that
+ * both took blocks from that cache must never share a byte. */
 static void arena_reused_blocks_are_not_shared(void **state)
 {
     (void)state;

@@ -70,8 +70,8 @@ static char *held_name(pd_worker *w)
     return name;
 }
 
-/* A held read keeps its view of the archive for at most 64 loads; the 65th
- * load runs in a new transaction and sees what a writer committed. */
+/* A held read keeps its view of the archive for at most 64 loads. The 65th
+ * load runs in a new transaction and reads what a writer committed. */
 static void held_read_is_renewed_after_its_load_bound(void **state)
 {
     (void)state;
