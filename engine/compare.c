@@ -331,3 +331,13 @@ int pd_cmp_order_messages(pd_arena *scratch, const pd_message *msgs, size_t n,
     *out = ordered;
     return PD_OK;
 }
+
+int pd_cmp_order_both(pd_arena *scratch, const pd_session *stored, const pd_session *parsed,
+                      const pd_message ***stored_out, const pd_message ***parsed_out)
+{
+    *parsed_out = NULL;
+    int rc = pd_cmp_order_messages(scratch, stored->messages, stored->n_messages, stored_out);
+    if (rc == PD_OK)
+        rc = pd_cmp_order_messages(scratch, parsed->messages, parsed->n_messages, parsed_out);
+    return rc;
+}

@@ -25,9 +25,9 @@
  * columns are not byte-equal pair by pair, because most sessions of a diff
  * are identical. One strcmp per column in place of a length scan, a
  * sanitise check and a hash on each side took the summed compare time of
- * the 10,000-session mixed bench corpus from 1.5 s to 0.4 s. The hash is XXH3-128 in lower-case hex:
- * the digests never leave one run, so a cryptographic hash bought nothing, and SHA-256 was a fifth
- * of a diff run's instructions in callgrind.
+ * the 10,000-session mixed bench corpus from 1.5 s to 0.4 s. The hash is XXH3-128 in lower-case
+ * hex: the digests never leave one run, so a cryptographic hash bought nothing, and SHA-256 was a
+ * fifth of a diff run's instructions in callgrind.
  *
  * Thread-safety: pure.
  */
@@ -309,7 +309,8 @@ static int fp_serialise(const pd_message *const *ordered, size_t n, pd_arena *sc
     return rc;
 }
 
-/* Digests the fingerprints whose wanted[k] is set and leaves the other entries of out as they are. */
+/* Digests the fingerprints whose wanted[k] is set and leaves the other entries of out as they are.
+ */
 static int fingerprint_digests(const pd_message *const *ordered, size_t n, pd_arena *scratch,
                                const bool wanted[PD_FP_COUNT], pd_message_fingerprints *out)
 {
@@ -481,9 +482,7 @@ int pd_cmp_fingerprints_differ(pd_arena *scratch, const pd_session *stored,
 {
     const pd_message **s = NULL;
     const pd_message **p = NULL;
-    int rc = pd_cmp_order_messages(scratch, stored->messages, stored->n_messages, &s);
-    if (rc == PD_OK)
-        rc = pd_cmp_order_messages(scratch, parsed->messages, parsed->n_messages, &p);
+    int rc = pd_cmp_order_both(scratch, stored, parsed, &s, &p);
     if (rc != PD_OK)
         return rc;
 

@@ -71,6 +71,9 @@ int pd_cmp_push(pd_cmp *c, pd_field_diff d);
  */
 int pd_cmp_order_messages(pd_arena *scratch, const pd_message *msgs, size_t n,
                           const pd_message ***out);
+/* Orders the messages of both sessions with pd_cmp_order_messages(). */
+int pd_cmp_order_both(pd_arena *scratch, const pd_session *stored, const pd_session *parsed,
+                      const pd_message ***stored_out, const pd_message ***parsed_out);
 
 /* Appends the diffs of the session-row columns: counts, text, token aggregates, termination,
  * metadata. */

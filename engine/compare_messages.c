@@ -61,9 +61,7 @@ static int align_by_ordinal(pd_arena *scratch, const pd_session *stored, const p
     *pairs = NULL;
     *n_pairs = 0;
 
-    int rc = pd_cmp_order_messages(scratch, stored->messages, stored->n_messages, &s);
-    if (rc == PD_OK)
-        rc = pd_cmp_order_messages(scratch, parsed->messages, parsed->n_messages, &p);
+    int rc = pd_cmp_order_both(scratch, stored, parsed, &s, &p);
     if (rc != PD_OK)
         return rc;
 

@@ -70,24 +70,45 @@ static char *held_name(pd_worker *w)
     return name;
 }
 
+/* An archive with one session "s1" named "before", and a worker reading it. */
+typedef struct held_fixture {
+    char *dir;
+    char *db;
+    pd_worker *w;
+} held_fixture;
+
+static void held_fixture_open(held_fixture *f, int64_t hold_max_ns)
+{
+    f->dir = afx_tmpdir();
+    f->db = afx_path(f->dir, "archive.db");
+    pd_archive_close(afx_create_archive(f->db));
+    afx_sql(f->db, "INSERT INTO sessions (id, project, session_name) VALUES ('s1', 'p', 'before')");
+    f->w = NULL;
+    assert_int_equal(pd_worker_open(f->db, &f->w), PD_OK);
+    f->w->hold_max_ns = hold_max_ns;
+}
+
+static void held_fixture_close(held_fixture *f)
+{
+    pd_worker_close(f->w);
+    afx_rmtree(f->dir);
+    free(f->db);
+    free(f->dir);
+}
+
 /* A held read keeps its view of the archive for at most 64 loads. The 65th
  * load runs in a new transaction and reads what a writer committed. */
 static void held_read_is_renewed_after_its_load_bound(void **state)
 {
     (void)state;
-    char *dir = afx_tmpdir();
-    char *db = afx_path(dir, "archive.db");
-    pd_archive_close(afx_create_archive(db));
-    afx_sql(db, "INSERT INTO sessions (id, project, session_name) VALUES ('s1', 'p', 'before')");
-
-    pd_worker *w = NULL;
-    assert_int_equal(pd_worker_open(db, &w), PD_OK);
-    w->hold_max_ns = INT64_MAX; /* only the load bound applies */
+    held_fixture f;
+    held_fixture_open(&f, INT64_MAX); /* only the load bound applies */
+    pd_worker *w = f.w;
     char *name = held_name(w);
     assert_string_equal(name, "before");
     free(name);
 
-    afx_sql(db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
+    afx_sql(f.db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
     for (int i = 2; i <= 64; i++) {
         name = held_name(w);
         assert_string_equal(name, "before");
@@ -98,44 +119,33 @@ static void held_read_is_renewed_after_its_load_bound(void **state)
     free(name);
 
     /* Released, the next load opens a fresh transaction at once. */
-    afx_sql(db, "UPDATE sessions SET session_name = 'again' WHERE id = 's1'");
+    afx_sql(f.db, "UPDATE sessions SET session_name = 'again' WHERE id = 's1'");
     pd_worker_release_read(w);
     name = held_name(w);
     assert_string_equal(name, "again");
     free(name);
 
-    pd_worker_close(w);
-    afx_rmtree(dir);
-    free(db);
-    free(dir);
+    held_fixture_close(&f);
 }
 
 /* A held read older than its time bound is renewed at the next load. */
 static void held_read_is_renewed_after_its_time_bound(void **state)
 {
     (void)state;
-    char *dir = afx_tmpdir();
-    char *db = afx_path(dir, "archive.db");
-    pd_archive_close(afx_create_archive(db));
-    afx_sql(db, "INSERT INTO sessions (id, project, session_name) VALUES ('s1', 'p', 'before')");
-
-    pd_worker *w = NULL;
-    assert_int_equal(pd_worker_open(db, &w), PD_OK);
-    w->hold_max_ns = 1000000; /* 1 ms */
+    held_fixture f;
+    held_fixture_open(&f, 1000000); /* 1 ms */
+    pd_worker *w = f.w;
     char *name = held_name(w);
     assert_string_equal(name, "before");
     free(name);
 
-    afx_sql(db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
+    afx_sql(f.db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
     usleep(5000);
     name = held_name(w);
     assert_string_equal(name, "after");
     free(name);
 
-    pd_worker_close(w);
-    afx_rmtree(dir);
-    free(db);
-    free(dir);
+    held_fixture_close(&f);
 }
 
 int main(void)
