@@ -49,6 +49,14 @@ static void diff_worker_fini(void *user, void *ctx)
     pd_worker_close(ctx);
 }
 
+/* An idle worker ends its read transaction, so that a slow discovery cannot
+ * keep a concurrent sync's checkpoint waiting. */
+static void diff_worker_idle(void *user, void *ctx)
+{
+    (void)user;
+    pd_worker_release_read(ctx);
+}
+
 /* True when the re-read row no longer matches what the snapshot recorded. */
 static bool row_moved(const pd_stored_row *snap, const pd_session *now)
 {
@@ -404,6 +412,7 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
                                                    : (threads * 16 < 32 ? 32 : threads * 16),
         .worker_init = diff_worker_init,
         .worker_fini = diff_worker_fini,
+        .worker_idle = diff_worker_idle,
         .run = diff_job_run,
         .user = &run,
     };

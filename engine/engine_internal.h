@@ -131,7 +131,7 @@ void pd_worker_close(pd_worker *w);
  * row_moved check either way). Returns PD_OK or the SQLite error.
  */
 int pd_worker_hold_read(pd_worker *w, pd_err *err);
-/* Ends the held read transaction, if any. */
+/* Ends the held read transaction, if any. Diff also calls it when a worker goes idle. */
 void pd_worker_release_read(pd_worker *w);
 
 /*

@@ -236,6 +236,8 @@ static void worker_loop(pd_pool *p, pool_worker *w)
                 return;
             continue;
         }
+        if (p->cfg.worker_idle != NULL)
+            p->cfg.worker_idle(p->cfg.user, w->ctx);
         pd_parking_wait(&p->job_ready, worker_may_take_job, p);
     }
 }

@@ -65,10 +65,15 @@ typedef struct pd_pool_config {
      * when worker_init succeeded, when the worker exits (after pd_pool_finish
      * has drained the ring, or in pd_pool_destroy). */
     void (*worker_fini)(void *user, void *worker_ctx);
+    /* Optional. Called on a worker thread that found the job ring empty, just
+     * before it waits for the next job, so that it can let go of what it
+     * should not hold while idle (a read transaction). Never called in
+     * inline mode. */
+    void (*worker_idle)(void *user, void *worker_ctx);
     /* Required. Runs one job. It may block on its own resources but must not
      * call into this pool. */
     void (*run)(void *user, void *worker_ctx, void *job);
-    /* Passed unchanged to the three callbacks. */
+    /* Passed unchanged to the callbacks. */
     void *user;
 } pd_pool_config;
 

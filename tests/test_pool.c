@@ -978,6 +978,88 @@ static void pool_cancel_mid_run_returns_every_job(void **state)
 
 /* ---- destroy without draining -------------------------------------------------------------- */
 
+/* Counts the idle calls of a pool's workers and the context they passed. */
+typedef struct idle_user {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int n_idle;
+    int n_idle_at_run; /* n_idle when the job ran */
+    void *ctx_seen;
+    int marker; /* its address is every worker's context */
+} idle_user;
+
+static int idle_init(void *user_, void **ctx)
+{
+    idle_user *user = user_;
+    *ctx = &user->marker;
+    return PD_OK;
+}
+
+static void idle_run(void *user_, void *ctx, void *job)
+{
+    idle_user *user = user_;
+    (void)ctx;
+    (void)job;
+    pthread_mutex_lock(&user->mutex);
+    user->n_idle_at_run = user->n_idle;
+    pthread_mutex_unlock(&user->mutex);
+}
+
+static void idle_note(void *user_, void *ctx)
+{
+    idle_user *user = user_;
+    pthread_mutex_lock(&user->mutex);
+    user->n_idle++;
+    user->ctx_seen = ctx;
+    pthread_cond_broadcast(&user->cond);
+    pthread_mutex_unlock(&user->mutex);
+}
+
+/* A worker that runs out of jobs calls worker_idle with its context before it
+ * waits. Inline mode never calls it. */
+static void pool_worker_idle_after_last_job(void **state)
+{
+    (void)state;
+    for (unsigned threads = 0; threads <= 1; threads++) {
+        idle_user user = {.n_idle = 0};
+        pthread_mutex_init(&user.mutex, NULL);
+        pthread_cond_init(&user.cond, NULL);
+        pd_pool_config cfg = {
+            .n_threads = threads,
+            .ring_capacity = 2,
+            .worker_init = idle_init,
+            .worker_idle = idle_note,
+            .run = idle_run,
+            .user = &user,
+        };
+        pd_pool *pool = NULL;
+        pd_err err = {0};
+        int job = 0;
+        void *done = NULL;
+
+        assert_int_equal(pd_pool_create(&cfg, &pool, &err), PD_OK);
+        assert_int_equal(pd_pool_submit(pool, &job), PD_OK);
+        assert_int_equal(pd_pool_next_result(pool, &done), PD_OK);
+        assert_ptr_equal(done, &job);
+
+        if (threads > 0) {
+            pthread_mutex_lock(&user.mutex);
+            while (user.n_idle <= user.n_idle_at_run)
+                pthread_cond_wait(&user.cond, &user.mutex);
+            assert_ptr_equal(user.ctx_seen, &user.marker);
+            pthread_mutex_unlock(&user.mutex);
+        }
+
+        pd_pool_finish(pool);
+        assert_int_equal(pd_pool_next_result(pool, &done), PD_ECLOSED);
+        pd_pool_destroy(pool);
+        if (threads == 0)
+            assert_int_equal(user.n_idle, 0);
+        pthread_cond_destroy(&user.cond);
+        pthread_mutex_destroy(&user.mutex);
+    }
+}
+
 static void pool_destroy_drops_uncollected_jobs(void **state)
 {
     (void)state;
@@ -1030,6 +1112,7 @@ int main(void)
         cmocka_unit_test(pool_cancel_skips_queued_jobs),
         cmocka_unit_test(pool_cancel_mid_run_returns_every_job),
         cmocka_unit_test(pool_destroy_drops_uncollected_jobs),
+        cmocka_unit_test(pool_worker_idle_after_last_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
