@@ -27,7 +27,8 @@ static void diff_help(FILE *out)
           "pending_resync, new_on_disk, skipped, excluded_by_parser, parse_error or\n"
           "transient_needs_retry. Never writes to the archive.\n"
           "\n"
-          "  --db PATH           archive file (default: $PARSEDIFF_DB, else ~/.parsediff/archive.db)\n"
+          "  --db PATH           archive file (default: $PARSEDIFF_DB, else "
+          "~/.parsediff/archive.db)\n"
           "  --source AGENT=DIR  a root to scan for AGENT; repeatable; replaces the defaults\n"
           "  --agent NAME        only this agent (claude, codex); repeatable\n"
           "  --limit N           re-parse only the N most recently modified sources (0: all)\n"
@@ -165,8 +166,8 @@ int pd_cmd_diff(int argc, char **argv)
             break;
         case 't':
             if (!pd_cli_parse_count(optarg, &threads) || threads < 0 || threads > 256) {
-                pd_cli_usage_error("diff ", "--threads must be an integer from 0 to 256, got \"%s\"",
-                                   optarg);
+                pd_cli_usage_error(
+                    "diff ", "--threads must be an integer from 0 to 256, got \"%s\"", optarg);
                 goto usage_fail;
             }
             break;
@@ -225,9 +226,9 @@ int pd_cmd_diff(int argc, char **argv)
         cfg.n_threads = (unsigned)threads;
     }
 
-    bool show_progress = strcmp(progress_mode, "always") == 0 ||
-                         (strcmp(progress_mode, "auto") == 0 && !json && isatty(STDERR_FILENO) &&
-                          getenv("CI") == NULL);
+    bool show_progress =
+        strcmp(progress_mode, "always") == 0 || (strcmp(progress_mode, "auto") == 0 && !json &&
+                                                 isatty(STDERR_FILENO) && getenv("CI") == NULL);
     diff_progress dp = {0};
     pd_diff_options opts = {
         .agents = n_agents > 0 ? agents : NULL,
@@ -265,7 +266,8 @@ int pd_cmd_diff(int argc, char **argv)
         goto out;
     }
 
-    rc = json ? pd_report_write_json(stdout, report) : pd_report_write_text(stdout, report, verbose);
+    rc =
+        json ? pd_report_write_json(stdout, report) : pd_report_write_text(stdout, report, verbose);
     if (rc == PD_OK && fflush(stdout) != 0)
         rc = PD_EIO;
     if (rc != PD_OK) {
@@ -275,6 +277,17 @@ int pd_cmd_diff(int argc, char **argv)
         exit_code = PD_EXIT_RUNTIME;
         goto out;
     }
+
+    /* Roots that miss every stored file make a diff that compares nothing.
+     * The exit code stays as documented, but a warning names the problem. */
+    const pd_diff_entry *missed = NULL;
+    int64_t n_missed = pd_diff_report_count_skipped(report, "not discovered", &missed);
+    if (report->totals.examined == 0 && n_missed > 0)
+        fprintf(stderr,
+                "parsediff: warning: nothing was compared: none of the %lld stored sessions "
+                "whose files exist, such as %s, lies under the source roots. Pass the --source "
+                "roots that sync used.\n",
+                (long long)n_missed, missed->file_path != NULL ? missed->file_path : "?");
 
     if (fail_on_change) {
         if (pd_diff_report_is_vacuous(report)) {
@@ -287,9 +300,10 @@ int pd_cmd_diff(int argc, char **argv)
                     (long long)report->totals.examined, (long long)report->data_version);
             exit_code = PD_EXIT_DRIFT;
         } else if (pd_diff_report_has_failures(report)) {
-            fprintf(stderr,
-                    "parsediff: --fail-on-change failed: %lld changed sessions, %lld parse errors\n",
-                    (long long)report->totals.changed, (long long)report->totals.parse_errors);
+            fprintf(
+                stderr,
+                "parsediff: --fail-on-change failed: %lld changed sessions, %lld parse errors\n",
+                (long long)report->totals.changed, (long long)report->totals.parse_errors);
             exit_code = PD_EXIT_DRIFT;
         }
     }

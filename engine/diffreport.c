@@ -10,6 +10,7 @@
 #include "engine/diffreport.h"
 
 #include <stddef.h>
+#include <string.h>
 
 const char *pd_diff_class_name(pd_diff_class c)
 {
@@ -46,4 +47,21 @@ bool pd_diff_report_is_vacuous(const pd_diff_report *r)
     if (r == NULL)
         return false;
     return r->totals.examined > 0 && r->totals.examined == r->totals.pending_resync;
+}
+
+int64_t pd_diff_report_count_skipped(const pd_diff_report *r, const char *reason,
+                                     const pd_diff_entry **first)
+{
+    int64_t count = 0;
+    if (first != NULL)
+        *first = NULL;
+    for (size_t i = 0; r != NULL && i < r->n_sessions; i++) {
+        const pd_diff_entry *e = &r->sessions[i];
+        if (e->cls != PD_CLASS_SKIPPED || e->reason == NULL || strcmp(e->reason, reason) != 0)
+            continue;
+        if (count == 0 && first != NULL)
+            *first = e;
+        count++;
+    }
+    return count;
 }

@@ -53,9 +53,9 @@ typedef struct pd_field_diffs {
 typedef struct pd_diff_entry {
     char *session_id; /* NULL for an unattributed parse error */
     char *agent;
-    char *file_path;  /* NULL when none */
+    char *file_path; /* NULL when none */
     pd_diff_class cls;
-    char *reason;     /* NULL when none */
+    char *reason;                /* NULL when none */
     int64_t stored_data_version; /* 0 when there is no stored row */
     pd_field_diff *fields;
     size_t n_fields;
@@ -125,5 +125,11 @@ typedef struct pd_diff_report {
 bool pd_diff_report_has_failures(const pd_diff_report *r);
 /* examined > 0 and every examined session is pending_resync. */
 bool pd_diff_report_is_vacuous(const pd_diff_report *r);
+/*
+ * Counts the skipped sessions whose reason is `reason` and sets *first (may
+ * be NULL) to the first of them in report order, or NULL when there is none.
+ */
+int64_t pd_diff_report_count_skipped(const pd_diff_report *r, const char *reason,
+                                     const pd_diff_entry **first);
 
 #endif

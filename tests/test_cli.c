@@ -869,10 +869,15 @@ static void relative_roots_match_absolute_roots(void **state)
     sync_workspace(ws);
 
     ws->child_cwd = ws->env.dir;
-    const char *const diff_args[] = {"diff",   "--db",     ws->env.db,
-                                     "--source", "claude=./claude/../claude/",
-                                     "--source", "codex=codex//sessions",
-                                     "--fail-on-change", NULL};
+    const char *const diff_args[] = {"diff",
+                                     "--db",
+                                     ws->env.db,
+                                     "--source",
+                                     "claude=./claude/../claude/",
+                                     "--source",
+                                     "codex=codex//sessions",
+                                     "--fail-on-change",
+                                     NULL};
     cli_result res;
     run_args(ws, diff_args, &res);
     expect_exit(&res, 0);
@@ -881,9 +886,14 @@ static void relative_roots_match_absolute_roots(void **state)
     expect_empty_stderr(&res);
     cli_result_free(&res);
 
-    const char *const sync_args[] = {"sync",     "--db",       "archive.db",
-                                     "--source", "claude=claude", "--source",
-                                     "codex=./codex/sessions",   NULL};
+    const char *const sync_args[] = {"sync",
+                                     "--db",
+                                     "archive.db",
+                                     "--source",
+                                     "claude=claude",
+                                     "--source",
+                                     "codex=./codex/sessions",
+                                     NULL};
     run_args(ws, sync_args, &res);
     expect_exit(&res, 0);
     expect_err_contains(&res, "0 parsed");
@@ -965,6 +975,39 @@ static void diff_empty_archive_is_clean(void **state)
     assert_int_equal(pd_json_len(pd_json_get(root, "sessions")), 0);
     pd_json_parser_free(parser);
     cli_result_free(&res);
+}
+
+/* Roots that miss every stored file compare nothing, and stderr warns. */
+static void diff_wrong_roots_warn(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *empty = fx_fmt("%s/elsewhere", ws->env.dir);
+    assert_int_equal(mkdir(empty, 0755), 0);
+    char *claude_root = fx_fmt("claude=%s", empty);
+    char *codex_root = fx_fmt("codex=%s", empty);
+
+    const char *const args[] = {"diff",     "--db",     ws->env.db,         "--source", claude_root,
+                                "--source", codex_root, "--fail-on-change", NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 0 identical.");
+    expect_err_contains(&res, "warning: nothing was compared: none of the 3 stored sessions");
+    expect_err_contains(&res, "Pass the --source roots that sync used.");
+    cli_result_free(&res);
+
+    /* The usual roots compare every session and print no warning. */
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 3 identical.");
+    expect_err_lacks(&res, "warning");
+    cli_result_free(&res);
+
+    free(codex_root);
+    free(claude_root);
+    free(empty);
 }
 
 static void diff_format_json_matches_json_flag(void **state)
@@ -1192,8 +1235,8 @@ static void archive_path_is_directory(void **state)
     write_three(ws);
     static const char *const commands[] = {"diff", "sync"};
     for (size_t i = 0; i < 2; i++) {
-        const char *args[] = {commands[i], "--db", ws->env.dir, "--source", ws->claude_source,
-                              NULL};
+        const char *args[] = {commands[i],       "--db", ws->env.dir, "--source",
+                              ws->claude_source, NULL};
         cli_result res;
         run_args(ws, args, &res);
         expect_exit(&res, 3);
@@ -1852,6 +1895,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_appended_file_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(relative_roots_match_absolute_roots, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_wrong_roots_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
