@@ -61,7 +61,17 @@ static struct {
     size_t bytes;
 } block_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* GCC defines __SANITIZE_ADDRESS__ under ASan, but older clang reports it
+ * only through __has_feature. */
 #if defined(__SANITIZE_ADDRESS__)
+#define PD_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PD_ARENA_ASAN 1
+#endif
+#endif
+
+#ifdef PD_ARENA_ASAN
 #include <sanitizer/asan_interface.h>
 /* A cached block is poisoned, so a use after pd_arena_free() is still caught. */
 #define CACHE_POISON(b) ASAN_POISON_MEMORY_REGION((char *)((b) + 1), (b)->size)
