@@ -177,11 +177,11 @@ static int link_subagent(pd_codex_builder *b, const char *call_id, size_t call_n
     return call->subagent_session_id != NULL ? PD_OK : PD_ENOMEM;
 }
 
-/* One result event before it is attached to its call. */
 /*
- * One result event to attach. Every string is already sanitised, either a
- * literal or a pd_codex_clean() copy. The content is always such a copy in
- * the builder's arena, and the event keeps it without copying.
+ * One result event before it is attached to its call. Every string is
+ * already sanitised, either a literal or a pd_codex_clean() copy. The
+ * content is always such a copy in the builder's arena, and the event keeps
+ * it without copying.
  */
 typedef struct event_in {
     const char *agent_id; /* NULL when none */
