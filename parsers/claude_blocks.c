@@ -429,9 +429,10 @@ static bool mentions_persisted_output(const char *s, size_t n)
 }
 
 /*
- * The format's gate for spilled output is that the raw line mentions it. Scanning a
- * whole result line is costly and the gate matters only when a result names
- * a spill file, so it is evaluated on first need and remembered.
+ * The format's gate for spilled output is that the raw line mentions it.
+ * Scanning a whole result line is costly and the gate matters only when a
+ * result names a spill file, so it is evaluated on first need and
+ * remembered.
  */
 typedef struct persist_gate {
     const char *line;
