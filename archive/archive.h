@@ -139,8 +139,9 @@ int pd_archive_load_compared(pd_archive *a, const char *id, pd_arena *arena, pd_
  * PD_OK or PD_ESQLITE.
  */
 int pd_archive_read_begin(pd_archive *a, pd_err *err);
-/* Ends the open read transaction, if any. */
-void pd_archive_read_end(pd_archive *a);
+/* Ends the open read transaction, if any. Returns false when it is still
+ * open because both COMMIT and ROLLBACK failed. */
+bool pd_archive_read_end(pd_archive *a);
 
 /*
  * Re-reads the bookkeeping of one row into *out, strings from arena, for the

@@ -610,15 +610,16 @@ int pd_archive_read_begin(pd_archive *a, pd_err *err)
     return archive_exec_cached(a, STMT_BEGIN, "BEGIN", "start a read transaction", err);
 }
 
-void pd_archive_read_end(pd_archive *a)
+bool pd_archive_read_end(pd_archive *a)
 {
     if (a == NULL || a->db == NULL || sqlite3_get_autocommit(a->db))
-        return;
+        return true;
     /* Ending a read transaction loses nothing, so its error is dropped. */
     pd_err ignored = {0};
     archive_exec_cached(a, STMT_COMMIT, "COMMIT", "end a read transaction", &ignored);
     if (!sqlite3_get_autocommit(a->db))
         archive_exec_cached(a, STMT_ROLLBACK, "ROLLBACK", "end a read transaction", &ignored);
+    return sqlite3_get_autocommit(a->db) != 0;
 }
 
 /* ---- one row's bookkeeping --------------------------------------------- */

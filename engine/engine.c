@@ -152,11 +152,17 @@ int pd_worker_open(const char *db_path, pd_worker **out)
     return PD_OK;
 }
 
+/* True when the held read transaction has reached its load or time bound. */
+static bool held_read_expired(const pd_worker *w, int64_t now)
+{
+    return w->held_since_ns != 0 &&
+           (w->held_loads >= HELD_READ_LOADS || now - w->held_since_ns >= w->hold_max_ns);
+}
+
 int pd_worker_hold_read(pd_worker *w, pd_err *err)
 {
     int64_t now = pd_monotonic_ns();
-    if (w->held_since_ns != 0 &&
-        (w->held_loads >= HELD_READ_LOADS || now - w->held_since_ns >= w->hold_max_ns))
+    if (held_read_expired(w, now))
         pd_worker_release_read(w);
     if (w->held_since_ns == 0) {
         int rc = pd_archive_read_begin(w->reader, err);
@@ -173,9 +179,18 @@ void pd_worker_release_read(pd_worker *w)
 {
     if (w->held_since_ns == 0)
         return;
-    pd_archive_read_end(w->reader);
+    /* A transaction that would not end keeps its clock, so that every later
+     * load tries again instead of reading an old state under a new clock. */
+    if (!pd_archive_read_end(w->reader))
+        return;
     w->held_since_ns = 0;
     w->held_loads = 0;
+}
+
+void pd_worker_end_job(pd_worker *w)
+{
+    if (held_read_expired(w, pd_monotonic_ns()))
+        pd_worker_release_read(w);
 }
 
 void pd_worker_close(pd_worker *w)

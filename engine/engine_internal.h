@@ -126,13 +126,21 @@ void pd_worker_close(pd_worker *w);
 /*
  * Makes sure the reader has a read transaction open for the next stored
  * session load, and ends and reopens it after a bounded number of loads or
- * time. Diff only: it writes nothing, and a load may see any archive state
- * from after its snapshot (a row a sync rewrote since then is caught by the
- * row_moved check either way). Returns PD_OK or the SQLite error.
+ * time. Diff only, because it writes nothing. A load reads the archive as it
+ * was when the transaction began, which is never before the run's snapshot.
+ * A sync that commits to a row in between is then not seen by row_moved, so
+ * the row is compared as the snapshot recorded it. The raced guard still
+ * covers that case through the source's mtime and size. Returns PD_OK or
+ * the SQLite error.
  */
 int pd_worker_hold_read(pd_worker *w, pd_err *err);
-/* Ends the held read transaction, if any. Diff also calls it when a worker goes idle. */
+/*
+ * Ends the held read transaction, if any. Diff calls it when a worker goes
+ * idle and before it parses a large source.
+ */
 void pd_worker_release_read(pd_worker *w);
+/* Ends the held read transaction at the end of a job if it reached its bound. */
+void pd_worker_end_job(pd_worker *w);
 
 /*
  * Drops the sessions of a full parse that have no messages. A transcript with

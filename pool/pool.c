@@ -570,6 +570,9 @@ void pd_pool_finish(pd_pool *p)
 {
     if (p == NULL)
         return;
+    /* In inline mode the caller is the worker, and no job comes after this. */
+    if (p->inline_ctx_ready && p->cfg.worker_idle != NULL && !atomic_load(&p->finished))
+        p->cfg.worker_idle(p->cfg.user, p->workers[0].ctx);
     atomic_store(&p->finished, true);
     pd_parking_wake_all(&p->job_ready);
     pd_parking_wake_all(&p->result_ready);

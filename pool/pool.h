@@ -67,8 +67,8 @@ typedef struct pd_pool_config {
     void (*worker_fini)(void *user, void *worker_ctx);
     /* Optional. Called on a worker thread that found the job ring empty, just
      * before it waits for the next job, so that it can let go of what it
-     * should not hold while idle (a read transaction). Never called in
-     * inline mode. */
+     * should not hold while idle (a read transaction). In inline mode it is
+     * called once, by the first pd_pool_finish. */
     void (*worker_idle)(void *user, void *worker_ctx);
     /* Required. Runs one job. It may block on its own resources but must not
      * call into this pool. */

@@ -148,6 +148,38 @@ static void held_read_is_renewed_after_its_time_bound(void **state)
     held_fixture_close(&f);
 }
 
+/* The end of a job ends a held read only once it has reached its bound. */
+static void held_read_ends_with_job_past_bound(void **state)
+{
+    (void)state;
+    held_fixture f;
+    held_fixture_open(&f, INT64_MAX);
+    pd_worker *w = f.w;
+    pd_worker_end_job(w);
+    assert_int_equal(w->held_since_ns, 0);
+
+    char *name = held_name(w);
+    assert_string_equal(name, "before");
+    free(name);
+    afx_sql(f.db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
+    pd_worker_end_job(w);
+    assert_true(w->held_since_ns != 0);
+    name = held_name(w);
+    assert_string_equal(name, "before");
+    free(name);
+
+    w->hold_max_ns = 1000000; /* 1 ms */
+    usleep(5000);
+    pd_worker_end_job(w);
+    assert_int_equal(w->held_since_ns, 0);
+    assert_int_equal(w->held_loads, 0);
+    w->hold_max_ns = INT64_MAX;
+    name = held_name(w);
+    assert_string_equal(name, "after");
+    free(name);
+    held_fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +191,7 @@ int main(void)
         cmocka_unit_test(raced_when_stored_mtime_is_null),
         cmocka_unit_test(held_read_is_renewed_after_its_load_bound),
         cmocka_unit_test(held_read_is_renewed_after_its_time_bound),
+        cmocka_unit_test(held_read_ends_with_job_past_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

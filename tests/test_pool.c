@@ -1016,7 +1016,7 @@ static void idle_note(void *user_, void *ctx)
 }
 
 /* A worker that runs out of jobs calls worker_idle with its context before it
- * waits. Inline mode never calls it. */
+ * waits. Inline mode calls it once, in the first pd_pool_finish. */
 static void pool_worker_idle_after_last_job(void **state)
 {
     (void)state;
@@ -1050,11 +1050,16 @@ static void pool_worker_idle_after_last_job(void **state)
             pthread_mutex_unlock(&user.mutex);
         }
 
-        pd_pool_finish(pool);
-        assert_int_equal(pd_pool_next_result(pool, &done), PD_ECLOSED);
-        pd_pool_destroy(pool);
         if (threads == 0)
             assert_int_equal(user.n_idle, 0);
+        pd_pool_finish(pool);
+        pd_pool_finish(pool);
+        if (threads == 0) {
+            assert_int_equal(user.n_idle, 1);
+            assert_ptr_equal(user.ctx_seen, &user.marker);
+        }
+        assert_int_equal(pd_pool_next_result(pool, &done), PD_ECLOSED);
+        pd_pool_destroy(pool);
         pthread_cond_destroy(&user.cond);
         pthread_mutex_destroy(&user.mutex);
     }
