@@ -112,10 +112,6 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
     return PD_OK;
 }
 
-/* Sources at least this large release a held read transaction before they
- * are parsed (1 MiB of JSONL takes about 2.5 ms to parse on the bench machine). */
-#define HELD_READ_MAX_SOURCE_BYTES ((size_t)1 << 20)
-
 static void diff_job_run(void *user, void *ctx, void *job_)
 {
     pd_diff_run *run = user;
@@ -132,10 +128,7 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     if (rc != PD_OK)
         goto fail;
     job->parsed_mtime = buf.mtime_ns;
-    /* Parsing a large source takes long enough that an open read
-     * transaction would hold back a concurrent sync's checkpoint. */
-    if (buf.len >= HELD_READ_MAX_SOURCE_BYTES)
-        pd_worker_release_read(w);
+    pd_worker_start_parse(w, buf.len);
 
     pd_parse_request req = {
         .path = job->js.src.path,

@@ -136,9 +136,11 @@ void pd_worker_close(pd_worker *w);
 int pd_worker_hold_read(pd_worker *w, pd_err *err);
 /*
  * Ends the held read transaction, if any. Diff calls it when a worker goes
- * idle and before it parses a large source.
+ * idle.
  */
 void pd_worker_release_read(pd_worker *w);
+/* Ends the held read transaction before a source of 1 MiB or more is parsed. */
+void pd_worker_start_parse(pd_worker *w, size_t source_bytes);
 /* Ends the held read transaction at the end of a job if it reached its bound. */
 void pd_worker_end_job(pd_worker *w);
 

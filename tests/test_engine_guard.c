@@ -70,6 +70,14 @@ static char *held_name(pd_worker *w)
     return name;
 }
 
+/* Asserts that the worker's reader now reads expected as the name of "s1". */
+static void expect_held_name(pd_worker *w, const char *expected)
+{
+    char *name = held_name(w);
+    assert_string_equal(name, expected);
+    free(name);
+}
+
 /* An archive with one session "s1" named "before", and a worker reading it. */
 typedef struct held_fixture {
     char *dir;
@@ -104,26 +112,17 @@ static void held_read_is_renewed_after_its_load_bound(void **state)
     held_fixture f;
     held_fixture_open(&f, INT64_MAX); /* only the load bound applies */
     pd_worker *w = f.w;
-    char *name = held_name(w);
-    assert_string_equal(name, "before");
-    free(name);
+    expect_held_name(w, "before");
 
     afx_sql(f.db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
-    for (int i = 2; i <= 64; i++) {
-        name = held_name(w);
-        assert_string_equal(name, "before");
-        free(name);
-    }
-    name = held_name(w);
-    assert_string_equal(name, "after");
-    free(name);
+    for (int i = 2; i <= 64; i++)
+        expect_held_name(w, "before");
+    expect_held_name(w, "after");
 
     /* Released, the next load opens a fresh transaction at once. */
     afx_sql(f.db, "UPDATE sessions SET session_name = 'again' WHERE id = 's1'");
     pd_worker_release_read(w);
-    name = held_name(w);
-    assert_string_equal(name, "again");
-    free(name);
+    expect_held_name(w, "again");
 
     held_fixture_close(&f);
 }
@@ -135,15 +134,11 @@ static void held_read_is_renewed_after_its_time_bound(void **state)
     held_fixture f;
     held_fixture_open(&f, 1000000); /* 1 ms */
     pd_worker *w = f.w;
-    char *name = held_name(w);
-    assert_string_equal(name, "before");
-    free(name);
+    expect_held_name(w, "before");
 
     afx_sql(f.db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
     usleep(5000);
-    name = held_name(w);
-    assert_string_equal(name, "after");
-    free(name);
+    expect_held_name(w, "after");
 
     held_fixture_close(&f);
 }
@@ -158,15 +153,11 @@ static void held_read_ends_with_job_past_bound(void **state)
     pd_worker_end_job(w);
     assert_int_equal(w->held_since_ns, 0);
 
-    char *name = held_name(w);
-    assert_string_equal(name, "before");
-    free(name);
+    expect_held_name(w, "before");
     afx_sql(f.db, "UPDATE sessions SET session_name = 'after' WHERE id = 's1'");
     pd_worker_end_job(w);
     assert_true(w->held_since_ns != 0);
-    name = held_name(w);
-    assert_string_equal(name, "before");
-    free(name);
+    expect_held_name(w, "before");
 
     w->hold_max_ns = 1000000; /* 1 ms */
     usleep(5000);
@@ -174,9 +165,22 @@ static void held_read_ends_with_job_past_bound(void **state)
     assert_int_equal(w->held_since_ns, 0);
     assert_int_equal(w->held_loads, 0);
     w->hold_max_ns = INT64_MAX;
-    name = held_name(w);
-    assert_string_equal(name, "after");
-    free(name);
+    expect_held_name(w, "after");
+    held_fixture_close(&f);
+}
+
+/* A source of 1 MiB or more ends a held read before it is parsed. */
+static void held_read_ends_before_large_source(void **state)
+{
+    (void)state;
+    held_fixture f;
+    held_fixture_open(&f, INT64_MAX);
+    pd_worker *w = f.w;
+    expect_held_name(w, "before");
+    pd_worker_start_parse(w, ((size_t)1 << 20) - 1);
+    assert_true(w->held_since_ns != 0);
+    pd_worker_start_parse(w, (size_t)1 << 20);
+    assert_int_equal(w->held_since_ns, 0);
     held_fixture_close(&f);
 }
 
@@ -192,6 +196,7 @@ int main(void)
         cmocka_unit_test(held_read_is_renewed_after_its_load_bound),
         cmocka_unit_test(held_read_is_renewed_after_its_time_bound),
         cmocka_unit_test(held_read_ends_with_job_past_bound),
+        cmocka_unit_test(held_read_ends_before_large_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
