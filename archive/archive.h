@@ -79,6 +79,7 @@ typedef struct pd_stored_row {
     int64_t data_version;
     int64_t message_count;
     int64_t next_ordinal;
+    int64_t rowid;             /* where the row was read; a later sync may move it */
     bool has_hash;             /* file_hash held 64 hex digits, decoded below */
     bool is_file_hash_invalid; /* file_hash held other non-empty text */
     bool is_trashed;           /* deleted_at IS NOT NULL */
@@ -120,17 +121,21 @@ size_t pd_snapshot_bytes(const pd_snapshot *s);
  * Message timestamps stored as '' load as NULL; every other text column
  * loads as stored (NULL stays NULL, '' stays ''). Returns PD_OK, PD_ENOMEM
  * or PD_ESQLITE.
+ *
+ * rowid, when above 0, is where a snapshot saw the row: the row is read
+ * there, which skips a probe of the id index, and looked up by id when that
+ * rowid now holds another session or none.
  */
-int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_session *out,
-                            bool *found, pd_err *err);
+int pd_archive_load_session(pd_archive *a, const char *id, int64_t rowid, pd_arena *arena,
+                            pd_session *out, bool *found, pd_err *err);
 /*
  * pd_archive_load_session() without what the comparator never reads: tool
  * calls come without result_content (NULL) and no call has result events.
  * In the 10,000-session mixed bench archive they are 669 MB of the 1,052 MB
  * in the text columns of messages, tool calls and result events.
  */
-int pd_archive_load_compared(pd_archive *a, const char *id, pd_arena *arena, pd_session *out,
-                             bool *found, pd_err *err);
+int pd_archive_load_compared(pd_archive *a, const char *id, int64_t rowid, pd_arena *arena,
+                             pd_session *out, bool *found, pd_err *err);
 
 /*
  * Opens a read transaction that the following loads share until

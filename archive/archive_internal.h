@@ -41,6 +41,7 @@ typedef enum archive_stmt_id {
     STMT_LINK_RESULT,
     STMT_SET_NAME,
     STMT_LOAD_CALLS_COMPARED,
+    STMT_LOAD_SESSION_AT,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
@@ -110,7 +111,7 @@ bool archive_decode_hash(const unsigned char *hex, size_t n, uint8_t out[32]);
 #define ARCHIVE_ROW_COLUMNS                                                                        \
     "id, agent, file_path, session_name, relationship_type, file_size, file_mtime, file_inode, "   \
     "file_device, data_version, message_count, next_ordinal, file_hash, deleted_at IS NOT NULL, "  \
-    "last_write_incremental"
+    "last_write_incremental, rowid"
 
 /* Copies n bytes of a text column somewhere stable; returns NULL on failure. */
 typedef const char *(*archive_copy_fn)(void *ctx, const char *s, size_t n);

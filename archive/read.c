@@ -18,15 +18,17 @@
 
 /* ---- session row ------------------------------------------------------- */
 
-static const char load_session_sql[] =
-    "SELECT id, project, machine, agent, agent_label, entrypoint, session_kind, first_message,"
-    " session_name, started_at, ended_at, message_count, user_message_count, file_path,"
-    " file_size, file_mtime, file_inode, file_device, file_hash, next_ordinal, last_entry_uuid,"
-    " claude_linear_parse, parent_session_id, relationship_type, total_output_tokens,"
-    " peak_context_tokens, has_total_output_tokens, has_peak_context_tokens, cwd, git_branch,"
-    " source_session_id, source_version, transcript_fidelity, parser_malformed_lines,"
+#define LOAD_SESSION_COLUMNS                                                                       \
+    "SELECT id, project, machine, agent, agent_label, entrypoint, session_kind, first_message,"    \
+    " session_name, started_at, ended_at, message_count, user_message_count, file_path,"           \
+    " file_size, file_mtime, file_inode, file_device, file_hash, next_ordinal, last_entry_uuid,"   \
+    " claude_linear_parse, parent_session_id, relationship_type, total_output_tokens,"             \
+    " peak_context_tokens, has_total_output_tokens, has_peak_context_tokens, cwd, git_branch,"     \
+    " source_session_id, source_version, transcript_fidelity, parser_malformed_lines,"             \
     " is_truncated, termination_status, data_version, last_write_incremental, deleted_at"
-    " FROM sessions WHERE id = ?1";
+
+static const char load_session_sql[] = LOAD_SESSION_COLUMNS " FROM sessions WHERE id = ?1";
+static const char load_session_at_sql[] = LOAD_SESSION_COLUMNS " FROM sessions WHERE rowid = ?1";
 
 static void read_session_row(sqlite3_stmt *st, pd_arena *arena, pd_session *s, bool *failed)
 {
@@ -213,6 +215,7 @@ static void read_usage_row(sqlite3_stmt *st, pd_arena *arena, pd_usage_event *ue
 typedef struct session_loader {
     pd_archive *a;
     const char *id;
+    int64_t rowid; /* where the snapshot saw the row, or 0 */
     pd_arena *arena;
     pd_session *s;
     pd_err *err;
@@ -516,36 +519,65 @@ static int load_usage(session_loader *ld)
     return result;
 }
 
-/* Reads the sessions row; *found is false when there is none. */
-static int load_session_row(session_loader *ld, bool *found)
+/*
+ * Steps a statement that selects one sessions row. *found is false when
+ * there is none, and also when want_id is given and the row holds another id.
+ */
+static int step_session_row(session_loader *ld, sqlite3_stmt *st, const char *want_id, bool *found)
 {
-    bool failed = false;
     int result = PD_OK;
-
-    sqlite3_stmt *st = NULL;
-    int prc = archive_stmt(ld->a, STMT_LOAD_SESSION, load_session_sql, &st, ld->err);
-    if (prc != PD_OK)
-        return prc;
-    sqlite3_bind_text(st, 1, ld->id, -1, SQLITE_STATIC);
-
+    bool failed = false;
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW;
-    if (rc == SQLITE_ROW) {
+    if (rc == SQLITE_ROW && want_id != NULL) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        *found = id != NULL && strcmp(id, want_id) == 0;
+    }
+    if (*found) {
         read_session_row(st, ld->arena, ld->s, &failed);
         if (failed)
             result = fail_memory(ld, "session row");
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         result = archive_sqlite_fail(ld->a, rc, "load session row", ld->err);
     }
     archive_stmt_done(st);
     return result;
 }
 
-static int load_session(pd_archive *a, const char *id, bool compared_only, pd_arena *arena,
-                        pd_session *out, bool *found, pd_err *err)
+/*
+ * Reads the sessions row; *found is false when there is none. The snapshot's
+ * rowid is tried first: the sessions table is read in the order rows were
+ * written, so its pages are usually cached, while the id index is probed
+ * at random.
+ */
+static int load_session_row(session_loader *ld, bool *found)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (ld->rowid > 0) {
+        rc = archive_stmt(ld->a, STMT_LOAD_SESSION_AT, load_session_at_sql, &st, ld->err);
+        if (rc != PD_OK)
+            return rc;
+        sqlite3_bind_int64(st, 1, ld->rowid);
+        rc = step_session_row(ld, st, ld->id, found);
+        if (rc != PD_OK || *found)
+            return rc;
+        /* A sync replaced or removed the row since the snapshot. */
+        pd_session_init(ld->s);
+    }
+    rc = archive_stmt(ld->a, STMT_LOAD_SESSION, load_session_sql, &st, ld->err);
+    if (rc != PD_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, ld->id, -1, SQLITE_STATIC);
+    return step_session_row(ld, st, NULL, found);
+}
+
+static int load_session(pd_archive *a, const char *id, int64_t rowid, bool compared_only,
+                        pd_arena *arena, pd_session *out, bool *found, pd_err *err)
 {
     session_loader ld = {.a = a,
                          .id = id,
+                         .rowid = rowid,
                          .arena = arena,
                          .s = out,
                          .err = err,
@@ -591,16 +623,16 @@ static int load_session(pd_archive *a, const char *id, bool compared_only, pd_ar
     return rc;
 }
 
-int pd_archive_load_session(pd_archive *a, const char *id, pd_arena *arena, pd_session *out,
-                            bool *found, pd_err *err)
+int pd_archive_load_session(pd_archive *a, const char *id, int64_t rowid, pd_arena *arena,
+                            pd_session *out, bool *found, pd_err *err)
 {
-    return load_session(a, id, false, arena, out, found, err);
+    return load_session(a, id, rowid, false, arena, out, found, err);
 }
 
-int pd_archive_load_compared(pd_archive *a, const char *id, pd_arena *arena, pd_session *out,
-                             bool *found, pd_err *err)
+int pd_archive_load_compared(pd_archive *a, const char *id, int64_t rowid, pd_arena *arena,
+                             pd_session *out, bool *found, pd_err *err)
 {
-    return load_session(a, id, true, arena, out, found, err);
+    return load_session(a, id, rowid, true, arena, out, found, err);
 }
 
 int pd_archive_read_begin(pd_archive *a, pd_err *err)

@@ -469,6 +469,7 @@ bool archive_decode_row(sqlite3_stmt *stmt, pd_stored_row *row, archive_copy_fn 
     }
     row->is_trashed = sqlite3_column_int64(stmt, 13) != 0;
     row->last_write_incremental = sqlite3_column_int64(stmt, 14) != 0;
+    row->rowid = sqlite3_column_int64(stmt, 15);
     return !failed;
 }
 

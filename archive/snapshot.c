@@ -6,13 +6,13 @@
  * pd_snapshot_row() and pd_snapshot_count() calls, then pd_snapshot_free().
  *
  * Layout, sized for archives of millions of rows: rows are one array of
- * pd_stored_row (136 bytes on LP64, the SHA-256 kept as 32 raw bytes);
+ * pd_stored_row (144 bytes on LP64, the SHA-256 kept as 32 raw bytes);
  * strings are packed without padding into large string blocks that never
  * move, and the few distinct agent and relationship_type values are stored
  * once. Two open-addressing tables keyed by XXH3 hold 32-bit slots: ids map
  * to row indexes, paths map to groups of row indexes. With the load factor
  * kept at or below 3/4, the two indexes cost 27 to 38 bytes per row on top
- * of the row itself, so the total stays under 180 bytes per row plus the
+ * of the row itself, so the total stays under 190 bytes per row plus the
  * id and path strings.
  *
  * Threading: immutable after pd_archive_snapshot() returns.

@@ -87,7 +87,8 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
     int64_t t0 = pd_monotonic_ns();
     int rc = pd_worker_hold_read(w, err);
     if (rc == PD_OK)
-        rc = pd_archive_load_compared(w->reader, row->id, job->arena, &stored, &found, err);
+        rc = pd_archive_load_compared(w->reader, row->id, row->rowid, job->arena, &stored, &found,
+                                      err);
     int64_t t1 = pd_monotonic_ns();
     job->stored_ns += t1 - t0;
     if (rc != PD_OK) {

@@ -264,7 +264,7 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
 
     pd_session stored;
     bool found = false;
-    rc = pd_archive_load_session(w->reader, row->id, job->arena, &stored, &found, err);
+    rc = pd_archive_load_session(w->reader, row->id, row->rowid, job->arena, &stored, &found, err);
     if (rc != PD_OK)
         return rc;
     if (!found)

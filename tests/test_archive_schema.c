@@ -399,8 +399,8 @@ static void test_path_with_spaces_and_unicode(void **state)
     assert_string_equal(pd_archive_path(ro), path);
     pd_session loaded;
     bool found = false;
-    assert_int_equal(pd_archive_load_session(ro, "unicode-path", fx->arena, &loaded, &found, &err),
-                     PD_OK);
+    assert_int_equal(
+        pd_archive_load_session(ro, "unicode-path", 0, fx->arena, &loaded, &found, &err), PD_OK);
     assert_true(found);
     assert_int_equal(loaded.n_messages, 4);
     pd_archive_close(ro);

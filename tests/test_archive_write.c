@@ -76,7 +76,7 @@ static pd_session load(fixture *fx, const char *id)
     pd_session out;
     bool found = false;
     pd_err err = {0};
-    int rc = pd_archive_load_session(fx->reader, id, fx->arena, &out, &found, &err);
+    int rc = pd_archive_load_session(fx->reader, id, 0, fx->arena, &out, &found, &err);
     if (rc != PD_OK)
         fail_msg("load %s: %s", id, err.msg);
     if (!found)
@@ -298,7 +298,7 @@ static void test_load_compared_leaves_out_result_bodies(void **state)
     bool found = false;
     pd_err err = {0};
     assert_int_equal(
-        pd_archive_load_compared(fx->reader, "compared", fx->arena, &got, &found, &err), PD_OK);
+        pd_archive_load_compared(fx->reader, "compared", 0, fx->arena, &got, &found, &err), PD_OK);
     assert_true(found);
     pd_session full = load(fx, "compared");
 
@@ -567,9 +567,48 @@ static void test_load_missing_session(void **state)
     bool found = true;
     pd_err err = {0};
 
-    assert_int_equal(pd_archive_load_session(fx->reader, "nope", fx->arena, &out, &found, &err),
+    assert_int_equal(pd_archive_load_session(fx->reader, "nope", 0, fx->arena, &out, &found, &err),
                      PD_OK);
     assert_false(found);
+}
+
+/* Loads id through a rowid hint and checks that the session id came back. */
+static void expect_loaded_at(fixture *fx, const char *id, int64_t rowid, bool want_found)
+{
+    pd_session out;
+    bool found = !want_found;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_load_compared(fx->reader, id, rowid, fx->arena, &out, &found, &err),
+                     PD_OK);
+    assert_int_equal(found, want_found);
+    if (want_found) {
+        assert_string_equal(out.id, id);
+        check_session_columns(normalized_session(fx, id, "claude", 2), &out);
+        assert_int_equal(out.n_messages, 4);
+    }
+}
+
+/* A rowid hint finds its row, and a stale or wrong hint falls back to the id. */
+static void test_load_by_rowid_hint(void **state)
+{
+    fixture *fx = *state;
+    write_full(fx, normalized_session(fx, "first", "claude", 2));
+    write_full(fx, normalized_session(fx, "second", "claude", 2));
+    int64_t first = afx_sql_int(fx->db, "SELECT rowid FROM sessions WHERE id = 'first'");
+    int64_t second = afx_sql_int(fx->db, "SELECT rowid FROM sessions WHERE id = 'second'");
+
+    pd_stored_row row;
+    bool found = false;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_load_row(fx->reader, "second", &row, fx->arena, &found, &err),
+                     PD_OK);
+    assert_true(found);
+    assert_int_equal(row.rowid, second);
+
+    expect_loaded_at(fx, "first", first, true);
+    expect_loaded_at(fx, "first", second, true);
+    expect_loaded_at(fx, "first", second + 1000, true);
+    expect_loaded_at(fx, "nope", first, false);
 }
 
 static void test_rollback_discards_writes(void **state)
@@ -940,6 +979,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_codex_insert_uses_parsed_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trashed_row_not_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_missing_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_by_rowid_hint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_keeps_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_committed_state, setup, teardown),

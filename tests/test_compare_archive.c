@@ -129,7 +129,7 @@ static pd_session *write_and_load(archive_state *st, const pd_session *s)
     assert_int_equal(pd_archive_open(st->path, PD_ARCHIVE_READONLY, &reader, &err), PD_OK);
     pd_session *stored = fx_calloc(st->arena, 1, sizeof *stored);
     bool found = false;
-    rc = pd_archive_load_session(reader, s->id, st->arena, stored, &found, &err);
+    rc = pd_archive_load_session(reader, s->id, 0, st->arena, stored, &found, &err);
     pd_archive_close(reader);
     if (rc != PD_OK)
         print_error("load: %s\n", err.msg);

@@ -63,7 +63,7 @@ static char *held_name(pd_worker *w)
     assert_non_null(a);
     pd_session s;
     bool found = false;
-    assert_int_equal(pd_archive_load_session(w->reader, "s1", a, &s, &found, &err), PD_OK);
+    assert_int_equal(pd_archive_load_session(w->reader, "s1", 0, a, &s, &found, &err), PD_OK);
     assert_true(found);
     char *name = strdup(s.session_name != NULL ? s.session_name : "(null)");
     pd_arena_free(a);
