@@ -3,11 +3,12 @@
  * through a bounded result ring.
  *
  * The submitting thread pushes job pointers into the job ring (one producer,
- * many consumers). Each worker pops a job, calls cfg->run on it and pushes the
- * same pointer into the result ring (many producers, one consumer), where the
- * collecting thread picks it up. Both rings are Concurrency Kit ck_ring
- * buffers, so the fast path takes no lock. A thread that finds a ring empty
- * or full sleeps until the other side makes progress.
+ * many consumers). Each worker pops a job, or a short run of jobs submitted
+ * one after another while many are queued, calls cfg->run on each in
+ * submission order and pushes the same pointer into the result ring (many
+ * producers, one consumer), where the collecting thread picks it up. Both rings are Concurrency Kit
+ * ck_ring buffers, so the fast path takes no lock. A thread that finds a ring empty or full sleeps
+ * until the other side makes progress.
  *
  * Call order:
  *   pd_pool_create

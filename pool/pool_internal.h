@@ -48,8 +48,12 @@ bool pd_job_ring_init(pd_job_ring *r, unsigned limit);
 void pd_job_ring_free(pd_job_ring *r);
 /* Producer only. Returns false, leaving the ring unchanged, when it contains limit jobs. */
 bool pd_job_ring_push(pd_job_ring *r, void *job);
-/* Any consumer. Returns false when the ring is empty. */
-bool pd_job_ring_pop(pd_job_ring *r, void **job);
+/*
+ * Any consumer. Takes up to max jobs that were pushed one after another and
+ * stores them in jobs[] in push order. Returns how many, 0 when the ring is
+ * empty.
+ */
+unsigned pd_job_ring_pop_run(pd_job_ring *r, void **jobs, unsigned max);
 /* Number of queued jobs; exact for the producer, a snapshot for anyone else. */
 unsigned pd_job_ring_count(const pd_job_ring *r);
 

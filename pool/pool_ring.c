@@ -6,8 +6,10 @@
  * workers) and pd_result_ring_* (push from workers, pop from the collecting
  * thread). Init and free run on one thread while no other uses the ring.
  *
- * The job ring uses the pointer SPMC interface (ck_ring_enqueue_spmc,
- * ck_ring_dequeue_spmc). The result ring stores a small struct with the
+ * The job ring is pushed through the pointer SPMC interface
+ * (ck_ring_enqueue_spmc) and popped by pd_job_ring_pop_run, which takes one
+ * or several consecutive jobs with one compare-and-swap of the consumer
+ * counter, as ck_ring_dequeue_spmc does for one. The result ring stores a small struct with the
  * MPSC functions that CK_RING_PROTOTYPE generates. ck_ring needs a power-of-
  * two size and keeps one slot empty, so a ring of size 2^k has room for
  * 2^k - 1 entries.
@@ -30,8 +32,8 @@
  * copies inside ck_ring as races, and it misses that a job's memory written
  * before a push happens before the reads after the matching pop. In TSan
  * builds this file therefore (1) suppresses race reports whose stack is
- * inside ck_ring's internal functions (_ck_ring_*) or write_reserved_slot,
- * and (2) declares the
+ * inside ck_ring's internal functions (_ck_ring_*), write_reserved_slot or
+ * read_job_slot, and (2) declares the
  * push-to-pop ordering with __tsan_release / __tsan_acquire on the job
  * address, so races on the jobs themselves are still reported.
  */
@@ -58,7 +60,8 @@ const char *__tsan_default_suppressions(void);
 const char *__tsan_default_suppressions(void)
 {
     return "race:_ck_ring_\n"
-           "race:write_reserved_slot\n";
+           "race:write_reserved_slot\n"
+           "race:read_job_slot\n";
 }
 #else
 #define POOL_TSAN_RELEASE(addr) ((void)(addr))
@@ -105,12 +108,43 @@ bool pd_job_ring_push(pd_job_ring *r, void *job)
     return ck_ring_enqueue_spmc(&r->ring, r->slots, job);
 }
 
-bool pd_job_ring_pop(pd_job_ring *r, void **job)
+/* Reads one slot of the job ring. A function of its own so that the TSan
+ * suppression can name it: the slot is read before the consumer counter is
+ * claimed, as in ck_ring's own dequeue. */
+static void *read_job_slot(const pd_job_ring *r, unsigned index)
 {
-    if (!ck_ring_dequeue_spmc(&r->ring, r->slots, job))
-        return false;
-    POOL_TSAN_ACQUIRE(*job);
-    return true;
+    return r->slots[index & r->ring.mask].value;
+}
+
+/*
+ * The multi-consumer dequeue of ck_ring (_ck_ring_dequeue_mc in ck_ring.h),
+ * widened from one entry to n: read the producer's tail, copy the entries,
+ * then claim them all by advancing c_head with one compare-and-swap. When the
+ * swap fails, another worker took some of them, and the copy is redone from
+ * the new head.
+ */
+unsigned pd_job_ring_pop_run(pd_job_ring *r, void **jobs, unsigned max)
+{
+    ck_ring_t *ring = &r->ring;
+    unsigned consumer = ck_pr_load_uint(&ring->c_head);
+    unsigned n;
+    do {
+        ck_pr_fence_load();
+        unsigned producer = ck_pr_load_uint(&ring->p_tail);
+        n = producer - consumer;
+        if (n == 0)
+            return 0;
+        if (n > max)
+            n = max;
+        ck_pr_fence_load();
+        for (unsigned i = 0; i < n; i++)
+            jobs[i] = read_job_slot(r, consumer + i);
+        ck_pr_fence_store_atomic();
+    } while (!ck_pr_cas_uint_value(&ring->c_head, consumer, consumer + n, &consumer));
+
+    for (unsigned i = 0; i < n; i++)
+        POOL_TSAN_ACQUIRE(jobs[i]);
+    return n;
 }
 
 unsigned pd_job_ring_count(const pd_job_ring *r)

@@ -1,7 +1,7 @@
 /*
  * test_pool.c -- the worker pool: every job returned exactly once across
  * thread counts and ring capacities, backpressure, cancellation, start-up
- * failures and shutdown.
+ * failures and shutdown; and the job ring's run pop on its own.
  *
  * Jobs live in a caller-owned array. run() derives a value from the job id
  * and counts its calls, so a lost, duplicated or twice-run job shows up in the
@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "pool/pool.h"
+#include "pool/pool_internal.h"
 
 #define N_JOBS 20000u
 
@@ -1098,6 +1099,111 @@ static void pool_destroy_drops_uncollected_jobs(void **state)
     }
 }
 
+/* ---- the job ring's run pop ---------------------------------------------------------------- */
+
+/* Runs come out in push order, never longer than asked, across the ring's wrap. */
+static void ring_pop_run_keeps_push_order(void **state)
+{
+    (void)state;
+    uint64_t items[256];
+    pd_job_ring r;
+    assert_true(pd_job_ring_init(&r, 7)); /* a ck_ring of 8 slots */
+    void *run[8];
+    size_t pushed = 0, popped = 0;
+    for (unsigned round = 0; round < 40; round++) {
+        while (pd_job_ring_push(&r, &items[pushed]))
+            pushed++;
+        assert_int_equal(pd_job_ring_count(&r), 7);
+        unsigned max = 1 + round % 5;
+        assert_int_equal(pd_job_ring_pop_run(&r, run, max), max);
+        for (unsigned i = 0; i < max; i++)
+            assert_ptr_equal(run[i], &items[popped++]);
+    }
+    while (pd_job_ring_push(&r, &items[pushed]))
+        pushed++;
+    assert_int_equal(pd_job_ring_pop_run(&r, run, 8), 7);
+    for (unsigned i = 0; i < 7; i++)
+        assert_ptr_equal(run[i], &items[popped++]);
+    assert_int_equal(pd_job_ring_pop_run(&r, run, 8), 0);
+    assert_int_equal(popped, pushed);
+    pd_job_ring_free(&r);
+}
+
+#define RING_ITEMS 200000u
+
+typedef struct ring_consumer {
+    pd_job_ring *ring;
+    atomic_bool *pushed_all;
+    atomic_int *taken; /* per item */
+    const uint32_t *items;
+    unsigned max_run;
+    bool in_order; /* each consumer sees items in push order */
+} ring_consumer;
+
+static void *ring_consume(void *arg)
+{
+    ring_consumer *c = arg;
+    const uint32_t *last = NULL;
+    void *run[8];
+    for (unsigned turn = 0;; turn++) {
+        bool was_done = atomic_load(c->pushed_all);
+        unsigned n = pd_job_ring_pop_run(c->ring, run, 1 + turn % c->max_run);
+        if (n == 0 && was_done)
+            return NULL;
+        if (n == 0)
+            sched_yield();
+        for (unsigned i = 0; i < n; i++) {
+            const uint32_t *item = run[i];
+            if (last != NULL && item <= last)
+                c->in_order = false;
+            last = item;
+            atomic_fetch_add(&c->taken[item - c->items], 1);
+        }
+    }
+}
+
+/* Two consumers taking runs of 1 to 8 while the producer pushes: every job
+ * is taken exactly once. */
+static void ring_pop_run_concurrent_consumers(void **state)
+{
+    (void)state;
+    uint32_t *items = calloc(RING_ITEMS, sizeof *items);
+    atomic_int *taken = calloc(RING_ITEMS, sizeof *taken);
+    assert_non_null(items);
+    assert_non_null(taken);
+    pd_job_ring r;
+    assert_true(pd_job_ring_init(&r, 31));
+    atomic_bool pushed_all = false;
+    ring_consumer consumers[2];
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++) {
+        consumers[i] = (ring_consumer){.ring = &r,
+                                       .pushed_all = &pushed_all,
+                                       .taken = taken,
+                                       .items = items,
+                                       .max_run = i == 0 ? 8 : 3,
+                                       .in_order = true};
+        assert_int_equal(pthread_create(&threads[i], NULL, ring_consume, &consumers[i]), 0);
+    }
+    for (size_t i = 0; i < RING_ITEMS; i++) {
+        while (!pd_job_ring_push(&r, &items[i]))
+            sched_yield();
+    }
+    atomic_store(&pushed_all, true);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+
+    size_t wrong = 0;
+    for (size_t i = 0; i < RING_ITEMS; i++)
+        wrong += atomic_load(&taken[i]) != 1;
+    assert_int_equal(wrong, 0);
+    assert_true(consumers[0].in_order);
+    assert_true(consumers[1].in_order);
+    pd_job_ring_free(&r);
+    free(taken);
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1118,6 +1224,8 @@ int main(void)
         cmocka_unit_test(pool_cancel_mid_run_returns_every_job),
         cmocka_unit_test(pool_destroy_drops_uncollected_jobs),
         cmocka_unit_test(pool_worker_idle_after_last_job),
+        cmocka_unit_test(ring_pop_run_keeps_push_order),
+        cmocka_unit_test(ring_pop_run_concurrent_consumers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
