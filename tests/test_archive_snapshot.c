@@ -305,13 +305,19 @@ static void test_uppercase_hash_and_long_path(void **state)
     memset(long_path, 'd', 200000);
     long_path[0] = '/';
     long_path[200000] = '\0';
-    char *sql = malloc(200200);
+    char *sql = malloc(200600);
     assert_non_null(sql);
-    snprintf(sql, 200200,
+    snprintf(sql, 200600,
              "INSERT INTO sessions (id, project, file_path, file_hash) VALUES"
              " ('upper', 'p', '%s',"
              " 'ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789'),"
-             " ('short', 'p', '/s', '')",
+             " ('short', 'p', '/s', ''),"
+             " ('bad-digit', 'p', '/b',"
+             " 'abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678g'),"
+             " ('nul-digit', 'p', '/n',"
+             " CAST(X'"
+             "6162636465663031323334353637383961626364656630313233343536373839616263646566303132333"
+             "4353637383961626364656630313233343536370039' AS TEXT))",
              long_path);
     afx_sql(fx->db, sql);
     open_snapshot(fx);
@@ -327,6 +333,14 @@ static void test_uppercase_hash_and_long_path(void **state)
     assert_non_null(shorter);
     assert_false(shorter->has_hash);
     assert_false(shorter->is_file_hash_invalid);
+    /* 64 characters with one that is not a hex digit, last or a NUL byte. */
+    const char *bad_ids[] = {"bad-digit", "nul-digit"};
+    for (size_t i = 0; i < 2; i++) {
+        const pd_stored_row *bad = pd_snapshot_find_id(fx->snap, bad_ids[i]);
+        assert_non_null(bad);
+        assert_false(bad->has_hash);
+        assert_true(bad->is_file_hash_invalid);
+    }
     assert_int_equal(pd_snapshot_find_path(fx->snap, long_path, &indexes), 1);
     assert_string_equal(pd_snapshot_row(fx->snap, indexes[0])->id, "upper");
     assert_int_equal(pd_snapshot_find_path(fx->snap, "/s", &indexes), 1);
