@@ -123,8 +123,8 @@ size_t pd_snapshot_bytes(const pd_snapshot *s);
  * or PD_ESQLITE.
  *
  * rowid, when above 0, is where a snapshot saw the row: the row is read
- * there, which skips a probe of the id index, and looked up by id when that
- * rowid now holds another session or none.
+ * there, which skips a probe of the id index. When the row at that rowid
+ * now has another id, or there is none, the row is looked up by id.
  */
 int pd_archive_load_session(pd_archive *a, const char *id, int64_t rowid, pd_arena *arena,
                             pd_session *out, bool *found, pd_err *err);

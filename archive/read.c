@@ -521,7 +521,7 @@ static int load_usage(session_loader *ld)
 
 /*
  * Steps a statement that selects one sessions row. *found is false when
- * there is none, and also when want_id is given and the row holds another id.
+ * there is none, and also when want_id is given and the row has another id.
  */
 static int step_session_row(session_loader *ld, sqlite3_stmt *st, const char *want_id, bool *found)
 {

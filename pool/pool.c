@@ -217,10 +217,11 @@ static bool push_result(pd_pool *p, const pd_pool_result *result)
 /*
  * Most jobs a worker takes at once. Jobs submitted one after another tend to
  * read neighbouring data (files of one directory, archive rows written in
- * the same order), which stays in the taking worker's caches. At 2 workers
- * and single jobs, each worker's SQLite page cache read the pages of every
- * neighbour the other worker got: pread() calls of a diff of 100,000 small
- * sessions rose from 70,658 at 1 worker to 123,745 at 2 (BENCHMARKS.md).
+ * the same order), which stays in the taking worker's caches. With single
+ * jobs, each of 2 workers read into its SQLite page cache the pages of
+ * every neighbour the other worker got. A diff of 100,000 small sessions
+ * made 70,658 pread() calls at 1 worker and 123,745 at 2, and 103,596 at
+ * 2 once workers took runs (BENCHMARKS.md).
  */
 #define POOL_MAX_RUN 8u
 

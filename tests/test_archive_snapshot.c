@@ -333,7 +333,7 @@ static void test_uppercase_hash_and_long_path(void **state)
     assert_non_null(shorter);
     assert_false(shorter->has_hash);
     assert_false(shorter->is_file_hash_invalid);
-    /* 64 characters with one that is not a hex digit, last or a NUL byte. */
+    /* 64 characters, one of them not a hex digit: a final 'g', or a NUL byte. */
     const char *bad_ids[] = {"bad-digit", "nul-digit"};
     for (size_t i = 0; i < 2; i++) {
         const pd_stored_row *bad = pd_snapshot_find_id(fx->snap, bad_ids[i]);

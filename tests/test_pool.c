@@ -1137,7 +1137,7 @@ typedef struct ring_consumer {
     atomic_int *taken; /* per item */
     const uint32_t *items;
     unsigned max_run;
-    bool in_order; /* each consumer sees items in push order */
+    bool in_order; /* this consumer took its items in push order */
 } ring_consumer;
 
 static void *ring_consume(void *arg)
