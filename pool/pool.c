@@ -215,30 +215,28 @@ static bool push_result(pd_pool *p, const pd_pool_result *result)
 }
 
 /*
- * Most jobs a worker takes at once. Jobs submitted one after another tend to
- * read neighbouring data (files of one directory, archive rows written in
- * the same order), which stays in the taking worker's caches. With single
- * jobs, each of 2 workers read into its SQLite page cache the pages of
- * every neighbour the other worker got. A diff of 100,000 small sessions
- * made 70,658 pread() calls at 1 worker and 123,745 at 2, and 103,596 at
- * 2 once workers took runs (BENCHMARKS.md).
+ * How many jobs to take (at most PD_POOL_MAX_RUN): a share of the queue that
+ * leaves every other worker at least as many, so a queue near its end is
+ * taken one by one. Jobs submitted one after another tend to read
+ * neighbouring data (files of one directory, archive rows written in the
+ * same order), which stays in the taking worker's caches. With single jobs,
+ * each of 2 workers read into its SQLite page cache the pages of every
+ * neighbour the other worker got. A diff of 100,000 small sessions made
+ * 70,658 pread() calls at 1 worker and 123,745 at 2, and 103,596 at 2 once
+ * workers took runs (BENCHMARKS.md).
  */
-#define POOL_MAX_RUN 8u
-
-/* How many jobs to take: a share of the queue that leaves every other
- * worker at least as many, so a queue near its end is taken one by one. */
 static unsigned run_length(const pd_pool *p)
 {
     unsigned share = pd_job_ring_count(&p->jobs) / (2 * p->n_workers);
     if (share < 1)
         return 1;
-    return share < POOL_MAX_RUN ? share : POOL_MAX_RUN;
+    return share < PD_POOL_MAX_RUN ? share : PD_POOL_MAX_RUN;
 }
 
 static void worker_loop(pd_pool *p, pool_worker *w)
 {
     for (;;) {
-        void *run[POOL_MAX_RUN];
+        void *run[PD_POOL_MAX_RUN];
         unsigned n = pd_job_ring_pop_run(&p->jobs, run, run_length(p));
         if (n > 0) {
             if (pd_job_ring_count(&p->jobs) <= p->jobs.limit / 2)

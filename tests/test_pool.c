@@ -465,6 +465,15 @@ static void pool_try_submit_full_job_ring(void **state)
     }
 }
 
+/* Most jobs one worker holds outside the rings: the run it took. */
+static size_t max_run(unsigned capacity, unsigned n_threads)
+{
+    size_t share = capacity / (2 * n_threads);
+    if (share < 1)
+        return 1;
+    return share < PD_POOL_MAX_RUN ? share : PD_POOL_MAX_RUN;
+}
+
 /*
  * Without collecting, submit must return PD_EFULL once the job ring is full
  * and the result ring more than half full, and a result must then be ready.
@@ -477,7 +486,8 @@ static void pool_submit_full_rings_returns_efull(void **state)
     for (unsigned n_threads = 1; n_threads <= 4; n_threads++) {
         for (size_t c = 0; c < 3; c++) {
             unsigned capacity = capacities[c];
-            size_t max_accepted = capacity + n_threads + result_capacity(capacity);
+            size_t max_accepted =
+                capacity + n_threads * max_run(capacity, n_threads) + result_capacity(capacity);
             size_t n_jobs = max_accepted + 1;
             test_user user;
             pd_pool *pool = NULL;
