@@ -236,12 +236,17 @@ static unsigned run_length(const pd_pool *p)
 static void worker_loop(pd_pool *p, pool_worker *w)
 {
     for (;;) {
+        /* pd_pool_destroy drops the queued jobs, the rest of a taken run too. */
+        if (atomic_load_explicit(&p->stopping, memory_order_acquire))
+            return;
         void *run[PD_POOL_MAX_RUN];
         unsigned n = pd_job_ring_pop_run(&p->jobs, run, run_length(p));
         if (n > 0) {
             if (pd_job_ring_count(&p->jobs) <= p->jobs.limit / 2)
                 pd_parking_wake_one(&p->job_space);
             for (unsigned i = 0; i < n; i++) {
+                if (i > 0 && atomic_load_explicit(&p->stopping, memory_order_acquire))
+                    return;
                 pd_pool_result result = {.job = run[i],
                                          .was_run = run_unless_cancelled(p, w, run[i])};
                 if (!push_result(p, &result))
@@ -250,8 +255,6 @@ static void worker_loop(pd_pool *p, pool_worker *w)
             continue;
         }
 
-        if (atomic_load_explicit(&p->stopping, memory_order_acquire))
-            return;
         if (atomic_load_explicit(&p->finished, memory_order_acquire)) {
             /* A job pushed just before finish may have arrived after the
              * failed pop, so exit only when the ring is empty after finish. */

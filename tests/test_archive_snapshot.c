@@ -233,7 +233,7 @@ static void test_memory_per_row(void **state)
     size_t bytes = pd_snapshot_bytes(fx->snap);
 
     assert_true(bytes >= N_ROWS * sizeof(pd_stored_row));
-    assert_true(bytes <= 180 * (size_t)N_ROWS + strings + slack);
+    assert_true(bytes <= 200 * (size_t)N_ROWS + strings + slack);
 }
 
 static void test_load_row_matches_snapshot(void **state)
@@ -259,6 +259,11 @@ static void test_load_row_matches_snapshot(void **state)
         assert_memory_equal(got.file_hash, want->file_hash, sizeof got.file_hash);
         assert_int_equal(got.is_trashed, want->is_trashed);
         assert_int_equal(got.next_ordinal, want->next_ordinal);
+
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT rowid FROM sessions WHERE id = '%s'", want->id);
+        assert_int_equal(want->rowid, afx_sql_int(fx->db, sql));
+        assert_int_equal(got.rowid, want->rowid);
     }
     pd_stored_row none;
     bool found = true;

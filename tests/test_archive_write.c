@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "archive/archive.h"
+#include "archive/archive_internal.h"
 #include "common/normalize.h"
 #include "engine/compare.h"
 #include "tests/support/archive_fixture.h"
@@ -572,15 +573,30 @@ static void test_load_missing_session(void **state)
     assert_false(found);
 }
 
-/* Loads id through a rowid hint and checks that the session id came back. */
-static void expect_loaded_at(fixture *fx, const char *id, int64_t rowid, bool want_found)
+/* Times the reader has run one of its cached statements (0 before it is prepared). */
+static int statement_runs(fixture *fx, archive_stmt_id id)
 {
+    sqlite3_stmt *st = fx->reader->stmts[id];
+    return st == NULL ? 0 : sqlite3_stmt_status(st, SQLITE_STMTSTATUS_RUN, 0);
+}
+
+/*
+ * Loads id through a rowid hint and checks that the session id came back,
+ * and how many lookups each statement made: by rowid, then by id.
+ */
+static void expect_loaded_at(fixture *fx, const char *id, int64_t rowid, bool want_found,
+                             int want_at_runs, int want_id_runs)
+{
+    int at_runs = statement_runs(fx, STMT_LOAD_SESSION_AT);
+    int id_runs = statement_runs(fx, STMT_LOAD_SESSION);
     pd_session out;
     bool found = !want_found;
     pd_err err = {0};
     assert_int_equal(pd_archive_load_compared(fx->reader, id, rowid, fx->arena, &out, &found, &err),
                      PD_OK);
     assert_int_equal(found, want_found);
+    assert_int_equal(statement_runs(fx, STMT_LOAD_SESSION_AT) - at_runs, want_at_runs);
+    assert_int_equal(statement_runs(fx, STMT_LOAD_SESSION) - id_runs, want_id_runs);
     if (want_found) {
         assert_string_equal(out.id, id);
         check_session_columns(normalized_session(fx, id, "claude", 2), &out);
@@ -605,10 +621,11 @@ static void test_load_by_rowid_hint(void **state)
     assert_true(found);
     assert_int_equal(row.rowid, second);
 
-    expect_loaded_at(fx, "first", first, true);
-    expect_loaded_at(fx, "first", second, true);
-    expect_loaded_at(fx, "first", second + 1000, true);
-    expect_loaded_at(fx, "nope", first, false);
+    expect_loaded_at(fx, "first", first, true, 1, 0);
+    expect_loaded_at(fx, "first", second, true, 1, 1);
+    expect_loaded_at(fx, "first", second + 1000, true, 1, 1);
+    expect_loaded_at(fx, "nope", first, false, 1, 1);
+    expect_loaded_at(fx, "second", 0, true, 0, 1);
 }
 
 static void test_rollback_discards_writes(void **state)
