@@ -10,7 +10,7 @@
  * strings are packed without padding into large string blocks that never
  * move, and the few distinct agent and relationship_type values are stored
  * once. Two open-addressing tables keyed by XXH3 map ids to row indexes
- * (32-bit slots) and paths to groups of row indexes. A path slot holds 32
+ * (32-bit slots) and paths to groups of row indexes. A path slot keeps 32
  * more bits of the path's hash, so a probe past other paths rarely reads
  * their strings, and each group points at its path. On 1,000,000 rows this
  * cut the collector's path lookups from 1.0 to 0.4 s of CPU time, against
