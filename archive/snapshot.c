@@ -16,8 +16,8 @@
  * cut the collector's path lookups from 1.0 to 0.4 s of CPU time, against
  * probes that went through the group and a row to every string. With the
  * load factor kept at or below 3/4, the two indexes cost 36 to 52 bytes per
- * row on top of the row itself (4 more while the path index is built), so
- * the total stays under 200 bytes per row plus the id and path strings.
+ * row on top of the row itself, and 4 more while the path index is built.
+ * The total stays under 200 bytes per row plus the id and path strings.
  *
  * Threading: immutable after pd_archive_snapshot() returns.
  */
