@@ -6,9 +6,10 @@
  * many consumers). Each worker pops a job, or a short run of jobs submitted
  * one after another while many are queued, calls cfg->run on each in
  * submission order and pushes the same pointer into the result ring (many
- * producers, one consumer), where the collecting thread picks it up. Both rings are Concurrency Kit
- * ck_ring buffers, so the fast path takes no lock. A thread that finds a ring empty or full sleeps
- * until the other side makes progress.
+ * producers, one consumer), where the collecting thread picks it up. Both
+ * rings are Concurrency Kit ck_ring buffers, so the fast path takes no lock.
+ * A thread that finds a ring empty or full sleeps until the other side makes
+ * progress.
  *
  * Call order:
  *   pd_pool_create

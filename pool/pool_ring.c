@@ -9,10 +9,10 @@
  * The job ring is pushed through the pointer SPMC interface
  * (ck_ring_enqueue_spmc) and popped by pd_job_ring_pop_run, which takes one
  * or several consecutive jobs with one compare-and-swap of the consumer
- * counter, as ck_ring_dequeue_spmc does for one. The result ring stores a small struct with the
- * MPSC functions that CK_RING_PROTOTYPE generates. ck_ring needs a power-of-
- * two size and keeps one slot empty, so a ring of size 2^k has room for
- * 2^k - 1 entries.
+ * counter, as ck_ring_dequeue_spmc does for one. The result ring stores a
+ * small struct with the MPSC functions that CK_RING_PROTOTYPE generates.
+ * ck_ring needs a power-of-two size and keeps one slot empty, so a ring of
+ * size 2^k has room for 2^k - 1 entries.
  *
  * Result push. An MPSC push reserves a slot by advancing p_head, writes it,
  * then waits until every earlier reservation is committed before it advances
@@ -33,9 +33,9 @@
  * before a push happens before the reads after the matching pop. In TSan
  * builds this file therefore (1) suppresses race reports whose stack is
  * inside ck_ring's internal functions (_ck_ring_*), write_reserved_slot or
- * read_job_slot, and (2) declares the
- * push-to-pop ordering with __tsan_release / __tsan_acquire on the job
- * address, so races on the jobs themselves are still reported.
+ * read_job_slot, and (2) declares the push-to-pop ordering with
+ * __tsan_release / __tsan_acquire on the job address, so races on the jobs
+ * themselves are still reported.
  */
 #include "pool/pool_internal.h"
 
