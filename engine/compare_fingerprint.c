@@ -10,8 +10,8 @@
  * and hashes as lower-case hex XXH3-128. Text is sanitised first, except the
  * timestamp, which is taken raw. The rows are:
  *   token:     ordinal|L:model|L:token_usage|context_tokens|output_tokens|
- *              has_context_tokens|has_output_tokens|claude_message_id|
- *              claude_request_id|L:source_type|L:source_subtype|L:prompt_source|
+ *              has_context_tokens|has_output_tokens|L:claude_message_id|
+ *              L:claude_request_id|L:source_type|L:source_subtype|L:prompt_source|
  *              L:source_uuid|L:source_parent_uuid|is_sidechain|is_compact_boundary;
  *   role/time: ordinal|L:role|L:timestamp;
  *   content:   ordinal|content_length|hash(content);
@@ -19,15 +19,21 @@
  *   tool call: one row per call, in message order then array order:
  *              ordinal|L:tool_name|L:category|L:tool_use_id|hash(input_json)|
  *              L:skill_name|L:subagent_session_id|result_content_length|L:file_path;
- * NULL text is "" and a NULL result_content_length is 0. The comparator
- * compares the hash of each serialisation rather than the text, which keeps
- * memory flat for long sessions. It hashes only the fingerprints whose
- * columns are not byte-equal pair by pair, because most sessions of a diff
- * are identical. One strcmp per column in place of a length scan, a
- * sanitise check and a hash on each side took the summed compare time of
- * the 10,000-session mixed bench corpus from 1.5 s to 0.4 s. The hash is XXH3-128 in lower-case
- * hex: the digests never leave one run, so a cryptographic hash bought nothing, and SHA-256 was a
- * fifth of a diff run's instructions in callgrind.
+ * NULL text is "" and a NULL result_content_length is 0.
+ *
+ * The reference writes the two Claude ids without a length. With one, ids
+ * whose bytes are split differently across a '|' no longer give the same
+ * row, so such a change reaches the per-message comparison.
+ *
+ * The comparator compares the hash of each serialisation rather than the
+ * text, which keeps memory flat for long sessions. It hashes only the
+ * fingerprints whose columns are not byte-equal pair by pair, because most
+ * sessions of a diff are identical. One strcmp per column in place of a
+ * length scan, a sanitise check and a hash on each side took the summed
+ * compare time of the 10,000-session mixed bench corpus from 1.5 s to
+ * 0.4 s. The hash is XXH3-128 in lower-case hex: the digests never leave
+ * one run, so a cryptographic hash bought nothing, and SHA-256 was a fifth
+ * of a diff run's instructions in callgrind.
  *
  * Thread-safety: pure.
  */
@@ -140,17 +146,6 @@ static int fp_clean_lstr(fp_writer *w, pd_arena *scratch, const char *s)
     return PD_OK;
 }
 
-/* Writes the sanitised form of s without a length prefix. */
-static int fp_clean_raw(fp_writer *w, pd_arena *scratch, const char *s)
-{
-    pd_cmp_str clean;
-    int rc = pd_cmp_clean(scratch, s, &clean);
-    if (rc != PD_OK)
-        return rc;
-    fp_put(w, clean.s, clean.n);
-    return PD_OK;
-}
-
 /* Writes the hex hash of the sanitised form of s. */
 static int fp_clean_hash(fp_writer *w, fp_ctx *ctx, const char *s)
 {
@@ -183,10 +178,10 @@ static int fp_token_row(fp_writer *w, fp_ctx *ctx, const pd_message *m)
     fp_char(w, '|');
     fp_bool(w, m->has_output_tokens);
     fp_char(w, '|');
-    if ((rc = fp_clean_raw(w, ctx->scratch, m->claude_message_id)) != PD_OK)
+    if ((rc = fp_clean_lstr(w, ctx->scratch, m->claude_message_id)) != PD_OK)
         return rc;
     fp_char(w, '|');
-    if ((rc = fp_clean_raw(w, ctx->scratch, m->claude_request_id)) != PD_OK)
+    if ((rc = fp_clean_lstr(w, ctx->scratch, m->claude_request_id)) != PD_OK)
         return rc;
 
     const char *sources[] = {m->source_type, m->source_subtype, m->prompt_source, m->source_uuid,

@@ -232,6 +232,15 @@ static void claude_request_id_m1_changes(pd_arena *a, pd_session *stored, pd_ses
     msg(parsed, 1)->claude_request_id = fx_str(a, "req_9");
 }
 
+/* The same bytes split differently between the two ids, across a '|'. */
+static void claude_ids_m1_shift_across_bar(pd_arena *a, pd_session *stored, pd_session *parsed)
+{
+    msg(stored, 1)->claude_message_id = fx_str(a, "msg_1|x");
+    msg(stored, 1)->claude_request_id = fx_str(a, "req_1");
+    msg(parsed, 1)->claude_message_id = fx_str(a, "msg_1");
+    msg(parsed, 1)->claude_request_id = fx_str(a, "x|req_1");
+}
+
 static void tool_name_changes(pd_arena *a, pd_session *stored, pd_session *parsed)
 {
     (void)stored;
@@ -393,6 +402,9 @@ static const message_case message_cases[] = {
     {"metadata claude_request_id drift", claude_request_id_m1_changes, "message_metadata",
      "see detail", "see detail",
      "1/3 messages differ; first at ordinal 1: claude_request_id differs"},
+    {"metadata claude ids shifted across a bar", claude_ids_m1_shift_across_bar, "message_metadata",
+     "see detail", "see detail",
+     "1/3 messages differ; first at ordinal 1: claude_message_id differs"},
     {"tool_calls tool_name drift", tool_name_changes, "tool_calls", "see detail", "see detail",
      "1/3 messages differ; first at ordinal 1: tool_name \"Read\" -> \"Bash\""},
     {"tool_calls category drift", tool_category_changes, "tool_calls", "see detail", "see detail",
@@ -936,8 +948,9 @@ static void fingerprint_text_matches_format(void **state)
     char *text = NULL;
 
     assert_int_equal(pd_compare_fingerprint_text(s, PD_FP_TOKEN, a, &text), PD_OK);
-    assert_string_equal(text, "7|7:model-a|19:{\"output_tokens\":5}|100|5|true|true|msg_1|req_1|"
-                              "4:user|0:|5:typed|3:u-0|0:|true|false;");
+    assert_string_equal(text,
+                        "7|7:model-a|19:{\"output_tokens\":5}|100|5|true|true|5:msg_1|5:req_1|"
+                        "4:user|0:|5:typed|3:u-0|0:|true|false;");
 
     assert_int_equal(pd_compare_fingerprint_text(s, PD_FP_ROLE_TIME, a, &text), PD_OK);
     assert_string_equal(text, "7|5:usér|20:2024-01-01T10:00:00Z;");
