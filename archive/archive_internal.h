@@ -54,6 +54,7 @@ struct pd_archive {
     int flags;
     int64_t user_version;
     bool has_excluded_table; /* excluded_sessions exists (agentsview archives) */
+    bool sessions_has_rowid; /* false for a sessions table declared WITHOUT ROWID */
     sqlite3_stmt *stmts[STMT_COUNT];
 };
 
@@ -106,12 +107,14 @@ bool archive_decode_hash(const unsigned char *hex, size_t n, uint8_t out[32]);
 
 /*
  * The columns of a pd_stored_row, shared by the snapshot query and
- * pd_archive_load_row() so that both decode rows the same way.
+ * pd_archive_load_row() so that both decode rows the same way. Both select
+ * one more column after them: the rowid, or 0 when the sessions table has
+ * none (sessions_has_rowid).
  */
 #define ARCHIVE_ROW_COLUMNS                                                                        \
     "id, agent, file_path, session_name, relationship_type, file_size, file_mtime, file_inode, "   \
     "file_device, data_version, message_count, next_ordinal, file_hash, deleted_at IS NOT NULL, "  \
-    "last_write_incremental, rowid"
+    "last_write_incremental"
 
 /* Copies n bytes of a text column somewhere stable; returns NULL on failure. */
 typedef const char *(*archive_copy_fn)(void *ctx, const char *s, size_t n);

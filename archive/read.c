@@ -554,7 +554,7 @@ static int load_session_row(session_loader *ld, bool *found)
 {
     sqlite3_stmt *st = NULL;
     int rc;
-    if (ld->rowid > 0) {
+    if (ld->rowid > 0 && ld->a->sessions_has_rowid) {
         rc = archive_stmt(ld->a, STMT_LOAD_SESSION_AT, load_session_at_sql, &st, ld->err);
         if (rc != PD_OK)
             return rc;
@@ -656,7 +656,10 @@ bool pd_archive_read_end(pd_archive *a)
 
 /* ---- one row's bookkeeping --------------------------------------------- */
 
-static const char load_row_sql[] = "SELECT " ARCHIVE_ROW_COLUMNS " FROM sessions WHERE id = ?1";
+static const char load_row_sql[] =
+    "SELECT " ARCHIVE_ROW_COLUMNS ", rowid FROM sessions WHERE id = ?1";
+static const char load_row_no_rowid_sql[] =
+    "SELECT " ARCHIVE_ROW_COLUMNS ", 0 FROM sessions WHERE id = ?1";
 
 static const char *copy_to_arena(void *ctx, const char *s, size_t n)
 {
@@ -671,7 +674,8 @@ int pd_archive_load_row(pd_archive *a, const char *id, pd_stored_row *out, pd_ar
     *found = false;
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
-    int prc = archive_stmt(a, STMT_LOAD_ROW, load_row_sql, &st, err);
+    int prc = archive_stmt(a, STMT_LOAD_ROW,
+                           a->sessions_has_rowid ? load_row_sql : load_row_no_rowid_sql, &st, err);
     if (prc != PD_OK)
         return prc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);

@@ -709,6 +709,16 @@ static int prepare_writable(pd_archive *a, pd_err *err)
     return rc;
 }
 
+/* True when probe, a query of a table's rowid, compiles: the table was not
+ * declared WITHOUT ROWID. */
+static bool has_rowid(sqlite3 *db, const char *probe)
+{
+    sqlite3_stmt *st = NULL;
+    bool ok = sqlite3_prepare_v2(db, probe, -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    return ok;
+}
+
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
 {
     pd_archive *a = NULL;
@@ -761,6 +771,7 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
         rc = check_columns(a, err);
     if (rc != PD_OK)
         goto fail;
+    a->sessions_has_rowid = has_rowid(a->db, "SELECT rowid FROM sessions LIMIT 0");
 
     *out = a;
     return PD_OK;

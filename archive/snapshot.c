@@ -250,7 +250,8 @@ static int append_row(pd_snapshot *snap, pd_stored_row **row)
 int pd_archive_snapshot(pd_archive *a, pd_snapshot **out, pd_err *err)
 {
     /* Rowid order needs no sort: ORDER BY created_at took 2.3 of 3.0 s on 1,000,000 rows. */
-    static const char sql[] = "SELECT " ARCHIVE_ROW_COLUMNS " FROM sessions";
+    static const char sql[] = "SELECT " ARCHIVE_ROW_COLUMNS ", rowid FROM sessions";
+    static const char sql_no_rowid[] = "SELECT " ARCHIVE_ROW_COLUMNS ", 0 FROM sessions";
     sqlite3_stmt *stmt = NULL;
     pd_snapshot *snap = NULL;
     int result = PD_OK;
@@ -260,7 +261,7 @@ int pd_archive_snapshot(pd_archive *a, pd_snapshot **out, pd_err *err)
     if (snap == NULL)
         return pd_err_set(err, PD_ENOMEM, "%s: read stored sessions: out of memory", a->path);
 
-    int rc = sqlite3_prepare_v2(a->db, sql, -1, &stmt, NULL);
+    int rc = sqlite3_prepare_v2(a->db, a->sessions_has_rowid ? sql : sql_no_rowid, -1, &stmt, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         pd_stored_row *row = NULL;
         if (snap->n_rows >= EMPTY_SLOT) {

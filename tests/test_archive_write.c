@@ -628,6 +628,62 @@ static void test_load_by_rowid_hint(void **state)
     expect_loaded_at(fx, "second", 0, true, 0, 1);
 }
 
+/* Rebuilds the sessions table of path as a WITHOUT ROWID table, rows kept. */
+static void rebuild_sessions_without_rowid(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema WHERE name = 'sessions'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *create = sqlite3_mprintf("%s WITHOUT ROWID", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    assert_non_null(create);
+
+    char *script = sqlite3_mprintf("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;"
+                                   " BEGIN; ALTER TABLE sessions RENAME TO sessions_old; %s;"
+                                   " INSERT INTO sessions SELECT * FROM sessions_old;"
+                                   " DROP TABLE sessions_old; COMMIT;",
+                                   create);
+    char *msg = NULL;
+    if (sqlite3_exec(db, script, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("rebuild sessions: %s", msg);
+    sqlite3_free(script);
+    sqlite3_free(create);
+    sqlite3_close(db);
+}
+
+/* A sessions table without a rowid snapshots and loads by id alone. */
+static void test_sessions_without_rowid(void **state)
+{
+    fixture *fx = *state;
+    write_full(fx, normalized_session(fx, "first", "claude", 2));
+    pd_archive_close(fx->reader);
+    fx->reader = NULL;
+    rebuild_sessions_without_rowid(fx->db);
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &fx->reader, &err), PD_OK);
+
+    pd_snapshot *snap = NULL;
+    assert_int_equal(pd_archive_snapshot(fx->reader, &snap, &err), PD_OK);
+    const pd_stored_row *row = pd_snapshot_find_id(snap, "first");
+    assert_non_null(row);
+    assert_int_equal(row->rowid, 0);
+    expect_loaded_at(fx, "first", row->rowid, true, 0, 1);
+    /* A rowid from elsewhere is not tried on such a table. */
+    expect_loaded_at(fx, "first", 1, true, 0, 1);
+    pd_snapshot_free(snap);
+
+    pd_stored_row loaded;
+    bool found = false;
+    assert_int_equal(pd_archive_load_row(fx->reader, "first", &loaded, fx->arena, &found, &err),
+                     PD_OK);
+    assert_true(found);
+    assert_int_equal(loaded.rowid, 0);
+}
+
 static void test_rollback_discards_writes(void **state)
 {
     fixture *fx = *state;
@@ -997,6 +1053,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trashed_row_not_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_missing_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_by_rowid_hint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_without_rowid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_keeps_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_sees_committed_state, setup, teardown),
