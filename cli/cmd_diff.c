@@ -300,10 +300,12 @@ int pd_cmd_diff(int argc, char **argv)
                     (long long)report->totals.examined, (long long)report->data_version);
             exit_code = PD_EXIT_DRIFT;
         } else if (pd_diff_report_has_failures(report)) {
+            long long changed = report->totals.changed;
+            long long parse_errors = report->totals.parse_errors;
             fprintf(
                 stderr,
-                "parsediff: --fail-on-change failed: %lld changed sessions, %lld parse errors\n",
-                (long long)report->totals.changed, (long long)report->totals.parse_errors);
+                "parsediff: --fail-on-change failed: %lld changed session%s, %lld parse error%s\n",
+                changed, changed == 1 ? "" : "s", parse_errors, parse_errors == 1 ? "" : "s");
             exit_code = PD_EXIT_DRIFT;
         }
     }

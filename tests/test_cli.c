@@ -1058,7 +1058,7 @@ static void diff_drift_fails_on_change(void **state)
     expect_after(&res, "Changed sessions", "first_message");
     expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_out_lacks(&res, "Raced");
-    expect_err_contains(&res, "--fail-on-change failed");
+    expect_err_contains(&res, "--fail-on-change failed: 1 changed session, 0 parse errors");
     expect_err_lacks(&res, "vacuous");
     cli_result_free(&res);
 }
