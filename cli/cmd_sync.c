@@ -130,6 +130,7 @@ int pd_cmd_sync(int argc, char **argv)
     pd_sync_options opts = {.force_full = full};
     if (show_progress) {
         sp.bar = pd_progress_new(stderr, 0);
+        pd_progress_set_label(sp.bar, "Syncing files");
         if (sp.bar != NULL) {
             opts.progress = on_progress;
             opts.progress_ctx = &sp;

@@ -89,7 +89,9 @@ char *pd_report_sanitize_terminal(pd_arena *a, const char *s);
 
 /*
  * A one-line progress bar:
- *     "\rRe-parsing files: <done>/<total>  <rate> files/s  ETA <m:ss>"
+ *     "\r<label>: <done>/<total>  <rate> files/s  ETA <m:ss>"
+ * where the label is "Re-parsing files" unless pd_progress_set_label() gave
+ * another.
  * ending with a newline once done >= total. The rate is files completed per
  * second since pd_progress_new(); the ETA shows "-:--" until the rate is
  * known. Redraws are limited to one per 100 ms, except that the first tick
@@ -120,6 +122,8 @@ pd_progress *pd_progress_new(FILE *out, int64_t total);
  */
 pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_clock_fn clock,
                                         void *ctx);
+/* Sets the text before the counts; label must outlive p. */
+void pd_progress_set_label(pd_progress *p, const char *label);
 /* Sets the number of files expected, which grows while discovery streams. */
 void pd_progress_set_total(pd_progress *p, int64_t total);
 /* Records that done files have completed and redraws when due. */

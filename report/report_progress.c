@@ -1,5 +1,6 @@
 /*
- * report_progress.c -- the "Re-parsing files" progress bar.
+ * report_progress.c -- the progress bar of diff ("Re-parsing files") and
+ * sync ("Syncing files").
  *
  * Entry points, in call order: pd_progress_new() (or
  * pd_progress_new_with_clock()), pd_progress_set_total() and
@@ -23,6 +24,7 @@
 
 struct pd_progress {
     FILE *out;
+    const char *label;
     pd_progress_clock_fn clock;
     void *clock_ctx;
     int64_t total;
@@ -54,6 +56,7 @@ pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_cl
         return NULL;
 
     p->out = out;
+    p->label = "Re-parsing files";
     p->clock = clock ? clock : monotonic_now;
     p->clock_ctx = ctx;
     p->total = total < 0 ? 0 : total;
@@ -66,6 +69,12 @@ pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_cl
 pd_progress *pd_progress_new(FILE *out, int64_t total)
 {
     return pd_progress_new_with_clock(out, total, NULL, NULL);
+}
+
+void pd_progress_set_label(pd_progress *p, const char *label)
+{
+    if (p != NULL && label != NULL)
+        p->label = label;
 }
 
 void pd_progress_set_total(pd_progress *p, int64_t total)
@@ -107,8 +116,8 @@ static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
         rate = (double)done * (double)NS_PER_SEC / (double)elapsed;
     format_eta(eta, sizeof(eta), p->total - done, rate);
 
-    int len = fprintf(p->out, "\rRe-parsing files: %" PRId64 "/%" PRId64 "  %.1f files/s  ETA %s",
-                      done, p->total, rate, eta);
+    int len = fprintf(p->out, "\r%s: %" PRId64 "/%" PRId64 "  %.1f files/s  ETA %s", p->label, done,
+                      p->total, rate, eta);
     /* fprintf counts the leading '\r', which takes no column. */
     len = len > 0 ? len - 1 : 0;
     if (p->line_open && len < p->last_len) {

@@ -1598,6 +1598,19 @@ static void diff_progress_always_on_stderr(void **state)
     cli_result_free(&res);
 }
 
+static void sync_progress_has_its_own_label(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", "--progress", "always", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "Syncing files: 3/3");
+    expect_err_lacks(&res, "Re-parsing files:");
+    cli_result_free(&res);
+}
+
 static void diff_json_has_no_default_progress(void **state)
 {
     cli_ws *ws = *state;
@@ -1915,6 +1928,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_closed_stdout_exits_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_thread_counts_same_json, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_progress_always_on_stderr, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_progress_has_its_own_label, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_json_has_no_default_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_progress_auto_on_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_corrupt_zst_keeps_good_files, setup, teardown),
