@@ -90,9 +90,8 @@ char *pd_report_sanitize_terminal(pd_arena *a, const char *s);
 /*
  * A one-line progress bar:
  *     "\r<label>: <done>/<total>  <rate> files/s  ETA <m:ss>"
- * where the label is "Re-parsing files" unless pd_progress_set_label() gave
- * another.
- * ending with a newline once done >= total. The rate is files completed per
+ * ending with a newline once done >= total. The label is "Re-parsing files"
+ * unless pd_progress_set_label() sets another. The rate is files completed per
  * second since pd_progress_new(); the ETA shows "-:--" until the rate is
  * known. Redraws are limited to one per 100 ms, except that the first tick
  * and the tick that reaches the total always draw. A line that got shorter

@@ -3,8 +3,9 @@
  * sync ("Syncing files").
  *
  * Entry points, in call order: pd_progress_new() (or
- * pd_progress_new_with_clock()), pd_progress_set_total() and
- * pd_progress_tick() any number of times, pd_progress_free(). One thread
+ * pd_progress_new_with_clock()), optionally pd_progress_set_label(),
+ * pd_progress_set_total() and pd_progress_tick() any number of times,
+ * pd_progress_free(). One thread
  * owns a pd_progress. In the engine that is the collector, which ticks after
  * folding each file result.
  *
