@@ -545,7 +545,7 @@ static int step_session_row(session_loader *ld, sqlite3_stmt *st, const char *wa
 }
 
 /*
- * Reads the sessions row; *found is false when there is none. The snapshot's
+ * Reads the sessions row. *found is false when there is none. The snapshot's
  * rowid is tried first: the sessions table is read in the order rows were
  * written, so its pages are usually cached, while the id index is probed
  * at random.

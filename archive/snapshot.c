@@ -127,7 +127,7 @@ static size_t table_size_for(size_t n)
     return size;
 }
 
-/* A table of size slots of slot_size bytes, every one empty (all bits set). */
+/* Allocates a table of size slots of slot_size bytes, every one empty (all bits set). */
 static void *new_slots(size_t size, size_t slot_size)
 {
     void *slots = malloc(size * slot_size);

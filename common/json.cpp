@@ -934,7 +934,6 @@ void append_decimal(out_buf *out, uint64_t v, bool negative)
 
 void canonical_into(out_buf *out, const element &e)
 {
-
     switch (e.type()) {
     case element_type::NULL_VALUE:
         out_append(out, "null", 4);

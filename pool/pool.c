@@ -215,9 +215,9 @@ static bool push_result(pd_pool *p, const pd_pool_result *result)
 }
 
 /*
- * How many jobs to take (at most PD_POOL_MAX_RUN): a share of the queue that
- * leaves every other worker at least as many, so a queue near its end is
- * taken one by one. Jobs submitted one after another tend to read
+ * Returns how many jobs to take (at most PD_POOL_MAX_RUN): a share of the
+ * queue that leaves every other worker at least as many, so a queue near its
+ * end is taken one by one. Jobs submitted one after another tend to read
  * neighbouring data (files of one directory, archive rows written in the
  * same order), which stays in the taking worker's caches. With single jobs,
  * each of 2 workers read into its SQLite page cache the pages of every

@@ -48,9 +48,9 @@
 /* Largest accepted pd_pool_config.ring_capacity. */
 #define PD_POOL_MAX_RING_CAPACITY (1u << 20)
 /*
- * Most jobs a worker takes from the job ring at once. It takes more than one
- * only while at least 4 per worker are queued, and never more than
- * ring_capacity / (2 * n_threads). The jobs it took but has not yet
+ * Maximum number of jobs a worker takes from the job ring at once. It takes
+ * more than one only while at least 4 per worker are queued, and never more
+ * than ring_capacity / (2 * n_threads). The jobs it took but has not yet
  * returned are in neither ring.
  */
 #define PD_POOL_MAX_RUN 8u

@@ -121,7 +121,7 @@ pd_progress *pd_progress_new(FILE *out, int64_t total);
  */
 pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_clock_fn clock,
                                         void *ctx);
-/* Sets the text before the counts; label must outlive p. */
+/* Sets the text before the counts. The label must outlive p. */
 void pd_progress_set_label(pd_progress *p, const char *label);
 /* Sets the number of files expected, which grows while discovery streams. */
 void pd_progress_set_total(pd_progress *p, int64_t total);

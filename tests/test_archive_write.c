@@ -573,7 +573,7 @@ static void test_load_missing_session(void **state)
     assert_false(found);
 }
 
-/* Times the reader has run one of its cached statements (0 before it is prepared). */
+/* Returns how often the reader has run a cached statement (0 before it is prepared). */
 static int statement_runs(fixture *fx, archive_stmt_id id)
 {
     sqlite3_stmt *st = fx->reader->stmts[id];

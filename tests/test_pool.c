@@ -1,7 +1,7 @@
 /*
  * test_pool.c -- the worker pool: every job returned exactly once across
  * thread counts and ring capacities, backpressure, cancellation, start-up
- * failures and shutdown; and the job ring's run pop on its own.
+ * failures and shutdown. It also tests the job ring's run pop on its own.
  *
  * Jobs live in a caller-owned array. run() derives a value from the job id
  * and counts its calls, so a lost, duplicated or twice-run job shows up in the
@@ -465,7 +465,7 @@ static void pool_try_submit_full_job_ring(void **state)
     }
 }
 
-/* Most jobs one worker holds outside the rings: the run it took. */
+/* Returns the maximum number of jobs one worker has outside the rings: the run it took. */
 static size_t max_run(unsigned capacity, unsigned n_threads)
 {
     size_t share = capacity / (2 * n_threads);
@@ -1144,7 +1144,7 @@ static void ring_pop_run_keeps_push_order(void **state)
 typedef struct ring_consumer {
     pd_job_ring *ring;
     atomic_bool *pushed_all;
-    atomic_int *taken; /* per item */
+    atomic_int *take_counts; /* times each item was taken */
     const uint32_t *items;
     unsigned max_run;
     bool in_order; /* this consumer took its items in push order */
@@ -1167,7 +1167,7 @@ static void *ring_consume(void *arg)
             if (last != NULL && item <= last)
                 c->in_order = false;
             last = item;
-            atomic_fetch_add(&c->taken[item - c->items], 1);
+            atomic_fetch_add(&c->take_counts[item - c->items], 1);
         }
     }
 }
@@ -1178,9 +1178,9 @@ static void ring_pop_run_concurrent_consumers(void **state)
 {
     (void)state;
     uint32_t *items = calloc(RING_ITEMS, sizeof *items);
-    atomic_int *taken = calloc(RING_ITEMS, sizeof *taken);
+    atomic_int *take_counts = calloc(RING_ITEMS, sizeof *take_counts);
     assert_non_null(items);
-    assert_non_null(taken);
+    assert_non_null(take_counts);
     pd_job_ring r;
     assert_true(pd_job_ring_init(&r, 31));
     atomic_bool pushed_all = false;
@@ -1189,7 +1189,7 @@ static void ring_pop_run_concurrent_consumers(void **state)
     for (int i = 0; i < 2; i++) {
         consumers[i] = (ring_consumer){.ring = &r,
                                        .pushed_all = &pushed_all,
-                                       .taken = taken,
+                                       .take_counts = take_counts,
                                        .items = items,
                                        .max_run = i == 0 ? 8 : 3,
                                        .in_order = true};
@@ -1205,12 +1205,12 @@ static void ring_pop_run_concurrent_consumers(void **state)
 
     size_t wrong = 0;
     for (size_t i = 0; i < RING_ITEMS; i++)
-        wrong += atomic_load(&taken[i]) != 1;
+        wrong += atomic_load(&take_counts[i]) != 1;
     assert_int_equal(wrong, 0);
     assert_true(consumers[0].in_order);
     assert_true(consumers[1].in_order);
     pd_job_ring_free(&r);
-    free(taken);
+    free(take_counts);
     free(items);
 }
 
