@@ -142,6 +142,18 @@ struct pd_json_parser {
     bool has_doc;
     size_t root_start; /* span of the document inside source, whitespace excluded */
     size_t root_len;
+    pd_json root;
+    /*
+     * Raw spans from simdjson's structural index: span_of[t] is the index of
+     * the structural character behind tape entry t. The map is built on the
+     * first span request after a parse, and only for lines parsed from
+     * source (passes 1 and 2), because pass 3 parses another buffer.
+     */
+    bool spans_possible; /* the DOM was parsed from source */
+    bool spans_built;    /* span_of is filled for the current document */
+    bool spans_valid;    /* the build matched the tape, else spans come from a text scan */
+    uint32_t *span_of;
+    size_t span_cap;
 };
 
 namespace
@@ -813,6 +825,127 @@ bool raw_step(const char *s, size_t n, size_t *pos, const char *component, size_
     return false;
 }
 
+/* ---- raw spans from the structural index --------------------------------- */
+/*
+ * simdjson's first stage records the offset of every structural character:
+ * brackets, braces, ':' and ',', and the first byte of each string and
+ * scalar. Its second stage turns them, in order, into tape entries: each one
+ * but ':' and ',' becomes exactly one entry (two tape words for a number).
+ * Walking both in step gives, for every tape entry, the structural
+ * character it came from, and so the value's offset in the source without
+ * scanning the text. One pass over the structurals per line replaces a scan
+ * of the text per raw lookup, which for a late member of a long line meant
+ * skipping every value before it.
+ */
+
+/* Builds p->span_of for the current document. Returns false when the walk and the tape disagree. */
+bool build_span_map(pd_json_parser *p)
+{
+    const simdjson::internal::dom_parser_implementation *impl = p->dom.implementation.get();
+    const uint64_t *tape = p->dom.doc.tape.get();
+    if (impl == nullptr || tape == nullptr)
+        return false;
+
+    const uint32_t *structural = impl->structural_indexes.get();
+    const size_t n_structural = impl->n_structural_indexes;
+    const char *src = p->source.data;
+    /* The root word's payload is the tape length: the index just past the closing root word. */
+    const size_t tape_len = static_cast<size_t>(tape[0] & simdjson::internal::JSON_VALUE_MASK);
+
+    if (tape_len < 2 || tape_len > UINT32_MAX || n_structural >= UINT32_MAX)
+        return false;
+    if (tape_len > p->span_cap) {
+        size_t cap = p->span_cap == 0 ? 64 : p->span_cap;
+        while (cap < tape_len)
+            cap *= 2;
+        uint32_t *grown = static_cast<uint32_t *>(realloc(p->span_of, cap * sizeof *grown));
+        if (grown == nullptr)
+            return false;
+        p->span_of = grown;
+        p->span_cap = cap;
+    }
+
+    size_t t = 1; /* tape[0] is the root word */
+    for (size_t k = 0; k < n_structural; k++) {
+        uint32_t at = structural[k];
+        if (at >= p->source.len)
+            return false;
+        char c = src[at];
+        if (c == ':' || c == ',')
+            continue;
+        if (t + 1 >= tape_len)
+            return false;
+        p->span_of[t] = static_cast<uint32_t>(k);
+        char type = static_cast<char>(tape[t] >> 56);
+        t += (type == 'l' || type == 'u' || type == 'd') ? 2 : 1;
+    }
+    /* Every entry is mapped when the walk ends on the closing root word. */
+    return t == tape_len - 1 && static_cast<char>(tape[t] >> 56) == 'r';
+}
+
+/*
+ * Sets *start and *end to the source span of tape entry t of the current
+ * document. The parser's span map must be valid.
+ */
+void tape_span(const pd_json_parser *p, size_t t, size_t *start, size_t *end)
+{
+    const simdjson::internal::dom_parser_implementation *impl = p->dom.implementation.get();
+    const uint32_t *structural = impl->structural_indexes.get();
+    const size_t n_structural = impl->n_structural_indexes;
+    const uint64_t word = p->dom.doc.tape[t];
+    const char type = static_cast<char>(word >> 56);
+    size_t k = p->span_of[t];
+
+    *start = structural[k];
+    if (type == '{' || type == '[') {
+        /* The payload is the index just past the matching closing entry. */
+        size_t close = static_cast<uint32_t>(word) - 1;
+        *end = static_cast<size_t>(structural[p->span_of[close]]) + 1;
+        return;
+    }
+    /* A string or scalar ends where the next structural character begins, less whitespace. */
+    size_t next = k + 1 < n_structural ? structural[k + 1] : p->root_start + p->root_len;
+    while (next > *start + 1 && is_json_space(p->source.data[next - 1]))
+        next--;
+    *end = next;
+}
+
+/* Sets *t to the tape index of v, an element of p's current document, or returns false. */
+bool tape_index_of(const pd_json_parser *p, pd_json v, size_t *t)
+{
+    element e;
+    if (!as_element(v, &e))
+        return false;
+    /*
+     * A dom::element is a document pointer and a tape index, copied bytewise
+     * into opaque[1] and opaque[2] (see make_element). The document pointer
+     * is checked so that a handle of another parser or an earlier layout is
+     * refused rather than misread.
+     */
+    static_assert(sizeof(element) == 2 * sizeof(uint64_t), "dom::element is a tape reference");
+    if (v.opaque[1] != reinterpret_cast<uintptr_t>(&p->dom.doc))
+        return false;
+    size_t index = static_cast<size_t>(v.opaque[2]);
+    const uint64_t *tape = p->dom.doc.tape.get();
+    size_t tape_len = static_cast<size_t>(tape[0] & simdjson::internal::JSON_VALUE_MASK);
+    if (index == 0 || index + 1 >= tape_len)
+        return false;
+    *t = index;
+    return true;
+}
+
+/* Builds the span map of the current document once. Returns false when spans need a text scan. */
+bool spans_ready(pd_json_parser *p)
+{
+    if (!p->spans_possible)
+        return false;
+    if (!p->spans_built) {
+        p->spans_valid = build_span_map(p);
+        p->spans_built = true;
+    }
+    return p->spans_valid;
+}
+
 /* ---- canonical form ----------------------------------------------------- */
 
 void quote_into(out_buf *out, const char *s, size_t n)
@@ -1100,6 +1233,7 @@ void pd_json_parser_free_impl(pd_json_parser *p) noexcept
         return;
     free(p->source.data);
     free(p->patched.data);
+    free(p->span_of);
     delete p;
 }
 
@@ -1111,6 +1245,8 @@ int pd_json_parse_impl(pd_json_parser *p, const char *buf, size_t len, pd_json *
 
     *root = pd_json{{0, 0, 0}};
     p->has_doc = false;
+    p->spans_possible = true;
+    p->spans_built = false;
 
     /* Pass 1: the line as it is, from the parser's padded copy. */
     if (!padded_reserve(&p->source, len))
@@ -1134,6 +1270,7 @@ int pd_json_parse_impl(pd_json_parser *p, const char *buf, size_t len, pd_json *
         if (!build_patched(&p->source, &p->patched))
             return PD_ENOMEM;
         bytes = reinterpret_cast<const uint8_t *>(p->patched.data);
+        p->spans_possible = false;
         err = p->dom.parse(bytes, p->patched.len, false).get(doc);
     }
 
@@ -1150,6 +1287,7 @@ int pd_json_parse_impl(pd_json_parser *p, const char *buf, size_t len, pd_json *
     p->root_len = end - start;
     p->has_doc = true;
     *root = make_element(doc);
+    p->root = *root;
     return PD_OK;
 }
 
@@ -1408,8 +1546,9 @@ bool pd_json_iter_next_impl(pd_json_iter *it, pd_json *key, pd_json *val) noexce
     return true;
 }
 
-bool pd_json_raw_path_impl(pd_json_parser *p, const char *dotted, const char **s,
-                           size_t *n) noexcept
+/* use_map false forces the text scan, which tests compare the span map against. */
+bool raw_path_find(pd_json_parser *p, const char *dotted, const char **s, size_t *n,
+                   bool use_map) noexcept
 {
     scratch component;
     const char *cursor = dotted;
@@ -1424,6 +1563,22 @@ bool pd_json_raw_path_impl(pd_json_parser *p, const char *dotted, const char **s
     if (!component.init(strlen(dotted)))
         return false;
 
+    if (use_map && spans_ready(p)) {
+        pd_json v = p->root;
+        size_t t, start, end;
+        while (next_component(&cursor, &done, component.data, &len)) {
+            v = step(v, component.data, len);
+            if (v.opaque[0] != TAG_ELEMENT)
+                return false;
+        }
+        if (!tape_index_of(p, v, &t))
+            return false;
+        tape_span(p, t, &start, &end);
+        *s = p->source.data + start;
+        *n = end - start;
+        return true;
+    }
+
     text = p->source.data + p->root_start;
     text_len = p->root_len;
     pos = 0;
@@ -1434,6 +1589,18 @@ bool pd_json_raw_path_impl(pd_json_parser *p, const char *dotted, const char **s
     *s = text + pos;
     *n = skip_value(text, text_len, pos) - pos;
     return true;
+}
+
+bool pd_json_raw_path_impl(pd_json_parser *p, const char *dotted, const char **s,
+                           size_t *n) noexcept
+{
+    return raw_path_find(p, dotted, s, n, true);
+}
+
+bool pd_json_raw_path_scan_impl(pd_json_parser *p, const char *dotted, const char **s,
+                                size_t *n) noexcept
+{
+    return raw_path_find(p, dotted, s, n, false);
 }
 
 void pd_json_raw_root_impl(pd_json_parser *p, const char **s, size_t *n) noexcept
@@ -1581,6 +1748,30 @@ bool pd_json_iter_next(pd_json_iter *it, pd_json *key, pd_json *val)
 bool pd_json_raw_path(pd_json_parser *p, const char *dotted, const char **s, size_t *n)
 {
     return pd_json_raw_path_impl(p, dotted, s, n);
+}
+
+bool pd_json_raw_value(pd_json_parser *p, pd_json v, const char **s, size_t *n)
+{
+    size_t t, start, end;
+
+    *s = "";
+    *n = 0;
+    if (p == nullptr || !p->has_doc || !spans_ready(p) || !tape_index_of(p, v, &t))
+        return false;
+    tape_span(p, t, &start, &end);
+    *s = p->source.data + start;
+    *n = end - start;
+    return true;
+}
+
+bool pd_json_raw_path_indexed(pd_json_parser *p)
+{
+    return p != nullptr && p->has_doc && spans_ready(p);
+}
+
+bool pd_json_raw_path_scan(pd_json_parser *p, const char *dotted, const char **s, size_t *n)
+{
+    return pd_json_raw_path_scan_impl(p, dotted, s, n);
 }
 
 void pd_json_raw_root(pd_json_parser *p, const char **s, size_t *n)

@@ -327,16 +327,28 @@ static size_t skip_json_value(const char *text, size_t len, size_t pos)
 }
 
 /*
- * Finds the exact JSON text of every element of message.content in one pass,
+ * Finds the exact JSON text of every element of message.content: from the
+ * structural index when the line has one, else in one pass over the text,
  * because looking each element up by path would rescan the line per block.
  * Sets starts[i] and lens[i] for i < count. Returns false when the text does
  * not have count elements.
  */
-static bool content_element_spans(claude_scan *sc, size_t count, const char **starts, size_t *lens)
+static bool content_element_spans(claude_scan *sc, pd_json content, size_t count,
+                                  const char **starts, size_t *lens)
 {
     const char *text;
     size_t len, pos = 1, i = 0;
 
+    if (pd_json_raw_path_indexed(sc->json)) {
+        pd_json_iter it = pd_json_iter_begin(content);
+        pd_json element;
+        while (i < count && pd_json_iter_next(&it, NULL, &element)) {
+            if (!pd_json_raw_value(sc->json, element, &starts[i], &lens[i]))
+                return false;
+            i++;
+        }
+        return i == count;
+    }
     if (!pd_json_raw_path(sc->json, "message.content", &text, &len) || len < 2 || text[0] != '[')
         return false;
     while (i < count) {
@@ -546,7 +558,7 @@ int claude_blocks_extract(claude_scan *sc, claude_entry *e, pd_json content, con
         raw_lens = pd_arena_calloc(a, count, sizeof *raw_lens);
         if (raw_starts == NULL || raw_lens == NULL)
             return PD_ENOMEM;
-        have_raw = content_element_spans(sc, count, raw_starts, raw_lens);
+        have_raw = content_element_spans(sc, content, count, raw_starts, raw_lens);
     }
 
     it = pd_json_iter_begin(content);

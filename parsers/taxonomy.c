@@ -15,6 +15,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,13 +195,49 @@ static const tool_category category_table[] = {
     {"use_computer", "Tool"},
 };
 
+/*
+ * The table is looked up for every tool call, so it is hashed once into an
+ * open-addressing index. A name listed twice keeps its first category, as
+ * the linear order of the table gives.
+ */
+#define CATEGORY_N (sizeof category_table / sizeof category_table[0])
+#define CATEGORY_SLOTS 512 /* a power of two, over twice CATEGORY_N */
+
+static uint16_t category_slots[CATEGORY_SLOTS]; /* table index + 1; 0 is empty */
+static pthread_once_t category_once = PTHREAD_ONCE_INIT;
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void build_category_slots(void)
+{
+    _Static_assert(CATEGORY_SLOTS >= 2 * CATEGORY_N, "category index too small");
+    for (size_t i = 0; i < CATEGORY_N; i++) {
+        size_t slot = name_hash(category_table[i].name) & (CATEGORY_SLOTS - 1);
+        while (category_slots[slot] != 0 &&
+               strcmp(category_table[category_slots[slot] - 1].name, category_table[i].name) != 0)
+            slot = (slot + 1) & (CATEGORY_SLOTS - 1);
+        if (category_slots[slot] == 0)
+            category_slots[slot] = (uint16_t)(i + 1);
+    }
+}
+
 const char *pd_tool_category(const char *name)
 {
     if (name == NULL)
         return "Other";
-    for (size_t i = 0; i < sizeof category_table / sizeof category_table[0]; i++) {
-        if (strcmp(category_table[i].name, name) == 0)
-            return category_table[i].category;
+    pthread_once(&category_once, build_category_slots);
+    for (size_t slot = name_hash(name) & (CATEGORY_SLOTS - 1); category_slots[slot] != 0;
+         slot = (slot + 1) & (CATEGORY_SLOTS - 1)) {
+        const tool_category *c = &category_table[category_slots[slot] - 1];
+        if (strcmp(c->name, name) == 0)
+            return c->category;
     }
     /* MCP servers prefix their tool names, so a spawner keeps "subagent" somewhere inside. */
     if (strstr(name, "subagent") != NULL)

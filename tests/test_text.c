@@ -39,8 +39,9 @@ static void check_sanitize(pd_arena *a, const char *s, size_t n, const char *exp
 }
 
 /*
- * One odd byte at every position of a 70-byte ASCII text, so that it lands
- * in each lane of the 16- and 8-byte scans and in the byte-wise tail.
+ * One odd byte at every position of a 140-byte ASCII text, so that it lands
+ * in each lane of the 32-byte (AVX2), 16- and 8-byte scans and in the
+ * byte-wise tail, with a long enough text left after it for the wide scans.
  */
 static void sanitize_odd_byte_at_every_position(void **state)
 {
@@ -49,7 +50,7 @@ static void sanitize_odd_byte_at_every_position(void **state)
         bool preserved; /* sanitising leaves the byte in place */
     } cases[] = {{'\n', true}, {'\t', true}, {'\r', true}, {'\x01', false},
                  {'\x1f', false}, {'\x7f', false}, {'\x80', false}, {'\xff', false}};
-    enum { LEN = 70 };
+    enum { LEN = 140 };
 
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         for (size_t pos = 0; pos < LEN; pos++) {
