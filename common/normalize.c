@@ -38,6 +38,17 @@ typedef struct normalize_ctx {
     size_t n_blocked;
 } normalize_ctx;
 
+/* True when s is empty or all Unicode whitespace, without measuring s when its first byte decides.
+ */
+static bool is_blank_string(const char *s)
+{
+    unsigned char c = (unsigned char)s[0];
+
+    if (c > ' ' && c < 0x80)
+        return false;
+    return pd_text_is_blank(s, strlen(s));
+}
+
 static bool is_blocked(const normalize_ctx *ctx, const char *category)
 {
     if (category == NULL)
@@ -116,7 +127,7 @@ static char *summarize_events(pd_arena *arena, const pd_tool_result_event *event
 
     for (size_t i = 0; i < n; i++) {
         const char *content = events[i].content != NULL ? events[i].content : "";
-        if (pd_text_is_blank(content, strlen(content)))
+        if (is_blank_string(content))
             continue;
         const char *id = events[i].agent_id != NULL ? events[i].agent_id : "";
         size_t start, len;
@@ -246,8 +257,7 @@ static bool is_result_carrier(const pd_message *m)
 {
     if (m->n_tool_results == 0 || m->role == NULL || strcmp(m->role, "user") != 0)
         return false;
-    const char *content = m->content != NULL ? m->content : "";
-    return pd_text_is_blank(content, strlen(content));
+    return is_blank_string(m->content != NULL ? m->content : "");
 }
 
 /* Removes carrier rows in place; the kept rows keep their ordinals, so gaps remain. */

@@ -408,7 +408,14 @@ int pd_compare_fingerprint_text(const pd_session *s, pd_fingerprint_kind kind, p
 
 static bool raw_text_eq(const char *a, const char *b)
 {
-    return a == b || strcmp(pd_cmp_deref(a), pd_cmp_deref(b)) == 0;
+    if (a == b)
+        return true;
+    a = pd_cmp_deref(a);
+    b = pd_cmp_deref(b);
+    /* Most of these columns are empty or differ early, so the first byte is tested before strcmp. */
+    if (a[0] != b[0])
+        return false;
+    return a[0] == '\0' || strcmp(a + 1, b + 1) == 0;
 }
 
 static bool raw_token_eq(const pd_message *a, const pd_message *b)
