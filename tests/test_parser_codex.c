@@ -843,6 +843,36 @@ static void test_token_usage_attach_and_dedup(void **state)
     run_free(&r);
 }
 
+/* A count with the same text as the last one is a repeat, even across turns, and any change counts.
+ */
+static void test_token_usage_same_text_repeats(void **state)
+{
+    (void)state;
+    run r;
+    parse_text(
+        &r,
+        jl(META_LINE USER_LINE("2025-09-01T10:00:01Z", "q1") ASSISTANT_LINE(
+            "2025-09-01T10:00:02Z", "a1") TOKEN_LINE("2025-09-01T10:00:03Z", "100", "40", "7")
+               USER_LINE("2025-09-01T10:00:04Z", "q2") ASSISTANT_LINE("2025-09-01T10:00:05Z", "a2")
+                   TOKEN_LINE("2025-09-01T10:00:06Z", "100", "40", "7")
+                       ASSISTANT_LINE("2025-09-01T10:00:07Z", "a3")
+                           TOKEN_LINE("2025-09-01T10:00:08Z", "100", "40", "8")
+                               ASSISTANT_LINE("2025-09-01T10:00:09Z", "a4")
+                                   TOKEN_LINE("2025-09-01T10:00:10Z", "100", "40", "7")));
+
+    assert_int_equal(r.s->message_count, 6);
+    assert_string_equal(msg(&r, 1)->token_usage,
+                        "{\"cache_read_input_tokens\":40,\"input_tokens\":60,\"output_tokens\":7}");
+    /* The second count repeats the first byte for byte, so a2 gets none. */
+    assert_string_equal(msg(&r, 3)->token_usage, "");
+    assert_string_equal(msg(&r, 4)->token_usage,
+                        "{\"cache_read_input_tokens\":40,\"input_tokens\":60,\"output_tokens\":8}");
+    /* The last count equals the first but not the one before it, so it counts. */
+    assert_string_equal(msg(&r, 5)->token_usage,
+                        "{\"cache_read_input_tokens\":40,\"input_tokens\":60,\"output_tokens\":7}");
+    run_free(&r);
+}
+
 static void test_token_usage_zero_flags(void **state)
 {
     (void)state;
@@ -1953,6 +1983,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_render_patch_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_preview_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_usage_attach_and_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_usage_same_text_repeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_usage_zero_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_turn_context_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_system_content_dropped, setup, teardown),
