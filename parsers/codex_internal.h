@@ -265,9 +265,7 @@ typedef struct pd_codex_builder {
     size_t n_pending;
     size_t cap_pending;
 
-    char *last_usage;     /* canonical JSON of the last token_count usage seen */
-    char *last_usage_raw; /* its source text, when the line had a structural index */
-    size_t last_usage_raw_len;
+    char *last_usage; /* canonical JSON of the last token_count usage seen */
     const char *last_task_event; /* "task_started", "task_complete", "turn_aborted" or NULL */
 
     pd_codex_gate gate;

@@ -1046,31 +1046,17 @@ static int handle_token_count(pd_codex_builder *b, const line_ctx *lc)
 
     if (type == PD_JSON_ABSENT || type == PD_JSON_NULL)
         return PD_OK;
-    /*
-     * Codex repeats the last usage while streaming, so only a change counts.
-     * A repeat is usually the same text, and the same text has the same
-     * canonical form, so the text is compared before the canonical form is built.
-     */
-    const char *raw = NULL;
-    size_t raw_len = 0;
-    bool has_raw = pd_json_raw_value(b->req->json, usage, &raw, &raw_len);
-    if (has_raw && b->last_usage != NULL && b->last_usage_raw != NULL &&
-        b->last_usage_raw_len == raw_len && memcmp(b->last_usage_raw, raw, raw_len) == 0)
-        return PD_OK;
     if (pd_json_canonical(usage, &canon) != PD_OK)
         return PD_ENOMEM;
-    bool repeated = b->last_usage != NULL && strcmp(b->last_usage, canon) == 0;
-    if (!repeated)
-        b->last_usage = pd_arena_strdup(b->arena, canon);
+    /* Codex repeats the last usage while streaming, so only a change counts. */
+    if (b->last_usage != NULL && strcmp(b->last_usage, canon) == 0) {
+        free(canon);
+        return PD_OK;
+    }
+    b->last_usage = pd_arena_strdup(b->arena, canon);
     free(canon);
     if (b->last_usage == NULL)
         return PD_ENOMEM;
-    b->last_usage_raw = has_raw ? pd_arena_strndup(b->arena, raw, raw_len) : NULL;
-    b->last_usage_raw_len = raw_len;
-    if (has_raw && b->last_usage_raw == NULL)
-        return PD_ENOMEM;
-    if (repeated)
-        return PD_OK;
 
     /* The latest assistant message of the current turn that has no usage yet. */
     for (size_t i = b->n_msgs; i > 0; i--) {
