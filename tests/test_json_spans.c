@@ -14,14 +14,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/error.h"
 #include "common/json.h"
+#include "tests/support/engine_fixture.h"
 
 /* Lines with more values than this are checked at a sample of them, to bound the scan's cost. */
 #define MAX_CHECKS_PER_LINE 4000
@@ -262,8 +261,10 @@ static void spans_follow_each_parse(void **state)
     assert_false(pd_json_raw_path(w->parser, "long", &s, &n));
 }
 
-static void check_file(walk *w, const char *path)
+/* Compares the spans of every line of the file at path. */
+static void check_file(const char *path, void *ctx)
 {
+    walk *w = ctx;
     FILE *f = fopen(path, "rb");
     char *line = NULL;
     size_t cap = 0;
@@ -280,36 +281,6 @@ static void check_file(walk *w, const char *path)
     fclose(f);
 }
 
-static size_t check_tree(walk *w, const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    size_t files = 0;
-
-    if (d == NULL)
-        fail_msg("cannot open directory %s", dir);
-    while ((ent = readdir(d)) != NULL) {
-        char path[4096];
-        struct stat st;
-        size_t len = strlen(ent->d_name);
-
-        if (ent->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        if (stat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            files += check_tree(w, path);
-        } else if ((len > 6 && strcmp(ent->d_name + len - 6, ".jsonl") == 0) ||
-                   (len > 5 && strcmp(ent->d_name + len - 5, ".json") == 0)) {
-            check_file(w, path);
-            files++;
-        }
-    }
-    closedir(d);
-    return files;
-}
-
 static void spans_of_the_real_transcripts(void **state)
 {
     walk *w = *state;
@@ -320,7 +291,10 @@ static void spans_of_the_real_transcripts(void **state)
         fail_msg("PD_SHARED_DIR is not set; run the test through ctest");
     snprintf(root, sizeof root, "%s/corpus/real", shared);
     w->checked = 0;
-    assert_true(check_tree(w, root) >= 10);
+    /* The transcripts, and the subagent .meta.json files beside them. */
+    size_t files = fx_each_file(root, ".jsonl", check_file, w);
+    files += fx_each_file(root, ".json", check_file, w);
+    assert_true(files >= 10);
     /* The real transcripts contain over 10,000 values, so a lower count means skipped lines. */
     assert_true(w->checked > 10000);
 }

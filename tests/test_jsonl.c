@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "parsers/jsonl.h"
+#include "tests/support/engine_fixture.h"
 
 typedef struct fixture {
     char dir[64];
@@ -649,45 +649,31 @@ static void boundary_of_file(void **state)
     assert_true(strncmp(err.msg, f->path, strlen(f->path)) == 0);
 }
 
-/* Parses every line of every .jsonl file under dir; adds to the line and failure counts. */
-static void parse_tree(pd_json_parser *json, const char *dir, size_t *n_lines, size_t *n_bad)
+typedef struct line_counts {
+    pd_json_parser *json;
+    size_t lines;
+    size_t bad;
+} line_counts;
+
+/* Parses every line of the .jsonl file at path and adds to the line and failure counts. */
+static void parse_file_lines(const char *path, void *ctx)
 {
-    DIR *d = opendir(dir);
-    struct dirent *entry;
+    line_counts *counts = ctx;
+    pd_source_buf src;
+    pd_jsonl_reader reader;
+    pd_jsonl_line line;
 
-    assert_non_null(d);
-    while ((entry = readdir(d)) != NULL) {
-        char path[4096];
-        struct stat st;
-        size_t name_len = strlen(entry->d_name);
-
-        if (entry->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
-        assert_int_equal(stat(path, &st), 0);
-        if (S_ISDIR(st.st_mode)) {
-            parse_tree(json, path, n_lines, n_bad);
-            continue;
+    read_ok(path, &src);
+    pd_jsonl_init(&reader, src.data, src.len, 0);
+    while (pd_jsonl_next(&reader, &line)) {
+        pd_json root;
+        counts->lines++;
+        if (pd_json_parse(counts->json, line.data, line.len, &root) != PD_OK) {
+            counts->bad++;
+            print_error("invalid line at %s:%lld\n", path, (long long)line.offset);
         }
-        if (name_len < 6 || strcmp(entry->d_name + name_len - 6, ".jsonl") != 0)
-            continue;
-
-        pd_source_buf src;
-        pd_jsonl_reader reader;
-        pd_jsonl_line line;
-        read_ok(path, &src);
-        pd_jsonl_init(&reader, src.data, src.len, 0);
-        while (pd_jsonl_next(&reader, &line)) {
-            pd_json root;
-            (*n_lines)++;
-            if (pd_json_parse(json, line.data, line.len, &root) != PD_OK) {
-                (*n_bad)++;
-                print_error("invalid line at %s:%lld\n", path, (long long)line.offset);
-            }
-        }
-        pd_source_buf_free(&src);
     }
-    closedir(d);
+    pd_source_buf_free(&src);
 }
 
 static void real_corpus_lines_valid(void **state)
@@ -695,16 +681,16 @@ static void real_corpus_lines_valid(void **state)
     fixture *f = *state;
     const char *shared = getenv("PD_SHARED_DIR");
     char root[4096];
-    size_t n_lines = 0, n_bad = 0;
 
     if (shared == NULL)
         skip();
     snprintf(root, sizeof root, "%s/corpus/real", shared);
 
     /* Every line of the real transcripts is complete, valid JSON. */
-    parse_tree(f->json, root, &n_lines, &n_bad);
-    assert_true(n_lines > 0);
-    assert_int_equal(n_bad, 0);
+    line_counts counts = {.json = f->json};
+    assert_true(fx_each_file(root, ".jsonl", parse_file_lines, &counts) > 0);
+    assert_true(counts.lines > 0);
+    assert_int_equal(counts.bad, 0);
 }
 
 #define DIR_TEST(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)

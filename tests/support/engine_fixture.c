@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -22,6 +23,37 @@
 
 #include "common/hash.h"
 #include "report/report.h"
+
+size_t fx_each_file(const char *dir, const char *suffix, void (*fn)(const char *path, void *ctx),
+                    void *ctx)
+{
+    DIR *d = opendir(dir);
+    struct dirent *entry;
+    size_t suffix_len = strlen(suffix), files = 0;
+
+    if (d == NULL)
+        fail_msg("cannot open directory %s", dir);
+    while ((entry = readdir(d)) != NULL) {
+        char path[4096];
+        struct stat st;
+        size_t name_len = strlen(entry->d_name);
+
+        if (entry->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        if (stat(path, &st) != 0)
+            fail_msg("cannot stat %s", path);
+        if (S_ISDIR(st.st_mode)) {
+            files += fx_each_file(path, suffix, fn, ctx);
+        } else if (S_ISREG(st.st_mode) && name_len >= suffix_len &&
+                   strcmp(entry->d_name + name_len - suffix_len, suffix) == 0) {
+            fn(path, ctx);
+            files++;
+        }
+    }
+    closedir(d);
+    return files;
+}
 
 char *fx_fmt(const char *fmt, ...)
 {

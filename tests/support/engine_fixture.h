@@ -42,6 +42,14 @@ int64_t fx_now_ns(void);
 /* printf into a malloc'd string. */
 char *fx_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Calls fn with the path of every regular file below dir whose name ends in
+ * suffix, depth first, skipping names that start with '.'. Returns how many
+ * files it passed to fn.
+ */
+size_t fx_each_file(const char *dir, const char *suffix, void (*fn)(const char *path, void *ctx),
+                    void *ctx);
+
 /* Paths of transcripts inside env. Caller frees. */
 char *fx_claude_path(const fx_env *env, const char *project, const char *session_uuid);
 char *fx_codex_path(const fx_env *env, const char *date_dir, const char *uuid);
