@@ -630,9 +630,11 @@ pd_json step(pd_json v, const char *component, size_t len)
 
 /* ---- raw source scanner ------------------------------------------------- */
 /*
- * The DOM keeps no source offsets, so raw spans are found by walking the
- * source text again. The text has already been validated by simdjson, so the
- * scanner only needs to find value boundaries, not check the grammar.
+ * The DOM keeps no source offsets. Raw spans come from simdjson's structural
+ * index (see build_span_map below) and, for lines parsed from a patched copy
+ * and for pd_json_raw_path_scan, from walking the source text again. The
+ * text has already been validated by simdjson, so the scanner only needs to
+ * find value boundaries, not check the grammar.
  */
 
 bool is_json_space(char c)
@@ -877,7 +879,13 @@ bool build_span_map(pd_json_parser *p)
             return false;
         p->span_of[t] = static_cast<uint32_t>(k);
         char type = static_cast<char>(tape[t] >> 56);
-        t += (type == 'l' || type == 'u' || type == 'd') ? 2 : 1;
+        if (type == 'l' || type == 'u' || type == 'd') {
+            /* The number's payload word starts no value. */
+            p->span_of[t + 1] = UINT32_MAX;
+            t += 2;
+        } else {
+            t += 1;
+        }
     }
     /* Every entry is mapped when the walk ends on the closing root word. */
     return t == tape_len - 1 && static_cast<char>(tape[t] >> 56) == 'r';
@@ -910,7 +918,10 @@ void tape_span(const pd_json_parser *p, size_t t, size_t *start, size_t *end)
     *end = next;
 }
 
-/* Sets *t to the tape index of v, an element of p's current document, or returns false. */
+/*
+ * Sets *t to the tape index of v, an element of p's current document, or
+ * returns false. The span map must be built.
+ */
 bool tape_index_of(const pd_json_parser *p, pd_json v, size_t *t)
 {
     element e;
@@ -918,9 +929,10 @@ bool tape_index_of(const pd_json_parser *p, pd_json v, size_t *t)
         return false;
     /*
      * A dom::element is a document pointer and a tape index, copied bytewise
-     * into opaque[1] and opaque[2] (see make_element). The document pointer
-     * is checked so that a handle of another parser or an earlier layout is
-     * refused rather than misread.
+     * into opaque[1] and opaque[2] (see make_element). A handle of another
+     * parser, or an index at which no value starts, is refused. A handle
+     * kept from an earlier parse of this parser is invalid here, as with
+     * every other accessor, and may name another value of the current line.
      */
     static_assert(sizeof(element) == 2 * sizeof(uint64_t), "dom::element is a tape reference");
     if (v.opaque[1] != reinterpret_cast<uintptr_t>(&p->dom.doc))
@@ -930,8 +942,23 @@ bool tape_index_of(const pd_json_parser *p, pd_json v, size_t *t)
     size_t tape_len = static_cast<size_t>(tape[0] & simdjson::internal::JSON_VALUE_MASK);
     if (index == 0 || index + 1 >= tape_len)
         return false;
-    *t = index;
-    return true;
+    if (p->span_of[index] >= p->dom.implementation->n_structural_indexes)
+        return false;
+    switch (static_cast<char>(tape[index] >> 56)) {
+    case '{':
+    case '[':
+    case '"':
+    case 'l':
+    case 'u':
+    case 'd':
+    case 't':
+    case 'f':
+    case 'n':
+        *t = index;
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* Builds the span map of the current document once. Returns false when spans need a text scan. */

@@ -27,6 +27,8 @@
 
 typedef struct walk {
     pd_json_parser *parser;
+    size_t parsed;  /* lines that parsed */
+    size_t indexed; /* of those, lines served by the structural index */
     pd_json root;   /* of the last line */
     size_t values;  /* values seen on this line */
     size_t stride;  /* check every stride-th value */
@@ -141,6 +143,9 @@ static bool check_line(walk *w, const char *text, size_t n)
         free(path);
         return false;
     }
+    w->parsed++;
+    if (pd_json_raw_path_indexed(w->parser))
+        w->indexed++;
     w->root = root;
     size_t total = count_values(root);
     w->values = 0;
@@ -261,6 +266,24 @@ static void spans_follow_each_parse(void **state)
     assert_false(pd_json_raw_path(w->parser, "long", &s, &n));
 }
 
+static void stale_handle_gives_no_wild_span(void **state)
+{
+    walk *w = *state;
+    pd_json root;
+    const char *s;
+    size_t n;
+
+    /* The inner 7 is tape entry 3. In the next line entry 3 is a number's payload word. */
+    assert_int_equal(pd_json_parse(w->parser, "[[7],2]", 7, &root), PD_OK);
+    pd_json kept = pd_json_at(pd_json_at(root, 0), 0);
+    assert_true(pd_json_raw_value(w->parser, kept, &s, &n));
+    assert_int_equal(n, 1);
+    assert_memory_equal(s, "7", 1);
+    assert_int_equal(pd_json_parse(w->parser, "[0,1.25]", 8, &root), PD_OK);
+    assert_false(pd_json_raw_value(w->parser, kept, &s, &n));
+    assert_int_equal(n, 0);
+}
+
 /* Compares the spans of every line of the file at path. */
 static void check_file(const char *path, void *ctx)
 {
@@ -291,12 +314,17 @@ static void spans_of_the_real_transcripts(void **state)
         fail_msg("PD_SHARED_DIR is not set; run the test through ctest");
     snprintf(root, sizeof root, "%s/corpus/real", shared);
     w->checked = 0;
+    w->parsed = 0;
+    w->indexed = 0;
     /* The transcripts, and the subagent .meta.json files beside them. */
     size_t files = fx_each_file(root, ".jsonl", check_file, w);
     files += fx_each_file(root, ".json", check_file, w);
     assert_true(files >= 10);
     /* The real transcripts contain over 10,000 values, so a lower count means skipped lines. */
     assert_true(w->checked > 10000);
+    /* No real line needs the patched pass, so the index must serve every one. */
+    assert_true(w->parsed > 900);
+    assert_int_equal(w->indexed, w->parsed);
 }
 
 int main(void)
@@ -307,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(invalid_utf8_line_keeps_the_index, setup, teardown),
         cmocka_unit_test_setup_teardown(patched_line_falls_back_to_the_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(spans_follow_each_parse, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_handle_gives_no_wild_span, setup, teardown),
         cmocka_unit_test_setup_teardown(spans_of_the_real_transcripts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
