@@ -38,8 +38,7 @@ typedef struct normalize_ctx {
     size_t n_blocked;
 } normalize_ctx;
 
-/* True when s is empty or all Unicode whitespace, without measuring s when its first byte decides.
- */
+/* True when s is empty or Unicode whitespace only. Its first byte often decides, without strlen. */
 static bool is_blank_string(const char *s)
 {
     unsigned char c = (unsigned char)s[0];
