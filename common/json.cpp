@@ -930,7 +930,7 @@ bool tape_index_of(const pd_json_parser *p, pd_json v, size_t *t)
     /*
      * A dom::element is a document pointer and a tape index, copied bytewise
      * into opaque[1] and opaque[2] (see make_element). A handle of another
-     * parser, or an index at which no value starts, is refused. A handle
+     * parser, or an index at which no value starts, is rejected. A handle
      * kept from an earlier parse of this parser is invalid here, as with
      * every other accessor, and may name another value of the current line.
      */
@@ -971,6 +971,19 @@ bool spans_ready(pd_json_parser *p)
         p->spans_built = true;
     }
     return p->spans_valid;
+}
+
+/* Sets *s and *n to the source text of v through the span map, which must be built. */
+bool indexed_span(const pd_json_parser *p, pd_json v, const char **s, size_t *n)
+{
+    size_t t, start, end;
+
+    if (!tape_index_of(p, v, &t))
+        return false;
+    tape_span(p, t, &start, &end);
+    *s = p->source.data + start;
+    *n = end - start;
+    return true;
 }
 
 /* ---- canonical form ----------------------------------------------------- */
@@ -1592,18 +1605,12 @@ bool raw_path_find(pd_json_parser *p, const char *dotted, const char **s, size_t
 
     if (use_map && spans_ready(p)) {
         pd_json v = p->root;
-        size_t t, start, end;
         while (next_component(&cursor, &done, component.data, &len)) {
             v = step(v, component.data, len);
             if (v.opaque[0] != TAG_ELEMENT)
                 return false;
         }
-        if (!tape_index_of(p, v, &t))
-            return false;
-        tape_span(p, t, &start, &end);
-        *s = p->source.data + start;
-        *n = end - start;
-        return true;
+        return indexed_span(p, v, s, n);
     }
 
     text = p->source.data + p->root_start;
@@ -1779,16 +1786,9 @@ bool pd_json_raw_path(pd_json_parser *p, const char *dotted, const char **s, siz
 
 bool pd_json_raw_value(pd_json_parser *p, pd_json v, const char **s, size_t *n)
 {
-    size_t t, start, end;
-
     *s = "";
     *n = 0;
-    if (p == nullptr || !p->has_doc || !spans_ready(p) || !tape_index_of(p, v, &t))
-        return false;
-    tape_span(p, t, &start, &end);
-    *s = p->source.data + start;
-    *n = end - start;
-    return true;
+    return p != nullptr && p->has_doc && spans_ready(p) && indexed_span(p, v, s, n);
 }
 
 bool pd_json_raw_path_indexed(pd_json_parser *p)

@@ -129,7 +129,8 @@ bool pd_json_raw_path(pd_json_parser *p, const char *dotted, const char **s, siz
 /*
  * The same as pd_json_raw_path, found by scanning the line's text from the
  * start rather than through simdjson's structural index. pd_json_raw_path
- * falls back to it for lines parsed from a patched copy; tests compare the two.
+ * falls back to it for lines parsed from a patched copy, and tests compare
+ * the two.
  */
 bool pd_json_raw_path_scan(pd_json_parser *p, const char *dotted, const char **s, size_t *n);
 
@@ -140,7 +141,7 @@ bool pd_json_raw_path_indexed(pd_json_parser *p);
  * Sets *s and *n to the exact source text of v, a value of the last-parsed
  * document, through the structural index, and returns true. Returns false,
  * with no span, when v is not such a value or the line has no index (see
- * pd_json_raw_path_indexed); callers then look the value up by path.
+ * pd_json_raw_path_indexed). Callers then look the value up by path.
  */
 bool pd_json_raw_value(pd_json_parser *p, pd_json v, const char **s, size_t *n);
 

@@ -203,7 +203,7 @@ static const tool_category category_table[] = {
 #define CATEGORY_N (sizeof category_table / sizeof category_table[0])
 #define CATEGORY_SLOTS 512 /* a power of two, over twice CATEGORY_N */
 
-static uint16_t category_slots[CATEGORY_SLOTS]; /* table index + 1; 0 is empty */
+static uint16_t category_slots[CATEGORY_SLOTS]; /* table index + 1, or 0 for an empty slot */
 static pthread_once_t category_once = PTHREAD_ONCE_INIT;
 
 static uint32_t name_hash(const char *s)

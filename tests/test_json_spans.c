@@ -207,22 +207,28 @@ static void spans_of_shaped_lines(void **state)
         check_text(w, lines[i], true);
 }
 
+/* Checks that path in the last-parsed line has exactly the source text expected. */
+static void expect_raw(walk *w, const char *path, const char *expected)
+{
+    const char *s;
+    size_t n;
+
+    if (!pd_json_raw_path(w->parser, path, &s, &n))
+        fail_msg("raw path \"%s\" did not resolve", path);
+    assert_int_equal(n, strlen(expected));
+    assert_memory_equal(s, expected, n);
+}
+
 static void scalar_roots_and_odd_whitespace(void **state)
 {
     walk *w = *state;
-    const char *s;
-    size_t n;
 
     /* A scalar document has no path below it, but the index still builds. */
     assert_true(check_line(w, " 42 ", 4));
     assert_true(check_line(w, "\"alone\"", 7));
     check_text(w, "{\"a\":\r\n[ 1 ,\r\n 2 ]\r\n,\"b\" : \"x\"\t}", true);
-    assert_true(pd_json_raw_path(w->parser, "a.1", &s, &n));
-    assert_int_equal(n, 1);
-    assert_memory_equal(s, "2", 1);
-    assert_true(pd_json_raw_path(w->parser, "b", &s, &n));
-    assert_int_equal(n, 3);
-    assert_memory_equal(s, "\"x\"", 3);
+    expect_raw(w, "a.1", "2");
+    expect_raw(w, "b", "\"x\"");
 }
 
 static void invalid_utf8_line_keeps_the_index(void **state)
@@ -244,9 +250,7 @@ static void patched_line_falls_back_to_the_scan(void **state)
     /* A lone surrogate and an out-of-range number need the patched pass. */
     check_text(w, "{\"a\":\"\\ud800 lone\",\"b\":[1,2],\"c\":{\"d\":\"e\"}}", false);
     check_text(w, "{\"n\":1e999,\"m\":{\"k\":[true]}}", false);
-    assert_true(pd_json_raw_path(w->parser, "n", &s, &n));
-    assert_int_equal(n, 5);
-    assert_memory_equal(s, "1e999", 5);
+    expect_raw(w, "n", "1e999");
     /* Without an index a handle gives no span, so callers look the value up by path. */
     assert_false(pd_json_raw_value(w->parser, pd_json_path(w->root, "m"), &s, &n));
 }
@@ -260,9 +264,7 @@ static void spans_follow_each_parse(void **state)
     /* The index belongs to one line, so a later, shorter line must not see the earlier map. */
     check_text(w, "{\"long\":[1,2,3,4,5,6,7,8,9,10],\"x\":{\"y\":\"z\"}}", true);
     check_text(w, "{\"x\":[0]}", true);
-    assert_true(pd_json_raw_path(w->parser, "x.0", &s, &n));
-    assert_int_equal(n, 1);
-    assert_memory_equal(s, "0", 1);
+    expect_raw(w, "x.0", "0");
     assert_false(pd_json_raw_path(w->parser, "long", &s, &n));
 }
 
@@ -275,12 +277,12 @@ static void stale_handle_gives_no_wild_span(void **state)
 
     /* The inner 7 is tape entry 3. In the next line entry 3 is a number's payload word. */
     assert_int_equal(pd_json_parse(w->parser, "[[7],2]", 7, &root), PD_OK);
-    pd_json kept = pd_json_at(pd_json_at(root, 0), 0);
-    assert_true(pd_json_raw_value(w->parser, kept, &s, &n));
+    pd_json inner_seven = pd_json_at(pd_json_at(root, 0), 0);
+    assert_true(pd_json_raw_value(w->parser, inner_seven, &s, &n));
     assert_int_equal(n, 1);
     assert_memory_equal(s, "7", 1);
     assert_int_equal(pd_json_parse(w->parser, "[0,1.25]", 8, &root), PD_OK);
-    assert_false(pd_json_raw_value(w->parser, kept, &s, &n));
+    assert_false(pd_json_raw_value(w->parser, inner_seven, &s, &n));
     assert_int_equal(n, 0);
 }
 

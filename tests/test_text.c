@@ -39,9 +39,9 @@ static void check_sanitize(pd_arena *a, const char *s, size_t n, const char *exp
 }
 
 /*
- * One odd byte at every position of a 140-byte ASCII text, so that it lands
- * in each lane of the 32-byte (AVX2), 16- and 8-byte scans and in the
- * byte-wise tail, with a long enough text left after it for the wide scans.
+ * One odd byte at every position of a 140-byte ASCII text. It lands in each
+ * lane of the 32-byte (AVX2), 16- and 8-byte scans and in the byte-wise
+ * tail, and enough text follows it for the wide scans to run again.
  */
 static void sanitize_odd_byte_at_every_position(void **state)
 {
