@@ -58,29 +58,44 @@ static void diff_interrupted_prints_no_report(void **state)
     assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
 
-    /* Interrupt once the progress line shows that parsing has started. */
-    bool sent = false;
-    for (int tries = 0; tries < 4000 && !sent; tries++) {
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        struct stat sb;
-        if (stat(err, &sb) == 0 && sb.st_size > 0) {
-            char *text = fx_read(err, NULL);
-            bool started = false;
-            for (const char *at = strstr(text, "Re-parsing files: "); at != NULL && !started;
-                 at = strstr(at + 1, "Re-parsing files: ")) {
-                char next = at[strlen("Re-parsing files: ")];
-                started = next >= '1' && next <= '9';
-            }
-            free(text);
-            if (started) {
-                kill(pid, SIGINT);
-                sent = true;
-            }
+    /*
+     * The diff runs in slices of half a millisecond and is stopped in
+     * between. It is interrupted while stopped, once its progress line
+     * shows some files done and at least a tenth still to do, so it
+     * cannot finish between the check and the signal however fast the
+     * build is. The SIGINT is delivered as soon as it continues.
+     */
+    bool sent = false, exited = false;
+    int status = 0;
+    kill(pid, SIGSTOP);
+    assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+    for (int slices = 0; slices < 20000 && !sent && !exited; slices++) {
+        struct timespec run = {0, 500 * 1000}, pause = {0, 4500 * 1000};
+        kill(pid, SIGCONT);
+        nanosleep(&run, NULL);
+        kill(pid, SIGSTOP);
+        assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+        if (!WIFSTOPPED(status)) {
+            exited = true;
+            break;
+        }
+        char *text = fx_read(err, NULL);
+        long long done = -1, total = -1;
+        for (const char *at = strstr(text, "Re-parsing files: "); at != NULL;
+             at = strstr(at + 1, "Re-parsing files: "))
+            if (sscanf(at, "Re-parsing files: %lld/%lld", &done, &total) != 2)
+                done = total = -1;
+        free(text);
+        if (done >= 1 && total > 0 && done <= total - total / 10) {
+            kill(pid, SIGINT);
+            kill(pid, SIGCONT);
+            sent = true;
+        } else {
+            nanosleep(&pause, NULL); /* still stopped: the progress clock runs on */
         }
     }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!exited)
+        assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(sent);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 130);
