@@ -1,8 +1,9 @@
 /*
  * jsonl.c -- reading transcript sources and splitting them into JSONL lines.
  *
- * Entry points in call order: pd_source_read() loads a file (decompressing
- * .zst), pd_jsonl_init() and pd_jsonl_next() walk its lines, and
+ * Entry points in call order: pd_source_prefetch() may ask the kernel to
+ * read a file ahead, pd_source_read() loads it (decompressing .zst),
+ * pd_jsonl_init() and pd_jsonl_next() walk its lines, and
  * pd_source_buf_free() releases it. pd_jsonl_consumed_boundary() and
  * pd_jsonl_file_consumed_boundary() compute the Codex consumed offset.
  *
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -166,18 +168,33 @@ void pd_source_buf_free(pd_source_buf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Reads up to limit bytes of fd into *out (malloc'd); sets *out_len. */
-static int read_fd(int fd, const char *path, size_t limit, char **out, size_t *out_len, pd_err *err)
+/*
+ * Reads up to limit bytes from the start of fd into *out (malloc'd) and
+ * sets *out_len. The first read uses RWF_NOWAIT, which returns only cached
+ * bytes or fails with EAGAIN, so *uncached is set when no byte was cached.
+ * File systems without RWF_NOWAIT leave *uncached false.
+ */
+static int read_fd(int fd, const char *path, size_t limit, char **out, size_t *out_len,
+                   bool *uncached, pd_err *err)
 {
     char text[128];
     char *data = malloc(limit > 0 ? limit : 1);
     size_t done = 0;
 
+    *uncached = false;
     if (data == NULL)
         return pd_err_set(err, PD_ENOMEM, "%s: out of memory reading %zu bytes", path, limit);
 
+    if (limit > 0) {
+        struct iovec iov = {.iov_base = data, .iov_len = limit};
+        ssize_t got = preadv2(fd, &iov, 1, 0, RWF_NOWAIT);
+        if (got > 0)
+            done = (size_t)got;
+        else if (got < 0 && errno == EAGAIN)
+            *uncached = true;
+    }
     while (done < limit) {
-        ssize_t got = read(fd, data + done, limit - done);
+        ssize_t got = pread(fd, data + done, limit - done, (off_t)done);
         if (got < 0 && errno == EINTR)
             continue;
         /* Regular files ignore O_NONBLOCK on most file systems; clear it where one does not. */
@@ -344,7 +361,7 @@ int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_e
     limit = st.st_size > 0 ? (size_t)st.st_size : 0;
     if (max_bytes >= 0 && (uint64_t)max_bytes < (uint64_t)limit)
         limit = (size_t)max_bytes;
-    rc = read_fd(fd, path, limit, &raw, &raw_len, err);
+    rc = read_fd(fd, path, limit, &raw, &raw_len, &out->uncached, err);
     if (rc != PD_OK)
         goto out;
 
@@ -371,6 +388,18 @@ out:
     if (rc != PD_OK)
         pd_source_buf_free(out);
     return rc;
+}
+
+void pd_source_prefetch(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        (void)posix_fadvise(fd, 0, (off_t)PD_SOURCE_PREFETCH_BYTES, POSIX_FADV_WILLNEED);
+    close(fd);
 }
 
 void pd_jsonl_init(pd_jsonl_reader *r, const char *buf, size_t len, size_t start)

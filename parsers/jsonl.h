@@ -37,6 +37,7 @@ typedef struct pd_source_buf {
     int64_t inode;       /* st_ino */
     int64_t device;      /* st_dev */
     bool compressed;     /* the source was .zst */
+    bool uncached;       /* none of the file was in the page cache when the read began */
 } pd_source_buf;
 
 /*
@@ -48,6 +49,16 @@ typedef struct pd_source_buf {
  */
 int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_err *err);
 void pd_source_buf_free(pd_source_buf *b);
+
+/*
+ * Starts the kernel reading the first PD_SOURCE_PREFETCH_BYTES of path into
+ * the page cache and returns without waiting. Failures are ignored because
+ * the later pd_source_read() reports them.
+ */
+void pd_source_prefetch(const char *path);
+
+/* Bytes of a source that pd_source_prefetch() requests. The kernel's readahead covers the rest. */
+#define PD_SOURCE_PREFETCH_BYTES (256 * 1024)
 
 /* Upper bound for one decompressed source (bytes). */
 #define PD_SOURCE_MAX_BYTES ((size_t)4 << 30)

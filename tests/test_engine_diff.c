@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -784,6 +785,53 @@ static void diff_report_identical_across_thread_counts(void **state)
     free(reference);
 }
 
+/* Flushes a transcript to disk, drops it from the page cache and counts it. */
+static void drop_cached(const char *path, void *ctx)
+{
+    size_t *dropped = ctx;
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(fsync(fd), 0);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    (*dropped)++;
+}
+
+/* A diff of sources outside the page cache (read ahead by the collector) matches a cached diff. */
+static void diff_report_identical_from_uncached_sources(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    for (int i = 0; i < 40; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "55555555-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(env, "-home-tess-src-cold", id);
+        char *c = fx_claude_rich(id, "Read me from the disk.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+    sync_env(env);
+    fx_sql(env->db, "UPDATE messages SET model = 'y' WHERE session_id LIKE '55555555%7'");
+
+    env->threads = 2;
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    char *cached = fx_report_json(r);
+    assert_int_equal(r->totals.changed, 4);
+    pd_diff_report_free(r);
+
+    size_t dropped = 0;
+    fx_each_file(env->claude_root, ".jsonl", drop_cached, &dropped);
+    fx_each_file(env->codex_root, ".jsonl", drop_cached, &dropped);
+    assert_int_equal(dropped, 43);
+    r = fx_diff(env, NULL, 0, 0);
+    char *uncached = fx_report_json(r);
+    assert_string_equal(cached, uncached);
+    pd_diff_report_free(r);
+    free(cached);
+    free(uncached);
+}
+
 static void diff_opens_archive_with_extra_columns(void **state)
 {
     fx_env *env = *state;
@@ -864,6 +912,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_claude_presence_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_archive_change_during_run_is_raced, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_reports_phase_timings, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_report_identical_from_uncached_sources, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(diff_report_identical_across_thread_counts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_opens_archive_with_extra_columns, setup, teardown),

@@ -10,10 +10,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,6 +209,119 @@ static void read_fifo_rejected(void **state)
     assert_int_equal(pd_source_read(f->path, -1, &src, &err), PD_EIO);
     assert_true(strncmp(err.msg, f->path, strlen(f->path)) == 0);
     assert_non_null(strstr(err.msg, "not a regular file"));
+}
+
+/* Flushes f->path to disk and drops [offset, offset + len) of it from the page cache. */
+static void drop_cached(fixture *f, off_t offset, off_t len)
+{
+    int fd = open(f->path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(fsync(fd), 0);
+    assert_int_equal(posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+}
+
+/* A file of n bytes whose every 4 KiB page differs from the others. */
+static char *patterned(size_t n)
+{
+    char *data = malloc(n);
+    assert_non_null(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (char)('a' + (i / 4096 + i) % 26);
+    return data;
+}
+
+/* True when no page of the first n bytes of f->path is in the page cache (mincore). */
+static bool none_resident(fixture *f, size_t n)
+{
+    int fd = open(f->path, O_RDONLY);
+    assert_true(fd >= 0);
+    void *map = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    size_t pages = (n + 4095) / 4096;
+    unsigned char *vec = calloc(pages, 1);
+    assert_non_null(vec);
+    assert_int_equal(mincore(map, n, vec), 0);
+    bool none = true;
+    for (size_t i = 0; i < pages; i++)
+        none = none && (vec[i] & 1) == 0;
+    free(vec);
+    munmap(map, n);
+    close(fd);
+    return none;
+}
+
+/*
+ * A source read from the disk reports that it was not cached, and a second
+ * read does not. Where the file system keeps the pages (tmpfs), only the
+ * second read is checked.
+ */
+static void read_reports_uncached(void **state)
+{
+    fixture *f = *state;
+    const size_t n = 64 * 1024;
+    char *data = patterned(n);
+    pd_source_buf src;
+
+    write_file(f, "cold.jsonl", data, n);
+    drop_cached(f, 0, 0);
+    bool dropped = none_resident(f, n);
+    read_ok(f->path, &src);
+    assert_int_equal(src.len, n);
+    assert_memory_equal(src.data, data, n);
+    if (dropped)
+        assert_true(src.uncached);
+    pd_source_buf_free(&src);
+
+    read_ok(f->path, &src);
+    assert_false(src.uncached);
+    assert_memory_equal(src.data, data, n);
+    pd_source_buf_free(&src);
+    free(data);
+}
+
+/* A file whose first half is cached and second half is not reads whole. */
+static void read_partly_cached(void **state)
+{
+    fixture *f = *state;
+    const size_t n = 1024 * 1024;
+    char *data = patterned(n);
+    pd_source_buf src;
+
+    write_file(f, "half.jsonl", data, n);
+    drop_cached(f, (off_t)(n / 2), (off_t)(n / 2));
+    read_ok(f->path, &src);
+    assert_int_equal(src.len, n);
+    assert_memory_equal(src.data, data, n);
+    assert_false(src.uncached);
+    pd_source_buf_free(&src);
+    free(data);
+}
+
+/* Prefetching a FIFO, a directory or a missing path returns at once, and a prefetched file reads
+ * whole. */
+static void prefetch_any_path(void **state)
+{
+    fixture *f = *state;
+    const size_t n = 300 * 1024;
+    char *data = patterned(n);
+    pd_source_buf src;
+
+    snprintf(f->path, sizeof f->path, "%s/pipe.jsonl", f->dir);
+    assert_int_equal(mkfifo(f->path, 0600), 0);
+    pd_source_prefetch(f->path);
+    pd_source_prefetch(f->dir);
+    snprintf(f->path, sizeof f->path, "%s/missing.jsonl", f->dir);
+    pd_source_prefetch(f->path);
+
+    write_file(f, "ahead.jsonl", data, n);
+    drop_cached(f, 0, 0);
+    pd_source_prefetch(f->path);
+    read_ok(f->path, &src);
+    assert_int_equal(src.len, n);
+    assert_memory_equal(src.data, data, n);
+    pd_source_buf_free(&src);
+    free(data);
 }
 
 static void source_is_zst_suffix(void **state)
@@ -705,6 +820,9 @@ int main(void)
         DIR_TEST(read_permission_denied),
         DIR_TEST(read_directory_rejected),
         DIR_TEST(read_fifo_rejected),
+        DIR_TEST(read_reports_uncached),
+        DIR_TEST(read_partly_cached),
+        DIR_TEST(prefetch_any_path),
         cmocka_unit_test(source_is_zst_suffix),
         DIR_TEST(zst_round_trip),
         DIR_TEST(zst_unknown_size_large),
