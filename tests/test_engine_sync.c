@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -126,6 +127,62 @@ static void sync_second_run_is_idempotent(void **state)
     pd_sync_stats_free(&st);
     assert_int_equal(row_int(env, CLAUDE_A, "CAST(transcript_revision AS INTEGER)"), rev);
     assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM messages"), messages);
+}
+
+/* Flushes a transcript to disk, drops it from the page cache and counts it. */
+static void drop_cached(const char *path, void *ctx)
+{
+    size_t *dropped = ctx;
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(fsync(fd), 0);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    (*dropped)++;
+}
+
+static void drop_env_cached(const fx_env *env, size_t want)
+{
+    size_t dropped = 0;
+    fx_each_file(env->claude_root, ".jsonl", drop_cached, &dropped);
+    fx_each_file(env->codex_root, ".jsonl", drop_cached, &dropped);
+    assert_int_equal(dropped, want);
+}
+
+/*
+ * Sources outside the page cache (read ahead by the collector) sync in full
+ * and then count as unchanged, as cached ones do. A diff finds them identical.
+ */
+static void sync_from_uncached_sources(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    for (int i = 0; i < 30; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "66666666-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(env, "-home-tess-src-cold", id);
+        char *c = fx_claude_rich(id, "Sync me from the disk.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+    env->threads = 2;
+    drop_env_cached(env, 32);
+    pd_sync_stats st = sync_ok(env);
+    assert_int_equal(st.files_parsed, 32);
+    assert_int_equal(st.sessions_full, 32);
+    pd_sync_stats_free(&st);
+
+    drop_env_cached(env, 32);
+    st = sync_ok(env);
+    assert_int_equal(st.files_parsed, 0);
+    assert_int_equal(st.files_unchanged, 32);
+    pd_sync_stats_free(&st);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.examined, 32);
+    assert_int_equal(r->totals.identical, 32);
+    pd_diff_report_free(r);
 }
 
 static void sync_append_takes_incremental_path(void **state)
@@ -499,6 +556,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sync_second_run_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_from_uncached_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_append_takes_incremental_path, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_partial_line_waits_until_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_same_size_rewrite_is_caught_by_hash, setup, teardown),
