@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -755,15 +754,7 @@ static void diff_report_identical_across_thread_counts(void **state)
 {
     fx_env *env = *state;
     write_three(env);
-    for (int i = 0; i < 12; i++) {
-        char id[40];
-        snprintf(id, sizeof id, "44444444-aaaa-4aaa-8aaa-%012d", i);
-        char *p = fx_claude_path(env, "-home-tess-src-orbit", id);
-        char *c = fx_claude_rich(id, "Thread count test.");
-        fx_write(p, c);
-        free(p);
-        free(c);
-    }
+    fx_write_rich_sessions(env, "44444444", "-home-tess-src-orbit", 12, "Thread count test.");
     sync_env(env);
     fx_sql(env->db, "UPDATE sessions SET first_message = 'x' WHERE id LIKE '44444444%0'");
     fx_sql(env->db, "UPDATE messages SET model = 'y' WHERE session_id LIKE '44444444%1'");
@@ -785,32 +776,12 @@ static void diff_report_identical_across_thread_counts(void **state)
     free(reference);
 }
 
-/* Flushes a transcript to disk, drops it from the page cache and counts it. */
-static void drop_cached(const char *path, void *ctx)
-{
-    size_t *dropped = ctx;
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(fsync(fd), 0);
-    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    close(fd);
-    (*dropped)++;
-}
-
 /* A diff of sources outside the page cache (read ahead by the collector) matches a cached diff. */
 static void diff_report_identical_from_uncached_sources(void **state)
 {
     fx_env *env = *state;
     write_three(env);
-    for (int i = 0; i < 40; i++) {
-        char id[40];
-        snprintf(id, sizeof id, "55555555-aaaa-4aaa-8aaa-%012d", i);
-        char *p = fx_claude_path(env, "-home-tess-src-cold", id);
-        char *c = fx_claude_rich(id, "Read me from the disk.");
-        fx_write(p, c);
-        free(p);
-        free(c);
-    }
+    fx_write_rich_sessions(env, "55555555", "-home-tess-src-cold", 40, "Read me from the disk.");
     sync_env(env);
     fx_sql(env->db, "UPDATE messages SET model = 'y' WHERE session_id LIKE '55555555%7'");
 
@@ -820,10 +791,7 @@ static void diff_report_identical_from_uncached_sources(void **state)
     assert_int_equal(r->totals.changed, 4);
     pd_diff_report_free(r);
 
-    size_t dropped = 0;
-    fx_each_file(env->claude_root, ".jsonl", drop_cached, &dropped);
-    fx_each_file(env->codex_root, ".jsonl", drop_cached, &dropped);
-    assert_int_equal(dropped, 43);
+    assert_int_equal(fx_drop_page_cache(env), 43);
     r = fx_diff(env, NULL, 0, 0);
     char *uncached = fx_report_json(r);
     assert_string_equal(cached, uncached);

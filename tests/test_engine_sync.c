@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -129,26 +128,6 @@ static void sync_second_run_is_idempotent(void **state)
     assert_int_equal(fx_sql_int(env->db, "SELECT COUNT(*) FROM messages"), messages);
 }
 
-/* Flushes a transcript to disk, drops it from the page cache and counts it. */
-static void drop_cached(const char *path, void *ctx)
-{
-    size_t *dropped = ctx;
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(fsync(fd), 0);
-    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    close(fd);
-    (*dropped)++;
-}
-
-static void drop_env_cached(const fx_env *env, size_t want)
-{
-    size_t dropped = 0;
-    fx_each_file(env->claude_root, ".jsonl", drop_cached, &dropped);
-    fx_each_file(env->codex_root, ".jsonl", drop_cached, &dropped);
-    assert_int_equal(dropped, want);
-}
-
 /*
  * Sources outside the page cache (read ahead by the collector) sync in full
  * and then count as unchanged, as cached ones do. A diff finds them identical.
@@ -157,23 +136,15 @@ static void sync_from_uncached_sources(void **state)
 {
     fx_env *env = *state;
     write_pair(env);
-    for (int i = 0; i < 30; i++) {
-        char id[40];
-        snprintf(id, sizeof id, "66666666-aaaa-4aaa-8aaa-%012d", i);
-        char *p = fx_claude_path(env, "-home-tess-src-cold", id);
-        char *c = fx_claude_rich(id, "Sync me from the disk.");
-        fx_write(p, c);
-        free(p);
-        free(c);
-    }
+    fx_write_rich_sessions(env, "66666666", "-home-tess-src-cold", 30, "Sync me from the disk.");
     env->threads = 2;
-    drop_env_cached(env, 32);
+    assert_int_equal(fx_drop_page_cache(env), 32);
     pd_sync_stats st = sync_ok(env);
     assert_int_equal(st.files_parsed, 32);
     assert_int_equal(st.sessions_full, 32);
     pd_sync_stats_free(&st);
 
-    drop_env_cached(env, 32);
+    assert_int_equal(fx_drop_page_cache(env), 32);
     st = sync_ok(env);
     assert_int_equal(st.files_parsed, 0);
     assert_int_equal(st.files_unchanged, 32);
@@ -501,15 +472,7 @@ static void sync_killed_midway_leaves_consistent_archive(void **state)
     fx_env *env = *state;
     const char *bin = getenv("PD_BINARY");
     assert_non_null(bin);
-    for (int i = 0; i < 400; i++) {
-        char id[40];
-        snprintf(id, sizeof id, "66666666-aaaa-4aaa-8aaa-%012d", i);
-        char *p = fx_claude_path(env, "-home-tess-src-orbit", id);
-        char *c = fx_claude_rich(id, "Crash consistency.");
-        fx_write(p, c);
-        free(p);
-        free(c);
-    }
+    fx_write_rich_sessions(env, "66666666", "-home-tess-src-orbit", 400, "Crash consistency.");
     char *src = fx_fmt("claude=%s", env->claude_root);
     char *const argv[] = {(char *)bin, "sync", "--db", env->db, "--source", src,
                           "--threads", "1", "--progress", "never", NULL};

@@ -298,8 +298,10 @@ static void read_partly_cached(void **state)
     free(data);
 }
 
-/* Prefetching a FIFO, a directory or a missing path returns at once, and a prefetched file reads
- * whole. */
+/*
+ * Prefetching a FIFO, a directory or a missing path returns at once, and a
+ * prefetched file reads whole.
+ */
 static void prefetch_any_path(void **state)
 {
     fixture *f = *state;

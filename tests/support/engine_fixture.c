@@ -473,3 +473,34 @@ void fx_file_sha256(const char *path, char out[65])
     if (pd_sha256_file(path, -1, out) != PD_OK)
         fail_msg("hashing %s failed", path);
 }
+
+void fx_write_rich_sessions(const fx_env *env, const char *id_prefix, const char *project, int n,
+                            const char *prompt)
+{
+    for (int i = 0; i < n; i++) {
+        char id[48];
+        snprintf(id, sizeof id, "%s-aaaa-4aaa-8aaa-%012d", id_prefix, i);
+        char *p = fx_claude_path(env, project, id);
+        char *c = fx_claude_rich(id, prompt);
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+}
+
+static void drop_file_cache(const char *path, void *ctx)
+{
+    (void)ctx;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        fail_msg("cannot open %s", path);
+    if (fsync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
+        fail_msg("cannot drop %s from the page cache", path);
+    close(fd);
+}
+
+size_t fx_drop_page_cache(const fx_env *env)
+{
+    return fx_each_file(env->claude_root, ".jsonl", drop_file_cache, NULL) +
+           fx_each_file(env->codex_root, ".jsonl", drop_file_cache, NULL);
+}

@@ -66,6 +66,14 @@ char *fx_claude_plain(const char *session_uuid, const char *prompt);
 /* One more complete exchange for an append (uuids continue from "p<n>"). */
 char *fx_claude_append_exchange(const char *session_uuid, const char *parent_uuid, int n);
 char *fx_codex_basic(const char *uuid, const char *prompt);
+/*
+ * Writes n fx_claude_rich transcripts under project, with session ids
+ * "<id_prefix>-aaaa-4aaa-8aaa-<i as 12 digits>" (id_prefix: 8 hex digits).
+ */
+void fx_write_rich_sessions(const fx_env *env, const char *id_prefix, const char *project, int n,
+                            const char *prompt);
+/* Flushes every transcript of env to disk, drops it from the page cache and returns the count. */
+size_t fx_drop_page_cache(const fx_env *env);
 /* A complete user+assistant exchange to append to a Codex rollout. */
 char *fx_codex_append_exchange(int n);
 /* Sets the title of uuid in the Codex index (appends a row). */
