@@ -140,6 +140,29 @@ void pd_floor_files_free(pd_floor_files *f)
     memset(f, 0, sizeof *f);
 }
 
+static bool evict_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    bool dropped = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+    close(fd);
+    return dropped;
+}
+
+size_t pd_floor_evict(const pd_floor_files *f, const char *db_path)
+{
+    char wal[4200];
+    size_t n = 0;
+
+    for (size_t i = 0; i < f->n; i++)
+        n += evict_file(f->paths[i]);
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    n += evict_file(db_path);
+    n += evict_file(wal);
+    return n;
+}
+
 /* ---- parse ------------------------------------------------------------------ */
 
 typedef struct parse_shared {

@@ -39,6 +39,15 @@ typedef struct pd_floor_files {
 int pd_floor_walk(const char *const *roots, size_t n_roots, pd_floor_files *out, pd_err *err);
 void pd_floor_files_free(pd_floor_files *f);
 
+/*
+ * Drops the data of every file of f, and of the archive at db_path with its
+ * "-wal" file, from the page cache (posix_fadvise POSIX_FADV_DONTNEED), so
+ * the next run reads them from the disk. Directory entries and inodes stay
+ * cached. Needs no privileges, and a file that cannot be opened is
+ * skipped. Returns how many files were dropped.
+ */
+size_t pd_floor_evict(const pd_floor_files *f, const char *db_path);
+
 typedef struct pd_floor_parse_stats {
     int64_t files;
     int64_t bytes;         /* bytes read */

@@ -8,11 +8,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "bench/floor.h"
@@ -187,6 +191,65 @@ static void floor_scan_fails_on_missing_archive(void **state)
     assert_non_null(strstr(err.msg, "absent.db"));
 }
 
+/* Resident pages of the first n bytes of path, from mincore(). */
+static size_t resident_pages(const char *path, size_t n)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    void *map = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    unsigned char vec[64];
+    size_t pages = (n + 4095) / 4096, resident = 0;
+    assert_true(pages <= sizeof vec);
+    assert_int_equal(mincore(map, n, vec), 0);
+    for (size_t i = 0; i < pages; i++)
+        resident += vec[i] & 1;
+    munmap(map, n);
+    close(fd);
+    return resident;
+}
+
+/*
+ * Evicting drops every transcript and the archive from the page cache (a
+ * missing "-wal" file is skipped). Where the file system keeps its pages
+ * in memory (tmpfs), only the count is checked.
+ */
+static void floor_evict_drops_cached_pages(void **state)
+{
+    (void)state;
+    char dir[300], path[400], db[300];
+    path_in(dir, sizeof dir, "evict");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    char *text = malloc(65536 + 1);
+    assert_non_null(text);
+    for (size_t i = 0; i < 65536; i++)
+        text[i] = i % 64 == 63 ? '\n' : 'x';
+    text[65536] = '\0';
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/s%d.jsonl", dir, i);
+        write_text(path, text);
+    }
+    free(text);
+    path_in(db, sizeof db, "evict.db");
+    make_archive(db, 2, 10, 1);
+    sync();
+
+    const char *roots[] = {dir};
+    pd_floor_files files;
+    pd_err err = {0};
+    assert_int_equal(pd_floor_walk(roots, 1, &files, &err), PD_OK);
+    assert_int_equal(files.n, 2);
+    assert_int_equal(pd_floor_evict(&files, db), 3);
+
+    struct statfs fs;
+    assert_int_equal(statfs(dir, &fs), 0);
+    if (fs.f_type != TMPFS_MAGIC) {
+        assert_int_equal(resident_pages(files.paths[0], 65536), 0);
+        assert_int_equal(resident_pages(files.paths[1], 65536), 0);
+    }
+    pd_floor_files_free(&files);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +258,7 @@ int main(void)
         cmocka_unit_test(floor_parse_fails_on_removed_file),
         cmocka_unit_test(floor_scan_reads_every_row_once),
         cmocka_unit_test(floor_scan_fails_on_missing_archive),
+        cmocka_unit_test(floor_evict_drops_cached_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -94,6 +94,7 @@ typedef struct bench_result {
     int64_t n_bytes;
     int64_t n_sessions; /* rows of the sessions table */
     double warmup_seconds;
+    bool cold; /* --cold: the page cache was dropped before each run, with no warm-up */
     int repeat;
     bench_run runs[BENCH_MAX_RUNS];
     size_t n_runs;

@@ -4,11 +4,12 @@
  *
  *   parsediff-bench --corpus DIR [--db PATH] [--parsediff BIN] [--max-threads N]
  *                   [--repeat N] [--json] [--no-floor] [--no-phases] [--no-peer]
- *                   [--work-dir DIR] [--keep]
+ *                   [--cold] [--work-dir DIR] [--keep]
  *
  * Steps, in order:
  *   1. warm-up: read every source byte and the archive once, so every run
- *      finds the same page cache (the first read is reported, not compared);
+ *      finds the same page cache (the first read is reported, not compared).
+ *      With --cold, drop them from the page cache before each run instead;
  *   2. `parsediff diff --json` at 1..N threads and at 0 (inline), each a
  *      child process timed by wall clock with its peak RSS from wait4();
  *   3. one in-process diff through the engine API at N threads, timed per
@@ -54,6 +55,8 @@ typedef struct bench_options {
     bool phases;
     bool peer;
     bool keep;
+    bool cold;
+    const pd_floor_files *evict; /* --cold: dropped from the page cache before each run */
     char claude_root[4200];
     char codex_root[4200];
 } bench_options;
@@ -84,26 +87,29 @@ static int usage_error(const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-    fputs("Usage: parsediff-bench --corpus DIR [options]\n"
-          "\n"
-          "Measures parsediff diff, the floor (raw read + simdjson + SQLite scan) and the\n"
-          "peer workflow (full sync into a fresh archive + sqldiff) on one corpus written\n"
-          "by parsediff-gen and its synced archive. Prints numbers, not verdicts.\n"
-          "\n"
-          "  --corpus DIR        corpus root (DIR/claude, DIR/codex/sessions)\n"
-          "  --db PATH           archive synced from the corpus (default DIR/archive.db)\n"
-          "  --parsediff BIN     binary to measure (default: $PARSEDIFF_BIN, else the build tree's)\n"
-          "  --max-threads N     measure 1..N threads and 0 (default: online CPUs)\n"
-          "  --repeat N          run each diff and floor setting N times, report the fastest\n"
-          "                      (default 1)\n"
-          "  --json              print JSON instead of tables\n"
-          "  --no-floor          skip the floor runs\n"
-          "  --no-phases         skip the in-process diff timed per phase\n"
-          "  --no-peer           skip the peer workflow\n"
-          "  --work-dir DIR      where reports, logs and the peer archive go (default: the\n"
-          "                      corpus directory)\n"
-          "  --keep              keep the peer archive and the run logs\n",
-          out);
+    fputs(
+        "Usage: parsediff-bench --corpus DIR [options]\n"
+        "\n"
+        "Measures parsediff diff, the floor (raw read + simdjson + SQLite scan) and the\n"
+        "peer workflow (full sync into a fresh archive + sqldiff) on one corpus written\n"
+        "by parsediff-gen and its synced archive. Prints numbers, not verdicts.\n"
+        "\n"
+        "  --corpus DIR        corpus root (DIR/claude, DIR/codex/sessions)\n"
+        "  --db PATH           archive synced from the corpus (default DIR/archive.db)\n"
+        "  --parsediff BIN     binary to measure (default: $PARSEDIFF_BIN, else the build tree's)\n"
+        "  --max-threads N     measure 1..N threads and 0 (default: online CPUs)\n"
+        "  --repeat N          run each diff and floor setting N times, report the fastest\n"
+        "                      (default 1)\n"
+        "  --json              print JSON instead of tables\n"
+        "  --no-floor          skip the floor runs\n"
+        "  --no-phases         skip the in-process diff timed per phase\n"
+        "  --no-peer           skip the peer workflow\n"
+        "  --cold              drop the transcripts and the archive from the page cache\n"
+        "                      before each run (file data only; needs no root)\n"
+        "  --work-dir DIR      where reports, logs and the peer archive go (default: the\n"
+        "                      corpus directory)\n"
+        "  --keep              keep the peer archive and the run logs\n",
+        out);
 }
 
 static bool parse_uint(const char *text, unsigned long max, unsigned long *out)
@@ -307,6 +313,13 @@ static void read_diff_report(bench_run *run, const char *path)
     free(text);
 }
 
+/* With --cold, drops the corpus and the archive from the page cache before a run. */
+static void before_run(const bench_options *o)
+{
+    if (o->evict != NULL)
+        pd_floor_evict(o->evict, o->db);
+}
+
 static void run_diff(const bench_options *o, bench_result *r, unsigned threads)
 {
     bench_run best = {0};
@@ -325,6 +338,7 @@ static void run_diff(const bench_options *o, bench_result *r, unsigned threads)
 
         pd_proc_result res;
         pd_err err = {0};
+        before_run(o);
         if (pd_proc_run(args, out_path, err_path, &res, &err) != PD_OK) {
             set_text(cur.note, sizeof cur.note, "%s", err.msg);
         } else {
@@ -449,6 +463,7 @@ static void run_phases(const bench_options *o, bench_result *r)
     bench_engine_phases got = {0};
     pd_proc_result res;
     pd_err err = {0};
+    before_run(o);
     int rc = pd_proc_run_forked(measure_phases, &job, &got, sizeof got, &res, &err);
     r->engine = got;
     r->engine.measured = true;
@@ -522,6 +537,7 @@ static void run_floor(const bench_options *o, bench_result *r, unsigned threads)
         floor_result got = {0};
         pd_proc_result res;
         pd_err err = {0};
+        before_run(o);
         int rc = pd_proc_run_forked(measure_floor, &job, &got, sizeof got, &res, &err);
         cur.max_rss_kb = res.max_rss_kb;
         cur.user_seconds = res.user_seconds;
@@ -596,6 +612,7 @@ static void run_peer(const bench_options *o, bench_result *r)
     bench_run *total = new_run(r, BENCH_PEER_TOTAL, -1);
     if (sync == NULL || diff == NULL || total == NULL)
         return;
+    before_run(o);
 
     char threads_arg[16];
     snprintf(threads_arg, sizeof threads_arg, "%u", o->max_threads);
@@ -671,6 +688,7 @@ static int parse_options(int argc, char **argv, bench_options *o)
         {"no-floor", no_argument, NULL, 'F'},
         {"no-phases", no_argument, NULL, 'P'},
         {"no-peer", no_argument, NULL, 'E'},
+        {"cold", no_argument, NULL, 'C'},
         {"work-dir", required_argument, NULL, 'w'},
         {"keep", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
@@ -712,6 +730,9 @@ static int parse_options(int argc, char **argv, bench_options *o)
             break;
         case 'E':
             o->peer = false;
+            break;
+        case 'C':
+            o->cold = true;
             break;
         case 'w':
             o->work_dir = optarg;
@@ -800,18 +821,22 @@ int main(int argc, char **argv)
         pd_floor_files_free(&files);
         return EXIT_UNUSABLE;
     }
-    double warm_start = pd_proc_now();
-    for (size_t i = 0; i <= files.n; i++) {
-        /* The archive last: the stored-row loads and the floor's scan read it too. */
-        FILE *f = fopen(i < files.n ? files.paths[i] : o.db, "rb");
-        static char sink[1 << 16];
-        while (f != NULL && fread(sink, 1, sizeof sink, f) > 0) {
+    r.cold = o.cold;
+    if (o.cold) {
+        o.evict = &files;
+    } else {
+        double warm_start = pd_proc_now();
+        for (size_t i = 0; i <= files.n; i++) {
+            /* The archive last: the stored-row loads and the floor's scan read it too. */
+            FILE *f = fopen(i < files.n ? files.paths[i] : o.db, "rb");
+            static char sink[1 << 16];
+            while (f != NULL && fread(sink, 1, sizeof sink, f) > 0) {
+            }
+            if (f != NULL)
+                fclose(f);
         }
-        if (f != NULL)
-            fclose(f);
+        r.warmup_seconds = pd_proc_now() - warm_start;
     }
-    r.warmup_seconds = pd_proc_now() - warm_start;
-    pd_floor_files_free(&files);
 
     /* Steps 2-5. Progress goes to stderr so that stdout contains only the result. */
     for (unsigned t = 1; t <= o.max_threads; t++) {
@@ -839,6 +864,8 @@ int main(int argc, char **argv)
     }
 
     r.load_end = load_average();
+    o.evict = NULL;
+    pd_floor_files_free(&files);
     if (o.json)
         bench_print_json(stdout, &r);
     else

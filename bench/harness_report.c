@@ -152,8 +152,13 @@ void bench_print_text(FILE *out, const bench_result *r)
             r->corpus_dir, r->profile[0] != '\0' ? r->profile : "(unknown)", r->seed,
             (long long)r->n_files, mb(r->n_bytes), (long long)r->n_sessions);
     fprintf(out, "archive     %s, %.1f MB\n", r->db_path, mb(r->db_bytes));
-    fprintf(out, "warm-up     every source and the archive read once in %.2f s before the runs\n",
-            r->warmup_seconds);
+    if (r->cold)
+        fprintf(out, "page cache  every source and the archive dropped from it before each run "
+                     "(file data only)\n");
+    else
+        fprintf(out,
+                "warm-up     every source and the archive read once in %.2f s before the runs\n",
+                r->warmup_seconds);
     fprintf(out, "command     %s\n", r->command);
     if (r->repeat > 1)
         fprintf(out, "repeat      fastest of %d runs per row\n", r->repeat);
@@ -349,6 +354,8 @@ void bench_print_json(FILE *out, const bench_result *r)
     fprintf(out, ",\"bytes\":%lld}", (long long)r->db_bytes);
     put_key(out, "warmup_seconds", &first);
     fprintf(out, "%.4f", r->warmup_seconds);
+    put_key(out, "cold", &first);
+    fputs(r->cold ? "true" : "false", out);
     put_key(out, "repeat", &first);
     fprintf(out, "%d", r->repeat);
 
