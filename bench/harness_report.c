@@ -99,10 +99,14 @@ static void print_run_row(FILE *out, const bench_result *r, const bench_run *run
         if (x >= 0)
             snprintf(vs, sizeof vs, "%.2fx diff", x);
     }
-    bool per_corpus = run->kind != BENCH_PEER_DIFF;
-    fprintf(out, "%-11s %7s %9.2f %11.0f %8.1f %11.1f %8.2f %8.2f  %s\n",
-            bench_kind_name(run->kind), th, wall, per_corpus ? sessions_per_s : 0.0,
-            per_corpus ? mb_per_s : 0.0, (double)run->max_rss_kb / 1024.0, run->user_seconds,
+    /* sqldiff compares archives, not transcripts, so it has no per-corpus rate. */
+    char rate[16] = "-", bytes_rate[16] = "-";
+    if (run->kind != BENCH_PEER_DIFF) {
+        snprintf(rate, sizeof rate, "%.0f", sessions_per_s);
+        snprintf(bytes_rate, sizeof bytes_rate, "%.1f", mb_per_s);
+    }
+    fprintf(out, "%-11s %7s %9.2f %11s %8s %11.1f %8.2f %8.2f  %s\n", bench_kind_name(run->kind),
+            th, wall, rate, bytes_rate, (double)run->max_rss_kb / 1024.0, run->user_seconds,
             run->sys_seconds, vs);
 }
 
@@ -154,7 +158,9 @@ void bench_print_text(FILE *out, const bench_result *r)
     fprintf(out, "archive     %s, %.1f MB\n", r->db_path, mb(r->db_bytes));
     if (r->cold)
         fprintf(out, "page cache  every source and the archive dropped from it before each run "
-                     "(file data only)\n");
+                     "(file data only).\n"
+                     "            diff reads sources ahead and the floor does not, so here the "
+                     "floor is no lower bound\n");
     else
         fprintf(out,
                 "warm-up     every source and the archive read once in %.2f s before the runs\n",
