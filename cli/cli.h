@@ -5,6 +5,7 @@
 #ifndef PD_CLI_H
 #define PD_CLI_H
 
+#include <getopt.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +30,11 @@ void pd_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error plus a hint to run --help; returns PD_EXIT_USAGE. */
 int pd_cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * Reports the unknown option arg as a usage error, naming the closest long
+ * option when it is a near miss (two edits or fewer). Returns PD_EXIT_USAGE.
+ */
+int pd_cli_unknown_option(const char *command, const char *arg, const struct option *longopts);
 
 /* Source roots and archive path shared by sync and diff. */
 typedef struct pd_cli_sources {

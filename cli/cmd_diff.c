@@ -190,7 +190,7 @@ int pd_cmd_diff(int argc, char **argv)
             pd_cli_usage_error("diff ", "option %s needs a value", argv[optind - 1]);
             goto usage_fail;
         default:
-            pd_cli_usage_error("diff ", "unknown option \"%s\"", argv[optind - 1]);
+            pd_cli_unknown_option("diff ", argv[optind - 1], longopts);
             goto usage_fail;
         }
     }

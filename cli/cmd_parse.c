@@ -353,7 +353,7 @@ int pd_cmd_parse(int argc, char **argv)
         case ':':
             return pd_cli_usage_error("parse ", "option %s needs a value", argv[optind - 1]);
         default:
-            return pd_cli_usage_error("parse ", "unknown option \"%s\"", argv[optind - 1]);
+            return pd_cli_unknown_option("parse ", argv[optind - 1], longopts);
         }
     }
     if (optind >= argc)

@@ -87,7 +87,7 @@ int pd_cmd_sync(int argc, char **argv)
             return pd_cli_usage_error("sync ", "option %s needs a value", argv[optind - 1]);
         default:
             pd_cli_sources_free(&src);
-            return pd_cli_usage_error("sync ", "unknown option \"%s\"", argv[optind - 1]);
+            return pd_cli_unknown_option("sync ", argv[optind - 1], longopts);
         }
     }
     if (optind < argc) {

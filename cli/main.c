@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,51 @@ int pd_cli_usage_error(const char *command, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nRun 'parsediff %s--help' for usage.\n", command != NULL ? command : "");
     return PD_EXIT_USAGE;
+}
+
+/* Levenshtein distance between a[0..na) and b[0..nb), for names of at most 63 bytes. */
+static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t row[64];
+
+    if (na > 63 || nb > 63)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t above = row[j];
+            size_t cost = diagonal + (a[i - 1] != b[j - 1]);
+            size_t best = above + 1 < row[j - 1] + 1 ? above + 1 : row[j - 1] + 1;
+            row[j] = cost < best ? cost : best;
+            diagonal = above;
+        }
+    }
+    return row[nb];
+}
+
+int pd_cli_unknown_option(const char *command, const char *arg, const struct option *longopts)
+{
+    const char *name = arg;
+    while (*name == '-')
+        name++;
+    size_t n = strcspn(name, "=");
+    const char *closest = NULL;
+    size_t closest_distance = 3;
+
+    for (const struct option *o = longopts; name != arg + 1 && o->name != NULL; o++) {
+        size_t d = edit_distance(name, n, o->name, strlen(o->name));
+        if (d < closest_distance) {
+            closest = o->name;
+            closest_distance = d;
+        }
+    }
+    if (closest != NULL)
+        return pd_cli_usage_error(command, "unknown option \"%s\"; did you mean --%s?", arg,
+                                  closest);
+    return pd_cli_usage_error(command, "unknown option \"%s\"", arg);
 }
 
 bool pd_cli_parse_count(const char *text, long long *out)

@@ -576,6 +576,13 @@ static const usage_case USAGE_CASES[] = {
     {"unknown sync option",
      {"sync", "--bogus-option", NULL},
      {"unknown option \"--bogus-option\""}},
+    {"near-miss diff option",
+     {"diff", "--fail-on-changes", NULL},
+     {"unknown option \"--fail-on-changes\"", "did you mean --fail-on-change?"}},
+    {"near-miss sync option", {"sync", "--sorce", "x", NULL}, {"did you mean --source?"}},
+    {"near-miss parse option",
+     {"parse", "--agnet", "claude", "x.jsonl", NULL},
+     {"did you mean --agent?"}},
     {"negative limit", {"diff", "--limit", "-1", NULL}, {"--limit must be >= 0"}},
     {"non-numeric limit", {"diff", "--limit", "abc", NULL}, {"--limit", "\"abc\""}},
     {"xml format", {"diff", "--format", "xml", NULL}, {"--format", "\"xml\""}},
@@ -641,6 +648,26 @@ static void cli_usage_errors_exit_two(void **state)
         cli_result_free(&res);
     }
     free(default_db_dir);
+}
+
+/* An unknown option far from every known one, or a short one, gets no suggestion. */
+static void cli_far_option_has_no_suggestion(void **state)
+{
+    cli_ws *ws = *state;
+    const char *far[] = {"diff", "--bogus-option", NULL};
+    const char *short_option[] = {"diff", "-x", NULL};
+    cli_result res;
+
+    run_args(ws, far, &res);
+    expect_exit(&res, 2);
+    expect_err_lacks(&res, "did you mean");
+    cli_result_free(&res);
+
+    run_args(ws, short_option, &res);
+    expect_exit(&res, 2);
+    expect_err_contains(&res, "unknown option \"-x\"");
+    expect_err_lacks(&res, "did you mean");
+    cli_result_free(&res);
 }
 
 /* The error quotes the --agent value exactly as typed, before trimming and lower-casing. */
@@ -1899,6 +1926,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cli_diff_help_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_version_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_usage_errors_exit_two, setup, teardown),
+        cmocka_unit_test_setup_teardown(cli_far_option_has_no_suggestion, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unknown_agent_quoted_as_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_bad_paths_exit_three, setup, teardown),
