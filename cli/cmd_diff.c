@@ -288,6 +288,14 @@ int pd_cmd_diff(int argc, char **argv)
                 "whose files exist, such as %s, lies under the source roots. Pass the --source "
                 "roots that sync used.\n",
                 (long long)n_missed, missed->file_path != NULL ? missed->file_path : "?");
+    else if (n_missed > 0)
+        fprintf(stderr,
+                "parsediff: warning: %lld stored session%s whose files exist, such as %s, "
+                "%s under no source root, so %s skipped, not compared. Pass every --source "
+                "root that sync used.\n",
+                (long long)n_missed, n_missed == 1 ? "" : "s",
+                missed->file_path != NULL ? missed->file_path : "?", n_missed == 1 ? "lies" : "lie",
+                n_missed == 1 ? "it was" : "they were");
 
     if (fail_on_change) {
         if (pd_diff_report_is_vacuous(report)) {

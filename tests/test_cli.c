@@ -1004,7 +1004,7 @@ static void diff_empty_archive_is_clean(void **state)
     cli_result_free(&res);
 }
 
-/* Roots that miss every stored file compare nothing, and stderr warns. */
+/* Roots that miss stored files warn on stderr, whether they miss all of them or some. */
 static void diff_wrong_roots_warn(void **state)
 {
     cli_ws *ws = *state;
@@ -1023,6 +1023,17 @@ static void diff_wrong_roots_warn(void **state)
     expect_out_contains(&res, "0 sessions changed, 0 identical.");
     expect_err_contains(&res, "warning: nothing was compared: none of the 3 stored sessions");
     expect_err_contains(&res, "Pass the --source roots that sync used.");
+    cli_result_free(&res);
+
+    /* A wrong Codex root alone compares the Claude sessions and warns about the Codex one. */
+    const char *const partial[] = {
+        "diff", "--db", ws->env.db, "--source", ws->claude_source, "--source", codex_root, NULL};
+    run_args(ws, partial, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 2 identical.");
+    expect_err_contains(&res, "warning: 1 stored session whose files exist, such as ");
+    expect_err_contains(&res, CODEX_A);
+    expect_err_contains(&res, "lies under no source root, so it was skipped, not compared.");
     cli_result_free(&res);
 
     /* The usual roots compare every session and print no warning. */
