@@ -292,7 +292,7 @@ int pd_cmd_diff(int argc, char **argv)
         fprintf(stderr,
                 "parsediff: warning: %lld stored session%s whose files exist, such as %s, "
                 "%s under no source root, so %s skipped, not compared. Pass every --source "
-                "root that sync used.\n",
+                "root that sync used, or --agent to diff fewer agents.\n",
                 (long long)n_missed, n_missed == 1 ? "" : "s",
                 missed->file_path != NULL ? missed->file_path : "?", n_missed == 1 ? "lies" : "lie",
                 n_missed == 1 ? "it was" : "they were");
