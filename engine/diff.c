@@ -123,13 +123,11 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     pd_source_buf buf = {0};
 
     int64_t t0 = pd_monotonic_ns();
-    int rc = pd_source_read(job->js.src.path, -1, &buf, &err);
+    int rc = pd_read_ahead_source(&run->read_ahead, job->js.src.path, &buf, &err);
     int64_t t1 = pd_monotonic_ns();
     job->read_ns = t1 - t0;
     if (rc != PD_OK)
         goto fail;
-    if (buf.uncached && !__atomic_load_n(&run->sources_uncached, __ATOMIC_RELAXED))
-        __atomic_store_n(&run->sources_uncached, true, __ATOMIC_RELAXED);
     job->parsed_mtime = buf.mtime_ns;
     pd_worker_start_parse(w, buf.len);
 
@@ -223,8 +221,7 @@ static int submit_job(pd_diff_run *run, const pd_job_source *js)
     pd_diff_job *job = job_new(run, js);
     if (job == NULL)
         return PD_ENOMEM;
-    if (__atomic_load_n(&run->sources_uncached, __ATOMIC_RELAXED))
-        pd_source_prefetch(js->src.path);
+    pd_read_ahead_queue(&run->read_ahead, js->src.path);
     run->report->files_examined++;
     int rc = pd_driver_submit(&run->driver, job);
     if (rc != PD_OK) {

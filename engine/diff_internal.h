@@ -50,12 +50,7 @@ struct pd_diff_run {
     pd_pool *pool;
     pd_driver driver;
     pd_diff_report *report;
-    /*
-     * True once a worker found its source outside the page cache (a cold
-     * run). The collector then requests readahead for each source it
-     * queues, so disk reads overlap. Accessed with __atomic builtins.
-     */
-    bool sources_uncached;
+    pd_read_ahead read_ahead;
 
     /* Collector-only state. */
     uint8_t *visited;     /* one bit per snapshot row */

@@ -398,6 +398,22 @@ int pd_job_source_copy(pd_arena *arena, const pd_job_source *in, pd_job_source *
     return rc;
 }
 
+/* ---- read-ahead -------------------------------------------------------------------- */
+
+int pd_read_ahead_source(pd_read_ahead *ra, const char *path, pd_source_buf *buf, pd_err *err)
+{
+    int rc = pd_source_read(path, -1, buf, err);
+    if (rc == PD_OK && buf->uncached && !__atomic_load_n(&ra->cold, __ATOMIC_RELAXED))
+        __atomic_store_n(&ra->cold, true, __ATOMIC_RELAXED);
+    return rc;
+}
+
+void pd_read_ahead_queue(pd_read_ahead *ra, const char *path)
+{
+    if (__atomic_load_n(&ra->cold, __ATOMIC_RELAXED))
+        pd_source_prefetch(path);
+}
+
 /* ---- providers and discovery ----------------------------------------------- */
 
 static bool agent_requested(const char *name, const char *const *agents, size_t n_agents)

@@ -13,6 +13,7 @@
 #include "common/arena.h"
 #include "common/error.h"
 #include "engine/engine.h"
+#include "parsers/jsonl.h"
 #include "parsers/provider.h"
 
 struct pd_engine {
@@ -58,6 +59,21 @@ typedef struct pd_job_source {
     pd_source src;
     size_t provider_index; /* index into the run's provider list, for shared state */
 } pd_job_source;
+
+/*
+ * Read-ahead state of one run. cold becomes true once a worker finds its
+ * source outside the page cache. The collector then requests readahead for
+ * each source it queues, so disk reads overlap instead of waiting one by
+ * one on the workers. Accessed with __atomic builtins.
+ */
+typedef struct pd_read_ahead {
+    bool cold;
+} pd_read_ahead;
+
+/* Reads a source with pd_source_read and records in ra whether the page cache held none of it. */
+int pd_read_ahead_source(pd_read_ahead *ra, const char *path, pd_source_buf *buf, pd_err *err);
+/* Requests readahead of path on the collector once the run is cold, and does nothing before. */
+void pd_read_ahead_queue(pd_read_ahead *ra, const char *path);
 
 /* The providers taking part in one run and their shared state. */
 typedef struct pd_run_providers {

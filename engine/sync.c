@@ -77,12 +77,7 @@ struct sync_run {
     pd_pool *pool;
     pd_err *err;
     int64_t done;
-    /*
-     * True once a worker found its source outside the page cache (a cold
-     * run). The collector then requests readahead for each source it
-     * queues, so disk reads overlap. Accessed with __atomic builtins.
-     */
-    bool sources_uncached;
+    pd_read_ahead read_ahead;
 };
 
 static int sync_worker_init(void *user, void **ctx)
@@ -331,15 +326,6 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
     return PD_OK;
 }
 
-/* Reads a source and notes for the collector whether the page cache held none of it. */
-static int read_source(sync_run *run, const char *path, pd_source_buf *buf, pd_err *err)
-{
-    int rc = pd_source_read(path, -1, buf, err);
-    if (rc == PD_OK && buf->uncached && !__atomic_load_n(&run->sources_uncached, __ATOMIC_RELAXED))
-        __atomic_store_n(&run->sources_uncached, true, __ATOMIC_RELAXED);
-    return rc;
-}
-
 static void sync_job_run(void *user, void *ctx, void *job_)
 {
     sync_run *run = user;
@@ -385,7 +371,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
                          same_identity(r->file_device, st.device);
         }
         if (stat_fresh) {
-            rc = read_source(run, path, &buf, &err);
+            rc = pd_read_ahead_source(&run->read_ahead, path, &buf, &err);
             if (rc != PD_OK) {
                 job_fail(job, &err, rc, "cannot read");
                 return;
@@ -417,7 +403,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
                               !codex_title_changed(job, shared, r);
         if (incr_candidate) {
             if (buf.data == NULL) {
-                rc = read_source(run, path, &buf, &err);
+                rc = pd_read_ahead_source(&run->read_ahead, path, &buf, &err);
                 if (rc != PD_OK) {
                     job_fail(job, &err, rc, "cannot read");
                     return;
@@ -438,7 +424,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
     }
 
     if (buf.data == NULL) {
-        rc = read_source(run, path, &buf, &err);
+        rc = pd_read_ahead_source(&run->read_ahead, path, &buf, &err);
         if (rc != PD_OK) {
             job_fail(job, &err, rc, "cannot read");
             return;
@@ -545,8 +531,7 @@ static int sync_submit_source(void *ctx, const pd_job_source *js)
         return PD_ENOMEM;
     }
 
-    if (__atomic_load_n(&run->sources_uncached, __ATOMIC_RELAXED))
-        pd_source_prefetch(js->src.path);
+    pd_read_ahead_queue(&run->read_ahead, js->src.path);
     int rc = pd_driver_submit(&run->driver, job);
     if (rc != PD_OK) {
         pd_arena_free(job->arena);
