@@ -29,7 +29,8 @@ enable_testing()
 foreach(tname gen_test floor_test)
   add_executable(bench_${tname} ${CMAKE_CURRENT_SOURCE_DIR}/${tname}.c)
   target_compile_options(bench_${tname} PRIVATE ${PD_C_WARNINGS})
-  target_link_libraries(bench_${tname} PRIVATE pd_benchsupport ${PD_ALL_LIBS} PkgConfig::CMOCKA)
+  target_link_libraries(bench_${tname} PRIVATE pd_benchsupport pd_testsupport ${PD_ALL_LIBS}
+                        PkgConfig::CMOCKA)
   set_target_properties(bench_${tname} PROPERTIES LINKER_LANGUAGE CXX)
   add_test(NAME bench_${tname} COMMAND bench_${tname})
   set_tests_properties(bench_${tname} PROPERTIES TIMEOUT ${PD_TEST_TIMEOUT} LABELS unit

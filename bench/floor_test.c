@@ -8,18 +8,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <linux/magic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include "bench/floor.h"
+#include "tests/support/engine_fixture.h"
 
 static char tmp_root[256];
 
@@ -191,24 +190,6 @@ static void floor_scan_fails_on_missing_archive(void **state)
     assert_non_null(strstr(err.msg, "absent.db"));
 }
 
-/* Resident pages of the first n bytes of path, from mincore(). */
-static size_t resident_pages(const char *path, size_t n)
-{
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    void *map = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
-    assert_true(map != MAP_FAILED);
-    unsigned char vec[64];
-    size_t pages = (n + 4095) / 4096, resident = 0;
-    assert_true(pages <= sizeof vec);
-    assert_int_equal(mincore(map, n, vec), 0);
-    for (size_t i = 0; i < pages; i++)
-        resident += vec[i] & 1;
-    munmap(map, n);
-    close(fd);
-    return resident;
-}
-
 /*
  * Evicting drops every transcript and the archive from the page cache (a
  * missing "-wal" file is skipped). Where the file system keeps its pages
@@ -244,8 +225,8 @@ static void floor_evict_drops_cached_pages(void **state)
     struct statfs fs;
     assert_int_equal(statfs(dir, &fs), 0);
     if (fs.f_type != TMPFS_MAGIC) {
-        assert_int_equal(resident_pages(files.paths[0], 65536), 0);
-        assert_int_equal(resident_pages(files.paths[1], 65536), 0);
+        assert_int_equal(fx_resident_pages(files.paths[0], 65536), 0);
+        assert_int_equal(fx_resident_pages(files.paths[1], 65536), 0);
     }
     pd_floor_files_free(&files);
 }

@@ -10,12 +10,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,16 +209,6 @@ static void read_fifo_rejected(void **state)
     assert_non_null(strstr(err.msg, "not a regular file"));
 }
 
-/* Flushes f->path to disk and drops [offset, offset + len) of it from the page cache. */
-static void drop_cached(fixture *f, off_t offset, off_t len)
-{
-    int fd = open(f->path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(fsync(fd), 0);
-    assert_int_equal(posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED), 0);
-    close(fd);
-}
-
 /* A file of n bytes whose every 4 KiB page differs from the others. */
 static char *patterned(size_t n)
 {
@@ -229,26 +217,6 @@ static char *patterned(size_t n)
     for (size_t i = 0; i < n; i++)
         data[i] = (char)('a' + (i / 4096 + i) % 26);
     return data;
-}
-
-/* True when no page of the first n bytes of f->path is in the page cache (mincore). */
-static bool none_resident(fixture *f, size_t n)
-{
-    int fd = open(f->path, O_RDONLY);
-    assert_true(fd >= 0);
-    void *map = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
-    assert_true(map != MAP_FAILED);
-    size_t pages = (n + 4095) / 4096;
-    unsigned char *vec = calloc(pages, 1);
-    assert_non_null(vec);
-    assert_int_equal(mincore(map, n, vec), 0);
-    bool none = true;
-    for (size_t i = 0; i < pages; i++)
-        none = none && (vec[i] & 1) == 0;
-    free(vec);
-    munmap(map, n);
-    close(fd);
-    return none;
 }
 
 /*
@@ -264,8 +232,8 @@ static void read_reports_uncached(void **state)
     pd_source_buf src;
 
     write_file(f, "cold.jsonl", data, n);
-    drop_cached(f, 0, 0);
-    bool dropped = none_resident(f, n);
+    fx_drop_cached(f->path, 0, 0);
+    bool dropped = fx_resident_pages(f->path, n) == 0;
     read_ok(f->path, &src);
     assert_int_equal(src.len, n);
     assert_memory_equal(src.data, data, n);
@@ -289,7 +257,7 @@ static void read_partly_cached(void **state)
     pd_source_buf src;
 
     write_file(f, "half.jsonl", data, n);
-    drop_cached(f, (off_t)(n / 2), (off_t)(n / 2));
+    fx_drop_cached(f->path, (off_t)(n / 2), (off_t)(n / 2));
     read_ok(f->path, &src);
     assert_int_equal(src.len, n);
     assert_memory_equal(src.data, data, n);
@@ -317,7 +285,7 @@ static void prefetch_any_path(void **state)
     pd_source_prefetch(f->path);
 
     write_file(f, "ahead.jsonl", data, n);
-    drop_cached(f, 0, 0);
+    fx_drop_cached(f->path, 0, 0);
     pd_source_prefetch(f->path);
     read_ok(f->path, &src);
     assert_int_equal(src.len, n);

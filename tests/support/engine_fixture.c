@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -488,15 +489,39 @@ void fx_write_rich_sessions(const fx_env *env, const char *id_prefix, const char
     }
 }
 
-static void drop_file_cache(const char *path, void *ctx)
+void fx_drop_cached(const char *path, off_t offset, off_t len)
 {
-    (void)ctx;
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         fail_msg("cannot open %s", path);
-    if (fsync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
+    if (fsync(fd) != 0 || posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED) != 0)
         fail_msg("cannot drop %s from the page cache", path);
     close(fd);
+}
+
+static void drop_file_cache(const char *path, void *ctx)
+{
+    (void)ctx;
+    fx_drop_cached(path, 0, 0);
+}
+
+size_t fx_resident_pages(const char *path, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = (n + page - 1) / page, resident = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        fail_msg("cannot open %s", path);
+    void *map = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
+    unsigned char *vec = calloc(pages, 1);
+    if (map == MAP_FAILED || vec == NULL || mincore(map, n, vec) != 0)
+        fail_msg("cannot read the page cache state of %s", path);
+    for (size_t i = 0; i < pages; i++)
+        resident += vec[i] & 1;
+    free(vec);
+    munmap(map, n);
+    close(fd);
+    return resident;
 }
 
 size_t fx_drop_page_cache(const fx_env *env)
