@@ -76,7 +76,7 @@ void fx_write_rich_sessions(const fx_env *env, const char *id_prefix, const char
                             const char *prompt);
 /* Flushes every transcript of env to disk, drops it from the page cache and returns the count. */
 size_t fx_drop_page_cache(const fx_env *env);
-/* Flushes path to disk and drops bytes [offset, offset + len) of it from the page cache (len 0: all). */
+/* Flushes path to disk and drops bytes [offset, offset + len) from the page cache (len 0: all). */
 void fx_drop_cached(const char *path, off_t offset, off_t len);
 /* Returns how many pages of the first n bytes of path are in the page cache (mincore). */
 size_t fx_resident_pages(const char *path, size_t n);
