@@ -94,14 +94,16 @@ static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb)
 
 int pd_cli_unknown_option(const char *command, const char *arg, const struct option *longopts)
 {
-    const char *name = arg;
-    while (*name == '-')
-        name++;
+    /* Only a long option ("--name" or "--name=value") is compared with the names. */
+    if (strncmp(arg, "--", 2) != 0)
+        return pd_cli_usage_error(command, "unknown option \"%s\"", arg);
+
+    const char *name = arg + 2;
     size_t n = strcspn(name, "=");
     const char *closest = NULL;
     size_t closest_distance = 3;
 
-    for (const struct option *o = longopts; name != arg + 1 && o->name != NULL; o++) {
+    for (const struct option *o = longopts; o->name != NULL; o++) {
         size_t d = edit_distance(name, n, o->name, strlen(o->name));
         if (d < closest_distance) {
             closest = o->name;
