@@ -70,7 +70,8 @@ typedef struct pd_read_ahead {
     bool cold;
 } pd_read_ahead;
 
-/* Reads a source with pd_source_read and records in ra whether the page cache held none of it. */
+/* Reads a source with pd_source_read and records in ra whether the page cache contained none of it.
+ */
 int pd_read_ahead_source(pd_read_ahead *ra, const char *path, pd_source_buf *buf, pd_err *err);
 /* Requests readahead of path on the collector once the run is cold, and does nothing before. */
 void pd_read_ahead_queue(pd_read_ahead *ra, const char *path);

@@ -1,8 +1,8 @@
 /*
  * jsonl.c -- reading transcript sources and splitting them into JSONL lines.
  *
- * Entry points in call order: pd_source_prefetch() may ask the kernel to
- * read a file ahead, pd_source_read() loads it (decompressing .zst),
+ * Entry points in call order: pd_source_prefetch() may start the kernel
+ * reading a file ahead, pd_source_read() loads it (decompressing .zst),
  * pd_jsonl_init() and pd_jsonl_next() walk its lines, and
  * pd_source_buf_free() releases it. pd_jsonl_consumed_boundary() and
  * pd_jsonl_file_consumed_boundary() compute the Codex consumed offset.

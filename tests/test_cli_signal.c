@@ -91,7 +91,8 @@ static void diff_interrupted_prints_no_report(void **state)
             kill(pid, SIGCONT);
             sent = true;
         } else {
-            nanosleep(&pause, NULL); /* still stopped: the progress clock runs on */
+            /* The diff stays stopped while its progress clock runs on. */
+            nanosleep(&pause, NULL);
         }
     }
     if (!exited)

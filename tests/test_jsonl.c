@@ -209,7 +209,7 @@ static void read_fifo_rejected(void **state)
     assert_non_null(strstr(err.msg, "not a regular file"));
 }
 
-/* A file of n bytes whose every 4 KiB page differs from the others. */
+/* A file of n bytes in which each 4 KiB page differs from its neighbours. */
 static char *patterned(size_t n)
 {
     char *data = malloc(n);
