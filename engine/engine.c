@@ -410,8 +410,21 @@ int pd_read_ahead_source(pd_read_ahead *ra, const char *path, pd_source_buf *buf
 
 void pd_read_ahead_queue(pd_read_ahead *ra, const char *path)
 {
-    if (__atomic_load_n(&ra->cold, __ATOMIC_RELAXED))
-        pd_source_prefetch(path);
+    if (!__atomic_load_n(&ra->cold, __ATOMIC_RELAXED))
+        return;
+    switch (pd_source_prefetch(path)) {
+    case PD_PREFETCH_STARTED:
+        ra->cached_run = 0;
+        break;
+    case PD_PREFETCH_CACHED:
+        if (++ra->cached_run >= PD_READ_AHEAD_CACHED_RUN) {
+            ra->cached_run = 0;
+            __atomic_store_n(&ra->cold, false, __ATOMIC_RELAXED);
+        }
+        break;
+    case PD_PREFETCH_NONE:
+        break;
+    }
 }
 
 /* ---- providers and discovery ----------------------------------------------- */

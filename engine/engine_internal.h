@@ -61,19 +61,27 @@ typedef struct pd_job_source {
 } pd_job_source;
 
 /*
- * Read-ahead state of one run. cold becomes true once a worker finds its
- * source outside the page cache. The collector then requests readahead for
- * each source it queues, so disk reads overlap instead of waiting one by
- * one on the workers. Accessed with __atomic builtins.
+ * Read-ahead state of one run. cold becomes true when a worker finds its
+ * source outside the page cache. While it is true, the collector checks each
+ * source it queues and requests readahead of those not cached, so disk reads
+ * overlap instead of waiting one by one on the workers. After
+ * PD_READ_AHEAD_CACHED_RUN sources in a row were found cached, the collector
+ * sets cold back to false and stops opening sources until a worker finds the
+ * next uncached one. So a run over a mostly cached corpus pays for the checks
+ * only near the files that were not cached.
  */
 typedef struct pd_read_ahead {
-    bool cold;
+    bool cold;           /* set by workers, cleared by the collector; __atomic builtins */
+    unsigned cached_run; /* collector only: sources in a row found cached */
 } pd_read_ahead;
+
+/* Cached sources in a row after which the collector stops reading ahead. */
+#define PD_READ_AHEAD_CACHED_RUN 256
 
 /* Reads a source with pd_source_read and records in ra whether the page cache contained none of it.
  */
 int pd_read_ahead_source(pd_read_ahead *ra, const char *path, pd_source_buf *buf, pd_err *err);
-/* Requests readahead of path on the collector once the run is cold, and does nothing before. */
+/* On the collector: reads path ahead while the run is cold (see pd_read_ahead). */
 void pd_read_ahead_queue(pd_read_ahead *ra, const char *path);
 
 /* The providers taking part in one run and their shared state. */

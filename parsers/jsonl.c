@@ -390,16 +390,26 @@ out:
     return rc;
 }
 
-void pd_source_prefetch(const char *path)
+pd_prefetch pd_source_prefetch(const char *path)
 {
     struct stat st;
+    pd_prefetch found = PD_PREFETCH_NONE;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
     if (fd < 0)
-        return;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-        (void)posix_fadvise(fd, 0, (off_t)PD_SOURCE_PREFETCH_BYTES, POSIX_FADV_WILLNEED);
+        return PD_PREFETCH_NONE;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        char byte;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        if (st.st_size == 0 || preadv2(fd, &iov, 1, 0, RWF_NOWAIT) >= 0) {
+            found = PD_PREFETCH_CACHED;
+        } else {
+            (void)posix_fadvise(fd, 0, (off_t)PD_SOURCE_PREFETCH_BYTES, POSIX_FADV_WILLNEED);
+            found = PD_PREFETCH_STARTED;
+        }
+    }
     close(fd);
+    return found;
 }
 
 void pd_jsonl_init(pd_jsonl_reader *r, const char *buf, size_t len, size_t start)

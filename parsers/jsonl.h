@@ -50,12 +50,20 @@ typedef struct pd_source_buf {
 int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_err *err);
 void pd_source_buf_free(pd_source_buf *b);
 
+/* What pd_source_prefetch() found and did. */
+typedef enum pd_prefetch {
+    PD_PREFETCH_NONE,    /* not an openable regular file; the later read reports it */
+    PD_PREFETCH_CACHED,  /* the first byte was in the page cache (or the file is empty) */
+    PD_PREFETCH_STARTED, /* readahead of the first PD_SOURCE_PREFETCH_BYTES requested */
+} pd_prefetch;
+
 /*
- * Starts the kernel reading the first PD_SOURCE_PREFETCH_BYTES of path into
- * the page cache and returns without waiting. Failures are ignored because
- * the later pd_source_read() reports them.
+ * Checks with a one-byte RWF_NOWAIT read whether the start of path is in the
+ * page cache. If it is not, starts the kernel reading the first
+ * PD_SOURCE_PREFETCH_BYTES and returns without waiting. File systems without
+ * RWF_NOWAIT always get the request.
  */
-void pd_source_prefetch(const char *path);
+pd_prefetch pd_source_prefetch(const char *path);
 
 /* Bytes of a source that pd_source_prefetch() requests. The kernel's readahead covers the rest. */
 #define PD_SOURCE_PREFETCH_BYTES (256 * 1024)

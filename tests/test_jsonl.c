@@ -267,8 +267,9 @@ static void read_partly_cached(void **state)
 }
 
 /*
- * Prefetching a FIFO, a directory or a missing path returns at once, and a
- * prefetched file reads whole.
+ * Prefetching a FIFO, a directory or a missing path returns at once and
+ * requests nothing. An empty or cached file is reported cached; a file
+ * dropped from the page cache gets readahead and then reads whole.
  */
 static void prefetch_any_path(void **state)
 {
@@ -279,18 +280,24 @@ static void prefetch_any_path(void **state)
 
     snprintf(f->path, sizeof f->path, "%s/pipe.jsonl", f->dir);
     assert_int_equal(mkfifo(f->path, 0600), 0);
-    pd_source_prefetch(f->path);
-    pd_source_prefetch(f->dir);
+    assert_int_equal(pd_source_prefetch(f->path), PD_PREFETCH_NONE);
+    assert_int_equal(pd_source_prefetch(f->dir), PD_PREFETCH_NONE);
     snprintf(f->path, sizeof f->path, "%s/missing.jsonl", f->dir);
-    pd_source_prefetch(f->path);
+    assert_int_equal(pd_source_prefetch(f->path), PD_PREFETCH_NONE);
+    write_file(f, "empty.jsonl", "", 0);
+    assert_int_equal(pd_source_prefetch(f->path), PD_PREFETCH_CACHED);
 
     write_file(f, "ahead.jsonl", data, n);
     fx_drop_cached(f->path, 0, 0);
-    pd_source_prefetch(f->path);
+    bool dropped = fx_resident_pages(f->path, n) == 0;
+    pd_prefetch found = pd_source_prefetch(f->path);
+    if (dropped)
+        assert_int_equal(found, PD_PREFETCH_STARTED);
     read_ok(f->path, &src);
     assert_int_equal(src.len, n);
     assert_memory_equal(src.data, data, n);
     pd_source_buf_free(&src);
+    assert_int_equal(pd_source_prefetch(f->path), PD_PREFETCH_CACHED);
     free(data);
 }
 
