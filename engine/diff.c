@@ -113,6 +113,80 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
     return PD_OK;
 }
 
+/* Returns a copy of s in a (NULL for NULL), and sets *ok to false when out of memory. */
+static char *copy_text(pd_arena *a, const char *s, bool *ok)
+{
+    if (s == NULL)
+        return NULL;
+    char *copy = pd_arena_strdup(a, s);
+    if (copy == NULL)
+        *ok = false;
+    return copy;
+}
+
+/*
+ * Moves what the collector reads of a finished job (source, error, excluded
+ * ids, and per session its id, agent, path, retry flag, snapshot row and
+ * field diffs) into a new arena, and frees the arena that contains the
+ * parsed and stored sessions. A job waiting in the result ring then costs a few
+ * hundred bytes rather than the size of its transcript. Out of memory leaves
+ * the job as it was.
+ */
+static void job_compact(pd_diff_job *job)
+{
+    pd_arena *a = pd_arena_new();
+    if (a == NULL)
+        return;
+
+    pd_job_source js;
+    bool ok = pd_job_source_copy(a, &job->js, &js) == PD_OK;
+    char *error = copy_text(a, job->error, &ok);
+    char **excluded =
+        job->n_excluded > 0 ? pd_arena_calloc(a, job->n_excluded, sizeof *excluded) : NULL;
+    ok = ok && (job->n_excluded == 0 || excluded != NULL);
+    for (size_t i = 0; ok && i < job->n_excluded; i++)
+        excluded[i] = copy_text(a, job->excluded[i], &ok);
+
+    pd_diff_session *sessions = pd_arena_calloc(a, job->n_sessions + 1, sizeof *sessions);
+    pd_session *stubs = pd_arena_calloc(a, job->n_sessions + 1, sizeof *stubs);
+    ok = ok && sessions != NULL && stubs != NULL;
+    for (size_t i = 0; ok && i < job->n_sessions; i++) {
+        const pd_diff_session *from = &job->sessions[i];
+        pd_diff_session *to = &sessions[i];
+        pd_session *stub = &stubs[i];
+
+        *to = *from;
+        stub->id = copy_text(a, from->parsed->id, &ok);
+        stub->agent = copy_text(a, from->parsed->agent, &ok);
+        stub->file_path = copy_text(a, from->parsed->file_path, &ok);
+        stub->needs_retry = from->parsed->needs_retry;
+        to->parsed = stub;
+        to->diffs.cap = from->diffs.n;
+        to->diffs.items =
+            from->diffs.n > 0 ? pd_arena_calloc(a, from->diffs.n, sizeof *to->diffs.items) : NULL;
+        ok = ok && (from->diffs.n == 0 || to->diffs.items != NULL);
+        for (size_t d = 0; ok && d < from->diffs.n; d++) {
+            const pd_field_diff *fd = &from->diffs.items[d];
+            pd_field_diff *td = &to->diffs.items[d];
+            td->field = copy_text(a, fd->field, &ok);
+            td->stored = copy_text(a, fd->stored, &ok);
+            td->parsed = copy_text(a, fd->parsed, &ok);
+            td->detail = copy_text(a, fd->detail, &ok);
+            td->informational = fd->informational;
+        }
+    }
+    if (!ok) {
+        pd_arena_free(a);
+        return;
+    }
+    pd_arena_free(job->arena);
+    job->arena = a;
+    job->js = js;
+    job->error = error;
+    job->excluded = excluded;
+    job->sessions = sessions;
+}
+
 static void diff_job_run(void *user, void *ctx, void *job_)
 {
     pd_diff_run *run = user;
@@ -176,6 +250,7 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     }
     pd_source_buf_free(&buf);
     pd_worker_end_job(w);
+    job_compact(job);
     return;
 
 fail:
@@ -187,6 +262,7 @@ fail:
     else
         job->error = pd_arena_sprintf(job->arena, "%s: %s", job->js.src.path, pd_strerror(rc));
     job->n_sessions = 0;
+    job_compact(job);
 }
 
 /* ---- submission -------------------------------------------------------------- */
@@ -407,14 +483,18 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
 
     unsigned threads = e->cfg.n_threads;
     /*
-     * 16 queued jobs per worker (at least 32): with 4 per worker the collector
-     * and the workers woke each other for almost every job on the many
-     * profile. In-flight jobs hold their sessions, so this also bounds memory.
+     * 64 queued jobs per worker (at least 32). The collector shares the CPUs
+     * with the workers and is woken when the job ring is half empty, so the
+     * other half must last until it runs. At 16 per worker, a 2-thread diff
+     * of 100,000 small sessions made 7,100 to 7,800 involuntary context
+     * switches, at 64 it made 2,600 to 2,800 and ran 3% faster. Finished jobs
+     * are compacted (job_compact), so a full result ring contains ids
+     * and diffs, not sessions.
      */
     pd_pool_config pc = {
         .n_threads = threads,
         .ring_capacity = e->cfg.ring_capacity != 0 ? e->cfg.ring_capacity
-                                                   : (threads * 16 < 32 ? 32 : threads * 16),
+                                                   : (threads * 64 < 32 ? 32 : threads * 64),
         .worker_init = diff_worker_init,
         .worker_fini = diff_worker_fini,
         .worker_idle = diff_worker_idle,

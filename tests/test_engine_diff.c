@@ -71,6 +71,33 @@ static void sync_env(fx_env *env)
     pd_sync_stats_free(&st);
 }
 
+/*
+ * A stored session whose transcript now contains only a "/usage" probe is one
+ * the parser drops, so it is reported excluded_by_parser with its own id and
+ * path, and not as missing from disk.
+ */
+static void diff_reports_parser_exclusion(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_B);
+    char *c = fx_claude_plain(CLAUDE_B, "/usage");
+    fx_write(p, c);
+    free(c);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.excluded_by_parser, 1);
+    assert_int_equal(r->totals.identical, 2);
+    assert_int_equal(r->n_sessions, 1);
+    assert_int_equal(r->sessions[0].cls, PD_CLASS_EXCLUDED_BY_PARSER);
+    assert_string_equal(r->sessions[0].session_id, CLAUDE_B);
+    assert_string_equal(r->sessions[0].file_path, p);
+    assert_string_equal(r->sessions[0].reason, "parser exclusion (would delete)");
+    pd_diff_report_free(r);
+    free(p);
+}
+
 static void diff_clean_archive_is_identical(void **state)
 {
     fx_env *env = *state;
@@ -885,6 +912,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_report_identical_across_thread_counts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_opens_archive_with_extra_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_reports_parser_exclusion, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_identical_after_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
