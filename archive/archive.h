@@ -52,6 +52,12 @@ enum {
  * timeout lets a reader wait for a writer that holds the lock.
  */
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err);
+/*
+ * Turns off SQLite's memory statistics, whose mutex every SQLite allocation
+ * in the process takes. pd_archive_open() calls it. Call it before any other
+ * SQLite call, because SQLite ignores the setting once it is initialised.
+ */
+void pd_archive_global_init(void);
 /* Finalizes every statement and closes the connection. NULL is a no-op. */
 void pd_archive_close(pd_archive *a);
 /* The path given to pd_archive_open(), owned by a. */

@@ -670,6 +670,11 @@ static void configure_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+void pd_archive_global_init(void)
+{
+    pthread_once(&sqlite_config_once, configure_sqlite);
+}
+
 /* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
@@ -752,7 +757,7 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
     }
     a->flags = flags;
 
-    pthread_once(&sqlite_config_once, configure_sqlite);
+    pd_archive_global_init();
     int open_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     open_flags |= flags == PD_ARCHIVE_READONLY ? SQLITE_OPEN_READONLY
                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive/archive.h"
 #include "bench/floor.h"
 #include "bench/harness.h"
 #include "bench/harness_proc.h"
@@ -759,6 +760,10 @@ int main(int argc, char **argv)
     static bench_options o;
     static bench_result r;
     static char default_db[4200];
+    /* Before any SQLite call: the floor and the in-process diff run in forks
+     * of this process, and with SQLite's memory statistics on, their threads
+     * would contend on one mutex that `parsediff diff` never takes. */
+    pd_archive_global_init();
     o.repeat = 1;
     o.floor = o.phases = o.peer = true;
     pd_proc_default_parsediff(o.parsediff, sizeof o.parsediff);

@@ -487,9 +487,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
      * with the workers and is woken when the job ring is half empty, so the
      * other half must last until it runs. At 16 per worker, a 2-thread diff
      * of 100,000 small sessions made 7,100 to 7,800 involuntary context
-     * switches, at 64 it made 2,600 to 2,800 and ran 3% faster. Finished jobs
-     * are compacted (job_compact), so a full result ring contains ids
-     * and diffs, not sessions.
+     * switches, at 64 it made 2,500 to 2,800 and ran about 4% faster.
+     * Finished jobs are compacted (job_compact), so a full result ring
+     * contains ids and diffs, not sessions.
      */
     pd_pool_config pc = {
         .n_threads = threads,

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "archive/archive.h"
 #include "common/normalize.h"
 #include "tests/support/archive_fixture.h"
@@ -466,10 +468,26 @@ static void test_readonly_open_leaves_file_unchanged(void **state)
     free(after);
 }
 
+/*
+ * main() calls pd_archive_global_init() before any SQLite call, so SQLite
+ * counts no memory: its statistics, and their process-wide mutex, are off.
+ */
+static void test_sqlite_memory_statistics_off(void **state)
+{
+    fixture *fx = *state;
+    pd_archive *a = afx_create_archive(fx->db);
+
+    assert_int_equal(sqlite3_memory_used(), 0);
+    assert_int_equal(sqlite3_memory_highwater(0), 0);
+    pd_archive_close(a);
+}
+
 int main(void)
 {
+    pd_archive_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_then_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_memory_statistics_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_created_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_flags_rejected, setup, teardown),
