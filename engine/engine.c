@@ -403,7 +403,14 @@ int pd_job_source_copy(pd_arena *arena, const pd_job_source *in, pd_job_source *
 int pd_read_ahead_source(pd_read_ahead *ra, const char *path, pd_source_buf *buf, pd_err *err)
 {
     int rc = pd_source_read(path, -1, buf, err);
-    if (rc == PD_OK && buf->uncached && !__atomic_load_n(&ra->cold, __ATOMIC_RELAXED))
+    uint64_t n = __atomic_add_fetch(&ra->reads, 1, __ATOMIC_RELAXED);
+
+    if (rc != PD_OK || !buf->uncached)
+        return rc;
+    uint64_t prev = __atomic_exchange_n(&ra->last_uncached, n, __ATOMIC_RELAXED);
+    /* Another worker's read may have counted later and recorded first. */
+    uint64_t apart = n > prev ? n - prev : prev - n;
+    if (prev != 0 && apart <= PD_READ_AHEAD_WINDOW && !__atomic_load_n(&ra->cold, __ATOMIC_RELAXED))
         __atomic_store_n(&ra->cold, true, __ATOMIC_RELAXED);
     return rc;
 }

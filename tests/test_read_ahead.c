@@ -1,7 +1,7 @@
 /*
  * test_read_ahead.c -- when the collector reads sources ahead of the workers:
- * only while a worker has found an uncached source, and no longer after a
- * run of cached ones.
+ * only after workers found two uncached sources close together, and no
+ * longer after a run of cached ones.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,24 +56,56 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A worker's read of a file the page cache does not hold makes the run cold. */
-static void uncached_read_sets_cold(void **state)
+/* Reads path as a worker does. */
+static void read_source(pd_read_ahead *ra, const char *path)
 {
-    fixture *f = *state;
-    pd_read_ahead ra = {0};
     pd_source_buf buf;
     pd_err err;
 
-    assert_int_equal(pd_read_ahead_source(&ra, f->paths[0], &buf, &err), PD_OK);
+    assert_int_equal(pd_read_ahead_source(ra, path, &buf, &err), PD_OK);
     pd_source_buf_free(&buf);
-    assert_false(ra.cold);
+}
 
-    fx_drop_cached(f->paths[1], 0, 0);
-    if (fx_resident_pages(f->paths[1], sizeof line - 1) != 0)
-        skip(); /* the file system keeps its pages (tmpfs) */
-    assert_int_equal(pd_read_ahead_source(&ra, f->paths[1], &buf, &err), PD_OK);
-    pd_source_buf_free(&buf);
+/* Drops path from the page cache, or returns false where the file system keeps it (tmpfs). */
+static bool drop(const char *path)
+{
+    fx_drop_cached(path, 0, 0);
+    return fx_resident_pages(path, sizeof line - 1) == 0;
+}
+
+/* Two uncached reads PD_READ_AHEAD_WINDOW reads apart make the run cold, and one does not. */
+static void uncached_pair_sets_cold(void **state)
+{
+    fixture *f = *state;
+    pd_read_ahead ra = {0};
+
+    read_source(&ra, f->paths[0]);
+    assert_false(ra.cold);
+    if (!drop(f->paths[1]) || !drop(f->paths[PD_READ_AHEAD_WINDOW + 1]))
+        skip();
+    read_source(&ra, f->paths[1]);
+    assert_false(ra.cold);
+    for (int i = 2; i <= PD_READ_AHEAD_WINDOW; i++)
+        read_source(&ra, f->paths[i]);
+    assert_false(ra.cold);
+    read_source(&ra, f->paths[PD_READ_AHEAD_WINDOW + 1]);
     assert_true(ra.cold);
+}
+
+/* Uncached reads further apart than the window leave the run warm. */
+static void scattered_uncached_stay_warm(void **state)
+{
+    fixture *f = *state;
+    pd_read_ahead ra = {0};
+    const int far = PD_READ_AHEAD_WINDOW + 2;
+
+    if (!drop(f->paths[0]) || !drop(f->paths[far]))
+        skip();
+    for (int i = 0; i <= far; i++)
+        read_source(&ra, f->paths[i]);
+    assert_false(ra.cold);
+    assert_int_equal(ra.reads, far + 1);
+    assert_int_equal(ra.last_uncached, far + 1);
 }
 
 /* Before any uncached read the collector opens nothing and counts nothing. */
@@ -113,8 +146,7 @@ static void uncached_source_resets_count(void **state)
         pd_read_ahead_queue(&ra, f->paths[i]);
     assert_int_equal(ra.cached_run, 10);
 
-    fx_drop_cached(f->paths[10], 0, 0);
-    if (fx_resident_pages(f->paths[10], sizeof line - 1) != 0)
+    if (!drop(f->paths[10]))
         skip();
     pd_read_ahead_queue(&ra, f->paths[10]);
     assert_true(ra.cold);
@@ -131,7 +163,8 @@ static void uncached_source_resets_count(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(uncached_read_sets_cold, setup, teardown),
+        cmocka_unit_test_setup_teardown(uncached_pair_sets_cold, setup, teardown),
+        cmocka_unit_test_setup_teardown(scattered_uncached_stay_warm, setup, teardown),
         cmocka_unit_test_setup_teardown(warm_queue_opens_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(cached_run_clears_cold, setup, teardown),
         cmocka_unit_test_setup_teardown(uncached_source_resets_count, setup, teardown),
