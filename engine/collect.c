@@ -97,7 +97,7 @@ static bool agent_in_report(const pd_diff_report *r, const char *agent)
 
 /* ---- entries and counts ----------------------------------------------------- */
 
-static char *dup_or_null(pd_arena *a, const char *s, bool *oom)
+char *pd_diff_dup(pd_arena *a, const char *s, bool *oom)
 {
     if (s == NULL)
         return NULL;
@@ -105,6 +105,25 @@ static char *dup_or_null(pd_arena *a, const char *s, bool *oom)
     if (d == NULL)
         *oom = true;
     return d;
+}
+
+pd_field_diff *pd_diff_fields_copy(pd_arena *a, const pd_field_diff *in, size_t n, bool *oom)
+{
+    if (n == 0)
+        return NULL;
+    pd_field_diff *out = pd_arena_calloc(a, n, sizeof *out);
+    if (out == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i].field = pd_diff_dup(a, in[i].field, oom);
+        out[i].stored = pd_diff_dup(a, in[i].stored, oom);
+        out[i].parsed = pd_diff_dup(a, in[i].parsed, oom);
+        out[i].detail = pd_diff_dup(a, in[i].detail, oom);
+        out[i].informational = in[i].informational;
+    }
+    return out;
 }
 
 /* Appends an entry whose strings are copied into the report's arena. */
@@ -124,27 +143,17 @@ static int add_entry(pd_diff_report *r, const char *session_id, const char *agen
 
     bool oom = false;
     pd_diff_entry e = {
-        .session_id = dup_or_null(r->arena, session_id, &oom),
-        .agent = dup_or_null(r->arena, agent != NULL ? agent : "", &oom),
-        .file_path = (file_path != NULL && file_path[0] != '\0') ? dup_or_null(r->arena, file_path, &oom)
-                                                                  : NULL,
+        .session_id = pd_diff_dup(r->arena, session_id, &oom),
+        .agent = pd_diff_dup(r->arena, agent != NULL ? agent : "", &oom),
+        .file_path = (file_path != NULL && file_path[0] != '\0')
+                         ? pd_diff_dup(r->arena, file_path, &oom)
+                         : NULL,
         .cls = cls,
-        .reason = dup_or_null(r->arena, reason, &oom),
+        .reason = pd_diff_dup(r->arena, reason, &oom),
         .stored_data_version = stored_dv,
     };
-    if (n_fields > 0) {
-        e.fields = pd_arena_calloc(r->arena, n_fields, sizeof *e.fields);
-        if (e.fields == NULL)
-            return PD_ENOMEM;
-        for (size_t i = 0; i < n_fields; i++) {
-            e.fields[i].field = dup_or_null(r->arena, fields[i].field, &oom);
-            e.fields[i].stored = dup_or_null(r->arena, fields[i].stored, &oom);
-            e.fields[i].parsed = dup_or_null(r->arena, fields[i].parsed, &oom);
-            e.fields[i].detail = dup_or_null(r->arena, fields[i].detail, &oom);
-            e.fields[i].informational = fields[i].informational;
-        }
-        e.n_fields = n_fields;
-    }
+    e.fields = pd_diff_fields_copy(r->arena, fields, n_fields, &oom);
+    e.n_fields = n_fields;
     if (oom)
         return PD_ENOMEM;
     r->sessions[r->n_sessions++] = e;

@@ -113,17 +113,6 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
     return PD_OK;
 }
 
-/* Returns a copy of s in a (NULL for NULL), and sets *ok to false when out of memory. */
-static char *copy_text(pd_arena *a, const char *s, bool *ok)
-{
-    if (s == NULL)
-        return NULL;
-    char *copy = pd_arena_strdup(a, s);
-    if (copy == NULL)
-        *ok = false;
-    return copy;
-}
-
 /*
  * Moves what the collector reads of a finished job (source, error, excluded
  * ids, and per session its id, agent, path, retry flag, snapshot row and
@@ -139,43 +128,34 @@ static void job_compact(pd_diff_job *job)
         return;
 
     pd_job_source js;
-    bool ok = pd_job_source_copy(a, &job->js, &js) == PD_OK;
-    char *error = copy_text(a, job->error, &ok);
-    char **excluded =
-        job->n_excluded > 0 ? pd_arena_calloc(a, job->n_excluded, sizeof *excluded) : NULL;
-    ok = ok && (job->n_excluded == 0 || excluded != NULL);
-    for (size_t i = 0; ok && i < job->n_excluded; i++)
-        excluded[i] = copy_text(a, job->excluded[i], &ok);
+    bool oom = pd_job_source_copy(a, &job->js, &js) != PD_OK;
+    char *error = pd_diff_dup(a, job->error, &oom);
+    char **excluded = NULL;
+    if (job->n_excluded > 0) {
+        excluded = pd_arena_calloc(a, job->n_excluded, sizeof *excluded);
+        oom = oom || excluded == NULL;
+    }
+    for (size_t i = 0; !oom && i < job->n_excluded; i++)
+        excluded[i] = pd_diff_dup(a, job->excluded[i], &oom);
 
     pd_diff_session *sessions = pd_arena_calloc(a, job->n_sessions + 1, sizeof *sessions);
     pd_session *stubs = pd_arena_calloc(a, job->n_sessions + 1, sizeof *stubs);
-    ok = ok && sessions != NULL && stubs != NULL;
-    for (size_t i = 0; ok && i < job->n_sessions; i++) {
+    oom = oom || sessions == NULL || stubs == NULL;
+    for (size_t i = 0; !oom && i < job->n_sessions; i++) {
         const pd_diff_session *from = &job->sessions[i];
         pd_diff_session *to = &sessions[i];
         pd_session *stub = &stubs[i];
 
         *to = *from;
-        stub->id = copy_text(a, from->parsed->id, &ok);
-        stub->agent = copy_text(a, from->parsed->agent, &ok);
-        stub->file_path = copy_text(a, from->parsed->file_path, &ok);
+        stub->id = pd_diff_dup(a, from->parsed->id, &oom);
+        stub->agent = pd_diff_dup(a, from->parsed->agent, &oom);
+        stub->file_path = pd_diff_dup(a, from->parsed->file_path, &oom);
         stub->needs_retry = from->parsed->needs_retry;
         to->parsed = stub;
+        to->diffs.items = pd_diff_fields_copy(a, from->diffs.items, from->diffs.n, &oom);
         to->diffs.cap = from->diffs.n;
-        to->diffs.items =
-            from->diffs.n > 0 ? pd_arena_calloc(a, from->diffs.n, sizeof *to->diffs.items) : NULL;
-        ok = ok && (from->diffs.n == 0 || to->diffs.items != NULL);
-        for (size_t d = 0; ok && d < from->diffs.n; d++) {
-            const pd_field_diff *fd = &from->diffs.items[d];
-            pd_field_diff *td = &to->diffs.items[d];
-            td->field = copy_text(a, fd->field, &ok);
-            td->stored = copy_text(a, fd->stored, &ok);
-            td->parsed = copy_text(a, fd->parsed, &ok);
-            td->detail = copy_text(a, fd->detail, &ok);
-            td->informational = fd->informational;
-        }
     }
-    if (!ok) {
+    if (oom) {
         pd_arena_free(a);
         return;
     }

@@ -72,6 +72,10 @@ int pd_diff_report_new(pd_diff_report **out, pd_err *err);
 int pd_diff_report_set_agents(pd_diff_report *r, const char *const *agents, size_t n_agents);
 /* Sorts sessions and field counts and computes examined. */
 int pd_diff_report_finish(pd_diff_report *r);
+/* Returns a copy of s in a (NULL for NULL), and sets *oom when memory runs out. */
+char *pd_diff_dup(pd_arena *a, const char *s, bool *oom);
+/* Returns a copy of the n field diffs and their strings in a (NULL for none), and sets *oom. */
+pd_field_diff *pd_diff_fields_copy(pd_arena *a, const pd_field_diff *in, size_t n, bool *oom);
 
 /* The raced verdict from the stored and live mtimes (exposed for tests). */
 bool pd_source_raced(int64_t stored_mtime, int64_t live_mtime, bool live_ok);
