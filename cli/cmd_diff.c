@@ -23,7 +23,7 @@ static void diff_help(FILE *out)
           "\n"
           "Re-parses every transcript with this binary, compares the result with the\n"
           "archive field by field, and reports each session as identical, changed,\n"
-          "raced (the source was written during the run), incremental_skew,\n"
+          "raced (the source was written after its row was stored), incremental_skew,\n"
           "pending_resync, new_on_disk, skipped, excluded_by_parser, parse_error or\n"
           "transient_needs_retry. Never writes to the archive.\n"
           "\n"
@@ -92,6 +92,42 @@ static bool add_agent(const char **agents, size_t *n, const char *raw)
     }
     agents[(*n)++] = p->name;
     return true;
+}
+
+/*
+ * Warns on stderr about stored sessions that were skipped rather than
+ * compared because of the roots given: files outside every root, and rows
+ * stored from another copy of a transcript found under the roots. Either
+ * can make a --fail-on-change run pass having compared little or nothing,
+ * so the exit code stays as documented but the warning names the fix.
+ */
+static void warn_skipped(const pd_diff_report *report)
+{
+    static const char copy_prefix[] = "duplicate session id; the stored row comes from ";
+    const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
+    const pd_diff_entry *missed = NULL;
+    int64_t n_missed = pd_diff_report_count_skipped(report, "not discovered", &missed);
+    if (n_missed > 0)
+        fprintf(stderr,
+                "parsediff: warning: %s%lld stored session%s, such as %s, %s outside the "
+                "--source roots, so %s skipped. Pass every --source root that sync used, or "
+                "--agent to diff fewer agents.\n",
+                nothing, (long long)n_missed, n_missed == 1 ? "" : "s",
+                missed->file_path != NULL ? missed->file_path : "?",
+                n_missed == 1 ? "has its file" : "have their files",
+                n_missed == 1 ? "it was" : "they were");
+
+    const pd_diff_entry *copy = NULL;
+    int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
+    if (n_copies > 0)
+        fprintf(stderr,
+                "parsediff: warning: %s%lld session%s under the --source roots, such as %s, "
+                "%s skipped because the archive stored %s from another copy that still "
+                "exists (%s). Pass the --source roots that sync used, or sync these roots "
+                "first.\n",
+                nothing, (long long)n_copies, n_copies == 1 ? "" : "s",
+                copy->file_path != NULL ? copy->file_path : "?", n_copies == 1 ? "was" : "were",
+                n_copies == 1 ? "it" : "them", copy->reason + strlen(copy_prefix));
 }
 
 int pd_cmd_diff(int argc, char **argv)
@@ -278,24 +314,7 @@ int pd_cmd_diff(int argc, char **argv)
         goto out;
     }
 
-    /* Roots that miss every stored file make a diff that compares nothing.
-     * The exit code stays as documented, but a warning names the problem. */
-    const pd_diff_entry *missed = NULL;
-    int64_t n_missed = pd_diff_report_count_skipped(report, "not discovered", &missed);
-    if (report->totals.examined == 0 && n_missed > 0)
-        fprintf(stderr,
-                "parsediff: warning: nothing was compared: none of the %lld stored sessions "
-                "whose files exist, such as %s, lies under the source roots. Pass the --source "
-                "roots that sync used.\n",
-                (long long)n_missed, missed->file_path != NULL ? missed->file_path : "?");
-    else if (n_missed > 0)
-        fprintf(stderr,
-                "parsediff: warning: %lld stored session%s whose files exist, such as %s, "
-                "%s under no source root, so %s skipped, not compared. Pass every --source "
-                "root that sync used, or --agent to diff fewer agents.\n",
-                (long long)n_missed, n_missed == 1 ? "" : "s",
-                missed->file_path != NULL ? missed->file_path : "?", n_missed == 1 ? "lies" : "lie",
-                n_missed == 1 ? "it was" : "they were");
+    warn_skipped(report);
 
     if (fail_on_change) {
         if (pd_diff_report_is_vacuous(report)) {

@@ -219,6 +219,16 @@ static bool add_root(pd_cli_sources *s, const char *agent, char *dir_owned)
 
 static const char *home_dir(void);
 
+/*
+ * Returns a malloc'd copy of path with a leading "~/" replaced by $HOME, or
+ * NULL when out of memory. Shells leave "~" alone after "=" and inside
+ * quotes, and in environment variables.
+ */
+static char *expand_home(const char *path)
+{
+    return strncmp(path, "~/", 2) == 0 ? join_path(home_dir(), path + 2) : strdup(path);
+}
+
 bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec)
 {
     const char *eq = strchr(spec, '=');
@@ -243,9 +253,7 @@ bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec
         return false;
     }
 
-    /* Expand "~/" here too: shells leave it alone after "=". */
-    const char *dir = eq + 1;
-    char *root = strncmp(dir, "~/", 2) == 0 ? join_path(home_dir(), dir + 2) : strdup(dir);
+    char *root = expand_home(eq + 1);
     if (root == NULL) {
         pd_cli_error("out of memory");
         return false;
@@ -314,13 +322,11 @@ bool pd_cli_sources_defaults(pd_cli_sources *s)
                 return false;
         }
     }
-    if (s->db_path == NULL) {
-        const char *db = env_nonempty("PARSEDIFF_DB");
-        s->db_owned = db != NULL ? strdup(db) : join_path(home_dir(), ".parsediff/archive.db");
-        if (s->db_owned == NULL)
-            return false;
-        s->db_path = s->db_owned;
-    }
+    const char *db = s->db_path != NULL ? s->db_path : env_nonempty("PARSEDIFF_DB");
+    s->db_owned = db != NULL ? expand_home(db) : join_path(home_dir(), ".parsediff/archive.db");
+    if (s->db_owned == NULL)
+        return false;
+    s->db_path = s->db_owned;
     return true;
 }
 

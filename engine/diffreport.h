@@ -126,10 +126,11 @@ bool pd_diff_report_has_failures(const pd_diff_report *r);
 /* examined > 0 and every examined session is pending_resync. */
 bool pd_diff_report_is_vacuous(const pd_diff_report *r);
 /*
- * Counts the skipped sessions whose reason is `reason` and sets *first (may
- * be NULL) to the first of them in report order, or NULL when there is none.
+ * Counts the skipped sessions whose reason starts with `prefix` and sets
+ * *first (may be NULL) to the first of them in report order, or NULL when
+ * there is none.
  */
-int64_t pd_diff_report_count_skipped(const pd_diff_report *r, const char *reason,
+int64_t pd_diff_report_count_skipped(const pd_diff_report *r, const char *prefix,
                                      const pd_diff_entry **first);
 
 #endif

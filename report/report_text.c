@@ -270,11 +270,11 @@ static void write_summary(text_ctx *ctx, const pd_diff_report *r)
          "(stored by an older data version; not counted as drift)", false},
         {"New on disk", t->new_on_disk, "(found on disk, not in the archive)", false},
         {"Skipped", t->skipped, "(stored rows not compared)", false},
-        {"Raced", t->raced, "(source changed during the run; not counted as drift)", false},
+        {"Raced", t->raced, "(source written after its row was stored; not counted as drift)",
+         false},
         {"Incremental skew", t->incremental_skew,
          "(differences left by incremental writes; not counted as drift)", false},
-        {"Excluded by parser", t->excluded_by_parser, "(sources the parser does not store)",
-         false},
+        {"Excluded by parser", t->excluded_by_parser, "(sources the parser does not store)", false},
         {"Parse errors", t->parse_errors, "(the current parser failed on the source)", false},
         {"Needs retry", t->transient_needs_retry,
          "(low-fidelity parse, not compared; a later sync retries it)", false},
@@ -540,8 +540,9 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
     write_field_counts(&ctx, r);
     write_parse_errors(&ctx, r);
     write_session_section(&ctx, r, PD_CLASS_CHANGED, "Changed sessions", false);
-    write_session_section(&ctx, r, PD_CLASS_RACED,
-                          "Raced sessions (source changed mid-run; not counted as drift)", false);
+    write_session_section(
+        &ctx, r, PD_CLASS_RACED,
+        "Raced sessions (source written after its row was stored; not counted as drift)", false);
     write_session_section(
         &ctx, r, PD_CLASS_INCREMENTAL_SKEW,
         "Incremental-skew sessions (last written incrementally; not counted as drift)", false);

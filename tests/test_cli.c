@@ -1004,6 +1004,47 @@ static void diff_empty_archive_is_clean(void **state)
     cli_result_free(&res);
 }
 
+/*
+ * A copy of the synced transcripts, diffed while the originals still exist,
+ * finds every stored row written from the other copy: the run compares
+ * nothing and says so on stderr, naming both paths.
+ */
+static void diff_copied_corpus_warns(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    fx_env copy = ws->env;
+    snprintf(copy.claude_root, sizeof copy.claude_root, "%s/copy/claude", ws->env.dir);
+    snprintf(copy.codex_root, sizeof copy.codex_root, "%s/copy/codex", ws->env.dir);
+    write_file_owned(fx_claude_path(&copy, "-home-tess-src-orbit", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    write_file_owned(fx_claude_path(&copy, "-home-tess-src-orbit", CLAUDE_B),
+                     fx_claude_plain(CLAUDE_B, "Rename the module."));
+    write_file_owned(fx_codex_path(&copy, "2026/02/01", CODEX_A),
+                     fx_codex_basic(CODEX_A, "Run the tests please."));
+    char *claude_root = fx_fmt("claude=%s", copy.claude_root);
+    char *codex_root = fx_fmt("codex=%s", copy.codex_root);
+    char *original = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+
+    const char *const args[] = {"diff",     "--db",     ws->env.db,         "--source", claude_root,
+                                "--source", codex_root, "--fail-on-change", NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 0 identical.");
+    expect_err_contains(&res, "warning: nothing was compared: 3 sessions under the --source roots");
+    expect_err_contains(&res, copy.claude_root);
+    expect_err_contains(&res, "from another copy that still exists (");
+    expect_err_contains(&res, original);
+    expect_err_contains(&res, "Pass the --source roots that sync used, or sync these roots first.");
+    expect_err_lacks(&res, "outside the --source roots");
+    cli_result_free(&res);
+    free(original);
+    free(codex_root);
+    free(claude_root);
+}
+
 /* Roots that miss stored files warn on stderr, whether they miss all of them or some. */
 static void diff_wrong_roots_warn(void **state)
 {
@@ -1021,8 +1062,9 @@ static void diff_wrong_roots_warn(void **state)
     run_args(ws, args, &res);
     expect_exit(&res, 0);
     expect_out_contains(&res, "0 sessions changed, 0 identical.");
-    expect_err_contains(&res, "warning: nothing was compared: none of the 3 stored sessions");
-    expect_err_contains(&res, "Pass the --source roots that sync used.");
+    expect_err_contains(&res, "warning: nothing was compared: 3 stored sessions, such as ");
+    expect_err_contains(&res, "have their files outside the --source roots, so they were skipped.");
+    expect_err_contains(&res, "Pass every --source root that sync used");
     cli_result_free(&res);
 
     /* A wrong Codex root alone compares the Claude sessions and warns about the Codex one. */
@@ -1031,9 +1073,9 @@ static void diff_wrong_roots_warn(void **state)
     run_args(ws, partial, &res);
     expect_exit(&res, 0);
     expect_out_contains(&res, "0 sessions changed, 2 identical.");
-    expect_err_contains(&res, "warning: 1 stored session whose files exist, such as ");
+    expect_err_contains(&res, "warning: 1 stored session, such as ");
     expect_err_contains(&res, CODEX_A);
-    expect_err_contains(&res, "lies under no source root, so it was skipped, not compared.");
+    expect_err_contains(&res, "has its file outside the --source roots, so it was skipped.");
     cli_result_free(&res);
 
     /* The usual roots compare every session and print no warning. */
@@ -1541,6 +1583,40 @@ static void sync_default_archive_under_home(void **state)
     free(archive);
 }
 
+/*
+ * A leading "~/" in --db and in $PARSEDIFF_DB means $HOME, as in --source,
+ * because shells leave it alone after "=" and in quotes. Nothing named "~"
+ * appears in the working directory.
+ */
+static void db_path_expands_home(void **state)
+{
+    cli_ws *ws = *state;
+    char *path = fx_fmt("%s/src/claude/-home-tess-src-orbit/%s.jsonl", ws->home, CLAUDE_A);
+    write_file_owned(path, fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    char *archive = fx_fmt("%s/t/archive.db", ws->home);
+    char *stray = fx_fmt("%s/~", ws->env.dir);
+    ws->child_cwd = ws->env.dir;
+
+    const char *sync_args[] = {"sync", "--db", "~/t/archive.db", "--source", "claude=~/src/claude",
+                               NULL};
+    cli_result res;
+    run_args(ws, sync_args, &res);
+    expect_exit(&res, 0);
+    cli_result_free(&res);
+    assert_true(path_exists(archive));
+    assert_false(path_exists(stray));
+
+    const char *diff_args[] = {"diff", "--source", "claude=~/src/claude", "--fail-on-change", NULL};
+    const char *env[] = {"PARSEDIFF_DB=~/t/archive.db", NULL};
+    run_process(ws, diff_args, env, -1, -1, &res);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "0 sessions changed, 1 identical.");
+    cli_result_free(&res);
+    assert_false(path_exists(stray));
+    free(stray);
+    free(archive);
+}
+
 /* ---- output, threads and progress ------------------------------------------------ */
 
 static void diff_closed_stdout_exits_cleanly(void **state)
@@ -1948,6 +2024,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_appended_file_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(relative_roots_match_absolute_roots, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_wrong_roots_warn, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_copied_corpus_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
@@ -1964,6 +2041,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_limit_samples_newest_source, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_default_roots_follow_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_default_archive_under_home, setup, teardown),
+        cmocka_unit_test_setup_teardown(db_path_expands_home, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_closed_stdout_exits_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_thread_counts_same_json, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_progress_always_on_stderr, setup, teardown),

@@ -511,7 +511,8 @@ static void text_raced_section_listed(void **state)
     add_field(f, e, "message_count", "1", "3", NULL, false);
     const char *out = render_text(f, false);
 
-    assert_contains(out, "Raced sessions (source changed mid-run; not counted as drift)\n");
+    assert_contains(
+        out, "Raced sessions (source written after its row was stored; not counted as drift)\n");
     assert_contains(out, "raced-01  message_count\n");
     char *summary_line = line_containing(out, "  Raced");
     assert_contains(summary_line, "1");
