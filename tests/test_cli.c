@@ -1006,8 +1006,8 @@ static void diff_empty_archive_is_clean(void **state)
 
 /*
  * A copy of the synced transcripts, diffed while the originals still exist,
- * finds every stored row written from the other copy: the run compares
- * nothing and says so on stderr, naming both paths.
+ * finds every stored row written from the other copy. The run compares
+ * nothing and prints a warning on stderr that names both paths.
  */
 static void diff_copied_corpus_warns(void **state)
 {
