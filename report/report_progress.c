@@ -147,7 +147,9 @@ void pd_progress_tick(pd_progress *p, int64_t done)
     if (!p)
         return;
 
-    bool finished = done >= p->total;
+    /* A total of 0 is the start of a run whose files are still being found,
+     * so the line stays open until files arrive or pd_progress_free ends it. */
+    bool finished = p->total > 0 && done >= p->total;
     if (finished && done == p->finished_done && p->total == p->finished_total)
         return;
 

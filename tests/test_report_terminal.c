@@ -286,16 +286,34 @@ static void progress_repeated_final_tick_once(void **state)
     pd_progress_free(p);
 }
 
+/* A run that finds no file leaves one 0/0 line, ended when the bar is freed. */
 static void progress_zero_files_finishes(void **state)
 {
     progress_fixture *f = *state;
     pd_progress *p = new_bar(f, 0);
 
     pd_progress_tick(p, 0);
-    assert_string_equal(written(f), "\rRe-parsing files: 0/0  0.0 files/s  ETA 0:00\n");
+    assert_string_equal(written(f), "\rRe-parsing files: 0/0  0.0 files/s  ETA 0:00");
     pd_progress_free(p);
-    /* The line was finished, so freeing adds nothing. */
     assert_string_equal(written(f), "\rRe-parsing files: 0/0  0.0 files/s  ETA 0:00\n");
+}
+
+/* The 0/0 line drawn before discovery finds files is redrawn in place, not left above the bar. */
+static void progress_zero_total_stays_open(void **state)
+{
+    progress_fixture *f = *state;
+    pd_progress *p = new_bar(f, 0);
+
+    pd_progress_tick(p, 0);
+    pd_progress_set_total(p, 3);
+    f->now_ns = 200 * MS;
+    pd_progress_tick(p, 3);
+    const char *out = written(f);
+    assert_int_equal(count_char(out, '\r'), 2);
+    assert_int_equal(count_char(out, '\n'), 1);
+    assert_non_null(strstr(out, "\rRe-parsing files: 3/3"));
+    assert_int_equal(out[strlen(out) - 1], '\n');
+    pd_progress_free(p);
 }
 
 static void progress_total_grows(void **state)
@@ -390,6 +408,7 @@ int main(void)
         PROGRESS_TEST(progress_final_tick_always_draws),
         PROGRESS_TEST(progress_repeated_final_tick_once),
         PROGRESS_TEST(progress_zero_files_finishes),
+        PROGRESS_TEST(progress_zero_total_stays_open),
         PROGRESS_TEST(progress_total_grows),
         PROGRESS_TEST(progress_shorter_line_padded),
         PROGRESS_TEST(progress_free_ends_open_line),
