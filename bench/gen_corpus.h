@@ -93,7 +93,10 @@ typedef struct pd_gen_drift_config {
      * through first_message, one message's content and one message's model.
      */
     double changed_share;
-    /* Share of transcripts that get complete lines appended after the sync. */
+    /*
+     * Share of the other transcripts (those of unchanged sessions) that get
+     * complete lines appended after the sync.
+     */
     double appended_share;
 } pd_gen_drift_config;
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +136,7 @@ static int run_change(sqlite3_stmt *st, const char *id)
 }
 
 static int plant_changes(sqlite3 *db, const pd_gen_drift_config *cfg, const stored_session *rows,
-                         size_t n, pd_gen_drift_stats *stats, pd_err *err)
+                         size_t n, bool *changed_rows, pd_gen_drift_stats *stats, pd_err *err)
 {
     sqlite3_stmt *st[3] = {NULL, NULL, NULL};
     int rc = PD_OK;
@@ -172,6 +173,7 @@ static int plant_changes(sqlite3 *db, const pd_gen_drift_config *cfg, const stor
         }
         if (changed == 0)
             continue;
+        changed_rows[i] = true;
         n_changed++;
         if (kind == 0)
             stats->changed_first_message++;
@@ -303,6 +305,7 @@ int pd_gen_plant_drift(const pd_gen_drift_config *cfg, pd_gen_drift_stats *stats
     gen_text_init();
     sqlite3 *db = NULL;
     stored_session *rows = NULL;
+    bool *changed_rows = NULL;
     size_t n = 0;
     int rc = PD_OK;
     if (sqlite3_open_v2(cfg->db_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
@@ -316,16 +319,25 @@ int pd_gen_plant_drift(const pd_gen_drift_config *cfg, pd_gen_drift_stats *stats
         goto out;
     stats->sessions_seen = (int64_t)n;
 
+    changed_rows = calloc(n + 1, sizeof *changed_rows);
+    if (changed_rows == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "out of memory");
+        goto out;
+    }
     if (cfg->changed_share > 0.0) {
-        rc = plant_changes(db, cfg, rows, n, stats, err);
+        rc = plant_changes(db, cfg, rows, n, changed_rows, stats, err);
         if (rc != PD_OK)
             goto out;
     }
 
-    /* Every generated transcript contains one session, so choosing by row chooses by file. */
+    /*
+     * Every generated transcript contains one session, so choosing by row
+     * chooses by file. A changed session gets no append: diff would class it
+     * raced, and the changes planted would not all show as changed.
+     */
     int64_t k = 0;
     for (size_t i = 0; i < n && cfg->appended_share > 0.0; i++) {
-        if (rows[i].file_path == NULL)
+        if (rows[i].file_path == NULL || changed_rows[i])
             continue;
         if (draw_for(cfg->seed, SALT_APPEND, rows[i].file_path) >= cfg->appended_share)
             continue;
@@ -335,6 +347,7 @@ int pd_gen_plant_drift(const pd_gen_drift_config *cfg, pd_gen_drift_stats *stats
     }
 
 out:
+    free(changed_rows);
     free_sessions(rows, n);
     sqlite3_close(db);
     return rc;

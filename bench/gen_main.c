@@ -26,32 +26,34 @@ enum { EXIT_USAGE = 2, EXIT_FAILURE_RUN = 3 };
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: parsediff-gen [generate] --out DIR [options]\n"
-            "       parsediff-gen sync --corpus DIR --db PATH [--parsediff BIN] [--threads N] "
-            "[--full]\n"
-            "       parsediff-gen drift --corpus DIR --db PATH [--seed N] [--changed-share F]\n"
-            "                           [--appended-share F]\n"
-            "\n"
-            "generate writes Claude Code and Codex transcripts under DIR/claude and\n"
-            "DIR/codex/sessions, DIR/codex/session_index.jsonl and DIR/parsediff-gen.json.\n"
-            "  --out DIR             output directory (must not contain claude/ or codex/)\n"
-            "  --profile NAME        %s (default small)\n"
-            "  --seed N              random seed; the same seed writes the same bytes (default 1)\n"
-            "  --sessions N          session count instead of the profile's\n"
-            "  --codex-share F       share of Codex sessions, 0..1 (default 0.5)\n"
-            "  --threads N           writer threads (default: online CPUs)\n"
-            "  --huge-line-bytes N   size of the profile's huge lines in bytes (default 10500000)\n"
-            "\n"
-            "sync runs `parsediff sync` on the corpus roots and prints its time and peak RSS.\n"
-            "  --parsediff BIN       binary to run (default: $PARSEDIFF_BIN, else the build tree's)\n"
-            "  --threads N           passed to parsediff sync\n"
-            "  --full                passed to parsediff sync\n"
-            "\n"
-            "drift changes stored rows and appends whole turns to transcripts.\n"
-            "  --changed-share F     share of sessions with one changed stored value (default 0.01)\n"
-            "  --appended-share F    share of transcripts that get a turn appended (default 0.01)\n",
-            pd_gen_profile_names());
+    fprintf(
+        out,
+        "Usage: parsediff-gen [generate] --out DIR [options]\n"
+        "       parsediff-gen sync --corpus DIR --db PATH [--parsediff BIN] [--threads N] "
+        "[--full]\n"
+        "       parsediff-gen drift --corpus DIR --db PATH [--seed N] [--changed-share F]\n"
+        "                           [--appended-share F]\n"
+        "\n"
+        "generate writes Claude Code and Codex transcripts under DIR/claude and\n"
+        "DIR/codex/sessions, DIR/codex/session_index.jsonl and DIR/parsediff-gen.json.\n"
+        "  --out DIR             output directory (must not contain claude/ or codex/)\n"
+        "  --profile NAME        %s (default small)\n"
+        "  --seed N              random seed; the same seed writes the same bytes (default 1)\n"
+        "  --sessions N          session count instead of the profile's\n"
+        "  --codex-share F       share of Codex sessions, 0..1 (default 0.5)\n"
+        "  --threads N           writer threads (default: online CPUs)\n"
+        "  --huge-line-bytes N   size of the profile's huge lines in bytes (default 10500000)\n"
+        "\n"
+        "sync runs `parsediff sync` on the corpus roots and prints its time and peak RSS.\n"
+        "  --parsediff BIN       binary to run (default: $PARSEDIFF_BIN, else the build tree's)\n"
+        "  --threads N           passed to parsediff sync\n"
+        "  --full                passed to parsediff sync\n"
+        "\n"
+        "drift changes stored rows and appends whole turns to transcripts.\n"
+        "  --changed-share F     share of sessions with one changed stored value (default 0.01)\n"
+        "  --appended-share F    share of the unchanged sessions' transcripts that get a\n"
+        "                        turn appended (default 0.01)\n",
+        pd_gen_profile_names());
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

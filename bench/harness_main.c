@@ -845,7 +845,7 @@ int main(int argc, char **argv)
 
     /* Steps 2-5. Progress goes to stderr so that stdout contains only the result. */
     for (unsigned t = 1; t <= o.max_threads; t++) {
-        fprintf(stderr, "parsediff-bench: diff, %u threads\n", t);
+        fprintf(stderr, "parsediff-bench: diff, %u thread%s\n", t, t == 1 ? "" : "s");
         run_diff(&o, &r, t);
     }
     fprintf(stderr, "parsediff-bench: diff, inline\n");
@@ -857,7 +857,7 @@ int main(int argc, char **argv)
     }
     if (o.floor) {
         for (unsigned t = 1; t <= o.max_threads; t++) {
-            fprintf(stderr, "parsediff-bench: floor, %u threads\n", t);
+            fprintf(stderr, "parsediff-bench: floor, %u thread%s\n", t, t == 1 ? "" : "s");
             run_floor(&o, &r, t);
         }
         fprintf(stderr, "parsediff-bench: floor, inline\n");

@@ -169,8 +169,8 @@ void bench_print_text(FILE *out, const bench_result *r)
     if (r->repeat > 1)
         fprintf(out, "repeat      fastest of %d runs per row\n", r->repeat);
 
-    fprintf(out, "\n%-11s %7s %9s %11s %8s %11s %8s %8s\n", "run", "threads", "wall s",
-            "sessions/s", "MB/s", "peak RSS MB", "user s", "sys s");
+    fprintf(out, "\n%-11s %7s %9s %11s %8s %11s %8s %8s  %s\n", "run", "threads", "wall s",
+            "sessions/s", "MB/s", "peak RSS MB", "user s", "sys s", "ratio");
     for (size_t i = 0; i < r->n_runs; i++)
         print_run_row(out, r, &r->runs[i]);
 
