@@ -34,12 +34,14 @@ static void diff_help(FILE *out)
           "  --limit N           re-parse only the N most recently modified sources (0: all)\n"
           "  --fail-on-change    exit 1 on changed sessions, parse errors or a vacuous run;\n"
           "                      raced and incremental_skew sessions never fail the run\n"
-          "  --format text|json  report format (default text); --json is short for json\n"
+          "  --format text|json  report format (default text); --json is short for json;\n"
+          "                      the last of the two wins\n"
           "  -v, --verbose       every field diff, no 20-row caps, pending-resync details\n"
           "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
           "  --progress MODE     auto (default: text report on a terminal, not in CI),\n"
           "                      always or never\n"
-          "  --timings           add per-phase times (milliseconds) to the JSON report\n",
+          "  --timings           add per-phase times to the report (JSON: milliseconds,\n"
+          "                      text: seconds)\n",
           out);
 }
 
@@ -109,13 +111,13 @@ static void warn_skipped(const pd_diff_report *report)
     int64_t n_missed = pd_diff_report_count_skipped(report, "not discovered", &missed);
     if (n_missed > 0)
         fprintf(stderr,
-                "parsediff: warning: %s%lld stored session%s, such as %s, %s outside the "
-                "--source roots, so %s skipped. Pass every --source root that sync used, or "
-                "--agent to diff fewer agents.\n",
+                "parsediff: warning: %s%lld stored session%s, such as %s, %s not found under "
+                "the --source roots where the agent keeps %s (Claude: ROOT/PROJECT/*.jsonl, "
+                "Codex: ROOT/YYYY/MM/DD/rollout-*.jsonl), so %s skipped. Pass every --source "
+                "root that sync used, or --agent to diff fewer agents.\n",
                 nothing, (long long)n_missed, n_missed == 1 ? "" : "s",
-                missed->file_path != NULL ? missed->file_path : "?",
-                n_missed == 1 ? "has its file" : "have their files",
-                n_missed == 1 ? "it was" : "they were");
+                missed->file_path != NULL ? missed->file_path : "?", n_missed == 1 ? "was" : "were",
+                n_missed == 1 ? "it" : "them", n_missed == 1 ? "it was" : "they were");
 
     const pd_diff_entry *copy = NULL;
     int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
@@ -195,7 +197,7 @@ int pd_cmd_diff(int argc, char **argv)
             format = optarg;
             break;
         case 'j':
-            json = true;
+            format = "json";
             break;
         case 'v':
             verbose = true;
@@ -234,8 +236,8 @@ int pd_cmd_diff(int argc, char **argv)
         pd_cli_usage_error("diff ", "unexpected argument \"%s\"", argv[optind]);
         goto usage_fail;
     }
-    if (strcmp(format, "json") == 0)
-        json = true;
+    /* The last of --format and --json wins, as with any repeated option. */
+    json = strcmp(format, "json") == 0;
     if (!pd_cli_sources_defaults(&src)) {
         pd_cli_error("out of memory");
         pd_cli_sources_free(&src);

@@ -526,6 +526,22 @@ static void write_skew_note(text_ctx *ctx, const pd_diff_report *r)
             r->totals.incremental_skew);
 }
 
+/* Writes the per-phase times of --timings, in seconds, as the JSON report gives them in ms. */
+static void write_timings(text_ctx *ctx, const pd_diff_report *r)
+{
+    const pd_diff_timings *t = &r->timings;
+    if (!t->enabled)
+        return;
+
+    fprintf(ctx->out,
+            "Timings (s; read to compare summed over workers)\n"
+            "  snapshot %.3f  discovery %.3f  read %.3f  parse %.3f  stored_reads %.3f\n"
+            "  compare %.3f  collect %.3f  wait %.3f  sweeps %.3f  total %.3f\n\n",
+            t->snapshot_ms / 1e3, t->discovery_ms / 1e3, t->read_ms / 1e3, t->parse_ms / 1e3,
+            t->stored_reads_ms / 1e3, t->compare_ms / 1e3, t->collect_ms / 1e3, t->wait_ms / 1e3,
+            t->sweeps_ms / 1e3, t->total_ms / 1e3);
+}
+
 int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
 {
     text_ctx ctx = {.out = out, .verbose = verbose, .rc = PD_OK};
@@ -550,6 +566,7 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
         write_session_section(&ctx, r, PD_CLASS_PENDING_RESYNC,
                               "Pending-resync sessions (not counted; resync rewrites these)", true);
     write_skew_note(&ctx, r);
+    write_timings(&ctx, r);
 
     fprintf(out, "%" PRId64 " %s changed, %" PRId64 " identical.\n", r->totals.changed,
             r->totals.changed == 1 ? "session" : "sessions", r->totals.identical);

@@ -1038,7 +1038,7 @@ static void diff_copied_corpus_warns(void **state)
     expect_err_contains(&res, "from another copy that still exists (");
     expect_err_contains(&res, original);
     expect_err_contains(&res, "Pass the --source roots that sync used, or sync these roots first.");
-    expect_err_lacks(&res, "outside the --source roots");
+    expect_err_lacks(&res, "not found under the --source roots");
     cli_result_free(&res);
     free(original);
     free(codex_root);
@@ -1063,7 +1063,7 @@ static void diff_wrong_roots_warn(void **state)
     expect_exit(&res, 0);
     expect_out_contains(&res, "0 sessions changed, 0 identical.");
     expect_err_contains(&res, "warning: nothing was compared: 3 stored sessions, such as ");
-    expect_err_contains(&res, "have their files outside the --source roots, so they were skipped.");
+    expect_err_contains(&res, "were not found under the --source roots where the agent keeps them");
     expect_err_contains(&res, "Pass every --source root that sync used");
     cli_result_free(&res);
 
@@ -1075,7 +1075,7 @@ static void diff_wrong_roots_warn(void **state)
     expect_out_contains(&res, "0 sessions changed, 2 identical.");
     expect_err_contains(&res, "warning: 1 stored session, such as ");
     expect_err_contains(&res, CODEX_A);
-    expect_err_contains(&res, "has its file outside the --source roots, so it was skipped.");
+    expect_err_contains(&res, "was not found under the --source roots where the agent keeps it");
     cli_result_free(&res);
 
     /* The usual roots compare every session and print no warning. */
@@ -1109,12 +1109,17 @@ static void diff_format_json_matches_json_flag(void **state)
     cli_result_free(&res);
     assert_string_equal(from_flag, from_format);
 
-    /* --json wins over an explicit --format text. */
+    /* The last of --format and --json wins. */
     run_on_workspace(ws, &res, "diff", "--format", "text", "--json", NULL);
     expect_exit(&res, 0);
     char *both = without_generated_at(res.out);
     cli_result_free(&res);
     assert_string_equal(from_flag, both);
+    run_on_workspace(ws, &res, "diff", "--json", "--format", "text", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Summary\n");
+    expect_out_lacks(&res, "\"totals\"");
+    cli_result_free(&res);
 
     free(from_flag);
     free(from_format);

@@ -269,6 +269,33 @@ static void text_empty_report_exact_layout(void **state)
                              "0 sessions changed, 0 identical.\n");
 }
 
+/* --timings puts the phase times, in seconds, above the final line of the text report. */
+static void text_timings_before_footer(void **state)
+{
+    fixture *f = *state;
+    f->r.timings = (pd_diff_timings){.enabled = true,
+                                     .snapshot_ms = 12.0,
+                                     .discovery_ms = 31.6,
+                                     .read_ms = 432.0,
+                                     .parse_ms = 3000.25,
+                                     .stored_reads_ms = 1543.0,
+                                     .compare_ms = 189.0,
+                                     .collect_ms = 6.0,
+                                     .wait_ms = 2567.0,
+                                     .sweeps_ms = 0.75,
+                                     .total_ms = 2618.0};
+    const char *out = render_text(f, false);
+
+    assert_contains(out, "Timings (s; read to compare summed over workers)\n"
+                         "  snapshot 0.012  discovery 0.032  read 0.432  parse 3.000  stored_reads "
+                         "1.543\n"
+                         "  compare 0.189  collect 0.006  wait 2.567  sweeps 0.001  total 2.618\n"
+                         "\n"
+                         "0 sessions changed, 0 identical.\n");
+    f->r.timings.enabled = false;
+    assert_not_contains(render_text(f, false), "Timings");
+}
+
 static void text_header_lists_restricted_agents(void **state)
 {
     fixture *f = *state;
@@ -1182,6 +1209,7 @@ int main(void)
         REPORT_TEST(text_empty_archive_runs_clean),
         REPORT_TEST(text_empty_report_shows_version),
         REPORT_TEST(text_empty_report_exact_layout),
+        REPORT_TEST(text_timings_before_footer),
         REPORT_TEST(text_header_lists_restricted_agents),
         REPORT_TEST(text_header_missing_db_path),
         REPORT_TEST(text_changed_sessions_listed),
