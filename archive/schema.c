@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /*
  * How long a connection waits for a lock held by another connection before
@@ -584,10 +585,11 @@ static int check_columns(pd_archive *a, pd_err *err)
 {
     char missing_tables[PD_ERR_MSG_MAX] = "";
     char missing_columns[PD_ERR_MSG_MAX] = "";
-    size_t tables_len = 0, columns_len = 0;
+    size_t tables_len = 0, columns_len = 0, n_missing_tables = 0;
+    const size_t n_required = sizeof required_tables / sizeof required_tables[0];
     bool writable = (a->flags & PD_ARCHIVE_CREATE) != 0;
 
-    for (size_t t = 0; t < sizeof required_tables / sizeof required_tables[0]; t++) {
+    for (size_t t = 0; t < n_required; t++) {
         const required_table *req = &required_tables[t];
         char **names = NULL;
         size_t n = 0;
@@ -596,6 +598,7 @@ static int check_columns(pd_archive *a, pd_err *err)
             return rc;
 
         if (n == 0) {
+            n_missing_tables++;
             append_item(missing_tables, sizeof missing_tables, &tables_len, ", ", req->table);
         } else {
             note_missing_columns(req->table, req->read_columns, names, n, missing_columns,
@@ -611,6 +614,13 @@ static int check_columns(pd_archive *a, pd_err *err)
 
     if (tables_len == 0 && columns_len == 0)
         return PD_OK;
+    /* A sync creates every table in one transaction, so none at all means
+     * an empty file, or one whose first sync has not committed yet. */
+    if (n_missing_tables == n_required)
+        return pd_err_set(err, PD_ESCHEMA,
+                          "%s: the file has no archive tables yet; if a sync is creating the "
+                          "archive, wait for it to finish, otherwise run sync first",
+                          a->path);
     if (tables_len > 0 && columns_len > 0)
         return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s; missing columns: %s", a->path,
                           missing_tables, missing_columns);
@@ -636,14 +646,25 @@ static int read_user_version(pd_archive *a, pd_err *err)
     return PD_OK;
 }
 
-/* Creates every table and index in one transaction and stamps user_version. */
+/*
+ * Creates every table and index in one transaction and stamps user_version,
+ * unless another connection created the schema while this one waited for
+ * the write lock (two syncs starting on a new archive).
+ */
 static int create_schema(pd_archive *a, pd_err *err)
 {
     char version_sql[64];
+    bool has_sessions = false;
     int rc = archive_exec(a, "BEGIN IMMEDIATE", "create the schema", err);
     if (rc != PD_OK)
         return rc;
-    rc = archive_exec(a, schema_sql, "create the schema", err);
+    rc = table_exists(a, "sessions", &has_sessions, err);
+    if (rc == PD_OK && has_sessions) {
+        rc = archive_exec(a, "COMMIT", "create the schema", err);
+        return rc == PD_OK ? read_user_version(a, err) : rc;
+    }
+    if (rc == PD_OK)
+        rc = archive_exec(a, schema_sql, "create the schema", err);
     if (rc == PD_OK) {
         snprintf(version_sql, sizeof version_sql, "PRAGMA user_version = %d", PD_DATA_VERSION);
         rc = archive_exec(a, version_sql, "stamp the schema version", err);
@@ -675,10 +696,36 @@ void pd_archive_global_init(void)
     pthread_once(&sqlite_config_once, configure_sqlite);
 }
 
+/* Milliseconds on the monotonic clock. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Switches the archive to WAL mode. When two processes switched the same
+ * new file, SQLite often returned SQLITE_BUSY to one of them within
+ * milliseconds, without waiting for the busy timeout. So this retries in
+ * 5 ms sleeps until that timeout.
+ */
+static int switch_to_wal(pd_archive *a, pd_err *err)
+{
+    const int64_t deadline = monotonic_ms() + ARCHIVE_BUSY_TIMEOUT_MS;
+    for (;;) {
+        int rc = sqlite3_exec(a->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        if ((rc & 0xff) != SQLITE_BUSY || monotonic_ms() >= deadline)
+            return rc == SQLITE_OK ? PD_OK : archive_sqlite_fail(a, rc, "switch to WAL mode", err);
+        const struct timespec pause = {.tv_sec = 0, .tv_nsec = 5 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 /* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
-    int rc = archive_exec(a, "PRAGMA journal_mode = WAL", "switch to WAL mode", err);
+    int rc = switch_to_wal(a, err);
     /* In WAL mode NORMAL skips the fsync at each commit, and sync commits once
      * per source. A killed process loses nothing. A power cut can lose the
      * last commits but never leaves a torn session, because each source is

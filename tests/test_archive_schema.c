@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -468,6 +470,65 @@ static void test_readonly_open_leaves_file_unchanged(void **state)
     free(after);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* In a child process: waits until start_ns, opens path for writing, exits 0 on success. */
+static void open_new_at(const char *path, int64_t start_ns)
+{
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    while (now_ns() < start_ns)
+        ;
+    int rc = pd_archive_open(path, PD_ARCHIVE_CREATE, &a, &err);
+    if (rc != PD_OK)
+        fprintf(stderr, "%s\n", err.msg);
+    pd_archive_close(a);
+    _exit(rc == PD_OK ? 0 : 1);
+}
+
+/*
+ * Two syncs starting on one new archive: two processes open it for writing
+ * at the same moment. Both get it, however their WAL switches and schema
+ * creations interleave, and the schema is created once.
+ */
+static void test_two_creators_race(void **state)
+{
+    fixture *fx = *state;
+    for (int round = 0; round < 20; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "race%02d.db", round);
+        char *path = afx_path(fx->dir, name);
+        int64_t start_ns = now_ns() + 20 * 1000 * 1000;
+        pid_t pids[2];
+
+        for (int i = 0; i < 2; i++) {
+            pids[i] = fork();
+            assert_true(pids[i] >= 0);
+            if (pids[i] == 0)
+                open_new_at(path, start_ns);
+        }
+        for (int i = 0; i < 2; i++) {
+            int status = 0;
+            assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fail_msg("round %d: opener %d failed (status %d)", round, i, status);
+        }
+        assert_int_equal(afx_sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                           "'sessions'"),
+                         1);
+        char *mode = afx_sql_text(path, "PRAGMA journal_mode");
+        assert_string_equal(mode, "wal");
+        free(mode);
+        free(path);
+    }
+}
+
 /*
  * main() calls pd_archive_global_init() before any SQLite call, so SQLite
  * counts no memory: its statistics, and their process-wide mutex, are off.
@@ -488,6 +549,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_then_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_memory_statistics_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_creators_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_created_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_flags_rejected, setup, teardown),
