@@ -52,6 +52,12 @@ bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec
  * expands a leading "~/" of the archive path. */
 bool pd_cli_sources_defaults(pd_cli_sources *s);
 void pd_cli_sources_free(pd_cli_sources *s);
+/*
+ * Returns path as an absolute, lexically cleaned path in a new malloc'd
+ * string and frees path, or prints the reason and returns NULL. Symbolic
+ * links stay as given.
+ */
+char *pd_cli_absolute_path(char *path);
 
 /*
  * Creates the missing directories above path (like mkdir -p on its dirname).

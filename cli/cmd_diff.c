@@ -36,7 +36,8 @@ static void diff_help(FILE *out)
           "                      raced and incremental_skew sessions never fail the run\n"
           "  --format text|json  report format (default text); --json is short for json;\n"
           "                      the last of the two wins\n"
-          "  -v, --verbose       every field diff, no 20-row caps, pending-resync details\n"
+          "  -v, --verbose       every field diff and reason, no 20-row caps, pending-resync\n"
+          "                      and skipped sessions\n"
           "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
           "  --progress MODE     auto (default: text report on a terminal, not in CI),\n"
           "                      always or never\n"
@@ -291,8 +292,8 @@ int pd_cmd_diff(int argc, char **argv)
     pd_progress_free(dp.bar);
 
     if (rc == PD_ECANCELED) {
-        pd_cli_error("interrupted after %lld of %lld files; no report was written because it "
-                     "would be incomplete",
+        pd_cli_error("interrupted after %lld of the %lld files found so far; no report was "
+                     "written because it would be incomplete",
                      report != NULL ? (long long)report->files_done : 0LL,
                      report != NULL ? (long long)report->files_examined : 0LL);
         exit_code = PD_EXIT_INTERRUPTED;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "common/hash.h"
@@ -372,15 +373,23 @@ int pd_cmd_parse(int argc, char **argv)
     jw_key(&w, "sessions");
     jw_open(&w, '[');
     for (int i = optind; i < argc; i++) {
-        const pd_provider *p = forced != NULL ? forced : infer_provider(argv[i]);
-        if (p == NULL) {
-            pd_cli_error("%s: cannot tell which agent wrote this file; pass --agent claude or "
-                         "--agent codex", argv[i]);
+        /* Absolute as sync stores it, which also lets a Codex rollout find its title index. */
+        char *path = pd_cli_absolute_path(strdup(argv[i]));
+        if (path == NULL) {
             all_ok = false;
             continue;
         }
-        if (!parse_one(&w, p, argv[i], json))
+        const pd_provider *p = forced != NULL ? forced : infer_provider(path);
+        struct stat st;
+        if (p == NULL && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            pd_cli_error("%s: is a directory; pass transcript files", argv[i]);
+        else if (p == NULL)
+            pd_cli_error("%s: cannot tell which agent wrote this file; pass --agent claude or "
+                         "--agent codex",
+                         argv[i]);
+        if (p == NULL || !parse_one(&w, p, path, json))
             all_ok = false;
+        free(path);
     }
     jw_close(&w, ']');
     w.depth = 0;

@@ -166,12 +166,10 @@ static char *join_path(const char *a, const char *b)
 }
 
 /*
- * Returns dir as an absolute, lexically cleaned path in a new malloc'd
- * string, and frees dir. Stored file paths are built from the roots, so
- * "./x" and "/home/u/x" must name a file the same way. Symbolic links stay
- * as given.
+ * Stored file paths are built from the roots, so "./x" and "/home/u/x" must
+ * name a file the same way (see cli.h).
  */
-static char *absolute_root(char *dir)
+char *pd_cli_absolute_path(char *dir)
 {
     if (dir == NULL) {
         pd_cli_error("out of memory");
@@ -181,7 +179,7 @@ static char *absolute_root(char *dir)
     if (dir[0] != '/') {
         char cwd[PATH_MAX];
         if (getcwd(cwd, sizeof cwd) == NULL) {
-            pd_cli_error("cannot resolve relative source root %s: %s", dir, strerror(errno));
+            pd_cli_error("cannot resolve the relative path %s: %s", dir, strerror(errno));
             free(dir);
             return NULL;
         }
@@ -204,7 +202,7 @@ static char *absolute_root(char *dir)
 
 static bool add_root(pd_cli_sources *s, const char *agent, char *dir_owned)
 {
-    dir_owned = absolute_root(dir_owned);
+    dir_owned = pd_cli_absolute_path(dir_owned);
     if (dir_owned == NULL)
         return false;
     if (s->n_roots >= 64 || s->n_owned >= 64) {
@@ -292,11 +290,43 @@ static const char *env_nonempty(const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Warns when an environment variable the user set names no directory, because a typo there
+ * would otherwise go unnoticed. */
+static void warn_missing_variable(const char *name)
+{
+    const char *value = env_nonempty(name);
+    if (value != NULL && !is_dir(value))
+        fprintf(stderr,
+                "parsediff: warning: %s is %s, which is not a directory, so no transcripts are "
+                "read from it\n",
+                name, value);
+}
+
+/* Warns when no default root exists, so a run that finds nothing names where it looked. */
+static void warn_no_default_root(const pd_cli_sources *s)
+{
+    for (size_t i = 0; i < s->n_roots; i++) {
+        if (is_dir(s->roots[i].root))
+            return;
+    }
+    fprintf(stderr, "parsediff: warning: none of the default source roots exists (");
+    for (size_t i = 0; i < s->n_roots; i++)
+        fprintf(stderr, "%s%s", i > 0 ? ", " : "", s->roots[i].root);
+    fprintf(stderr, "); pass --source AGENT=DIR\n");
+}
+
 bool pd_cli_sources_defaults(pd_cli_sources *s)
 {
     if (s->n_roots == 0) {
         const char *claude = env_nonempty("CLAUDE_PROJECTS_DIR");
         char *root;
+        warn_missing_variable(claude != NULL ? "CLAUDE_PROJECTS_DIR" : "CLAUDE_CONFIG_DIR");
         if (claude != NULL)
             root = strdup(claude);
         else if (env_nonempty("CLAUDE_CONFIG_DIR") != NULL)
@@ -307,6 +337,7 @@ bool pd_cli_sources_defaults(pd_cli_sources *s)
             return false;
 
         const char *codex = env_nonempty("CODEX_SESSIONS_DIR");
+        warn_missing_variable(codex != NULL ? "CODEX_SESSIONS_DIR" : "CODEX_HOME");
         if (codex != NULL) {
             if (!add_root(s, "codex", strdup(codex)))
                 return false;
@@ -321,6 +352,7 @@ bool pd_cli_sources_defaults(pd_cli_sources *s)
             if (!ok)
                 return false;
         }
+        warn_no_default_root(s);
     }
     const char *db = s->db_path != NULL ? s->db_path : env_nonempty("PARSEDIFF_DB");
     s->db_owned = db != NULL ? expand_home(db) : join_path(home_dir(), ".parsediff/archive.db");

@@ -223,8 +223,9 @@ int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_er
     res->n_sessions = kept;
     if (kept == 0 && res->malformed_lines > 0)
         return pd_err_set(err, PD_EFORMAT,
-                          "%s: no transcript records: %lld malformed lines and no valid message",
-                          path, (long long)res->malformed_lines);
+                          "%s: no transcript records: %lld malformed line%s and no valid message",
+                          path, (long long)res->malformed_lines,
+                          res->malformed_lines == 1 ? "" : "s");
     return PD_OK;
 }
 

@@ -447,6 +447,8 @@ static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
     if (e->file_path && e->file_path[0] != '\0')
         fprintf(out, "  %s", clean(ctx, e->file_path));
     fputc('\n', out);
+    if (e->reason != NULL && e->reason[0] != '\0')
+        fprintf(out, "    reason: %s\n", clean(ctx, e->reason));
 
     for (size_t i = 0; i < e->n_fields; i++) {
         const pd_field_diff *f = &e->fields[i];
@@ -562,9 +564,12 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
     write_session_section(
         &ctx, r, PD_CLASS_INCREMENTAL_SKEW,
         "Incremental-skew sessions (last written incrementally; not counted as drift)", false);
-    if (verbose)
+    if (verbose) {
         write_session_section(&ctx, r, PD_CLASS_PENDING_RESYNC,
                               "Pending-resync sessions (not counted; resync rewrites these)", true);
+        write_session_section(&ctx, r, PD_CLASS_SKIPPED,
+                              "Skipped sessions (stored rows not compared)", false);
+    }
     write_skew_note(&ctx, r);
     write_timings(&ctx, r);
 

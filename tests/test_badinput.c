@@ -267,8 +267,8 @@ static void lone_cr_splits_nothing(void **state)
     free(t.data);
     const char *const paths[] = {b->bad_claude};
 
-    sync_expect_failures(b, 3, paths, 1, "no transcript records: 1 malformed lines");
-    diff_expect_unstored_errors(b, paths, 1, "no transcript records: 1 malformed lines");
+    sync_expect_failures(b, 3, paths, 1, "no transcript records: 1 malformed line and");
+    diff_expect_unstored_errors(b, paths, 1, "no transcript records: 1 malformed line and");
 
     /* With a valid line after it, the file is a transcript with one malformed line. */
     line = jl(CLAUDE_FOLLOWUP_PREFIX "Plot it again'}}\n");

@@ -783,6 +783,44 @@ static void parse_bad_paths_exit_three(void **state)
     free(fifo);
 }
 
+/*
+ * A relative path parses as sync would store it: file_path is absolute and
+ * cleaned. A directory without --agent is named as a directory, not as a
+ * file of unknown agent.
+ */
+static void parse_relative_path_and_directory(void **state)
+{
+    cli_ws *ws = *state;
+    char *claude = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    write_file_owned(fx_fmt("%s", claude), fx_claude_plain(CLAUDE_B, "Rename the module."));
+    char *relative = fx_fmt("./claude/../claude/-home-tess-src-orbit/%s.jsonl", CLAUDE_B);
+    char *directory = fx_fmt("%s/sessions-dir", ws->env.dir);
+    if (mkdir(directory, 0755) != 0)
+        fail_msg("mkdir %s: %s", directory, strerror(errno));
+    ws->child_cwd = ws->env.dir;
+
+    const char *args[] = {"parse", relative, NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root = parse_stdout_json(parser, &res);
+    assert_json_text(pd_json_at(pd_json_get(root, "sessions"), 0), "file_path", claude);
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+
+    const char *dir_args[] = {"parse", "sessions-dir", NULL};
+    run_args(ws, dir_args, &res);
+    expect_exit(&res, 3);
+    expect_err_contains(&res, "sessions-dir: is a directory; pass transcript files");
+    expect_err_lacks(&res, "cannot tell which agent");
+    cli_result_free(&res);
+    free(directory);
+    free(relative);
+    free(claude);
+}
+
 /* ---- sync then diff: clean archives -------------------------------------------- */
 
 static void diff_after_sync_text_is_clean(void **state)
@@ -1589,6 +1627,38 @@ static void sync_default_archive_under_home(void **state)
 }
 
 /*
+ * A root variable that names no directory, and a home without any default
+ * root, each get a warning, where the run used to find nothing in silence.
+ */
+static void missing_default_roots_warn(void **state)
+{
+    cli_ws *ws = *state;
+    char *missing = fx_fmt("CODEX_SESSIONS_DIR=%s/no-such-dir", ws->env.dir);
+    const char *env[] = {missing, NULL};
+    const char *sync_args[] = {"sync", NULL};
+    cli_result res;
+
+    run_process(ws, sync_args, env, -1, -1, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "warning: CODEX_SESSIONS_DIR is ");
+    expect_err_contains(&res, "no-such-dir, which is not a directory, so no transcripts are read");
+    expect_err_contains(&res, "warning: none of the default source roots exists (");
+    expect_err_contains(&res, "/.claude/projects, ");
+    cli_result_free(&res);
+
+    /* With the Claude root present, only the variable is named. */
+    char *projects = fx_fmt("%s/.claude/projects/notes.txt", ws->home);
+    fx_write(projects, "not a transcript\n");
+    run_process(ws, sync_args, env, -1, -1, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "warning: CODEX_SESSIONS_DIR is ");
+    expect_err_lacks(&res, "none of the default source roots");
+    cli_result_free(&res);
+    free(projects);
+    free(missing);
+}
+
+/*
  * A leading "~/" in --db and in $PARSEDIFF_DB means $HOME, as in --source,
  * because shells leave it alone after "=" and in quotes. Nothing named "~"
  * appears in the working directory.
@@ -2022,6 +2092,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_unknown_agent_quoted_as_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_bad_paths_exit_three, setup, teardown),
+        cmocka_unit_test_setup_teardown(parse_relative_path_and_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_after_sync_text_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_after_sync_json_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
@@ -2046,6 +2117,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_limit_samples_newest_source, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_default_roots_follow_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_default_archive_under_home, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_default_roots_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(db_path_expands_home, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_closed_stdout_exits_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_thread_counts_same_json, setup, teardown),

@@ -753,8 +753,12 @@ static void text_unlisted_classes_hidden(void **state)
     assert_not_contains(out, "new-one");
     assert_not_contains(out, "excluded-one");
     assert_not_contains(out, "retry-one");
-    assert_not_contains(out, "skipped-one");
     assert_not_contains(out, "archive-preserved");
+    /* --verbose names the skipped rows with their reasons, and the compact report does not. */
+    assert_contains(out, "Skipped sessions (stored rows not compared)\n"
+                         "  claude  skipped-one\n"
+                         "    reason: trashed in archive\n");
+    assert_not_contains(render_text(f, false), "skipped-one");
 }
 
 /* ---- text: parse errors -------------------------------------------------- */
