@@ -52,7 +52,9 @@ static void usage(FILE *out)
         "drift changes stored rows and appends whole turns to transcripts.\n"
         "  --changed-share F     share of sessions with one changed stored value (default 0.01)\n"
         "  --appended-share F    share of the unchanged sessions' transcripts that get a\n"
-        "                        turn appended (default 0.01)\n",
+        "                        turn appended (default 0.01)\n"
+        "Each session is picked with probability F, from the seed and its id, so the\n"
+        "counts come close to the shares but need not equal them.\n",
         pd_gen_profile_names());
 }
 

@@ -34,6 +34,9 @@ static void diff_help(FILE *out)
           "  --limit N           re-parse only the N most recently modified sources (0: all)\n"
           "  --fail-on-change    exit 1 on changed sessions, parse errors or a vacuous run;\n"
           "                      raced and incremental_skew sessions never fail the run\n"
+          "  --fail-on-uncompared  exit 1 when stored sessions were not compared because\n"
+          "                      their files lie outside the roots, or the archive stored\n"
+          "                      them from another copy of the transcripts\n"
           "  --format text|json  report format (default text); --json is short for json;\n"
           "                      the last of the two wins\n"
           "  -v, --verbose       every field diff and reason, no 20-row caps, pending-resync\n"
@@ -102,9 +105,10 @@ static bool add_agent(const char **agents, size_t *n, const char *raw)
  * compared because of the roots given: files outside every root, and rows
  * stored from another copy of a transcript found under the roots. Either
  * can make a --fail-on-change run pass having compared little or nothing,
- * so the exit code stays as documented but the warning names the fix.
+ * so the warning names the fix, and --fail-on-uncompared turns the count
+ * returned into exit 1.
  */
-static void warn_skipped(const pd_diff_report *report)
+static int64_t warn_skipped(const pd_diff_report *report)
 {
     static const char copy_prefix[] = "duplicate session id; the stored row comes from ";
     const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
@@ -113,9 +117,10 @@ static void warn_skipped(const pd_diff_report *report)
     if (n_missed > 0)
         fprintf(stderr,
                 "parsediff: warning: %s%lld stored session%s, such as %s, %s not found under "
-                "the --source roots where the agent keeps %s (Claude: ROOT/PROJECT/*.jsonl, "
-                "Codex: ROOT/YYYY/MM/DD/rollout-*.jsonl), so %s skipped. Pass every --source "
-                "root that sync used, or --agent to diff fewer agents.\n",
+                "the source roots where the agent keeps %s (Claude: ROOT/PROJECT/*.jsonl, "
+                "Codex: ROOT/YYYY/MM/DD/rollout-*.jsonl), so %s skipped. Give every root that "
+                "sync used (--source, or the root variables the README lists), or --agent to "
+                "diff fewer agents.\n",
                 nothing, (long long)n_missed, n_missed == 1 ? "" : "s",
                 missed->file_path != NULL ? missed->file_path : "?", n_missed == 1 ? "was" : "were",
                 n_missed == 1 ? "it" : "them", n_missed == 1 ? "it was" : "they were");
@@ -124,38 +129,32 @@ static void warn_skipped(const pd_diff_report *report)
     int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
     if (n_copies > 0)
         fprintf(stderr,
-                "parsediff: warning: %s%lld session%s under the --source roots, such as %s, "
+                "parsediff: warning: %s%lld session%s under the source roots, such as %s, "
                 "%s skipped because the archive stored %s from another copy that still "
-                "exists (%s). Pass the --source roots that sync used, or sync these roots "
-                "first.\n",
+                "exists (%s). Give the roots that sync used, or sync these roots first.\n",
                 nothing, (long long)n_copies, n_copies == 1 ? "" : "s",
                 copy->file_path != NULL ? copy->file_path : "?", n_copies == 1 ? "was" : "were",
                 n_copies == 1 ? "it" : "them", copy->reason + strlen(copy_prefix));
+    return n_missed + n_copies;
 }
 
 int pd_cmd_diff(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"source", required_argument, NULL, 's'},
-        {"agent", required_argument, NULL, 'a'},
-        {"limit", required_argument, NULL, 'l'},
-        {"fail-on-change", no_argument, NULL, 'F'},
-        {"format", required_argument, NULL, 'f'},
-        {"json", no_argument, NULL, 'j'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"threads", required_argument, NULL, 't'},
-        {"progress", required_argument, NULL, 'p'},
-        {"timings", no_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},       {"source", required_argument, NULL, 's'},
+        {"agent", required_argument, NULL, 'a'},    {"limit", required_argument, NULL, 'l'},
+        {"fail-on-change", no_argument, NULL, 'F'}, {"fail-on-uncompared", no_argument, NULL, 'U'},
+        {"format", required_argument, NULL, 'f'},   {"json", no_argument, NULL, 'j'},
+        {"verbose", no_argument, NULL, 'v'},        {"threads", required_argument, NULL, 't'},
+        {"progress", required_argument, NULL, 'p'}, {"timings", no_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     pd_cli_sources src = {0};
     bool timings = false;
     const char *agents[16];
     size_t n_agents = 0;
     long long limit = 0, threads = -1;
-    bool fail_on_change = false, json = false, verbose = false;
+    bool fail_on_change = false, fail_on_uncompared = false, json = false, verbose = false;
     const char *format = "text";
     const char *progress_mode = "auto";
     int exit_code = PD_EXIT_OK;
@@ -188,6 +187,9 @@ int pd_cmd_diff(int argc, char **argv)
             break;
         case 'F':
             fail_on_change = true;
+            break;
+        case 'U':
+            fail_on_uncompared = true;
             break;
         case 'f':
             if (strcmp(optarg, "text") != 0 && strcmp(optarg, "human") != 0 &&
@@ -317,8 +319,15 @@ int pd_cmd_diff(int argc, char **argv)
         goto out;
     }
 
-    warn_skipped(report);
+    int64_t n_uncompared = warn_skipped(report);
 
+    if (fail_on_uncompared && n_uncompared > 0) {
+        fprintf(stderr,
+                "parsediff: --fail-on-uncompared failed: %lld stored session%s not compared "
+                "because of the roots given (see the warning above)\n",
+                (long long)n_uncompared, n_uncompared == 1 ? " was" : "s were");
+        exit_code = PD_EXIT_DRIFT;
+    }
     if (fail_on_change) {
         if (pd_diff_report_is_vacuous(report)) {
             fprintf(stderr,

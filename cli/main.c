@@ -304,7 +304,7 @@ static void warn_missing_variable(const char *name)
     if (value != NULL && !is_dir(value))
         fprintf(stderr,
                 "parsediff: warning: %s is %s, which is not a directory, so no transcripts are "
-                "read from it\n",
+                "read from it. Set it to the directory that holds them, or pass --source\n",
                 name, value);
 }
 

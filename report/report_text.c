@@ -569,6 +569,8 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
                               "Pending-resync sessions (not counted; resync rewrites these)", true);
         write_session_section(&ctx, r, PD_CLASS_SKIPPED,
                               "Skipped sessions (stored rows not compared)", false);
+        write_session_section(&ctx, r, PD_CLASS_NEW_ON_DISK,
+                              "New sessions (found on disk, not in the archive)", false);
     }
     write_skew_note(&ctx, r);
     write_timings(&ctx, r);

@@ -1071,12 +1071,21 @@ static void diff_copied_corpus_warns(void **state)
     run_args(ws, args, &res);
     expect_exit(&res, 0);
     expect_out_contains(&res, "0 sessions changed, 0 identical.");
-    expect_err_contains(&res, "warning: nothing was compared: 3 sessions under the --source roots");
+    expect_err_contains(&res, "warning: nothing was compared: 3 sessions under the source roots");
     expect_err_contains(&res, copy.claude_root);
     expect_err_contains(&res, "from another copy that still exists (");
     expect_err_contains(&res, original);
-    expect_err_contains(&res, "Pass the --source roots that sync used, or sync these roots first.");
-    expect_err_lacks(&res, "not found under the --source roots");
+    expect_err_contains(&res, "Give the roots that sync used, or sync these roots first.");
+    expect_err_lacks(&res, "not found under the source roots");
+    cli_result_free(&res);
+
+    /* --fail-on-uncompared turns the same run into a failure. */
+    const char *const strict[] = {"diff",      "--db",     ws->env.db, "--source",
+                                  claude_root, "--source", codex_root, "--fail-on-uncompared",
+                                  NULL};
+    run_args(ws, strict, &res);
+    expect_exit(&res, 1);
+    expect_err_contains(&res, "--fail-on-uncompared failed: 3 stored sessions were not compared");
     cli_result_free(&res);
     free(original);
     free(codex_root);
@@ -1101,8 +1110,8 @@ static void diff_wrong_roots_warn(void **state)
     expect_exit(&res, 0);
     expect_out_contains(&res, "0 sessions changed, 0 identical.");
     expect_err_contains(&res, "warning: nothing was compared: 3 stored sessions, such as ");
-    expect_err_contains(&res, "were not found under the --source roots where the agent keeps them");
-    expect_err_contains(&res, "Pass every --source root that sync used");
+    expect_err_contains(&res, "were not found under the source roots where the agent keeps them");
+    expect_err_contains(&res, "Give every root that sync used (--source");
     cli_result_free(&res);
 
     /* A wrong Codex root alone compares the Claude sessions and warns about the Codex one. */
@@ -1113,14 +1122,30 @@ static void diff_wrong_roots_warn(void **state)
     expect_out_contains(&res, "0 sessions changed, 2 identical.");
     expect_err_contains(&res, "warning: 1 stored session, such as ");
     expect_err_contains(&res, CODEX_A);
-    expect_err_contains(&res, "was not found under the --source roots where the agent keeps it");
+    expect_err_contains(&res, "was not found under the source roots where the agent keeps it");
+    cli_result_free(&res);
+
+    /* With --fail-on-uncompared the one session left out fails the run. */
+    const char *const strict[] = {"diff",
+                                  "--db",
+                                  ws->env.db,
+                                  "--source",
+                                  ws->claude_source,
+                                  "--source",
+                                  codex_root,
+                                  "--fail-on-uncompared",
+                                  NULL};
+    run_args(ws, strict, &res);
+    expect_exit(&res, 1);
+    expect_err_contains(&res, "--fail-on-uncompared failed: 1 stored session was not compared");
     cli_result_free(&res);
 
     /* The usual roots compare every session and print no warning. */
-    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
     expect_out_contains(&res, "0 sessions changed, 3 identical.");
     expect_err_lacks(&res, "warning");
+    expect_err_lacks(&res, "failed");
     cli_result_free(&res);
 
     free(codex_root);

@@ -750,15 +750,19 @@ static void text_unlisted_classes_hidden(void **state)
 
     const char *out = render_text(f, true);
     assert_not_contains(out, "ident-info");
-    assert_not_contains(out, "new-one");
     assert_not_contains(out, "excluded-one");
     assert_not_contains(out, "retry-one");
     assert_not_contains(out, "archive-preserved");
-    /* --verbose names the skipped rows with their reasons, and the compact report does not. */
+    /* --verbose names the skipped rows with their reasons and the new sessions. The compact
+     * report names neither. */
     assert_contains(out, "Skipped sessions (stored rows not compared)\n"
                          "  claude  skipped-one\n"
                          "    reason: trashed in archive\n");
-    assert_not_contains(render_text(f, false), "skipped-one");
+    assert_contains(out, "New sessions (found on disk, not in the archive)\n"
+                         "  claude  new-one  /p/new.jsonl\n");
+    out = render_text(f, false);
+    assert_not_contains(out, "skipped-one");
+    assert_not_contains(out, "new-one");
 }
 
 /* ---- text: parse errors -------------------------------------------------- */
