@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/timefmt.h"
+
 /*
  * How long a connection waits for a lock held by another connection before
  * failing with SQLITE_BUSY. Writers hold the lock for one source at a time,
@@ -696,14 +698,6 @@ void pd_archive_global_init(void)
     pthread_once(&sqlite_config_once, configure_sqlite);
 }
 
-/* Milliseconds on the monotonic clock. */
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Switches the archive to WAL mode. When two processes switched the same
  * new file, SQLite often returned SQLITE_BUSY to one of them within
@@ -712,10 +706,10 @@ static int64_t monotonic_ms(void)
  */
 static int switch_to_wal(pd_archive *a, pd_err *err)
 {
-    const int64_t deadline = monotonic_ms() + ARCHIVE_BUSY_TIMEOUT_MS;
+    const int64_t deadline = pd_monotonic_ns() + (int64_t)ARCHIVE_BUSY_TIMEOUT_MS * 1000000;
     for (;;) {
         int rc = sqlite3_exec(a->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-        if ((rc & 0xff) != SQLITE_BUSY || monotonic_ms() >= deadline)
+        if ((rc & 0xff) != SQLITE_BUSY || pd_monotonic_ns() >= deadline)
             return rc == SQLITE_OK ? PD_OK : archive_sqlite_fail(a, rc, "switch to WAL mode", err);
         const struct timespec pause = {.tv_sec = 0, .tv_nsec = 5 * 1000 * 1000};
         nanosleep(&pause, NULL);

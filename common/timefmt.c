@@ -2,7 +2,7 @@
  * timefmt.c -- RFC 3339 parsing and formatting in nanoseconds since the epoch.
  *
  * Entry points: pd_time_parse(), pd_time_format(), pd_time_format_seconds(),
- * pd_time_year(), pd_time_now().
+ * pd_time_year(), pd_time_now(), pd_monotonic_ns().
  *
  * Parsing reproduces what Go's time.Parse accepts for the archive's layouts,
  * tried in order (first match wins):
@@ -18,7 +18,7 @@
  * Calendar arithmetic is done here, in 64-bit days and seconds, so results do
  * not depend on TZ or on timegm().
  *
- * Threading: pure functions (pd_time_now reads the clock).
+ * Threading: pure functions (pd_time_now and pd_monotonic_ns read the clocks).
  */
 #include "common/timefmt.h"
 
@@ -353,4 +353,11 @@ pd_time_ns pd_time_now(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (pd_time_ns)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+int64_t pd_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }

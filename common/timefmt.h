@@ -9,7 +9,9 @@
  * when it is zero, and the suffix Z: "2024-01-01T10:00:00Z",
  * "2026-05-02T12:33:24.669Z".
  *
- * Thread-safety: pure functions.
+ * pd_monotonic_ns() reads the monotonic clock that times run phases.
+ *
+ * Thread-safety: pure functions, apart from the two clock reads.
  */
 #ifndef PD_TIMEFMT_H
 #define PD_TIMEFMT_H
@@ -37,5 +39,8 @@ int pd_time_year(pd_time_ns t);
 
 /* Current wall-clock time. */
 pd_time_ns pd_time_now(void);
+
+/* Monotonic clock in nanoseconds, for timing phases and timeouts. */
+int64_t pd_monotonic_ns(void);
 
 #endif

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/hash.h"
@@ -75,13 +74,6 @@ size_t pd_engine_supported_agents(const char *const **out)
     }
     *out = names;
     return n;
-}
-
-int64_t pd_monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 unsigned pd_default_threads(void)

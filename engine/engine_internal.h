@@ -12,6 +12,7 @@
 #include "archive/archive.h"
 #include "common/arena.h"
 #include "common/error.h"
+#include "common/timefmt.h"
 #include "engine/engine.h"
 #include "parsers/jsonl.h"
 #include "parsers/provider.h"
@@ -189,9 +190,6 @@ int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_er
  * PD_DATA_VERSION): its rows follow rules this binary does not know.
  */
 int pd_check_archive_version(pd_archive *a, pd_err *err);
-
-/* Monotonic clock in nanoseconds, for phase timings. */
-int64_t pd_monotonic_ns(void);
 
 /* Worker count when the caller asked for the default (online CPUs, at least 1). */
 unsigned pd_default_threads(void);

@@ -15,8 +15,8 @@
  */
 #include <inttypes.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "common/timefmt.h"
 #include "report/report.h"
 
 /* Minimum time between two redraws, in nanoseconds (100 ms). */
@@ -42,11 +42,8 @@ struct pd_progress {
 
 static int64_t monotonic_now(void *ctx)
 {
-    struct timespec ts;
-
     (void)ctx;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+    return pd_monotonic_ns();
 }
 
 pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_clock_fn clock,

@@ -203,8 +203,8 @@ static void empty_file_rejected_by_diff(void **state)
 
     /*
      * SQLite treats a zero-length file as an empty database, so a diff
-     * opens it, finds no tables and says that a sync may still be creating
-     * the archive.
+     * opens it, finds no tables and reports that a sync may still be
+     * creating the archive.
      */
     diff_fails_unchanged(env, env->db, PD_ESCHEMA, "has no archive tables yet; if a sync is");
 }
