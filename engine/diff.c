@@ -114,12 +114,12 @@ static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_e
 }
 
 /*
- * Moves what the collector reads of a finished job (source, error, excluded
- * ids, and per session its id, agent, path, retry flag, snapshot row and
- * field diffs) into a new arena, and frees the arena that contains the
- * parsed and stored sessions. A job waiting in the result ring then costs a few
- * hundred bytes rather than the size of its transcript. Out of memory leaves
- * the job as it was.
+ * Moves what the collector reads of a finished job into a new arena and
+ * frees the arena of the parsed and stored sessions. The collector reads the
+ * source, the error, the excluded ids, and per session its id, agent, path,
+ * retry flag, snapshot row and field diffs. A job waiting in the result ring
+ * then costs a few hundred bytes, not the size of its transcript. Out of
+ * memory leaves the job as it was.
  */
 static void job_compact(pd_diff_job *job)
 {

@@ -64,7 +64,7 @@ typedef struct pd_job_source {
 /*
  * Read-ahead state of one run. cold becomes true when workers find two
  * sources outside the page cache within PD_READ_AHEAD_WINDOW reads of each
- * other. On a warm corpus single reads still find no cached page now and
+ * other. On a warm corpus a single read still finds no cached page now and
  * then (up to 142 of 100,000 in one run on the benchmark machine), and
  * reading ahead does not pay for those. While cold is true, the collector
  * checks each source it queues and requests readahead of those not cached,
@@ -74,9 +74,9 @@ typedef struct pd_job_source {
  * workers find uncached ones again.
  */
 typedef struct pd_read_ahead {
-    bool cold;              /* set by workers, cleared by the collector; __atomic builtins */
-    uint64_t reads;         /* sources read by workers; __atomic builtins */
-    uint64_t last_uncached; /* value of reads at the last uncached read, or 0 */
+    bool cold;              /* set by workers, cleared by the collector (__atomic builtins) */
+    uint64_t reads;         /* sources read by workers (__atomic builtins) */
+    uint64_t last_uncached; /* value of reads at the last uncached read, or 0 (__atomic) */
     unsigned cached_run;    /* collector only: sources in a row found cached */
 } pd_read_ahead;
 

@@ -52,7 +52,7 @@ void pd_source_buf_free(pd_source_buf *b);
 
 /* What pd_source_prefetch() found and did. */
 typedef enum pd_prefetch {
-    PD_PREFETCH_NONE,    /* not an openable regular file; the later read reports it */
+    PD_PREFETCH_NONE,    /* not an openable regular file, which the later read reports */
     PD_PREFETCH_CACHED,  /* the first byte was in the page cache (or the file is empty) */
     PD_PREFETCH_STARTED, /* readahead of the first PD_SOURCE_PREFETCH_BYTES requested */
 } pd_prefetch;
