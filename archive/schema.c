@@ -628,6 +628,11 @@ static int check_columns(pd_archive *a, pd_err *err)
                           missing_tables, missing_columns);
     if (tables_len > 0)
         return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s", a->path, missing_tables);
+    if (!writable && strcmp(missing_columns, "sessions.last_write_incremental") == 0)
+        return pd_err_set(err, PD_ESCHEMA,
+                          "%s: missing columns: %s; the archive predates that column, and one "
+                          "parsediff sync adds it without changing any row",
+                          a->path, missing_columns);
     return pd_err_set(err, PD_ESCHEMA, "%s: missing columns: %s", a->path, missing_columns);
 }
 
@@ -716,10 +721,103 @@ static int switch_to_wal(pd_archive *a, pd_err *err)
     }
 }
 
+/*
+ * Sets *name to the first table of the main schema (a malloc'd copy), or
+ * NULL when the file has none.
+ */
+static int first_table(pd_archive *a, char **name, pd_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    *name = NULL;
+    int rc = sqlite3_prepare_v2(a->db,
+                                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                                " AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name LIMIT 1",
+                                -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            *name = strdup((const char *)sqlite3_column_text(stmt, 0));
+            rc = *name != NULL ? SQLITE_OK : SQLITE_NOMEM;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    if (rc != SQLITE_OK)
+        rc = archive_sqlite_fail(a, rc, "read the schema", err);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/*
+ * Refuses a database that holds tables but no sessions table: it belongs to
+ * something else, and creating the archive schema in it (or switching it
+ * to WAL mode) would change a file the user never meant to give.
+ */
+static int refuse_foreign_database(pd_archive *a, pd_err *err)
+{
+    bool has_sessions = false;
+    int rc = table_exists(a, "sessions", &has_sessions, err);
+    if (rc != PD_OK || has_sessions)
+        return rc;
+    char *other = NULL;
+    rc = first_table(a, &other, err);
+    if (rc == PD_OK && other != NULL)
+        rc = pd_err_set(err, PD_ESCHEMA,
+                        "%s: is an SQLite database of something else (it has a table \"%s\" and no "
+                        "sessions table); pass a new file or an existing archive as --db",
+                        a->path, other);
+    free(other);
+    return rc;
+}
+
+/*
+ * Archives written before sessions.last_write_incremental existed get the
+ * column as the reference archiver adds it: NOT NULL DEFAULT 0, so every
+ * older row reads as written in full, and no data version changes.
+ */
+/* Sets *present to whether sessions has the column last_write_incremental. */
+static int has_incremental_marker(pd_archive *a, bool *present, pd_err *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = table_columns(a, "sessions", &names, &n, err);
+    if (rc != PD_OK)
+        return rc;
+    *present = n == 0 || contains_name(names, n, "last_write_incremental");
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return PD_OK;
+}
+
+static int add_incremental_marker(pd_archive *a, pd_err *err)
+{
+    bool present = false;
+    int rc = has_incremental_marker(a, &present, err);
+    if (rc != PD_OK || present)
+        return rc;
+    /* Checked again under the write lock: another sync may have added it. */
+    rc = archive_exec(a, "BEGIN IMMEDIATE", "add the column sessions.last_write_incremental", err);
+    if (rc == PD_OK)
+        rc = has_incremental_marker(a, &present, err);
+    if (rc == PD_OK && !present)
+        rc = archive_exec(a,
+                          "ALTER TABLE sessions ADD COLUMN last_write_incremental INTEGER NOT NULL"
+                          " DEFAULT 0",
+                          "add the column sessions.last_write_incremental", err);
+    if (rc == PD_OK)
+        rc = archive_exec(a, "COMMIT", "add the column sessions.last_write_incremental", err);
+    if (rc != PD_OK)
+        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
-    int rc = switch_to_wal(a, err);
+    int rc = refuse_foreign_database(a, err);
+    if (rc == PD_OK)
+        rc = switch_to_wal(a, err);
     /* In WAL mode NORMAL skips the fsync at each commit, and sync commits once
      * per source. A killed process loses nothing. A power cut can lose the
      * last commits but never leaves a torn session, because each source is
@@ -735,6 +833,8 @@ static int prepare_writable(pd_archive *a, pd_err *err)
     rc = table_exists(a, "sessions", &has_sessions, err);
     if (rc == PD_OK && !has_sessions)
         rc = create_schema(a, err);
+    else if (rc == PD_OK)
+        rc = add_incremental_marker(a, err);
     if (rc != PD_OK)
         return rc;
 

@@ -248,6 +248,60 @@ static char *read_file(const char *path, size_t *n)
 }
 
 /* An archive with enough rows to span many pages, checkpointed into the main file. */
+/* A database of another program is refused before anything in it changes. */
+static void test_foreign_database_left_alone(void **state)
+{
+    fixture *fx = *state;
+    afx_sql(fx->db, "CREATE TABLE notes(body TEXT); INSERT INTO notes VALUES ('keep me')");
+    size_t n_before = 0, n_after = 0;
+    char *before = read_file(fx->db, &n_before);
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    int rc = pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, &err);
+
+    assert_int_equal(rc, PD_ESCHEMA);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, fx->db));
+    assert_non_null(strstr(err.msg, "\"notes\""));
+    char *after = read_file(fx->db, &n_after);
+    assert_int_equal(n_before, n_after);
+    assert_memory_equal(before, after, n_before);
+    free(before);
+    free(after);
+    char *tables = afx_sql_text(fx->db, "SELECT group_concat(name) FROM sqlite_master");
+    assert_string_equal(tables, "notes");
+    free(tables);
+}
+
+/*
+ * An archive from before sessions.last_write_incremental: diff names the
+ * column and the sync that adds it, and sync adds it with 0 in every row.
+ */
+static void test_incremental_marker_added_by_sync(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "older");
+    afx_sql(fx->db, "ALTER TABLE sessions DROP COLUMN last_write_incremental");
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err), PD_ESCHEMA);
+    assert_non_null(strstr(err.msg, "sessions.last_write_incremental"));
+    assert_non_null(strstr(err.msg, "one parsediff sync adds it"));
+
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, &err), PD_OK);
+    pd_archive_close(a);
+    char *rows = afx_sql_text(fx->db, "SELECT group_concat(id || '=' || last_write_incremental)"
+                                      " FROM sessions");
+    assert_string_equal(rows, "older=0");
+    free(rows);
+
+    a = NULL;
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err), PD_OK);
+    pd_archive_close(a);
+}
+
 static void make_multi_page_archive(fixture *fx)
 {
     pd_archive_close(afx_create_archive(fx->db));
@@ -557,6 +611,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_table_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_columns_only_for_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_sqlite_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_database_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incremental_marker_added_by_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_path_rejected, setup, teardown),
