@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/text.h"
 #include "report/report.h"
 
 static void sync_help(FILE *out)
@@ -35,6 +36,16 @@ static void on_progress(void *ctx, int64_t done, int64_t total)
     sync_progress *sp = ctx;
     pd_progress_set_total(sp->bar, total);
     pd_progress_tick(sp->bar, done);
+}
+
+/* Prints before, s with its control characters scrubbed, then after, to stderr. */
+static void print_scrubbed(const char *before, const char *s, const char *after)
+{
+    char *copy = strdup(s);
+    if (copy != NULL)
+        pd_text_scrub_controls(copy);
+    fprintf(stderr, "%s%s%s", before, copy != NULL ? copy : "(out of memory)", after);
+    free(copy);
 }
 
 int pd_cmd_sync(int argc, char **argv)
@@ -97,7 +108,8 @@ int pd_cmd_sync(int argc, char **argv)
     if (strcmp(progress_mode, "auto") != 0 && strcmp(progress_mode, "always") != 0 &&
         strcmp(progress_mode, "never") != 0) {
         pd_cli_sources_free(&src);
-        return pd_cli_usage_error("sync ", "--progress must be auto, always or never");
+        return pd_cli_usage_error("sync ", "--progress must be auto, always or never, got \"%s\"",
+                                  progress_mode);
     }
     if (!pd_cli_sources_defaults(&src)) {
         pd_cli_sources_free(&src);
@@ -153,10 +165,11 @@ int pd_cmd_sync(int argc, char **argv)
                 (long long)stats.files_unchanged, (long long)stats.files_failed,
                 (long long)stats.sessions_full, (long long)stats.sessions_incremental);
         if (stats.titles_refreshed > 0)
-            fprintf(stderr, "; %lld titles refreshed", (long long)stats.titles_refreshed);
-        fprintf(stderr, " (archive %s)\n", src.db_path);
+            fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
+                    stats.titles_refreshed == 1 ? "" : "s");
+        print_scrubbed(" (archive ", src.db_path, ")\n");
         for (size_t i = 0; i < stats.n_errors; i++)
-            fprintf(stderr, "  failed: %s\n", stats.errors[i].message);
+            print_scrubbed("  failed: ", stats.errors[i].message, "\n");
     }
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");

@@ -50,12 +50,23 @@ void pd_cli_install_signals(void)
 
 void pd_cli_error(const char *fmt, ...)
 {
-    va_list ap;
-    fputs("parsediff: error: ", stderr);
+    char stack_msg[1024];
+    va_list ap, measure;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    va_copy(measure, ap);
+    int n = vsnprintf(NULL, 0, fmt, measure);
+    va_end(measure);
+    char *msg = n >= 0 && (size_t)n >= sizeof stack_msg ? malloc((size_t)n + 1) : NULL;
+    size_t cap = msg != NULL ? (size_t)n + 1 : sizeof stack_msg;
+    if (msg == NULL)
+        msg = stack_msg;
+    vsnprintf(msg, cap, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    /* Messages carry file names, which may hold control characters. */
+    pd_text_scrub_controls(msg);
+    fprintf(stderr, "parsediff: error: %s\n", msg);
+    if (msg != stack_msg)
+        free(msg);
 }
 
 int pd_cli_usage_error(const char *command, const char *fmt, ...)

@@ -10,6 +10,7 @@
  * one write() so that lines from different threads do not interleave.
  */
 #include "common/log.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -98,6 +99,7 @@ void pd_log_write(int level, const char *fmt, ...)
     snprintf(line, total, "parsediff: %s: ", name);
     vsnprintf(line + prefix_len, total - (size_t)prefix_len - 1, fmt, ap);
     va_end(ap);
+    pd_text_scrub_controls(line + prefix_len);
 
     total = strlen(line);
     line[total++] = '\n';

@@ -352,6 +352,14 @@ bool pd_text_has_prefix(const char *s, size_t n, const char *prefix)
     return plen <= n && memcmp(s, prefix, plen) == 0;
 }
 
+void pd_text_scrub_controls(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p != '\0'; p++) {
+        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+            *p = '?';
+    }
+}
+
 const char *pd_text_find(const char *s, size_t n, const char *needle)
 {
     size_t nlen = strlen(needle);

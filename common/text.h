@@ -42,6 +42,12 @@ char *pd_text_trim(pd_arena *a, const char *s, size_t n);
 bool pd_text_is_blank(const char *s, size_t n);
 /* True when s[0..n) starts with the NUL-terminated prefix. */
 bool pd_text_has_prefix(const char *s, size_t n, const char *prefix);
+/*
+ * Replaces, in place, every C0 control character other than \n and \t, and
+ * DEL, with '?', so that a file name cannot drive the terminal a message
+ * is printed on.
+ */
+void pd_text_scrub_controls(char *s);
 /* Finds needle in s[0..n); returns a pointer into s or NULL. */
 const char *pd_text_find(const char *s, size_t n, const char *needle);
 

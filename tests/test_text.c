@@ -368,6 +368,20 @@ static void text_find_matches_memmem(void **state)
     }
 }
 
+static void scrub_controls_cases(void **state)
+{
+    (void)state;
+    char s[] = "a\x1b[31mb\tc\nd\re\x7f\x01"
+               "f\xc3\xa9";
+    pd_text_scrub_controls(s);
+    /* Tab and newline stay; ESC, CR, DEL and SOH become '?'; UTF-8 is kept. */
+    assert_string_equal(s, "a?[31mb\tc\nd?e??f\xc3\xa9");
+
+    char empty[] = "";
+    pd_text_scrub_controls(empty);
+    assert_string_equal(empty, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +414,7 @@ int main(void)
         cmocka_unit_test(trim_span_offsets),
         cmocka_unit_test(is_blank_cases),
         cmocka_unit_test(prefix_and_find),
+        cmocka_unit_test(scrub_controls_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
