@@ -108,7 +108,20 @@ static bool add_agent(const char **agents, size_t *n, const char *raw)
  * so the warning names the fix, and --fail-on-uncompared turns the count
  * returned into exit 1.
  */
-static int64_t warn_skipped(const pd_diff_report *report)
+/* True when path lies under one of the roots given. */
+static bool under_a_root(const pd_cli_sources *src, const char *path)
+{
+    for (size_t i = 0; i < src->n_roots; i++) {
+        size_t n = strlen(src->roots[i].root);
+        while (n > 1 && src->roots[i].root[n - 1] == '/')
+            n--;
+        if (strncmp(path, src->roots[i].root, n) == 0 && path[n] == '/')
+            return true;
+    }
+    return false;
+}
+
+static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *src)
 {
     static const char copy_prefix[] = "duplicate session id; the stored row comes from ";
     const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
@@ -127,14 +140,21 @@ static int64_t warn_skipped(const pd_diff_report *report)
 
     const pd_diff_entry *copy = NULL;
     int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
-    if (n_copies > 0)
+    if (n_copies > 0) {
+        const char *stored = copy->reason + strlen(copy_prefix);
+        /* With both copies under the roots, each sync stores whichever it
+         * met last, so only removing one of them helps. */
+        const char *fix = under_a_root(src, stored)
+                              ? "Both copies lie under the roots, so keep only one of them."
+                              : "Give the roots that sync used, or sync these roots first.";
         fprintf(stderr,
                 "parsediff: warning: %s%lld session%s under the source roots, such as %s, "
                 "%s skipped because the archive stored %s from another copy that still "
-                "exists (%s). Give the roots that sync used, or sync these roots first.\n",
+                "exists (%s). %s\n",
                 nothing, (long long)n_copies, n_copies == 1 ? "" : "s",
                 copy->file_path != NULL ? copy->file_path : "?", n_copies == 1 ? "was" : "were",
-                n_copies == 1 ? "it" : "them", copy->reason + strlen(copy_prefix));
+                n_copies == 1 ? "it" : "them", stored, fix);
+    }
     return n_missed + n_copies;
 }
 
@@ -320,7 +340,7 @@ int pd_cmd_diff(int argc, char **argv)
         goto out;
     }
 
-    int64_t n_uncompared = warn_skipped(report);
+    int64_t n_uncompared = warn_skipped(report, &src);
 
     if (fail_on_uncompared && n_uncompared > 0) {
         fprintf(stderr,

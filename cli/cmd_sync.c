@@ -2,9 +2,11 @@
  * cmd_sync.c -- `parsediff sync`: option parsing, the run, and the summary.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -46,6 +48,43 @@ static void print_scrubbed(const char *before, const char *s, const char *after)
         pd_text_scrub_controls(copy);
     fprintf(stderr, "%s%s%s", before, copy != NULL ? copy : "(out of memory)", after);
     free(copy);
+}
+
+/* Where each agent keeps its transcripts under its root, for the warning below. */
+static const char *root_layout(const char *agent)
+{
+    if (strcmp(agent, "claude") == 0)
+        return "ROOT/PROJECT/*.jsonl";
+    if (strcmp(agent, "codex") == 0)
+        return "ROOT/YYYY/MM/DD/rollout-*.jsonl";
+    return "its own layout";
+}
+
+/*
+ * Warns about each agent whose roots held no transcript at all. A root one
+ * level off (~/.claude for ~/.claude/projects) is the usual cause, and the
+ * summary's "0 files discovered" alone does not say which root missed.
+ */
+static void warn_empty_roots(const pd_cli_sources *src, const pd_sync_stats *stats)
+{
+    for (size_t i = 0; i < src->n_roots; i++) {
+        const char *agent = src->roots[i].agent;
+        bool found = false;
+        for (size_t j = 0; j < stats->n_agents_discovered && !found; j++)
+            found = strcmp(stats->discovered_by_agent[j].agent, agent) == 0;
+        /* A default root that does not exist is an agent the user does not run. */
+        struct stat st;
+        if (found || stat(src->roots[i].root, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        char *root = strdup(src->roots[i].root);
+        if (root != NULL)
+            pd_text_scrub_controls(root);
+        fprintf(stderr,
+                "parsediff: warning: no %s transcripts found under %s, where the agent keeps them "
+                "as %s; if the root is one level off, pass the directory that holds them\n",
+                agent, root != NULL ? root : src->roots[i].root, root_layout(agent));
+        free(root);
+    }
 }
 
 int pd_cmd_sync(int argc, char **argv)
@@ -170,6 +209,8 @@ int pd_cmd_sync(int argc, char **argv)
         print_scrubbed(" (archive ", src.db_path, ")\n");
         for (size_t i = 0; i < stats.n_errors; i++)
             print_scrubbed("  failed: ", stats.errors[i].message, "\n");
+        if (rc == PD_OK)
+            warn_empty_roots(&src, &stats);
     }
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");

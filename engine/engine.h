@@ -72,6 +72,12 @@ typedef struct pd_sync_stats {
     int64_t sessions_incremental;/* sessions written by an incremental append */
     int64_t titles_refreshed;    /* Codex sessions rewritten for a title-only change */
     int64_t files_failed;
+    /* Files discovered per agent, in the order agents first found one. */
+    struct {
+        const char *agent; /* provider name, static */
+        int64_t files;
+    } discovered_by_agent[8];
+    size_t n_agents_discovered;
     pd_sync_error *errors;       /* one per failed file, malloc'd; see pd_sync_stats_free */
     size_t n_errors;
     bool interrupted;

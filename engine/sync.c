@@ -511,10 +511,28 @@ static int sync_fold(void *ctx, void *job_, bool ran)
     return PD_OK;
 }
 
+/* Counts one discovered file for its agent. */
+static void count_discovered(pd_sync_stats *stats, const char *agent)
+{
+    const size_t cap = sizeof stats->discovered_by_agent / sizeof stats->discovered_by_agent[0];
+    for (size_t i = 0; i < stats->n_agents_discovered; i++) {
+        if (strcmp(stats->discovered_by_agent[i].agent, agent) == 0) {
+            stats->discovered_by_agent[i].files++;
+            return;
+        }
+    }
+    if (stats->n_agents_discovered < cap) {
+        stats->discovered_by_agent[stats->n_agents_discovered].agent = agent;
+        stats->discovered_by_agent[stats->n_agents_discovered].files = 1;
+        stats->n_agents_discovered++;
+    }
+}
+
 static int sync_submit_source(void *ctx, const pd_job_source *js)
 {
     sync_run *run = ctx;
     run->stats->files_discovered++;
+    count_discovered(run->stats, js->provider->name);
 
     sync_job *job = calloc(1, sizeof *job);
     if (job == NULL)

@@ -917,8 +917,28 @@ static void sync_rerun_skips_unchanged_files(void **state)
     expect_err_contains(&res, "0 parsed");
     expect_err_contains(&res, "3 unchanged");
     expect_err_contains(&res, "0 failed");
+    expect_err_lacks(&res, "transcripts found under");
     assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
     cli_result_free(&res);
+}
+
+/* A Claude root one level above its projects finds nothing, and sync says where it looked. */
+static void sync_warns_about_an_empty_root(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    char *parent = fx_fmt("claude=%s/..", ws->env.claude_root);
+    const char *args[] = {"sync", "--db",     ws->env.db,       "--source",
+                          parent, "--source", ws->codex_source, NULL};
+
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "no claude transcripts found under");
+    expect_err_contains(&res, "ROOT/PROJECT/*.jsonl");
+    expect_err_lacks(&res, "no codex transcripts");
+    cli_result_free(&res);
+    free(parent);
 }
 
 /*
@@ -1039,6 +1059,25 @@ static void diff_empty_archive_is_clean(void **state)
     assert_json_int(root, "totals.examined", 0);
     assert_int_equal(pd_json_len(pd_json_get(root, "sessions")), 0);
     pd_json_parser_free(parser);
+    cli_result_free(&res);
+}
+
+/* A backup copy under the same root: the advice is to keep one copy, not to change roots. */
+static void diff_copy_under_the_roots_warns(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "from another copy that still exists (");
+    expect_err_contains(&res, "-home-tess-src-orbit-backup");
+    expect_err_contains(&res, "Both copies lie under the roots, so keep only one of them.");
+    expect_err_lacks(&res, "Give the roots that sync used");
     cli_result_free(&res);
 }
 
@@ -2142,6 +2181,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(relative_roots_match_absolute_roots, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_wrong_roots_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copied_corpus_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_copy_under_the_roots_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
@@ -2168,6 +2208,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_progress_auto_on_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_corrupt_zst_keeps_good_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_garbage_file_is_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
     };
