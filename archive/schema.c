@@ -17,13 +17,17 @@
 #include "archive/archive_internal.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "common/log.h"
 #include "common/timefmt.h"
 
 /*
@@ -865,6 +869,96 @@ static bool has_rowid(sqlite3 *db, const char *probe)
     return ok;
 }
 
+/*
+ * True when a read-only connection may open path as immutable: the
+ * archive has no -wal file (so no connection has it open in WAL mode) and
+ * its directory is not writable, so SQLite cannot create the -shm file a
+ * WAL reader needs (a read-only mount, a directory of another user).
+ */
+static bool immutable_fallback_applies(const char *path)
+{
+    size_t n = strlen(path);
+    char *wal = malloc(n + 5);
+    char *copy = strdup(path);
+    bool applies = false;
+    if (wal != NULL && copy != NULL) {
+        memcpy(wal, path, n);
+        memcpy(wal + n, "-wal", 5);
+        struct stat st;
+        applies = stat(wal, &st) != 0 && errno == ENOENT && access(dirname(copy), W_OK) != 0;
+    }
+    free(wal);
+    free(copy);
+    return applies;
+}
+
+/* "file:" URI of path with immutable=1; '%', '?' and '#' are escaped. */
+static char *immutable_uri(const char *path)
+{
+    size_t n = strlen(path);
+    char *uri = malloc(3 * n + 32);
+    if (uri == NULL)
+        return NULL;
+    /* An absolute path gets an empty authority, so "//x" stays a path. */
+    size_t len = (size_t)sprintf(uri, "%s", path[0] == '/' ? "file://" : "file:");
+    for (const char *p = path; *p != '\0'; p++) {
+        if (*p == '%' || *p == '?' || *p == '#')
+            len += (size_t)sprintf(uri + len, "%%%02X", (unsigned char)*p);
+        else
+            uri[len++] = *p;
+    }
+    memcpy(uri + len, "?immutable=1", sizeof "?immutable=1");
+    return uri;
+}
+
+/* Reopens a as immutable; the first time in the process, says so on stderr. */
+static int reopen_immutable(pd_archive *a, pd_err *err)
+{
+    static atomic_bool warned;
+    char *uri = immutable_uri(a->path);
+    if (uri == NULL)
+        return pd_err_set(err, PD_ENOMEM, "%s: open archive: out of memory", a->path);
+    sqlite3_close_v2(a->db);
+    a->db = NULL;
+    int src = sqlite3_open_v2(
+        uri, &a->db,
+        SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+    free(uri);
+    if (src != SQLITE_OK)
+        return archive_sqlite_fail(a, src, "open archive", err);
+    if (!atomic_exchange(&warned, true))
+        PD_LOG(PD_LOG_WARN,
+               "%s: its directory is not writable, so SQLite cannot create the -shm file a "
+               "reader needs; reading it as an unchanging file instead. Do not sync it while "
+               "this runs",
+               a->path);
+    return read_user_version(a, err);
+}
+
+/*
+ * A WAL archive in a directory this process cannot write: read it as
+ * immutable when no -wal file exists, else name the cause and the fix.
+ */
+static int open_in_readonly_directory(pd_archive *a, pd_err *err)
+{
+    if (immutable_fallback_applies(a->path)) {
+        memset(err, 0, sizeof *err);
+        return reopen_immutable(a, err);
+    }
+    char *copy = strdup(a->path);
+    bool dir_writable = copy == NULL || access(dirname(copy), W_OK) == 0;
+    free(copy);
+    if (dir_writable)
+        return PD_ESQLITE;       /* err already holds SQLite's reason */
+    memset(err, 0, sizeof *err); /* replaces SQLite's "unable to open database file" */
+    return pd_err_set(err, PD_ESQLITE,
+                      "%s: cannot be read here: a -wal file holds recent writes, and SQLite must "
+                      "create the -shm file beside it, but the directory is not writable; run "
+                      "sync once where it is writable, or copy the archive with its -wal file to "
+                      "a writable directory",
+                      a->path);
+}
+
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
 {
     pd_archive *a = NULL;
@@ -911,6 +1005,9 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
 
     /* The first read of the file: a non-SQLite or damaged header fails here. */
     rc = read_user_version(a, err);
+    if (rc != PD_OK && flags == PD_ARCHIVE_READONLY &&
+        (sqlite3_errcode(a->db) & 0xff) == SQLITE_CANTOPEN)
+        rc = open_in_readonly_directory(a, err);
     if (rc == PD_OK && flags == PD_ARCHIVE_CREATE)
         rc = prepare_writable(a, err);
     if (rc == PD_OK)

@@ -10,9 +10,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,9 +45,33 @@ static int setup(void **state)
     return fx->arena == NULL ? -1 : 0;
 }
 
+/*
+ * Sets or clears the immutable attribute of a directory, under which even
+ * root cannot create files in it: a stand-in for a read-only mount.
+ * Returns false where the file system or the privileges do not allow it.
+ */
+static bool set_dir_immutable(const char *dir, bool on)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return false;
+    int attrs = 0;
+    bool ok = ioctl(fd, FS_IOC_GETFLAGS, &attrs) == 0;
+    if (ok) {
+        attrs = on ? attrs | FS_IMMUTABLE_FL : attrs & ~FS_IMMUTABLE_FL;
+        ok = ioctl(fd, FS_IOC_SETFLAGS, &attrs) == 0;
+    }
+    close(fd);
+    return ok;
+}
+
 static int teardown(void **state)
 {
     fixture *fx = *state;
+    char *copy_dir = afx_path(fx->dir, "copy");
+    set_dir_immutable(copy_dir, false);
+    set_dir_immutable(fx->dir, false);
+    free(copy_dir);
     afx_rmtree(fx->dir);
     pd_arena_free(fx->arena);
     free(fx->db);
@@ -300,6 +327,72 @@ static void test_incremental_marker_added_by_sync(void **state)
     a = NULL;
     assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err), PD_OK);
     pd_archive_close(a);
+}
+
+/*
+ * An archive in a directory nobody may write (a read-only mount in CI): with
+ * no -wal file it is read as immutable, and nothing is created beside it.
+ * With a -wal file but no -shm, the error names the cause and the fix.
+ */
+static void test_readonly_directory(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "kept");
+    char *wal = afx_path(fx->dir, "archive.db-wal");
+    char *shm = afx_path(fx->dir, "archive.db-shm");
+    assert_false(file_exists(wal));
+    if (!set_dir_immutable(fx->dir, true)) {
+        free(wal);
+        free(shm);
+        skip(); /* no immutable attribute here (not root, or another file system) */
+    }
+
+    pd_archive *a = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err), PD_OK);
+    pd_snapshot *snap = NULL;
+    assert_int_equal(pd_archive_snapshot(a, &snap, &err), PD_OK);
+    assert_int_equal(pd_snapshot_count(snap), 1);
+    assert_non_null(pd_snapshot_find_id(snap, "kept"));
+    pd_snapshot_free(snap);
+    pd_archive_close(a);
+    assert_false(file_exists(wal));
+    assert_false(file_exists(shm));
+    assert_true(set_dir_immutable(fx->dir, false));
+
+    /* A copy with its -wal file, but no -shm, in a directory that cannot get one. */
+    pd_archive *writer = afx_create_archive(fx->db);
+    pd_session *s = afx_session(fx->arena, "later", "claude", 2);
+    assert_int_equal(pd_session_normalize(s, NULL, fx->arena), PD_OK);
+    assert_int_equal(pd_archive_write_full(writer, s, &err), PD_OK);
+    assert_true(file_exists(wal));
+    char *copy_dir = afx_path(fx->dir, "copy");
+    assert_int_equal(mkdir(copy_dir, 0755), 0);
+    char *copy_db = afx_path(copy_dir, "archive.db");
+    char *copy_wal = afx_path(copy_dir, "archive.db-wal");
+    size_t n = 0;
+    char *bytes = read_file(fx->db, &n);
+    write_file(copy_db, bytes, n);
+    free(bytes);
+    bytes = read_file(wal, &n);
+    write_file(copy_wal, bytes, n);
+    free(bytes);
+    pd_archive_close(writer);
+    assert_true(set_dir_immutable(copy_dir, true));
+
+    a = NULL;
+    assert_int_equal(pd_archive_open(copy_db, PD_ARCHIVE_READONLY, &a, &err), PD_ESQLITE);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, copy_db));
+    if (strstr(err.msg, "directory is not writable") == NULL)
+        fail_msg("unexpected error: %s", err.msg);
+    assert_true(set_dir_immutable(copy_dir, false));
+
+    free(copy_db);
+    free(copy_wal);
+    free(copy_dir);
+    free(wal);
+    free(shm);
 }
 
 static void make_multi_page_archive(fixture *fx)
@@ -621,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_path_with_spaces_and_unicode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_rejects_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_file_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_directory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
