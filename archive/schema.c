@@ -870,10 +870,10 @@ static bool has_rowid(sqlite3 *db, const char *probe)
 }
 
 /*
- * True when a read-only connection may open path as immutable: the
- * archive has no -wal file (so no connection has it open in WAL mode) and
- * its directory is not writable, so SQLite cannot create the -shm file a
- * WAL reader needs (a read-only mount, a directory of another user).
+ * True when a read-only connection may open path as immutable. The archive
+ * has no -wal file, so no connection has it open in WAL mode. Its
+ * directory is not writable (a read-only mount, another user's directory),
+ * so SQLite cannot create the -shm file a WAL reader needs.
  */
 static bool immutable_fallback_applies(const char *path)
 {
@@ -892,7 +892,7 @@ static bool immutable_fallback_applies(const char *path)
     return applies;
 }
 
-/* "file:" URI of path with immutable=1; '%', '?' and '#' are escaped. */
+/* "file:" URI of path with immutable=1, with '%', '?' and '#' escaped. */
 static char *immutable_uri(const char *path)
 {
     size_t n = strlen(path);
@@ -911,7 +911,7 @@ static char *immutable_uri(const char *path)
     return uri;
 }
 
-/* Reopens a as immutable; the first time in the process, says so on stderr. */
+/* Reopens a as immutable, and says so on stderr the first time in the process. */
 static int reopen_immutable(pd_archive *a, pd_err *err)
 {
     static atomic_bool warned;
@@ -936,8 +936,8 @@ static int reopen_immutable(pd_archive *a, pd_err *err)
 }
 
 /*
- * A WAL archive in a directory this process cannot write: read it as
- * immutable when no -wal file exists, else name the cause and the fix.
+ * Opens a WAL archive in a directory this process cannot write: as
+ * immutable when no -wal file exists, else fails with the cause and the fix.
  */
 static int open_in_readonly_directory(pd_archive *a, pd_err *err)
 {

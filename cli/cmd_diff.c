@@ -360,8 +360,8 @@ int pd_cmd_diff(int argc, char **argv)
                     (long long)report->totals.examined, (long long)report->data_version);
             exit_code = PD_EXIT_DRIFT;
         } else if (pd_diff_report_has_failures(report)) {
-            /* The report on stdout says what changed; like the reference, only
-             * the vacuous case adds a line to stderr. */
+            /* The report on stdout tells what changed. As in the reference,
+             * only the vacuous case adds a line to stderr. */
             exit_code = PD_EXIT_DRIFT;
         }
     }

@@ -50,7 +50,7 @@ static void print_scrubbed(const char *before, const char *s, const char *after)
     free(copy);
 }
 
-/* Where each agent keeps its transcripts under its root, for the warning below. */
+/* The layout of an agent's transcripts under its root, for the warning below. */
 static const char *root_layout(const char *agent)
 {
     if (strcmp(agent, "claude") == 0)

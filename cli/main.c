@@ -4,8 +4,8 @@
  * parsediff parse [--agent claude|codex] FILE...
  * parsediff sync  [--db PATH] [--source AGENT=DIR]... [--threads N] [--full]
  * parsediff diff  [--db PATH] [--source AGENT=DIR]... [--agent NAME]... [--limit N]
- *                 [--fail-on-change] [--format text|json] [--json] [-v] [--threads N]
- *                 [--progress auto|always|never]
+ *                 [--fail-on-change] [--fail-on-uncompared] [--format text|json] [--json]
+ *                 [--timings] [-v] [--threads N] [--progress auto|always|never]
  */
 #include <ctype.h>
 #include <errno.h>
@@ -392,15 +392,18 @@ static void print_help(FILE *out)
           "                 [--progress auto|always|never]\n"
           "      Parse every transcript and write the archive (created if absent).\n"
           "  parsediff diff [--db PATH] [--source AGENT=DIR]... [--agent NAME]... [--limit N]\n"
-          "                 [--fail-on-change] [--format text|json] [--json] [--timings] [-v]\n"
-          "                 [--threads N] [--progress auto|always|never]\n"
+          "                 [--fail-on-change] [--fail-on-uncompared] [--format text|json]\n"
+          "                 [--json] [--timings] [-v] [--threads N]\n"
+          "                 [--progress auto|always|never]\n"
           "      Re-parse every transcript and report which stored sessions would change.\n"
           "  parsediff --version\n"
           "\n"
           "Run 'parsediff COMMAND --help' for the options of one command.\n"
           "\n"
-          "Exit codes: 0 clean; 1 drift under --fail-on-change; 2 usage error;\n"
-          "3 runtime failure (archive unreadable, I/O, a file that failed); 130 interrupted.\n",
+          "Exit codes: 0 clean; 1 drift under --fail-on-change (or --fail-on-uncompared);\n"
+          "2 usage error; "
+          "3 runtime failure (archive unreadable, I/O, a file that failed);\n"
+          "130 interrupted.\n",
           out);
 }
 

@@ -524,7 +524,8 @@ static void write_skew_note(text_ctx *ctx, const pd_diff_report *r)
     fprintf(ctx->out,
             "Note: %" PRId64 " session(s) were last written through the incremental-append path, "
             "and their differences are confined to fields that path is known to leave stale.\n"
-            "They do not trip --fail-on-change. Run a full resync to get a clean baseline.\n\n",
+            "They do not trip --fail-on-change. Run a full resync (parsediff sync --full) to get a "
+            "clean baseline.\n\n",
             r->totals.incremental_skew);
 }
 
