@@ -100,14 +100,6 @@ static bool add_agent(const char **agents, size_t *n, const char *raw)
     return true;
 }
 
-/*
- * Warns on stderr about stored sessions that were skipped rather than
- * compared because of the roots given: files outside every root, and rows
- * stored from another copy of a transcript found under the roots. Either
- * can make a --fail-on-change run pass having compared little or nothing,
- * so the warning names the fix, and --fail-on-uncompared turns the count
- * returned into exit 1.
- */
 /* True when path lies under one of the roots given. */
 static bool under_a_root(const pd_cli_sources *src, const char *path)
 {
@@ -121,12 +113,42 @@ static bool under_a_root(const pd_cli_sources *src, const char *path)
     return false;
 }
 
+/*
+ * Warns on stderr about stored sessions that were skipped rather than
+ * compared because of the roots given: files outside every root, and rows
+ * stored from another copy of a transcript found under the roots. Either
+ * can make a --fail-on-change run pass having compared little or nothing,
+ * so the warning names the fix, and --fail-on-uncompared turns the count
+ * returned into exit 1. A stored path under the roots that is no longer a
+ * transcript file gets a warning of its own and is not counted.
+ */
 static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *src)
 {
     static const char copy_prefix[] = "duplicate session id; the stored row comes from ";
     const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
-    const pd_diff_entry *missed = NULL;
-    int64_t n_missed = pd_diff_report_count_skipped(report, "not discovered", &missed);
+    /* Split "not discovered" by where the stored file lies: outside every
+     * root (the roots are wrong), or under one (the path is no longer a
+     * transcript file discovery accepts, such as a directory). */
+    const pd_diff_entry *missed = NULL, *misfit = NULL;
+    int64_t n_missed = 0, n_misfit = 0;
+    for (size_t i = 0; i < report->n_sessions; i++) {
+        const pd_diff_entry *e = &report->sessions[i];
+        if (e->cls != PD_CLASS_SKIPPED || e->reason == NULL ||
+            strcmp(e->reason, "not discovered") != 0)
+            continue;
+        bool inside = e->file_path != NULL && under_a_root(src, e->file_path);
+        if (inside && n_misfit++ == 0)
+            misfit = e;
+        if (!inside && n_missed++ == 0)
+            missed = e;
+    }
+    if (n_misfit > 0)
+        fprintf(stderr,
+                "parsediff: warning: %lld stored session%s, such as %s, %s skipped: the path lies "
+                "under the source roots but is no longer a transcript file (a directory, say). "
+                "Restore the transcript there if it should still be compared.\n",
+                (long long)n_misfit, n_misfit == 1 ? "" : "s", misfit->file_path,
+                n_misfit == 1 ? "was" : "were");
     if (n_missed > 0)
         fprintf(stderr,
                 "parsediff: warning: %s%lld stored session%s, such as %s, %s not found under "
@@ -155,6 +177,7 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 copy->file_path != NULL ? copy->file_path : "?", n_copies == 1 ? "was" : "were",
                 n_copies == 1 ? "it" : "them", stored, fix);
     }
+    /* Like a missing source, a misfit is not the roots' doing, so it is not counted. */
     return n_missed + n_copies;
 }
 

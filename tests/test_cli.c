@@ -1062,6 +1062,26 @@ static void diff_empty_archive_is_clean(void **state)
     cli_result_free(&res);
 }
 
+/* A directory where a stored transcript was: not a root problem, and said so. */
+static void diff_directory_in_place_of_transcript(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0755), 0);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "lies under the source roots but is no longer a transcript file");
+    expect_err_contains(&res, path);
+    expect_err_lacks(&res, "not found under the source roots");
+    cli_result_free(&res);
+    free(path);
+}
+
 /* A backup copy under the same root: the advice is to keep one copy, not to change roots. */
 static void diff_copy_under_the_roots_warns(void **state)
 {
@@ -2182,6 +2202,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_wrong_roots_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copied_corpus_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copy_under_the_roots_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
