@@ -375,8 +375,14 @@ static void write_parse_errors(text_ctx *ctx, const pd_diff_report *r)
         fputs(clean_or(ctx, e->file_path, "(unknown file)"), ctx->out);
         fputc('\n', ctx->out);
 
+        /* Reasons name their file for stderr; the line above already does. */
+        const char *reason = e->reason;
+        size_t path_len = e->file_path != NULL ? strlen(e->file_path) : 0;
+        if (reason != NULL && path_len > 0 && strncmp(reason, e->file_path, path_len) == 0 &&
+            reason[path_len] == ':' && reason[path_len + 1] == ' ')
+            reason += path_len + 2;
         write_spaces(ctx->out, reason_indent);
-        write_indented(ctx->out, clean_or(ctx, e->reason, "(no reason recorded)"), reason_indent);
+        write_indented(ctx->out, clean_or(ctx, reason, "(no reason recorded)"), reason_indent);
         fputc('\n', ctx->out);
     }
     fputc('\n', ctx->out);

@@ -779,7 +779,8 @@ static void text_parse_errors_listed(void **state)
     const char *out = render_text(f, false);
 
     assert_contains(out, "Parse errors\n");
-    assert_contains(out, "  claude  /p/broken.jsonl\n    /p/broken.jsonl: invalid JSON on line 3\n");
+    /* The path heads the entry, so the reason drops its own "path: " prefix. */
+    assert_contains(out, "  claude  /p/broken.jsonl\n    invalid JSON on line 3\n");
     assert_contains(out, "  codex   (unknown file)\n    no session_meta record\n");
     assert_contains(out, "    first problem\n    second problem\n");
     assert_before(out, "Parse errors\n", "0 sessions changed");
