@@ -211,6 +211,16 @@ int pd_cmd_sync(int argc, char **argv)
             print_scrubbed("  failed: ", stats.errors[i].message, "\n");
         if (rc == PD_OK)
             warn_empty_roots(&src, &stats);
+        if (stats.sessions_from_other_copy > 0 && stats.copy_id != NULL &&
+            stats.copy_stored_path != NULL && stats.copy_written_path != NULL) {
+            long long n = stats.sessions_from_other_copy;
+            fprintf(stderr,
+                    "parsediff: warning: %lld session%s, such as %s, %s in two files under "
+                    "the roots, and each sync stores the copy it reads last (this one ",
+                    n, n == 1 ? "" : "s", stats.copy_id, n == 1 ? "is" : "are");
+            print_scrubbed("from ", stats.copy_written_path, ", the one before ");
+            print_scrubbed("from ", stats.copy_stored_path, "). Keep only one copy.\n");
+        }
     }
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");

@@ -78,6 +78,11 @@ typedef struct pd_sync_stats {
         int64_t files;
     } discovered_by_agent[8];
     size_t n_agents_discovered;
+    /* Sessions written from a file other than the stored one while that file
+     * still exists: two copies of a transcript under the roots. The first
+     * one's id and both paths are kept (malloc'd). */
+    int64_t sessions_from_other_copy;
+    char *copy_id, *copy_stored_path, *copy_written_path;
     pd_sync_error *errors;       /* one per failed file, malloc'd; see pd_sync_stats_free */
     size_t n_errors;
     bool interrupted;

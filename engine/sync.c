@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "archive/archive.h"
 #include "common/hash.h"
@@ -470,6 +471,32 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
     return rc;
 }
 
+/*
+ * Counts the sessions of a full write whose stored row came from another
+ * file that still exists. With two copies of a transcript under the roots,
+ * each sync stores the copy it meets last, so the row moves on every run.
+ */
+static void note_other_copies(sync_run *run, const sync_job *job)
+{
+    pd_sync_stats *stats = run->stats;
+    for (size_t i = 0; i < job->n_sessions; i++) {
+        const pd_session *s = &job->sessions[i];
+        if (s->id == NULL || s->file_path == NULL)
+            continue;
+        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, s->id);
+        if (row == NULL || row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0)
+            continue;
+        struct stat st;
+        if (stat(row->file_path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (stats->sessions_from_other_copy++ == 0) {
+            stats->copy_id = strdup(s->id);
+            stats->copy_stored_path = strdup(row->file_path);
+            stats->copy_written_path = strdup(s->file_path);
+        }
+    }
+}
+
 static int sync_fold(void *ctx, void *job_, bool ran)
 {
     sync_run *run = ctx;
@@ -492,9 +519,10 @@ static int sync_fold(void *ctx, void *job_, bool ran)
                 break;
             }
             run->stats->files_parsed++;
-            if (job->action == SYNC_FULL)
+            if (job->action == SYNC_FULL) {
                 run->stats->sessions_full += (int64_t)job->n_sessions;
-            else
+                note_other_copies(run, job);
+            } else
                 run->stats->sessions_incremental++;
             if (job->title_refresh)
                 run->stats->titles_refreshed++;
@@ -626,6 +654,10 @@ out:
 
 void pd_sync_stats_free(pd_sync_stats *stats)
 {
+    free(stats->copy_id);
+    free(stats->copy_stored_path);
+    free(stats->copy_written_path);
+    stats->copy_id = stats->copy_stored_path = stats->copy_written_path = NULL;
     for (size_t i = 0; i < stats->n_errors; i++) {
         free(stats->errors[i].path);
         free(stats->errors[i].message);

@@ -922,6 +922,46 @@ static void sync_rerun_skips_unchanged_files(void **state)
     cli_result_free(&res);
 }
 
+/* Two copies of a transcript under the roots: every sync moves the row, and says why. */
+static void sync_warns_about_two_copies(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *original = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *backup = fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    char *count = fx_fmt("1 session, such as %s, is in two files under the roots", CLAUDE_A);
+    expect_err_contains(&res, count);
+    free(count);
+    char *moved = fx_fmt("(this one from %s, the one before from %s)", backup, original);
+    expect_err_contains(&res, moved);
+    cli_result_free(&res);
+    free(moved);
+
+    /* The next sync moves the row back, and warns again. */
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    moved = fx_fmt("(this one from %s, the one before from %s)", original, backup);
+    expect_err_contains(&res, moved);
+    cli_result_free(&res);
+    free(moved);
+
+    /* Once the backup is gone, sync is quiet. */
+    assert_int_equal(unlink(backup), 0);
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "two files");
+    cli_result_free(&res);
+    free(original);
+    free(backup);
+}
+
 /* A Claude root one level above its projects finds nothing, and sync says where it looked. */
 static void sync_warns_about_an_empty_root(void **state)
 {
@@ -2230,6 +2270,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_corrupt_zst_keeps_good_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_garbage_file_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
     };
