@@ -774,11 +774,6 @@ static int refuse_foreign_database(pd_archive *a, pd_err *err)
     return rc;
 }
 
-/*
- * Archives written before sessions.last_write_incremental existed get the
- * column as the reference archiver adds it: NOT NULL DEFAULT 0, so every
- * older row reads as written in full, and no data version changes.
- */
 /* Sets *present to whether sessions has the column last_write_incremental. */
 static int has_incremental_marker(pd_archive *a, bool *present, pd_err *err)
 {
@@ -794,6 +789,11 @@ static int has_incremental_marker(pd_archive *a, bool *present, pd_err *err)
     return PD_OK;
 }
 
+/*
+ * Archives written before sessions.last_write_incremental existed get the
+ * column as the reference archiver adds it: NOT NULL DEFAULT 0, so every
+ * older row reads as written in full, and no data version changes.
+ */
 static int add_incremental_marker(pd_archive *a, pd_err *err)
 {
     bool present = false;
