@@ -64,6 +64,12 @@ void pd_archive_close(pd_archive *a);
 const char *pd_archive_path(const pd_archive *a);
 /* PRAGMA user_version read at open (90 for an archive this binary created). */
 int64_t pd_archive_user_version(const pd_archive *a);
+/*
+ * True when the last failed statement failed for the archive as a whole
+ * (disk full, I/O error, read-only file, lock timeout, corruption), so
+ * every later write would fail the same way.
+ */
+bool pd_archive_cannot_write(const pd_archive *a);
 /* Sets the connection's page cache to kib KiB (SQLite's default is 2000). */
 int pd_archive_set_cache_kib(pd_archive *a, int kib, pd_err *err);
 

@@ -55,6 +55,7 @@ struct pd_archive {
     int64_t user_version;
     bool has_excluded_table; /* excluded_sessions exists (agentsview archives) */
     bool sessions_has_rowid; /* false for a sessions table declared WITHOUT ROWID */
+    int last_error;          /* primary SQLite code of the last failure, or SQLITE_OK */
     sqlite3_stmt *stmts[STMT_COUNT];
 };
 

@@ -272,6 +272,8 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
     const char *path = a != NULL && a->path != NULL ? a->path : "(archive)";
     const char *detail = a != NULL && a->db != NULL ? sqlite3_errmsg(a->db) : sqlite3_errstr(rc);
     int primary = rc & 0xff;
+    if (a != NULL)
+        a->last_error = primary;
 
     if (primary == SQLITE_NOMEM)
         return pd_err_set(err, PD_ENOMEM, "%s: %s failed: out of memory", path, operation);
@@ -1046,6 +1048,24 @@ int pd_archive_set_cache_kib(pd_archive *a, int kib, pd_err *err)
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", kib > 0 ? kib : 1);
     return archive_exec(a, sql, "set the page cache size", err);
+}
+
+bool pd_archive_cannot_write(const pd_archive *a)
+{
+    switch (a->last_error) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_NOMEM:
+        return true;
+    default:
+        return false;
+    }
 }
 
 int64_t pd_archive_user_version(const pd_archive *a)

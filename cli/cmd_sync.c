@@ -196,7 +196,7 @@ int pd_cmd_sync(int argc, char **argv)
         rc = pd_engine_sync(engine, &opts, &stats, &err);
     pd_progress_free(sp.bar);
 
-    if (rc == PD_OK || rc == PD_ECANCELED) {
+    if (rc == PD_OK || rc == PD_ECANCELED || stats.files_discovered > 0) {
         fprintf(stderr,
                 "sync: %lld files discovered, %lld parsed, %lld unchanged, %lld failed; "
                 "sessions written: %lld full, %lld incremental",

@@ -79,6 +79,7 @@ struct sync_run {
     pd_err *err;
     int64_t done;
     pd_read_ahead read_ahead;
+    bool stopped; /* the archive cannot be written: later jobs are not written */
 };
 
 static int sync_worker_init(void *user, void **ctx)
@@ -501,6 +502,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
 {
     sync_run *run = ctx;
     sync_job *job = job_;
+    int result = PD_OK;
 
     if (ran) {
         switch (job->action) {
@@ -513,9 +515,22 @@ static int sync_fold(void *ctx, void *job_, bool ran)
             break;
         case SYNC_FULL:
         case SYNC_INCREMENTAL: {
+            if (run->stopped)
+                break;
             pd_err werr = {0};
             if (write_job(run, job, &werr) != PD_OK) {
-                record_error(run, job->js.src.path, werr.msg);
+                char *msg =
+                    pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr.msg);
+                record_error(run, job->js.src.path, msg != NULL ? msg : werr.msg);
+                /* A full disk or a read-only archive fails every later write
+                 * too: stop with one message, not one per remaining file. */
+                run->stopped = pd_archive_cannot_write(run->writer);
+                if (run->stopped)
+                    result = pd_err_set(run->err, werr.code != PD_OK ? werr.code : PD_ESQLITE,
+                                        "%s; sync stopped there, because every later write "
+                                        "would fail the same way. The files written before are "
+                                        "complete",
+                                        werr.msg);
                 break;
             }
             run->stats->files_parsed++;
@@ -536,7 +551,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         run->opts->progress(run->opts->progress_ctx, run->done, run->stats->files_discovered);
     pd_arena_free(job->arena);
     free(job);
-    return PD_OK;
+    return result;
 }
 
 /* Counts one discovered file for its agent. */

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -920,6 +921,60 @@ static void sync_rerun_skips_unchanged_files(void **state)
     expect_err_lacks(&res, "transcripts found under");
     assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
     cli_result_free(&res);
+}
+
+/* Counts the occurrences of needle in s. */
+static size_t count_in(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *at = strstr(s, needle); at != NULL; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
+/*
+ * An archive that cannot grow (a full disk, here a file size limit) fails
+ * a write: sync names the transcript, stops with one message, and leaves
+ * every session it wrote complete.
+ */
+static void sync_stops_when_archive_cannot_grow(void **state)
+{
+    cli_ws *ws = *state;
+    for (int i = 0; i < 80; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "3f2a9c4e-1b7d-4e55-9a10-%012d", 100 + i);
+        write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit", id),
+                         fx_claude_rich(id, "Why does the solver diverge at step forty?"));
+    }
+
+    struct rlimit saved, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    small = saved;
+    small.rlim_cur = 160 * 1024;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", "--threads", "2", NULL);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, old_handler);
+
+    expect_exit(&res, 3);
+    expect_err_contains(&res, "sync stopped there, because every later write would fail");
+    expect_err_contains(&res, "-home-tess-src-orbit/3f2a9c4e-1b7d-4e55-9a10-");
+    /* One failed transcript: in the warning and in the summary, not once per file. */
+    assert_int_equal(count_in(res.err, ": not written: "), 2);
+    expect_err_contains(&res, "1 failed");
+    cli_result_free(&res);
+
+    char *check = fx_sql_text(ws->env.db, "PRAGMA integrity_check");
+    assert_string_equal(check, "ok");
+    free(check);
+    int64_t written = fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions");
+    assert_true(written > 0 && written < 80);
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions s WHERE message_count"
+                                            " != (SELECT count(*) FROM messages m"
+                                            " WHERE m.session_id = s.id)"),
+                     0);
 }
 
 /* Two copies of a transcript under the roots: every sync moves the row, and says why. */
@@ -2107,6 +2162,7 @@ static void sync_scrubs_controls_in_file_names(void **state)
     expect_err_contains(&res, "-home-tess-src-?[31mred/bad?[2J");
     expect_err_lacks(&res, "\x1b");
     cli_result_free(&res);
+    free(garbage);
 }
 
 static void sync_garbage_file_is_reported(void **state)
@@ -2271,6 +2327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_garbage_file_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
     };
