@@ -59,6 +59,8 @@ typedef struct sync_job {
 
     sync_action action;
     bool title_refresh;
+    bool shrunk; /* the file is shorter than its stored file_size */
+    int64_t stored_size, now_size;
     char *error; /* SYNC_FAILED: "path: reason" */
 
     pd_session *sessions; /* SYNC_FULL: normalised sessions */
@@ -359,6 +361,11 @@ static void sync_job_run(void *user, void *ctx, void *job_)
 
     bool force = run->opts != NULL && run->opts->force_full;
     int64_t eff_mtime = effective_mtime(job, shared, st.mtime_ns);
+    if (n_rows > 0 && rows[0]->file_size != PD_INT_NULL && st.size < rows[0]->file_size) {
+        job->shrunk = true;
+        job->stored_size = rows[0]->file_size;
+        job->now_size = st.size;
+    }
 
     if (!force && n_rows > 0) {
         bool stat_fresh = true;
@@ -498,6 +505,27 @@ static void note_other_copies(sync_run *run, const sync_job *job)
     }
 }
 
+/*
+ * Warns about a transcript shorter than when it was stored (a crash or a
+ * full disk cut it, or it was emptied). The full write that follows stores
+ * what is left, or, when nothing is left, keeps the stored sessions.
+ */
+static void warn_shrunk(const sync_job *job)
+{
+    if (!job->shrunk)
+        return;
+    if (job->n_sessions > 0)
+        PD_LOG(PD_LOG_WARN,
+               "%s: the file is shorter than when it was stored (%lld bytes, now %lld), so its "
+               "sessions were rewritten from what is left",
+               job->js.src.path, (long long)job->stored_size, (long long)job->now_size);
+    else
+        PD_LOG(PD_LOG_WARN,
+               "%s: the file is shorter than when it was stored (%lld bytes, now %lld) and holds "
+               "no session now, so the archive keeps the stored ones",
+               job->js.src.path, (long long)job->stored_size, (long long)job->now_size);
+}
+
 static int sync_fold(void *ctx, void *job_, bool ran)
 {
     sync_run *run = ctx;
@@ -537,6 +565,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
             if (job->action == SYNC_FULL) {
                 run->stats->sessions_full += (int64_t)job->n_sessions;
                 note_other_copies(run, job);
+                warn_shrunk(job);
             } else
                 run->stats->sessions_incremental++;
             if (job->title_refresh)

@@ -923,6 +923,39 @@ static void sync_rerun_skips_unchanged_files(void **state)
     cli_result_free(&res);
 }
 
+/* A transcript cut short after its sync: sync says so, and what it did about it. */
+static void sync_warns_about_a_shorter_file(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    char *body = fx_claude_rich(CLAUDE_A, "Why does the solver diverge?");
+    const char *second_line = strchr(body, '\n');
+    assert_non_null(second_line);
+    assert_int_equal(truncate(path, second_line + 1 - body), 0);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    char *cut = fx_fmt("%s: the file is shorter than when it was stored (%lld bytes, now %lld), "
+                       "so its sessions were rewritten",
+                       path, (long long)st.st_size, (long long)(second_line + 1 - body));
+    expect_err_contains(&res, cut);
+    cli_result_free(&res);
+
+    assert_int_equal(truncate(path, 0), 0);
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "holds no session now, so the archive keeps the stored ones");
+    cli_result_free(&res);
+    free(cut);
+    free(body);
+    free(path);
+}
+
 /* Counts the occurrences of needle in s. */
 static size_t count_in(const char *s, const char *needle)
 {
@@ -2328,6 +2361,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_a_shorter_file, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),
     };
