@@ -209,7 +209,8 @@ int pd_cmd_sync(int argc, char **argv)
         print_scrubbed(" (archive ", src.db_path, ")\n");
         for (size_t i = 0; i < stats.n_errors; i++)
             print_scrubbed("  failed: ", stats.errors[i].message, "\n");
-        if (rc == PD_OK)
+        /* A failed listing explains an empty root better than a guess at its level. */
+        if (rc == PD_OK && stats.files_failed == 0)
             warn_empty_roots(&src, &stats);
         if (stats.sessions_from_other_copy > 0 && stats.copy_id != NULL &&
             stats.copy_stored_path != NULL && stats.copy_written_path != NULL) {

@@ -310,8 +310,26 @@ static int diff_fold(void *ctx, void *job_, bool ran)
     return rc;
 }
 
+/*
+ * Logs a directory that could not be listed. Its stored sessions are then
+ * reported as the reference reports sources it cannot stat: skipped, source
+ * missing.
+ */
+static bool skip_unlistable(const pd_job_source *js)
+{
+    if (js->src.list_errno == 0)
+        return false;
+    PD_LOG(PD_LOG_WARN,
+           "%s: cannot list the directory (%s), so its transcripts were not compared; their "
+           "stored sessions are reported as skipped",
+           js->src.path, strerror(js->src.list_errno));
+    return true;
+}
+
 static int stream_source(void *ctx, const pd_job_source *js)
 {
+    if (skip_unlistable(js))
+        return PD_OK;
     return submit_job(ctx, js);
 }
 
@@ -326,6 +344,8 @@ typedef struct gathered {
 static int gather_source(void *ctx, const pd_job_source *js)
 {
     gathered *g = ctx;
+    if (skip_unlistable(js))
+        return PD_OK;
     if (g->n == g->cap) {
         size_t cap = g->cap == 0 ? 256 : g->cap * 2;
         pd_job_source *items = realloc(g->items, cap * sizeof *items);

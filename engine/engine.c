@@ -504,6 +504,12 @@ static int discover_emit(void *ctx_, const pd_source *src)
     discover_ctx *ctx = ctx_;
     if (src->path == NULL || src->path[0] == '\0')
         return PD_OK;
+    if (src->list_errno != 0) {
+        /* An unlistable directory has no dedupe key: pass it on as it is. */
+        pd_job_source js = {
+            .provider = ctx->provider, .src = *src, .provider_index = ctx->provider_index};
+        return ctx->emit(ctx->emit_ctx, &js);
+    }
 
     if (src->dedupe_key != NULL && !src->is_dated) {
         if (ctx->n_held == ctx->cap_held) {

@@ -27,6 +27,7 @@
  * read-only archive connection. Only the main thread writes.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -603,6 +604,15 @@ static void count_discovered(pd_sync_stats *stats, const char *agent)
 static int sync_submit_source(void *ctx, const pd_job_source *js)
 {
     sync_run *run = ctx;
+    if (js->src.list_errno != 0) {
+        /* Its transcripts cannot be read, as a file that cannot be read: a failure. */
+        char message[PD_ERR_MSG_MAX];
+        snprintf(message, sizeof message,
+                 "%s: cannot list the directory (%s), so none of its transcripts was read",
+                 js->src.path, strerror(js->src.list_errno));
+        record_error(run, js->src.path, message);
+        return PD_OK;
+    }
     run->stats->files_discovered++;
     count_discovered(run->stats, js->provider->name);
 

@@ -34,6 +34,7 @@
 typedef struct found {
     char *path;
     char *project;
+    int list_errno; /* nonzero: path is a project directory that could not be listed */
 } found;
 
 typedef struct found_list {
@@ -53,7 +54,7 @@ static int add_found(found_list *l, char *path, char *project)
         l->items = grown;
         l->cap = cap;
     }
-    l->items[l->n++] = (found){path, project};
+    l->items[l->n++] = (found){.path = path, .project = project, .list_errno = 0};
     return PD_OK;
 }
 
@@ -110,16 +111,19 @@ static int walk_subagents(found_list *l, const char *dir, char *project, int dep
     return rc;
 }
 
-static int walk_project(found_list *l, const char *project_dir, char *project)
+static int walk_project(found_list *l, char *project_dir, char *project)
 {
     DIR *d = opendir(project_dir);
     struct dirent *ent;
     int rc = PD_OK;
 
     if (d == NULL) {
-        PD_LOG(PD_LOG_WARN, "%s: skipping the Claude project directory: %s", project_dir,
-               strerror(errno));
-        return PD_OK;
+        /* Reported to the receiver, which decides whether it is a failure. */
+        int errnum = errno;
+        rc = add_found(l, project_dir, project);
+        if (rc == PD_OK)
+            l->items[l->n - 1].list_errno = errnum;
+        return rc;
     }
     while (rc == PD_OK && (ent = readdir(d)) != NULL) {
         struct stat st;
@@ -179,6 +183,7 @@ static int emit_project(const char *root, const char *project, pd_discover_fn em
             .project_hint = l.items[i].project,
             .dedupe_key = NULL,
             .is_dated = false,
+            .list_errno = l.items[i].list_errno,
         };
         rc = emit(ctx, &src);
     }

@@ -58,6 +58,13 @@ static int emit_rollout(void *ctx, const char *path, bool is_dated)
     return dc->emit(dc->emit_ctx, &src);
 }
 
+static int emit_unlistable(void *ctx, const char *dir, int errnum)
+{
+    discover_ctx *dc = ctx;
+    pd_source src = {.path = dir, .agent = "codex", .root = dc->root, .list_errno = errnum};
+    return dc->emit(dc->emit_ctx, &src);
+}
+
 static int codex_discover(const char *root, pd_arena *arena, pd_discover_fn emit, void *ctx,
                           pd_err *err)
 {
@@ -65,7 +72,7 @@ static int codex_discover(const char *root, pd_arena *arena, pd_discover_fn emit
     (void)arena;
     discover_ctx dc = {root, emit, ctx};
 
-    return pd_codex_walk_root(root, emit_rollout, &dc, err);
+    return pd_codex_walk_root(root, emit_rollout, emit_unlistable, &dc, err);
 }
 
 /* ---- scanning ---------------------------------------------------------------------------- */

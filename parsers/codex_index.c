@@ -192,22 +192,32 @@ static bool keep_walk_entry(const char *name, void *ctx)
     return walk_keeps(name, true, depth) || walk_keeps(name, false, depth);
 }
 
+/* The callbacks of one walk. */
+typedef struct walker {
+    pd_codex_visit_fn visit;
+    pd_codex_unlistable_fn unlistable;
+    void *ctx;
+} walker;
+
 /*
  * Visits the rollout files below dir in path order, one directory listing
  * at a time. Depth 0 is the root, with flat archived files and year
  * directories. Depths 1 and 2 are month and day directories, and dated
  * files are taken at depth 3.
  */
-static int walk_dir(const char *dir, int depth, pd_codex_visit_fn visit, void *ctx)
+static int walk_dir(const char *dir, int depth, const walker *w)
 {
     pd_dir_entry *entries;
     size_t n;
     int rc = pd_dir_list(dir, keep_walk_entry, &depth, &entries, &n);
 
     if (rc == PD_EIO) {
-        if (errno != ENOENT && errno != ENOTDIR)
-            PD_LOG(PD_LOG_WARN, "%s: cannot list Codex sessions directory: %s", dir,
-                   strerror(errno));
+        int errnum = errno;
+        if (errnum == ENOENT || errnum == ENOTDIR)
+            return PD_OK;
+        if (w->unlistable != NULL)
+            return w->unlistable(w->ctx, dir, errnum);
+        PD_LOG(PD_LOG_WARN, "%s: cannot list Codex sessions directory: %s", dir, strerror(errnum));
         return PD_OK;
     }
     if (rc != PD_OK)
@@ -222,16 +232,18 @@ static int walk_dir(const char *dir, int depth, pd_codex_visit_fn visit, void *c
             rc = PD_ENOMEM;
             break;
         }
-        rc = is_file ? visit(ctx, path, depth == 3) : walk_dir(path, depth + 1, visit, ctx);
+        rc = is_file ? w->visit(w->ctx, path, depth == 3) : walk_dir(path, depth + 1, w);
         free(path);
     }
     pd_dir_list_free(entries, n);
     return rc;
 }
 
-int pd_codex_walk_root(const char *root, pd_codex_visit_fn visit, void *ctx, pd_err *err)
+int pd_codex_walk_root(const char *root, pd_codex_visit_fn visit, pd_codex_unlistable_fn unlistable,
+                       void *ctx, pd_err *err)
 {
-    int rc = walk_dir(root, 0, visit, ctx);
+    const walker w = {.visit = visit, .unlistable = unlistable, .ctx = ctx};
+    int rc = walk_dir(root, 0, &w);
 
     if (rc == PD_ENOMEM)
         pd_err_set(err, rc, "%s: listing Codex rollouts failed: %s", root, pd_strerror(rc));
@@ -416,7 +428,7 @@ static void rollout_map_build(pd_codex_rollout_map *rm)
     if (!atomic_load_explicit(&rm->ready, memory_order_relaxed)) {
         for (size_t i = 0; i < rm->n_roots; i++) {
             pd_err err = {0};
-            if (pd_codex_walk_root(rm->roots[i], remember_rollout, rm, &err) != PD_OK)
+            if (pd_codex_walk_root(rm->roots[i], remember_rollout, NULL, rm, &err) != PD_OK)
                 PD_LOG(PD_LOG_ERROR, "%s; fork and subagent parents under it may not be found",
                        err.msg);
         }

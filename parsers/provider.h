@@ -46,6 +46,8 @@ typedef struct pd_source {
     const char *project_hint; /* Claude: project directory name; may be NULL */
     const char *dedupe_key;   /* Codex: agent + session UUID; else NULL (path is the key) */
     bool is_dated;            /* Codex: found under YYYY/MM/DD (wins dedupe) */
+    int list_errno;           /* nonzero: path is a directory that could not be listed (the
+                                 errno), so the transcripts in it were not found */
 } pd_source;
 
 /* Receives each discovered source; return PD_OK to continue or an error to stop. */

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -430,6 +431,98 @@ static void sync_report_only_engine_skips_caller_work(void **state)
     pd_engine_free(e);
 }
 
+/* nftw callback: lets every user read a file, and enter and list a directory. */
+static int open_to_all(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type == FTW_SL)
+        return 0;
+    mode_t mode = st->st_mode & 07777;
+    return chmod(path, type == FTW_D || type == FTW_DP ? mode | 0555 : mode | 0444);
+}
+
+/*
+ * Syncs env as an unprivileged user in a child process, because root may
+ * list any directory. Returns the child's exit status: 0 when sync failed
+ * exactly the two unlistable directories, named with the reason, and wrote
+ * the two readable transcripts; 77 when no unprivileged user is available.
+ */
+static int sync_unprivileged(const fx_env *env, const char *locked_claude, const char *locked_codex)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(77);
+        pd_engine_config cfg = {.db_path = env->db,
+                                .roots = env->roots,
+                                .n_roots = 2,
+                                .n_threads = env->threads,
+                                .machine = "testbox"};
+        pd_engine *e = NULL;
+        pd_err err = {0};
+        if (pd_engine_new(&cfg, PD_ENGINE_WRITER, &e, &err) != PD_OK)
+            _exit(2);
+        pd_sync_options opts = {0};
+        pd_sync_stats st;
+        int rc = pd_engine_sync(e, &opts, &st, &err);
+        int status = rc != PD_OK                ? 3
+                     : st.files_discovered != 2 ? 4
+                     : st.sessions_full != 2    ? 5
+                     : st.n_errors != 2         ? 6
+                                                : 0;
+        for (size_t i = 0; status == 0 && i < 2; i++) {
+            const char *want = i == 0 ? locked_claude : locked_codex;
+            if (strcmp(st.errors[i].path, want) != 0 ||
+                strstr(st.errors[i].message, "cannot list the directory (Permission denied)") ==
+                    NULL)
+                status = 7;
+        }
+        pd_sync_stats_free(&st);
+        pd_engine_free(e);
+        _exit(status);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* A directory sync cannot list is a failure naming it, and the batch goes on. */
+static void sync_unlistable_directory_fails(void **state)
+{
+    fx_env *env = *state;
+    env->threads = 1; /* errors in discovery order: Claude first, then Codex */
+    write_pair(env);
+    char *locked_claude = fx_fmt("%s/-locked-project", env->claude_root);
+    char *locked_codex = fx_fmt("%s/2026/03", env->codex_root);
+    char *p = fx_fmt("%s/%s.jsonl", locked_claude, "55555555-aaaa-4aaa-8aaa-000000000009");
+    char *c = fx_claude_rich("55555555-aaaa-4aaa-8aaa-000000000009", "Hidden prompt.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    p = fx_codex_path(env, "2026/03/04", "0199cccc-bbbb-7ccc-8ddd-000000000009");
+    c = fx_codex_basic("0199cccc-bbbb-7ccc-8ddd-000000000009", "Hidden prompt.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    /* The unprivileged user walks the workspace and writes the archive beside it. */
+    assert_int_equal(chmod(env->dir, 0777), 0);
+    assert_int_equal(nftw(env->dir, open_to_all, 16, FTW_PHYS), 0);
+    assert_int_equal(chmod(locked_claude, 0), 0);
+    assert_int_equal(chmod(locked_codex, 0), 0);
+
+    int status = sync_unprivileged(env, locked_claude, locked_codex);
+    assert_int_equal(chmod(locked_claude, 0755), 0);
+    assert_int_equal(chmod(locked_codex, 0755), 0);
+    free(locked_claude);
+    free(locked_codex);
+    if (status == 77)
+        skip();
+    assert_int_equal(status, 0);
+}
+
 static void sync_bad_file_does_not_stop_the_batch(void **state)
 {
     fx_env *env = *state;
@@ -530,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_report_only_engine_refuses_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_report_only_engine_skips_caller_work, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_bad_file_does_not_stop_the_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_unlistable_directory_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_killed_midway_leaves_consistent_archive, setup,
                                         teardown),
     };
