@@ -65,9 +65,9 @@ const char *pd_archive_path(const pd_archive *a);
 /* PRAGMA user_version read at open (90 for an archive this binary created). */
 int64_t pd_archive_user_version(const pd_archive *a);
 /*
- * True when the last failed statement failed for the archive as a whole
- * (disk full, I/O error, read-only file, lock timeout, corruption), so
- * every later write would fail the same way.
+ * True when a statement of the write transaction begun last failed for the
+ * archive as a whole (disk full, I/O error, read-only file, lock timeout,
+ * corruption), so every later write would fail the same way.
  */
 bool pd_archive_cannot_write(const pd_archive *a);
 /* Sets the connection's page cache to kib KiB (SQLite's default is 2000). */

@@ -575,21 +575,25 @@ static bool contains_name(char *const *names, size_t n, const char *name)
     return false;
 }
 
-/* Appends "table.column" for each required column the table lacks. */
+/* Appends "table.column" for each required column the table lacks, except ignored. */
 static void note_missing_columns(const char *table, const char *const *required, char *const *names,
-                                 size_t n, char *buf, size_t cap, size_t *len)
+                                 size_t n, const char *ignored, char *buf, size_t cap, size_t *len)
 {
     char item[160];
     for (size_t i = 0; required[i] != NULL; i++) {
-        if (contains_name(names, n, required[i]))
+        if (contains_name(names, n, required[i]) ||
+            (ignored != NULL && strcmp(required[i], ignored) == 0))
             continue;
         snprintf(item, sizeof item, "%s.%s", table, required[i]);
         append_item(buf, cap, len, ", ", item);
     }
 }
 
-/* Checks every required table and column; PD_ESCHEMA names each one missing. */
-static int check_columns(pd_archive *a, pd_err *err)
+/*
+ * Checks every required table and column, except the column ignored (may be
+ * NULL); PD_ESCHEMA names each one missing.
+ */
+static int check_columns(pd_archive *a, const char *ignored, pd_err *err)
 {
     char missing_tables[PD_ERR_MSG_MAX] = "";
     char missing_columns[PD_ERR_MSG_MAX] = "";
@@ -609,11 +613,11 @@ static int check_columns(pd_archive *a, pd_err *err)
             n_missing_tables++;
             append_item(missing_tables, sizeof missing_tables, &tables_len, ", ", req->table);
         } else {
-            note_missing_columns(req->table, req->read_columns, names, n, missing_columns,
+            note_missing_columns(req->table, req->read_columns, names, n, ignored, missing_columns,
                                  sizeof missing_columns, &columns_len);
             if (writable)
-                note_missing_columns(req->table, req->write_columns, names, n, missing_columns,
-                                     sizeof missing_columns, &columns_len);
+                note_missing_columns(req->table, req->write_columns, names, n, ignored,
+                                     missing_columns, sizeof missing_columns, &columns_len);
         }
         for (size_t i = 0; i < n; i++)
             free(names[i]);
@@ -755,18 +759,14 @@ static int first_table(pd_archive *a, char **name, pd_err *err)
 }
 
 /*
- * Refuses a database that holds tables but no sessions table: it belongs to
+ * Refuses a file that holds tables but no sessions table: it belongs to
  * something else, and creating the archive schema in it (or switching it
  * to WAL mode) would change a file the user never meant to give.
  */
-static int refuse_foreign_database(pd_archive *a, pd_err *err)
+static int refuse_other_tables(pd_archive *a, pd_err *err)
 {
-    bool has_sessions = false;
-    int rc = table_exists(a, "sessions", &has_sessions, err);
-    if (rc != PD_OK || has_sessions)
-        return rc;
     char *other = NULL;
-    rc = first_table(a, &other, err);
+    int rc = first_table(a, &other, err);
     if (rc == PD_OK && other != NULL)
         rc = pd_err_set(err, PD_ESCHEMA,
                         "%s: is an SQLite database of something else (it has a table \"%s\" and no "
@@ -821,7 +821,13 @@ static int add_incremental_marker(pd_archive *a, pd_err *err)
 /* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
-    int rc = refuse_foreign_database(a, err);
+    /* Nothing in the file changes until it is known to be empty or an archive
+     * that lacks at most the column added below. */
+    bool had_sessions = false;
+    int rc = table_exists(a, "sessions", &had_sessions, err);
+    if (rc == PD_OK)
+        rc = had_sessions ? check_columns(a, "last_write_incremental", err)
+                          : refuse_other_tables(a, err);
     if (rc == PD_OK)
         rc = switch_to_wal(a, err);
     /* In WAL mode NORMAL skips the fsync at each commit, and sync commits once
@@ -939,12 +945,13 @@ static int reopen_immutable(pd_archive *a, pd_err *err)
 
 /*
  * Opens a WAL archive in a directory this process cannot write: as
- * immutable when no -wal file exists, else fails with the cause and the fix.
+ * immutable when no -wal file exists, else fails with the cause and the
+ * fix. err holds only the failure of the first read, which this replaces.
  */
 static int open_in_readonly_directory(pd_archive *a, pd_err *err)
 {
     if (immutable_fallback_applies(a->path)) {
-        memset(err, 0, sizeof *err);
+        pd_err_clear(err);
         return reopen_immutable(a, err);
     }
     char *copy = strdup(a->path);
@@ -952,7 +959,7 @@ static int open_in_readonly_directory(pd_archive *a, pd_err *err)
     free(copy);
     if (dir_writable)
         return PD_ESQLITE;       /* err already holds SQLite's reason */
-    memset(err, 0, sizeof *err); /* replaces SQLite's "unable to open database file" */
+    pd_err_clear(err);           /* replaces SQLite's "unable to open database file" */
     return pd_err_set(err, PD_ESQLITE,
                       "%s: cannot be read here: a -wal file holds recent writes, and SQLite must "
                       "create the -shm file beside it, but the directory is not writable; run "
@@ -1005,15 +1012,21 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
     }
     sqlite3_busy_timeout(a->db, ARCHIVE_BUSY_TIMEOUT_MS);
 
-    /* The first read of the file: a non-SQLite or damaged header fails here. */
-    rc = read_user_version(a, err);
+    /* The first read of the file: a non-SQLite or damaged header fails here.
+     * A WAL reader that cannot create the -shm file fails with CANTOPEN
+     * (EPERM) or READONLY_DIRECTORY (EACCES). */
+    pd_err first_read = {0};
+    rc = read_user_version(a, &first_read);
+    int sqlite_rc = sqlite3_extended_errcode(a->db);
     if (rc != PD_OK && flags == PD_ARCHIVE_READONLY &&
-        (sqlite3_errcode(a->db) & 0xff) == SQLITE_CANTOPEN)
-        rc = open_in_readonly_directory(a, err);
+        ((sqlite_rc & 0xff) == SQLITE_CANTOPEN || sqlite_rc == SQLITE_READONLY_DIRECTORY))
+        rc = open_in_readonly_directory(a, &first_read);
+    if (rc != PD_OK)
+        pd_err_set(err, first_read.code != PD_OK ? first_read.code : rc, "%s", first_read.msg);
     if (rc == PD_OK && flags == PD_ARCHIVE_CREATE)
         rc = prepare_writable(a, err);
     if (rc == PD_OK)
-        rc = check_columns(a, err);
+        rc = check_columns(a, NULL, err);
     if (rc != PD_OK)
         goto fail;
     a->sessions_has_rowid = has_rowid(a->db, "SELECT rowid FROM sessions LIMIT 0");

@@ -28,6 +28,8 @@ int pd_archive_begin(pd_archive *a, pd_err *err)
     int rc = archive_require_writable(a, "begin transaction", err);
     if (rc != PD_OK)
         return rc;
+    /* pd_archive_cannot_write() speaks of failures in this transaction only. */
+    a->last_error = SQLITE_OK;
     return archive_exec(a, "BEGIN IMMEDIATE", "begin transaction", err);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/text.h"
 #include "parsers/provider.h"
 #include "report/report.h"
 
@@ -35,8 +36,9 @@ static void diff_help(FILE *out)
           "  --fail-on-change    exit 1 on changed sessions, parse errors or a vacuous run;\n"
           "                      raced and incremental_skew sessions never fail the run\n"
           "  --fail-on-uncompared  exit 1 when stored sessions were not compared because\n"
-          "                      their files lie outside the roots, or the archive stored\n"
-          "                      them from another copy of the transcripts\n"
+          "                      their files lie outside the roots or in a directory that\n"
+          "                      could not be listed, or the archive stored them from\n"
+          "                      another copy of the transcripts\n"
           "  --format text|json  report format (default text); --json is short for json;\n"
           "                      the last of the two wins\n"
           "  -v, --verbose       every field diff and reason, no 20-row caps, pending-resync\n"
@@ -104,10 +106,31 @@ static bool add_agent(const char **agents, size_t *n, const char *raw)
 static bool under_a_root(const pd_cli_sources *src, const char *path)
 {
     for (size_t i = 0; i < src->n_roots; i++) {
-        size_t n = strlen(src->roots[i].root);
-        while (n > 1 && src->roots[i].root[n - 1] == '/')
+        const char *root = src->roots[i].root;
+        size_t n = strlen(root);
+        while (n > 0 && root[n - 1] == '/')
             n--;
-        if (strncmp(path, src->roots[i].root, n) == 0 && path[n] == '/')
+        /* n is 0 for the root "/", which holds every absolute path. */
+        if (strncmp(path, root, n) == 0 && path[n] == '/')
+            return true;
+    }
+    return false;
+}
+
+/* Copies s into buf (cut to cap) with its control characters scrubbed; returns buf. */
+static const char *scrubbed(char *buf, size_t cap, const char *s)
+{
+    snprintf(buf, cap, "%s", s != NULL ? s : "?");
+    pd_text_scrub_controls(buf);
+    return buf;
+}
+
+/* True when path lies in one of the directories diff could not list. */
+static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
+{
+    for (size_t i = 0; path != NULL && i < report->n_unlisted_dirs; i++) {
+        size_t n = strlen(report->unlisted_dirs[i]);
+        if (strncmp(path, report->unlisted_dirs[i], n) == 0 && path[n] == '/')
             return true;
     }
     return false;
@@ -115,40 +138,62 @@ static bool under_a_root(const pd_cli_sources *src, const char *path)
 
 /*
  * Warns on stderr about stored sessions that were skipped rather than
- * compared because of the roots given: files outside every root, and rows
- * stored from another copy of a transcript found under the roots. Either
- * can make a --fail-on-change run pass having compared little or nothing,
- * so the warning names the fix, and --fail-on-uncompared turns the count
- * returned into exit 1. A stored path under the roots that is no longer a
- * transcript file gets a warning of its own and is not counted.
+ * compared because of the roots given: files outside every root, files in
+ * a directory diff could not list, and rows stored from another copy of a
+ * transcript found under the roots. Each can make a --fail-on-change run
+ * pass having compared little or nothing, so the warning names the fix,
+ * and --fail-on-uncompared turns the count returned into exit 1. A stored
+ * path under the roots that is no longer a transcript file gets a warning
+ * of its own and is not counted.
  */
 static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *src)
 {
     static const char copy_prefix[] = "duplicate session id; the stored row comes from ";
     const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
-    /* Split "not discovered" by where the stored file lies: outside every
-     * root (the roots are wrong), or under one (the path is no longer a
-     * transcript file discovery accepts, such as a directory). */
-    const pd_diff_entry *missed = NULL, *misfit = NULL;
-    int64_t n_missed = 0, n_misfit = 0;
+    char path[4096], other[4096];
+    /*
+     * Sort the rows that were not reached by where the stored file lies: in
+     * a directory diff could not list, outside every root (the roots are
+     * wrong), or under one (the path is no longer a transcript file
+     * discovery accepts, such as a directory).
+     */
+    const pd_diff_entry *unlisted = NULL, *missed = NULL, *misfit = NULL;
+    int64_t n_unlisted = 0, n_missed = 0, n_misfit = 0;
     for (size_t i = 0; i < report->n_sessions; i++) {
         const pd_diff_entry *e = &report->sessions[i];
-        if (e->cls != PD_CLASS_SKIPPED || e->reason == NULL ||
-            strcmp(e->reason, "not discovered") != 0)
+        if (e->cls != PD_CLASS_SKIPPED || e->reason == NULL)
             continue;
-        bool inside = e->file_path != NULL && under_a_root(src, e->file_path);
-        if (inside && n_misfit++ == 0)
-            misfit = e;
-        if (!inside && n_missed++ == 0)
+        bool not_discovered = strcmp(e->reason, "not discovered") == 0;
+        if (!not_discovered && strcmp(e->reason, "source missing") != 0)
+            continue;
+        if (under_unlisted_dir(report, e->file_path)) {
+            if (n_unlisted++ == 0)
+                unlisted = e;
+        } else if (!not_discovered) {
+            continue;
+        } else if (e->file_path != NULL && under_a_root(src, e->file_path)) {
+            if (n_misfit++ == 0)
+                misfit = e;
+        } else if (n_missed++ == 0) {
             missed = e;
+        }
     }
+    if (n_unlisted > 0)
+        fprintf(stderr,
+                "parsediff: warning: %s%lld stored session%s, such as %s, %s skipped because "
+                "%s in a directory diff could not list (see the warning above). Make it "
+                "readable to compare %s.\n",
+                nothing, (long long)n_unlisted, n_unlisted == 1 ? "" : "s",
+                scrubbed(path, sizeof path, unlisted->file_path), n_unlisted == 1 ? "was" : "were",
+                n_unlisted == 1 ? "its file lies" : "their files lie",
+                n_unlisted == 1 ? "it" : "them");
     if (n_misfit > 0)
         fprintf(stderr,
                 "parsediff: warning: %lld stored session%s, such as %s, %s skipped: the path lies "
                 "under the source roots but is no longer a transcript file (a directory, say). "
                 "Restore the transcript there if it should still be compared.\n",
-                (long long)n_misfit, n_misfit == 1 ? "" : "s", misfit->file_path,
-                n_misfit == 1 ? "was" : "were");
+                (long long)n_misfit, n_misfit == 1 ? "" : "s",
+                scrubbed(path, sizeof path, misfit->file_path), n_misfit == 1 ? "was" : "were");
     if (n_missed > 0)
         fprintf(stderr,
                 "parsediff: warning: %s%lld stored session%s, such as %s, %s not found under "
@@ -157,15 +202,15 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 "sync used (--source, or the root variables the README lists), or --agent to "
                 "diff fewer agents.\n",
                 nothing, (long long)n_missed, n_missed == 1 ? "" : "s",
-                missed->file_path != NULL ? missed->file_path : "?", n_missed == 1 ? "was" : "were",
+                scrubbed(path, sizeof path, missed->file_path), n_missed == 1 ? "was" : "were",
                 n_missed == 1 ? "it" : "them", n_missed == 1 ? "it was" : "they were");
 
     const pd_diff_entry *copy = NULL;
     int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
     if (n_copies > 0) {
         const char *stored = copy->reason + strlen(copy_prefix);
-        /* With both copies under the roots, each sync stores whichever it
-         * met last, so only removing one of them helps. */
+        /* With both copies under the roots, every sync writes the one the
+         * archive did not store last time, so only removing one helps. */
         const char *fix = under_a_root(src, stored)
                               ? "Both copies lie under the roots, so keep only one of them."
                               : "Give the roots that sync used, or sync these roots first.";
@@ -174,11 +219,11 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 "%s skipped because the archive stored %s from another copy that still "
                 "exists (%s). %s\n",
                 nothing, (long long)n_copies, n_copies == 1 ? "" : "s",
-                copy->file_path != NULL ? copy->file_path : "?", n_copies == 1 ? "was" : "were",
-                n_copies == 1 ? "it" : "them", stored, fix);
+                scrubbed(path, sizeof path, copy->file_path), n_copies == 1 ? "was" : "were",
+                n_copies == 1 ? "it" : "them", scrubbed(other, sizeof other, stored), fix);
     }
     /* Like a missing source, a misfit is not the roots' doing, so it is not counted. */
-    return n_missed + n_copies;
+    return n_unlisted + n_missed + n_copies;
 }
 
 int pd_cmd_diff(int argc, char **argv)

@@ -43,7 +43,7 @@ static void on_progress(void *ctx, int64_t done, int64_t total)
 /* Prints before, s with its control characters scrubbed, then after, to stderr. */
 static void print_scrubbed(const char *before, const char *s, const char *after)
 {
-    char *copy = strdup(s);
+    char *copy = strdup(s != NULL ? s : "?");
     if (copy != NULL)
         pd_text_scrub_controls(copy);
     fprintf(stderr, "%s%s%s", before, copy != NULL ? copy : "(out of memory)", after);
@@ -206,6 +206,9 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.titles_refreshed > 0)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");
+        if (stats.files_not_written > 0)
+            fprintf(stderr, "; %lld parsed file%s not written after the stop",
+                    (long long)stats.files_not_written, stats.files_not_written == 1 ? "" : "s");
         print_scrubbed(" (archive ", src.db_path, ")\n");
         for (size_t i = 0; i < stats.n_errors; i++)
             print_scrubbed("  failed: ", stats.errors[i].message, "\n");
@@ -215,10 +218,12 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.sessions_from_other_copy > 0 && stats.copy_id != NULL &&
             stats.copy_stored_path != NULL && stats.copy_written_path != NULL) {
             long long n = stats.sessions_from_other_copy;
+            fprintf(stderr, "parsediff: warning: %lld session%s, such as ", n, n == 1 ? "" : "s");
+            print_scrubbed("", stats.copy_id, "");
             fprintf(stderr,
-                    "parsediff: warning: %lld session%s, such as %s, %s in two files under "
-                    "the roots, and each sync stores the copy it reads last (this one ",
-                    n, n == 1 ? "" : "s", stats.copy_id, n == 1 ? "is" : "are");
+                    ", %s in two files under the roots, so every sync writes the copy the "
+                    "archive did not store from last time (this one ",
+                    n == 1 ? "is" : "are");
             print_scrubbed("from ", stats.copy_written_path, ", the one before ");
             print_scrubbed("from ", stats.copy_stored_path, "). Keep only one copy.\n");
         }

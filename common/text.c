@@ -355,7 +355,7 @@ bool pd_text_has_prefix(const char *s, size_t n, const char *prefix)
 void pd_text_scrub_controls(char *s)
 {
     for (unsigned char *p = (unsigned char *)s; *p != '\0'; p++) {
-        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
             *p = '?';
     }
 }

@@ -43,9 +43,9 @@ bool pd_text_is_blank(const char *s, size_t n);
 /* True when s[0..n) starts with the NUL-terminated prefix. */
 bool pd_text_has_prefix(const char *s, size_t n, const char *prefix);
 /*
- * Replaces, in place, every C0 control character other than \n and \t, and
- * DEL, with '?', so that a file name cannot drive the terminal a message
- * is printed on.
+ * Replaces, in place, every C0 control character other than \t, and DEL,
+ * with '?', so that a file name in a one-line message can neither drive the
+ * terminal nor start a line that looks like another message.
  */
 void pd_text_scrub_controls(char *s);
 /* Finds needle in s[0..n); returns a pointer into s or NULL. */

@@ -311,25 +311,38 @@ static int diff_fold(void *ctx, void *job_, bool ran)
 }
 
 /*
- * Logs a directory that could not be listed. Its stored sessions are then
- * reported as the reference reports sources it cannot stat: skipped, source
- * missing.
+ * Records and logs a directory that could not be listed. Its stored
+ * sessions are then reported as the reference reports sources it does not
+ * reach: skipped, as source missing or not discovered. Returns false for
+ * any other source, and on out of memory (*rc set).
  */
-static bool skip_unlistable(const pd_job_source *js)
+static bool skip_unlistable(pd_diff_run *run, const pd_job_source *js, int *rc)
 {
+    *rc = PD_OK;
     if (js->src.list_errno == 0)
         return false;
     PD_LOG(PD_LOG_WARN,
            "%s: cannot list the directory (%s), so its transcripts were not compared; their "
            "stored sessions are reported as skipped",
            js->src.path, strerror(js->src.list_errno));
+    pd_diff_report *r = run->report;
+    const char **grown = pd_arena_grow(r->arena, r->unlisted_dirs, r->n_unlisted_dirs,
+                                       r->n_unlisted_dirs + 1, sizeof *grown);
+    const char *dir = pd_arena_strdup(r->arena, js->src.path);
+    if (grown == NULL || dir == NULL) {
+        *rc = PD_ENOMEM;
+        return true;
+    }
+    grown[r->n_unlisted_dirs++] = dir;
+    r->unlisted_dirs = grown;
     return true;
 }
 
 static int stream_source(void *ctx, const pd_job_source *js)
 {
-    if (skip_unlistable(js))
-        return PD_OK;
+    int rc;
+    if (skip_unlistable(ctx, js, &rc))
+        return rc;
     return submit_job(ctx, js);
 }
 
@@ -339,13 +352,15 @@ typedef struct gathered {
     size_t n;
     size_t cap;
     pd_arena *arena; /* the gathered sources' strings */
+    pd_diff_run *run;
 } gathered;
 
 static int gather_source(void *ctx, const pd_job_source *js)
 {
     gathered *g = ctx;
-    if (skip_unlistable(js))
-        return PD_OK;
+    int rc;
+    if (skip_unlistable(g->run, js, &rc))
+        return rc;
     if (g->n == g->cap) {
         size_t cap = g->cap == 0 ? 256 : g->cap * 2;
         pd_job_source *items = realloc(g->items, cap * sizeof *items);
@@ -382,7 +397,7 @@ static int compare_newest_first(const void *a, const void *b)
 /* Discovers everything, keeps the newest `limit` sources and submits them. */
 static int submit_limited(pd_diff_run *run, pd_arena *discovery, pd_err *err)
 {
-    gathered g = {.arena = discovery};
+    gathered g = {.arena = discovery, .run = run};
     size_t *order = NULL;
     int rc = pd_discover_all(run->engine, &run->providers, discovery, gather_source, &g, err);
     if (rc != PD_OK)

@@ -119,6 +119,10 @@ typedef struct pd_diff_report {
     size_t n_sessions;
     bool interrupted; /* the run was cancelled; never rendered as complete */
     pd_diff_timings timings;
+    /* Directories under the roots that could not be listed (arena strings),
+     * in discovery order. Their stored sessions were not compared. */
+    const char **unlisted_dirs;
+    size_t n_unlisted_dirs;
 } pd_diff_report;
 
 /* changed > 0 or parse_errors > 0. */

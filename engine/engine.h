@@ -82,6 +82,9 @@ typedef struct pd_sync_stats {
      * still exists: two copies of a transcript under the roots. The first
      * one's id and both paths are kept (malloc'd). */
     int64_t sessions_from_other_copy;
+    /* Files parsed but not written because sync stopped at a write the
+     * archive refused. */
+    int64_t files_not_written;
     char *copy_id, *copy_stored_path, *copy_written_path;
     pd_sync_error *errors;       /* one per failed file, malloc'd; see pd_sync_stats_free */
     size_t n_errors;

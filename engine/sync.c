@@ -483,7 +483,8 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
 /*
  * Counts the sessions of a full write whose stored row came from another
  * file that still exists. With two copies of a transcript under the roots,
- * each sync stores the copy it meets last, so the row moves on every run.
+ * the copy the row names is skipped as unchanged and the other one is
+ * written, so the row moves to the other copy on every run.
  */
 static void note_other_copies(sync_run *run, const sync_job *job)
 {
@@ -495,8 +496,12 @@ static void note_other_copies(sync_run *run, const sync_job *job)
         const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, s->id);
         if (row == NULL || row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0)
             continue;
-        struct stat st;
-        if (stat(row->file_path, &st) != 0 || !S_ISREG(st.st_mode))
+        /* One file reached under two spellings (a root given through a link
+         * once) is no second copy. */
+        struct stat stored, written;
+        if (stat(row->file_path, &stored) != 0 || !S_ISREG(stored.st_mode) ||
+            (stat(s->file_path, &written) == 0 && written.st_dev == stored.st_dev &&
+             written.st_ino == stored.st_ino))
             continue;
         if (stats->sessions_from_other_copy++ == 0) {
             stats->copy_id = strdup(s->id);
@@ -544,8 +549,10 @@ static int sync_fold(void *ctx, void *job_, bool ran)
             break;
         case SYNC_FULL:
         case SYNC_INCREMENTAL: {
-            if (run->stopped)
+            if (run->stopped) {
+                run->stats->files_not_written++;
                 break;
+            }
             pd_err werr = {0};
             if (write_job(run, job, &werr) != PD_OK) {
                 char *msg =

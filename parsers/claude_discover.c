@@ -75,8 +75,24 @@ static bool is_subagent_name(const char *name)
     return strncmp(name, "agent-", 6) == 0 && is_transcript_name(name);
 }
 
+/*
+ * Records dir, which opendir() just failed on with errno, for the receiver
+ * to report. A directory removed since its parent was listed, or a path
+ * that is no directory, holds nothing to miss.
+ */
+static int note_unlistable(found_list *l, char *dir, char *project)
+{
+    int errnum = errno;
+    if (errnum == ENOENT || errnum == ENOTDIR)
+        return PD_OK;
+    int rc = add_found(l, dir, project);
+    if (rc == PD_OK)
+        l->items[l->n - 1].list_errno = errnum;
+    return rc;
+}
+
 /* Walks a subagents/ tree without following directory links. */
-static int walk_subagents(found_list *l, const char *dir, char *project, int depth)
+static int walk_subagents(found_list *l, char *dir, char *project, int depth)
 {
     DIR *d;
     struct dirent *ent;
@@ -86,7 +102,7 @@ static int walk_subagents(found_list *l, const char *dir, char *project, int dep
         return PD_OK;
     d = opendir(dir);
     if (d == NULL)
-        return PD_OK;
+        return note_unlistable(l, dir, project);
     while (rc == PD_OK && (ent = readdir(d)) != NULL) {
         struct stat st;
         char *path;
@@ -117,14 +133,8 @@ static int walk_project(found_list *l, char *project_dir, char *project)
     struct dirent *ent;
     int rc = PD_OK;
 
-    if (d == NULL) {
-        /* Reported to the receiver, which decides whether it is a failure. */
-        int errnum = errno;
-        rc = add_found(l, project_dir, project);
-        if (rc == PD_OK)
-            l->items[l->n - 1].list_errno = errnum;
-        return rc;
-    }
+    if (d == NULL)
+        return note_unlistable(l, project_dir, project);
     while (rc == PD_OK && (ent = readdir(d)) != NULL) {
         struct stat st;
         char *path;

@@ -274,7 +274,6 @@ static char *read_file(const char *path, size_t *n)
     return buf;
 }
 
-/* An archive with enough rows to span many pages, checkpointed into the main file. */
 /* A database of another program is refused before anything in it changes. */
 static void test_foreign_database_left_alone(void **state)
 {
@@ -327,6 +326,66 @@ static void test_incremental_marker_added_by_sync(void **state)
     a = NULL;
     assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &a, &err), PD_OK);
     pd_archive_close(a);
+}
+
+/*
+ * In a child process, as an unprivileged user when running as root: opens
+ * path read-only and counts its sessions. Returns the child's exit status:
+ * 0 when the archive opened and holds one session, 77 when no unprivileged
+ * user can reach it.
+ */
+static int open_unprivileged(const char *path)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(77);
+        if (access(path, R_OK) != 0)
+            _exit(77);
+        pd_archive *a = NULL;
+        pd_snapshot *snap = NULL;
+        pd_err err = {0};
+        if (pd_archive_open(path, PD_ARCHIVE_READONLY, &a, &err) != PD_OK) {
+            fprintf(stderr, "open failed: %s\n", err.msg);
+            _exit(2);
+        }
+        int status = pd_archive_snapshot(a, &snap, &err) != PD_OK ? 3
+                     : pd_snapshot_count(snap) != 1               ? 4
+                                                                  : 0;
+        pd_snapshot_free(snap);
+        pd_archive_close(a);
+        _exit(status);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/*
+ * A directory without write permission (another user's, or one made
+ * read-only by its owner): SQLite reports that as READONLY_DIRECTORY, not
+ * CANTOPEN, and the archive without a -wal file still opens as immutable.
+ */
+static void test_directory_without_write_permission(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "kept");
+    char *wal = afx_path(fx->dir, "archive.db-wal");
+    assert_false(file_exists(wal));
+    /* Root-owned and 0755 for the unprivileged user, 0555 for a plain owner. */
+    assert_int_equal(chmod(fx->dir, geteuid() == 0 ? 0755 : 0555), 0);
+    assert_int_equal(chmod(fx->db, 0644), 0);
+
+    int status = open_unprivileged(fx->db);
+    assert_int_equal(chmod(fx->dir, 0700), 0);
+    assert_false(file_exists(wal));
+    free(wal);
+    if (status == 77)
+        skip();
+    assert_int_equal(status, 0);
 }
 
 /*
@@ -395,6 +454,7 @@ static void test_readonly_directory(void **state)
     free(shm);
 }
 
+/* An archive with enough rows to span many pages, checkpointed into the main file. */
 static void make_multi_page_archive(fixture *fx)
 {
     pd_archive_close(afx_create_archive(fx->db));
@@ -715,6 +775,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_rejects_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_file_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_without_write_permission, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

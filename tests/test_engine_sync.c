@@ -442,6 +442,36 @@ static int open_to_all(const char *path, const struct stat *st, int type, struct
 }
 
 /*
+ * In a child process: becomes the unprivileged user "nobody" when running
+ * as root, because root may list any directory. False when that fails or
+ * when that user cannot reach the workspace (a private TMPDIR, say).
+ */
+static bool drop_privileges(const fx_env *env)
+{
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+        return false;
+    return access(env->dir, X_OK | W_OK) == 0;
+}
+
+/* Writes one Claude and one Codex transcript into directories to be locked. */
+static void write_locked_pair(fx_env *env, const char *locked_claude)
+{
+    char *p = fx_fmt("%s/%s.jsonl", locked_claude, "55555555-aaaa-4aaa-8aaa-000000000009");
+    char *c = fx_claude_rich("55555555-aaaa-4aaa-8aaa-000000000009", "Hidden prompt.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    p = fx_codex_path(env, "2026/03/04", "0199cccc-bbbb-7ccc-8ddd-000000000009");
+    c = fx_codex_basic("0199cccc-bbbb-7ccc-8ddd-000000000009", "Hidden prompt.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    /* The unprivileged user walks the workspace and writes the archive beside it. */
+    assert_int_equal(chmod(env->dir, 0777), 0);
+    assert_int_equal(nftw(env->dir, open_to_all, 16, FTW_PHYS), 0);
+}
+
+/*
  * Syncs env as an unprivileged user in a child process, because root may
  * list any directory. Returns the child's exit status: 0 when sync failed
  * exactly the two unlistable directories, named with the reason, and wrote
@@ -453,7 +483,7 @@ static int sync_unprivileged(const fx_env *env, const char *locked_claude, const
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+        if (!drop_privileges(env))
             _exit(77);
         pd_engine_config cfg = {.db_path = env->db,
                                 .roots = env->roots,
@@ -497,23 +527,81 @@ static void sync_unlistable_directory_fails(void **state)
     write_pair(env);
     char *locked_claude = fx_fmt("%s/-locked-project", env->claude_root);
     char *locked_codex = fx_fmt("%s/2026/03", env->codex_root);
-    char *p = fx_fmt("%s/%s.jsonl", locked_claude, "55555555-aaaa-4aaa-8aaa-000000000009");
-    char *c = fx_claude_rich("55555555-aaaa-4aaa-8aaa-000000000009", "Hidden prompt.");
-    fx_write(p, c);
-    free(p);
-    free(c);
-    p = fx_codex_path(env, "2026/03/04", "0199cccc-bbbb-7ccc-8ddd-000000000009");
-    c = fx_codex_basic("0199cccc-bbbb-7ccc-8ddd-000000000009", "Hidden prompt.");
-    fx_write(p, c);
-    free(p);
-    free(c);
-    /* The unprivileged user walks the workspace and writes the archive beside it. */
-    assert_int_equal(chmod(env->dir, 0777), 0);
-    assert_int_equal(nftw(env->dir, open_to_all, 16, FTW_PHYS), 0);
+    write_locked_pair(env, locked_claude);
     assert_int_equal(chmod(locked_claude, 0), 0);
     assert_int_equal(chmod(locked_codex, 0), 0);
 
     int status = sync_unprivileged(env, locked_claude, locked_codex);
+    assert_int_equal(chmod(locked_claude, 0755), 0);
+    assert_int_equal(chmod(locked_codex, 0755), 0);
+    free(locked_claude);
+    free(locked_codex);
+    if (status == 77)
+        skip();
+    assert_int_equal(status, 0);
+}
+
+/*
+ * In a child process as an unprivileged user: diffs env and returns 0 when
+ * the report names the two unlistable directories and skips the two
+ * sessions stored from them; 77 when no unprivileged user is available.
+ */
+static int diff_unprivileged(const fx_env *env, const char *locked_claude, const char *locked_codex)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (!drop_privileges(env))
+            _exit(77);
+        pd_engine_config cfg = {.db_path = env->db,
+                                .roots = env->roots,
+                                .n_roots = 2,
+                                .n_threads = env->threads,
+                                .machine = "testbox"};
+        pd_engine *e = NULL;
+        pd_err err = {0};
+        pd_diff_report *r = NULL;
+        if (pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &e, &err) != PD_OK ||
+            pd_engine_diff(e, &(pd_diff_options){0}, &r, &err) != PD_OK)
+            _exit(2);
+        int status = r->n_unlisted_dirs != 2                              ? 3
+                     : strcmp(r->unlisted_dirs[0], locked_claude) != 0    ? 4
+                     : strcmp(r->unlisted_dirs[1], locked_codex) != 0     ? 5
+                     : r->totals.identical != 2 || r->totals.skipped != 2 ? 6
+                                                                          : 0;
+        static const char *const hidden[] = {"55555555-aaaa-4aaa-8aaa-000000000009",
+                                             "codex:0199cccc-bbbb-7ccc-8ddd-000000000009"};
+        for (size_t i = 0; status == 0 && i < 2; i++) {
+            const pd_diff_entry *entry = fx_entry(r, hidden[i]);
+            if (entry == NULL || entry->cls != PD_CLASS_SKIPPED)
+                status = 7;
+        }
+        pd_diff_report_free(r);
+        pd_engine_free(e);
+        _exit(status);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* A directory diff cannot list is named in the report, and its sessions are skipped. */
+static void diff_unlistable_directory_is_named(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    char *locked_claude = fx_fmt("%s/-locked-project", env->claude_root);
+    char *locked_codex = fx_fmt("%s/2026/03", env->codex_root);
+    write_locked_pair(env, locked_claude);
+    pd_sync_stats st = sync_ok(env);
+    assert_int_equal(st.sessions_full, 4);
+    pd_sync_stats_free(&st);
+    assert_int_equal(chmod(locked_claude, 0), 0);
+    assert_int_equal(chmod(locked_codex, 0), 0);
+
+    int status = diff_unprivileged(env, locked_claude, locked_codex);
     assert_int_equal(chmod(locked_claude, 0755), 0);
     assert_int_equal(chmod(locked_codex, 0755), 0);
     free(locked_claude);
@@ -624,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_report_only_engine_skips_caller_work, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_bad_file_does_not_stop_the_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_unlistable_directory_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_unlistable_directory_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_killed_midway_leaves_consistent_archive, setup,
                                         teardown),
     };

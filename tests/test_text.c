@@ -374,8 +374,8 @@ static void scrub_controls_cases(void **state)
     char s[] = "a\x1b[31mb\tc\nd\re\x7f\x01"
                "f\xc3\xa9";
     pd_text_scrub_controls(s);
-    /* Tab and newline stay; ESC, CR, DEL and SOH become '?'; UTF-8 is kept. */
-    assert_string_equal(s, "a?[31mb\tc\nd?e??f\xc3\xa9");
+    /* Tab stays. ESC, LF, CR, DEL and SOH become '?', and UTF-8 is kept. */
+    assert_string_equal(s, "a?[31mb\tc?d?e??f\xc3\xa9");
 
     char empty[] = "";
     pd_text_scrub_controls(empty);
