@@ -300,6 +300,32 @@ static void test_foreign_database_left_alone(void **state)
     free(tables);
 }
 
+/* A foreign database that happens to have a sessions table is left alone too. */
+static void test_foreign_sessions_table_left_alone(void **state)
+{
+    fixture *fx = *state;
+    afx_sql(fx->db, "CREATE TABLE sessions(id TEXT, user TEXT, expires INTEGER);"
+                    "INSERT INTO sessions VALUES ('s1', 'kim', 0)");
+    size_t n_before = 0, n_after = 0;
+    char *before = read_file(fx->db, &n_before);
+    pd_archive *a = NULL;
+    pd_err err = {0};
+
+    int rc = pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, &err);
+
+    assert_int_equal(rc, PD_ESCHEMA);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "missing tables: messages"));
+    char *after = read_file(fx->db, &n_after);
+    assert_int_equal(n_before, n_after);
+    assert_memory_equal(before, after, n_before);
+    free(before);
+    free(after);
+    char *mode = afx_sql_text(fx->db, "PRAGMA journal_mode");
+    assert_string_equal(mode, "delete");
+    free(mode);
+}
+
 /*
  * An archive from before sessions.last_write_incremental: diff names the
  * column and the sync that adds it, and sync adds it with 0 in every row.
@@ -765,6 +791,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_columns_only_for_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_sqlite_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_database_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_sessions_table_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incremental_marker_added_by_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_header, setup, teardown),
