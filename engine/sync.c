@@ -574,8 +574,9 @@ static int sync_fold(void *ctx, void *job_, bool ran)
                 run->stats->sessions_full += (int64_t)job->n_sessions;
                 note_other_copies(run, job);
                 warn_shrunk(job);
-            } else
+            } else {
                 run->stats->sessions_incremental++;
+            }
             if (job->title_refresh)
                 run->stats->titles_refreshed++;
             break;
