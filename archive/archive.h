@@ -212,6 +212,11 @@ int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
 /* The stored-row values an incremental write sets besides the appended rows. */
 typedef struct pd_incr_update {
     const char *session_id;
+    /* The stored state the delta continues: the write is refused (PD_ESTALE)
+     * unless the row still has this file_size and next_ordinal, so that two
+     * syncs cannot both append the same lines. */
+    int64_t base_file_size;
+    int64_t base_next_ordinal;
     int64_t file_size;              /* stored file_size + consumed bytes */
     int64_t file_mtime;             /* ns */
     const char *file_hash;          /* NULL keeps the stored hash */
@@ -238,7 +243,8 @@ typedef struct pd_incr_update {
  *     local_modified_at and secrets_rules_version = '' when rows were
  *     inserted or linked.
  * Every other column stays as stored. Returns PD_ENOENT when the row does
- * not exist.
+ * not exist, and PD_ESTALE, writing nothing, when its file_size or
+ * next_ordinal is no longer the base the delta continues.
  */
 int pd_archive_write_incremental(pd_archive *a, const pd_incr_update *u, const pd_session *delta,
                                  pd_err *err);

@@ -598,7 +598,7 @@ int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err)
 
 /* ---- incremental write ------------------------------------------------- */
 
-static const char incr_exists_sql[] = "SELECT 1 FROM sessions WHERE id = ?1";
+static const char incr_exists_sql[] = "SELECT file_size, next_ordinal FROM sessions WHERE id = ?1";
 
 static const char find_call_sql[] =
     "SELECT id, category FROM tool_calls WHERE session_id = ?1 AND tool_use_id = ?2"
@@ -734,12 +734,20 @@ static int write_incremental_rows(pd_archive *a, const pd_incr_update *u, const 
         return rc;
     archive_bind_text(st, 1, u->session_id);
     int src = sqlite3_step(st);
+    bool same_base = src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+                     sqlite3_column_int64(st, 0) == u->base_file_size &&
+                     sqlite3_column_int64(st, 1) == u->base_next_ordinal;
     archive_stmt_done(st);
     if (src == SQLITE_DONE)
         return pd_err_set(err, PD_ENOENT, "%s: incremental write: no stored session %s", a->path,
                           u->session_id);
     if (src != SQLITE_ROW)
         return archive_sqlite_fail(a, src, "read session state", err);
+    if (!same_base)
+        return pd_err_set(err, PD_ESTALE,
+                          "%s: incremental write of %s: the stored row changed since it was "
+                          "read (another sync wrote it)",
+                          a->path, u->session_id);
 
     inserted_rows counts = {0, 0};
     size_t n_linked = 0;

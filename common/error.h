@@ -34,7 +34,8 @@
     X(PD_ECLOSED, -14, "queue is closed")                                                          \
     X(PD_EFALLBACK, -15, "incremental parse not possible; a full parse is needed")                 \
     X(PD_ERACE, -16, "source changed while it was read")                                           \
-    X(PD_EINTERNAL, -17, "internal error")
+    X(PD_EINTERNAL, -17, "internal error")                                                         \
+    X(PD_ESTALE, -18, "the stored row changed since it was read")
 
 enum pd_error_code {
 #define PD_ERROR_ENUM(name, value, message) name = value,

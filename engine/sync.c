@@ -273,7 +273,8 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
     rc = pd_archive_load_session(w->reader, row->id, row->rowid, job->arena, &stored, &found, err);
     if (rc != PD_OK)
         return rc;
-    if (!found)
+    /* Another sync may have written the row since the snapshot. */
+    if (!found || stored.file_size != row->file_size)
         return PD_EFALLBACK;
 
     pd_incr_state st;
@@ -317,6 +318,8 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
 
     job->delta = delta;
     job->upd.session_id = row->id;
+    job->upd.base_file_size = row->file_size;
+    job->upd.base_next_ordinal = stored.next_ordinal;
     job->upd.file_size = res.consumed;
     job->upd.file_mtime = effective_mtime(job, shared, buf->mtime_ns);
     job->upd.file_hash = pd_arena_strdup(job->arena, hex);
@@ -554,7 +557,15 @@ static int sync_fold(void *ctx, void *job_, bool ran)
                 break;
             }
             pd_err werr = {0};
-            if (write_job(run, job, &werr) != PD_OK) {
+            int wrc = write_job(run, job, &werr);
+            if (wrc == PD_ESTALE) {
+                /* Another sync appended to this session since this one read
+                 * it. Its write stands; the next sync continues from there. */
+                PD_LOG(PD_LOG_INFO, "%s", werr.msg);
+                run->stats->files_unchanged++;
+                break;
+            }
+            if (wrc != PD_OK) {
                 char *msg =
                     pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr.msg);
                 record_error(run, job->js.src.path, msg != NULL ? msg : werr.msg);

@@ -782,6 +782,17 @@ static const char *value_of(const row_values *r, const char *name)
 }
 
 /* The stored session the incremental tests append to: ordinals 0 and 1, two open calls. */
+/* Sets the base of u to the stored row's file_size and next_ordinal, as sync does. */
+static void set_incr_base(const char *db, pd_incr_update *u)
+{
+    char query[256];
+    snprintf(query, sizeof query, "SELECT file_size FROM sessions WHERE id = '%s'", u->session_id);
+    u->base_file_size = afx_sql_int(db, query);
+    snprintf(query, sizeof query, "SELECT next_ordinal FROM sessions WHERE id = '%s'",
+             u->session_id);
+    u->base_next_ordinal = afx_sql_int(db, query);
+}
+
 static void write_incremental_base(fixture *fx)
 {
     pd_session *s = afx_session(fx->arena, "inc", "claude", 0);
@@ -841,6 +852,7 @@ static void test_incremental_updates_listed_columns(void **state)
     };
     pd_err err = {0};
 
+    set_incr_base(fx->db, &u);
     assert_int_equal(pd_archive_write_incremental(fx->writer, &u, delta, &err), PD_OK);
     read_row_values(fx->db, "inc", &after);
 
@@ -892,6 +904,7 @@ static void test_incremental_links_stored_calls(void **state)
     pd_incr_update u = {.session_id = "inc", .file_size = 9000, .file_mtime = 1};
     pd_err err = {0};
 
+    set_incr_base(fx->db, &u);
     assert_int_equal(pd_archive_write_incremental(fx->writer, &u, delta, &err), PD_OK);
 
     char *bash = afx_sql_text(fx->db, "SELECT result_content FROM tool_calls"
@@ -931,6 +944,7 @@ static void test_incremental_links_last_call_with_id(void **state)
     pd_incr_update u = {.session_id = "dup", .file_size = 1, .file_mtime = 1};
     pd_err err = {0};
 
+    set_incr_base(fx->db, &u);
     assert_int_equal(pd_archive_write_incremental(fx->writer, &u, d, &err), PD_OK);
 
     assert_true(afx_sql_is_null(fx->db, "SELECT result_content FROM tool_calls c"
@@ -967,6 +981,7 @@ static void test_incremental_empty_tail(void **state)
     read_row_values(fx->db, "inc", &before);
     pd_err err = {0};
 
+    set_incr_base(fx->db, &u);
     assert_int_equal(pd_archive_write_incremental(fx->writer, &u, empty, &err), PD_OK);
     read_row_values(fx->db, "inc", &after);
 
@@ -996,11 +1011,39 @@ static void test_incremental_keeps_ended_at_for_bad_year(void **state)
         .session_id = "inc", .file_size = 1, .file_mtime = 1, .ended_at = "1999-01-01T00:00:00Z"};
     pd_err err = {0};
 
+    set_incr_base(fx->db, &u);
     assert_int_equal(pd_archive_write_incremental(fx->writer, &u, NULL, &err), PD_OK);
 
     char *ended = afx_sql_text(fx->db, "SELECT ended_at FROM sessions");
     assert_string_equal(ended, "2024-01-01T10:05:05.5Z");
     free(ended);
+}
+
+/*
+ * Two syncs that read the same stored row both parse the same appended
+ * lines: the first write lands, the second finds the row moved on and
+ * writes nothing.
+ */
+static void test_incremental_stale_base_refused(void **state)
+{
+    fixture *fx = *state;
+    write_incremental_base(fx);
+    pd_incr_update u = {.session_id = "inc", .file_size = 9000, .file_mtime = 1};
+    set_incr_base(fx->db, &u);
+    pd_err err = {0};
+    assert_int_equal(pd_archive_write_incremental(fx->writer, &u, incremental_delta(fx), &err),
+                     PD_OK);
+    int64_t messages = afx_sql_int(fx->db, "SELECT count(*) FROM messages");
+    int64_t calls = afx_sql_int(fx->db, "SELECT count(*) FROM tool_calls");
+
+    pd_err stale = {0};
+    int rc = pd_archive_write_incremental(fx->writer, &u, incremental_delta(fx), &stale);
+
+    assert_int_equal(rc, PD_ESTALE);
+    assert_non_null(strstr(stale.msg, "the stored row changed since it was read"));
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM messages"), messages);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM tool_calls"), calls);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT file_size FROM sessions"), 9000);
 }
 
 static void test_incremental_missing_row(void **state)
@@ -1064,6 +1107,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incremental_keeps_ended_at_for_bad_year, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_incremental_missing_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incremental_stale_base_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_session_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

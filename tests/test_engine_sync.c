@@ -611,6 +611,83 @@ static void diff_unlistable_directory_is_named(void **state)
     assert_int_equal(status, 0);
 }
 
+/* Forks a child that syncs env; returns its pid. The child exits 0 when sync returned PD_OK. */
+static pid_t fork_sync(const fx_env *env)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    pd_engine_config cfg = {.db_path = env->db,
+                            .roots = env->roots,
+                            .n_roots = 2,
+                            .n_threads = 1,
+                            .machine = "testbox"};
+    pd_engine *e = NULL;
+    pd_err err = {0};
+    if (pd_engine_new(&cfg, PD_ENGINE_WRITER, &e, &err) != PD_OK)
+        _exit(2);
+    pd_sync_options opts = {0};
+    pd_sync_stats st;
+    int rc = pd_engine_sync(e, &opts, &st, &err);
+    if (rc != PD_OK || st.files_failed != 0)
+        fprintf(stderr, "sync: %s\n", rc != PD_OK ? err.msg : st.errors[0].message);
+    int status = rc == PD_OK && st.files_failed == 0 ? 0 : 3;
+    pd_sync_stats_free(&st);
+    pd_engine_free(e);
+    _exit(status);
+}
+
+/*
+ * Two syncs at once over transcripts that grew: both may parse the same
+ * appended lines, but only one may store them. Five rounds, each followed
+ * by a diff that must find every session identical.
+ */
+static void sync_concurrent_appends_stored_once(void **state)
+{
+    fx_env *env = *state;
+    enum { N = 40, ROUNDS = 5 };
+    char *paths[N];
+    char ids[N][40];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "55555555-aaaa-4aaa-8aaa-%012d", 500 + i);
+        paths[i] = fx_claude_path(env, "-home-tess-src-orbit", ids[i]);
+        char *body = fx_claude_rich(ids[i], "Why does the solver diverge?");
+        fx_write(paths[i], body);
+        free(body);
+    }
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+
+    for (int round = 0; round < ROUNDS; round++) {
+        int n = 6 + 2 * round;
+        char parent[16];
+        snprintf(parent, sizeof parent, "p%d", round == 0 ? 4 : n - 1);
+        for (int i = 0; i < N; i++) {
+            char *more = fx_claude_append_exchange(ids[i], parent, n);
+            fx_append(paths[i], more);
+            free(more);
+        }
+        pid_t a = fork_sync(env), b = fork_sync(env);
+        assert_true(a > 0 && b > 0);
+        int status_a = 0, status_b = 0;
+        assert_int_equal(waitpid(a, &status_a, 0), a);
+        assert_int_equal(waitpid(b, &status_b, 0), b);
+        assert_true(WIFEXITED(status_a) && WEXITSTATUS(status_a) == 0);
+        assert_true(WIFEXITED(status_b) && WEXITSTATUS(status_b) == 0);
+
+        pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+        assert_int_equal(r->totals.changed, 0);
+        assert_int_equal(r->totals.identical, N);
+        pd_diff_report_free(r);
+        assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM (SELECT 1 FROM messages"
+                                             " GROUP BY session_id, content, role, timestamp"
+                                             " HAVING count(*) > 1)"),
+                         0);
+    }
+    for (int i = 0; i < N; i++)
+        free(paths[i]);
+}
+
 static void sync_bad_file_does_not_stop_the_batch(void **state)
 {
     fx_env *env = *state;
@@ -713,6 +790,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_bad_file_does_not_stop_the_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_unlistable_directory_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unlistable_directory_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_concurrent_appends_stored_once, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_killed_midway_leaves_consistent_archive, setup,
                                         teardown),
     };
