@@ -732,8 +732,10 @@ static int switch_to_wal(pd_archive *a, pd_err *err)
 }
 
 /*
- * Sets *name to the first table of the main schema (a malloc'd copy), or
- * NULL when the file has none.
+ * Sets *name to "sessions" when the main schema has that table, else to its
+ * first table by name, else to NULL (a malloc'd copy). One statement reads
+ * one state of the file, so a sync creating the schema meanwhile is seen
+ * before or after, never half done.
  */
 static int first_table(pd_archive *a, char **name, pd_err *err)
 {
@@ -741,7 +743,8 @@ static int first_table(pd_archive *a, char **name, pd_err *err)
     *name = NULL;
     int rc = sqlite3_prepare_v2(a->db,
                                 "SELECT name FROM sqlite_master WHERE type = 'table'"
-                                " AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name LIMIT 1",
+                                " AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+                                " ORDER BY name <> 'sessions', name LIMIT 1",
                                 -1, &stmt, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(stmt);
@@ -759,20 +762,22 @@ static int first_table(pd_archive *a, char **name, pd_err *err)
 }
 
 /*
- * Refuses a file that holds tables but no sessions table: it belongs to
- * something else, and creating the archive schema in it (or switching it
- * to WAL mode) would change a file the user never meant to give.
+ * Sets *had_sessions, and refuses a file that holds tables but no sessions
+ * table: it belongs to something else, and creating the archive schema in
+ * it (or switching it to WAL mode) would change a file the user never
+ * meant to give.
  */
-static int refuse_other_tables(pd_archive *a, pd_err *err)
+static int refuse_other_tables(pd_archive *a, bool *had_sessions, pd_err *err)
 {
-    char *other = NULL;
-    int rc = first_table(a, &other, err);
-    if (rc == PD_OK && other != NULL)
+    char *first = NULL;
+    int rc = first_table(a, &first, err);
+    *had_sessions = first != NULL && strcmp(first, "sessions") == 0;
+    if (rc == PD_OK && first != NULL && !*had_sessions)
         rc = pd_err_set(err, PD_ESCHEMA,
                         "%s: is an SQLite database of something else (it has a table \"%s\" and no "
                         "sessions table); pass a new file or an existing archive as --db",
-                        a->path, other);
-    free(other);
+                        a->path, first);
+    free(first);
     return rc;
 }
 
@@ -824,10 +829,9 @@ static int prepare_writable(pd_archive *a, pd_err *err)
     /* Nothing in the file changes until it is known to be empty or an archive
      * that lacks at most the column added below. */
     bool had_sessions = false;
-    int rc = table_exists(a, "sessions", &had_sessions, err);
-    if (rc == PD_OK)
-        rc = had_sessions ? check_columns(a, "last_write_incremental", err)
-                          : refuse_other_tables(a, err);
+    int rc = refuse_other_tables(a, &had_sessions, err);
+    if (rc == PD_OK && had_sessions)
+        rc = check_columns(a, "last_write_incremental", err);
     if (rc == PD_OK)
         rc = switch_to_wal(a, err);
     /* In WAL mode NORMAL skips the fsync at each commit, and sync commits once

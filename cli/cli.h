@@ -15,15 +15,17 @@
 /* Exit codes. */
 enum {
     PD_EXIT_OK = 0,
-    PD_EXIT_DRIFT = 1,     /* --fail-on-change found drift, parse errors or a vacuous run */
-    PD_EXIT_USAGE = 2,     /* bad command line */
-    PD_EXIT_RUNTIME = 3,   /* archive unreadable, I/O failure, a file that failed */
-    PD_EXIT_INTERRUPTED = 130,
+    PD_EXIT_DRIFT = 1,         /* --fail-on-change found drift, parse errors or a vacuous run */
+    PD_EXIT_USAGE = 2,         /* bad command line */
+    PD_EXIT_RUNTIME = 3,       /* archive unreadable, I/O failure, a file that failed */
+    PD_EXIT_INTERRUPTED = 130, /* 128 + SIGINT; SIGTERM gives 143 */
 };
 
-/* Set by the SIGINT handler; engines poll it. */
+/* Set by the SIGINT and SIGTERM handler; engines poll it. */
 extern atomic_bool pd_cli_cancel;
 void pd_cli_install_signals(void);
+/* 128 + the signal that cancelled the run: 130 for SIGINT, 143 for SIGTERM. */
+int pd_cli_interrupted_exit_code(void);
 
 /* Prints "parsediff: error: ..." to stderr. */
 void pd_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

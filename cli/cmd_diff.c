@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -209,18 +210,27 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
     int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
     if (n_copies > 0) {
         const char *stored = copy->reason + strlen(copy_prefix);
-        /* With both copies under the roots, every sync writes the one the
-         * archive did not store last time, so only removing one helps. */
-        const char *fix = under_a_root(src, stored)
-                              ? "Both copies lie under the roots, so keep only one of them."
-                              : "Give the roots that sync used, or sync these roots first.";
+        /* One file under two names (a root given through a symbolic link)
+         * needs the root spelled as sync had it. With two real copies under
+         * the roots, every sync writes the one the archive did not store
+         * last time, so only removing one helps. */
+        struct stat a, b;
+        bool same_file = copy->file_path != NULL && stat(copy->file_path, &a) == 0 &&
+                         stat(stored, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        const char *origin = same_file ? "under another name of the same file"
+                                       : "from another copy that still exists";
+        const char *fix =
+            same_file ? "A root given through a symbolic link does that: give the roots as sync "
+                        "was given them."
+            : under_a_root(src, stored)
+                ? "Both copies lie under the roots, so keep only one of them."
+                : "Give the roots that sync used, or sync these roots first.";
         fprintf(stderr,
                 "parsediff: warning: %s%lld session%s under the source roots, such as %s, "
-                "%s skipped because the archive stored %s from another copy that still "
-                "exists (%s). %s\n",
+                "%s skipped because the archive stored %s %s (%s). %s\n",
                 nothing, (long long)n_copies, n_copies == 1 ? "" : "s",
                 scrubbed(path, sizeof path, copy->file_path), n_copies == 1 ? "was" : "were",
-                n_copies == 1 ? "it" : "them", scrubbed(other, sizeof other, stored), fix);
+                n_copies == 1 ? "it" : "them", origin, scrubbed(other, sizeof other, stored), fix);
     }
     /* Like a missing source, a misfit is not the roots' doing, so it is not counted. */
     return n_unlisted + n_missed + n_copies;
@@ -387,7 +397,7 @@ int pd_cmd_diff(int argc, char **argv)
                      "written because it would be incomplete",
                      report != NULL ? (long long)report->files_done : 0LL,
                      report != NULL ? (long long)report->files_examined : 0LL);
-        exit_code = PD_EXIT_INTERRUPTED;
+        exit_code = pd_cli_interrupted_exit_code();
         goto out;
     }
     if (rc != PD_OK) {

@@ -230,7 +230,7 @@ int pd_cmd_sync(int argc, char **argv)
     }
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");
-        exit_code = PD_EXIT_INTERRUPTED;
+        exit_code = pd_cli_interrupted_exit_code();
     } else if (rc != PD_OK) {
         pd_cli_error("%s", err.msg[0] != '\0' ? err.msg : pd_strerror(rc));
         exit_code = PD_EXIT_RUNTIME;

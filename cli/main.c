@@ -26,14 +26,22 @@
 #include "parsers/provider.h"
 
 atomic_bool pd_cli_cancel;
+static atomic_int cancel_signal; /* the first SIGINT or SIGTERM received */
 
 static void on_sigint(int sig)
 {
-    (void)sig;
-    /* A second Ctrl-C ends the process at once with the default action. */
+    /* A second signal ends the process at once with the default action. */
     if (atomic_load(&pd_cli_cancel))
-        signal(SIGINT, SIG_DFL);
+        signal(sig, SIG_DFL);
+    int none = 0;
+    atomic_compare_exchange_strong(&cancel_signal, &none, sig);
     atomic_store(&pd_cli_cancel, true);
+}
+
+int pd_cli_interrupted_exit_code(void)
+{
+    int sig = atomic_load(&cancel_signal);
+    return sig != 0 ? 128 + sig : PD_EXIT_INTERRUPTED;
 }
 
 void pd_cli_install_signals(void)
@@ -46,6 +54,9 @@ void pd_cli_install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     /* A closed stdout must surface as EPIPE on write, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    /* Likewise a file size limit (ulimit -f): the write fails with EFBIG, and
+     * sync names the archive and stops. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void pd_cli_error(const char *fmt, ...)
@@ -403,7 +414,7 @@ static void print_help(FILE *out)
           "Exit codes: 0 clean; 1 drift under --fail-on-change (or --fail-on-uncompared);\n"
           "2 usage error; "
           "3 runtime failure (archive unreadable, I/O, a file that failed);\n"
-          "130 interrupted.\n",
+          "130 interrupted (SIGINT), 143 terminated (SIGTERM).\n",
           out);
 }
 

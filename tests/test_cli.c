@@ -1193,6 +1193,29 @@ static void diff_empty_archive_is_clean(void **state)
     cli_result_free(&res);
 }
 
+/* A root given through a symbolic link names the same files differently. */
+static void diff_root_through_link_warns(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *link = fx_fmt("%s/claude-link", ws->env.dir);
+    assert_int_equal(symlink(ws->env.claude_root, link), 0);
+    char *linked_root = fx_fmt("claude=%s", link);
+    const char *args[] = {"diff",      "--db",     ws->env.db,       "--source",
+                          linked_root, "--source", ws->codex_source, NULL};
+
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "the archive stored them under another name of the same file");
+    expect_err_contains(&res, "give the roots as sync was given them");
+    expect_err_lacks(&res, "another copy");
+    cli_result_free(&res);
+    free(linked_root);
+    free(link);
+}
+
 /* A directory where a stored transcript was: not a root problem, and said so. */
 static void diff_directory_in_place_of_transcript(void **state)
 {
@@ -2335,6 +2358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_copied_corpus_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copy_under_the_roots_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_root_through_link_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),

@@ -1,7 +1,7 @@
 /*
- * test_cli_signal.c -- Ctrl-C during `parsediff diff`: exit 130, no report
- * on stdout (a partial report must never look complete), and a clear
- * message on stderr.
+ * test_cli_signal.c -- Ctrl-C (SIGINT) or SIGTERM during `parsediff diff`:
+ * exit 128 + the signal (130 or 143), no report on stdout (a partial report
+ * must never look complete), and a clear message on stderr.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,9 +28,9 @@ extern char **environ;
 /* Transcripts the interrupted diff has to read. */
 enum { N_SOURCES = 3000 };
 
-static void diff_interrupted_prints_no_report(void **state)
+/* Sends sig to a diff in the middle of its sources and checks how it ends. */
+static void interrupt_diff(int sig)
 {
-    (void)state;
     const char *bin = getenv("PD_BINARY");
     assert_non_null(bin);
     fx_env env;
@@ -79,7 +79,7 @@ static void diff_interrupted_prints_no_report(void **state)
      * shows some files done and at least a tenth of the N_SOURCES still to
      * do, so it cannot finish between the check and the signal. The
      * progress total counts only the files discovered so far, so the
-     * check uses N_SOURCES. The SIGINT is delivered as soon as the diff
+     * check uses N_SOURCES. The signal is delivered as soon as the diff
      * continues.
      */
     bool sent = false, exited = false;
@@ -104,7 +104,7 @@ static void diff_interrupted_prints_no_report(void **state)
                 done = -1;
         free(text);
         if (done >= 1 && done <= N_SOURCES - N_SOURCES / 10) {
-            kill(pid, SIGINT);
+            kill(pid, sig);
             kill(pid, SIGCONT);
             sent = true;
         } else {
@@ -116,7 +116,7 @@ static void diff_interrupted_prints_no_report(void **state)
         assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(sent);
     assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 130);
+    assert_int_equal(WEXITSTATUS(status), 128 + sig);
     size_t out_len = 0;
     free(fx_read(out, &out_len));
     assert_int_equal(out_len, 0);
@@ -130,10 +130,24 @@ static void diff_interrupted_prints_no_report(void **state)
     fx_env_cleanup(&env);
 }
 
+static void diff_interrupted_prints_no_report(void **state)
+{
+    (void)state;
+    interrupt_diff(SIGINT);
+}
+
+/* A CI runner's timeout sends SIGTERM: the conventional exit code is 143. */
+static void diff_terminated_prints_no_report(void **state)
+{
+    (void)state;
+    interrupt_diff(SIGTERM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(diff_interrupted_prints_no_report),
+        cmocka_unit_test(diff_terminated_prints_no_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
