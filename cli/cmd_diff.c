@@ -37,9 +37,10 @@ static void diff_help(FILE *out)
           "  --fail-on-change    exit 1 on changed sessions, parse errors or a vacuous run;\n"
           "                      raced and incremental_skew sessions never fail the run\n"
           "  --fail-on-uncompared  exit 1 when stored sessions were not compared because\n"
-          "                      their files lie outside the roots or in a directory that\n"
-          "                      could not be listed, or the archive stored them from\n"
-          "                      another copy of the transcripts\n"
+          "                      discovery did not find their files (outside the roots,\n"
+          "                      in a directory it could not list, or not where the\n"
+          "                      agent's layout puts them under a root), or because the\n"
+          "                      archive stored them from another copy or name of a file\n"
           "  --format text|json  report format (default text); --json is short for json;\n"
           "                      the last of the two wins\n"
           "  -v, --verbose       every field diff and reason, no 20-row caps, pending-resync\n"
@@ -143,9 +144,9 @@ static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
  * a directory diff could not list, and rows stored from another copy of a
  * transcript found under the roots. Each can make a --fail-on-change run
  * pass having compared little or nothing, so the warning names the fix,
- * and --fail-on-uncompared turns the count returned into exit 1. A stored
- * path under the roots that is no longer a transcript file gets a warning
- * of its own and is not counted.
+ * and --fail-on-uncompared turns the count returned into exit 1. Rows
+ * under a root that discovery did not find there (a root at the wrong
+ * level, or a path that is no longer a transcript file) count too.
  */
 static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *src)
 {
@@ -190,16 +191,19 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 n_unlisted == 1 ? "it" : "them");
     if (n_misfit > 0)
         fprintf(stderr,
-                "parsediff: warning: %lld stored session%s, such as %s, %s skipped: the path lies "
-                "under the source roots but is no longer a transcript file (a directory, say). "
-                "Restore the transcript there if it should still be compared.\n",
-                (long long)n_misfit, n_misfit == 1 ? "" : "s",
+                "parsediff: warning: %s%lld stored session%s, such as %s, %s skipped: the path "
+                "lies under the source roots, but discovery did not find a transcript there. "
+                "Either it is no longer a transcript file (a directory, say), or the root is not "
+                "at the level the agent's layout needs (Claude: ROOT/PROJECT/*.jsonl, Codex: "
+                "ROOT/YYYY/MM/DD/rollout-*.jsonl or ROOT/rollout-*.jsonl).\n",
+                nothing, (long long)n_misfit, n_misfit == 1 ? "" : "s",
                 scrubbed(path, sizeof path, misfit->file_path), n_misfit == 1 ? "was" : "were");
     if (n_missed > 0)
         fprintf(stderr,
                 "parsediff: warning: %s%lld stored session%s, such as %s, %s not found under "
                 "the source roots where the agent keeps %s (Claude: ROOT/PROJECT/*.jsonl, "
-                "Codex: ROOT/YYYY/MM/DD/rollout-*.jsonl), so %s skipped. Give every root that "
+                "Codex: ROOT/YYYY/MM/DD/rollout-*.jsonl or ROOT/rollout-*.jsonl), so %s skipped. "
+                "Give every root that "
                 "sync used (--source, or the root variables the README lists), or --agent to "
                 "diff fewer agents.\n",
                 nothing, (long long)n_missed, n_missed == 1 ? "" : "s",
@@ -232,8 +236,7 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 scrubbed(path, sizeof path, copy->file_path), n_copies == 1 ? "was" : "were",
                 n_copies == 1 ? "it" : "them", origin, scrubbed(other, sizeof other, stored), fix);
     }
-    /* Like a missing source, a misfit is not the roots' doing, so it is not counted. */
-    return n_unlisted + n_missed + n_copies;
+    return n_unlisted + n_misfit + n_missed + n_copies;
 }
 
 int pd_cmd_diff(int argc, char **argv)
@@ -419,6 +422,11 @@ int pd_cmd_diff(int argc, char **argv)
     }
 
     int64_t n_uncompared = warn_skipped(report, &src);
+    if (report->totals.examined == 0 && report->totals.new_on_disk > 0 && n_uncompared == 0)
+        fprintf(stderr,
+                "parsediff: warning: nothing was compared: the archive stores none of the %lld "
+                "session%s found under the roots. Check --db, or run sync first.\n",
+                (long long)report->totals.new_on_disk, report->totals.new_on_disk == 1 ? "" : "s");
 
     if (fail_on_uncompared && n_uncompared > 0) {
         fprintf(stderr,

@@ -56,7 +56,7 @@ static const char *root_layout(const char *agent)
     if (strcmp(agent, "claude") == 0)
         return "ROOT/PROJECT/*.jsonl";
     if (strcmp(agent, "codex") == 0)
-        return "ROOT/YYYY/MM/DD/rollout-*.jsonl";
+        return "ROOT/YYYY/MM/DD/rollout-*.jsonl or ROOT/rollout-*.jsonl";
     return "its own layout";
 }
 

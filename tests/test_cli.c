@@ -1193,6 +1193,29 @@ static void diff_empty_archive_is_clean(void **state)
     cli_result_free(&res);
 }
 
+/* An archive that stores none of the sessions found: probably the wrong --db. */
+static void diff_empty_archive_warns(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    char *empty_root = fx_fmt("%s/empty", ws->env.dir);
+    assert_int_equal(mkdir(empty_root, 0755), 0);
+    char *empty_source = fx_fmt("claude=%s", empty_root);
+    const char *create[] = {"sync", "--db", ws->env.db, "--source", empty_source, NULL};
+    cli_result res;
+    run_args(ws, create, &res);
+    expect_exit(&res, 0);
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "nothing was compared: the archive stores none of the 3 sessions "
+                              "found under the roots. Check --db, or run sync first.");
+    cli_result_free(&res);
+    free(empty_source);
+    free(empty_root);
+}
+
 /* A root given through a symbolic link names the same files differently. */
 static void diff_root_through_link_warns(void **state)
 {
@@ -1216,7 +1239,7 @@ static void diff_root_through_link_warns(void **state)
     free(link);
 }
 
-/* A directory where a stored transcript was: not a root problem, and said so. */
+/* A directory where a stored transcript was: said so, and counted as not compared. */
 static void diff_directory_in_place_of_transcript(void **state)
 {
     cli_ws *ws = *state;
@@ -1228,8 +1251,9 @@ static void diff_directory_in_place_of_transcript(void **state)
 
     cli_result res;
     run_on_workspace(ws, &res, "diff", "--fail-on-uncompared", NULL);
-    expect_exit(&res, 0);
-    expect_err_contains(&res, "lies under the source roots but is no longer a transcript file");
+    expect_exit(&res, 1);
+    expect_err_contains(&res, "lies under the source roots, but discovery did not find a "
+                              "transcript there");
     expect_err_contains(&res, path);
     expect_err_lacks(&res, "not found under the source roots");
     cli_result_free(&res);
@@ -2359,6 +2383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_copy_under_the_roots_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_through_link_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_empty_archive_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
