@@ -213,10 +213,13 @@ int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
 typedef struct pd_incr_update {
     const char *session_id;
     /* The stored state the delta continues: the write is refused (PD_ESTALE)
-     * unless the row still has this file_size and next_ordinal, so that two
-     * syncs cannot both append the same lines. */
+     * unless the row still has this file_size, next_ordinal, file_path and
+     * file_hash (hex; NULL matches any), so that two syncs cannot both
+     * append the same lines. */
     int64_t base_file_size;
     int64_t base_next_ordinal;
+    const char *base_file_path;
+    const char *base_file_hash;
     int64_t file_size;              /* stored file_size + consumed bytes */
     int64_t file_mtime;             /* ns */
     const char *file_hash;          /* NULL keeps the stored hash */
@@ -243,8 +246,8 @@ typedef struct pd_incr_update {
  *     local_modified_at and secrets_rules_version = '' when rows were
  *     inserted or linked.
  * Every other column stays as stored. Returns PD_ENOENT when the row does
- * not exist, and PD_ESTALE, writing nothing, when its file_size or
- * next_ordinal is no longer the base the delta continues.
+ * not exist, and PD_ESTALE, writing nothing, when the row is no longer the
+ * base the delta continues (see pd_incr_update).
  */
 int pd_archive_write_incremental(pd_archive *a, const pd_incr_update *u, const pd_session *delta,
                                  pd_err *err);

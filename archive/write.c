@@ -16,6 +16,7 @@
 #include "archive/archive_internal.h"
 
 #include <string.h>
+#include <strings.h>
 #include <xxhash.h>
 
 #include "common/normalize.h"
@@ -598,7 +599,8 @@ int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err)
 
 /* ---- incremental write ------------------------------------------------- */
 
-static const char incr_exists_sql[] = "SELECT file_size, next_ordinal FROM sessions WHERE id = ?1";
+static const char incr_exists_sql[] =
+    "SELECT file_size, next_ordinal, file_path, file_hash FROM sessions WHERE id = ?1";
 
 static const char find_call_sql[] =
     "SELECT id, category FROM tool_calls WHERE session_id = ?1 AND tool_use_id = ?2"
@@ -725,6 +727,17 @@ static int update_incremental_row(pd_archive *a, const pd_incr_update *u, const 
     return step_done(a, st, "update session row", err);
 }
 
+/* True when expected is NULL, or column col of st holds that text (in any case for a hash). */
+static bool same_text(sqlite3_stmt *st, int col, const char *expected, bool any_case)
+{
+    if (expected == NULL)
+        return true;
+    const char *stored = (const char *)sqlite3_column_text(st, col);
+    if (stored == NULL)
+        return false;
+    return any_case ? strcasecmp(stored, expected) == 0 : strcmp(stored, expected) == 0;
+}
+
 static int write_incremental_rows(pd_archive *a, const pd_incr_update *u, const pd_session *delta,
                                   pd_err *err)
 {
@@ -736,7 +749,9 @@ static int write_incremental_rows(pd_archive *a, const pd_incr_update *u, const 
     int src = sqlite3_step(st);
     bool same_base = src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
                      sqlite3_column_int64(st, 0) == u->base_file_size &&
-                     sqlite3_column_int64(st, 1) == u->base_next_ordinal;
+                     sqlite3_column_int64(st, 1) == u->base_next_ordinal &&
+                     same_text(st, 2, u->base_file_path, false) &&
+                     same_text(st, 3, u->base_file_hash, true);
     archive_stmt_done(st);
     if (src == SQLITE_DONE)
         return pd_err_set(err, PD_ENOENT, "%s: incremental write: no stored session %s", a->path,
@@ -746,7 +761,7 @@ static int write_incremental_rows(pd_archive *a, const pd_incr_update *u, const 
     if (!same_base)
         return pd_err_set(err, PD_ESTALE,
                           "%s: incremental write of %s: the stored row changed since it was "
-                          "read (another sync wrote it)",
+                          "read (another sync, or another file of the same session, wrote it)",
                           a->path, u->session_id);
 
     inserted_rows counts = {0, 0};

@@ -206,6 +206,9 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.titles_refreshed > 0)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");
+        if (stats.files_written_meanwhile > 0)
+            fprintf(stderr, "; %lld left as another sync wrote them meanwhile",
+                    (long long)stats.files_written_meanwhile);
         if (stats.files_not_written > 0)
             fprintf(stderr, "; %lld parsed file%s not written after the stop",
                     (long long)stats.files_not_written, stats.files_not_written == 1 ? "" : "s");

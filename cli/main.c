@@ -27,12 +27,19 @@
 
 atomic_bool pd_cli_cancel;
 static atomic_int cancel_signal; /* the first SIGINT or SIGTERM received */
+/* The handler's atomics must not take a lock, or it could deadlock. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2,
+               "the signal handler needs lock-free atomics");
 
 static void on_sigint(int sig)
 {
-    /* A second signal ends the process at once with the default action. */
-    if (atomic_load(&pd_cli_cancel))
+    /* A second signal ends the process at once with the default action
+     * (signal() and raise() are async-signal-safe). */
+    if (atomic_load(&pd_cli_cancel)) {
         signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     int none = 0;
     atomic_compare_exchange_strong(&cancel_signal, &none, sig);
     atomic_store(&pd_cli_cancel, true);
@@ -438,9 +445,13 @@ int main(int argc, char **argv)
         return PD_EXIT_OK;
     }
 
-    pd_cli_install_signals();
+    /* A signal must still end parse, which does not poll the cancel flag,
+     * and a closed stdout or a file size limit must not kill it. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     if (strcmp(cmd, "parse") == 0)
         return pd_cmd_parse(argc - 1, argv + 1);
+    pd_cli_install_signals();
     if (strcmp(cmd, "sync") == 0)
         return pd_cmd_sync(argc - 1, argv + 1);
     if (strcmp(cmd, "diff") == 0)

@@ -320,6 +320,8 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
     job->upd.session_id = row->id;
     job->upd.base_file_size = row->file_size;
     job->upd.base_next_ordinal = stored.next_ordinal;
+    job->upd.base_file_path = row->file_path;
+    job->upd.base_file_hash = pd_arena_strdup(job->arena, stored_hex);
     job->upd.file_size = res.consumed;
     job->upd.file_mtime = effective_mtime(job, shared, buf->mtime_ns);
     job->upd.file_hash = pd_arena_strdup(job->arena, hex);
@@ -562,7 +564,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
                 /* Another sync appended to this session since this one read
                  * it. Its write stands; the next sync continues from there. */
                 PD_LOG(PD_LOG_INFO, "%s", werr.msg);
-                run->stats->files_unchanged++;
+                run->stats->files_written_meanwhile++;
                 break;
             }
             if (wrc != PD_OK) {

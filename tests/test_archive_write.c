@@ -781,7 +781,6 @@ static const char *value_of(const row_values *r, const char *name)
     return NULL;
 }
 
-/* The stored session the incremental tests append to: ordinals 0 and 1, two open calls. */
 /* Sets the base of u to the stored row's file_size and next_ordinal, as sync does. */
 static void set_incr_base(const char *db, pd_incr_update *u)
 {
@@ -793,6 +792,7 @@ static void set_incr_base(const char *db, pd_incr_update *u)
     u->base_next_ordinal = afx_sql_int(db, query);
 }
 
+/* The stored session the incremental tests append to: ordinals 0 and 1, two open calls. */
 static void write_incremental_base(fixture *fx)
 {
     pd_session *s = afx_session(fx->arena, "inc", "claude", 0);
@@ -1044,6 +1044,35 @@ static void test_incremental_stale_base_refused(void **state)
     assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM messages"), messages);
     assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM tool_calls"), calls);
     assert_int_equal(afx_sql_int(fx->db, "SELECT file_size FROM sessions"), 9000);
+
+    /* Each part of the base alone refuses the write. */
+    pd_incr_update fresh = u;
+    set_incr_base(fx->db, &fresh);
+    fresh.file_size = 9100;
+    char *hash = afx_sql_text(fx->db, "SELECT file_hash FROM sessions");
+    char *path = afx_sql_text(fx->db, "SELECT file_path FROM sessions");
+    fresh.base_file_hash = hash;
+    fresh.base_file_path = path;
+    pd_incr_update off[4] = {fresh, fresh, fresh, fresh};
+    off[0].base_file_size++;
+    off[1].base_next_ordinal++;
+    off[2].base_file_path = "/elsewhere/copy.jsonl";
+    off[3].base_file_hash = "0000000000000000000000000000000000000000000000000000000000000000";
+    for (size_t i = 0; i < 4; i++) {
+        pd_err e = {0};
+        assert_int_equal(
+            pd_archive_write_incremental(fx->writer, &off[i], incremental_delta(fx), &e),
+            PD_ESTALE);
+    }
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM messages"), messages);
+    /* The exact base, the hash in capitals, still writes. */
+    for (char *c = hash; *c != '\0'; c++)
+        *c = (char)(*c >= 'a' && *c <= 'f' ? *c - 'a' + 'A' : *c);
+    pd_err ok = {0};
+    assert_int_equal(pd_archive_write_incremental(fx->writer, &fresh, NULL, &ok), PD_OK);
+    assert_int_equal(afx_sql_int(fx->db, "SELECT file_size FROM sessions"), 9100);
+    free(hash);
+    free(path);
 }
 
 static void test_incremental_missing_row(void **state)
