@@ -289,10 +289,18 @@ static bool transcript_changed_since_write(pd_diff_run *run, const char *path,
     return boundary != row->file_size;
 }
 
-static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds,
-                        size_t fan_out)
+/*
+ * The reference skips the guard where one file holds several sessions,
+ * because a shared store (a database of many unrelated sessions) changes
+ * its mtime whenever any one of them does. Claude and Codex write one
+ * transcript per file: several sessions in one file are forks of that
+ * transcript, and a write after the sync is a live write for all of them.
+ * So the guard applies whatever the file's session count, and an agent
+ * writing to a forked transcript cannot fail the gate.
+ */
+static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds)
 {
-    if (!ds->compared || ds->real_diffs == 0 || fan_out != 1)
+    if (!ds->compared || ds->real_diffs == 0)
         return false;
     const char *path = ds->parsed->file_path != NULL ? ds->parsed->file_path : job->js.src.path;
     const pd_provider *p = job->js.provider;
@@ -354,8 +362,7 @@ static bool stored_from_other_present_file(const pd_stored_row *row, const char 
     return pd_stat_path(row->file_path, &st) == PD_OK;
 }
 
-static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds,
-                           size_t fan_out)
+static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds)
 {
     pd_diff_report *r = run->report;
     const pd_session *s = ds->parsed;
@@ -399,7 +406,7 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
         cls = PD_CLASS_RACED;
         reason = REASON_ARCHIVE_RACED;
         r->totals.raced++;
-    } else if (ds->real_diffs > 0 && guard_raced(run, job, ds, fan_out)) {
+    } else if (ds->real_diffs > 0 && guard_raced(run, job, ds)) {
         cls = PD_CLASS_RACED;
         reason = REASON_RACED;
         r->totals.raced++;
@@ -431,15 +438,7 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
         return collect_source_error(run, job);
 
     for (size_t i = 0; i < job->n_sessions; i++) {
-        const pd_diff_session *ds = &job->sessions[i];
-        const char *path = ds->parsed->file_path != NULL ? ds->parsed->file_path : job->js.src.path;
-        size_t fan_out = 0;
-        for (size_t j = 0; j < job->n_sessions; j++) {
-            const char *other = job->sessions[j].parsed->file_path;
-            if (strcmp(other != NULL ? other : job->js.src.path, path) == 0)
-                fan_out++;
-        }
-        int rc = collect_session(run, job, ds, fan_out);
+        int rc = collect_session(run, job, &job->sessions[i]);
         if (rc != PD_OK)
             return rc;
     }

@@ -199,7 +199,7 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     pd_parse_result res = {0};
     rc = job->js.provider->parse(&req, &res, &err);
     if (rc == PD_OK)
-        rc = pd_keep_sessions_with_messages(&res, job->js.src.path, &err);
+        rc = pd_keep_sessions_with_messages(&res, job->js.src.path, &buf, &err);
     if (rc != PD_OK)
         goto fail;
 

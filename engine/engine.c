@@ -205,7 +205,8 @@ void pd_worker_close(pd_worker *w)
     free(w);
 }
 
-int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_err *err)
+int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, const pd_source_buf *src,
+                                   pd_err *err)
 {
     size_t kept = 0;
     for (size_t i = 0; i < res->n_sessions; i++) {
@@ -213,6 +214,9 @@ int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_er
             res->sessions[kept++] = res->sessions[i];
     }
     res->n_sessions = kept;
+    bool partial_tail = src != NULL && src->len > 0 && src->data[src->len - 1] != '\n';
+    if (kept == 0 && res->malformed_lines == 1 && partial_tail)
+        return PD_OK;
     if (kept == 0 && res->malformed_lines > 0)
         return pd_err_set(err, PD_EFORMAT,
                           "%s: no transcript records: %lld malformed line%s and no valid message",

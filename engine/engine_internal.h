@@ -176,14 +176,16 @@ void pd_worker_start_parse(pd_worker *w, size_t source_bytes);
 void pd_worker_end_job(pd_worker *w);
 
 /*
- * Drops the sessions of a full parse that have no messages. A transcript with
- * no message yet (a rollout Codex has just created, a file cut inside its
- * first line) then produces no session, so its fallback id never reaches the
- * archive. Returns PD_EFORMAT, with err naming
- * the path, when nothing is left and the file had malformed lines: such a
- * file is not a transcript.
+ * Drops the sessions of a full parse of src that have no messages. A
+ * transcript with no message yet (a rollout Codex has just created, a file
+ * cut inside its first line) then produces no session, so its fallback id
+ * never reaches the archive. Returns PD_EFORMAT, with err naming the path,
+ * when nothing is left and the file had malformed lines: such a file is
+ * not a transcript. One malformed line that may be an unterminated last
+ * line is an agent still writing the file's first record, not a failure.
  */
-int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, pd_err *err);
+int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, const pd_source_buf *src,
+                                   pd_err *err);
 
 /*
  * Refuses an archive stamped by a newer parser (PRAGMA user_version above

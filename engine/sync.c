@@ -181,7 +181,7 @@ static int parse_full(sync_job *job, pd_worker *w, void *shared, const pd_source
     pd_parse_result res = {0};
     rc = job->js.provider->parse(&req, &res, err);
     if (rc == PD_OK)
-        rc = pd_keep_sessions_with_messages(&res, job->js.src.path, err);
+        rc = pd_keep_sessions_with_messages(&res, job->js.src.path, buf, err);
     if (rc != PD_OK)
         return rc;
 
@@ -605,17 +605,17 @@ static int sync_fold(void *ctx, void *job_, bool ran)
     return result;
 }
 
-/* Counts one discovered file for its agent. */
-static void count_discovered(pd_sync_stats *stats, const char *agent)
+/* Adds delta to the files discovered for agent. */
+static void count_discovered(pd_sync_stats *stats, const char *agent, int64_t delta)
 {
     const size_t cap = sizeof stats->discovered_by_agent / sizeof stats->discovered_by_agent[0];
     for (size_t i = 0; i < stats->n_agents_discovered; i++) {
         if (strcmp(stats->discovered_by_agent[i].agent, agent) == 0) {
-            stats->discovered_by_agent[i].files++;
+            stats->discovered_by_agent[i].files += delta;
             return;
         }
     }
-    if (stats->n_agents_discovered < cap) {
+    if (delta > 0 && stats->n_agents_discovered < cap) {
         stats->discovered_by_agent[stats->n_agents_discovered].agent = agent;
         stats->discovered_by_agent[stats->n_agents_discovered].files = 1;
         stats->n_agents_discovered++;
@@ -635,7 +635,7 @@ static int sync_submit_source(void *ctx, const pd_job_source *js)
         return PD_OK;
     }
     run->stats->files_discovered++;
-    count_discovered(run->stats, js->provider->name);
+    count_discovered(run->stats, js->provider->name, 1);
 
     sync_job *job = calloc(1, sizeof *job);
     if (job == NULL)
@@ -655,6 +655,9 @@ static int sync_submit_source(void *ctx, const pd_job_source *js)
     pd_read_ahead_queue(&run->read_ahead, js->src.path);
     int rc = pd_driver_submit(&run->driver, job);
     if (rc != PD_OK) {
+        /* Not submitted (the run stopped or was cancelled): not counted. */
+        run->stats->files_discovered--;
+        count_discovered(run->stats, js->provider->name, -1);
         pd_arena_free(job->arena);
         free(job);
     }

@@ -1001,6 +1001,17 @@ static void sync_stops_when_archive_cannot_grow(void **state)
     assert_int_equal(count_in(res.err, ": not written: "), 2);
     expect_err_contains(&res, "1 failed");
     expect_err_contains(&res, "not written after the stop");
+    /* Every file discovered is accounted for in the summary. */
+    long long discovered = -1, parsed = -1, unchanged = -1, failed = -1, full = -1, incr = -1,
+              left = -1;
+    const char *summary = strstr(res.err, "sync: ");
+    assert_non_null(summary);
+    assert_int_equal(sscanf(summary,
+                            "sync: %lld files discovered, %lld parsed, %lld unchanged, %lld "
+                            "failed; sessions written: %lld full, %lld incremental; %lld parsed",
+                            &discovered, &parsed, &unchanged, &failed, &full, &incr, &left),
+                     7);
+    assert_int_equal(discovered, parsed + unchanged + failed + left);
     cli_result_free(&res);
 
     char *check = fx_sql_text(ws->env.db, "PRAGMA integrity_check");

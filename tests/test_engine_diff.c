@@ -877,6 +877,84 @@ static void diff_real_corpus_is_identical_after_sync(void **state)
     free(codex);
 }
 
+/* One line of a forked Claude transcript: uuid "f<n>", parent "f<parent>" (or none below 0). */
+static char *fork_line(int n, int parent, const char *text)
+{
+    char parent_json[16];
+    if (parent < 0)
+        snprintf(parent_json, sizeof parent_json, "null");
+    else
+        snprintf(parent_json, sizeof parent_json, "\"f%d\"", parent);
+    const char *common = "\"isSidechain\":false,\"userType\":\"external\",\"cwd\":\"/home/me/app\","
+                         "\"sessionId\":\"5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f\","
+                         "\"version\":\"2.1.88\",\"gitBranch\":\"main\"";
+    if (n % 2 == 0)
+        return fx_fmt("{\"parentUuid\":%s,%s,\"type\":\"user\",\"message\":{\"role\":\"user\","
+                      "\"content\":\"%s\"},\"uuid\":\"f%d\",\"timestamp\":"
+                      "\"2026-11-01T10:%02d:00.000Z\"}\n",
+                      parent_json, common, text, n, n);
+    return fx_fmt("{\"parentUuid\":%s,%s,\"type\":\"assistant\",\"requestId\":\"req_f%d\","
+                  "\"message\":{\"id\":\"msg_f%d\",\"type\":\"message\",\"role\":\"assistant\","
+                  "\"model\":\"claude-sonnet-4-5-20250929\",\"content\":[{\"type\":\"text\","
+                  "\"text\":\"%s\"}],\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":10,"
+                  "\"output_tokens\":20}},\"uuid\":\"f%d\",\"timestamp\":"
+                  "\"2026-11-01T10:%02d:00.000Z\"}\n",
+                  parent_json, common, n, n, text, n, n);
+}
+
+/* Appends the lines (uuid number, parent number, text) to path. */
+static void append_fork_lines(const char *path, const int (*tree)[2], const char *const *texts,
+                              size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *line = fork_line(tree[i][0], tree[i][1], texts[i]);
+        fx_append(path, line);
+        free(line);
+    }
+}
+
+/*
+ * A forked transcript (the user rewound to an early turn and went on, so
+ * one file holds two sessions) that the agent writes to after the sync:
+ * a live write, so raced, never changed.
+ */
+static void diff_forked_transcript_written_after_sync_is_raced(void **state)
+{
+    fx_env *env = *state;
+    char *path = fx_claude_path(env, "-home-me-app", "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f");
+    /* f0 f1, then the main line f2..f11, then a branch from f1: f20..f23. */
+    static const int tree[][2] = {{0, -1}, {1, 0},   {2, 1},   {3, 2},  {4, 3},  {5, 4},
+                                  {6, 5},  {7, 6},   {8, 7},   {9, 8},  {10, 9}, {11, 10},
+                                  {20, 1}, {21, 20}, {22, 21}, {23, 22}};
+    static const char *const texts[] = {
+        "Set up the project", "Done.",         "Main step 1", "Main reply 1",
+        "Main step 2",        "Main reply 2",  "Main step 3", "Main reply 3",
+        "Main step 4",        "Main reply 4",  "Main step 5", "Main reply 5",
+        "Other way 1",        "Other reply 1", "Other way 2", "Other reply 2"};
+    fx_write(path, "");
+    append_fork_lines(path, tree, texts, 16);
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_failed, 0);
+    assert_int_equal(st.sessions_full, 2);
+    pd_sync_stats_free(&st);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.identical, 2);
+    pd_diff_report_free(r);
+
+    static const int more[][2] = {{24, 23}, {25, 24}};
+    static const char *const more_texts[] = {"Other way again", "Other reply again"};
+    append_fork_lines(path, more, more_texts, 2);
+    fx_set_mtime_ns(path, fx_mtime_ns(path) + 2000000000LL);
+
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_true(r->totals.raced >= 1);
+    assert_int_equal(r->totals.raced + r->totals.identical, 2);
+    pd_diff_report_free(r);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -913,6 +991,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_opens_archive_with_extra_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_reports_parser_exclusion, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_forked_transcript_written_after_sync_is_raced, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_identical_after_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

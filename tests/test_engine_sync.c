@@ -688,6 +688,36 @@ static void sync_concurrent_appends_stored_once(void **state)
         free(paths[i]);
 }
 
+/*
+ * A Claude transcript the agent has only begun to write: its first line is
+ * not finished. Neither sync nor diff may count that as a failure.
+ */
+static void first_line_in_progress_is_no_failure(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", "55555555-aaaa-4aaa-8aaa-000000000077");
+    char *whole = fx_claude_rich("55555555-aaaa-4aaa-8aaa-000000000077", "Just started.");
+    whole[60] = '\0'; /* cut inside the first line */
+    fx_write(p, whole);
+
+    pd_sync_stats st = sync_ok(env);
+    assert_int_equal(st.sessions_full, 2);
+    pd_sync_stats_free(&st);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.parse_errors, 0);
+    assert_int_equal(r->totals.identical, 2);
+    pd_diff_report_free(r);
+
+    /* A complete line that is not JSON is still a failure. */
+    fx_write(p, "not json at all\n");
+    fx_sync(env, &st);
+    assert_int_equal(st.files_failed, 1);
+    pd_sync_stats_free(&st);
+    free(whole);
+    free(p);
+}
+
 static void sync_bad_file_does_not_stop_the_batch(void **state)
 {
     fx_env *env = *state;
@@ -791,6 +821,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_unlistable_directory_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unlistable_directory_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_concurrent_appends_stored_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(first_line_in_progress_is_no_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_killed_midway_leaves_consistent_archive, setup,
                                         teardown),
     };
