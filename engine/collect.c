@@ -295,8 +295,8 @@ static bool transcript_changed_since_write(pd_diff_run *run, const char *path,
  * its mtime whenever any one of them does. Claude and Codex write one
  * transcript per file: several sessions in one file are forks of that
  * transcript, and a write after the sync is a live write for all of them.
- * So the guard applies whatever the file's session count, and an agent
- * writing to a forked transcript cannot fail the gate.
+ * So the guard applies whatever the file's session count, and a write to
+ * a forked transcript after the sync makes its sessions raced, not changed.
  */
 static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds)
 {

@@ -562,7 +562,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
             int wrc = write_job(run, job, &werr);
             if (wrc == PD_ESTALE) {
                 /* Another sync appended to this session since this one read
-                 * it. Its write stands; the next sync continues from there. */
+                 * it. Its write is kept, and the next sync continues from there. */
                 PD_LOG(PD_LOG_INFO, "%s", werr.msg);
                 run->stats->files_written_meanwhile++;
                 break;
