@@ -212,7 +212,7 @@ int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
 /* The stored-row values an incremental write sets besides the appended rows. */
 typedef struct pd_incr_update {
     const char *session_id;
-    /* The stored state the delta continues: the write is refused (PD_ESTALE)
+    /* The stored state the delta continues: the write is rejected (PD_ESTALE)
      * unless the row still has this file_size, next_ordinal, file_path and
      * file_hash (hex; NULL matches any), so that two syncs cannot both
      * append the same lines. */

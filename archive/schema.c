@@ -762,12 +762,11 @@ static int first_table(pd_archive *a, char **name, pd_err *err)
 }
 
 /*
- * Sets *had_sessions, and refuses a file that holds tables but no sessions
- * table: it belongs to something else, and creating the archive schema in
- * it (or switching it to WAL mode) would change a file the user never
- * meant to give.
+ * Sets *had_sessions, and rejects a file that contains tables but no
+ * sessions table. Such a file belongs to another program, and creating the
+ * archive schema in it (or switching it to WAL mode) would change it.
  */
-static int refuse_other_tables(pd_archive *a, bool *had_sessions, pd_err *err)
+static int reject_other_tables(pd_archive *a, bool *had_sessions, pd_err *err)
 {
     char *first = NULL;
     int rc = first_table(a, &first, err);
@@ -829,7 +828,7 @@ static int prepare_writable(pd_archive *a, pd_err *err)
     /* Nothing in the file changes until it is known to be empty or an archive
      * that lacks at most the column added below. */
     bool had_sessions = false;
-    int rc = refuse_other_tables(a, &had_sessions, err);
+    int rc = reject_other_tables(a, &had_sessions, err);
     if (rc == PD_OK && had_sessions)
         rc = check_columns(a, "last_write_incremental", err);
     if (rc == PD_OK)
@@ -881,27 +880,31 @@ static bool has_rowid(sqlite3 *db, const char *probe)
     return ok;
 }
 
+/* True when this process may create files in the directory of path. */
+static bool directory_writable(const char *path)
+{
+    char *copy = strdup(path);
+    bool writable = copy == NULL || access(dirname(copy), W_OK) == 0;
+    free(copy);
+    return writable;
+}
+
 /*
- * True when a read-only connection may open path as immutable. The archive
- * has no -wal file, so no connection has it open in WAL mode. Its
- * directory is not writable (a read-only mount, another user's directory),
- * so SQLite cannot create the -shm file a WAL reader needs.
+ * True when path has no -wal file, so no connection has the archive open in
+ * WAL mode and an immutable read sees every committed write.
  */
-static bool immutable_fallback_applies(const char *path)
+static bool wal_file_missing(const char *path)
 {
     size_t n = strlen(path);
-    char *wal = malloc(n + 5);
-    char *copy = strdup(path);
-    bool applies = false;
-    if (wal != NULL && copy != NULL) {
-        memcpy(wal, path, n);
-        memcpy(wal + n, "-wal", 5);
-        struct stat st;
-        applies = stat(wal, &st) != 0 && errno == ENOENT && access(dirname(copy), W_OK) != 0;
-    }
+    char *wal = malloc(n + sizeof "-wal");
+    if (wal == NULL)
+        return false;
+    memcpy(wal, path, n);
+    memcpy(wal + n, "-wal", sizeof "-wal");
+    struct stat st;
+    bool missing = stat(wal, &st) != 0 && errno == ENOENT;
     free(wal);
-    free(copy);
-    return applies;
+    return missing;
 }
 
 /* "file:" URI of path with immutable=1, with '%', '?' and '#' escaped. */
@@ -923,7 +926,7 @@ static char *immutable_uri(const char *path)
     return uri;
 }
 
-/* Reopens a as immutable, and says so on stderr the first time in the process. */
+/* Reopens a as immutable, and logs a warning the first time in the process. */
 static int reopen_immutable(pd_archive *a, pd_err *err)
 {
     static atomic_bool warned;
@@ -948,27 +951,24 @@ static int reopen_immutable(pd_archive *a, pd_err *err)
 }
 
 /*
- * Opens a WAL archive in a directory this process cannot write: as
- * immutable when no -wal file exists, else fails with the cause and the
- * fix. err holds only the failure of the first read, which this replaces.
+ * Opens a WAL archive in a directory this process cannot write (a read-only
+ * mount, another user's directory), where SQLite cannot create the -shm
+ * file a WAL reader needs. Without a -wal file it reads the archive as
+ * immutable, else it fails with the cause and the fix. err contains only
+ * the failure of the first read, which this replaces.
  */
 static int open_in_readonly_directory(pd_archive *a, pd_err *err)
 {
-    if (immutable_fallback_applies(a->path)) {
-        pd_err_clear(err);
+    if (directory_writable(a->path))
+        return PD_ESQLITE; /* err already contains SQLite's reason */
+    pd_err_clear(err);     /* replaces SQLite's "unable to open database file" */
+    if (wal_file_missing(a->path))
         return reopen_immutable(a, err);
-    }
-    char *copy = strdup(a->path);
-    bool dir_writable = copy == NULL || access(dirname(copy), W_OK) == 0;
-    free(copy);
-    if (dir_writable)
-        return PD_ESQLITE;       /* err already holds SQLite's reason */
-    pd_err_clear(err);           /* replaces SQLite's "unable to open database file" */
     return pd_err_set(err, PD_ESQLITE,
-                      "%s: cannot be read here: a -wal file holds recent writes, and SQLite must "
-                      "create the -shm file beside it, but the directory is not writable; run "
-                      "sync once where it is writable, or copy the archive with its -wal file to "
-                      "a writable directory",
+                      "%s: cannot be read here: a -wal file contains recent writes, and SQLite "
+                      "must create the -shm file beside it, but the directory is not writable. "
+                      "Run sync once where it is writable, or copy the archive with its -wal "
+                      "file to a writable directory",
                       a->path);
 }
 

@@ -727,7 +727,7 @@ static int update_incremental_row(pd_archive *a, const pd_incr_update *u, const 
     return step_done(a, st, "update session row", err);
 }
 
-/* True when expected is NULL, or column col of st holds that text (in any case for a hash). */
+/* True when expected is NULL, or column col of st contains it (any case when any_case). */
 static bool same_text(sqlite3_stmt *st, int col, const char *expected, bool any_case)
 {
     if (expected == NULL)

@@ -27,6 +27,12 @@ void pd_cli_install_signals(void);
 /* 128 + the signal that cancelled the run: 130 for SIGINT, 143 for SIGTERM. */
 int pd_cli_interrupted_exit_code(void);
 
+/*
+ * Copies s (or "?" for NULL) into buf, cut to cap bytes, with its control
+ * characters replaced by '?', and returns buf: a file name to print on stderr.
+ */
+const char *pd_cli_scrubbed(char *buf, size_t cap, const char *s);
+
 /* Prints "parsediff: error: ..." to stderr. */
 void pd_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error plus a hint to run --help; returns PD_EXIT_USAGE. */

@@ -104,35 +104,31 @@ static bool add_agent(const char **agents, size_t *n, const char *raw)
     return true;
 }
 
+/* True when path lies below the directory dir (trailing slashes ignored). */
+static bool path_below(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 0 && dir[n - 1] == '/')
+        n--;
+    /* n is 0 for the directory "/", which contains every absolute path. */
+    return path != NULL && strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
 /* True when path lies under one of the roots given. */
 static bool under_a_root(const pd_cli_sources *src, const char *path)
 {
     for (size_t i = 0; i < src->n_roots; i++) {
-        const char *root = src->roots[i].root;
-        size_t n = strlen(root);
-        while (n > 0 && root[n - 1] == '/')
-            n--;
-        /* n is 0 for the root "/", which holds every absolute path. */
-        if (strncmp(path, root, n) == 0 && path[n] == '/')
+        if (path_below(path, src->roots[i].root))
             return true;
     }
     return false;
 }
 
-/* Copies s into buf (cut to cap) with its control characters scrubbed; returns buf. */
-static const char *scrubbed(char *buf, size_t cap, const char *s)
-{
-    snprintf(buf, cap, "%s", s != NULL ? s : "?");
-    pd_text_scrub_controls(buf);
-    return buf;
-}
-
 /* True when path lies in one of the directories diff could not list. */
 static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
 {
-    for (size_t i = 0; path != NULL && i < report->n_unlisted_dirs; i++) {
-        size_t n = strlen(report->unlisted_dirs[i]);
-        if (strncmp(path, report->unlisted_dirs[i], n) == 0 && path[n] == '/')
+    for (size_t i = 0; i < report->n_unlisted_dirs; i++) {
+        if (path_below(path, report->unlisted_dirs[i]))
             return true;
     }
     return false;
@@ -154,10 +150,10 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
     const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
     char path[4096], other[4096];
     /*
-     * Sort the rows that were not reached by where the stored file lies: in
-     * a directory diff could not list, outside every root (the roots are
-     * wrong), or under one (the path is no longer a transcript file
-     * discovery accepts, such as a directory).
+     * Sort the rows that were not reached by where the stored file lies. It
+     * may lie in a directory diff could not list, or outside every root (the
+     * roots are wrong), or under one (the root is at the wrong level, or the
+     * path is no longer a transcript file, such as a directory).
      */
     const pd_diff_entry *unlisted = NULL, *missed = NULL, *misfit = NULL;
     int64_t n_unlisted = 0, n_missed = 0, n_misfit = 0;
@@ -173,7 +169,7 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 unlisted = e;
         } else if (!not_discovered) {
             continue;
-        } else if (e->file_path != NULL && under_a_root(src, e->file_path)) {
+        } else if (under_a_root(src, e->file_path)) {
             if (n_misfit++ == 0)
                 misfit = e;
         } else if (n_missed++ == 0) {
@@ -186,7 +182,8 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 "%s in a directory diff could not list (see the warning above). Make it "
                 "readable to compare %s.\n",
                 nothing, (long long)n_unlisted, n_unlisted == 1 ? "" : "s",
-                scrubbed(path, sizeof path, unlisted->file_path), n_unlisted == 1 ? "was" : "were",
+                pd_cli_scrubbed(path, sizeof path, unlisted->file_path),
+                n_unlisted == 1 ? "was" : "were",
                 n_unlisted == 1 ? "its file lies" : "their files lie",
                 n_unlisted == 1 ? "it" : "them");
     if (n_misfit > 0)
@@ -197,7 +194,8 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 "at the level the agent's layout needs (Claude: ROOT/PROJECT/*.jsonl, Codex: "
                 "ROOT/YYYY/MM/DD/rollout-*.jsonl or ROOT/rollout-*.jsonl).\n",
                 nothing, (long long)n_misfit, n_misfit == 1 ? "" : "s",
-                scrubbed(path, sizeof path, misfit->file_path), n_misfit == 1 ? "was" : "were");
+                pd_cli_scrubbed(path, sizeof path, misfit->file_path),
+                n_misfit == 1 ? "was" : "were");
     if (n_missed > 0)
         fprintf(stderr,
                 "parsediff: warning: %s%lld stored session%s, such as %s, %s not found under "
@@ -207,8 +205,9 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 "sync used (--source, or the root variables the README lists), or --agent to "
                 "diff fewer agents.\n",
                 nothing, (long long)n_missed, n_missed == 1 ? "" : "s",
-                scrubbed(path, sizeof path, missed->file_path), n_missed == 1 ? "was" : "were",
-                n_missed == 1 ? "it" : "them", n_missed == 1 ? "it was" : "they were");
+                pd_cli_scrubbed(path, sizeof path, missed->file_path),
+                n_missed == 1 ? "was" : "were", n_missed == 1 ? "it" : "them",
+                n_missed == 1 ? "it was" : "they were");
 
     const pd_diff_entry *copy = NULL;
     int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
@@ -233,8 +232,9 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 "parsediff: warning: %s%lld session%s under the source roots, such as %s, "
                 "%s skipped because the archive stored %s %s (%s). %s\n",
                 nothing, (long long)n_copies, n_copies == 1 ? "" : "s",
-                scrubbed(path, sizeof path, copy->file_path), n_copies == 1 ? "was" : "were",
-                n_copies == 1 ? "it" : "them", origin, scrubbed(other, sizeof other, stored), fix);
+                pd_cli_scrubbed(path, sizeof path, copy->file_path), n_copies == 1 ? "was" : "were",
+                n_copies == 1 ? "it" : "them", origin, pd_cli_scrubbed(other, sizeof other, stored),
+                fix);
     }
     return n_unlisted + n_misfit + n_missed + n_copies;
 }
@@ -431,8 +431,9 @@ int pd_cmd_diff(int argc, char **argv)
     if (fail_on_uncompared && n_uncompared > 0) {
         fprintf(stderr,
                 "parsediff: --fail-on-uncompared failed: %lld stored session%s not compared "
-                "because of the roots given (see the warning above)\n",
-                (long long)n_uncompared, n_uncompared == 1 ? " was" : "s were");
+                "because diff did not reach %s (see the warning above)\n",
+                (long long)n_uncompared, n_uncompared == 1 ? " was" : "s were",
+                n_uncompared == 1 ? "it" : "them");
         exit_code = PD_EXIT_DRIFT;
     }
     if (fail_on_change) {
@@ -446,7 +447,7 @@ int pd_cmd_diff(int argc, char **argv)
                     (long long)report->totals.examined, (long long)report->data_version);
             exit_code = PD_EXIT_DRIFT;
         } else if (pd_diff_report_has_failures(report)) {
-            /* The report on stdout tells what changed. As in the reference,
+            /* The report on stdout lists what changed. As in the reference,
              * only the vacuous case adds a line to stderr. */
             exit_code = PD_EXIT_DRIFT;
         }

@@ -2,6 +2,7 @@
  * cmd_sync.c -- `parsediff sync`: option parsing, the run, and the summary.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "common/text.h"
 #include "report/report.h"
 
 static void sync_help(FILE *out)
@@ -40,16 +40,6 @@ static void on_progress(void *ctx, int64_t done, int64_t total)
     pd_progress_tick(sp->bar, done);
 }
 
-/* Prints before, s with its control characters scrubbed, then after, to stderr. */
-static void print_scrubbed(const char *before, const char *s, const char *after)
-{
-    char *copy = strdup(s != NULL ? s : "?");
-    if (copy != NULL)
-        pd_text_scrub_controls(copy);
-    fprintf(stderr, "%s%s%s", before, copy != NULL ? copy : "(out of memory)", after);
-    free(copy);
-}
-
 /* The layout of an agent's transcripts under its root, for the warning below. */
 static const char *root_layout(const char *agent)
 {
@@ -76,14 +66,11 @@ static void warn_empty_roots(const pd_cli_sources *src, const pd_sync_stats *sta
         struct stat st;
         if (found || stat(src->roots[i].root, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        char *root = strdup(src->roots[i].root);
-        if (root != NULL)
-            pd_text_scrub_controls(root);
+        char root[PATH_MAX];
         fprintf(stderr,
                 "parsediff: warning: no %s transcripts found under %s, where the agent keeps them "
-                "as %s; if the root is one level off, pass the directory that holds them\n",
-                agent, root != NULL ? root : src->roots[i].root, root_layout(agent));
-        free(root);
+                "as %s. If the root is one level off, pass the directory that contains them.\n",
+                agent, pd_cli_scrubbed(root, sizeof root, src->roots[i].root), root_layout(agent));
     }
 }
 
@@ -212,23 +199,26 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.files_not_written > 0)
             fprintf(stderr, "; %lld parsed file%s not written after the stop",
                     (long long)stats.files_not_written, stats.files_not_written == 1 ? "" : "s");
-        print_scrubbed(" (archive ", src.db_path, ")\n");
+        char text[PATH_MAX + PD_ERR_MSG_MAX], other[PATH_MAX];
+        fprintf(stderr, " (archive %s)\n", pd_cli_scrubbed(text, sizeof text, src.db_path));
         for (size_t i = 0; i < stats.n_errors; i++)
-            print_scrubbed("  failed: ", stats.errors[i].message, "\n");
+            fprintf(stderr, "  failed: %s\n",
+                    pd_cli_scrubbed(text, sizeof text, stats.errors[i].message));
         /* A failed listing explains an empty root better than a guess at its level. */
         if (rc == PD_OK && stats.files_failed == 0)
             warn_empty_roots(&src, &stats);
         if (stats.sessions_from_other_copy > 0 && stats.copy_id != NULL &&
             stats.copy_stored_path != NULL && stats.copy_written_path != NULL) {
             long long n = stats.sessions_from_other_copy;
-            fprintf(stderr, "parsediff: warning: %lld session%s, such as ", n, n == 1 ? "" : "s");
-            print_scrubbed("", stats.copy_id, "");
+            char id[256];
             fprintf(stderr,
-                    ", %s in two files under the roots, so every sync writes the copy the "
-                    "archive did not store from last time (this one ",
-                    n == 1 ? "is" : "are");
-            print_scrubbed("from ", stats.copy_written_path, ", the one before ");
-            print_scrubbed("from ", stats.copy_stored_path, "). Keep only one copy.\n");
+                    "parsediff: warning: %lld session%s, such as %s, %s in two files under the "
+                    "roots, so every sync writes the copy the archive did not store from last "
+                    "time (this one from %s, the one before from %s). Keep only one copy.\n",
+                    n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_id),
+                    n == 1 ? "is" : "are",
+                    pd_cli_scrubbed(text, sizeof text, stats.copy_written_path),
+                    pd_cli_scrubbed(other, sizeof other, stats.copy_stored_path));
         }
     }
     if (rc == PD_ECANCELED) {

@@ -62,8 +62,15 @@ void pd_cli_install_signals(void)
     /* A closed stdout must surface as EPIPE on write, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     /* Likewise a file size limit (ulimit -f): the write fails with EFBIG, and
-     * sync names the archive and stops. */
+     * sync names the transcript it could not write and stops. */
     signal(SIGXFSZ, SIG_IGN);
+}
+
+const char *pd_cli_scrubbed(char *buf, size_t cap, const char *s)
+{
+    snprintf(buf, cap, "%s", s != NULL ? s : "?");
+    pd_text_scrub_controls(buf);
+    return buf;
 }
 
 void pd_cli_error(const char *fmt, ...)
@@ -80,7 +87,7 @@ void pd_cli_error(const char *fmt, ...)
         msg = stack_msg;
     vsnprintf(msg, cap, fmt, ap);
     va_end(ap);
-    /* Messages carry file names, which may hold control characters. */
+    /* Messages carry file names, which may contain control characters. */
     pd_text_scrub_controls(msg);
     fprintf(stderr, "parsediff: error: %s\n", msg);
     if (msg != stack_msg)

@@ -85,7 +85,7 @@ typedef struct pd_sync_stats {
     /* Files parsed but not written because sync stopped at a write the
      * archive refused. */
     int64_t files_not_written;
-    /* Appends refused because another sync wrote the session meanwhile. */
+    /* Appends rejected because another sync wrote the session meanwhile. */
     int64_t files_written_meanwhile;
     char *copy_id, *copy_stored_path, *copy_written_path;
     pd_sync_error *errors;       /* one per failed file, malloc'd; see pd_sync_stats_free */

@@ -626,7 +626,7 @@ static int sync_submit_source(void *ctx, const pd_job_source *js)
 {
     sync_run *run = ctx;
     if (js->src.list_errno != 0) {
-        /* Its transcripts cannot be read, as a file that cannot be read: a failure. */
+        /* Its transcripts cannot be read, so it fails like an unreadable file. */
         char message[PD_ERR_MSG_MAX];
         snprintf(message, sizeof message,
                  "%s: cannot list the directory (%s), so none of its transcripts was read",

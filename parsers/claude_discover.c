@@ -78,7 +78,7 @@ static bool is_subagent_name(const char *name)
 /*
  * Records dir, which opendir() just failed on with errno, for the receiver
  * to report. A directory removed since its parent was listed, or a path
- * that is no directory, holds nothing to miss.
+ * that is no directory, contains nothing to miss.
  */
 static int note_unlistable(found_list *l, char *dir, char *project)
 {

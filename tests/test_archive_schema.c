@@ -357,7 +357,7 @@ static void test_incremental_marker_added_by_sync(void **state)
 /*
  * In a child process, as an unprivileged user when running as root: opens
  * path read-only and counts its sessions. Returns the child's exit status:
- * 0 when the archive opened and holds one session, 77 when no unprivileged
+ * 0 when the archive opened and contains one session, 77 when no unprivileged
  * user can reach it.
  */
 static int open_unprivileged(const char *path)
@@ -415,7 +415,7 @@ static void test_directory_without_write_permission(void **state)
 }
 
 /*
- * An archive in a directory nobody may write (a read-only mount in CI): with
+ * An archive in a directory no user may write (a read-only mount in CI): with
  * no -wal file it is read as immutable, and nothing is created beside it.
  * With a -wal file but no -shm, the error names the cause and the fix.
  */

@@ -1024,7 +1024,7 @@ static void test_incremental_keeps_ended_at_for_bad_year(void **state)
  * lines: the first write lands, the second finds the row moved on and
  * writes nothing.
  */
-static void test_incremental_stale_base_refused(void **state)
+static void test_incremental_stale_base_rejected(void **state)
 {
     fixture *fx = *state;
     write_incremental_base(fx);
@@ -1045,7 +1045,7 @@ static void test_incremental_stale_base_refused(void **state)
     assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM tool_calls"), calls);
     assert_int_equal(afx_sql_int(fx->db, "SELECT file_size FROM sessions"), 9000);
 
-    /* Each part of the base alone refuses the write. */
+    /* Each part of the base alone makes the write rejected. */
     pd_incr_update fresh = u;
     set_incr_base(fx->db, &fresh);
     fresh.file_size = 9100;
@@ -1136,7 +1136,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incremental_keeps_ended_at_for_bad_year, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_incremental_missing_row, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_incremental_stale_base_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incremental_stale_base_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_session_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -923,7 +923,7 @@ static void sync_rerun_skips_unchanged_files(void **state)
     cli_result_free(&res);
 }
 
-/* A transcript cut short after its sync: sync says so, and what it did about it. */
+/* A transcript cut short after its sync: sync warns and names what it did. */
 static void sync_warns_about_a_shorter_file(void **state)
 {
     cli_ws *ws = *state;
@@ -1025,7 +1025,7 @@ static void sync_stops_when_archive_cannot_grow(void **state)
                      0);
 }
 
-/* Two copies of a transcript under the roots: every sync moves the row, and says why. */
+/* Two copies of a transcript under the roots: every sync moves the row and warns. */
 static void sync_warns_about_two_copies(void **state)
 {
     cli_ws *ws = *state;
@@ -1065,7 +1065,7 @@ static void sync_warns_about_two_copies(void **state)
     free(backup);
 }
 
-/* A Claude root one level above its projects finds nothing, and sync says where it looked. */
+/* A Claude root one level above its projects finds nothing, and sync names the root. */
 static void sync_warns_about_an_empty_root(void **state)
 {
     cli_ws *ws = *state;
@@ -1251,7 +1251,7 @@ static void diff_root_through_link_warns(void **state)
     free(link);
 }
 
-/* A directory where a stored transcript was: said so, and counted as not compared. */
+/* A directory where a stored transcript was: a warning, and counted as not compared. */
 static void diff_directory_in_place_of_transcript(void **state)
 {
     cli_ws *ws = *state;
@@ -1455,7 +1455,7 @@ static void diff_drift_fails_on_change(void **state)
     expect_after(&res, "Changed sessions", "first_message");
     expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_out_lacks(&res, "Raced");
-    /* A real failure is silent on stderr (reference behaviour): only stdout tells. */
+    /* A real failure is silent on stderr (reference behaviour): only stdout reports it. */
     expect_err_lacks(&res, "--fail-on-change failed");
     cli_result_free(&res);
 }

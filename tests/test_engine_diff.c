@@ -915,7 +915,7 @@ static void append_fork_lines(const char *path, const int (*tree)[2], const char
 
 /*
  * A forked transcript (the user rewound to an early turn and went on, so
- * one file holds two sessions) that the agent writes to after the sync:
+ * one file contains two sessions) that the agent writes to after the sync:
  * a live write, so raced, never changed.
  */
 static void diff_forked_transcript_written_after_sync_is_raced(void **state)
