@@ -271,6 +271,30 @@ static void diff_totals(const char *binary, const char *dir, const char *db, int
     free(text);
 }
 
+/* An output file that cannot be opened is named as such, not blamed on the binary. */
+static void proc_run_names_unopenable_output(void **state)
+{
+    (void)state;
+    char out[400];
+    snprintf(out, sizeof out, "%s/no-such-dir/out.json", tmp_root);
+    char *args[] = {"true", NULL};
+    pd_proc_result res;
+    pd_err err = {0};
+    assert_int_equal(pd_proc_run(args, out, NULL, &res, &err), PD_EIO);
+    assert_non_null(strstr(err.msg, out));
+    assert_non_null(strstr(err.msg, "stdout"));
+    assert_null(strstr(err.msg, "cannot start"));
+
+    memset(&err, 0, sizeof err);
+    assert_int_equal(pd_proc_run(args, NULL, out, &res, &err), PD_EIO);
+    assert_non_null(strstr(err.msg, "stderr"));
+
+    /* With both outputs writable the child runs and its exit status is read. */
+    snprintf(out, sizeof out, "%s/true.out", tmp_root);
+    assert_int_equal(pd_proc_run(args, out, out, &res, &err), PD_OK);
+    assert_int_equal(res.exit_code, 0);
+}
+
 static void gen_corpus_syncs_and_diffs_clean_then_drifts(void **state)
 {
     (void)state;
@@ -327,6 +351,7 @@ int main(void)
         cmocka_unit_test(gen_sizes_follow_the_profile),
         cmocka_unit_test(gen_huge_line_lands_in_one_session),
         cmocka_unit_test(gen_rejects_a_directory_with_a_corpus),
+        cmocka_unit_test(proc_run_names_unopenable_output),
         cmocka_unit_test(gen_corpus_syncs_and_diffs_clean_then_drifts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

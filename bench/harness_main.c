@@ -107,8 +107,8 @@ static void usage(FILE *out)
         "  --no-peer           skip the peer workflow\n"
         "  --cold              drop the transcripts and the archive from the page cache\n"
         "                      before each run (file data only; needs no root)\n"
-        "  --work-dir DIR      where reports, logs and the peer archive go (default: the\n"
-        "                      corpus directory)\n"
+        "  --work-dir DIR      where reports, logs and the peer archive go, created if\n"
+        "                      absent (default: the corpus directory)\n"
         "  --keep              keep the peer archive and the run logs\n",
         out);
 }
@@ -801,6 +801,18 @@ int main(int argc, char **argv)
         return EXIT_UNUSABLE;
     }
     r.db_bytes = (int64_t)st.st_size;
+    if (mkdir(o.work_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "parsediff-bench: error: cannot create the work directory %s: %s\n",
+                o.work_dir, strerror(errno));
+        return EXIT_UNUSABLE;
+    }
+    if (stat(o.work_dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(o.work_dir, W_OK) != 0) {
+        fprintf(stderr,
+                "parsediff-bench: error: the work directory %s is not a writable directory "
+                "(give another with --work-dir)\n",
+                o.work_dir);
+        return EXIT_UNUSABLE;
+    }
     pd_err err = {0};
     if (count_sessions(o.db, &r.n_sessions, &err) != PD_OK) {
         fprintf(stderr, "parsediff-bench: error: %s\n", err.msg);

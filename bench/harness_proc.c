@@ -61,21 +61,44 @@ static int wait_child(pid_t pid, double started, pd_proc_result *res, pd_err *er
     return PD_OK;
 }
 
+/* Opens path for a child's output; returns the descriptor or -1 with err set. */
+static int open_output(const char *path, const char *stream, pd_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        pd_err_set(err, PD_EIO, "cannot open %s for the child's %s: %s", path, stream,
+                   strerror(errno));
+    return fd;
+}
+
+/*
+ * The output files are opened here rather than by posix_spawn's file
+ * actions: a failed open in the child comes back as the spawn's error and
+ * would read as "cannot start" with the errno of the file, not the binary.
+ */
 int pd_proc_run(char *const argv[], const char *stdout_path, const char *stderr_path,
                 pd_proc_result *out, pd_err *err)
 {
     memset(out, 0, sizeof *out);
+    int out_fd = -1, err_fd = -1;
+    if (stdout_path != NULL && (out_fd = open_output(stdout_path, "stdout", err)) < 0)
+        return PD_EIO;
+    if (stderr_path != NULL && (err_fd = open_output(stderr_path, "stderr", err)) < 0) {
+        if (out_fd >= 0)
+            close(out_fd);
+        return PD_EIO;
+    }
+
     posix_spawn_file_actions_t actions;
-    if (posix_spawn_file_actions_init(&actions) != 0)
-        return pd_err_set(err, PD_ENOMEM, "out of memory starting %s", argv[0]);
     int rc = PD_OK;
-    if (stdout_path != NULL &&
-        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path,
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0644) != 0)
+    if (posix_spawn_file_actions_init(&actions) != 0) {
+        rc = pd_err_set(err, PD_ENOMEM, "out of memory starting %s", argv[0]);
+        goto out;
+    }
+    if (out_fd >= 0 && posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO) != 0)
         rc = pd_err_set(err, PD_ENOMEM, "out of memory redirecting stdout to %s", stdout_path);
-    if (rc == PD_OK && stderr_path != NULL &&
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path,
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0644) != 0)
+    if (rc == PD_OK && err_fd >= 0 &&
+        posix_spawn_file_actions_adddup2(&actions, err_fd, STDERR_FILENO) != 0)
         rc = pd_err_set(err, PD_ENOMEM, "out of memory redirecting stderr to %s", stderr_path);
     if (rc == PD_OK) {
         pid_t pid;
@@ -87,6 +110,11 @@ int pd_proc_run(char *const argv[], const char *stdout_path, const char *stderr_
             rc = wait_child(pid, started, out, err);
     }
     posix_spawn_file_actions_destroy(&actions);
+out:
+    if (out_fd >= 0)
+        close(out_fd);
+    if (err_fd >= 0)
+        close(err_fd);
     return rc;
 }
 
