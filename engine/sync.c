@@ -83,6 +83,8 @@ struct sync_run {
     int64_t done;
     pd_read_ahead read_ahead;
     bool stopped; /* the archive cannot be written: later jobs are not written */
+    pd_keyset new_ids_written; /* ids written by this run that the snapshot lacks */
+    bool copies_unchecked; /* set when new_ids_written ran out of memory, which ends the check */
 };
 
 static int sync_worker_init(void *user, void **ctx)
@@ -485,6 +487,25 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
     return rc;
 }
 
+/* True when the two paths name one file, as through a root given once through a link. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Counts one session written from path while another copy, other, exists. */
+static void count_other_copy(pd_sync_stats *stats, const char *id, const char *other,
+                             const char *path)
+{
+    if (stats->sessions_from_other_copy++ == 0) {
+        stats->copy_id = strdup(id);
+        stats->copy_stored_path = strdup(other);
+        stats->copy_written_path = strdup(path);
+    }
+}
+
 /*
  * Counts the sessions of a full write whose stored row came from another
  * file that still exists. With two copies of a transcript under the roots,
@@ -493,7 +514,6 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
  */
 static void note_other_copies(sync_run *run, const sync_job *job)
 {
-    pd_sync_stats *stats = run->stats;
     for (size_t i = 0; i < job->n_sessions; i++) {
         const pd_session *s = &job->sessions[i];
         if (s->id == NULL || s->file_path == NULL)
@@ -501,18 +521,43 @@ static void note_other_copies(sync_run *run, const sync_job *job)
         const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, s->id);
         if (row == NULL || row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0)
             continue;
-        /* One file reached under two spellings (a root given through a link
-         * once) is no second copy. */
-        struct stat stored, written;
+        struct stat stored;
         if (stat(row->file_path, &stored) != 0 || !S_ISREG(stored.st_mode) ||
-            (stat(s->file_path, &written) == 0 && written.st_dev == stored.st_dev &&
-             written.st_ino == stored.st_ino))
+            same_file(row->file_path, s->file_path))
             continue;
-        if (stats->sessions_from_other_copy++ == 0) {
-            stats->copy_id = strdup(s->id);
-            stats->copy_stored_path = strdup(row->file_path);
-            stats->copy_written_path = strdup(s->file_path);
+        count_other_copy(run->stats, s->id, row->file_path, s->file_path);
+    }
+}
+
+/*
+ * Counts the sessions of a full write that this run already wrote from
+ * another file: two copies of a transcript that were not in the archive
+ * when the run began (note_other_copies() covers those that were). Runs
+ * before the write, while the row still names the earlier copy. The check
+ * is best effort: out of memory ends it, not the sync.
+ */
+static void note_copies_in_run(sync_run *run, sync_job *job)
+{
+    for (size_t i = 0; i < job->n_sessions && !run->copies_unchecked; i++) {
+        const pd_session *s = &job->sessions[i];
+        if (s->id == NULL || s->file_path == NULL ||
+            pd_snapshot_find_id(run->snapshot, s->id) != NULL)
+            continue;
+        int added = pd_keyset_add(&run->new_ids_written, s->id);
+        if (added < 0) {
+            run->copies_unchecked = true;
+            return;
         }
+        if (added == 1)
+            continue;
+        pd_stored_row row;
+        bool found = false;
+        pd_err ignored = {0};
+        if (pd_archive_load_row(run->writer, s->id, &row, job->arena, &found, &ignored) != PD_OK ||
+            !found || row.file_path == NULL || strcmp(row.file_path, s->file_path) == 0 ||
+            same_file(row.file_path, s->file_path))
+            continue;
+        count_other_copy(run->stats, s->id, row.file_path, s->file_path);
     }
 }
 
@@ -558,6 +603,8 @@ static int sync_fold(void *ctx, void *job_, bool ran)
                 run->stats->files_not_written++;
                 break;
             }
+            if (job->action == SYNC_FULL)
+                note_copies_in_run(run, job);
             pd_err werr = {0};
             int wrc = write_job(run, job, &werr);
             if (wrc == PD_ESTALE) {
@@ -673,6 +720,7 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     }
 
     sync_run run = {.engine = e, .opts = opts, .stats = stats, .err = err};
+    pd_keyset_init(&run.new_ids_written);
     pd_arena *discovery = NULL;
     int rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &run.writer, err);
     if (rc != PD_OK)
@@ -726,6 +774,7 @@ out:
     pd_run_providers_close(&run.providers);
     pd_arena_free(discovery);
     pd_snapshot_free(run.snapshot);
+    pd_keyset_free(&run.new_ids_written);
     pd_archive_close(run.writer);
     return rc;
 }

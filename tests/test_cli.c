@@ -1065,6 +1065,47 @@ static void sync_warns_about_two_copies(void **state)
     free(backup);
 }
 
+/* Two copies that the archive has never seen: the first sync warns already. */
+static void sync_warns_about_two_new_copies(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    char *original = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *backup = fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+
+    /* Which copy the workers finish first varies, so the order of the two paths does too. */
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", "--threads", "2", NULL);
+    expect_exit(&res, 0);
+    char *count = fx_fmt("1 session, such as %s, is in two files under the roots", CLAUDE_A);
+    expect_err_contains(&res, count);
+    expect_err_contains(&res, original);
+    expect_err_contains(&res, backup);
+    cli_result_free(&res);
+    free(count);
+
+    /* One file reached through two roots, one of them a link, is no second copy. */
+    assert_int_equal(unlink(backup), 0);
+    char *link = fx_fmt("%s/claude-link", ws->env.dir);
+    assert_int_equal(symlink(ws->env.claude_root, link), 0);
+    char *linked_source = fx_fmt("claude=%s", link);
+    char *fresh_db = fx_fmt("%s/fresh.db", ws->env.dir);
+    const char *const args[] = {
+        "sync",     "--db",        fresh_db,    "--source", ws->claude_source,
+        "--source", linked_source, "--threads", "2",        NULL};
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "two files");
+    cli_result_free(&res);
+    free(fresh_db);
+    free(linked_source);
+    free(link);
+    free(original);
+    free(backup);
+}
+
 /* A Claude root one level above its projects finds nothing, and sync names the root. */
 static void sync_warns_about_an_empty_root(void **state)
 {
@@ -2424,6 +2465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_garbage_file_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_two_new_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_shorter_file, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
