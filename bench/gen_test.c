@@ -295,6 +295,83 @@ static void proc_run_names_unopenable_output(void **state)
     assert_int_equal(res.exit_code, 0);
 }
 
+static void proc_executable_checks_paths_and_path(void **state)
+{
+    (void)state;
+    assert_true(pd_proc_executable("/bin/sh"));
+    assert_true(pd_proc_executable("sh"));
+    assert_false(pd_proc_executable("/nonexistent/parsediff"));
+    assert_false(pd_proc_executable("parsediff-no-such-binary"));
+    /* A directory has the execute bit but cannot be started. */
+    assert_false(pd_proc_executable(tmp_root));
+
+    char plain[400];
+    snprintf(plain, sizeof plain, "%s/not-executable", tmp_root);
+    FILE *f = fopen(plain, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_false(pd_proc_executable(plain));
+}
+
+/* Runs parsediff-bench with extra arguments; returns its exit code and its stderr in err_text. */
+static int run_bench(const char *dir, char *const extra[], char **err_text)
+{
+    const char *bench = getenv("PD_BENCH_BINARY");
+    char corpus_arg[400], err_path[400];
+    snprintf(corpus_arg, sizeof corpus_arg, "%s", dir);
+    snprintf(err_path, sizeof err_path, "%s/bench.err", tmp_root);
+    char *args[24] = {(char *)bench, "--corpus",   corpus_arg,      "--no-peer",
+                      "--no-phases", "--no-floor", "--max-threads", "1"};
+    size_t n = 8;
+    for (size_t i = 0; extra[i] != NULL && n < 23; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    pd_proc_result res;
+    pd_err err = {0};
+    assert_int_equal(pd_proc_run(args, "/dev/null", err_path, &res, &err), PD_OK);
+    size_t len;
+    *err_text = slurp(err_path, &len);
+    return res.exit_code;
+}
+
+/* The harness creates a nested --work-dir and names a missing binary before measuring. */
+static void bench_checks_work_dir_and_binary(void **state)
+{
+    (void)state;
+    const char *binary = getenv("PD_BINARY");
+    const char *bench = getenv("PD_BENCH_BINARY");
+    if (binary == NULL || access(binary, X_OK) != 0 || bench == NULL || access(bench, X_OK) != 0)
+        skip();
+    char dir[300], db[400], claude[400], codex[400];
+    pd_gen_stats st;
+    generate("benched", tiny_profile(6), 3, 1, dir, sizeof dir, &st);
+    snprintf(db, sizeof db, "%s/archive.db", dir);
+    snprintf(claude, sizeof claude, "claude=%s/claude", dir);
+    snprintf(codex, sizeof codex, "codex=%s/codex/sessions", dir);
+    char *sync_args[] = {(char *)binary, "sync", "--db",       db,      "--source", claude,
+                         "--source",     codex,  "--progress", "never", NULL};
+    pd_proc_result res;
+    pd_err err = {0};
+    assert_int_equal(pd_proc_run(sync_args, NULL, "/dev/null", &res, &err), PD_OK);
+    assert_int_equal(res.exit_code, 0);
+
+    char work_dir[400];
+    snprintf(work_dir, sizeof work_dir, "%s/work/nested/deeper", tmp_root);
+    char *text = NULL;
+    char *nested[] = {"--parsediff", (char *)binary, "--work-dir", work_dir, NULL};
+    assert_int_equal(run_bench(dir, nested, &text), 0);
+    free(text);
+    struct stat sb;
+    assert_int_equal(stat(work_dir, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+
+    char *missing[] = {"--parsediff", "/nonexistent/parsediff", NULL};
+    assert_int_equal(run_bench(dir, missing, &text), 3);
+    assert_non_null(strstr(text, "no executable parsediff at /nonexistent/parsediff"));
+    assert_non_null(strstr(text, "--parsediff"));
+    free(text);
+}
+
 static void gen_corpus_syncs_and_diffs_clean_then_drifts(void **state)
 {
     (void)state;
@@ -352,6 +429,8 @@ int main(void)
         cmocka_unit_test(gen_huge_line_lands_in_one_session),
         cmocka_unit_test(gen_rejects_a_directory_with_a_corpus),
         cmocka_unit_test(proc_run_names_unopenable_output),
+        cmocka_unit_test(proc_executable_checks_paths_and_path),
+        cmocka_unit_test(bench_checks_work_dir_and_binary),
         cmocka_unit_test(gen_corpus_syncs_and_diffs_clean_then_drifts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

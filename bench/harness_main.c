@@ -20,7 +20,8 @@
  * The process is single-threaded between steps, which the forks need.
  *
  * Exit codes: 0 when every run completed, 1 when some run failed (the table
- * names it), 2 usage error, 3 when the corpus or archive is unusable.
+ * names it), 2 usage error, 3 when the corpus, archive, work directory or
+ * parsediff binary is unusable.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -109,7 +110,11 @@ static void usage(FILE *out)
         "                      before each run (file data only; needs no root)\n"
         "  --work-dir DIR      where reports, logs and the peer archive go, created if\n"
         "                      absent (default: the corpus directory)\n"
-        "  --keep              keep the peer archive and the run logs\n",
+        "  --keep              keep the peer archive and the run logs\n"
+        "\n"
+        "Exit codes: 0 every run completed; 1 some run failed (its row gives the reason); 2 usage\n"
+        "error; 3 the corpus, the archive, the work directory or the parsediff binary is\n"
+        "unusable, and nothing was measured.\n",
         out);
 }
 
@@ -755,6 +760,30 @@ static int parse_options(int argc, char **argv, bench_options *o)
     return 0;
 }
 
+/* Creates path and its missing parents, as mkdir -p does; returns 0 or -1 with errno set. */
+static int make_directories(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(buf, 0755);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static bench_options o;
@@ -801,7 +830,14 @@ int main(int argc, char **argv)
         return EXIT_UNUSABLE;
     }
     r.db_bytes = (int64_t)st.st_size;
-    if (mkdir(o.work_dir, 0755) != 0 && errno != EEXIST) {
+    if (!pd_proc_executable(o.parsediff)) {
+        fprintf(stderr,
+                "parsediff-bench: error: no executable parsediff at %s (build it with 'make "
+                "build', or give its path with --parsediff or PARSEDIFF_BIN)\n",
+                o.parsediff);
+        return EXIT_UNUSABLE;
+    }
+    if (make_directories(o.work_dir) != 0) {
         fprintf(stderr, "parsediff-bench: error: cannot create the work directory %s: %s\n",
                 o.work_dir, strerror(errno));
         return EXIT_UNUSABLE;

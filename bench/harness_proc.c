@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -222,4 +223,32 @@ void pd_proc_default_parsediff(char *out, size_t cap)
         }
     }
     snprintf(out, cap, "parsediff");
+}
+
+static bool executable_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+bool pd_proc_executable(const char *name)
+{
+    if (strchr(name, '/') != NULL)
+        return executable_file(name);
+    const char *dirs = getenv("PATH");
+    if (dirs == NULL || dirs[0] == '\0')
+        return false;
+    char candidate[4096];
+    for (const char *p = dirs;;) {
+        const char *end = strchr(p, ':');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        /* An empty PATH entry is the current directory. */
+        int w = n == 0 ? snprintf(candidate, sizeof candidate, "./%s", name)
+                       : snprintf(candidate, sizeof candidate, "%.*s/%s", (int)n, p, name);
+        if (w > 0 && (size_t)w < sizeof candidate && executable_file(candidate))
+            return true;
+        if (end == NULL)
+            return false;
+        p = end + 1;
+    }
 }

@@ -12,6 +12,7 @@
 #ifndef PD_HARNESS_PROC_H
 #define PD_HARNESS_PROC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,12 @@ void pd_proc_format_command(char *const argv[], char *out, size_t cap);
  * PATH. Writes the choice into out.
  */
 void pd_proc_default_parsediff(char *out, size_t cap);
+
+/*
+ * Returns true when name can be started: a path (with a '/') to an
+ * executable regular file, or a bare name of such a file in a PATH directory.
+ */
+bool pd_proc_executable(const char *name);
 
 /* Seconds on the monotonic clock. */
 double pd_proc_now(void);

@@ -177,15 +177,15 @@ void bench_print_text(FILE *out, const bench_result *r)
     const bench_run *last_diff = bench_find(r, BENCH_DIFF, max_diff_threads(r));
     if (last_diff != NULL && last_diff->ok) {
         fprintf(out,
-                "\ndiff report (%d threads): examined %lld, identical %lld, changed %lld, "
+                "\ndiff report (%d thread%s): examined %lld, identical %lld, changed %lld, "
                 "pending_resync %lld, raced %lld, parse errors %lld\n",
-                last_diff->threads, (long long)last_diff->examined,
-                (long long)last_diff->identical, (long long)last_diff->changed,
-                (long long)last_diff->pending_resync, (long long)last_diff->raced,
-                (long long)last_diff->parse_errors);
+                last_diff->threads, last_diff->threads == 1 ? "" : "s",
+                (long long)last_diff->examined, (long long)last_diff->identical,
+                (long long)last_diff->changed, (long long)last_diff->pending_resync,
+                (long long)last_diff->raced, (long long)last_diff->parse_errors);
         if (last_diff->n_phases > 0) {
-            fprintf(out, "diff --timings (%d threads, s; read to compare summed over workers):\n ",
-                    last_diff->threads);
+            fprintf(out, "diff --timings (%d thread%s, s; read to compare summed over workers):\n ",
+                    last_diff->threads, last_diff->threads == 1 ? "" : "s");
             for (size_t p = 0; p < last_diff->n_phases; p++)
                 fprintf(out, " %s %.3f%s", last_diff->phases[p].name, last_diff->phases[p].seconds,
                         p + 1 < last_diff->n_phases ? "," : "\n");
@@ -195,11 +195,11 @@ void bench_print_text(FILE *out, const bench_result *r)
     const bench_engine_phases *e = &r->engine;
     if (e->measured && e->ok) {
         fprintf(out,
-                "\nin-process diff per phase (%d threads, s): open+snapshot %.3f, setup %.3f, "
+                "\nin-process diff per phase (%d thread%s, s): open+snapshot %.3f, setup %.3f, "
                 "discover+parse+compare %.3f, sweeps+finish %.3f, render JSON %.3f; total "
                 "%.3f; peak RSS %.1f MB\n",
-                e->threads, e->open_snapshot, e->setup, e->compare, e->finish, e->render_json,
-                e->total, (double)e->max_rss_kb / 1024.0);
+                e->threads, e->threads == 1 ? "" : "s", e->open_snapshot, e->setup, e->compare,
+                e->finish, e->render_json, e->total, (double)e->max_rss_kb / 1024.0);
     } else if (e->measured) {
         fprintf(out, "\nin-process diff per phase: failed: %s\n", e->note);
     }

@@ -41,6 +41,7 @@ static void diff_help(FILE *out)
           "                      in a directory it could not list, or not where the\n"
           "                      agent's layout puts them under a root), or because the\n"
           "                      archive stored them from another copy or name of a file\n"
+          "                      that the run did not parse\n"
           "  --format text|json  report format (default text); --json is short for json;\n"
           "                      the last of the two wins\n"
           "  -v, --verbose       every field diff and reason, no 20-row caps, pending-resync\n"
@@ -142,13 +143,15 @@ static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
  * pass having compared little or nothing, so the warning names the fix,
  * and --fail-on-uncompared turns the count returned into exit 1. Rows
  * under a root that discovery did not find there (a root at the wrong
- * level, or a path that is no longer a transcript file) count too.
+ * level, or a path that is no longer a transcript file) count too. A copy
+ * whose stored row was compared from the file the row names gets a
+ * warning of its own and does not count.
  */
 static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *src)
 {
     static const char copy_prefix[] = "duplicate session id; the stored row comes from ";
     const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
-    char path[4096], other[4096];
+    char path[4096], other[4096], id[256];
     /*
      * Sort the rows that were not reached by where the stored file lies. It
      * may lie in a directory diff could not list, or outside every root (the
@@ -209,8 +212,33 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 n_missed == 1 ? "was" : "were", n_missed == 1 ? "it" : "them",
                 n_missed == 1 ? "it was" : "they were");
 
-    const pd_diff_entry *copy = NULL;
-    int64_t n_copies = pd_diff_report_count_skipped(report, copy_prefix, &copy);
+    /* Copies split by whether the file the stored row names was compared in this run. */
+    const pd_diff_entry *copy = NULL, *compared_copy = NULL;
+    int64_t n_copies = 0, n_compared_copies = 0;
+    for (size_t i = 0; i < report->n_sessions; i++) {
+        const pd_diff_entry *e = &report->sessions[i];
+        if (!e->other_copy || e->reason == NULL ||
+            strncmp(e->reason, copy_prefix, strlen(copy_prefix)) != 0)
+            continue;
+        if (e->other_copy_compared) {
+            if (n_compared_copies++ == 0)
+                compared_copy = e;
+        } else if (n_copies++ == 0) {
+            copy = e;
+        }
+    }
+    if (n_compared_copies > 0)
+        fprintf(stderr,
+                "parsediff: warning: %lld session%s, such as %s, %s in two files under the "
+                "roots. The stored row comes from %s, which was compared, and the copy at %s "
+                "was skipped. Keep only one copy: every sync writes the one the archive did "
+                "not store last time.\n",
+                (long long)n_compared_copies, n_compared_copies == 1 ? "" : "s",
+                pd_cli_scrubbed(id, sizeof id,
+                                compared_copy->session_id != NULL ? compared_copy->session_id : ""),
+                n_compared_copies == 1 ? "is" : "are",
+                pd_cli_scrubbed(other, sizeof other, compared_copy->reason + strlen(copy_prefix)),
+                pd_cli_scrubbed(path, sizeof path, compared_copy->file_path));
     if (n_copies > 0) {
         const char *stored = copy->reason + strlen(copy_prefix);
         /* One file under two names (a root given through a symbolic link)

@@ -398,7 +398,10 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
         if (reason == NULL)
             return PD_ENOMEM;
         r->totals.skipped++;
-        return add_entry(r, s->id, agent, path, cls, reason, stored_dv, NULL, 0);
+        int rc = add_entry(r, s->id, agent, path, cls, reason, stored_dv, NULL, 0);
+        if (rc == PD_OK)
+            r->sessions[r->n_sessions - 1].other_copy = true;
+        return rc;
     } else if (row->data_version < PD_DATA_VERSION) {
         cls = PD_CLASS_PENDING_RESYNC;
         r->totals.pending_resync++;
@@ -529,6 +532,15 @@ int pd_collect_sweeps(pd_diff_run *run)
         }
         if (rc != PD_OK)
             return rc;
+    }
+
+    /* A skipped copy's row was compared when the file the row names was parsed too. */
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        pd_diff_entry *e = &r->sessions[i];
+        if (!e->other_copy)
+            continue;
+        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, e->session_id);
+        e->other_copy_compared = row != NULL && bit_test(run->path_parsed, row_index(run, row));
     }
 
     /* Every stored row still unvisited is accounted for as skipped. */

@@ -48,21 +48,3 @@ bool pd_diff_report_is_vacuous(const pd_diff_report *r)
         return false;
     return r->totals.examined > 0 && r->totals.examined == r->totals.pending_resync;
 }
-
-int64_t pd_diff_report_count_skipped(const pd_diff_report *r, const char *prefix,
-                                     const pd_diff_entry **first)
-{
-    int64_t count = 0;
-    size_t n = strlen(prefix);
-    if (first != NULL)
-        *first = NULL;
-    for (size_t i = 0; r != NULL && i < r->n_sessions; i++) {
-        const pd_diff_entry *e = &r->sessions[i];
-        if (e->cls != PD_CLASS_SKIPPED || e->reason == NULL || strncmp(e->reason, prefix, n) != 0)
-            continue;
-        if (count == 0 && first != NULL)
-            *first = e;
-        count++;
-    }
-    return count;
-}

@@ -59,6 +59,10 @@ typedef struct pd_diff_entry {
     int64_t stored_data_version; /* 0 when there is no stored row */
     pd_field_diff *fields;
     size_t n_fields;
+    /* Set when skipped because the stored row was written from another file, a copy of this one. */
+    bool other_copy;
+    /* Set with other_copy when that file was parsed in this run, so the stored row was compared. */
+    bool other_copy_compared;
 } pd_diff_entry;
 
 typedef struct pd_diff_totals {
@@ -129,12 +133,5 @@ typedef struct pd_diff_report {
 bool pd_diff_report_has_failures(const pd_diff_report *r);
 /* examined > 0 and every examined session is pending_resync. */
 bool pd_diff_report_is_vacuous(const pd_diff_report *r);
-/*
- * Counts the skipped sessions whose reason starts with `prefix` and sets
- * *first (may be NULL) to the first of them in report order, or NULL when
- * there is none.
- */
-int64_t pd_diff_report_count_skipped(const pd_diff_report *r, const char *prefix,
-                                     const pd_diff_entry **first);
 
 #endif

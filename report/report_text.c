@@ -269,7 +269,7 @@ static void write_summary(text_ctx *ctx, const pd_diff_report *r)
         {"Pending resync", t->pending_resync,
          "(stored by an older data version; not counted as drift)", false},
         {"New on disk", t->new_on_disk, "(found on disk, not in the archive)", false},
-        {"Skipped", t->skipped, "(stored rows not compared)", false},
+        {"Skipped", t->skipped, "(not compared; --verbose lists the reasons)", false},
         {"Raced", t->raced, "(source written after its row was stored; not counted as drift)",
          false},
         {"Incremental skew", t->incremental_skew,
@@ -574,8 +574,7 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
     if (verbose) {
         write_session_section(&ctx, r, PD_CLASS_PENDING_RESYNC,
                               "Pending-resync sessions (not counted; resync rewrites these)", true);
-        write_session_section(&ctx, r, PD_CLASS_SKIPPED,
-                              "Skipped sessions (stored rows not compared)", false);
+        write_session_section(&ctx, r, PD_CLASS_SKIPPED, "Skipped sessions (not compared)", false);
         write_session_section(&ctx, r, PD_CLASS_NEW_ON_DISK,
                               "New sessions (found on disk, not in the archive)", false);
     }

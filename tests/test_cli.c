@@ -1313,23 +1313,36 @@ static void diff_directory_in_place_of_transcript(void **state)
     free(path);
 }
 
-/* A backup copy under the same root: the advice is to keep one copy, not to change roots. */
+/*
+ * A backup copy under the same root: the stored row is compared from the
+ * file it names, so the copy does not fail --fail-on-uncompared, and the
+ * advice is to keep one copy.
+ */
 static void diff_copy_under_the_roots_warns(void **state)
 {
     cli_ws *ws = *state;
     write_three(ws);
     sync_workspace(ws);
+    char *original = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *backup = fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A);
     write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
                      fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
 
     cli_result res;
-    run_on_workspace(ws, &res, "diff", NULL);
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "from another copy that still exists (");
-    expect_err_contains(&res, "-home-tess-src-orbit-backup");
-    expect_err_contains(&res, "Both copies lie under the roots, so keep only one of them.");
-    expect_err_lacks(&res, "Give the roots that sync used");
+    char *warning = fx_fmt("1 session, such as %s, is in two files under the roots. The stored "
+                           "row comes from %s, which was compared, and the copy at %s was "
+                           "skipped. Keep only one copy",
+                           CLAUDE_A, original, backup);
+    expect_err_contains(&res, warning);
+    expect_err_lacks(&res, "nothing was compared");
+    expect_err_lacks(&res, "--fail-on-uncompared failed");
+    expect_out_contains(&res, "(not compared; --verbose lists the reasons)");
     cli_result_free(&res);
+    free(warning);
+    free(original);
+    free(backup);
 }
 
 /*

@@ -755,7 +755,7 @@ static void text_unlisted_classes_hidden(void **state)
     assert_not_contains(out, "archive-preserved");
     /* --verbose names the skipped rows with their reasons and the new sessions. The compact
      * report names neither. */
-    assert_contains(out, "Skipped sessions (stored rows not compared)\n"
+    assert_contains(out, "Skipped sessions (not compared)\n"
                          "  claude  skipped-one\n"
                          "    reason: trashed in archive\n");
     assert_contains(out, "New sessions (found on disk, not in the archive)\n"
