@@ -219,6 +219,12 @@ int pd_cmd_sync(int argc, char **argv)
                     n == 1 ? "is" : "are",
                     pd_cli_scrubbed(text, sizeof text, stats.copy_written_path),
                     pd_cli_scrubbed(other, sizeof other, stats.copy_stored_path));
+            if (stats.copies_differing > 0)
+                fprintf(stderr,
+                        "parsediff: warning: the two files of %lld of these sessions differ, so "
+                        "what the archive stores for them changes with every sync. Keep only the "
+                        "copy that should be stored.\n",
+                        (long long)stats.copies_differing);
         }
     }
     if (rc == PD_ECANCELED) {

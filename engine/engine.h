@@ -82,6 +82,9 @@ typedef struct pd_sync_stats {
      * still exists: two copies of a transcript under the roots. The first
      * one's id and both paths are kept (malloc'd). */
     int64_t sessions_from_other_copy;
+    /* Of those, the sessions whose two files differ in size or hash, so
+     * that the stored session itself changes on every sync. */
+    int64_t copies_differing;
     /* Files parsed but not written because sync stopped at a write the
      * archive refused. */
     int64_t files_not_written;

@@ -495,10 +495,29 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-/* Counts one session written from path while another copy, other, exists. */
-static void count_other_copy(pd_sync_stats *stats, const char *id, const char *other,
-                             const char *path)
+/* True when the stored row's file and the written session's file are known to differ. */
+static bool copies_differ(const pd_stored_row *row, const pd_session *s)
 {
+    if (row->file_size != PD_INT_NULL && s->file_size != PD_INT_NULL &&
+        row->file_size != s->file_size)
+        return true;
+    if (!row->has_hash || s->file_hash == NULL || strlen(s->file_hash) != 64)
+        return false;
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        if (s->file_hash[2 * i] != digits[row->file_hash[i] >> 4] ||
+            s->file_hash[2 * i + 1] != digits[row->file_hash[i] & 15])
+            return true;
+    }
+    return false;
+}
+
+/* Counts session s, written from its file while another copy, the row's file, exists. */
+static void count_other_copy(pd_sync_stats *stats, const pd_stored_row *row, const pd_session *s)
+{
+    if (copies_differ(row, s))
+        stats->copies_differing++;
+    const char *id = s->id, *other = row->file_path, *path = s->file_path;
     if (stats->sessions_from_other_copy++ == 0) {
         stats->copy_id = strdup(id);
         stats->copy_stored_path = strdup(other);
@@ -525,7 +544,7 @@ static void note_other_copies(sync_run *run, const sync_job *job)
         if (stat(row->file_path, &stored) != 0 || !S_ISREG(stored.st_mode) ||
             same_file(row->file_path, s->file_path))
             continue;
-        count_other_copy(run->stats, s->id, row->file_path, s->file_path);
+        count_other_copy(run->stats, row, s);
     }
 }
 
@@ -557,7 +576,7 @@ static void note_copies_in_run(sync_run *run, sync_job *job)
             !found || row.file_path == NULL || strcmp(row.file_path, s->file_path) == 0 ||
             same_file(row.file_path, s->file_path))
             continue;
-        count_other_copy(run->stats, s->id, row.file_path, s->file_path);
+        count_other_copy(run->stats, &row, s);
     }
 }
 

@@ -1052,8 +1052,17 @@ static void sync_warns_about_two_copies(void **state)
     expect_exit(&res, 0);
     moved = fx_fmt("(this one from %s, the one before from %s)", original, backup);
     expect_err_contains(&res, moved);
+    expect_err_lacks(&res, "differ");
     cli_result_free(&res);
     free(moved);
+
+    /* A backup with other content changes the stored session back and forth. */
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_plain(CLAUDE_A, "An older prompt."));
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "the two files of 1 of these sessions differ");
+    cli_result_free(&res);
 
     /* Once the backup is gone, sync is quiet. */
     assert_int_equal(unlink(backup), 0);
