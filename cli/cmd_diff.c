@@ -135,6 +135,14 @@ static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
     return false;
 }
 
+/* True when both paths name one file (one of them reached through a symbolic link). */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a != NULL && b != NULL && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /*
  * Warns on stderr about stored sessions that were skipped rather than
  * compared because of the roots given: files outside every root, files in
@@ -227,32 +235,40 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
             copy = e;
         }
     }
-    if (n_compared_copies > 0)
-        fprintf(stderr,
-                "parsediff: warning: %lld session%s, such as %s, %s in two files under the "
-                "roots. The stored row comes from %s, which was compared, and the copy at %s "
-                "was skipped. Keep only one copy: every sync writes the one the archive did "
-                "not store last time.\n",
-                (long long)n_compared_copies, n_compared_copies == 1 ? "" : "s",
-                pd_cli_scrubbed(id, sizeof id,
-                                compared_copy->session_id != NULL ? compared_copy->session_id : ""),
-                n_compared_copies == 1 ? "is" : "are",
-                pd_cli_scrubbed(other, sizeof other, compared_copy->reason + strlen(copy_prefix)),
-                pd_cli_scrubbed(path, sizeof path, compared_copy->file_path));
+    if (n_compared_copies > 0) {
+        const char *stored = compared_copy->reason + strlen(copy_prefix);
+        long long n = n_compared_copies;
+        pd_cli_scrubbed(id, sizeof id,
+                        compared_copy->session_id != NULL ? compared_copy->session_id : "");
+        pd_cli_scrubbed(other, sizeof other, stored);
+        pd_cli_scrubbed(path, sizeof path, compared_copy->file_path);
+        if (same_file(compared_copy->file_path, stored))
+            fprintf(stderr,
+                    "parsediff: warning: %lld session%s, such as %s, %s found under two names "
+                    "of one file (%s and %s): a root given twice, once through a symbolic link. "
+                    "%s compared once. Give each root once.\n",
+                    n, n == 1 ? "" : "s", id, n == 1 ? "was" : "were", other, path,
+                    n == 1 ? "It was" : "They were");
+        else
+            fprintf(stderr,
+                    "parsediff: warning: %lld session%s, such as %s, %s in more than one file "
+                    "under the roots. The stored row comes from %s, which was compared, and the "
+                    "copy at %s was skipped. Keep only one copy: every sync writes the one the "
+                    "archive did not store last time.\n",
+                    n, n == 1 ? "" : "s", id, n == 1 ? "is" : "are", other, path);
+    }
     if (n_copies > 0) {
         const char *stored = copy->reason + strlen(copy_prefix);
         /* One file under two names (a root given through a symbolic link)
          * needs the root spelled as sync had it. With two real copies under
          * the roots, every sync writes the one the archive did not store
          * last time, so only removing one helps. */
-        struct stat a, b;
-        bool same_file = copy->file_path != NULL && stat(copy->file_path, &a) == 0 &&
-                         stat(stored, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-        const char *origin = same_file ? "under another name of the same file"
-                                       : "from another copy that still exists";
+        bool one_file = same_file(copy->file_path, stored);
+        const char *origin = one_file ? "under another name of the same file"
+                                      : "from another copy that still exists";
         const char *fix =
-            same_file ? "A root given through a symbolic link does that: give the roots as sync "
-                        "was given them."
+            one_file ? "A root given through a symbolic link does that: give the roots as sync "
+                       "was given them."
             : under_a_root(src, stored)
                 ? "Both copies lie under the roots, so keep only one of them."
                 : "Give the roots that sync used, or sync these roots first.";

@@ -373,8 +373,14 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
     const char *reason = NULL;
     pd_diff_class cls;
 
-    if (row != NULL)
+    /* A copy's row is settled in pd_collect_sweeps, once it is known whether
+     * the file the row names was parsed too. */
+    bool copy = row != NULL && !s->needs_retry && !row->is_trashed &&
+                stored_from_other_present_file(row, path);
+    if (row != NULL && !copy)
         mark_visited(run, row);
+    if (row != NULL && !copy && !s->needs_retry && !row->is_trashed)
+        bit_set(run->compared, row_index(run, row));
 
     if (s->needs_retry) {
         cls = PD_CLASS_NEEDS_RETRY;
@@ -387,7 +393,7 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
         cls = PD_CLASS_SKIPPED;
         reason = REASON_TRASHED_IN_ARCHIVE;
         r->totals.skipped++;
-    } else if (stored_from_other_present_file(row, path)) {
+    } else if (copy) {
         /* Two files carry this session id (a backup copy of a project
          * folder, say) and the row was written from the other one, which is
          * compared on its own. A moved file, whose old path is gone, is
@@ -511,6 +517,25 @@ int pd_collect_sweeps(pd_diff_run *run)
     static const pd_field_diff presence = {
         .field = "presence", .stored = "stored", .parsed = "(not emitted)"};
 
+    /*
+     * Skipped copies. When the file the row names was parsed too, the row
+     * was compared from it, or it was not emitted and the presence sweep
+     * below reports it. Otherwise the copy's entry accounts for the row.
+     */
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        pd_diff_entry *e = &r->sessions[i];
+        if (!e->other_copy)
+            continue;
+        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, e->session_id);
+        if (row == NULL)
+            continue;
+        size_t idx = row_index(run, row);
+        if (bit_test(run->path_parsed, idx))
+            e->other_copy_compared = bit_test(run->compared, idx);
+        else
+            mark_visited(run, row);
+    }
+
     /* Presence: a stored row of a parsed source that the parse did not emit. */
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, i);
@@ -532,15 +557,6 @@ int pd_collect_sweeps(pd_diff_run *run)
         }
         if (rc != PD_OK)
             return rc;
-    }
-
-    /* A skipped copy's row was compared when the file the row names was parsed too. */
-    for (size_t i = 0; i < r->n_sessions; i++) {
-        pd_diff_entry *e = &r->sessions[i];
-        if (!e->other_copy)
-            continue;
-        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, e->session_id);
-        e->other_copy_compared = row != NULL && bit_test(run->path_parsed, row_index(run, row));
     }
 
     /* Every stored row still unvisited is accounted for as skipped. */

@@ -480,7 +480,8 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
         opts->after_snapshot(opts->after_snapshot_ctx);
     run.visited = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
     run.path_parsed = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
-    if (run.visited == NULL || run.path_parsed == NULL) {
+    run.compared = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
+    if (run.visited == NULL || run.path_parsed == NULL || run.compared == NULL) {
         rc = pd_err_set(err, PD_ENOMEM, "out of memory for the visited set");
         goto out;
     }
@@ -570,6 +571,7 @@ out:
     }
     free(run.visited);
     free(run.path_parsed);
+    free(run.compared);
     pd_json_parser_free(run.collector_json);
     pd_snapshot_free(run.snapshot);
     pd_archive_close(archive);

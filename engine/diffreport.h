@@ -61,7 +61,7 @@ typedef struct pd_diff_entry {
     size_t n_fields;
     /* Set when skipped because the stored row was written from another file, a copy of this one. */
     bool other_copy;
-    /* Set with other_copy when that file was parsed in this run, so the stored row was compared. */
+    /* Set with other_copy when this run compared the stored row from the file it names. */
     bool other_copy_compared;
 } pd_diff_entry;
 

@@ -1340,8 +1340,8 @@ static void diff_copy_under_the_roots_warns(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
-    char *warning = fx_fmt("1 session, such as %s, is in two files under the roots. The stored "
-                           "row comes from %s, which was compared, and the copy at %s was "
+    char *warning = fx_fmt("1 session, such as %s, is in more than one file under the roots. The "
+                           "stored row comes from %s, which was compared, and the copy at %s was "
                            "skipped. Keep only one copy",
                            CLAUDE_A, original, backup);
     expect_err_contains(&res, warning);
@@ -1352,6 +1352,62 @@ static void diff_copy_under_the_roots_warns(void **state)
     free(warning);
     free(original);
     free(backup);
+}
+
+/*
+ * A backup copy does not stand in for the file the stored row names: when
+ * that file no longer gives the session, the row is a presence change, and
+ * when it fails to parse, the copy counts as not compared.
+ */
+static void diff_copy_does_not_hide_the_original(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *original = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+
+    fx_write(original, "");
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 1);
+    expect_out_contains(&res, "presence");
+    expect_err_lacks(&res, "which was compared");
+    cli_result_free(&res);
+
+    fx_write(original, "{\"type\":\"user\",\"message\":\n");
+    run_on_workspace(ws, &res, "diff", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 1);
+    expect_err_contains(&res, "Both copies lie under the roots, so keep only one of them.");
+    expect_err_contains(&res, "--fail-on-uncompared failed: 1 stored session was not compared");
+    cli_result_free(&res);
+    free(original);
+}
+
+/* One root given twice, once through a link: one file under two names, compared once. */
+static void diff_root_given_twice_warns(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *link = fx_fmt("%s/claude-link", ws->env.dir);
+    assert_int_equal(symlink(ws->env.claude_root, link), 0);
+    char *linked_source = fx_fmt("claude=%s", link);
+
+    const char *const args[] = {
+        "diff",     "--db",        ws->env.db, "--source",       ws->claude_source,
+        "--source", linked_source, "--source", ws->codex_source, "--fail-on-uncompared",
+        NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "found under two names of one file");
+    expect_err_contains(&res, "Give each root once.");
+    expect_err_lacks(&res, "Keep only one copy");
+    cli_result_free(&res);
+    free(linked_source);
+    free(link);
 }
 
 /*
@@ -2456,6 +2512,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_wrong_roots_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copied_corpus_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copy_under_the_roots_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_copy_does_not_hide_the_original, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_root_given_twice_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_through_link_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_warns, setup, teardown),
