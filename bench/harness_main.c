@@ -535,10 +535,15 @@ static void run_floor(const bench_options *o, bench_result *r, unsigned threads)
     bench_run best = {0};
     for (int rep = 0; rep < o->repeat; rep++) {
         bench_run cur = {.kind = BENCH_FLOOR, .threads = (int)threads};
+        char count[32];
+        if (threads == 0)
+            snprintf(count, sizeof count, "inline");
+        else
+            snprintf(count, sizeof count, "%u thread%s", threads, threads == 1 ? "" : "s");
         snprintf(cur.command, sizeof cur.command,
                  "in process: walk, read + pd_json_parse every line, SELECT * of sessions, "
-                 "messages, tool_calls; %u threads",
-                 threads);
+                 "messages, tool_calls; %s",
+                 count);
         floor_job job = {.o = o, .threads = threads};
         floor_result got = {0};
         pd_proc_result res;
@@ -766,7 +771,7 @@ static int make_directories(const char *path)
     char buf[4096];
     size_t n = strlen(path);
     if (n == 0 || n >= sizeof buf) {
-        errno = ENAMETOOLONG;
+        errno = n == 0 ? ENOENT : ENAMETOOLONG;
         return -1;
     }
     memcpy(buf, path, n + 1);
@@ -899,8 +904,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "parsediff-bench: diff, inline\n");
     run_diff(&o, &r, 0);
     if (o.phases) {
-        fprintf(stderr, "parsediff-bench: in-process diff per phase, %u threads\n",
-                o.max_threads);
+        fprintf(stderr, "parsediff-bench: in-process diff per phase, %u thread%s\n", o.max_threads,
+                o.max_threads == 1 ? "" : "s");
         run_phases(&o, &r);
     }
     if (o.floor) {

@@ -66,9 +66,23 @@ static int wait_child(pid_t pid, double started, pd_proc_result *res, pd_err *er
 static int open_output(const char *path, const char *stream, pd_err *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
+    if (fd < 0) {
         pd_err_set(err, PD_EIO, "cannot open %s for the child's %s: %s", path, stream,
                    strerror(errno));
+        return -1;
+    }
+    /* Above the standard streams, so that one dup2 cannot overwrite the other's source. */
+    if (fd <= STDERR_FILENO) {
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        int saved = errno;
+        close(fd);
+        if (moved < 0) {
+            pd_err_set(err, PD_EIO, "cannot open %s for the child's %s: %s", path, stream,
+                       strerror(saved));
+            return -1;
+        }
+        fd = moved;
+    }
     return fd;
 }
 
@@ -235,9 +249,10 @@ bool pd_proc_executable(const char *name)
 {
     if (strchr(name, '/') != NULL)
         return executable_file(name);
+    /* posix_spawnp searches this when PATH is unset (glibc's confstr(_CS_PATH)). */
     const char *dirs = getenv("PATH");
-    if (dirs == NULL || dirs[0] == '\0')
-        return false;
+    if (dirs == NULL)
+        dirs = "/bin:/usr/bin";
     char candidate[4096];
     for (const char *p = dirs;;) {
         const char *end = strchr(p, ':');

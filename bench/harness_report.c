@@ -130,7 +130,7 @@ static void print_ratios(FILE *out, const bench_result *r)
     double peer = ratio(bench_find(r, BENCH_PEER_TOTAL, -1), bench_find(r, BENCH_DIFF, n));
     fprintf(out, "\n  peer / diff         ");
     if (peer >= 0)
-        fprintf(out, " %.2f (peer total over diff at %d threads)\n", peer, n);
+        fprintf(out, " %.2f (peer total over diff at %d thread%s)\n", peer, n, n == 1 ? "" : "s");
     else
         fprintf(out, " n/a\n");
     fprintf(out, "  diff speed-up       ");

@@ -207,13 +207,28 @@ int pd_cmd_sync(int argc, char **argv)
         /* A failed listing explains an empty root better than a guess at its level. */
         if (rc == PD_OK && stats.files_failed == 0)
             warn_empty_roots(&src, &stats);
+        if (stats.sessions_under_two_names > 0 && stats.alias_id != NULL &&
+            stats.alias_stored_path != NULL && stats.alias_written_path != NULL) {
+            long long n = stats.sessions_under_two_names;
+            char id[256];
+            fprintf(stderr,
+                    "parsediff: warning: %lld session%s, such as %s, %s found under two names "
+                    "of one file (%s and %s): a root given twice, once through a symbolic link, "
+                    "so every sync writes %s again. Give each root once.\n",
+                    n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.alias_id),
+                    n == 1 ? "was" : "were",
+                    pd_cli_scrubbed(other, sizeof other, stats.alias_stored_path),
+                    pd_cli_scrubbed(text, sizeof text, stats.alias_written_path),
+                    n == 1 ? "it" : "them");
+        }
         if (stats.sessions_from_other_copy > 0 && stats.copy_id != NULL &&
             stats.copy_stored_path != NULL && stats.copy_written_path != NULL) {
             long long n = stats.sessions_from_other_copy;
             char id[256];
             fprintf(stderr,
-                    "parsediff: warning: %lld session%s, such as %s, %s in two files under the "
-                    "roots, and sync writes whichever copy the archive did not store before "
+                    "parsediff: warning: %lld session%s, such as %s, %s in more than one file "
+                    "under the roots, and sync writes whichever copy the archive did not store "
+                    "before "
                     "(this one from %s, the one before from %s). Keep only one copy.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_id),
                     n == 1 ? "is" : "are",
@@ -221,9 +236,11 @@ int pd_cmd_sync(int argc, char **argv)
                     pd_cli_scrubbed(other, sizeof other, stats.copy_stored_path));
             if (stats.copies_differing > 0)
                 fprintf(stderr,
-                        "parsediff: warning: the two files of %lld of these sessions differ, so "
-                        "what the archive stores for them changes with every sync. Keep only the "
-                        "copy that should be stored.\n",
+                        "parsediff: warning: the files of %lld of these sessions differ, so "
+                        "what the archive stores for them changes with every sync. They may be "
+                        "different transcripts that share an id (the file name), and the archive "
+                        "keeps one of them at a time. Keep one copy, or rename one file if both "
+                        "are real sessions.\n",
                         (long long)stats.copies_differing);
         }
     }

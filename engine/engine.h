@@ -78,12 +78,13 @@ typedef struct pd_sync_stats {
         int64_t files;
     } discovered_by_agent[8];
     size_t n_agents_discovered;
-    /* Sessions written from a file other than the stored one while that file
-     * still exists: two copies of a transcript under the roots. The first
-     * one's id and both paths are kept (malloc'd). */
+    /* Sessions written from a file other than the one their row names while
+     * that file still exists: copies of a transcript under the roots, each
+     * session counted once. The first one's id and both paths are kept
+     * (malloc'd). */
     int64_t sessions_from_other_copy;
-    /* Of those, the sessions whose two files differ in size or hash, so
-     * that the stored session itself changes on every sync. */
+    /* Of those, the sessions whose files are known to differ now, so that
+     * what the archive stores for them changes on every sync. */
     int64_t copies_differing;
     /* Files parsed but not written because sync stopped at a write the
      * archive refused. */
@@ -91,6 +92,11 @@ typedef struct pd_sync_stats {
     /* Appends rejected because another sync wrote the session meanwhile. */
     int64_t files_written_meanwhile;
     char *copy_id, *copy_stored_path, *copy_written_path;
+    /* Sessions written from another name of the file their row names (a
+     * root given twice, once through a symbolic link), with the first
+     * one's id and both names (malloc'd). */
+    int64_t sessions_under_two_names;
+    char *alias_id, *alias_stored_path, *alias_written_path;
     pd_sync_error *errors;       /* one per failed file, malloc'd; see pd_sync_stats_free */
     size_t n_errors;
     bool interrupted;

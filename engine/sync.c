@@ -83,8 +83,9 @@ struct sync_run {
     int64_t done;
     pd_read_ahead read_ahead;
     bool stopped; /* the archive cannot be written: later jobs are not written */
-    pd_keyset new_ids_written; /* ids written by this run that the snapshot lacks */
-    bool copies_unchecked; /* set when new_ids_written ran out of memory, which ends the check */
+    pd_keyset ids_written; /* ids of the full writes of this run */
+    pd_keyset copy_ids;    /* ids counted as written from another copy */
+    bool copies_unchecked; /* set when ids_written ran out of memory, which ends the check */
 };
 
 static int sync_worker_init(void *user, void **ctx)
@@ -495,13 +496,21 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-/* True when the stored row's file and the written session's file are known to differ. */
+/*
+ * True when the file row names and the file s was written from are known
+ * to differ now: their sizes differ, or the row still has its file's size
+ * and a hash other than the written one. A row older than its file (the
+ * transcript grew since) proves nothing about equal sizes.
+ */
 static bool copies_differ(const pd_stored_row *row, const pd_session *s)
 {
-    if (row->file_size != PD_INT_NULL && s->file_size != PD_INT_NULL &&
-        row->file_size != s->file_size)
+    pd_stat_info st;
+    if (pd_stat_path(row->file_path, &st) != PD_OK || s->file_size == PD_INT_NULL)
+        return false;
+    if (st.size != s->file_size)
         return true;
-    if (!row->has_hash || s->file_hash == NULL || strlen(s->file_hash) != 64)
+    if (row->file_size != st.size || !row->has_hash || s->file_hash == NULL ||
+        strlen(s->file_hash) != 64)
         return false;
     static const char digits[] = "0123456789abcdef";
     for (int i = 0; i < 32; i++) {
@@ -512,71 +521,67 @@ static bool copies_differ(const pd_stored_row *row, const pd_session *s)
     return false;
 }
 
-/* Counts session s, written from its file while another copy, the row's file, exists. */
-static void count_other_copy(pd_sync_stats *stats, const pd_stored_row *row, const pd_session *s)
+/* Counts session s once, written from its file while the row's file, another copy, exists. */
+static void count_other_copy(sync_run *run, const pd_stored_row *row, const pd_session *s)
 {
+    struct stat other;
+    if (row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0 ||
+        stat(row->file_path, &other) != 0 || !S_ISREG(other.st_mode))
+        return;
+    int added = pd_keyset_add(&run->copy_ids, s->id);
+    if (added <= 0)
+        return; /* counted already, or out of memory: the warning is best effort */
+    pd_sync_stats *stats = run->stats;
+    if (same_file(row->file_path, s->file_path)) {
+        /* One file under two names: a root given twice, once through a link. */
+        if (stats->sessions_under_two_names++ == 0) {
+            stats->alias_id = strdup(s->id);
+            stats->alias_stored_path = strdup(row->file_path);
+            stats->alias_written_path = strdup(s->file_path);
+        }
+        return;
+    }
     if (copies_differ(row, s))
         stats->copies_differing++;
-    const char *id = s->id, *other = row->file_path, *path = s->file_path;
     if (stats->sessions_from_other_copy++ == 0) {
-        stats->copy_id = strdup(id);
-        stats->copy_stored_path = strdup(other);
-        stats->copy_written_path = strdup(path);
+        stats->copy_id = strdup(s->id);
+        stats->copy_stored_path = strdup(row->file_path);
+        stats->copy_written_path = strdup(s->file_path);
     }
 }
 
 /*
- * Counts the sessions of a full write whose stored row came from another
- * file that still exists. With two copies of a transcript under the roots,
- * the copy the row names is skipped as unchanged and the other one is
- * written, so the row moves to the other copy on every run.
+ * Counts the sessions of a full write whose row names another file that
+ * still exists: the stored row when the run began, or the row an earlier
+ * job of this run wrote. With two copies of a transcript under the roots,
+ * the row moves to the other copy on every sync. Runs before the write,
+ * while the row still names the other copy. The check is best effort: out
+ * of memory ends it, not the sync.
  */
-static void note_other_copies(sync_run *run, const sync_job *job)
-{
-    for (size_t i = 0; i < job->n_sessions; i++) {
-        const pd_session *s = &job->sessions[i];
-        if (s->id == NULL || s->file_path == NULL)
-            continue;
-        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, s->id);
-        if (row == NULL || row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0)
-            continue;
-        struct stat stored;
-        if (stat(row->file_path, &stored) != 0 || !S_ISREG(stored.st_mode) ||
-            same_file(row->file_path, s->file_path))
-            continue;
-        count_other_copy(run->stats, row, s);
-    }
-}
-
-/*
- * Counts the sessions of a full write that this run already wrote from
- * another file: two copies of a transcript that were not in the archive
- * when the run began (note_other_copies() covers those that were). Runs
- * before the write, while the row still names the earlier copy. The check
- * is best effort: out of memory ends it, not the sync.
- */
-static void note_copies_in_run(sync_run *run, sync_job *job)
+static void note_other_copies(sync_run *run, sync_job *job)
 {
     for (size_t i = 0; i < job->n_sessions && !run->copies_unchecked; i++) {
         const pd_session *s = &job->sessions[i];
-        if (s->id == NULL || s->file_path == NULL ||
-            pd_snapshot_find_id(run->snapshot, s->id) != NULL)
+        if (s->id == NULL || s->file_path == NULL)
             continue;
-        int added = pd_keyset_add(&run->new_ids_written, s->id);
+        int added = pd_keyset_add(&run->ids_written, s->id);
         if (added < 0) {
             run->copies_unchecked = true;
             return;
         }
-        if (added == 1)
+        if (added == 1) {
+            const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, s->id);
+            if (row != NULL)
+                count_other_copy(run, row, s);
             continue;
+        }
+        /* An earlier job of this run wrote this id: read the row it left. */
         pd_stored_row row;
         bool found = false;
         pd_err ignored = {0};
-        if (pd_archive_load_row(run->writer, s->id, &row, job->arena, &found, &ignored) != PD_OK ||
-            !found || row.file_path == NULL || strcmp(row.file_path, s->file_path) == 0 ||
-            same_file(row.file_path, s->file_path))
-            continue;
-        count_other_copy(run->stats, &row, s);
+        if (pd_archive_load_row(run->writer, s->id, &row, job->arena, &found, &ignored) == PD_OK &&
+            found)
+            count_other_copy(run, &row, s);
     }
 }
 
@@ -623,7 +628,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
                 break;
             }
             if (job->action == SYNC_FULL)
-                note_copies_in_run(run, job);
+                note_other_copies(run, job);
             pd_err werr = {0};
             int wrc = write_job(run, job, &werr);
             if (wrc == PD_ESTALE) {
@@ -651,7 +656,6 @@ static int sync_fold(void *ctx, void *job_, bool ran)
             run->stats->files_parsed++;
             if (job->action == SYNC_FULL) {
                 run->stats->sessions_full += (int64_t)job->n_sessions;
-                note_other_copies(run, job);
                 warn_shrunk(job);
             } else {
                 run->stats->sessions_incremental++;
@@ -739,7 +743,8 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     }
 
     sync_run run = {.engine = e, .opts = opts, .stats = stats, .err = err};
-    pd_keyset_init(&run.new_ids_written);
+    pd_keyset_init(&run.ids_written);
+    pd_keyset_init(&run.copy_ids);
     pd_arena *discovery = NULL;
     int rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &run.writer, err);
     if (rc != PD_OK)
@@ -793,7 +798,8 @@ out:
     pd_run_providers_close(&run.providers);
     pd_arena_free(discovery);
     pd_snapshot_free(run.snapshot);
-    pd_keyset_free(&run.new_ids_written);
+    pd_keyset_free(&run.ids_written);
+    pd_keyset_free(&run.copy_ids);
     pd_archive_close(run.writer);
     return rc;
 }
@@ -804,6 +810,10 @@ void pd_sync_stats_free(pd_sync_stats *stats)
     free(stats->copy_stored_path);
     free(stats->copy_written_path);
     stats->copy_id = stats->copy_stored_path = stats->copy_written_path = NULL;
+    free(stats->alias_id);
+    free(stats->alias_stored_path);
+    free(stats->alias_written_path);
+    stats->alias_id = stats->alias_stored_path = stats->alias_written_path = NULL;
     for (size_t i = 0; i < stats->n_errors; i++) {
         free(stats->errors[i].path);
         free(stats->errors[i].message);

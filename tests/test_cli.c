@@ -1039,7 +1039,8 @@ static void sync_warns_about_two_copies(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    char *count = fx_fmt("1 session, such as %s, is in two files under the roots", CLAUDE_A);
+    char *count =
+        fx_fmt("1 session, such as %s, is in more than one file under the roots", CLAUDE_A);
     expect_err_contains(&res, count);
     free(count);
     char *moved = fx_fmt("(this one from %s, the one before from %s)", backup, original);
@@ -1061,14 +1062,14 @@ static void sync_warns_about_two_copies(void **state)
                      fx_claude_plain(CLAUDE_A, "An older prompt."));
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "the two files of 1 of these sessions differ");
+    expect_err_contains(&res, "the files of 1 of these sessions differ");
     cli_result_free(&res);
 
     /* Once the backup is gone, sync is quiet. */
     assert_int_equal(unlink(backup), 0);
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    expect_err_lacks(&res, "two files");
+    expect_err_lacks(&res, "more than one file");
     cli_result_free(&res);
     free(original);
     free(backup);
@@ -1088,14 +1089,46 @@ static void sync_warns_about_two_new_copies(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "sync", "--threads", "2", NULL);
     expect_exit(&res, 0);
-    char *count = fx_fmt("1 session, such as %s, is in two files under the roots", CLAUDE_A);
+    char *count =
+        fx_fmt("1 session, such as %s, is in more than one file under the roots", CLAUDE_A);
     expect_err_contains(&res, count);
     expect_err_contains(&res, original);
     expect_err_contains(&res, backup);
+    expect_err_lacks(&res, "differ");
+    cli_result_free(&res);
+
+    /* A third copy still makes one session, not two. */
+    char *third = fx_claude_path(&ws->env, "-home-tess-src-orbit-old", CLAUDE_A);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-old", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    char *again_db = fx_fmt("%s/again.db", ws->env.dir);
+    const char *const three[] = {
+        "sync",     "--db",           again_db, "--source", ws->claude_source,
+        "--source", ws->codex_source, NULL};
+    run_args(ws, three, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, count);
     cli_result_free(&res);
     free(count);
+    assert_int_equal(unlink(third), 0);
+    free(third);
+    free(again_db);
 
-    /* One file reached through two roots, one of them a link, is no second copy. */
+    /* A grown original and its fresh copy are equal, although the stored row is older. */
+    char *rich = fx_claude_rich(CLAUDE_A, "Why does the solver diverge?");
+    char *grown =
+        fx_fmt("%s%s", rich, "{\"type\":\"system\",\"content\":\"later\",\"uuid\":\"u-late\"}\n");
+    free(rich);
+    fx_write(original, grown);
+    fx_write(backup, grown);
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "in more than one file under the roots");
+    expect_err_lacks(&res, "differ");
+    cli_result_free(&res);
+    free(grown);
+
+    /* One file reached through two roots, one a link: no second copy, but a root given twice. */
     assert_int_equal(unlink(backup), 0);
     char *link = fx_fmt("%s/claude-link", ws->env.dir);
     assert_int_equal(symlink(ws->env.claude_root, link), 0);
@@ -1106,7 +1139,9 @@ static void sync_warns_about_two_new_copies(void **state)
         "--source", linked_source, "--threads", "2",        NULL};
     run_args(ws, args, &res);
     expect_exit(&res, 0);
-    expect_err_lacks(&res, "two files");
+    expect_err_lacks(&res, "more than one file");
+    expect_err_contains(&res, "found under two names of one file");
+    expect_err_contains(&res, "Give each root once.");
     cli_result_free(&res);
     free(fresh_db);
     free(linked_source);
