@@ -243,6 +243,21 @@ static void gen_rejects_a_directory_with_a_corpus(void **state)
     assert_non_null(strstr(err.msg, "already exists"));
 }
 
+/* Syncs the corpus in dir into dir/archive.db with parsediff sync and sets db to that path. */
+static void sync_corpus(const char *binary, const char *dir, char *db, size_t cap)
+{
+    char claude[400], codex[400];
+    snprintf(db, cap, "%s/archive.db", dir);
+    snprintf(claude, sizeof claude, "claude=%s/claude", dir);
+    snprintf(codex, sizeof codex, "codex=%s/codex/sessions", dir);
+    char *args[] = {(char *)binary, "sync", "--db",       db,      "--source", claude,
+                    "--source",     codex,  "--progress", "never", NULL};
+    pd_proc_result res;
+    pd_err err = {0};
+    assert_int_equal(pd_proc_run(args, NULL, "/dev/null", &res, &err), PD_OK);
+    assert_int_equal(res.exit_code, 0);
+}
+
 /* Runs parsediff diff --json on the corpus and reads three totals. */
 static void diff_totals(const char *binary, const char *dir, const char *db, int64_t *identical,
                         int64_t *changed, int64_t *parse_errors, int64_t *examined)
@@ -342,18 +357,10 @@ static void bench_checks_work_dir_and_binary(void **state)
     const char *bench = getenv("PD_BENCH_BINARY");
     if (binary == NULL || access(binary, X_OK) != 0 || bench == NULL || access(bench, X_OK) != 0)
         skip();
-    char dir[300], db[400], claude[400], codex[400];
+    char dir[300], db[400];
     pd_gen_stats st;
     generate("benched", tiny_profile(6), 3, 1, dir, sizeof dir, &st);
-    snprintf(db, sizeof db, "%s/archive.db", dir);
-    snprintf(claude, sizeof claude, "claude=%s/claude", dir);
-    snprintf(codex, sizeof codex, "codex=%s/codex/sessions", dir);
-    char *sync_args[] = {(char *)binary, "sync", "--db",       db,      "--source", claude,
-                         "--source",     codex,  "--progress", "never", NULL};
-    pd_proc_result res;
-    pd_err err = {0};
-    assert_int_equal(pd_proc_run(sync_args, NULL, "/dev/null", &res, &err), PD_OK);
-    assert_int_equal(res.exit_code, 0);
+    sync_corpus(binary, dir, db, sizeof db);
 
     char work_dir[400];
     snprintf(work_dir, sizeof work_dir, "%s/work/nested/deeper", tmp_root);
@@ -378,18 +385,10 @@ static void gen_corpus_syncs_and_diffs_clean_then_drifts(void **state)
     const char *binary = getenv("PD_BINARY");
     if (binary == NULL || access(binary, X_OK) != 0)
         skip();
-    char dir[300], db[400], claude[400], codex[400];
+    char dir[300], db[400];
     pd_gen_stats st;
     generate("synced", tiny_profile(40), 9, 2, dir, sizeof dir, &st);
-    snprintf(db, sizeof db, "%s/archive.db", dir);
-    snprintf(claude, sizeof claude, "claude=%s/claude", dir);
-    snprintf(codex, sizeof codex, "codex=%s/codex/sessions", dir);
-    char *args[] = {(char *)binary, "sync", "--db", db, "--source", claude, "--source", codex,
-                    "--progress", "never", NULL};
-    pd_proc_result res;
-    pd_err err = {0};
-    assert_int_equal(pd_proc_run(args, NULL, "/dev/null", &res, &err), PD_OK);
-    assert_int_equal(res.exit_code, 0);
+    sync_corpus(binary, dir, db, sizeof db);
 
     int64_t identical, changed, parse_errors, examined;
     diff_totals(binary, dir, db, &identical, &changed, &parse_errors, &examined);
@@ -401,6 +400,7 @@ static void gen_corpus_syncs_and_diffs_clean_then_drifts(void **state)
     pd_gen_drift_config dc = {
         .corpus_dir = dir, .db_path = db, .seed = 4, .changed_share = 0.4, .appended_share = 0.5};
     pd_gen_drift_stats ds;
+    pd_err err = {0};
     assert_int_equal(pd_gen_plant_drift(&dc, &ds, &err), PD_OK);
     int64_t n_changed = ds.changed_first_message + ds.changed_content + ds.changed_model;
     assert_int_equal(ds.sessions_seen, 40);

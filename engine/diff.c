@@ -65,15 +65,7 @@ static bool row_moved(const pd_stored_row *snap, const pd_session *now)
         return true;
     if (!snap->has_hash)
         return now->file_hash != NULL;
-    if (now->file_hash == NULL || strlen(now->file_hash) != 64)
-        return true;
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        if (now->file_hash[2 * i] != digits[snap->file_hash[i] >> 4] ||
-            now->file_hash[2 * i + 1] != digits[snap->file_hash[i] & 15])
-            return true;
-    }
-    return false;
+    return !pd_row_hash_is(snap, now->file_hash);
 }
 
 static int compare_one(pd_diff_job *job, pd_worker *w, pd_diff_session *ds, pd_err *err)

@@ -84,6 +84,19 @@ unsigned pd_default_threads(void)
     return (unsigned)n;
 }
 
+bool pd_row_hash_is(const pd_stored_row *row, const char *hex)
+{
+    if (!row->has_hash || hex == NULL || strlen(hex) != 64)
+        return false;
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        if (hex[2 * i] != digits[row->file_hash[i] >> 4] ||
+            hex[2 * i + 1] != digits[row->file_hash[i] & 15])
+            return false;
+    }
+    return true;
+}
+
 int pd_stat_path(const char *path, pd_stat_info *out)
 {
     struct stat st;

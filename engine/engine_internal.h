@@ -133,6 +133,9 @@ typedef struct pd_stat_info {
 } pd_stat_info;
 int pd_stat_path(const char *path, pd_stat_info *out);
 
+/* True when row has a decoded file_hash and hex is the same 64 lower-case hex digits. */
+bool pd_row_hash_is(const pd_stored_row *row, const char *hex);
+
 /*
  * Per-worker state shared by sync and diff: a JSON parser and a read-only
  * archive connection, created on the worker's own thread by the pool's

@@ -512,13 +512,7 @@ static bool copies_differ(const pd_stored_row *row, const pd_session *s)
     if (row->file_size != st.size || !row->has_hash || s->file_hash == NULL ||
         strlen(s->file_hash) != 64)
         return false;
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        if (s->file_hash[2 * i] != digits[row->file_hash[i] >> 4] ||
-            s->file_hash[2 * i + 1] != digits[row->file_hash[i] & 15])
-            return true;
-    }
-    return false;
+    return !pd_row_hash_is(row, s->file_hash);
 }
 
 /* Counts session s once, written from its file while the row's file, another copy, exists. */
