@@ -220,12 +220,12 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 n_missed == 1 ? "was" : "were", n_missed == 1 ? "it" : "them",
                 n_missed == 1 ? "it was" : "they were");
 
-    /* Copies split by whether the file the stored row names was compared in this run. */
+    /* Sessions with copies, split by whether this run compared the stored row from its file. */
     const pd_diff_entry *copy = NULL, *compared_copy = NULL;
     int64_t n_copies = 0, n_compared_copies = 0;
     for (size_t i = 0; i < report->n_sessions; i++) {
         const pd_diff_entry *e = &report->sessions[i];
-        if (!e->other_copy || e->reason == NULL ||
+        if (!e->other_copy || e->other_copy_repeat || e->reason == NULL ||
             strncmp(e->reason, copy_prefix, strlen(copy_prefix)) != 0)
             continue;
         if (e->other_copy_compared) {

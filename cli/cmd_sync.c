@@ -227,8 +227,8 @@ int pd_cmd_sync(int argc, char **argv)
             char id[256];
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s in more than one file "
-                    "under the roots, and sync writes whichever copy the archive did not store "
-                    "before (this one from %s, the one before from %s). Keep only one copy.\n",
+                    "under the roots (for example %s and %s), so every sync stores one copy in "
+                    "place of another. Keep only one copy.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_id),
                     n == 1 ? "is" : "are",
                     pd_cli_scrubbed(text, sizeof text, stats.copy_written_path),

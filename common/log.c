@@ -22,7 +22,9 @@
 
 static atomic_int log_level = PD_LOG_WARN;
 
+/* Names PD_LOG_LEVEL accepts, and the words that begin a line of each level. */
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const line_labels[] = {"error", "warning", "info", "debug"};
 
 void pd_log_set_level(int level)
 {
@@ -73,7 +75,7 @@ void pd_log_write(int level, const char *fmt, ...)
         level = PD_LOG_ERROR;
     if (level > PD_LOG_DEBUG)
         level = PD_LOG_DEBUG;
-    name = level_names[level];
+    name = line_labels[level];
 
     va_start(ap, fmt);
     va_copy(measure, ap);

@@ -517,25 +517,6 @@ int pd_collect_sweeps(pd_diff_run *run)
     static const pd_field_diff presence = {
         .field = "presence", .stored = "stored", .parsed = "(not emitted)"};
 
-    /*
-     * Skipped copies. When the file the row names was parsed too, the row
-     * was compared from it, or it was not emitted and the presence sweep
-     * below reports it. Otherwise the copy's entry accounts for the row.
-     */
-    for (size_t i = 0; i < r->n_sessions; i++) {
-        pd_diff_entry *e = &r->sessions[i];
-        if (!e->other_copy)
-            continue;
-        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, e->session_id);
-        if (row == NULL)
-            continue;
-        size_t idx = row_index(run, row);
-        if (bit_test(run->path_parsed, idx))
-            e->other_copy_compared = bit_test(run->compared, idx);
-        else
-            mark_visited(run, row);
-    }
-
     /* Presence: a stored row of a parsed source that the parse did not emit. */
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, i);
@@ -557,7 +538,34 @@ int pd_collect_sweeps(pd_diff_run *run)
         }
         if (rc != PD_OK)
             return rc;
+        bit_set(run->compared, i);
     }
+
+    /*
+     * Skipped copies. When the file the row names was parsed too, the row
+     * was compared from it or reported above as not emitted. Otherwise the
+     * copy's entry accounts for the row. Later copies of a session are
+     * marked, so that warnings count sessions, not files.
+     */
+    uint8_t *counted = calloc(n / 8 + 1, 1);
+    if (counted == NULL)
+        return PD_ENOMEM;
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        pd_diff_entry *e = &r->sessions[i];
+        if (!e->other_copy)
+            continue;
+        const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, e->session_id);
+        if (row == NULL)
+            continue;
+        size_t idx = row_index(run, row);
+        e->other_copy_repeat = bit_test(counted, idx);
+        bit_set(counted, idx);
+        if (bit_test(run->path_parsed, idx))
+            e->other_copy_compared = bit_test(run->compared, idx);
+        else
+            mark_visited(run, row);
+    }
+    free(counted);
 
     /* Every stored row still unvisited is accounted for as skipped. */
     for (size_t i = 0; i < n; i++) {

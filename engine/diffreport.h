@@ -61,8 +61,11 @@ typedef struct pd_diff_entry {
     size_t n_fields;
     /* Set when skipped because the stored row was written from another file, a copy of this one. */
     bool other_copy;
-    /* Set with other_copy when this run compared the stored row from the file it names. */
+    /* Set with other_copy when this run compared the stored row from the file it names, or
+     * reported that the file no longer gives the session. */
     bool other_copy_compared;
+    /* Set with other_copy on each copy of a session after the first, so counts are of sessions. */
+    bool other_copy_repeat;
 } pd_diff_entry;
 
 typedef struct pd_diff_totals {

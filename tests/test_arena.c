@@ -425,7 +425,7 @@ static void log_line_format(void **state)
     int old = pd_log_get_level();
 
     pd_log_set_level(PD_LOG_WARN);
-    assert_string_equal(capture_log(PD_LOG_WARN, "disk full"), "parsediff: warn: disk full\n");
+    assert_string_equal(capture_log(PD_LOG_WARN, "disk full"), "parsediff: warning: disk full\n");
     assert_string_equal(capture_log(PD_LOG_ERROR, "bad"), "parsediff: error: bad\n");
     assert_string_equal(capture_log(PD_LOG_INFO, "hidden"), "");
 

@@ -1043,7 +1043,7 @@ static void sync_warns_about_two_copies(void **state)
         fx_fmt("1 session, such as %s, is in more than one file under the roots", CLAUDE_A);
     expect_err_contains(&res, count);
     free(count);
-    char *moved = fx_fmt("(this one from %s, the one before from %s)", backup, original);
+    char *moved = fx_fmt("(for example %s and %s)", backup, original);
     expect_err_contains(&res, moved);
     cli_result_free(&res);
     free(moved);
@@ -1051,7 +1051,7 @@ static void sync_warns_about_two_copies(void **state)
     /* The next sync moves the row back, and warns again. */
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    moved = fx_fmt("(this one from %s, the one before from %s)", original, backup);
+    moved = fx_fmt("(for example %s and %s)", original, backup);
     expect_err_contains(&res, moved);
     expect_err_lacks(&res, "differ");
     cli_result_free(&res);
@@ -1073,6 +1073,26 @@ static void sync_warns_about_two_copies(void **state)
     cli_result_free(&res);
     free(original);
     free(backup);
+}
+
+/* Three copies, one of them different: every sync warns that they differ. */
+static void sync_warns_about_a_differing_third_copy(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-old", CLAUDE_A),
+                     fx_claude_plain(CLAUDE_A, "An older prompt."));
+    /* Inline, so that the copies are written in path order and the different one comes last. */
+    for (int run = 0; run < 3; run++) {
+        cli_result res;
+        run_on_workspace(ws, &res, "sync", "--threads", "0", NULL);
+        expect_exit(&res, 0);
+        expect_err_contains(&res, "1 session, such as");
+        expect_err_contains(&res, "the files of 1 of these sessions differ");
+        cli_result_free(&res);
+    }
 }
 
 /* Two copies that the archive has never seen: the first sync warns already. */
@@ -1381,6 +1401,14 @@ static void diff_copy_under_the_roots_warns(void **state)
                            CLAUDE_A, original, backup);
     expect_err_contains(&res, warning);
     expect_err_lacks(&res, "nothing was compared");
+    cli_result_free(&res);
+
+    /* A third copy is still one session. */
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-old", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 session, such as");
     expect_err_lacks(&res, "--fail-on-uncompared failed");
     expect_out_contains(&res, "(not compared; --verbose lists the reasons)");
     cli_result_free(&res);
@@ -1408,7 +1436,13 @@ static void diff_copy_does_not_hide_the_original(void **state)
     run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
     expect_exit(&res, 1);
     expect_out_contains(&res, "presence");
-    expect_err_lacks(&res, "which was compared");
+    cli_result_free(&res);
+
+    /* The row was reported as not emitted, so the copy does not count as uncompared. */
+    run_on_workspace(ws, &res, "diff", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "presence");
+    expect_err_lacks(&res, "--fail-on-uncompared failed");
     cli_result_free(&res);
 
     fx_write(original, "{\"type\":\"user\",\"message\":\n");
@@ -2581,6 +2615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_new_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_a_differing_third_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_shorter_file, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
