@@ -143,6 +143,14 @@ static bool same_file(const char *a, const char *b)
            sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* True when both files exist and their sizes differ. */
+static bool sizes_differ(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a != NULL && b != NULL && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+           sa.st_size != sb.st_size;
+}
+
 /*
  * Warns on stderr about stored sessions that were skipped rather than
  * compared because of the roots given: files outside every root, files in
@@ -222,11 +230,15 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
 
     /* Sessions with copies, split by whether this run compared the stored row from its file. */
     const pd_diff_entry *copy = NULL, *compared_copy = NULL;
-    int64_t n_copies = 0, n_compared_copies = 0;
+    int64_t n_copies = 0, n_compared_copies = 0, n_other_size = 0;
     for (size_t i = 0; i < report->n_sessions; i++) {
         const pd_diff_entry *e = &report->sessions[i];
-        if (!e->other_copy || e->other_copy_repeat || e->reason == NULL ||
+        if (!e->other_copy || e->reason == NULL ||
             strncmp(e->reason, copy_prefix, strlen(copy_prefix)) != 0)
+            continue;
+        if (e->other_copy_compared && sizes_differ(e->file_path, e->reason + strlen(copy_prefix)))
+            n_other_size++;
+        if (e->other_copy_repeat)
             continue;
         if (e->other_copy_compared) {
             if (n_compared_copies++ == 0)
@@ -256,6 +268,12 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                     "copy at %s was skipped. Keep only one copy: every sync writes the one the "
                     "archive did not store last time.\n",
                     n, n == 1 ? "" : "s", id, n == 1 ? "is" : "are", other, path);
+        if (n_other_size > 0)
+            fprintf(stderr,
+                    "parsediff: warning: %lld skipped cop%s differ%s in size from the file the "
+                    "archive stores, so what it stores for %s changes with every sync.\n",
+                    (long long)n_other_size, n_other_size == 1 ? "y" : "ies",
+                    n_other_size == 1 ? "s" : "", n_other_size == 1 ? "that session" : "them");
     }
     if (n_copies > 0) {
         const char *stored = copy->reason + strlen(copy_prefix);

@@ -1401,6 +1401,7 @@ static void diff_copy_under_the_roots_warns(void **state)
                            CLAUDE_A, original, backup);
     expect_err_contains(&res, warning);
     expect_err_lacks(&res, "nothing was compared");
+    expect_err_lacks(&res, "differs in size");
     cli_result_free(&res);
 
     /* A third copy is still one session. */
@@ -1409,6 +1410,14 @@ static void diff_copy_under_the_roots_warns(void **state)
     run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
     expect_err_contains(&res, "1 session, such as");
+    cli_result_free(&res);
+
+    /* A copy of another size makes the stored session change with every sync. */
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-old", CLAUDE_A),
+                     fx_claude_plain(CLAUDE_A, "An older prompt."));
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 skipped copy differs in size from the file the archive stores");
     expect_err_lacks(&res, "--fail-on-uncompared failed");
     expect_out_contains(&res, "(not compared; --verbose lists the reasons)");
     cli_result_free(&res);
