@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "engine/engine.h"
@@ -32,6 +33,12 @@ int pd_cli_interrupted_exit_code(void);
  * characters replaced by '?', and returns buf: a file name to print on stderr.
  */
 const char *pd_cli_scrubbed(char *buf, size_t cap, const char *s);
+
+/*
+ * Warns that n Codex rollouts, such as path (already scrubbed), were not
+ * read because an earlier rollout has the same session UUID.
+ */
+void pd_cli_warn_shadowed(int64_t n, const char *path);
 
 /* Prints "parsediff: error: ..." to stderr. */
 void pd_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

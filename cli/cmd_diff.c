@@ -231,13 +231,15 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
     /* Sessions with copies, split by whether this run compared the stored row from its file. */
     const pd_diff_entry *copy = NULL, *compared_copy = NULL;
     int64_t n_copies = 0, n_compared_copies = 0, n_other_size = 0;
+    const pd_diff_entry *other_size = NULL;
     for (size_t i = 0; i < report->n_sessions; i++) {
         const pd_diff_entry *e = &report->sessions[i];
         if (!e->other_copy || e->reason == NULL ||
             strncmp(e->reason, copy_prefix, strlen(copy_prefix)) != 0)
             continue;
-        if (e->other_copy_compared && sizes_differ(e->file_path, e->reason + strlen(copy_prefix)))
-            n_other_size++;
+        if (e->other_copy_compared && sizes_differ(e->file_path, e->reason + strlen(copy_prefix)) &&
+            n_other_size++ == 0)
+            other_size = e;
         if (e->other_copy_repeat)
             continue;
         if (e->other_copy_compared) {
@@ -270,9 +272,11 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                     n, n == 1 ? "" : "s", id, n == 1 ? "is" : "are", other, path);
         if (n_other_size > 0)
             fprintf(stderr,
-                    "parsediff: warning: %lld skipped cop%s differ%s in size from the file the "
-                    "archive stores, so what it stores for %s changes with every sync.\n",
+                    "parsediff: warning: %lld skipped cop%s, such as %s, differ%s in size from "
+                    "the file the archive stores, so what it stores for %s can change with every "
+                    "sync.\n",
                     (long long)n_other_size, n_other_size == 1 ? "y" : "ies",
+                    pd_cli_scrubbed(path, sizeof path, other_size->file_path),
                     n_other_size == 1 ? "s" : "", n_other_size == 1 ? "that session" : "them");
     }
     if (n_copies > 0) {
@@ -286,7 +290,7 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                                       : "from another copy that still exists";
         const char *fix =
             one_file ? "A root given through a symbolic link does that: give the roots as sync "
-                       "was given them."
+                       "was given them, or sync once with the roots as given now."
             : under_a_root(src, stored)
                 ? "Both copies lie under the roots, so keep only one of them."
                 : "Give the roots that sync used, or sync these roots first.";
@@ -484,6 +488,11 @@ int pd_cmd_diff(int argc, char **argv)
     }
 
     int64_t n_uncompared = warn_skipped(report, &src);
+    if (report->n_shadowed_rollouts > 0 && report->shadowed_rollout != NULL) {
+        char path[4096];
+        pd_cli_warn_shadowed(report->n_shadowed_rollouts,
+                             pd_cli_scrubbed(path, sizeof path, report->shadowed_rollout));
+    }
     if (report->totals.examined == 0 && report->totals.new_on_disk > 0 && n_uncompared == 0)
         fprintf(stderr,
                 "parsediff: warning: nothing was compared: the archive stores none of the %lld "

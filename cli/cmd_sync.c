@@ -207,14 +207,18 @@ int pd_cmd_sync(int argc, char **argv)
         /* A failed listing explains an empty root better than a guess at its level. */
         if (rc == PD_OK && stats.files_failed == 0)
             warn_empty_roots(&src, &stats);
+        if (stats.shadowed_rollouts > 0 && stats.shadowed_rollout != NULL)
+            pd_cli_warn_shadowed(stats.shadowed_rollouts,
+                                 pd_cli_scrubbed(text, sizeof text, stats.shadowed_rollout));
         if (stats.sessions_under_two_names > 0 && stats.alias_id != NULL &&
             stats.alias_stored_path != NULL && stats.alias_written_path != NULL) {
             long long n = stats.sessions_under_two_names;
             char id[256];
             fprintf(stderr,
-                    "parsediff: warning: %lld session%s, such as %s, %s found under two names "
-                    "of one file (%s and %s): a root given twice, once through a symbolic link, "
-                    "so every sync writes %s again. Give each root once.\n",
+                    "parsediff: warning: %lld session%s, such as %s, %s stored under another "
+                    "name of the same file (stored as %s, found as %s), as happens when a root is "
+                    "given through a symbolic link, so sync wrote %s again. Give each root once, "
+                    "and the same way every time.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.alias_id),
                     n == 1 ? "was" : "were",
                     pd_cli_scrubbed(other, sizeof other, stats.alias_stored_path),
@@ -227,21 +231,24 @@ int pd_cmd_sync(int argc, char **argv)
             char id[256];
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s in more than one file "
-                    "under the roots (for example %s and %s), so every sync stores one copy in "
+                    "under the roots (for example %s and %s), so a sync can store one copy in "
                     "place of another. Keep only one copy.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_id),
                     n == 1 ? "is" : "are",
                     pd_cli_scrubbed(text, sizeof text, stats.copy_written_path),
                     pd_cli_scrubbed(other, sizeof other, stats.copy_stored_path));
-            if (stats.copies_differing > 0)
-                fprintf(stderr,
-                        "parsediff: warning: the files of %lld of these sessions differ, so "
-                        "what the archive stores for them changes with every sync. They may be "
-                        "different transcripts that share an id (the file name), and the archive "
-                        "keeps one of them at a time. Keep one copy, or rename one file if both "
-                        "are real sessions.\n",
-                        (long long)stats.copies_differing);
         }
+        if (stats.copies_differing > 0 && stats.differing_path != NULL &&
+            stats.differing_other_path != NULL)
+            fprintf(stderr,
+                    "parsediff: warning: the files of %lld of these sessions differ (such as %s "
+                    "and %s), so what the archive stores for them can change with every sync. "
+                    "They may be different transcripts that share an id (the file name), and the "
+                    "archive keeps one of them at a time. Keep one copy, or rename one file if "
+                    "both are real sessions.\n",
+                    (long long)stats.copies_differing,
+                    pd_cli_scrubbed(text, sizeof text, stats.differing_path),
+                    pd_cli_scrubbed(other, sizeof other, stats.differing_other_path));
     }
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");

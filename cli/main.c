@@ -73,6 +73,16 @@ const char *pd_cli_scrubbed(char *buf, size_t cap, const char *s)
     return buf;
 }
 
+void pd_cli_warn_shadowed(int64_t n, const char *path)
+{
+    fprintf(stderr,
+            "parsediff: warning: %lld Codex rollout%s, such as %s, %s not read: an earlier "
+            "rollout under the roots has the same session UUID in its file name, and only the "
+            "first one found is read (roots in the order given, then path order). Keep one "
+            "rollout per session.\n",
+            (long long)n, n == 1 ? "" : "s", path, n == 1 ? "was" : "were");
+}
+
 void pd_cli_error(const char *fmt, ...)
 {
     char stack_msg[1024];

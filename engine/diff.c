@@ -386,12 +386,26 @@ static int compare_newest_first(const void *a, const void *b)
     return strcmp(sort_target->items[ia].src.path, sort_target->items[ib].src.path);
 }
 
+/* Records in the report the rollouts discovery left out for a shared session UUID. */
+static int note_shadowed(pd_diff_report *r, const pd_discover_drops *drops)
+{
+    r->n_shadowed_rollouts = drops->n;
+    if (drops->example == NULL)
+        return PD_OK;
+    r->shadowed_rollout = pd_arena_strdup(r->arena, drops->example);
+    return r->shadowed_rollout != NULL ? PD_OK : PD_ENOMEM;
+}
+
 /* Discovers everything, keeps the newest `limit` sources and submits them. */
 static int submit_limited(pd_diff_run *run, pd_arena *discovery, pd_err *err)
 {
     gathered g = {.arena = discovery, .run = run};
     size_t *order = NULL;
-    int rc = pd_discover_all(run->engine, &run->providers, discovery, gather_source, &g, err);
+    pd_discover_drops drops = {0};
+    int rc =
+        pd_discover_all(run->engine, &run->providers, discovery, gather_source, &g, &drops, err);
+    if (rc == PD_OK)
+        rc = note_shadowed(run->report, &drops);
     if (rc != PD_OK)
         goto out;
 
@@ -524,8 +538,12 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     int64_t t_discover = pd_monotonic_ns();
     if (opts->limit > 0)
         src_rc = submit_limited(&run, discovery, err);
-    else
-        src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, err);
+    else {
+        pd_discover_drops drops = {0};
+        src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, &drops, err);
+        if (src_rc == PD_OK)
+            src_rc = note_shadowed(run.report, &drops);
+    }
     run.report->timings.discovery_ms = (double)(pd_monotonic_ns() - t_discover - run.fold_ns -
                                                 run.driver.wait_ns - run.driver.inline_run_ns) /
                                        1e6;

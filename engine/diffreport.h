@@ -130,6 +130,10 @@ typedef struct pd_diff_report {
      * in discovery order. Their stored sessions were not compared. */
     const char **unlisted_dirs;
     size_t n_unlisted_dirs;
+    /* Codex rollouts not read because an earlier one has the same session
+     * UUID, and the first of them (arena string, NULL when none). */
+    int64_t n_shadowed_rollouts;
+    const char *shadowed_rollout;
 } pd_diff_report;
 
 /* changed > 0 or parse_errors > 0. */

@@ -514,6 +514,7 @@ typedef struct discover_ctx {
     pd_source *held;
     size_t n_held;
     size_t cap_held;
+    pd_discover_drops *drops; /* may be NULL */
 } discover_ctx;
 
 static int discover_emit(void *ctx_, const pd_source *src)
@@ -550,8 +551,14 @@ static int discover_emit(void *ctx_, const pd_source *src)
     int added = pd_keyset_add(ctx->seen, key);
     if (added < 0)
         return added;
-    if (added == 0)
+    if (added == 0) {
+        if (src->dedupe_key != NULL && ctx->drops != NULL && ctx->drops->n++ == 0) {
+            ctx->drops->example = pd_arena_strdup(ctx->arena, src->path);
+            if (ctx->drops->example == NULL)
+                return PD_ENOMEM;
+        }
         return PD_OK;
+    }
 
     pd_job_source js = {
         .provider = ctx->provider, .src = *src, .provider_index = ctx->provider_index};
@@ -559,7 +566,7 @@ static int discover_emit(void *ctx_, const pd_source *src)
 }
 
 int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *arena,
-                    pd_job_source_fn emit, void *ctx, pd_err *err)
+                    pd_job_source_fn emit, void *ctx, pd_discover_drops *drops, pd_err *err)
 {
     int rc = PD_OK;
 
@@ -573,7 +580,8 @@ int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *ar
                            .seen = &seen,
                            .arena = arena,
                            .emit = emit,
-                           .emit_ctx = ctx};
+                           .emit_ctx = ctx,
+                           .drops = drops};
 
         for (size_t r = 0; r < e->cfg.n_roots && rc == PD_OK; r++) {
             if (strcmp(e->cfg.roots[r].agent, p->name) != 0)

@@ -84,19 +84,24 @@ typedef struct pd_sync_stats {
      * (malloc'd). */
     int64_t sessions_from_other_copy;
     /* Of those, the sessions whose files are known to differ now, so that
-     * what the archive stores for them changes on every sync. */
+     * what the archive stores for them can change with every sync. */
     int64_t copies_differing;
+    char *differing_path, *differing_other_path; /* the first such pair (malloc'd) */
     /* Files parsed but not written because sync stopped at a write the
      * archive refused. */
     int64_t files_not_written;
     /* Appends rejected because another sync wrote the session meanwhile. */
     int64_t files_written_meanwhile;
     char *copy_id, *copy_stored_path, *copy_written_path;
-    /* Sessions written from another name of the file their row names (a
-     * root given twice, once through a symbolic link), with the first
-     * one's id and both names (malloc'd). */
+    /* Sessions written from another name of the file their row names (as
+     * when a root is given through a symbolic link), with the first one's
+     * id and both names (malloc'd). */
     int64_t sessions_under_two_names;
     char *alias_id, *alias_stored_path, *alias_written_path;
+    /* Codex rollouts not read because an earlier one has the same session
+     * UUID, with the first of them (malloc'd). */
+    int64_t shadowed_rollouts;
+    char *shadowed_rollout;
     pd_sync_error *errors;       /* one per failed file, malloc'd; see pd_sync_stats_free */
     size_t n_errors;
     bool interrupted;

@@ -115,14 +115,26 @@ typedef int (*pd_job_source_fn)(void *ctx, const pd_job_source *js);
 int pd_job_source_copy(pd_arena *arena, const pd_job_source *in, pd_job_source *out);
 
 /*
+ * Dated Codex rollouts that discovery left out because an earlier one has
+ * the same session UUID, so that only the first is read. An archived
+ * (undated) copy of a dated rollout is not counted: that is the agent's
+ * own layout.
+ */
+typedef struct pd_discover_drops {
+    int64_t n;
+    const char *example; /* the first one left out, in the discovery arena */
+} pd_discover_drops;
+
+/*
  * Discovers every source of the run's providers in registry order, roots in
  * configuration order, and calls emit once per deduplicated source. Codex
  * sources that share a session UUID are emitted once: the dated layout wins,
  * then the first seen. arena keeps the roots and the few sources held back
- * for deduplication. The emitted strings are transient.
+ * for deduplication. The emitted strings are transient. drops, when not
+ * NULL, counts the dated rollouts left out.
  */
 int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *arena,
-                    pd_job_source_fn emit, void *ctx, pd_err *err);
+                    pd_job_source_fn emit, void *ctx, pd_discover_drops *drops, pd_err *err);
 
 /* stat() identity of a path; returns PD_OK or PD_EIO with errno kept. */
 typedef struct pd_stat_info {

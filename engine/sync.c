@@ -520,14 +520,18 @@ static bool copies_differ(const pd_stored_row *row, const pd_session *s)
 static void count_other_copy(sync_run *run, const pd_stored_row *row, const pd_session *s)
 {
     struct stat other;
+    /* An emptied file gives no session, so it is no copy. */
     if (row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0 ||
-        stat(row->file_path, &other) != 0 || !S_ISREG(other.st_mode))
+        stat(row->file_path, &other) != 0 || !S_ISREG(other.st_mode) || other.st_size == 0)
         return;
     pd_sync_stats *stats = run->stats;
     /* Each pair is compared: with three copies, the pair counted first may be equal. */
     bool alias = same_file(row->file_path, s->file_path);
-    if (!alias && copies_differ(row, s) && pd_keyset_add(&run->differing_ids, s->id) == 1)
-        stats->copies_differing++;
+    if (!alias && copies_differ(row, s) && pd_keyset_add(&run->differing_ids, s->id) == 1 &&
+        stats->copies_differing++ == 0) {
+        stats->differing_path = strdup(s->file_path);
+        stats->differing_other_path = strdup(row->file_path);
+    }
     int added = pd_keyset_add(&run->copy_ids, s->id);
     if (added <= 0)
         return; /* counted already, or out of memory: the warning is best effort */
@@ -781,7 +785,11 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
                              .cancel = e->cfg.cancel,
                              .runs_inline = threads == 0};
 
-    int drc = pd_discover_all(e, &run.providers, discovery, sync_submit_source, &run, err);
+    pd_discover_drops drops = {0};
+    int drc = pd_discover_all(e, &run.providers, discovery, sync_submit_source, &run, &drops, err);
+    stats->shadowed_rollouts = drops.n;
+    if (drops.example != NULL)
+        stats->shadowed_rollout = strdup(drops.example);
     rc = pd_driver_finish(&run.driver);
     if (drc != PD_OK && drc != PD_ECANCELED)
         rc = drc;
@@ -809,6 +817,11 @@ void pd_sync_stats_free(pd_sync_stats *stats)
     free(stats->copy_stored_path);
     free(stats->copy_written_path);
     stats->copy_id = stats->copy_stored_path = stats->copy_written_path = NULL;
+    free(stats->shadowed_rollout);
+    stats->shadowed_rollout = NULL;
+    free(stats->differing_path);
+    free(stats->differing_other_path);
+    stats->differing_path = stats->differing_other_path = NULL;
     free(stats->alias_id);
     free(stats->alias_stored_path);
     free(stats->alias_written_path);

@@ -1095,6 +1095,67 @@ static void sync_warns_about_a_differing_third_copy(void **state)
     }
 }
 
+/* A Codex rollout copied into another date directory: only one is read, and both commands say so.
+ */
+static void codex_rollout_twice_warns(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *copy = fx_codex_path(&ws->env, "2026/01/31", CODEX_A);
+    write_file_owned(fx_codex_path(&ws->env, "2026/01/31", CODEX_A),
+                     fx_codex_basic(CODEX_A, "Run the tests please."));
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 Codex rollout, such as ");
+    expect_err_contains(&res, "was not read: an earlier rollout under the roots has the same "
+                              "session UUID");
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 Codex rollout, such as ");
+    cli_result_free(&res);
+
+    assert_int_equal(unlink(copy), 0);
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "Codex rollout");
+    cli_result_free(&res);
+    free(copy);
+}
+
+/* An emptied copy gives no session, so it is no copy once the archive moves off it. */
+static void sync_emptied_copy_is_no_copy(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "in more than one file under the roots");
+    cli_result_free(&res);
+
+    /* Empty the copy the archive stores, so the next sync moves the row to the other one. */
+    char *sql = fx_fmt("SELECT file_path FROM sessions WHERE id = '%s'", CLAUDE_A);
+    char *stored = fx_sql_text(ws->env.db, sql);
+    fx_write(stored, "");
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "more than one file");
+    expect_err_lacks(&res, "differ");
+    cli_result_free(&res);
+    char *moved = fx_sql_text(ws->env.db, sql);
+    assert_string_not_equal(moved, stored);
+    free(moved);
+    free(stored);
+    free(sql);
+}
+
 /* Two copies that the archive has never seen: the first sync warns already. */
 static void sync_warns_about_two_new_copies(void **state)
 {
@@ -1160,8 +1221,8 @@ static void sync_warns_about_two_new_copies(void **state)
     run_args(ws, args, &res);
     expect_exit(&res, 0);
     expect_err_lacks(&res, "more than one file");
-    expect_err_contains(&res, "found under two names of one file");
-    expect_err_contains(&res, "Give each root once.");
+    expect_err_contains(&res, "stored under another name of the same file");
+    expect_err_contains(&res, "Give each root once");
     cli_result_free(&res);
     free(fresh_db);
     free(linked_source);
@@ -1417,7 +1478,8 @@ static void diff_copy_under_the_roots_warns(void **state)
                      fx_claude_plain(CLAUDE_A, "An older prompt."));
     run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "1 skipped copy differs in size from the file the archive stores");
+    expect_err_contains(&res, "1 skipped copy, such as ");
+    expect_err_contains(&res, "differs in size from the file the archive stores");
     expect_err_lacks(&res, "--fail-on-uncompared failed");
     expect_out_contains(&res, "(not compared; --verbose lists the reasons)");
     cli_result_free(&res);
@@ -2624,6 +2686,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_new_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(codex_rollout_twice_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_emptied_copy_is_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_differing_third_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_shorter_file, setup, teardown),
