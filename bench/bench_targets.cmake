@@ -34,5 +34,5 @@ foreach(tname gen_test floor_test)
   set_target_properties(bench_${tname} PROPERTIES LINKER_LANGUAGE CXX)
   add_test(NAME bench_${tname} COMMAND bench_${tname})
   set_tests_properties(bench_${tname} PROPERTIES TIMEOUT ${PD_TEST_TIMEOUT} LABELS unit
-    ENVIRONMENT "PD_SOURCE_DIR=${CMAKE_SOURCE_DIR};PD_BINARY=$<TARGET_FILE:parsediff>;PD_BENCH_BINARY=$<TARGET_FILE:parsediff-bench>;PD_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared")
+    ENVIRONMENT "PD_SOURCE_DIR=${CMAKE_SOURCE_DIR};PD_BINARY=$<TARGET_FILE:parsediff>;PD_BENCH_BINARY=$<TARGET_FILE:parsediff-bench>;PD_SHARED_DIR=${PD_SHARED_DIR}")
 endforeach()

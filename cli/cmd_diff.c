@@ -234,7 +234,9 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
     const pd_diff_entry *other_size = NULL;
     for (size_t i = 0; i < report->n_sessions; i++) {
         const pd_diff_entry *e = &report->sessions[i];
-        if (!e->other_copy || e->reason == NULL ||
+        /* A stored file left out by --limit, or one that no longer gives the
+         * session (reported as a presence change), needs no copy warning. */
+        if (!e->other_copy || e->other_copy_cut || e->other_copy_missing || e->reason == NULL ||
             strncmp(e->reason, copy_prefix, strlen(copy_prefix)) != 0)
             continue;
         if (e->other_copy_compared && sizes_differ(e->file_path, e->reason + strlen(copy_prefix)) &&

@@ -367,8 +367,43 @@ static void warn_no_default_root(const pd_cli_sources *s)
     fprintf(stderr, "); pass --source AGENT=DIR\n");
 }
 
+/*
+ * Drops, with a warning, each root that names the same directory as an
+ * earlier root of the same agent: the same path, a trailing slash, or a
+ * symbolic link to it. No transcript is then read twice under two names.
+ */
+static void drop_repeated_roots(pd_cli_sources *s)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n_roots; i++) {
+        const pd_agent_root *r = &s->roots[i];
+        struct stat st;
+        bool repeated = false;
+        if (stat(r->root, &st) == 0 && S_ISDIR(st.st_mode)) {
+            for (size_t k = 0; k < kept && !repeated; k++) {
+                const pd_agent_root *earlier = &s->roots[k];
+                struct stat est;
+                if (strcmp(earlier->agent, r->agent) != 0 || stat(earlier->root, &est) != 0 ||
+                    est.st_dev != st.st_dev || est.st_ino != st.st_ino)
+                    continue;
+                char again[PATH_MAX], first[PATH_MAX];
+                fprintf(stderr,
+                        "parsediff: warning: the %s root %s is the directory of the root %s "
+                        "given before it, so it is read once, as %s. Give each root once.\n",
+                        r->agent, pd_cli_scrubbed(again, sizeof again, r->root),
+                        pd_cli_scrubbed(first, sizeof first, earlier->root), first);
+                repeated = true;
+            }
+        }
+        if (!repeated)
+            s->roots[kept++] = *r;
+    }
+    s->n_roots = kept;
+}
+
 bool pd_cli_sources_defaults(pd_cli_sources *s)
 {
+    drop_repeated_roots(s);
     if (s->n_roots == 0) {
         const char *claude = env_nonempty("CLAUDE_PROJECTS_DIR");
         char *root;

@@ -539,17 +539,16 @@ int pd_collect_sweeps(pd_diff_run *run)
         if (rc != PD_OK)
             return rc;
         bit_set(run->compared, i);
+        bit_set(run->missing, i);
     }
 
     /*
      * Skipped copies. When the file the row names was parsed too, the row
      * was compared from it or reported above as not emitted. Otherwise the
-     * copy's entry accounts for the row. Later copies of a session are
-     * marked, so that warnings count sessions, not files.
+     * copy's entry accounts for the row, unless --limit left the stored
+     * file out. Later copies of a session are marked once the report is
+     * sorted (pd_diff_report_finish).
      */
-    uint8_t *counted = calloc(n / 8 + 1, 1);
-    if (counted == NULL)
-        return PD_ENOMEM;
     for (size_t i = 0; i < r->n_sessions; i++) {
         pd_diff_entry *e = &r->sessions[i];
         if (!e->other_copy)
@@ -558,14 +557,16 @@ int pd_collect_sweeps(pd_diff_run *run)
         if (row == NULL)
             continue;
         size_t idx = row_index(run, row);
-        e->other_copy_repeat = bit_test(counted, idx);
-        bit_set(counted, idx);
-        if (bit_test(run->path_parsed, idx))
+        if (bit_test(run->path_parsed, idx)) {
             e->other_copy_compared = bit_test(run->compared, idx);
-        else
+            e->other_copy_missing = bit_test(run->missing, idx);
+        } else if (row->file_path != NULL && pd_strset_has(&run->cut, row->file_path)) {
+            /* --limit left the stored file out: the final sweep reports the row as such. */
+            e->other_copy_cut = true;
+        } else {
             mark_visited(run, row);
+        }
     }
-    free(counted);
 
     /* Every stored row still unvisited is accounted for as skipped. */
     for (size_t i = 0; i < n; i++) {
@@ -618,6 +619,21 @@ int pd_diff_report_finish(pd_diff_report *r)
     t->examined = t->identical + t->changed + t->pending_resync + t->raced + t->incremental_skew;
     if (r->n_sessions > 1)
         qsort(r->sessions, r->n_sessions, sizeof *r->sessions, compare_entries);
+    /* The first copy of a session in report order is the one counted, at any thread count. */
+    pd_keyset copies;
+    pd_keyset_init(&copies);
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        pd_diff_entry *e = &r->sessions[i];
+        if (!e->other_copy || e->session_id == NULL)
+            continue;
+        int added = pd_keyset_add(&copies, e->session_id);
+        if (added < 0) {
+            pd_keyset_free(&copies);
+            return PD_ENOMEM;
+        }
+        e->other_copy_repeat = added == 0;
+    }
+    pd_keyset_free(&copies);
     if (r->n_field_counts > 1)
         qsort(r->field_counts, r->n_field_counts, sizeof *r->field_counts, compare_counts);
     return PD_OK;

@@ -487,7 +487,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     run.visited = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
     run.path_parsed = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
     run.compared = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
-    if (run.visited == NULL || run.path_parsed == NULL || run.compared == NULL) {
+    run.missing = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
+    if (run.visited == NULL || run.path_parsed == NULL || run.compared == NULL ||
+        run.missing == NULL) {
         rc = pd_err_set(err, PD_ENOMEM, "out of memory for the visited set");
         goto out;
     }
@@ -582,6 +584,7 @@ out:
     free(run.visited);
     free(run.path_parsed);
     free(run.compared);
+    free(run.missing);
     pd_json_parser_free(run.collector_json);
     pd_snapshot_free(run.snapshot);
     pd_archive_close(archive);

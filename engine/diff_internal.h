@@ -57,6 +57,7 @@ struct pd_diff_run {
     uint8_t *path_parsed; /* one bit per snapshot row: its file_path was parsed (presence sweep) */
     uint8_t *compared;    /* one bit per snapshot row: compared from the file it names, or found
                              missing from it by the presence sweep */
+    uint8_t *missing;     /* one bit per snapshot row: found missing by the presence sweep */
     pd_strset cut;        /* paths dropped by --limit (keys in the discovery arena) */
     bool sets_ready;
     pd_json_parser *collector_json; /* for the Codex consumed-boundary check */

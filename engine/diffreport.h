@@ -64,8 +64,14 @@ typedef struct pd_diff_entry {
     /* Set with other_copy when this run compared the stored row from the file it names, or
      * reported that the file no longer gives the session. */
     bool other_copy_compared;
-    /* Set with other_copy on each copy of a session after the first, so counts are of sessions. */
+    /* Set with other_copy on each copy of a session after the first in report order, so that
+     * counts are of sessions. */
     bool other_copy_repeat;
+    /* Set with other_copy_compared when the file the row names no longer gives the session
+     * (a presence change), so the copy is the only file that has it. */
+    bool other_copy_missing;
+    /* Set with other_copy when --limit left out the file the row names. */
+    bool other_copy_cut;
 } pd_diff_entry;
 
 typedef struct pd_diff_totals {

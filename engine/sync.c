@@ -85,6 +85,7 @@ struct sync_run {
     bool stopped; /* the archive cannot be written: later jobs are not written */
     pd_keyset ids_written; /* ids of the full writes of this run */
     pd_keyset copy_ids;    /* ids counted as written from another copy */
+    pd_keyset alias_ids;   /* ids counted as written from another name of the same file */
     pd_keyset differing_ids; /* of those, ids counted as having copies that differ */
     bool copies_unchecked; /* set when ids_written ran out of memory, which ends the check */
 };
@@ -489,7 +490,7 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
     return rc;
 }
 
-/* True when the two paths name one file, as through a root given once through a link. */
+/* True when the two paths name one file, as through a root given through a link. */
 static bool same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -525,26 +526,23 @@ static void count_other_copy(sync_run *run, const pd_stored_row *row, const pd_s
         stat(row->file_path, &other) != 0 || !S_ISREG(other.st_mode) || other.st_size == 0)
         return;
     pd_sync_stats *stats = run->stats;
-    /* Each pair is compared: with three copies, the pair counted first may be equal. */
-    bool alias = same_file(row->file_path, s->file_path);
-    if (!alias && copies_differ(row, s) && pd_keyset_add(&run->differing_ids, s->id) == 1 &&
-        stats->copies_differing++ == 0) {
-        stats->differing_path = strdup(s->file_path);
-        stats->differing_other_path = strdup(row->file_path);
-    }
-    int added = pd_keyset_add(&run->copy_ids, s->id);
-    if (added <= 0)
-        return; /* counted already, or out of memory: the warning is best effort */
-    if (alias) {
-        /* One file under two names: a root given twice, once through a link. */
-        if (stats->sessions_under_two_names++ == 0) {
+    /* Each set counts a session once. A keyset out of memory only drops the count. */
+    if (same_file(row->file_path, s->file_path)) {
+        /* One file under two names, as through a root given through a link. */
+        if (pd_keyset_add(&run->alias_ids, s->id) == 1 && stats->sessions_under_two_names++ == 0) {
             stats->alias_id = strdup(s->id);
             stats->alias_stored_path = strdup(row->file_path);
             stats->alias_written_path = strdup(s->file_path);
         }
         return;
     }
-    if (stats->sessions_from_other_copy++ == 0) {
+    /* Each pair is compared: with three copies, the pair counted first may be equal. */
+    if (copies_differ(row, s) && pd_keyset_add(&run->differing_ids, s->id) == 1 &&
+        stats->copies_differing++ == 0) {
+        stats->differing_path = strdup(s->file_path);
+        stats->differing_other_path = strdup(row->file_path);
+    }
+    if (pd_keyset_add(&run->copy_ids, s->id) == 1 && stats->sessions_from_other_copy++ == 0) {
         stats->copy_id = strdup(s->id);
         stats->copy_stored_path = strdup(row->file_path);
         stats->copy_written_path = strdup(s->file_path);
@@ -746,6 +744,7 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     sync_run run = {.engine = e, .opts = opts, .stats = stats, .err = err};
     pd_keyset_init(&run.ids_written);
     pd_keyset_init(&run.copy_ids);
+    pd_keyset_init(&run.alias_ids);
     pd_keyset_init(&run.differing_ids);
     pd_arena *discovery = NULL;
     int rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &run.writer, err);
@@ -806,6 +805,7 @@ out:
     pd_snapshot_free(run.snapshot);
     pd_keyset_free(&run.ids_written);
     pd_keyset_free(&run.copy_ids);
+    pd_keyset_free(&run.alias_ids);
     pd_keyset_free(&run.differing_ids);
     pd_archive_close(run.writer);
     return rc;

@@ -1209,7 +1209,7 @@ static void sync_warns_about_two_new_copies(void **state)
     cli_result_free(&res);
     free(grown);
 
-    /* One file reached through two roots, one a link: no second copy, but a root given twice. */
+    /* One root given twice, once through a link: it is read once, with a warning. */
     assert_int_equal(unlink(backup), 0);
     char *link = fx_fmt("%s/claude-link", ws->env.dir);
     assert_int_equal(symlink(ws->env.claude_root, link), 0);
@@ -1220,10 +1220,30 @@ static void sync_warns_about_two_new_copies(void **state)
         "--source", linked_source, "--threads", "2",        NULL};
     run_args(ws, args, &res);
     expect_exit(&res, 0);
+    expect_err_contains(&res, "so it is read once, as ");
     expect_err_lacks(&res, "more than one file");
-    expect_err_contains(&res, "stored under another name of the same file");
-    expect_err_contains(&res, "Give each root once");
+    expect_err_lacks(&res, "another name");
     cli_result_free(&res);
+
+    /* Stored through the link, then synced through the real root: one warning, once. */
+    char *relinked_db = fx_fmt("%s/relinked.db", ws->env.dir);
+    const char *const via_link[] = {"sync",        "--db",     relinked_db,      "--source",
+                                    linked_source, "--source", ws->codex_source, NULL};
+    run_args(ws, via_link, &res);
+    expect_exit(&res, 0);
+    cli_result_free(&res);
+    const char *const via_root[] = {
+        "sync",     "--db",           relinked_db, "--source", ws->claude_source,
+        "--source", ws->codex_source, NULL};
+    run_args(ws, via_root, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "stored under another name of the same file");
+    cli_result_free(&res);
+    run_args(ws, via_root, &res);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "another name");
+    cli_result_free(&res);
+    free(relinked_db);
     free(fresh_db);
     free(linked_source);
     free(link);
@@ -1502,11 +1522,21 @@ static void diff_copy_does_not_hide_the_original(void **state)
     write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
                      fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
 
-    fx_write(original, "");
+    /* With --limit 1 only the newest file, the copy, is read: the original is
+     * left out, which is no uncompared session. */
     cli_result res;
+    run_on_workspace(ws, &res, "diff", "--limit", "1", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "--fail-on-uncompared failed");
+    expect_err_lacks(&res, "Both copies lie under the roots");
+    cli_result_free(&res);
+
+    fx_write(original, "");
     run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
     expect_exit(&res, 1);
     expect_out_contains(&res, "presence");
+    expect_err_lacks(&res, "Keep only one copy");
+    expect_err_lacks(&res, "differs in size");
     cli_result_free(&res);
 
     /* The row was reported as not emitted, so the copy does not count as uncompared. */
@@ -1525,7 +1555,32 @@ static void diff_copy_does_not_hide_the_original(void **state)
     free(original);
 }
 
-/* One root given twice, once through a link: one file under two names, compared once. */
+/* Which copy a warning names does not depend on the number of threads. */
+static void diff_copy_warning_same_at_any_threads(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
+                     fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_B),
+                     fx_claude_plain(CLAUDE_B, "Rename the module."));
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-old", CLAUDE_B),
+                     fx_claude_plain(CLAUDE_B, "Rename the module."));
+
+    cli_result inline_run, pooled;
+    run_on_workspace(ws, &inline_run, "diff", "--threads", "0", NULL);
+    run_on_workspace(ws, &pooled, "diff", "--threads", "2", NULL);
+    expect_exit(&inline_run, 0);
+    expect_exit(&pooled, 0);
+    expect_err_contains(&inline_run, "2 sessions, such as");
+    assert_string_equal(inline_run.err, pooled.err);
+    assert_string_equal(inline_run.out, pooled.out);
+    cli_result_free(&inline_run);
+    cli_result_free(&pooled);
+}
+
+/* One root given twice, once through a link: it is read once, with a warning. */
 static void diff_root_given_twice_warns(void **state)
 {
     cli_ws *ws = *state;
@@ -1542,9 +1597,19 @@ static void diff_root_given_twice_warns(void **state)
     cli_result res;
     run_args(ws, args, &res);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "found under two names of one file");
+    expect_err_contains(&res, "so it is read once, as ");
     expect_err_contains(&res, "Give each root once.");
     expect_err_lacks(&res, "Keep only one copy");
+    expect_err_lacks(&res, "another name");
+    cli_result_free(&res);
+
+    /* Diffed through the link alone, the stored names are other names of the same files. */
+    const char *const via_link[] = {"diff",        "--db",     ws->env.db,       "--source",
+                                    linked_source, "--source", ws->codex_source, NULL};
+    run_args(ws, via_link, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "under another name of the same file");
+    expect_err_contains(&res, "or sync once with the roots as given now");
     cli_result_free(&res);
     free(linked_source);
     free(link);
@@ -2654,6 +2719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_copy_under_the_roots_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copy_does_not_hide_the_original, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_given_twice_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_copy_warning_same_at_any_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_through_link_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_warns, setup, teardown),
