@@ -268,9 +268,9 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
         else
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s in more than one file "
-                    "under the roots. The stored row comes from %s, which was compared, and the "
-                    "copy at %s was skipped. Keep only one copy: every sync writes the one the "
-                    "archive did not store last time.\n",
+                    "under the roots. The stored row comes from %s, which was compared, and "
+                    "other copies, such as %s, were skipped. Keep only one copy: a sync can store "
+                    "any of them in place of another.\n",
                     n, n == 1 ? "" : "s", id, n == 1 ? "is" : "are", other, path);
         if (n_other_size > 0)
             fprintf(stderr,

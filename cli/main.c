@@ -387,11 +387,18 @@ static void drop_repeated_roots(pd_cli_sources *s)
                     est.st_dev != st.st_dev || est.st_ino != st.st_ino)
                     continue;
                 char again[PATH_MAX], first[PATH_MAX];
-                fprintf(stderr,
-                        "parsediff: warning: the %s root %s is the directory of the root %s "
-                        "given before it, so it is read once, as %s. Give each root once.\n",
-                        r->agent, pd_cli_scrubbed(again, sizeof again, r->root),
-                        pd_cli_scrubbed(first, sizeof first, earlier->root), first);
+                pd_cli_scrubbed(again, sizeof again, r->root);
+                pd_cli_scrubbed(first, sizeof first, earlier->root);
+                if (strcmp(again, first) == 0)
+                    fprintf(stderr,
+                            "parsediff: warning: the %s root %s is given twice, so it is read "
+                            "once. Give each root once.\n",
+                            r->agent, first);
+                else
+                    fprintf(stderr,
+                            "parsediff: warning: the %s root %s is the directory of the root %s "
+                            "given before it, so it is read once, as %s. Give each root once.\n",
+                            r->agent, again, first, first);
                 repeated = true;
             }
         }

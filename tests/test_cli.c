@@ -1477,8 +1477,8 @@ static void diff_copy_under_the_roots_warns(void **state)
     run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
     char *warning = fx_fmt("1 session, such as %s, is in more than one file under the roots. The "
-                           "stored row comes from %s, which was compared, and the copy at %s was "
-                           "skipped. Keep only one copy",
+                           "stored row comes from %s, which was compared, and other copies, such "
+                           "as %s, were skipped. Keep only one copy",
                            CLAUDE_A, original, backup);
     expect_err_contains(&res, warning);
     expect_err_lacks(&res, "nothing was compared");
@@ -1601,6 +1601,26 @@ static void diff_root_given_twice_warns(void **state)
     expect_err_contains(&res, "Give each root once.");
     expect_err_lacks(&res, "Keep only one copy");
     expect_err_lacks(&res, "another name");
+    cli_result_free(&res);
+
+    /* The same root spelled the same way twice. */
+    const char *const twice[] = {"diff",
+                                 "--db",
+                                 ws->env.db,
+                                 "--source",
+                                 ws->claude_source,
+                                 "--source",
+                                 ws->claude_source,
+                                 "--source",
+                                 ws->codex_source,
+                                 "--fail-on-uncompared",
+                                 NULL};
+    run_args(ws, twice, &res);
+    expect_exit(&res, 0);
+    char *given_twice =
+        fx_fmt("the claude root %s is given twice, so it is read once", ws->env.claude_root);
+    expect_err_contains(&res, given_twice);
+    free(given_twice);
     cli_result_free(&res);
 
     /* Diffed through the link alone, the stored names are other names of the same files. */
