@@ -135,14 +135,6 @@ static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
     return false;
 }
 
-/* True when both paths name one file (one of them reached through a symbolic link). */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return a != NULL && b != NULL && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
-           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* True when both files exist and their sizes differ. */
 static bool sizes_differ(const char *a, const char *b)
 {
@@ -165,7 +157,6 @@ static bool sizes_differ(const char *a, const char *b)
  */
 static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *src)
 {
-    static const char copy_prefix[] = "duplicate session id; the stored row comes from ";
     const char *nothing = report->totals.examined == 0 ? "nothing was compared: " : "";
     char path[4096], other[4096], id[256];
     /*
@@ -236,10 +227,10 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
         const pd_diff_entry *e = &report->sessions[i];
         /* A stored file left out by --limit, or one that no longer gives the
          * session (reported as a presence change), needs no copy warning. */
-        if (!e->other_copy || e->other_copy_cut || e->other_copy_missing || e->reason == NULL ||
-            strncmp(e->reason, copy_prefix, strlen(copy_prefix)) != 0)
+        if (!e->other_copy || e->other_copy_cut || e->other_copy_missing ||
+            e->other_copy_path == NULL)
             continue;
-        if (e->other_copy_compared && sizes_differ(e->file_path, e->reason + strlen(copy_prefix)) &&
+        if (e->other_copy_compared && sizes_differ(e->file_path, e->other_copy_path) &&
             n_other_size++ == 0)
             other_size = e;
         if (e->other_copy_repeat)
@@ -252,13 +243,13 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
         }
     }
     if (n_compared_copies > 0) {
-        const char *stored = compared_copy->reason + strlen(copy_prefix);
+        const char *stored = compared_copy->other_copy_path;
         long long n = n_compared_copies;
         pd_cli_scrubbed(id, sizeof id,
                         compared_copy->session_id != NULL ? compared_copy->session_id : "");
         pd_cli_scrubbed(other, sizeof other, stored);
         pd_cli_scrubbed(path, sizeof path, compared_copy->file_path);
-        if (same_file(compared_copy->file_path, stored))
+        if (compared_copy->other_copy_alias)
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s found under two names "
                     "of one file (%s and %s): a root given twice, once through a symbolic link. "
@@ -282,12 +273,12 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                     n_other_size == 1 ? "s" : "", n_other_size == 1 ? "that session" : "them");
     }
     if (n_copies > 0) {
-        const char *stored = copy->reason + strlen(copy_prefix);
+        const char *stored = copy->other_copy_path;
         /* One file under two names (a root given through a symbolic link)
          * needs the root spelled as sync had it. With two real copies under
          * the roots, every sync writes the one the archive did not store
          * last time, so only removing one helps. */
-        bool one_file = same_file(copy->file_path, stored);
+        bool one_file = copy->other_copy_alias;
         const char *origin = one_file ? "under another name of the same file"
                                       : "from another copy that still exists";
         const char *fix =

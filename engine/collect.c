@@ -399,15 +399,26 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
          * compared on its own. A moved file, whose old path is gone, is
          * compared as usual so that a relocated archive cannot hide drift. */
         cls = PD_CLASS_SKIPPED;
-        reason = pd_arena_sprintf(r->arena, "duplicate session id; the stored row comes from %s",
+        pd_stat_info here, stored;
+        bool alias = pd_stat_path(path, &here) == PD_OK &&
+                     pd_stat_path(row->file_path, &stored) == PD_OK &&
+                     here.device == stored.device && here.inode == stored.inode;
+        reason = pd_arena_sprintf(r->arena,
+                                  alias ? "another name of the stored file %s"
+                                        : "duplicate session id; the stored row comes from %s",
                                   row->file_path);
         if (reason == NULL)
             return PD_ENOMEM;
         r->totals.skipped++;
         int rc = add_entry(r, s->id, agent, path, cls, reason, stored_dv, NULL, 0);
-        if (rc == PD_OK)
-            r->sessions[r->n_sessions - 1].other_copy = true;
-        return rc;
+        if (rc != PD_OK)
+            return rc;
+        pd_diff_entry *e = &r->sessions[r->n_sessions - 1];
+        bool oom = false;
+        e->other_copy = true;
+        e->other_copy_alias = alias;
+        e->other_copy_path = pd_diff_dup(r->arena, row->file_path, &oom);
+        return oom ? PD_ENOMEM : PD_OK;
     } else if (row->data_version < PD_DATA_VERSION) {
         cls = PD_CLASS_PENDING_RESYNC;
         r->totals.pending_resync++;

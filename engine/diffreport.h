@@ -59,8 +59,11 @@ typedef struct pd_diff_entry {
     int64_t stored_data_version; /* 0 when there is no stored row */
     pd_field_diff *fields;
     size_t n_fields;
-    /* Set when skipped because the stored row was written from another file, a copy of this one. */
+    /* Set when skipped because the stored row was written from another file, a copy of this one
+     * or another name of it (other_copy_alias), whose path is other_copy_path. */
     bool other_copy;
+    bool other_copy_alias;
+    char *other_copy_path;
     /* Set with other_copy when this run compared the stored row from the file it names, or
      * reported that the file no longer gives the session. */
     bool other_copy_compared;

@@ -1624,12 +1624,15 @@ static void diff_root_given_twice_warns(void **state)
     cli_result_free(&res);
 
     /* Diffed through the link alone, the stored names are other names of the same files. */
-    const char *const via_link[] = {"diff",        "--db",     ws->env.db,       "--source",
-                                    linked_source, "--source", ws->codex_source, NULL};
+    const char *const via_link[] = {"diff",           "--db",        ws->env.db,
+                                    "--source",       linked_source, "--source",
+                                    ws->codex_source, "--verbose",   NULL};
     run_args(ws, via_link, &res);
     expect_exit(&res, 0);
     expect_err_contains(&res, "under another name of the same file");
     expect_err_contains(&res, "or sync once with the roots as given now");
+    expect_out_contains(&res, "another name of the stored file");
+    expect_out_lacks(&res, "duplicate session id");
     cli_result_free(&res);
     free(linked_source);
     free(link);
