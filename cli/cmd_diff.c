@@ -252,8 +252,8 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
         if (compared_copy->other_copy_alias)
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s found under two names "
-                    "of one file (%s and %s): a root given twice, once through a symbolic link. "
-                    "%s compared once. Give each root once.\n",
+                    "of one file (%s and %s), through a symbolic link under the roots. %s "
+                    "compared once. Give the roots so that each transcript has one name.\n",
                     n, n == 1 ? "" : "s", id, n == 1 ? "was" : "were", other, path,
                     n == 1 ? "It was" : "They were");
         else

@@ -216,9 +216,10 @@ int pd_cmd_sync(int argc, char **argv)
             char id[256];
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s stored under another "
-                    "name of the same file (stored as %s, found as %s), as happens when a root is "
-                    "given through a symbolic link, so sync wrote %s again. Give each root once, "
-                    "and the same way every time.\n",
+                    "name of the same file (stored as %s, found as %s), so sync wrote %s again. "
+                    "A symbolic link gives a file a second name: a root given through a link in "
+                    "one run only, or a link under a root. Give the roots the same way every "
+                    "time, so that each transcript has one name.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.alias_id),
                     n == 1 ? "was" : "were",
                     pd_cli_scrubbed(other, sizeof other, stats.alias_stored_path),

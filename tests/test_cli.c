@@ -1238,6 +1238,7 @@ static void sync_warns_about_two_new_copies(void **state)
     run_args(ws, via_root, &res);
     expect_exit(&res, 0);
     expect_err_contains(&res, "stored under another name of the same file");
+    expect_err_contains(&res, "Give the roots the same way every time");
     cli_result_free(&res);
     run_args(ws, via_root, &res);
     expect_exit(&res, 0);
@@ -1553,6 +1554,33 @@ static void diff_copy_does_not_hide_the_original(void **state)
     expect_err_contains(&res, "--fail-on-uncompared failed: 1 stored session was not compared");
     cli_result_free(&res);
     free(original);
+}
+
+/* A symbolic link to a project directory under the root gives each of its files two names. */
+static void linked_project_directory_warns(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *target = fx_fmt("%s/-home-tess-src-orbit", ws->env.claude_root);
+    char *link = fx_fmt("%s/-home-tess-src-orbit-link", ws->env.claude_root);
+    assert_int_equal(symlink(target, link), 0);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "found under two names of one file");
+    expect_err_contains(&res, "through a symbolic link under the roots");
+    expect_err_lacks(&res, "Keep only one copy");
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "stored under another name of the same file");
+    expect_err_contains(&res, "or a link under a root");
+    cli_result_free(&res);
+    free(link);
+    free(target);
 }
 
 /* Which copy a warning names does not depend on the number of threads. */
@@ -2743,6 +2771,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_copy_does_not_hide_the_original, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_given_twice_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copy_warning_same_at_any_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(linked_project_directory_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_through_link_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_warns, setup, teardown),
