@@ -63,7 +63,8 @@ typedef struct pd_cli_sources {
 
 /* Adds "AGENT=DIR" from --source; returns false with a message on stderr when invalid. */
 bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec);
-/* Fills the default roots and archive path from the environment where none were given, and
+/* Drops roots that repeat the directory of another root of the same agent (with a warning),
+ * fills the default roots and archive path from the environment where none were given, and
  * expands a leading "~/" of the archive path. */
 bool pd_cli_sources_defaults(pd_cli_sources *s);
 void pd_cli_sources_free(pd_cli_sources *s);

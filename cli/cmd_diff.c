@@ -266,11 +266,11 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
         if (n_other_size > 0)
             fprintf(stderr,
                     "parsediff: warning: %lld skipped cop%s, such as %s, differ%s in size from "
-                    "the file the archive stores, so what it stores for %s can change with every "
-                    "sync.\n",
+                    "the file the archive stores, so what the archive stores can change with "
+                    "every sync.\n",
                     (long long)n_other_size, n_other_size == 1 ? "y" : "ies",
                     pd_cli_scrubbed(path, sizeof path, other_size->file_path),
-                    n_other_size == 1 ? "s" : "", n_other_size == 1 ? "that session" : "them");
+                    n_other_size == 1 ? "s" : "");
     }
     if (n_copies > 0) {
         const char *stored = copy->other_copy_path;

@@ -211,23 +211,23 @@ int pd_cmd_sync(int argc, char **argv)
             pd_cli_warn_shadowed(stats.shadowed_rollouts,
                                  pd_cli_scrubbed(text, sizeof text, stats.shadowed_rollout));
         if (stats.sessions_under_two_names > 0 && stats.alias_id != NULL &&
-            stats.alias_stored_path != NULL && stats.alias_written_path != NULL) {
+            stats.alias_first_path != NULL && stats.alias_second_path != NULL) {
             long long n = stats.sessions_under_two_names;
             char id[256];
             fprintf(stderr,
-                    "parsediff: warning: %lld session%s, such as %s, %s stored under another "
-                    "name of the same file (stored as %s, found as %s), so sync wrote %s again. "
+                    "parsediff: warning: %lld session%s, such as %s, %s found under two names of "
+                    "the same file (%s and %s), so sync wrote %s again under the other name. "
                     "A symbolic link gives a file a second name: a root given through a link in "
                     "one run only, or a link under a root. Give the roots the same way every "
                     "time, so that each transcript has one name.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.alias_id),
                     n == 1 ? "was" : "were",
-                    pd_cli_scrubbed(other, sizeof other, stats.alias_stored_path),
-                    pd_cli_scrubbed(text, sizeof text, stats.alias_written_path),
+                    pd_cli_scrubbed(other, sizeof other, stats.alias_first_path),
+                    pd_cli_scrubbed(text, sizeof text, stats.alias_second_path),
                     n == 1 ? "it" : "them");
         }
         if (stats.sessions_from_other_copy > 0 && stats.copy_id != NULL &&
-            stats.copy_stored_path != NULL && stats.copy_written_path != NULL) {
+            stats.copy_first_path != NULL && stats.copy_second_path != NULL) {
             long long n = stats.sessions_from_other_copy;
             char id[256];
             fprintf(stderr,
@@ -236,8 +236,8 @@ int pd_cmd_sync(int argc, char **argv)
                     "place of another. Keep only one copy.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_id),
                     n == 1 ? "is" : "are",
-                    pd_cli_scrubbed(text, sizeof text, stats.copy_written_path),
-                    pd_cli_scrubbed(other, sizeof other, stats.copy_stored_path));
+                    pd_cli_scrubbed(other, sizeof other, stats.copy_first_path),
+                    pd_cli_scrubbed(text, sizeof text, stats.copy_second_path));
         }
         if (stats.copies_differing > 0 && stats.differing_path != NULL &&
             stats.differing_other_path != NULL)

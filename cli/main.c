@@ -367,43 +367,60 @@ static void warn_no_default_root(const pd_cli_sources *s)
     fprintf(stderr, "); pass --source AGENT=DIR\n");
 }
 
+/* True when path names its directory without a symbolic link on the way. */
+static bool is_real_path(const char *path)
+{
+    char *real = realpath(path, NULL);
+    bool same = real != NULL && strcmp(real, path) == 0;
+    free(real);
+    return same;
+}
+
 /*
- * Drops, with a warning, each root that names the same directory as an
- * earlier root of the same agent: the same path, a trailing slash, or a
- * symbolic link to it. No transcript is then read twice under two names.
+ * Drops, with a warning, each root that names the same directory as
+ * another root of the same agent: the same path, a trailing slash, or a
+ * symbolic link to it. Of such roots the one without a link is kept, else
+ * the first, in the place of the first. No transcript is then read twice
+ * under two names.
  */
 static void drop_repeated_roots(pd_cli_sources *s)
 {
     size_t kept = 0;
     for (size_t i = 0; i < s->n_roots; i++) {
-        const pd_agent_root *r = &s->roots[i];
+        pd_agent_root r = s->roots[i];
         struct stat st;
         bool repeated = false;
-        if (stat(r->root, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (stat(r.root, &st) == 0 && S_ISDIR(st.st_mode)) {
             for (size_t k = 0; k < kept && !repeated; k++) {
-                const pd_agent_root *earlier = &s->roots[k];
+                pd_agent_root *earlier = &s->roots[k];
                 struct stat est;
-                if (strcmp(earlier->agent, r->agent) != 0 || stat(earlier->root, &est) != 0 ||
+                if (strcmp(earlier->agent, r.agent) != 0 || stat(earlier->root, &est) != 0 ||
                     est.st_dev != st.st_dev || est.st_ino != st.st_ino)
                     continue;
-                char again[PATH_MAX], first[PATH_MAX];
-                pd_cli_scrubbed(again, sizeof again, r->root);
-                pd_cli_scrubbed(first, sizeof first, earlier->root);
-                if (strcmp(again, first) == 0)
+                repeated = true;
+                pd_agent_root dropped = r;
+                if (strcmp(r.root, earlier->root) != 0 && is_real_path(r.root) &&
+                    !is_real_path(earlier->root)) {
+                    dropped = *earlier;
+                    *earlier = r;
+                }
+                char dropped_root[PATH_MAX], kept_root[PATH_MAX];
+                pd_cli_scrubbed(dropped_root, sizeof dropped_root, dropped.root);
+                pd_cli_scrubbed(kept_root, sizeof kept_root, earlier->root);
+                if (strcmp(dropped_root, kept_root) == 0)
                     fprintf(stderr,
                             "parsediff: warning: the %s root %s is given twice, so it is read "
                             "once. Give each root once.\n",
-                            r->agent, first);
+                            r.agent, kept_root);
                 else
                     fprintf(stderr,
-                            "parsediff: warning: the %s root %s is the directory of the root %s "
-                            "given before it, so it is read once, as %s. Give each root once.\n",
-                            r->agent, again, first, first);
-                repeated = true;
+                            "parsediff: warning: the %s root %s is the same directory as the "
+                            "root %s, so it is read once, as %s. Give each root once.\n",
+                            r.agent, dropped_root, kept_root, kept_root);
             }
         }
         if (!repeated)
-            s->roots[kept++] = *r;
+            s->roots[kept++] = r;
     }
     s->n_roots = kept;
 }

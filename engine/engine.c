@@ -591,7 +591,24 @@ int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *ar
                 pd_err_set(err, rc, "%s discovery under %s failed", p->name, e->cfg.roots[r].root);
         }
 
+        /* Undated copies: one per UUID is read, and none where a dated one was. */
+        pd_keyset held_seen;
+        pd_keyset_init(&held_seen);
         for (size_t h = 0; h < dc.n_held && rc == PD_OK; h++) {
+            int first = pd_keyset_add(&held_seen, dc.held[h].dedupe_key);
+            if (first < 0) {
+                rc = first;
+                break;
+            }
+            if (first == 0) {
+                /* A second undated rollout of the session: left out like a dated one. */
+                if (drops != NULL && drops->n++ == 0) {
+                    drops->example = pd_arena_strdup(arena, dc.held[h].path);
+                    if (drops->example == NULL)
+                        rc = PD_ENOMEM;
+                }
+                continue;
+            }
             int added = pd_keyset_add(&seen, dc.held[h].dedupe_key);
             if (added < 0) {
                 rc = added;
@@ -602,6 +619,7 @@ int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *ar
             pd_job_source js = {.provider = p, .src = dc.held[h], .provider_index = i};
             rc = emit(ctx, &js);
         }
+        pd_keyset_free(&held_seen);
         pd_keyset_free(&seen);
     }
 

@@ -80,24 +80,24 @@ typedef struct pd_sync_stats {
     size_t n_agents_discovered;
     /* Sessions written from a file other than the one their row names while
      * that file still exists: copies of a transcript under the roots, each
-     * session counted once. The first one's id and both paths are kept
-     * (malloc'd). */
+     * session counted once. The example (copy_*, malloc'd) is the first
+     * in id and path order, so that it does not depend on thread timing. */
     int64_t sessions_from_other_copy;
     /* Of those, the sessions whose files are known to differ now, so that
      * what the archive stores for them can change with every sync. */
     int64_t copies_differing;
-    char *differing_path, *differing_other_path; /* the first such pair (malloc'd) */
+    char *differing_id, *differing_path, *differing_other_path; /* example, as for copy_* */
     /* Files parsed but not written because sync stopped at a write the
      * archive refused. */
     int64_t files_not_written;
     /* Appends rejected because another sync wrote the session meanwhile. */
     int64_t files_written_meanwhile;
-    char *copy_id, *copy_stored_path, *copy_written_path;
+    char *copy_id, *copy_first_path, *copy_second_path;
     /* Sessions written from another name of the file their row names (as
-     * when a root is given through a symbolic link), with the first one's
-     * id and both names (malloc'd). */
+     * when a root is given through a symbolic link), with an example as for
+     * copy_*. */
     int64_t sessions_under_two_names;
-    char *alias_id, *alias_stored_path, *alias_written_path;
+    char *alias_id, *alias_first_path, *alias_second_path;
     /* Codex rollouts not read because an earlier one has the same session
      * UUID, with the first of them (malloc'd). */
     int64_t shadowed_rollouts;

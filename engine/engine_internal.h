@@ -115,10 +115,10 @@ typedef int (*pd_job_source_fn)(void *ctx, const pd_job_source *js);
 int pd_job_source_copy(pd_arena *arena, const pd_job_source *in, pd_job_source *out);
 
 /*
- * Dated Codex rollouts that discovery left out because an earlier one has
- * the same session UUID, so that only the first is read. An archived
- * (undated) copy of a dated rollout is not counted: that is the agent's
- * own layout.
+ * Codex rollouts that discovery left out because an earlier one of the
+ * same layout (dated, or undated) has the same session UUID, so that only
+ * the first is read. An undated copy of a dated rollout is not counted:
+ * the dated one wins, as in the agent's own layout.
  */
 typedef struct pd_discover_drops {
     int64_t n;

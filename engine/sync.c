@@ -517,6 +517,61 @@ static bool copies_differ(const pd_stored_row *row, const pd_session *s)
     return !pd_row_hash_is(row, s->file_hash);
 }
 
+/* Replaces the malloc'd string in *slot with a copy of s; keeps the old one when memory runs out.
+ */
+static void replace_string(char **slot, const char *s)
+{
+    char *copy = strdup(s);
+    if (copy == NULL)
+        return;
+    free(*slot);
+    *slot = copy;
+}
+
+/* Adds path to the two smallest distinct paths in *first and *second (either may be NULL). */
+static void keep_smallest_paths(char **first, char **second, const char *path)
+{
+    if (*first != NULL && strcmp(path, *first) == 0)
+        return;
+    if (*second != NULL && strcmp(path, *second) == 0)
+        return;
+    if (*first == NULL || strcmp(path, *first) < 0) {
+        if (*first != NULL) {
+            free(*second);
+            *second = *first;
+            *first = NULL;
+        }
+        replace_string(first, path);
+    } else if (*second == NULL || strcmp(path, *second) < 0) {
+        replace_string(second, path);
+    }
+}
+
+/*
+ * Records a pair of files of session id for a warning's example: the
+ * smallest id seen, with the two smallest paths seen for it. Every file of
+ * that session is seen in some pair, so the example does not depend on the
+ * order the workers finish.
+ */
+static void keep_example(char **id_slot, char **first, char **second, const char *id, const char *a,
+                         const char *b)
+{
+    if (*id_slot != NULL) {
+        int order = strcmp(id, *id_slot);
+        if (order > 0)
+            return;
+        if (order < 0) {
+            free(*first);
+            free(*second);
+            *first = *second = NULL;
+        }
+    }
+    if (*id_slot == NULL || strcmp(id, *id_slot) != 0)
+        replace_string(id_slot, id);
+    keep_smallest_paths(first, second, a);
+    keep_smallest_paths(first, second, b);
+}
+
 /* Counts session s once, written from its file while the row's file, another copy, exists. */
 static void count_other_copy(sync_run *run, const pd_stored_row *row, const pd_session *s)
 {
@@ -529,24 +584,23 @@ static void count_other_copy(sync_run *run, const pd_stored_row *row, const pd_s
     /* Each set counts a session once. A keyset out of memory only drops the count. */
     if (same_file(row->file_path, s->file_path)) {
         /* One file under two names, as through a root given through a link. */
-        if (pd_keyset_add(&run->alias_ids, s->id) == 1 && stats->sessions_under_two_names++ == 0) {
-            stats->alias_id = strdup(s->id);
-            stats->alias_stored_path = strdup(row->file_path);
-            stats->alias_written_path = strdup(s->file_path);
-        }
+        if (pd_keyset_add(&run->alias_ids, s->id) == 1)
+            stats->sessions_under_two_names++;
+        keep_example(&stats->alias_id, &stats->alias_first_path, &stats->alias_second_path, s->id,
+                     row->file_path, s->file_path);
         return;
     }
     /* Each pair is compared: with three copies, the pair counted first may be equal. */
-    if (copies_differ(row, s) && pd_keyset_add(&run->differing_ids, s->id) == 1 &&
-        stats->copies_differing++ == 0) {
-        stats->differing_path = strdup(s->file_path);
-        stats->differing_other_path = strdup(row->file_path);
+    if (copies_differ(row, s)) {
+        if (pd_keyset_add(&run->differing_ids, s->id) == 1)
+            stats->copies_differing++;
+        keep_example(&stats->differing_id, &stats->differing_path, &stats->differing_other_path,
+                     s->id, s->file_path, row->file_path);
     }
-    if (pd_keyset_add(&run->copy_ids, s->id) == 1 && stats->sessions_from_other_copy++ == 0) {
-        stats->copy_id = strdup(s->id);
-        stats->copy_stored_path = strdup(row->file_path);
-        stats->copy_written_path = strdup(s->file_path);
-    }
+    if (pd_keyset_add(&run->copy_ids, s->id) == 1)
+        stats->sessions_from_other_copy++;
+    keep_example(&stats->copy_id, &stats->copy_first_path, &stats->copy_second_path, s->id,
+                 row->file_path, s->file_path);
 }
 
 /*
@@ -814,18 +868,19 @@ out:
 void pd_sync_stats_free(pd_sync_stats *stats)
 {
     free(stats->copy_id);
-    free(stats->copy_stored_path);
-    free(stats->copy_written_path);
-    stats->copy_id = stats->copy_stored_path = stats->copy_written_path = NULL;
+    free(stats->copy_first_path);
+    free(stats->copy_second_path);
+    stats->copy_id = stats->copy_first_path = stats->copy_second_path = NULL;
     free(stats->shadowed_rollout);
     stats->shadowed_rollout = NULL;
+    free(stats->differing_id);
     free(stats->differing_path);
     free(stats->differing_other_path);
-    stats->differing_path = stats->differing_other_path = NULL;
+    stats->differing_id = stats->differing_path = stats->differing_other_path = NULL;
     free(stats->alias_id);
-    free(stats->alias_stored_path);
-    free(stats->alias_written_path);
-    stats->alias_id = stats->alias_stored_path = stats->alias_written_path = NULL;
+    free(stats->alias_first_path);
+    free(stats->alias_second_path);
+    stats->alias_id = stats->alias_first_path = stats->alias_second_path = NULL;
     for (size_t i = 0; i < stats->n_errors; i++) {
         free(stats->errors[i].path);
         free(stats->errors[i].message);

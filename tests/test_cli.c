@@ -1051,7 +1051,7 @@ static void sync_warns_about_two_copies(void **state)
     /* The next sync moves the row back, and warns again. */
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    moved = fx_fmt("(for example %s and %s)", original, backup);
+    moved = fx_fmt("(for example %s and %s)", backup, original);
     expect_err_contains(&res, moved);
     expect_err_lacks(&res, "differ");
     cli_result_free(&res);
@@ -1095,8 +1095,7 @@ static void sync_warns_about_a_differing_third_copy(void **state)
     }
 }
 
-/* A Codex rollout copied into another date directory: only one is read, and both commands say so.
- */
+/* A Codex rollout copied into another date directory: one is read, and both commands warn. */
 static void codex_rollout_twice_warns(void **state)
 {
     cli_ws *ws = *state;
@@ -1125,6 +1124,76 @@ static void codex_rollout_twice_warns(void **state)
     expect_err_lacks(&res, "Codex rollout");
     cli_result_free(&res);
     free(copy);
+
+    /* Two undated (flat) rollouts of one session under two roots: one is left out. */
+    char *flat_one =
+        fx_fmt("%s/flat-one/rollout-2026-02-01T09-00-00-%s.jsonl", ws->env.dir, CODEX_A);
+    char *flat_two =
+        fx_fmt("%s/flat-two/rollout-2026-02-01T09-00-00-%s.jsonl", ws->env.dir, CODEX_A);
+    write_file_owned(fx_fmt("%s", flat_one), fx_codex_basic(CODEX_A, "Run the tests please."));
+    write_file_owned(fx_fmt("%s", flat_two), fx_codex_basic(CODEX_A, "Run the tests please."));
+    char *root_one = fx_fmt("codex=%s/flat-one", ws->env.dir);
+    char *root_two = fx_fmt("codex=%s/flat-two", ws->env.dir);
+    const char *const flat[] = {"diff",   "--db",     ws->env.db, "--source",
+                                root_one, "--source", root_two,   NULL};
+    run_args(ws, flat, &res);
+    char *left_out = fx_fmt("1 Codex rollout, such as %s, was not read", flat_two);
+    expect_err_contains(&res, left_out);
+    cli_result_free(&res);
+    free(left_out);
+    free(root_two);
+    free(root_one);
+    free(flat_two);
+    free(flat_one);
+}
+
+/* Returns the "parsediff: warning:" lines of text, in a new string. */
+static char *warning_lines(const char *text)
+{
+    size_t n = strlen(text);
+    char *out = calloc(n + 1, 1);
+    assert_non_null(out);
+    for (const char *line = text; *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t)(end - line) + 1 : strlen(line);
+        if (strncmp(line, "parsediff: warning:", strlen("parsediff: warning:")) == 0)
+            strncat(out, line, len);
+        line += len;
+    }
+    return out;
+}
+
+/* The copies warning of a first sync names the same files at any thread count. */
+static void sync_copy_warning_same_at_any_threads(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    const char *projects[] = {"-home-tess-src-orbit-backup", "-home-tess-src-orbit-old",
+                              "-home-tess-src-orbit-zz"};
+    for (size_t i = 0; i < 3; i++) {
+        write_file_owned(fx_claude_path(&ws->env, projects[i], CLAUDE_A),
+                         fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
+        write_file_owned(fx_claude_path(&ws->env, projects[i], CLAUDE_B),
+                         fx_claude_plain(CLAUDE_B, "Rename the module."));
+    }
+    char *warnings[2];
+    const char *threads[2] = {"0", "2"};
+    for (int t = 0; t < 2; t++) {
+        char *db = fx_fmt("%s/threads-%s.db", ws->env.dir, threads[t]);
+        const char *const args[] = {
+            "sync",     "--db",           db,          "--source", ws->claude_source,
+            "--source", ws->codex_source, "--threads", threads[t], NULL};
+        cli_result res;
+        run_args(ws, args, &res);
+        expect_exit(&res, 0);
+        expect_err_contains(&res, "2 sessions, such as");
+        warnings[t] = warning_lines(res.err);
+        cli_result_free(&res);
+        free(db);
+    }
+    assert_string_equal(warnings[0], warnings[1]);
+    free(warnings[0]);
+    free(warnings[1]);
 }
 
 /* An emptied copy gives no session, so it is no copy once the archive moves off it. */
@@ -1166,15 +1235,16 @@ static void sync_warns_about_two_new_copies(void **state)
     write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit-backup", CLAUDE_A),
                      fx_claude_rich(CLAUDE_A, "Why does the solver diverge?"));
 
-    /* Which copy the workers finish first varies, so the order of the two paths does too. */
+    /* The example names the two copies in path order, whichever was written last. */
     cli_result res;
     run_on_workspace(ws, &res, "sync", "--threads", "2", NULL);
     expect_exit(&res, 0);
     char *count =
         fx_fmt("1 session, such as %s, is in more than one file under the roots", CLAUDE_A);
     expect_err_contains(&res, count);
-    expect_err_contains(&res, original);
-    expect_err_contains(&res, backup);
+    char *pair = fx_fmt("(for example %s and %s)", backup, original);
+    expect_err_contains(&res, pair);
+    free(pair);
     expect_err_lacks(&res, "differ");
     cli_result_free(&res);
 
@@ -1237,7 +1307,7 @@ static void sync_warns_about_two_new_copies(void **state)
         "--source", ws->codex_source, NULL};
     run_args(ws, via_root, &res);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "stored under another name of the same file");
+    expect_err_contains(&res, "under two names of the same file");
     expect_err_contains(&res, "Give the roots the same way every time");
     cli_result_free(&res);
     run_args(ws, via_root, &res);
@@ -1526,8 +1596,10 @@ static void diff_copy_does_not_hide_the_original(void **state)
     /* With --limit 1 only the newest file, the copy, is read: the original is
      * left out, which is no uncompared session. */
     cli_result res;
-    run_on_workspace(ws, &res, "diff", "--limit", "1", "--fail-on-uncompared", NULL);
+    run_on_workspace(ws, &res, "diff", "--limit", "1", "--fail-on-uncompared", "-v", NULL);
     expect_exit(&res, 0);
+    expect_out_contains(&res, "not sampled (--limit)");
+    expect_out_contains(&res, "-home-tess-src-orbit-backup");
     expect_err_lacks(&res, "--fail-on-uncompared failed");
     expect_err_lacks(&res, "Both copies lie under the roots");
     cli_result_free(&res);
@@ -1576,7 +1648,7 @@ static void linked_project_directory_warns(void **state)
 
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "stored under another name of the same file");
+    expect_err_contains(&res, "under two names of the same file");
     expect_err_contains(&res, "or a link under a root");
     cli_result_free(&res);
     free(link);
@@ -1629,6 +1701,27 @@ static void diff_root_given_twice_warns(void **state)
     expect_err_contains(&res, "Give each root once.");
     expect_err_lacks(&res, "Keep only one copy");
     expect_err_lacks(&res, "another name");
+    cli_result_free(&res);
+
+    /* The link given first: the real name is still the one read. */
+    const char *const link_first[] = {"diff",
+                                      "--db",
+                                      ws->env.db,
+                                      "--source",
+                                      linked_source,
+                                      "--source",
+                                      ws->claude_source,
+                                      "--source",
+                                      ws->codex_source,
+                                      "--fail-on-uncompared",
+                                      NULL};
+    run_args(ws, link_first, &res);
+    expect_exit(&res, 0);
+    char *kept = fx_fmt("is the same directory as the root %s, so it is read once, as %s",
+                        ws->env.claude_root, ws->env.claude_root);
+    expect_err_contains(&res, kept);
+    expect_err_lacks(&res, "another name");
+    free(kept);
     cli_result_free(&res);
 
     /* The same root spelled the same way twice. */
@@ -2806,6 +2899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_warns_about_two_new_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(codex_rollout_twice_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_emptied_copy_is_no_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_copy_warning_same_at_any_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_differing_third_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_shorter_file, setup, teardown),
