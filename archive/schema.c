@@ -589,6 +589,8 @@ static void note_missing_columns(const char *table, const char *const *required,
     }
 }
 
+static int first_table(pd_archive *a, char **name, pd_err *err);
+
 /*
  * Checks every required table and column, except the column ignored (may be
  * NULL); PD_ESCHEMA names each one missing.
@@ -628,11 +630,24 @@ static int check_columns(pd_archive *a, const char *ignored, pd_err *err)
         return PD_OK;
     /* A sync creates every table in one transaction, so none at all means
      * an empty file, or one whose first sync has not committed yet. */
-    if (n_missing_tables == n_required)
+    if (n_missing_tables == n_required) {
+        /* Tables of another kind mean another program's database, not a sync still running. */
+        char *first = NULL;
+        pd_err read_err = {0};
+        if (first_table(a, &first, &read_err) == PD_OK && first != NULL) {
+            pd_err_set(err, PD_ESCHEMA,
+                       "%s: is an SQLite database of something else (it has a table \"%s\" and "
+                       "none of the archive's); give an archive as --db",
+                       a->path, first);
+            free(first);
+            return PD_ESCHEMA;
+        }
+        free(first);
         return pd_err_set(err, PD_ESCHEMA,
                           "%s: the file has no archive tables yet; if a sync is creating the "
                           "archive, wait for it to finish, otherwise run sync first",
                           a->path);
+    }
     if (tables_len > 0 && columns_len > 0)
         return pd_err_set(err, PD_ESCHEMA, "%s: missing tables: %s; missing columns: %s", a->path,
                           missing_tables, missing_columns);

@@ -209,6 +209,18 @@ static void empty_file_rejected_by_diff(void **state)
     diff_fails_unchanged(env, env->db, PD_ESCHEMA, "has no archive tables yet; if a sync is");
 }
 
+/* A database of another program is named as such, not as an archive still being created. */
+static void foreign_database_named_by_diff(void **state)
+{
+    fx_env *env = *state;
+    write_sessions(env);
+    fx_write(env->db, "");
+    fx_sql(env->db, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('kept')");
+
+    diff_fails_unchanged(env, env->db, PD_ESCHEMA,
+                         "is an SQLite database of something else (it has a table \"notes\"");
+}
+
 /*
  * Overwrites the middle leaf page of table with a fixed byte pattern and
  * returns its page number. dbstat (compiled into Debian's SQLite) maps
@@ -603,6 +615,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(not_sqlite_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_file_rejected_by_diff, setup, teardown),
+        cmocka_unit_test_setup_teardown(foreign_database_named_by_diff, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_sessions_page_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_messages_page_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_table_named, setup, teardown),
