@@ -477,10 +477,13 @@ static int emit_families(tier2 *t, const message_pair *pairs, size_t n_pairs, co
             .field = PD_FIELD_MESSAGE_TOKENS,
             .stored = render_token_state(t, tokens->first->stored),
             .parsed = render_token_state(t, tokens->first->parsed),
-            .detail =
-                pd_arena_sprintf(c->arena, "%zu/%zu messages differ; first at ordinal %" PRId64,
-                                 tokens->count, n_pairs, tokens->first_ordinal),
         };
+        /* Equal summaries mean the usage JSON differs at the same length: say so. */
+        bool same_summary = d.stored != NULL && d.parsed != NULL && strcmp(d.stored, d.parsed) == 0;
+        d.detail =
+            pd_arena_sprintf(c->arena, "%zu/%zu messages differ; first at ordinal %" PRId64 "%s",
+                             tokens->count, n_pairs, tokens->first_ordinal,
+                             same_summary ? " (usage JSON differs at equal length)" : "");
         if (d.detail == NULL)
             return PD_ENOMEM;
         if ((rc = pd_cmp_push(c, d)) != PD_OK)

@@ -344,7 +344,7 @@ static const message_case message_cases[] = {
      "1/3 messages differ; first at ordinal 1"},
     {"message_tokens payload drift", usage_m2_payload_changes, "message_tokens",
      "context=300 output=7 usage_bytes=38", "context=300 output=7 usage_bytes=38",
-     "1/3 messages differ; first at ordinal 2"},
+     "1/3 messages differ; first at ordinal 2 (usage JSON differs at equal length)"},
     {"message_tokens presence flag flip", output_flag_m0_set, "message_tokens",
      "context=absent output=absent usage_bytes=0", "context=absent output=0 usage_bytes=0",
      "1/3 messages differ; first at ordinal 0"},
