@@ -478,7 +478,8 @@ static int emit_families(tier2 *t, const message_pair *pairs, size_t n_pairs, co
             .stored = render_token_state(t, tokens->first->stored),
             .parsed = render_token_state(t, tokens->first->parsed),
         };
-        /* Equal summaries mean the usage JSON differs at the same length: say so. */
+        /* Equal summaries mean the usage JSON differs at the same length, and the detail notes it.
+         */
         bool same_summary = d.stored != NULL && d.parsed != NULL && strcmp(d.stored, d.parsed) == 0;
         d.detail =
             pd_arena_sprintf(c->arena, "%zu/%zu messages differ; first at ordinal %" PRId64 "%s",
