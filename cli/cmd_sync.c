@@ -74,6 +74,12 @@ static void warn_empty_roots(const pd_cli_sources *src, const pd_sync_stats *sta
     }
 }
 
+/* True when a sync warning's example names a session and two of its files. */
+static bool example_complete(const pd_sync_example *ex)
+{
+    return ex->id != NULL && ex->first_path != NULL && ex->second_path != NULL;
+}
+
 int pd_cmd_sync(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -210,8 +216,7 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.shadowed_rollouts > 0 && stats.shadowed_rollout != NULL)
             pd_cli_warn_shadowed(stats.shadowed_rollouts,
                                  pd_cli_scrubbed(text, sizeof text, stats.shadowed_rollout));
-        if (stats.sessions_under_two_names > 0 && stats.alias_id != NULL &&
-            stats.alias_first_path != NULL && stats.alias_second_path != NULL) {
+        if (stats.sessions_under_two_names > 0 && example_complete(&stats.alias_example)) {
             long long n = stats.sessions_under_two_names;
             char id[256];
             fprintf(stderr,
@@ -220,27 +225,25 @@ int pd_cmd_sync(int argc, char **argv)
                     "A symbolic link gives a file a second name: a root given through a link in "
                     "one run only, or a link under a root. Give the roots the same way every "
                     "time, so that each transcript has one name.\n",
-                    n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.alias_id),
+                    n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.alias_example.id),
                     n == 1 ? "was" : "were",
-                    pd_cli_scrubbed(other, sizeof other, stats.alias_first_path),
-                    pd_cli_scrubbed(text, sizeof text, stats.alias_second_path),
+                    pd_cli_scrubbed(other, sizeof other, stats.alias_example.first_path),
+                    pd_cli_scrubbed(text, sizeof text, stats.alias_example.second_path),
                     n == 1 ? "it" : "them");
         }
-        if (stats.sessions_from_other_copy > 0 && stats.copy_id != NULL &&
-            stats.copy_first_path != NULL && stats.copy_second_path != NULL) {
+        if (stats.sessions_from_other_copy > 0 && example_complete(&stats.copy_example)) {
             long long n = stats.sessions_from_other_copy;
             char id[256];
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s in more than one file "
                     "under the roots (for example %s and %s), so a sync can store one copy in "
                     "place of another. Keep only one copy.\n",
-                    n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_id),
+                    n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_example.id),
                     n == 1 ? "is" : "are",
-                    pd_cli_scrubbed(other, sizeof other, stats.copy_first_path),
-                    pd_cli_scrubbed(text, sizeof text, stats.copy_second_path));
+                    pd_cli_scrubbed(other, sizeof other, stats.copy_example.first_path),
+                    pd_cli_scrubbed(text, sizeof text, stats.copy_example.second_path));
         }
-        if (stats.copies_differing > 0 && stats.differing_path != NULL &&
-            stats.differing_other_path != NULL)
+        if (stats.copies_differing > 0 && example_complete(&stats.differing_example))
             fprintf(stderr,
                     "parsediff: warning: the files of %lld of these sessions differ (such as %s "
                     "and %s), so what the archive stores for them can change with every sync. "
@@ -248,8 +251,8 @@ int pd_cmd_sync(int argc, char **argv)
                     "archive keeps one of them at a time. Keep one copy, or rename one file if "
                     "both are real sessions.\n",
                     (long long)stats.copies_differing,
-                    pd_cli_scrubbed(text, sizeof text, stats.differing_path),
-                    pd_cli_scrubbed(other, sizeof other, stats.differing_other_path));
+                    pd_cli_scrubbed(other, sizeof other, stats.differing_example.first_path),
+                    pd_cli_scrubbed(text, sizeof text, stats.differing_example.second_path));
     }
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");

@@ -64,6 +64,17 @@ typedef struct pd_sync_error {
     char *message;
 } pd_sync_error;
 
+/*
+ * A session a sync warning names, with two of its files: the smallest id
+ * counted and the two smallest paths seen for it, so that the example does
+ * not depend on the order the workers finish. NULL until one is counted.
+ */
+typedef struct pd_sync_example {
+    char *id;
+    char *first_path;
+    char *second_path;
+} pd_sync_example;
+
 typedef struct pd_sync_stats {
     int64_t files_discovered;
     int64_t files_parsed;        /* full or incremental parses */
@@ -80,24 +91,22 @@ typedef struct pd_sync_stats {
     size_t n_agents_discovered;
     /* Sessions written from a file other than the one their row names while
      * that file still exists: copies of a transcript under the roots, each
-     * session counted once. The example (copy_*, malloc'd) is the first
-     * in id and path order, so that it does not depend on thread timing. */
+     * session counted once. */
     int64_t sessions_from_other_copy;
+    pd_sync_example copy_example;
     /* Of those, the sessions whose files are known to differ now, so that
      * what the archive stores for them can change with every sync. */
     int64_t copies_differing;
-    char *differing_id, *differing_path, *differing_other_path; /* example, as for copy_* */
+    pd_sync_example differing_example; /* a pair compared, the smallest in id and path order */
     /* Files parsed but not written because sync stopped at a write the
      * archive refused. */
     int64_t files_not_written;
     /* Appends rejected because another sync wrote the session meanwhile. */
     int64_t files_written_meanwhile;
-    char *copy_id, *copy_first_path, *copy_second_path;
     /* Sessions written from another name of the file their row names (as
-     * when a root is given through a symbolic link), with an example as for
-     * copy_*. */
+     * when a root is given through a symbolic link). */
     int64_t sessions_under_two_names;
-    char *alias_id, *alias_first_path, *alias_second_path;
+    pd_sync_example alias_example;
     /* Codex rollouts not read because an earlier one has the same session
      * UUID, with the first of them (malloc'd). */
     int64_t shadowed_rollouts;

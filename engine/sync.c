@@ -517,8 +517,7 @@ static bool copies_differ(const pd_stored_row *row, const pd_session *s)
     return !pd_row_hash_is(row, s->file_hash);
 }
 
-/* Replaces the malloc'd string in *slot with a copy of s; keeps the old one when memory runs out.
- */
+/* Replaces the malloc'd string in *slot with a copy of s, or keeps it when memory runs out. */
 static void replace_string(char **slot, const char *s)
 {
     char *copy = strdup(s);
@@ -547,29 +546,60 @@ static void keep_smallest_paths(char **first, char **second, const char *path)
     }
 }
 
-/*
- * Records a pair of files of session id for a warning's example: the
- * smallest id seen, with the two smallest paths seen for it. Every file of
- * that session is seen in some pair, so the example does not depend on the
- * order the workers finish.
- */
-static void keep_example(char **id_slot, char **first, char **second, const char *id, const char *a,
-                         const char *b)
+static void example_free(pd_sync_example *ex)
 {
-    if (*id_slot != NULL) {
-        int order = strcmp(id, *id_slot);
-        if (order > 0)
+    free(ex->id);
+    free(ex->first_path);
+    free(ex->second_path);
+    *ex = (pd_sync_example){0};
+}
+
+/*
+ * Records files a and b of session id in ex (see pd_sync_example). Every
+ * file of the session a warning names is seen in some pair, so the two
+ * smallest paths kept are the same at any thread count.
+ */
+static void keep_example(pd_sync_example *ex, const char *id, const char *a, const char *b)
+{
+    int order = ex->id != NULL ? strcmp(id, ex->id) : -1;
+    if (order > 0)
+        return;
+    if (order < 0) {
+        example_free(ex);
+        ex->id = strdup(id);
+        if (ex->id == NULL)
             return;
-        if (order < 0) {
-            free(*first);
-            free(*second);
-            *first = *second = NULL;
-        }
     }
-    if (*id_slot == NULL || strcmp(id, *id_slot) != 0)
-        replace_string(id_slot, id);
-    keep_smallest_paths(first, second, a);
-    keep_smallest_paths(first, second, b);
+    keep_smallest_paths(&ex->first_path, &ex->second_path, a);
+    keep_smallest_paths(&ex->first_path, &ex->second_path, b);
+}
+
+/*
+ * Records the pair (a, b) of session id in ex when it sorts before the pair
+ * kept, so that the example is a pair that was compared. Unlike
+ * keep_example(), paths of different pairs are never mixed.
+ */
+static void keep_pair_example(pd_sync_example *ex, const char *id, const char *a, const char *b)
+{
+    const char *low = strcmp(a, b) <= 0 ? a : b;
+    const char *high = low == a ? b : a;
+    if (ex->id != NULL) {
+        int order = strcmp(id, ex->id);
+        if (order == 0 && ex->first_path != NULL && ex->second_path != NULL) {
+            order = strcmp(low, ex->first_path);
+            if (order == 0)
+                order = strcmp(high, ex->second_path);
+        }
+        if (order >= 0)
+            return;
+    }
+    pd_sync_example kept = {strdup(id), strdup(low), strdup(high)};
+    if (kept.id == NULL || kept.first_path == NULL || kept.second_path == NULL) {
+        example_free(&kept);
+        return;
+    }
+    example_free(ex);
+    *ex = kept;
 }
 
 /* Counts session s once, written from its file while the row's file, another copy, exists. */
@@ -586,21 +616,18 @@ static void count_other_copy(sync_run *run, const pd_stored_row *row, const pd_s
         /* One file under two names, as through a root given through a link. */
         if (pd_keyset_add(&run->alias_ids, s->id) == 1)
             stats->sessions_under_two_names++;
-        keep_example(&stats->alias_id, &stats->alias_first_path, &stats->alias_second_path, s->id,
-                     row->file_path, s->file_path);
+        keep_example(&stats->alias_example, s->id, row->file_path, s->file_path);
         return;
     }
     /* Each pair is compared: with three copies, the pair counted first may be equal. */
     if (copies_differ(row, s)) {
         if (pd_keyset_add(&run->differing_ids, s->id) == 1)
             stats->copies_differing++;
-        keep_example(&stats->differing_id, &stats->differing_path, &stats->differing_other_path,
-                     s->id, s->file_path, row->file_path);
+        keep_pair_example(&stats->differing_example, s->id, s->file_path, row->file_path);
     }
     if (pd_keyset_add(&run->copy_ids, s->id) == 1)
         stats->sessions_from_other_copy++;
-    keep_example(&stats->copy_id, &stats->copy_first_path, &stats->copy_second_path, s->id,
-                 row->file_path, s->file_path);
+    keep_example(&stats->copy_example, s->id, row->file_path, s->file_path);
 }
 
 /*
@@ -867,20 +894,11 @@ out:
 
 void pd_sync_stats_free(pd_sync_stats *stats)
 {
-    free(stats->copy_id);
-    free(stats->copy_first_path);
-    free(stats->copy_second_path);
-    stats->copy_id = stats->copy_first_path = stats->copy_second_path = NULL;
+    example_free(&stats->copy_example);
+    example_free(&stats->differing_example);
+    example_free(&stats->alias_example);
     free(stats->shadowed_rollout);
     stats->shadowed_rollout = NULL;
-    free(stats->differing_id);
-    free(stats->differing_path);
-    free(stats->differing_other_path);
-    stats->differing_id = stats->differing_path = stats->differing_other_path = NULL;
-    free(stats->alias_id);
-    free(stats->alias_first_path);
-    free(stats->alias_second_path);
-    stats->alias_id = stats->alias_first_path = stats->alias_second_path = NULL;
     for (size_t i = 0; i < stats->n_errors; i++) {
         free(stats->errors[i].path);
         free(stats->errors[i].message);
