@@ -25,6 +25,7 @@
 
 #include "archive/archive.h"
 #include "common/normalize.h"
+#include "tests/support/child.h"
 #include "tests/support/archive_fixture.h"
 
 typedef struct fixture {
@@ -366,9 +367,7 @@ static int open_unprivileged(const char *path)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
-            _exit(77);
-        if (access(path, R_OK) != 0)
+        if (!fx_child_drop_privileges(path, R_OK))
             _exit(77);
         pd_archive *a = NULL;
         pd_snapshot *snap = NULL;
@@ -384,10 +383,7 @@ static int open_unprivileged(const char *path)
         pd_archive_close(a);
         _exit(status);
     }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-        return -1;
-    return WEXITSTATUS(status);
+    return fx_child_wait(pid);
 }
 
 /*

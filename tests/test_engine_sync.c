@@ -26,6 +26,7 @@
 
 #include "common/hash.h"
 #include "common/model.h"
+#include "tests/support/child.h"
 #include "tests/support/engine_fixture.h"
 
 extern char **environ;
@@ -441,18 +442,6 @@ static int open_to_all(const char *path, const struct stat *st, int type, struct
     return chmod(path, type == FTW_D || type == FTW_DP ? mode | 0555 : mode | 0444);
 }
 
-/*
- * In a child process: becomes the unprivileged user "nobody" when running
- * as root, because root may list any directory. False when that fails or
- * when that user cannot reach the workspace (a private TMPDIR, say).
- */
-static bool drop_privileges(const fx_env *env)
-{
-    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
-        return false;
-    return access(env->dir, X_OK | W_OK) == 0;
-}
-
 /* Writes one Claude and one Codex transcript into directories to be locked. */
 static void write_locked_pair(fx_env *env, const char *locked_claude)
 {
@@ -483,7 +472,7 @@ static int sync_unprivileged(const fx_env *env, const char *locked_claude, const
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        if (!drop_privileges(env))
+        if (!fx_child_drop_privileges(env->dir, X_OK | W_OK))
             _exit(77);
         pd_engine_config cfg = {.db_path = env->db,
                                 .roots = env->roots,
@@ -513,10 +502,7 @@ static int sync_unprivileged(const fx_env *env, const char *locked_claude, const
         pd_engine_free(e);
         _exit(status);
     }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-        return -1;
-    return WEXITSTATUS(status);
+    return fx_child_wait(pid);
 }
 
 /* A directory sync cannot list is a failure naming it, and the batch goes on. */
@@ -552,7 +538,7 @@ static int diff_unprivileged(const fx_env *env, const char *locked_claude, const
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        if (!drop_privileges(env))
+        if (!fx_child_drop_privileges(env->dir, X_OK | W_OK))
             _exit(77);
         pd_engine_config cfg = {.db_path = env->db,
                                 .roots = env->roots,
@@ -581,10 +567,7 @@ static int diff_unprivileged(const fx_env *env, const char *locked_claude, const
         pd_engine_free(e);
         _exit(status);
     }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-        return -1;
-    return WEXITSTATUS(status);
+    return fx_child_wait(pid);
 }
 
 /* A directory diff cannot list is named in the report, and its sessions are skipped. */
