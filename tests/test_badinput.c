@@ -527,12 +527,9 @@ static void change_victim(void *ctx, int64_t done, int64_t total)
  */
 static pd_engine *inline_engine(const batch *b, pd_engine_mode mode)
 {
-    pd_engine_config cfg = {.db_path = b->env.db,
-                            .roots = b->env.roots,
-                            .n_roots = 2,
-                            .n_threads = 0,
-                            .ring_capacity = 1,
-                            .machine = "testbox"};
+    pd_engine_config cfg = fx_engine_config(&b->env);
+    cfg.n_threads = 0;
+    cfg.ring_capacity = 1;
     pd_engine *e = NULL;
     pd_err err = {0};
     if (pd_engine_new(&cfg, mode, &e, &err) != PD_OK)

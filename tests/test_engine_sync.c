@@ -474,11 +474,7 @@ static int sync_unprivileged(const fx_env *env, const char *locked_claude, const
     if (pid == 0) {
         if (!fx_child_drop_privileges(env->dir, X_OK | W_OK))
             _exit(77);
-        pd_engine_config cfg = {.db_path = env->db,
-                                .roots = env->roots,
-                                .n_roots = 2,
-                                .n_threads = env->threads,
-                                .machine = "testbox"};
+        pd_engine_config cfg = fx_engine_config(env);
         pd_engine *e = NULL;
         pd_err err = {0};
         if (pd_engine_new(&cfg, PD_ENGINE_WRITER, &e, &err) != PD_OK)
@@ -540,11 +536,7 @@ static int diff_unprivileged(const fx_env *env, const char *locked_claude, const
     if (pid == 0) {
         if (!fx_child_drop_privileges(env->dir, X_OK | W_OK))
             _exit(77);
-        pd_engine_config cfg = {.db_path = env->db,
-                                .roots = env->roots,
-                                .n_roots = 2,
-                                .n_threads = env->threads,
-                                .machine = "testbox"};
+        pd_engine_config cfg = fx_engine_config(env);
         pd_engine *e = NULL;
         pd_err err = {0};
         pd_diff_report *r = NULL;
@@ -600,11 +592,8 @@ static pid_t fork_sync(const fx_env *env)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    pd_engine_config cfg = {.db_path = env->db,
-                            .roots = env->roots,
-                            .n_roots = 2,
-                            .n_threads = 1,
-                            .machine = "testbox"};
+    pd_engine_config cfg = fx_engine_config(env);
+    cfg.n_threads = 1;
     pd_engine *e = NULL;
     pd_err err = {0};
     if (pd_engine_new(&cfg, PD_ENGINE_WRITER, &e, &err) != PD_OK)

@@ -96,11 +96,8 @@ static void write_sessions(const fx_env *env)
 /* Runs sync on env with its archive at db. Returns the run's code, and err receives the message. */
 static int try_sync(const fx_env *env, const char *db, pd_sync_stats *stats, pd_err *err)
 {
-    pd_engine_config cfg = {.db_path = db,
-                            .roots = env->roots,
-                            .n_roots = 2,
-                            .n_threads = env->threads,
-                            .machine = "testbox"};
+    pd_engine_config cfg = fx_engine_config(env);
+    cfg.db_path = db;
     pd_engine *e = NULL;
     int rc = pd_engine_new(&cfg, PD_ENGINE_WRITER, &e, err);
     if (rc == PD_OK)
@@ -114,11 +111,8 @@ static int try_sync(const fx_env *env, const char *db, pd_sync_stats *stats, pd_
 /* Runs a diff on env with its archive at db. Returns the run's code and sets *out on PD_OK. */
 static int try_diff(const fx_env *env, const char *db, pd_diff_report **out, pd_err *err)
 {
-    pd_engine_config cfg = {.db_path = db,
-                            .roots = env->roots,
-                            .n_roots = 2,
-                            .n_threads = env->threads,
-                            .machine = "testbox"};
+    pd_engine_config cfg = fx_engine_config(env);
+    cfg.db_path = db;
     pd_engine *e = NULL;
     *out = NULL;
     int rc = pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &e, err);

@@ -378,10 +378,18 @@ char *fx_sql_text(const char *db, const char *sql)
 
 /* ---- runs ----------------------------------------------------------------------- */
 
+pd_engine_config fx_engine_config(const fx_env *env)
+{
+    return (pd_engine_config){.db_path = env->db,
+                              .roots = env->roots,
+                              .n_roots = 2,
+                              .n_threads = env->threads,
+                              .machine = "testbox"};
+}
+
 static void run_sync(const fx_env *env, pd_sync_stats *stats, bool full)
 {
-    pd_engine_config cfg = {.db_path = env->db, .roots = env->roots, .n_roots = 2,
-                            .n_threads = env->threads, .machine = "testbox"};
+    pd_engine_config cfg = fx_engine_config(env);
     pd_engine *e = NULL;
     pd_err err = {0};
     if (pd_engine_new(&cfg, PD_ENGINE_WRITER, &e, &err) != PD_OK)
@@ -405,8 +413,7 @@ void fx_sync_full(const fx_env *env, pd_sync_stats *stats)
 
 pd_diff_report *fx_diff(const fx_env *env, const char *const *agents, size_t n_agents, int64_t limit)
 {
-    pd_engine_config cfg = {.db_path = env->db, .roots = env->roots, .n_roots = 2,
-                            .n_threads = env->threads, .machine = "testbox"};
+    pd_engine_config cfg = fx_engine_config(env);
     pd_engine *e = NULL;
     pd_err err = {0};
     if (pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &e, &err) != PD_OK)

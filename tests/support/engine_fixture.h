@@ -93,6 +93,8 @@ int64_t fx_sql_int(const char *db, const char *sql);
 char *fx_sql_text(const char *db, const char *sql);
 
 /* Syncs every root of env; fails the test unless the run returns PD_OK. */
+/* Returns the engine configuration of env: its archive, its two roots, machine "testbox". */
+pd_engine_config fx_engine_config(const fx_env *env);
 void fx_sync(const fx_env *env, pd_sync_stats *stats);
 void fx_sync_full(const fx_env *env, pd_sync_stats *stats);
 
