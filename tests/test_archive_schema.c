@@ -275,27 +275,36 @@ static char *read_file(const char *path, size_t *n)
     return buf;
 }
 
-/* A database of another program is refused before anything in it changes. */
-static void test_foreign_database_left_alone(void **state)
+/*
+ * Opens fx's archive for writing, expects PD_ESCHEMA with want in the
+ * message and the file byte for byte as it was, and copies the error to err.
+ */
+static void expect_create_rejected(const fixture *fx, const char *want, pd_err *err)
 {
-    fixture *fx = *state;
-    afx_sql(fx->db, "CREATE TABLE notes(body TEXT); INSERT INTO notes VALUES ('keep me')");
     size_t n_before = 0, n_after = 0;
     char *before = read_file(fx->db, &n_before);
     pd_archive *a = NULL;
-    pd_err err = {0};
 
-    int rc = pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, &err);
+    int rc = pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, err);
 
     assert_int_equal(rc, PD_ESCHEMA);
     assert_null(a);
-    assert_non_null(strstr(err.msg, fx->db));
-    assert_non_null(strstr(err.msg, "\"notes\""));
+    assert_non_null(strstr(err->msg, want));
     char *after = read_file(fx->db, &n_after);
     assert_int_equal(n_before, n_after);
     assert_memory_equal(before, after, n_before);
     free(before);
     free(after);
+}
+
+/* A database of another program is refused before anything in it changes. */
+static void test_foreign_database_left_alone(void **state)
+{
+    fixture *fx = *state;
+    afx_sql(fx->db, "CREATE TABLE notes(body TEXT); INSERT INTO notes VALUES ('keep me')");
+    pd_err err = {0};
+    expect_create_rejected(fx, "\"notes\"", &err);
+    assert_non_null(strstr(err.msg, fx->db));
     char *tables = afx_sql_text(fx->db, "SELECT group_concat(name) FROM sqlite_master");
     assert_string_equal(tables, "notes");
     free(tables);
@@ -307,21 +316,8 @@ static void test_foreign_sessions_table_left_alone(void **state)
     fixture *fx = *state;
     afx_sql(fx->db, "CREATE TABLE sessions(id TEXT, user TEXT, expires INTEGER);"
                     "INSERT INTO sessions VALUES ('s1', 'kim', 0)");
-    size_t n_before = 0, n_after = 0;
-    char *before = read_file(fx->db, &n_before);
-    pd_archive *a = NULL;
     pd_err err = {0};
-
-    int rc = pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &a, &err);
-
-    assert_int_equal(rc, PD_ESCHEMA);
-    assert_null(a);
-    assert_non_null(strstr(err.msg, "missing tables: messages"));
-    char *after = read_file(fx->db, &n_after);
-    assert_int_equal(n_before, n_after);
-    assert_memory_equal(before, after, n_before);
-    free(before);
-    free(after);
+    expect_create_rejected(fx, "missing tables: messages", &err);
     char *mode = afx_sql_text(fx->db, "PRAGMA journal_mode");
     assert_string_equal(mode, "delete");
     free(mode);
