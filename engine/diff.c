@@ -386,13 +386,22 @@ static int compare_newest_first(const void *a, const void *b)
     return strcmp(sort_target->items[ia].src.path, sort_target->items[ib].src.path);
 }
 
-/* Records in the report the rollouts discovery left out for a shared session UUID. */
-static int note_shadowed(pd_diff_report *r, const pd_discover_drops *drops)
+/*
+ * Runs pd_discover_all() for the run and records in the report the Codex
+ * rollouts discovery left out for a shared session UUID.
+ */
+static int discover_sources(pd_diff_run *run, pd_arena *discovery, pd_job_source_fn emit, void *ctx,
+                            pd_err *err)
 {
-    r->n_shadowed_rollouts = drops->n;
-    if (drops->example == NULL)
+    pd_discover_drops drops = {0};
+    int rc = pd_discover_all(run->engine, &run->providers, discovery, emit, ctx, &drops, err);
+    if (rc != PD_OK)
+        return rc;
+    pd_diff_report *r = run->report;
+    r->n_shadowed_rollouts = drops.n;
+    if (drops.example == NULL)
         return PD_OK;
-    r->shadowed_rollout = pd_arena_strdup(r->arena, drops->example);
+    r->shadowed_rollout = pd_arena_strdup(r->arena, drops.example);
     return r->shadowed_rollout != NULL ? PD_OK : PD_ENOMEM;
 }
 
@@ -401,11 +410,7 @@ static int submit_limited(pd_diff_run *run, pd_arena *discovery, pd_err *err)
 {
     gathered g = {.arena = discovery, .run = run};
     size_t *order = NULL;
-    pd_discover_drops drops = {0};
-    int rc =
-        pd_discover_all(run->engine, &run->providers, discovery, gather_source, &g, &drops, err);
-    if (rc == PD_OK)
-        rc = note_shadowed(run->report, &drops);
+    int rc = discover_sources(run, discovery, gather_source, &g, err);
     if (rc != PD_OK)
         goto out;
 
@@ -540,12 +545,8 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     int64_t t_discover = pd_monotonic_ns();
     if (opts->limit > 0)
         src_rc = submit_limited(&run, discovery, err);
-    else {
-        pd_discover_drops drops = {0};
-        src_rc = pd_discover_all(e, &run.providers, discovery, stream_source, &run, &drops, err);
-        if (src_rc == PD_OK)
-            src_rc = note_shadowed(run.report, &drops);
-    }
+    else
+        src_rc = discover_sources(&run, discovery, stream_source, &run, err);
     run.report->timings.discovery_ms = (double)(pd_monotonic_ns() - t_discover - run.fold_ns -
                                                 run.driver.wait_ns - run.driver.inline_run_ns) /
                                        1e6;
