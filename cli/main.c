@@ -376,6 +376,31 @@ static bool is_real_path(const char *path)
     return same;
 }
 
+/* True when both paths name one directory. */
+static bool same_directory(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && S_ISDIR(sa.st_mode) && stat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void warn_repeated_root(const char *agent, const char *dropped, const char *kept)
+{
+    char dropped_root[PATH_MAX], kept_root[PATH_MAX];
+    pd_cli_scrubbed(dropped_root, sizeof dropped_root, dropped);
+    pd_cli_scrubbed(kept_root, sizeof kept_root, kept);
+    if (strcmp(dropped_root, kept_root) == 0)
+        fprintf(stderr,
+                "parsediff: warning: the %s root %s is given twice, so it is read once. Give "
+                "each root once.\n",
+                agent, kept_root);
+    else
+        fprintf(stderr,
+                "parsediff: warning: the %s root %s is the same directory as the root %s, so "
+                "it is read once, as %s. Give each root once.\n",
+                agent, dropped_root, kept_root, kept_root);
+}
+
 /*
  * Drops, with a warning, each root that names the same directory as
  * another root of the same agent: the same path, a trailing slash, or a
@@ -388,39 +413,22 @@ static void drop_repeated_roots(pd_cli_sources *s)
     size_t kept = 0;
     for (size_t i = 0; i < s->n_roots; i++) {
         pd_agent_root r = s->roots[i];
-        struct stat st;
-        bool repeated = false;
-        if (stat(r.root, &st) == 0 && S_ISDIR(st.st_mode)) {
-            for (size_t k = 0; k < kept && !repeated; k++) {
-                pd_agent_root *earlier = &s->roots[k];
-                struct stat est;
-                if (strcmp(earlier->agent, r.agent) != 0 || stat(earlier->root, &est) != 0 ||
-                    est.st_dev != st.st_dev || est.st_ino != st.st_ino)
-                    continue;
-                repeated = true;
-                pd_agent_root dropped = r;
-                if (strcmp(r.root, earlier->root) != 0 && is_real_path(r.root) &&
-                    !is_real_path(earlier->root)) {
-                    dropped = *earlier;
-                    *earlier = r;
-                }
-                char dropped_root[PATH_MAX], kept_root[PATH_MAX];
-                pd_cli_scrubbed(dropped_root, sizeof dropped_root, dropped.root);
-                pd_cli_scrubbed(kept_root, sizeof kept_root, earlier->root);
-                if (strcmp(dropped_root, kept_root) == 0)
-                    fprintf(stderr,
-                            "parsediff: warning: the %s root %s is given twice, so it is read "
-                            "once. Give each root once.\n",
-                            r.agent, kept_root);
-                else
-                    fprintf(stderr,
-                            "parsediff: warning: the %s root %s is the same directory as the "
-                            "root %s, so it is read once, as %s. Give each root once.\n",
-                            r.agent, dropped_root, kept_root, kept_root);
-            }
+        pd_agent_root *earlier = NULL;
+        for (size_t k = 0; k < kept && earlier == NULL; k++) {
+            if (strcmp(s->roots[k].agent, r.agent) == 0 && same_directory(r.root, s->roots[k].root))
+                earlier = &s->roots[k];
         }
-        if (!repeated)
+        if (earlier == NULL) {
             s->roots[kept++] = r;
+            continue;
+        }
+        pd_agent_root dropped = r;
+        if (strcmp(r.root, earlier->root) != 0 && is_real_path(r.root) &&
+            !is_real_path(earlier->root)) {
+            dropped = *earlier;
+            *earlier = r;
+        }
+        warn_repeated_root(r.agent, dropped.root, earlier->root);
     }
     s->n_roots = kept;
 }
