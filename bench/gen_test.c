@@ -328,7 +328,7 @@ static void proc_executable_checks_paths_and_path(void **state)
     assert_false(pd_proc_executable(plain));
 }
 
-/* Runs parsediff-bench with extra arguments; returns its exit code and its stderr in err_text. */
+/* Runs parsediff-bench with extra arguments. Returns its exit code, and its stderr in err_text. */
 static int run_bench(const char *dir, char *const extra[], char **err_text)
 {
     const char *bench = getenv("PD_BENCH_BINARY");

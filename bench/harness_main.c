@@ -765,7 +765,7 @@ static int parse_options(int argc, char **argv, bench_options *o)
     return 0;
 }
 
-/* Creates path and its missing parents, as mkdir -p does; returns 0 or -1 with errno set. */
+/* Creates path and its missing parents, as mkdir -p does. Returns 0, or -1 with errno set. */
 static int make_directories(const char *path)
 {
     char buf[4096];

@@ -62,7 +62,7 @@ static int wait_child(pid_t pid, double started, pd_proc_result *res, pd_err *er
     return PD_OK;
 }
 
-/* Opens path for a child's output; returns the descriptor or -1 with err set. */
+/* Opens path for a child's output. Returns the descriptor, or -1 with err set. */
 static int open_output(const char *path, const char *stream, pd_err *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -249,7 +249,8 @@ bool pd_proc_executable(const char *name)
 {
     if (strchr(name, '/') != NULL)
         return executable_file(name);
-    /* posix_spawnp searches this when PATH is unset (glibc's confstr(_CS_PATH)). */
+    /* glibc's posix_spawnp finds programs in /bin or /usr/bin when PATH is unset (seen with
+     * glibc 2.36), so those are searched then. */
     const char *dirs = getenv("PATH");
     if (dirs == NULL)
         dirs = "/bin:/usr/bin";

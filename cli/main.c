@@ -384,11 +384,12 @@ static bool same_directory(const char *a, const char *b)
            sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-static void warn_repeated_root(const char *agent, const char *dropped, const char *kept)
+/* Warns that the root dropped is read once, through kept_path, the name of the same directory. */
+static void warn_repeated_root(const char *agent, const char *dropped, const char *kept_path)
 {
     char dropped_root[PATH_MAX], kept_root[PATH_MAX];
     pd_cli_scrubbed(dropped_root, sizeof dropped_root, dropped);
-    pd_cli_scrubbed(kept_root, sizeof kept_root, kept);
+    pd_cli_scrubbed(kept_root, sizeof kept_root, kept_path);
     if (strcmp(dropped_root, kept_root) == 0)
         fprintf(stderr,
                 "parsediff: warning: the %s root %s is given twice, so it is read once. Give "
@@ -410,16 +411,16 @@ static void warn_repeated_root(const char *agent, const char *dropped, const cha
  */
 static void drop_repeated_roots(pd_cli_sources *s)
 {
-    size_t kept = 0;
+    size_t n_kept = 0;
     for (size_t i = 0; i < s->n_roots; i++) {
         pd_agent_root r = s->roots[i];
         pd_agent_root *earlier = NULL;
-        for (size_t k = 0; k < kept && earlier == NULL; k++) {
+        for (size_t k = 0; k < n_kept && earlier == NULL; k++) {
             if (strcmp(s->roots[k].agent, r.agent) == 0 && same_directory(r.root, s->roots[k].root))
                 earlier = &s->roots[k];
         }
         if (earlier == NULL) {
-            s->roots[kept++] = r;
+            s->roots[n_kept++] = r;
             continue;
         }
         pd_agent_root dropped = r;
@@ -430,7 +431,7 @@ static void drop_repeated_roots(pd_cli_sources *s)
         }
         warn_repeated_root(r.agent, dropped.root, earlier->root);
     }
-    s->n_roots = kept;
+    s->n_roots = n_kept;
 }
 
 bool pd_cli_sources_defaults(pd_cli_sources *s)

@@ -131,7 +131,7 @@ typedef struct pd_discover_drops {
  * sources that share a session UUID are emitted once: the dated layout wins,
  * then the first seen. arena keeps the roots and the few sources held back
  * for deduplication. The emitted strings are transient. drops, when not
- * NULL, counts the dated rollouts left out.
+ * NULL, counts the rollouts left out (see pd_discover_drops).
  */
 int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *arena,
                     pd_job_source_fn emit, void *ctx, pd_discover_drops *drops, pd_err *err);

@@ -593,13 +593,13 @@ static void keep_pair_example(pd_sync_example *ex, const char *id, const char *a
         if (order >= 0)
             return;
     }
-    pd_sync_example kept = {strdup(id), strdup(low), strdup(high)};
-    if (kept.id == NULL || kept.first_path == NULL || kept.second_path == NULL) {
-        example_free(&kept);
+    pd_sync_example candidate = {strdup(id), strdup(low), strdup(high)};
+    if (candidate.id == NULL || candidate.first_path == NULL || candidate.second_path == NULL) {
+        example_free(&candidate);
         return;
     }
     example_free(ex);
-    *ex = kept;
+    *ex = candidate;
 }
 
 /* Counts session s once, written from its file while the row's file, another copy, exists. */

@@ -1076,7 +1076,7 @@ static void sync_warns_about_two_copies(void **state)
 }
 
 /* Three copies, one of them different: every sync warns that they differ. */
-static void sync_warns_about_a_differing_third_copy(void **state)
+static void sync_warns_differing_third_copy(void **state)
 {
     cli_ws *ws = *state;
     write_three(ws);
@@ -1164,7 +1164,7 @@ static char *warning_lines(const char *text)
 }
 
 /* The copies warning of a first sync names the same files at any thread count. */
-static void sync_copy_warning_same_at_any_threads(void **state)
+static void sync_copy_warning_thread_independent(void **state)
 {
     cli_ws *ws = *state;
     write_three(ws);
@@ -1584,7 +1584,7 @@ static void diff_copy_under_the_roots_warns(void **state)
  * that file no longer gives the session, the row is a presence change, and
  * when it fails to parse, the copy counts as not compared.
  */
-static void diff_copy_does_not_hide_the_original(void **state)
+static void diff_copy_never_hides_original(void **state)
 {
     cli_ws *ws = *state;
     write_three(ws);
@@ -1656,7 +1656,7 @@ static void linked_project_directory_warns(void **state)
 }
 
 /* Which copy a warning names does not depend on the number of threads. */
-static void diff_copy_warning_same_at_any_threads(void **state)
+static void diff_copy_warning_thread_independent(void **state)
 {
     cli_ws *ws = *state;
     write_three(ws);
@@ -1717,11 +1717,11 @@ static void diff_root_given_twice_warns(void **state)
                                       NULL};
     run_args(ws, link_first, &res);
     expect_exit(&res, 0);
-    char *kept = fx_fmt("is the same directory as the root %s, so it is read once, as %s",
-                        ws->env.claude_root, ws->env.claude_root);
-    expect_err_contains(&res, kept);
+    char *kept_message = fx_fmt("is the same directory as the root %s, so it is read once, as %s",
+                                ws->env.claude_root, ws->env.claude_root);
+    expect_err_contains(&res, kept_message);
     expect_err_lacks(&res, "another name");
-    free(kept);
+    free(kept_message);
     cli_result_free(&res);
 
     /* The same root spelled the same way twice. */
@@ -2861,9 +2861,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_wrong_roots_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copied_corpus_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_copy_under_the_roots_warns, setup, teardown),
-        cmocka_unit_test_setup_teardown(diff_copy_does_not_hide_the_original, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_copy_never_hides_original, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_given_twice_warns, setup, teardown),
-        cmocka_unit_test_setup_teardown(diff_copy_warning_same_at_any_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_copy_warning_thread_independent, setup, teardown),
         cmocka_unit_test_setup_teardown(linked_project_directory_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_through_link_warns, setup, teardown),
@@ -2899,8 +2899,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_warns_about_two_new_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(codex_rollout_twice_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_emptied_copy_is_no_copy, setup, teardown),
-        cmocka_unit_test_setup_teardown(sync_copy_warning_same_at_any_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(sync_warns_about_a_differing_third_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_copy_warning_thread_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_differing_third_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_shorter_file, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
