@@ -295,9 +295,10 @@ static int diff_fold(void *ctx, void *job_, bool ran)
         run->report->files_done++;
     }
     run->fold_ns += pd_monotonic_ns() - t0;
-    run->done++;
-    if (run->opts != NULL && run->opts->progress != NULL)
-        run->opts->progress(run->opts->progress_ctx, run->done, run->report->files_examined);
+    /* A job cancelled by an interrupt was not read, so the bar stops where the reading did. */
+    if (ran && run->opts != NULL && run->opts->progress != NULL)
+        run->opts->progress(run->opts->progress_ctx, run->report->files_done,
+                            run->report->files_examined);
     job_free(job);
     return rc;
 }

@@ -61,7 +61,6 @@ struct pd_diff_run {
     pd_strset cut;        /* paths dropped by --limit (keys in the discovery arena) */
     bool sets_ready;
     pd_json_parser *collector_json; /* for the Codex consumed-boundary check */
-    int64_t done;
     int64_t total_hint;
     int64_t fold_ns; /* time spent folding jobs so far */
 };

@@ -747,8 +747,10 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         }
     }
 
-    run->done++;
-    if (run->opts != NULL && run->opts->progress != NULL)
+    if (ran)
+        run->done++;
+    /* A job cancelled by an interrupt was not read, so the bar stops where the reading did. */
+    if (ran && run->opts != NULL && run->opts->progress != NULL)
         run->opts->progress(run->opts->progress_ctx, run->done, run->stats->files_discovered);
     pd_arena_free(job->arena);
     free(job);

@@ -1,7 +1,8 @@
 /*
  * test_cli_signal.c -- Ctrl-C (SIGINT) or SIGTERM during `parsediff diff`:
  * exit 128 + the signal (130 or 143), no report on stdout (a partial report
- * must never look complete), and a clear message on stderr.
+ * must never look complete), and a clear message on stderr. Also Ctrl-C
+ * during `parsediff sync`. In both the progress bar stops at the files read.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,8 +29,49 @@ extern char **environ;
 /* Transcripts the interrupted diff has to read. */
 enum { N_SOURCES = 3000 };
 
-/* Sends sig to a diff in the middle of its sources and checks how it ends. */
-static void interrupt_diff(int sig)
+/* Returns the files diff read, from its closing message, or -1. */
+static long long diff_files_read(const char *message)
+{
+    long long done;
+    return sscanf(message, "interrupted after %lld of", &done) == 1 ? done : -1;
+}
+
+/* Returns the files sync read (parsed, unchanged or failed), from its summary, or -1. */
+static long long sync_files_read(const char *message)
+{
+    long long parsed, unchanged, failed;
+    int n = sscanf(message, "sync: %*d files discovered, %lld parsed, %lld unchanged, %lld failed",
+                   &parsed, &unchanged, &failed);
+    return n == 3 ? parsed + unchanged + failed : -1;
+}
+
+/* A command to interrupt, with its progress label and the closing line that counts the files read.
+ */
+typedef struct interrupted_command {
+    const char *name;
+    const char *label;  /* "<label><done>/<total>" on the progress line */
+    const char *marker; /* where the closing line starts */
+    long long (*files_read)(const char *message);
+} interrupted_command;
+
+static const interrupted_command diff_command = {"diff", "Re-parsing files: ", "interrupted after ",
+                                                 diff_files_read};
+static const interrupted_command sync_command = {"sync",
+                                                 "Syncing files: ", "sync: ", sync_files_read};
+
+/* Returns the done count of the last progress line drawn before stop, or -1. */
+static long long last_progress(const char *text, const char *stop, const char *label)
+{
+    long long done = -1;
+    size_t n = strlen(label);
+    for (const char *at = strstr(text, label); at != NULL && at < stop; at = strstr(at + 1, label))
+        if (sscanf(at + n, "%lld/", &done) != 1)
+            done = -1;
+    return done;
+}
+
+/* Sends sig to a diff or sync in the middle of its sources and checks how it ends. */
+static void interrupt_run(const interrupted_command *cmd, int sig)
 {
     const char *bin = getenv("PD_BINARY");
     assert_non_null(bin);
@@ -44,16 +86,19 @@ static void interrupt_diff(int sig)
         free(p);
         free(c);
     }
-    pd_sync_stats st;
-    fx_sync(&env, &st);
-    assert_int_equal(st.files_failed, 0);
-    pd_sync_stats_free(&st);
+    if (strcmp(cmd->name, "diff") == 0) {
+        pd_sync_stats st;
+        fx_sync(&env, &st);
+        assert_int_equal(st.files_failed, 0);
+        pd_sync_stats_free(&st);
+    }
 
     char *src = fx_fmt("claude=%s", env.claude_root);
     char *out = fx_fmt("%s/stdout.txt", env.dir);
     char *err = fx_fmt("%s/stderr.txt", env.dir);
-    char *const argv[] = {(char *)bin, "diff", "--db", env.db, "--source", src, "--threads", "1",
-                          "--progress", "always", NULL};
+    char *const argv[] = {(char *)bin, (char *)cmd->name, "--db", env.db,       "--source",
+                          src,         "--threads",       "1",    "--progress", "always",
+                          NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -97,11 +142,7 @@ static void interrupt_diff(int sig)
             break;
         }
         char *text = fx_read(err, NULL);
-        long long done = -1;
-        for (const char *at = strstr(text, "Re-parsing files: "); at != NULL;
-             at = strstr(at + 1, "Re-parsing files: "))
-            if (sscanf(at, "Re-parsing files: %lld/", &done) != 1)
-                done = -1;
+        long long done = last_progress(text, text + strlen(text), cmd->label);
         free(text);
         if (done >= 1 && done <= N_SOURCES - N_SOURCES / 10) {
             kill(pid, sig);
@@ -122,6 +163,14 @@ static void interrupt_diff(int sig)
     assert_int_equal(out_len, 0);
     char *text = fx_read(err, NULL);
     assert_non_null(strstr(text, "interrupted"));
+    const char *message = strstr(text, cmd->marker);
+    assert_non_null(message);
+    long long files_read = cmd->files_read(message);
+    assert_true(files_read >= 1);
+    /* Jobs cancelled in the queue were never read, so the bar must not count them. */
+    long long last_drawn = last_progress(text, message, cmd->label);
+    assert_true(last_drawn >= 1);
+    assert_true(last_drawn <= files_read);
     free(text);
 
     free(src);
@@ -133,14 +182,20 @@ static void interrupt_diff(int sig)
 static void diff_interrupted_prints_no_report(void **state)
 {
     (void)state;
-    interrupt_diff(SIGINT);
+    interrupt_run(&diff_command, SIGINT);
 }
 
 /* A CI runner's timeout sends SIGTERM: the conventional exit code is 143. */
 static void diff_terminated_prints_no_report(void **state)
 {
     (void)state;
-    interrupt_diff(SIGTERM);
+    interrupt_run(&diff_command, SIGTERM);
+}
+
+static void sync_interrupted_counts_read_files(void **state)
+{
+    (void)state;
+    interrupt_run(&sync_command, SIGINT);
 }
 
 int main(void)
@@ -148,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(diff_interrupted_prints_no_report),
         cmocka_unit_test(diff_terminated_prints_no_report),
+        cmocka_unit_test(sync_interrupted_counts_read_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
