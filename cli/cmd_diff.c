@@ -486,6 +486,13 @@ int pd_cmd_diff(int argc, char **argv)
         pd_cli_warn_shadowed(report->n_shadowed_rollouts,
                              pd_cli_scrubbed(path, sizeof path, report->shadowed_rollout));
     }
+    if (report->n_newer_rows > 0)
+        fprintf(stderr,
+                "parsediff: warning: %lld compared session%s stored by a newer parser (data "
+                "version up to %lld, where this binary's is %d), so a difference can come from "
+                "that parser rather than from the transcript.\n",
+                (long long)report->n_newer_rows, report->n_newer_rows == 1 ? " was" : "s were",
+                (long long)report->newest_data_version, PD_DATA_VERSION);
     if (report->totals.examined == 0 && report->totals.new_on_disk > 0 && n_uncompared == 0)
         fprintf(stderr,
                 "parsediff: warning: nothing was compared: the archive stores none of the %lld "

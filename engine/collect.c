@@ -379,8 +379,14 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
                 stored_from_other_present_file(row, path);
     if (row != NULL && !copy)
         mark_visited(run, row);
-    if (row != NULL && !copy && !s->needs_retry && !row->is_trashed)
+    if (row != NULL && !copy && !s->needs_retry && !row->is_trashed) {
         bit_set(run->compared, row_index(run, row));
+        if (row->data_version > PD_DATA_VERSION) {
+            r->n_newer_rows++;
+            if (row->data_version > r->newest_data_version)
+                r->newest_data_version = row->data_version;
+        }
+    }
 
     if (s->needs_retry) {
         cls = PD_CLASS_NEEDS_RETRY;

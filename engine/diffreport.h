@@ -143,6 +143,10 @@ typedef struct pd_diff_report {
      * UUID, and the first of them (arena string, NULL when none). */
     int64_t n_shadowed_rollouts;
     const char *shadowed_rollout;
+    /* Compared sessions whose row a newer parser wrote (data version above
+     * this binary's), and the highest such version (0 when none). */
+    int64_t n_newer_rows;
+    int64_t newest_data_version;
 } pd_diff_report;
 
 /* changed > 0 or parse_errors > 0. */

@@ -2011,6 +2011,32 @@ static void diff_vacuous_run_fails_on_change(void **state)
     cli_result_free(&res);
 }
 
+static void diff_warns_of_newer_rows(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "newer parser");
+    cli_result_free(&res);
+
+    char *sql = fx_fmt("UPDATE sessions SET data_version = %d WHERE id = '%s'", PD_DATA_VERSION + 1,
+                       CLAUDE_A);
+    fx_sql(ws->env.db, sql);
+    free(sql);
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    char *expected = fx_fmt("1 compared session was stored by a newer parser (data version up "
+                            "to %d, where this binary's is %d)",
+                            PD_DATA_VERSION + 1, PD_DATA_VERSION);
+    expect_err_contains(&res, expected);
+    free(expected);
+    cli_result_free(&res);
+}
+
 static void diff_verbose_shows_field_values(void **state)
 {
     cli_ws *ws = *state;
@@ -2874,6 +2900,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_drift_passes_without_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_vacuous_run_fails_on_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_warns_of_newer_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_verbose_shows_field_values, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_parse_error_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_new_file_does_not_fail, setup, teardown),
