@@ -267,6 +267,58 @@ static const required_table required_tables[] = {
 
 /* ---- shared helpers ---------------------------------------------------- */
 
+/* True when path + suffix exists and this process cannot write it. */
+static bool companion_unwritable(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), m = strlen(suffix);
+    char *name = malloc(n + m + 1);
+    if (name == NULL)
+        return false;
+    memcpy(name, path, n);
+    memcpy(name + n, suffix, m + 1);
+    bool unwritable = access(name, F_OK) == 0 && access(name, W_OK) != 0;
+    free(name);
+    return unwritable;
+}
+
+/*
+ * Fills cause with the file or directory a writer cannot write and what to
+ * do (without the archive path in front), and returns true. Returns false
+ * when every file sync needs is writable, and the caller then keeps
+ * SQLite's own message.
+ */
+static bool unwritable_cause(const pd_archive *a, pd_err *cause)
+{
+    if (access(a->path, F_OK) == 0 && access(a->path, W_OK) != 0) {
+        pd_err_set(cause, PD_ESQLITE,
+                   "the archive is not writable (%s); sync needs write access to it, so check "
+                   "its owner and mode, or pass another --db",
+                   strerror(errno));
+        return true;
+    }
+    static const char *const companions[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2; i++) {
+        if (companion_unwritable(a->path, companions[i])) {
+            pd_err_set(cause, PD_ESQLITE,
+                       "its %s file is not writable; sync needs write access to it, so check "
+                       "its owner and mode",
+                       companions[i]);
+            return true;
+        }
+    }
+    char *dir = strdup(a->path);
+    if (dir == NULL)
+        return false;
+    bool writable = access(dirname(dir), W_OK) == 0;
+    if (!writable)
+        pd_err_set(cause, PD_ESQLITE,
+                   "the directory %s is not writable (%s); sync creates the archive and its "
+                   "-wal and -shm files there, so pass a --db in a writable directory",
+                   dir, strerror(errno));
+    free(dir);
+    return !writable;
+}
+
 int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *err)
 {
     const char *path = a != NULL && a->path != NULL ? a->path : "(archive)";
@@ -290,6 +342,12 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
         return pd_err_set(err, PD_ESQLITE,
                           "%s: %s timed out: another connection held the lock for %d s", path,
                           operation, ARCHIVE_BUSY_TIMEOUT_MS / 1000);
+    /* SQLite's messages "unable to open database file" and "attempt to write a
+     * readonly database" do not name the file it could not write. */
+    pd_err cause = {0};
+    if (a != NULL && a->path != NULL && a->flags == PD_ARCHIVE_CREATE &&
+        (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) && unwritable_cause(a, &cause))
+        return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, operation, cause.msg);
     return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, operation, detail);
 }
 

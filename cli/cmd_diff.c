@@ -58,9 +58,10 @@ typedef struct diff_progress {
     pd_progress *bar;
 } diff_progress;
 
-static void on_progress(void *ctx, int64_t done, int64_t total)
+static void on_progress(void *ctx, int64_t done, int64_t total, bool counting)
 {
     diff_progress *dp = ctx;
+    pd_progress_set_counting(dp->bar, counting);
     pd_progress_set_total(dp->bar, total);
     pd_progress_tick(dp->bar, done);
 }

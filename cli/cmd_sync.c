@@ -16,11 +16,13 @@
 static void sync_help(FILE *out)
 {
     fputs("Usage: parsediff sync [--db PATH] [--source AGENT=DIR]... [--threads N] [--full]\n"
+          "                      [--progress MODE]\n"
           "\n"
           "Parses every transcript under the source roots and writes the archive. Unchanged\n"
           "files are skipped; files that only grew are appended incrementally.\n"
           "\n"
-          "  --db PATH           archive file (default: $PARSEDIFF_DB, else ~/.parsediff/archive.db)\n"
+          "  --db PATH           archive file (default: $PARSEDIFF_DB, else "
+          "~/.parsediff/archive.db)\n"
           "  --source AGENT=DIR  a root to scan for AGENT (claude or codex); repeatable;\n"
           "                      replaces the default roots\n"
           "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
@@ -33,9 +35,10 @@ typedef struct sync_progress {
     pd_progress *bar;
 } sync_progress;
 
-static void on_progress(void *ctx, int64_t done, int64_t total)
+static void on_progress(void *ctx, int64_t done, int64_t total, bool counting)
 {
     sync_progress *sp = ctx;
+    pd_progress_set_counting(sp->bar, counting);
     pd_progress_set_total(sp->bar, total);
     pd_progress_tick(sp->bar, done);
 }
@@ -200,8 +203,9 @@ int pd_cmd_sync(int argc, char **argv)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");
         if (stats.files_written_meanwhile > 0)
-            fprintf(stderr, "; %lld left as another sync wrote them meanwhile",
-                    (long long)stats.files_written_meanwhile);
+            fprintf(stderr, "; %lld left as another sync wrote %s meanwhile",
+                    (long long)stats.files_written_meanwhile,
+                    stats.files_written_meanwhile == 1 ? "it" : "them");
         if (stats.files_not_written > 0)
             fprintf(stderr, "; %lld parsed file%s not written after the stop",
                     (long long)stats.files_not_written, stats.files_not_written == 1 ? "" : "s");

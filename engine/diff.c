@@ -298,7 +298,7 @@ static int diff_fold(void *ctx, void *job_, bool ran)
     /* A job cancelled by an interrupt was not read, so the bar stops where the reading did. */
     if (ran && run->opts != NULL && run->opts->progress != NULL)
         run->opts->progress(run->opts->progress_ctx, run->report->files_done,
-                            run->report->files_examined);
+                            run->report->files_examined, run->counting);
     job_free(job);
     return rc;
 }
@@ -540,8 +540,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
                              .cancel = e->cfg.cancel,
                              .runs_inline = threads == 0};
 
+    run.counting = true;
     if (opts->progress != NULL)
-        opts->progress(opts->progress_ctx, 0, 0);
+        opts->progress(opts->progress_ctx, 0, 0, true);
     int src_rc;
     int64_t t_discover = pd_monotonic_ns();
     if (opts->limit > 0)
@@ -551,6 +552,10 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     run.report->timings.discovery_ms = (double)(pd_monotonic_ns() - t_discover - run.fold_ns -
                                                 run.driver.wait_ns - run.driver.inline_run_ns) /
                                        1e6;
+    run.counting = false;
+    if (opts->progress != NULL && src_rc == PD_OK)
+        opts->progress(opts->progress_ctx, run.report->files_done, run.report->files_examined,
+                       false);
     rc = pd_driver_finish(&run.driver);
     if (rc == PD_OK && src_rc != PD_OK && src_rc != PD_ECANCELED)
         rc = src_rc;

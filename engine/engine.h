@@ -119,8 +119,9 @@ typedef struct pd_sync_stats {
 typedef struct pd_sync_options {
     /* Full resync: ignore every skip and incremental path, replace all rows. */
     bool force_full;
-    /* Progress callback on the caller's thread after each file; may be NULL. */
-    void (*progress)(void *ctx, int64_t done, int64_t total);
+    /* Progress callback on the caller's thread after each file; may be NULL.
+     * counting is true while discovery is still finding files (total may grow). */
+    void (*progress)(void *ctx, int64_t done, int64_t total, bool counting);
     void *progress_ctx;
 } pd_sync_options;
 
@@ -160,7 +161,8 @@ typedef struct pd_diff_options {
     const char *const *agents; /* restrict to these (already validated); NULL = all */
     size_t n_agents;
     int64_t limit;             /* newest N sources; 0 = all */
-    void (*progress)(void *ctx, int64_t done, int64_t total);
+    /* As in pd_sync_options. */
+    void (*progress)(void *ctx, int64_t done, int64_t total, bool counting);
     void *progress_ctx;
     /*
      * Called once on the caller's thread after the snapshot is taken and

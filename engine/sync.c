@@ -81,6 +81,7 @@ struct sync_run {
     pd_pool *pool;
     pd_err *err;
     int64_t done;
+    bool counting; /* discovery is still finding sources (for the progress callback) */
     pd_read_ahead read_ahead;
     bool stopped; /* the archive cannot be written: later jobs are not written */
     pd_keyset ids_written; /* ids of the full writes of this run */
@@ -751,7 +752,8 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         run->done++;
     /* A job cancelled by an interrupt was not read, so the bar stops where the reading did. */
     if (ran && run->opts != NULL && run->opts->progress != NULL)
-        run->opts->progress(run->opts->progress_ctx, run->done, run->stats->files_discovered);
+        run->opts->progress(run->opts->progress_ctx, run->done, run->stats->files_discovered,
+                            run->counting);
     pd_arena_free(job->arena);
     free(job);
     return result;
@@ -868,7 +870,11 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
                              .runs_inline = threads == 0};
 
     pd_discover_drops drops = {0};
+    run.counting = true;
     int drc = pd_discover_all(e, &run.providers, discovery, sync_submit_source, &run, &drops, err);
+    run.counting = false;
+    if (opts != NULL && opts->progress != NULL && drc == PD_OK)
+        opts->progress(opts->progress_ctx, run.done, stats->files_discovered, false);
     stats->shadowed_rollouts = drops.n;
     if (drops.example != NULL)
         stats->shadowed_rollout = strdup(drops.example);

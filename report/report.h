@@ -90,12 +90,13 @@ char *pd_report_sanitize_terminal(pd_arena *a, const char *s);
 /*
  * A one-line progress bar:
  *     "\r<label>: <done>/<total>  <rate> files/s  ETA <m:ss>"
- * ending with a newline once done >= total. The label is "Re-parsing files"
- * unless pd_progress_set_label() sets another. The rate is files completed per
- * second since pd_progress_new(); the ETA shows "-:--" until the rate is
- * known. Redraws are limited to one per 100 ms, except that the first tick
- * and the tick that reaches the total always draw. A line that got shorter
- * is padded with spaces so no stale characters remain.
+ * ending with a newline once done >= total. While discovery still counts
+ * files (pd_progress_set_counting), the line has no ETA and never ends:
+ *     "\r<label>: <done> done, <total> found so far  <rate> files/s" The label is "Re-parsing
+ * files" unless pd_progress_set_label() sets another. The rate is files completed per second since
+ * pd_progress_new(); the ETA shows "-:--" until the rate is known. Redraws are limited to one per
+ * 100 ms, except that the first tick and the tick that reaches the total always draw. A line that
+ * got shorter is padded with spaces so no stale characters remain.
  *
  * The caller decides whether progress is shown at all (a terminal, text
  * output, not CI). Every function accepts NULL and then does nothing, so a
@@ -125,6 +126,8 @@ pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_cl
 void pd_progress_set_label(pd_progress *p, const char *label);
 /* Sets the number of files expected, which grows while discovery streams. */
 void pd_progress_set_total(pd_progress *p, int64_t total);
+/* Sets whether discovery is still finding files, so the total is not final. */
+void pd_progress_set_counting(pd_progress *p, bool counting);
 /* Records that done files have completed and redraws when due. */
 void pd_progress_tick(pd_progress *p, int64_t done);
 /*

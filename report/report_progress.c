@@ -31,6 +31,7 @@ struct pd_progress {
     int64_t total;
     int64_t start_ns;
     int64_t last_draw_ns;
+    bool counting;  /* discovery still finds files, so total may grow */
     bool drawn;     /* at least one line has been drawn */
     bool line_open; /* the current line has no newline yet */
     /* done and total of the last finished line, or -1 before one. A repeated
@@ -75,6 +76,12 @@ void pd_progress_set_label(pd_progress *p, const char *label)
         p->label = label;
 }
 
+void pd_progress_set_counting(pd_progress *p, bool counting)
+{
+    if (p != NULL)
+        p->counting = counting;
+}
+
 void pd_progress_set_total(pd_progress *p, int64_t total)
 {
     if (!p)
@@ -112,10 +119,17 @@ static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
 
     if (elapsed > 0)
         rate = (double)done * (double)NS_PER_SEC / (double)elapsed;
-    format_eta(eta, sizeof(eta), p->total - done, rate);
 
-    int len = fprintf(p->out, "\r%s: %" PRId64 "/%" PRId64 "  %.1f files/s  ETA %s", p->label, done,
+    int len;
+    if (p->counting) {
+        /* An ETA from a total that is still growing would be too low. */
+        len = fprintf(p->out, "\r%s: %" PRId64 " done, %" PRId64 " found so far  %.1f files/s",
+                      p->label, done, p->total, rate);
+    } else {
+        format_eta(eta, sizeof(eta), p->total - done, rate);
+        len = fprintf(p->out, "\r%s: %" PRId64 "/%" PRId64 "  %.1f files/s  ETA %s", p->label, done,
                       p->total, rate, eta);
+    }
     /* fprintf counts the leading '\r', which takes no column. */
     len = len > 0 ? len - 1 : 0;
     if (p->line_open && len < p->last_len) {
@@ -146,7 +160,7 @@ void pd_progress_tick(pd_progress *p, int64_t done)
 
     /* A total of 0 is the start of a run whose files are still being found,
      * so the line stays open until files arrive or pd_progress_free ends it. */
-    bool finished = p->total > 0 && done >= p->total;
+    bool finished = !p->counting && p->total > 0 && done >= p->total;
     if (finished && done == p->finished_done && p->total == p->finished_total)
         return;
 

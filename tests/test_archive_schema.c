@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +408,59 @@ static void test_directory_without_write_permission(void **state)
 }
 
 /*
+ * In a child process, as an unprivileged user when running as root: opens
+ * path for writing and checks that the error contains expected. Returns the
+ * child's exit status: 0 when it does, 77 when no unprivileged user can
+ * reach path's directory.
+ */
+static int create_unprivileged_fails(const char *dir, const char *path, const char *expected)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (!fx_child_drop_privileges(dir, R_OK | X_OK))
+            _exit(77);
+        pd_archive *a = NULL;
+        pd_err err = {0};
+        if (pd_archive_open(path, PD_ARCHIVE_CREATE, &a, &err) == PD_OK) {
+            pd_archive_close(a);
+            _exit(2);
+        }
+        if (strstr(err.msg, expected) == NULL) {
+            fprintf(stderr, "error \"%s\" lacks \"%s\"\n", err.msg, expected);
+            _exit(3);
+        }
+        _exit(0);
+    }
+    return fx_child_wait(pid);
+}
+
+/* sync in a place it cannot write: the error names the file or directory and the fix. */
+static void test_writer_names_unwritable_path(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "kept");
+    assert_int_equal(chmod(fx->dir, geteuid() == 0 ? 0755 : 0555), 0);
+    assert_int_equal(chmod(fx->db, 0644), 0);
+
+    char *fresh = afx_path(fx->dir, "fresh.db");
+    char no_dir[PATH_MAX + 64];
+    snprintf(no_dir, sizeof no_dir, "the directory %s is not writable", fx->dir);
+    int new_status = create_unprivileged_fails(fx->dir, fresh, no_dir);
+    int old_status = -1;
+    if (new_status != 77)
+        old_status = create_unprivileged_fails(fx->dir, fx->db, "the archive is not writable");
+    assert_int_equal(chmod(fx->dir, 0700), 0);
+    assert_false(file_exists(fresh));
+    free(fresh);
+    if (new_status == 77)
+        skip();
+    assert_int_equal(new_status, 0);
+    assert_int_equal(old_status, 0);
+}
+
+/*
  * An archive in a directory no user may write (a read-only mount in CI): with
  * no -wal file it is read as immutable, and nothing is created beside it.
  * With a -wal file but no -shm, the error names the cause and the fix.
@@ -795,6 +849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_file_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_without_write_permission, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_names_unwritable_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -505,10 +505,11 @@ typedef struct victim_hook {
 } victim_hook;
 
 /* Progress callback: changes the victim once, right after the first source is folded. */
-static void change_victim(void *ctx, int64_t done, int64_t total)
+static void change_victim(void *ctx, int64_t done, int64_t total, bool counting)
 {
     victim_hook *h = ctx;
     (void)total;
+    (void)counting;
     if (done < 1 || h->fired)
         return;
     h->fired = true;

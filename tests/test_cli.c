@@ -2552,6 +2552,9 @@ static void diff_progress_always_on_stderr(void **state)
     expect_exit(&res, 0);
     expect_err_contains(&res, "Re-parsing files:");
     expect_out_lacks(&res, "Re-parsing files:");
+    /* No ETA while discovery counts files, and one once the count is final. */
+    expect_err_contains(&res, "Re-parsing files: 0 done, 0 found so far");
+    expect_err_contains(&res, "ETA 0:00");
     cli_result_free(&res);
 }
 

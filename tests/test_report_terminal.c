@@ -331,6 +331,35 @@ static void progress_total_grows(void **state)
     pd_progress_free(p);
 }
 
+/* While discovery counts files, the line has no ETA, and catching up with the count does not end
+ * it. */
+static void progress_counting_has_no_eta(void **state)
+{
+    progress_fixture *f = *state;
+    pd_progress *p = new_bar(f, 0);
+
+    pd_progress_set_counting(p, true);
+    pd_progress_set_total(p, 4);
+    f->now_ns = 500 * MS;
+    pd_progress_tick(p, 4);
+    const char *out = written(f);
+    assert_string_equal(out, "\rRe-parsing files: 4 done, 4 found so far  8.0 files/s");
+    assert_null(strstr(out, "ETA"));
+
+    pd_progress_set_counting(p, false);
+    pd_progress_set_total(p, 10);
+    f->now_ns = 1000 * MS;
+    pd_progress_tick(p, 5);
+    out = written(f);
+    assert_non_null(strstr(out, "\rRe-parsing files: 5/10  5.0 files/s  ETA 0:01"));
+    assert_int_equal(count_char(out, '\n'), 0);
+    pd_progress_tick(p, 10);
+    out = written(f);
+    assert_int_equal(count_char(out, '\n'), 1);
+    assert_int_equal(out[strlen(out) - 1], '\n');
+    pd_progress_free(p);
+}
+
 static void progress_shorter_line_padded(void **state)
 {
     progress_fixture *f = *state;
@@ -410,6 +439,7 @@ int main(void)
         PROGRESS_TEST(progress_zero_files_finishes),
         PROGRESS_TEST(progress_zero_total_stays_open),
         PROGRESS_TEST(progress_total_grows),
+        PROGRESS_TEST(progress_counting_has_no_eta),
         PROGRESS_TEST(progress_shorter_line_padded),
         PROGRESS_TEST(progress_free_ends_open_line),
         PROGRESS_TEST(progress_null_is_noop),
