@@ -263,8 +263,12 @@ static const pd_provider *infer_provider(const char *path)
     return NULL;
 }
 
-/* Parses one file and prints its sessions; returns false after reporting a failure. */
-static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_parser *json)
+/*
+ * Parses one file and prints its sessions, and adds their messages to
+ * *n_messages. Returns false after reporting a failure.
+ */
+static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_parser *json,
+                      size_t *n_messages)
 {
     pd_err err = {0};
     pd_source_buf buf = {0};
@@ -312,6 +316,7 @@ static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_par
         }
         res.sessions[i].file_hash = hex;
         write_session(w, &res.sessions[i]);
+        *n_messages += res.sessions[i].n_messages;
     }
     ok = true;
 
@@ -387,8 +392,18 @@ int pd_cmd_parse(int argc, char **argv)
             pd_cli_error("%s: cannot tell which agent wrote this file; pass --agent claude or "
                          "--agent codex",
                          argv[i]);
-        if (p == NULL || !parse_one(&w, p, path, json))
+        size_t n_messages = 0;
+        if (p == NULL || !parse_one(&w, p, path, json, &n_messages)) {
             all_ok = false;
+        } else if (n_messages == 0 && forced != NULL) {
+            /* A wrong --agent reads every line as a record of no interest. */
+            const pd_provider *named = infer_provider(path);
+            if (named != NULL && named != forced)
+                fprintf(stderr,
+                        "parsediff: warning: %s: no message found when read as %s; its name "
+                        "suggests a %s transcript, so try --agent %s\n",
+                        argv[i], forced->name, named->name, named->name);
+        }
         free(path);
     }
     jw_close(&w, ']');

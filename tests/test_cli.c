@@ -738,6 +738,30 @@ static void parse_prints_claude_and_codex_json(void **state)
     free(codex);
 }
 
+static void parse_wrong_agent_warns(void **state)
+{
+    cli_ws *ws = *state;
+    char *codex = fx_codex_path(&ws->env, "2026/02/03", CODEX_A);
+    char *codex_text = codex_two_messages(CODEX_A);
+    fx_write(codex, codex_text);
+    free(codex_text);
+
+    cli_result res;
+    const char *as_codex[] = {"parse", "--agent", "codex", codex, NULL};
+    run_args(ws, as_codex, &res);
+    expect_exit(&res, 0);
+    expect_empty_stderr(&res);
+    cli_result_free(&res);
+
+    const char *as_claude[] = {"parse", "--agent", "claude", codex, NULL};
+    run_args(ws, as_claude, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "no message found when read as claude");
+    expect_err_contains(&res, "try --agent codex");
+    cli_result_free(&res);
+    free(codex);
+}
+
 static void parse_bad_paths_exit_three(void **state)
 {
     cli_ws *ws = *state;
@@ -2879,6 +2903,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cli_far_option_has_no_suggestion, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unknown_agent_quoted_as_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(parse_wrong_agent_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_bad_paths_exit_three, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_relative_path_and_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_after_sync_text_is_clean, setup, teardown),
