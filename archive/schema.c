@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -283,40 +284,58 @@ static bool companion_unwritable(const char *path, const char *suffix)
 
 /*
  * Fills cause with the file or directory a writer cannot write and what to
- * do (without the archive path in front), and returns true. Returns false
- * when every file sync needs is writable, and the caller then keeps
- * SQLite's own message.
+ * do, and returns true. Returns false when every file sync needs is
+ * writable, and the caller then keeps SQLite's own message alone.
  */
 static bool unwritable_cause(const pd_archive *a, pd_err *cause)
 {
-    if (access(a->path, F_OK) == 0 && access(a->path, W_OK) != 0) {
-        pd_err_set(cause, PD_ESQLITE,
-                   "the archive is not writable (%s); sync needs write access to it, so check "
-                   "its owner and mode, or pass another --db",
-                   strerror(errno));
-        return true;
-    }
     static const char *const companions[] = {"-wal", "-shm"};
-    for (size_t i = 0; i < 2; i++) {
+    char noun[PATH_MAX + 32];
+    bool is_dir = false;
+    int errnum = 0;
+
+    noun[0] = '\0';
+    if (access(a->path, F_OK) == 0 && access(a->path, W_OK) != 0) {
+        errnum = errno;
+        snprintf(noun, sizeof noun, "the archive");
+    }
+    for (size_t i = 0; noun[0] == '\0' && i < 2; i++) {
         if (companion_unwritable(a->path, companions[i])) {
-            pd_err_set(cause, PD_ESQLITE,
-                       "its %s file is not writable; sync needs write access to it, so check "
-                       "its owner and mode",
-                       companions[i]);
-            return true;
+            errnum = errno;
+            snprintf(noun, sizeof noun, "its %s file", companions[i]);
         }
     }
-    char *dir = strdup(a->path);
-    if (dir == NULL)
-        return false;
-    bool writable = access(dirname(dir), W_OK) == 0;
-    if (!writable)
+    if (noun[0] == '\0') {
+        char *copy = strdup(a->path);
+        if (copy == NULL)
+            return false;
+        /* dirname() may return a static "." instead of changing copy. */
+        const char *parent = dirname(copy);
+        bool writable = access(parent, W_OK) == 0;
+        errnum = errno;
+        snprintf(noun, sizeof noun, "the directory %s", parent);
+        free(copy);
+        if (writable)
+            return false;
+        is_dir = true;
+    }
+
+    if (is_dir && errnum == ENOENT)
+        pd_err_set(cause, PD_ESQLITE, "%s does not exist, so create it or pass another --db", noun);
+    else if (errnum == EROFS)
         pd_err_set(cause, PD_ESQLITE,
-                   "the directory %s is not writable (%s); sync creates the archive and its "
-                   "-wal and -shm files there, so pass a --db in a writable directory",
-                   dir, strerror(errno));
-    free(dir);
-    return !writable;
+                   "%s is on a read-only file system, so pass a --db on a writable one", noun);
+    else if (is_dir)
+        pd_err_set(cause, PD_ESQLITE,
+                   "%s is not writable (%s); sync creates the archive and its -wal and -shm "
+                   "files there, so pass a --db in a writable directory",
+                   noun, strerror(errnum));
+    else
+        pd_err_set(cause, PD_ESQLITE,
+                   "%s is not writable (%s); sync needs write access to it, so check its owner "
+                   "and mode",
+                   noun, strerror(errnum));
+    return true;
 }
 
 int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *err)
@@ -344,10 +363,17 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
                           operation, ARCHIVE_BUSY_TIMEOUT_MS / 1000);
     /* SQLite's messages "unable to open database file" and "attempt to write a
      * readonly database" do not name the file it could not write. */
+    int sys = a != NULL && a->db != NULL ? sqlite3_system_errno(a->db) : 0;
+    /* A new file in a directory without write permission ends in ENOENT: SQLite
+     * retries the open read-only after EACCES. */
+    bool denied = (primary == SQLITE_CANTOPEN &&
+                   (sys == EACCES || sys == EPERM || sys == EROFS || sys == ENOENT)) ||
+                  rc == SQLITE_READONLY || rc == SQLITE_READONLY_DIRECTORY ||
+                  rc == SQLITE_READONLY_CANTINIT;
     pd_err cause = {0};
-    if (a != NULL && a->path != NULL && a->flags == PD_ARCHIVE_CREATE &&
-        (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) && unwritable_cause(a, &cause))
-        return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, operation, cause.msg);
+    if (denied && a->path != NULL && a->flags == PD_ARCHIVE_CREATE && unwritable_cause(a, &cause))
+        return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s; %s", path, operation, detail,
+                          cause.msg);
     return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, operation, detail);
 }
 

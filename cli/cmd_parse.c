@@ -395,14 +395,21 @@ int pd_cmd_parse(int argc, char **argv)
         size_t n_messages = 0;
         if (p == NULL || !parse_one(&w, p, path, json, &n_messages)) {
             all_ok = false;
-        } else if (n_messages == 0 && forced != NULL) {
-            /* A wrong --agent reads every line as a record of no interest. */
+        } else if (n_messages == 0) {
+            /* The wrong agent reads every line as a record of no interest. */
             const pd_provider *named = infer_provider(path);
-            if (named != NULL && named != forced)
+            const pd_provider *other =
+                pd_provider_find(strcmp(p->name, "claude") == 0 ? "codex" : "claude");
+            if (forced != NULL && named != NULL && named != forced)
                 fprintf(stderr,
-                        "parsediff: warning: %s: no message found when read as %s; its name "
+                        "parsediff: warning: %s: no message found when read as %s; its path "
                         "suggests a %s transcript, so try --agent %s\n",
                         argv[i], forced->name, named->name, named->name);
+            else if (forced == NULL && other != NULL)
+                fprintf(stderr,
+                        "parsediff: warning: %s: no message found when read as %s (from its "
+                        "path); if it is a %s transcript, pass --agent %s\n",
+                        argv[i], p->name, other->name, other->name);
         }
         free(path);
     }

@@ -362,6 +362,16 @@ static bool stored_from_other_present_file(const pd_stored_row *row, const char 
     return pd_stat_path(row->file_path, &st) == PD_OK;
 }
 
+/* Counts a compared row that a parser newer than this binary wrote. */
+static void note_newer_row(pd_diff_report *r, const pd_stored_row *row)
+{
+    if (row->data_version <= PD_DATA_VERSION)
+        return;
+    r->n_newer_rows++;
+    if (row->data_version > r->newest_data_version)
+        r->newest_data_version = row->data_version;
+}
+
 static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_diff_session *ds)
 {
     pd_diff_report *r = run->report;
@@ -381,11 +391,7 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
         mark_visited(run, row);
     if (row != NULL && !copy && !s->needs_retry && !row->is_trashed) {
         bit_set(run->compared, row_index(run, row));
-        if (row->data_version > PD_DATA_VERSION) {
-            r->n_newer_rows++;
-            if (row->data_version > r->newest_data_version)
-                r->newest_data_version = row->data_version;
-        }
+        note_newer_row(r, row);
     }
 
     if (s->needs_retry) {
@@ -547,6 +553,7 @@ int pd_collect_sweeps(pd_diff_run *run)
             rc = add_entry(r, row->id, row->agent, row->file_path, PD_CLASS_PENDING_RESYNC,
                            REASON_STALE_PRESENCE, row->data_version, &presence, 1);
         } else {
+            note_newer_row(r, row);
             r->totals.changed++;
             rc = bump_field_count(r, "presence");
             if (rc == PD_OK)

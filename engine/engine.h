@@ -119,8 +119,13 @@ typedef struct pd_sync_stats {
 typedef struct pd_sync_options {
     /* Full resync: ignore every skip and incremental path, replace all rows. */
     bool force_full;
-    /* Progress callback on the caller's thread after each file; may be NULL.
-     * counting is true while discovery is still finding files (total may grow). */
+    /*
+     * Progress callback on the caller's thread, or NULL: after each file
+     * read (not for files an interrupt cancelled), and once more when
+     * discovery ends. done counts the files read, total the files found so
+     * far, and counting is true while discovery is still finding files.
+     * diff also calls it once with (0, 0, true) before discovery starts.
+     */
     void (*progress)(void *ctx, int64_t done, int64_t total, bool counting);
     void *progress_ctx;
 } pd_sync_options;

@@ -604,12 +604,17 @@ static void keep_pair_example(pd_sync_example *ex, const char *id, const char *a
 }
 
 /* Counts session s once, written from its file while the row's file, another copy, exists. */
-static void count_other_copy(sync_run *run, const pd_stored_row *row, const pd_session *s)
+static void count_other_copy(sync_run *run, const pd_provider *p, const pd_stored_row *row,
+                             const pd_session *s)
 {
     struct stat other;
     /* An emptied file gives no session, so it is no copy. */
     if (row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0 ||
         stat(row->file_path, &other) != 0 || !S_ISREG(other.st_mode) || other.st_size == 0)
+        return;
+    /* Discovery left the stored file out for this one, and warns about that itself. The
+     * row then stays with this file, so it does not move from copy to copy. */
+    if (p->same_dedupe_key != NULL && p->same_dedupe_key(row->file_path, s->file_path))
         return;
     pd_sync_stats *stats = run->stats;
     /* Each set counts a session once. A keyset out of memory only drops the count. */
@@ -653,7 +658,7 @@ static void note_other_copies(sync_run *run, sync_job *job)
         if (added == 1) {
             const pd_stored_row *row = pd_snapshot_find_id(run->snapshot, s->id);
             if (row != NULL)
-                count_other_copy(run, row, s);
+                count_other_copy(run, job->js.provider, row, s);
             continue;
         }
         /* An earlier job of this run wrote this id: read the row it left. */
@@ -662,7 +667,7 @@ static void note_other_copies(sync_run *run, sync_job *job)
         pd_err ignored = {0};
         if (pd_archive_load_row(run->writer, s->id, &row, job->arena, &found, &ignored) == PD_OK &&
             found)
-            count_other_copy(run, &row, s);
+            count_other_copy(run, job->js.provider, &row, s);
     }
 }
 

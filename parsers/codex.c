@@ -416,6 +416,13 @@ int pd_codex_consumed_size(const char *path, pd_json_parser *p, int64_t *out, pd
     return pd_jsonl_file_consumed_boundary(path, p, out, err);
 }
 
+static bool same_rollout_uuid(const char *a, const char *b)
+{
+    char uuid_a[37], uuid_b[37];
+    return pd_codex_uuid_from_path(a, uuid_a) && pd_codex_uuid_from_path(b, uuid_b) &&
+           strcmp(uuid_a, uuid_b) == 0;
+}
+
 const pd_provider pd_provider_codex = {
     .name = "codex",
     .file_based = true,
@@ -426,4 +433,5 @@ const pd_provider pd_provider_codex = {
     .discover = codex_discover,
     .parse = codex_parse,
     .effective_mtime = pd_codex_effective_mtime,
+    .same_dedupe_key = same_rollout_uuid,
 };

@@ -137,6 +137,13 @@ typedef struct pd_provider {
      * (Codex folds session_index.jsonl in). NULL means the transcript mtime.
      */
     int64_t (*effective_mtime)(void *shared, const char *path, int64_t transcript_mtime_ns);
+
+    /*
+     * Optional. True when the two paths share a dedupe key (for Codex, the
+     * session UUID in the file name), so discovery reads at most one of
+     * them in a run. NULL means that every path is read.
+     */
+    bool (*same_dedupe_key)(const char *a, const char *b);
 } pd_provider;
 
 /* Registry in fixed order (claude, codex). Returns the count and sets *out. */

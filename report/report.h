@@ -92,11 +92,14 @@ char *pd_report_sanitize_terminal(pd_arena *a, const char *s);
  *     "\r<label>: <done>/<total>  <rate> files/s  ETA <m:ss>"
  * ending with a newline once done >= total. While discovery still counts
  * files (pd_progress_set_counting), the line has no ETA and never ends:
- *     "\r<label>: <done> done, <total> found so far  <rate> files/s" The label is "Re-parsing
- * files" unless pd_progress_set_label() sets another. The rate is files completed per second since
- * pd_progress_new(); the ETA shows "-:--" until the rate is known. Redraws are limited to one per
- * 100 ms, except that the first tick and the tick that reaches the total always draw. A line that
- * got shorter is padded with spaces so no stale characters remain.
+ *     "\r<label>: <done> done, <total> found so far  <rate> files/s"
+ *
+ * The label is "Re-parsing files" unless pd_progress_set_label() sets
+ * another. The rate is files completed per second since pd_progress_new();
+ * the ETA shows "-:--" until the rate is known. Redraws are limited to one
+ * per 100 ms, except that the first tick and the tick that reaches the
+ * total always draw. A line that got shorter is padded with spaces so no
+ * stale characters remain.
  *
  * The caller decides whether progress is shown at all (a terminal, text
  * output, not CI). Every function accepts NULL and then does nothing, so a

@@ -421,6 +421,9 @@ static int create_unprivileged_fails(const char *dir, const char *path, const ch
     if (pid == 0) {
         if (!fx_child_drop_privileges(dir, R_OK | X_OK))
             _exit(77);
+        /* A relative path is opened from dir. */
+        if (path[0] != '/' && chdir(dir) != 0)
+            _exit(4);
         pd_archive *a = NULL;
         pd_err err = {0};
         if (pd_archive_open(path, PD_ARCHIVE_CREATE, &a, &err) == PD_OK) {
@@ -441,23 +444,29 @@ static void test_writer_names_unwritable_path(void **state)
 {
     fixture *fx = *state;
     write_fixture_session(fx, fx->db, "kept");
+    /* Root-owned 0755 and 0644 for the unprivileged user; 0555 and 0444 for a plain owner. */
     assert_int_equal(chmod(fx->dir, geteuid() == 0 ? 0755 : 0555), 0);
-    assert_int_equal(chmod(fx->db, 0644), 0);
+    assert_int_equal(chmod(fx->db, geteuid() == 0 ? 0644 : 0444), 0);
 
     char *fresh = afx_path(fx->dir, "fresh.db");
     char no_dir[PATH_MAX + 64];
     snprintf(no_dir, sizeof no_dir, "the directory %s is not writable", fx->dir);
     int new_status = create_unprivileged_fails(fx->dir, fresh, no_dir);
-    int old_status = -1;
-    if (new_status != 77)
+    int old_status = -1, relative_status = -1;
+    if (new_status != 77) {
         old_status = create_unprivileged_fails(fx->dir, fx->db, "the archive is not writable");
+        /* dirname() of a bare file name is ".", not the name itself. */
+        relative_status = create_unprivileged_fails(fx->dir, "fresh.db", "the directory . is not");
+    }
     assert_int_equal(chmod(fx->dir, 0700), 0);
+    assert_int_equal(chmod(fx->db, 0644), 0);
     assert_false(file_exists(fresh));
     free(fresh);
     if (new_status == 77)
         skip();
     assert_int_equal(new_status, 0);
     assert_int_equal(old_status, 0);
+    assert_int_equal(relative_status, 0);
 }
 
 /*

@@ -759,6 +759,17 @@ static void parse_wrong_agent_warns(void **state)
     expect_err_contains(&res, "no message found when read as claude");
     expect_err_contains(&res, "try --agent codex");
     cli_result_free(&res);
+
+    /* A rollout renamed without its prefix is taken for a Claude transcript. */
+    char *renamed = fx_fmt("%s/renamed.jsonl", ws->env.dir);
+    assert_int_equal(rename(codex, renamed), 0);
+    const char *inferred[] = {"parse", renamed, NULL};
+    run_args(ws, inferred, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "no message found when read as claude (from its path)");
+    expect_err_contains(&res, "if it is a codex transcript, pass --agent codex");
+    cli_result_free(&res);
+    free(renamed);
     free(codex);
 }
 
@@ -1140,6 +1151,14 @@ static void codex_rollout_twice_warns(void **state)
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
     expect_err_contains(&res, "1 Codex rollout, such as ");
+    /* The row moves to the rollout read and stays there: no copy warning. */
+    expect_err_lacks(&res, "in more than one file");
+    expect_err_lacks(&res, "can change with every sync");
+    cli_result_free(&res);
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "0 parsed");
+    expect_err_lacks(&res, "in more than one file");
     cli_result_free(&res);
 
     assert_int_equal(unlink(copy), 0);
@@ -2058,6 +2077,19 @@ static void diff_warns_of_newer_rows(void **state)
                             PD_DATA_VERSION + 1, PD_DATA_VERSION);
     expect_err_contains(&res, expected);
     free(expected);
+    cli_result_free(&res);
+
+    /* A row that only the newer parser emits from that transcript counts too. */
+    sql = fx_fmt("CREATE TEMP TABLE ghost AS SELECT * FROM sessions WHERE id = '%s';"
+                 "UPDATE ghost SET id = 'ghost-session';"
+                 "INSERT INTO sessions SELECT * FROM ghost;",
+                 CLAUDE_A);
+    fx_sql(ws->env.db, sql);
+    free(sql);
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "presence");
+    expect_err_contains(&res, "2 compared sessions were stored by a newer parser");
     cli_result_free(&res);
 }
 

@@ -49,7 +49,7 @@ static long long sync_files_read(const char *message)
  */
 typedef struct interrupted_command {
     const char *name;
-    const char *label;  /* "<label><done>/<total>" on the progress line */
+    const char *label;  /* "<label><done>/<total>" or "<label><done> done, ..." in progress */
     const char *marker; /* where the closing line starts */
     long long (*files_read)(const char *message);
 } interrupted_command;
@@ -65,7 +65,7 @@ static long long last_progress(const char *text, const char *stop, const char *l
     long long done = -1;
     size_t n = strlen(label);
     for (const char *at = strstr(text, label); at != NULL && at < stop; at = strstr(at + 1, label))
-        if (sscanf(at + n, "%lld/", &done) != 1)
+        if (sscanf(at + n, "%lld", &done) != 1)
             done = -1;
     return done;
 }
