@@ -105,6 +105,13 @@ static void content_m2_same_length(pd_arena *a, pd_session *stored, pd_session *
     msg(parsed, 2)->content = fx_str(a, "Fixed!");
 }
 
+/* A hand edit of the stored text that left its content_length column as it was. */
+static void content_m2_stored_text_edited(pd_arena *a, pd_session *stored, pd_session *parsed)
+{
+    (void)parsed;
+    msg(stored, 2)->content = fx_str(a, "Tampered text");
+}
+
 static void content_length_m1_only(pd_arena *a, pd_session *stored, pd_session *parsed)
 {
     (void)a, (void)stored;
@@ -353,6 +360,10 @@ static const message_case message_cases[] = {
     {"message_content equal length body", content_m2_same_length, "message_content", "see detail",
      "see detail",
      "1/3 messages differ; first at ordinal 2: body differs at equal length (6 bytes)"},
+    {"message_content stored text edited", content_m2_stored_text_edited, "message_content",
+     "see detail", "see detail",
+     "1/3 messages differ; first at ordinal 2: body differs; the stored text is 13 bytes where "
+     "its content_length says 6"},
     {"message_content length column only", content_length_m1_only, "message_content", "see detail",
      "see detail", "1/3 messages differ; first at ordinal 1: 17 -> 18 bytes"},
     {"message_content compared sanitised", content_sanitised_equal, NULL, NULL, NULL, NULL},
