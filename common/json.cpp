@@ -1376,11 +1376,6 @@ pd_json pd_json_getn_impl(pd_json obj, const char *key, size_t key_len) noexcept
     return make_element(found);
 }
 
-pd_json pd_json_get_impl(pd_json obj, const char *key) noexcept
-{
-    return pd_json_getn_impl(obj, key, strlen(key));
-}
-
 pd_json pd_json_path_impl(pd_json v, const char *dotted) noexcept
 {
     scratch component;
@@ -1722,11 +1717,6 @@ pd_json_type pd_json_type_of(pd_json v)
 pd_json pd_json_getn(pd_json obj, const char *key, size_t key_len)
 {
     return pd_json_getn_impl(obj, key, key_len);
-}
-
-pd_json pd_json_get(pd_json obj, const char *key)
-{
-    return pd_json_get_impl(obj, key);
 }
 
 pd_json pd_json_path(pd_json v, const char *dotted)

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct pd_json_parser pd_json_parser;
 
@@ -68,10 +69,14 @@ static inline bool pd_json_exists(pd_json v)
     return v.opaque[0] != 0;
 }
 
-/* Member `key` of an object (first occurrence); absent otherwise. */
-pd_json pd_json_get(pd_json obj, const char *key);
 /* Member by key given with a length (keys may contain NUL-free bytes only). */
 pd_json pd_json_getn(pd_json obj, const char *key, size_t key_len);
+/* Member `key` of an object (first occurrence); absent otherwise. Inline, so
+ * that the length of a literal key is known at compile time. */
+static inline pd_json pd_json_get(pd_json obj, const char *key)
+{
+    return pd_json_getn(obj, key, strlen(key));
+}
 /*
  * Follows a dotted path such as "message.usage" or "content.0.text": each
  * component is an object key, or a decimal index into an array.

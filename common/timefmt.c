@@ -141,22 +141,57 @@ typedef struct civil_time {
     int64_t offset_sec; /* east of UTC */
 } civil_time;
 
+/* The value of the two digits at p, or -1 when either is not a digit. */
+static int two_digits(const char *p)
+{
+    unsigned tens = (unsigned char)p[0] - '0', ones = (unsigned char)p[1] - '0';
+    return tens <= 9 && ones <= 9 ? (int)(tens * 10 + ones) : -1;
+}
+
+/*
+ * Reads "YYYY-MM-DDsHH:MM:SS" (s = sep) with two-digit hours, the shape of
+ * nearly every timestamp, in one pass over fixed offsets. Returns false
+ * without moving the cursor for any other text.
+ */
+static bool read_date_time_fixed(scan *sc, char sep, civil_time *t)
+{
+    if (sc->n - sc->pos < 19)
+        return false;
+    const char *p = sc->s + sc->pos;
+    int century = two_digits(p), year = two_digits(p + 2), month = two_digits(p + 5),
+        day = two_digits(p + 8), hour = two_digits(p + 11), minute = two_digits(p + 14),
+        second = two_digits(p + 17);
+    if (p[4] != '-' || p[7] != '-' || p[10] != sep || p[13] != ':' || p[16] != ':' ||
+        (century | year | month | day | hour | minute | second) < 0)
+        return false;
+    t->year = century * 100 + year;
+    t->month = month;
+    t->day = day;
+    t->hour = hour;
+    t->minute = minute;
+    t->second = second;
+    sc->pos += 19;
+    return true;
+}
+
 /* Reads "YYYY-MM-DD", the separator sep, and "H[H]:MM:SS". */
 static bool read_date_time(scan *sc, char sep, civil_time *t)
 {
-    if (!read_fixed(sc, 4, &t->year) || !read_char(sc, '-') || !read_fixed(sc, 2, &t->month) ||
-        !read_char(sc, '-') || !read_fixed(sc, 2, &t->day) || !read_char(sc, sep))
-        return false;
+    if (!read_date_time_fixed(sc, sep, t)) {
+        if (!read_fixed(sc, 4, &t->year) || !read_char(sc, '-') || !read_fixed(sc, 2, &t->month) ||
+            !read_char(sc, '-') || !read_fixed(sc, 2, &t->day) || !read_char(sc, sep))
+            return false;
 
-    /* Go's "15" hour field takes one or two digits. */
-    if (!read_fixed(sc, 1, &t->hour))
-        return false;
-    if (at_digit(sc))
-        t->hour = t->hour * 10 + (sc->s[sc->pos++] - '0');
+        /* Go's "15" hour field takes one or two digits. */
+        if (!read_fixed(sc, 1, &t->hour))
+            return false;
+        if (at_digit(sc))
+            t->hour = t->hour * 10 + (sc->s[sc->pos++] - '0');
 
-    if (!read_char(sc, ':') || !read_fixed(sc, 2, &t->minute) || !read_char(sc, ':') ||
-        !read_fixed(sc, 2, &t->second))
-        return false;
+        if (!read_char(sc, ':') || !read_fixed(sc, 2, &t->minute) || !read_char(sc, ':') ||
+            !read_fixed(sc, 2, &t->second))
+            return false;
+    }
 
     return t->month >= 1 && t->month <= 12 && t->day >= 1 &&
            t->day <= days_in_month(t->year, t->month) && t->hour <= 23 && t->minute <= 59 &&

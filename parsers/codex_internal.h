@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/arena.h"
 #include "common/error.h"
@@ -209,8 +210,12 @@ void pd_codex_trim(const char **s, size_t *n);
 /* Returns a sanitised arena copy of s[0..n) (never NULL unless out of memory). */
 char *pd_codex_clean(pd_arena *a, const char *s, size_t n);
 
-/* True when s[0..n) equals the NUL-terminated lit. */
-bool pd_codex_eq(const char *s, size_t n, const char *lit);
+/* True when s[0..n) equals the NUL-terminated lit. Inline, so that the
+ * length of a literal is known at compile time. */
+static inline bool pd_codex_eq(const char *s, size_t n, const char *lit)
+{
+    return n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
 
 /* ---- codex_lines.c: the line scan ------------------------------------------ */
 

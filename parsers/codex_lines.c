@@ -39,8 +39,20 @@ typedef struct line_ctx {
     pd_json payload;
     const char *payload_path; /* "payload", or "" for a bare legacy line */
     bool legacy;
-    char *timestamp; /* arena copy of the formatted envelope timestamp, or NULL */
+    bool has_time;   /* the envelope has a valid timestamp */
+    pd_time_ns time; /* that timestamp */
+    char *time_text; /* PD_TIME_FMT_MAX bytes for line_timestamp() */
 } line_ctx;
+
+/*
+ * Formats the line's timestamp into lc->time_text and returns it, or NULL
+ * when the line has none. Only lines that become messages or events need
+ * the text, so it is not formatted for every line.
+ */
+static const char *line_timestamp(const line_ctx *lc)
+{
+    return lc->has_time ? pd_time_format(lc->time, lc->time_text) : NULL;
+}
 
 static int fallback(pd_codex_builder *b, const char *why)
 {
@@ -602,10 +614,10 @@ static int handle_user_content(pd_codex_builder *b, const line_ctx *lc, const ch
         void *call_id;
         if (pd_codex_map_get(&b->wait_calls, note.agent_id, strlen(note.agent_id), &call_id)) {
             event_in in = {note.agent_id, "subagent_notification", note.status, note.text,
-                           lc->timestamp};
+                           line_timestamp(lc)};
             return append_event(b, call_id, strlen(call_id), &in);
         }
-        return hold_notification(b, &note, lc->timestamp);
+        return hold_notification(b, &note, line_timestamp(lc));
     }
 
     if (is_turn_aborted(content, n))
@@ -642,7 +654,7 @@ static int handle_user_content(pd_codex_builder *b, const line_ctx *lc, const ch
         b->may_replay_first = false;
     }
 
-    return push_message(b, "user", clean, clean_n, lc->timestamp) != NULL ? PD_OK : PD_ENOMEM;
+    return push_message(b, "user", clean, clean_n, line_timestamp(lc)) != NULL ? PD_OK : PD_ENOMEM;
 }
 
 /* Takes the cwd of a legacy <environment_context> message when none is known. */
@@ -732,8 +744,8 @@ static int handle_message_item(pd_codex_builder *b, const line_ctx *lc, const ch
         return PD_OK;
 
     if (!is_user)
-        return push_message(b, "assistant", text, text_n, lc->timestamp) != NULL ? PD_OK
-                                                                                 : PD_ENOMEM;
+        return push_message(b, "assistant", text, text_n, line_timestamp(lc)) != NULL ? PD_OK
+                                                                                      : PD_ENOMEM;
     if (lc->legacy) {
         int rc = take_legacy_cwd(b, text, text_n);
         if (rc != PD_OK)
@@ -822,7 +834,7 @@ static int handle_call(pd_codex_builder *b, const line_ctx *lc)
             return rc;
     }
 
-    pd_message *m = push_message(b, "assistant", r.content, strlen(r.content), lc->timestamp);
+    pd_message *m = push_message(b, "assistant", r.content, strlen(r.content), line_timestamp(lc));
     pd_tool_call *call = pd_arena_calloc(a, 1, sizeof *call);
     if (m == NULL || call == NULL)
         return PD_ENOMEM;
@@ -959,7 +971,7 @@ static int handle_output(pd_codex_builder *b, const line_ctx *lc, bool is_custom
             char *content = pd_codex_clean(b->arena, status_text, status_n);
             if (agent_id == NULL || content == NULL)
                 return PD_ENOMEM;
-            event_in in = {agent_id, "wait_output", status_name, content, lc->timestamp};
+            event_in in = {agent_id, "wait_output", status_name, content, line_timestamp(lc)};
             rc = append_event(b, call_id, id_n, &in);
             if (rc != PD_OK)
                 return rc;
@@ -981,7 +993,7 @@ static int handle_output(pd_codex_builder *b, const line_ctx *lc, bool is_custom
             return PD_ENOMEM;
     }
     event_in in = {NULL, is_custom ? "custom_tool_call_output" : "function_call_output", status,
-                   content, lc->timestamp};
+                   content, line_timestamp(lc)};
     return append_event(b, call_id, id_n, &in);
 }
 
@@ -1011,6 +1023,45 @@ static int handle_response_item(pd_codex_builder *b, const line_ctx *lc)
  * archive's usage shape counts cache reads separately, so the cached part
  * is subtracted from the input.
  */
+/* Writes v in decimal at p and returns the end; p needs 20 bytes. */
+static char *put_int(char *p, int64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    /* Negated as unsigned, so INT64_MIN has a magnitude too. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *p++ = '-';
+    while (n > 0)
+        *p++ = digits[--n];
+    return p;
+}
+
+static char *put_text(char *p, const char *text)
+{
+    size_t n = strlen(text);
+    memcpy(p, text, n);
+    return p + n;
+}
+
+/* The archive's usage JSON, written without printf: this runs for every token count. */
+static char *usage_json(pd_arena *a, int64_t cached, int64_t uncached, int64_t output)
+{
+    char json[128];
+    char *p = put_text(json, "{\"cache_read_input_tokens\":");
+    p = put_int(p, cached);
+    p = put_text(p, ",\"input_tokens\":");
+    p = put_int(p, uncached);
+    p = put_text(p, ",\"output_tokens\":");
+    p = put_int(p, output);
+    *p++ = '}';
+    return pd_arena_strndup(a, json, (size_t)(p - json));
+}
+
 static int apply_usage(pd_codex_builder *b, pd_message *m, pd_json usage)
 {
     int64_t input = pd_json_int(pd_json_get(usage, "input_tokens"));
@@ -1026,9 +1077,7 @@ static int apply_usage(pd_codex_builder *b, pd_message *m, pd_json usage)
         uncached = 0;
     if (__builtin_add_overflow(uncached, cached, &context))
         context = cached < 0 ? INT64_MIN : INT64_MAX;
-    m->token_usage = pd_arena_sprintf(
-        b->arena, "{\"cache_read_input_tokens\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld}",
-        (long long)cached, (long long)uncached, (long long)output);
+    m->token_usage = usage_json(b->arena, cached, uncached, output);
     if (m->token_usage == NULL)
         return PD_ENOMEM;
     m->output_tokens = output;
@@ -1170,9 +1219,9 @@ static line_kind classify(pd_json root, line_ctx *lc, const char **type_name)
 
 int pd_codex_process_line(pd_codex_builder *b, pd_json root)
 {
-    line_ctx lc = {0};
-    const char *type_name = NULL;
     char ts_buf[PD_TIME_FMT_MAX];
+    line_ctx lc = {.time_text = ts_buf};
+    const char *type_name = NULL;
     size_t ts_n;
     const char *ts = str_of(pd_json_get(root, "timestamp"), &ts_n);
     pd_time_ns t;
@@ -1185,7 +1234,8 @@ int pd_codex_process_line(pd_codex_builder *b, pd_json root)
         }
         b->ended_ns = t;
         b->have_ended = true;
-        lc.timestamp = pd_time_format(t, ts_buf);
+        lc.has_time = true;
+        lc.time = t;
     }
 
     line_kind kind = classify(root, &lc, &type_name);

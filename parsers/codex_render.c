@@ -44,12 +44,6 @@ char *pd_codex_clean(pd_arena *a, const char *s, size_t n)
     return pd_utf8_sanitize(a, s, n, NULL);
 }
 
-bool pd_codex_eq(const char *s, size_t n, const char *lit)
-{
-    size_t lit_n = strlen(lit);
-    return n == lit_n && memcmp(s, lit, n) == 0;
-}
-
 char *pd_codex_truncate(pd_arena *a, const char *s, size_t n, size_t max_runes)
 {
     if (n <= max_runes || pd_utf8_rune_count(s, n) <= max_runes)

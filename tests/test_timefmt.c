@@ -112,6 +112,8 @@ static void parse_single_digit_hour(void **state)
 {
     (void)state;
     expect_parse("2024-01-01T9:00:00Z", JAN_2024 * NS + 9 * 3600 * NS);
+    expect_parse("2024-01-01T09:00:00Z", JAN_2024 * NS + 9 * 3600 * NS);
+    expect_parse("2024-01-01 9:00:00", JAN_2024 * NS + 9 * 3600 * NS);
 }
 
 static void parse_range_checks(void **state)
@@ -142,6 +144,9 @@ static void parse_rejects_garbage(void **state)
     expect_reject("2024-1-01T00:00:00Z");
     expect_reject(" 2024-01-01T00:00:00Z");
     expect_reject("2024-01-01t00:00:00Z");
+    expect_reject("2024-0a-01T00:00:00Z");
+    expect_reject("2024-01-01T0a:00:00Z");
+    expect_reject("2024-01-01T00:00:/0Z");
     expect_reject("2024-01-01T00:00:00z");
 }
 
