@@ -25,6 +25,7 @@
  * Thread-safety: no shared state. A request's arena and parser belong to
  * the calling thread.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -88,22 +89,33 @@ typedef struct member_name {
 #define MEMBER(lit) {lit, sizeof lit - 1}
 /* clang-format on */
 
+/* Names up to this long are indexed by length; every wanted key is shorter. */
+#define PICK_MAX_NAME 32
+
 static void pick_members(pd_json obj, const member_name *keys, size_t n_keys, pd_json *out)
 {
     pd_json_iter it;
     pd_json key, value;
+    /* by_length[n]: a bit per key of length n, so that a member is compared
+     * with the few keys of its own length only. */
+    uint32_t by_length[PICK_MAX_NAME] = {0};
 
     memset(out, 0, n_keys * sizeof *out);
     if (pd_json_type_of(obj) != PD_JSON_OBJECT)
         return;
+    for (size_t i = 0; i < n_keys; i++) {
+        assert(keys[i].n > 0 && keys[i].n < PICK_MAX_NAME);
+        by_length[keys[i].n] |= 1u << i;
+    }
     it = pd_json_iter_begin(obj);
     while (pd_json_iter_next(&it, &key, &value)) {
         const char *name;
         size_t len;
-        if (!pd_json_str(key, &name, &len) || len == 0)
+        if (!pd_json_str(key, &name, &len) || len == 0 || len >= PICK_MAX_NAME)
             continue;
-        for (size_t i = 0; i < n_keys; i++) {
-            if (len == keys[i].n && name[0] == keys[i].s[0] && memcmp(name, keys[i].s, len) == 0) {
+        for (uint32_t candidates = by_length[len]; candidates != 0; candidates &= candidates - 1) {
+            unsigned i = (unsigned)__builtin_ctz(candidates);
+            if (name[0] == keys[i].s[0] && memcmp(name, keys[i].s, len) == 0) {
                 if (!pd_json_exists(out[i]))
                     out[i] = value;
                 break;
