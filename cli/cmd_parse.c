@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
@@ -329,7 +330,7 @@ out:
     return ok;
 }
 
-int pd_cmd_parse(int argc, char **argv)
+static int parse_command(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"agent", required_argument, NULL, 'a'},
@@ -425,4 +426,54 @@ int pd_cmd_parse(int argc, char **argv)
         return PD_EXIT_RUNTIME;
     }
     return all_ok ? PD_EXIT_OK : PD_EXIT_RUNTIME;
+}
+
+/* True when arg, which starts with '-', names a file rather than options. */
+static bool looks_like_file(const char *arg)
+{
+    return access(arg, F_OK) == 0 || strchr(arg, '/') != NULL || strstr(arg, ".jsonl") != NULL;
+}
+
+/*
+ * Claude project directories start with '-' ("-home-me-src-app"), so a
+ * transcript path given relative to the projects directory looks like a
+ * cluster of short options, and "-home-..." would even print the help.
+ * Before "--", an argument of one '-' and more characters that exists or
+ * looks like a path is a file, and is passed on as "./ARG".
+ */
+int pd_cmd_parse(int argc, char **argv)
+{
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    if (args == NULL) {
+        pd_cli_error("out of memory");
+        return PD_EXIT_RUNTIME;
+    }
+    bool options = true;
+    int rc = PD_EXIT_OK;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (options && strcmp(arg, "--") == 0)
+            options = false;
+        bool dashed_file = options && i > 0 && arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' &&
+                           strcmp(arg, "-h") != 0 && looks_like_file(arg);
+        /* The value of --agent is not a file. */
+        if (dashed_file && strcmp(argv[i - 1], "--agent") == 0)
+            dashed_file = false;
+        args[i] = dashed_file ? malloc(strlen(arg) + 3) : strdup(arg);
+        if (args[i] == NULL) {
+            pd_cli_error("out of memory");
+            rc = PD_EXIT_RUNTIME;
+            break;
+        }
+        if (dashed_file) {
+            memcpy(args[i], "./", 2);
+            memcpy(args[i] + 2, arg, strlen(arg) + 1);
+        }
+    }
+    if (rc == PD_EXIT_OK)
+        rc = parse_command(argc, args);
+    for (int i = 0; i < argc; i++)
+        free(args[i]);
+    free(args);
+    return rc;
 }

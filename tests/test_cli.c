@@ -852,6 +852,29 @@ static void parse_relative_path_and_directory(void **state)
     expect_err_contains(&res, "sessions-dir: is a directory; pass transcript files");
     expect_err_lacks(&res, "cannot tell which agent");
     cli_result_free(&res);
+
+    /* From the projects directory a path starts with '-': a file, not options (nor -h). */
+    char *projects = fx_fmt("%s/claude", ws->env.dir);
+    ws->child_cwd = projects;
+    char *dashed = fx_fmt("-home-tess-src-orbit/%s.jsonl", CLAUDE_B);
+    const char *dashed_args[] = {"parse", dashed, NULL};
+    run_args(ws, dashed_args, &res);
+    expect_exit(&res, 0);
+    expect_out_lacks(&res, "Usage:");
+    parser = pd_json_parser_new();
+    assert_non_null(parser);
+    root = parse_stdout_json(parser, &res);
+    assert_json_text(pd_json_at(pd_json_get(root, "sessions"), 0), "file_path", claude);
+    pd_json_parser_free(parser);
+    cli_result_free(&res);
+    const char *typo_args[] = {"parse", "-x", NULL};
+    run_args(ws, typo_args, &res);
+    expect_exit(&res, 2);
+    expect_err_contains(&res, "unknown option \"-x\"");
+    cli_result_free(&res);
+    ws->child_cwd = ws->env.dir;
+    free(dashed);
+    free(projects);
     free(directory);
     free(relative);
     free(claude);
