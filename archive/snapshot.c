@@ -334,6 +334,16 @@ size_t pd_snapshot_count(const pd_snapshot *s)
     return s->n_rows;
 }
 
+size_t pd_snapshot_path_count(const pd_snapshot *s)
+{
+    return s->n_groups;
+}
+
+const pd_stored_row *pd_snapshot_path_row(const pd_snapshot *s, size_t g)
+{
+    return &s->rows[s->path_rows[s->groups[g].start]];
+}
+
 const pd_stored_row *pd_snapshot_row(const pd_snapshot *s, size_t i)
 {
     if (i >= s->n_rows)

@@ -388,11 +388,9 @@ static void on_after_snapshot(void *ctx)
     ((phase_clock *)ctx)->snapshot_at = pd_proc_now();
 }
 
-static void on_progress(void *ctx, int64_t done, int64_t total, bool counting)
+static void on_progress(void *ctx, const pd_progress_info *info)
 {
-    (void)done;
-    (void)total;
-    (void)counting;
+    (void)info;
     phase_clock *clock = ctx;
     double now = pd_proc_now();
     if (clock->first_progress_at == 0.0)

@@ -58,12 +58,12 @@ typedef struct diff_progress {
     pd_progress *bar;
 } diff_progress;
 
-static void on_progress(void *ctx, int64_t done, int64_t total, bool counting)
+static void on_progress(void *ctx, const pd_progress_info *info)
 {
     diff_progress *dp = ctx;
-    pd_progress_set_counting(dp->bar, counting);
-    pd_progress_set_total(dp->bar, total);
-    pd_progress_tick(dp->bar, done);
+    pd_progress_set_counting(dp->bar, info->counting, info->expected);
+    pd_progress_set_total(dp->bar, info->found);
+    pd_progress_tick(dp->bar, info->done);
 }
 
 /*

@@ -35,12 +35,12 @@ typedef struct sync_progress {
     pd_progress *bar;
 } sync_progress;
 
-static void on_progress(void *ctx, int64_t done, int64_t total, bool counting)
+static void on_progress(void *ctx, const pd_progress_info *info)
 {
     sync_progress *sp = ctx;
-    pd_progress_set_counting(sp->bar, counting);
-    pd_progress_set_total(sp->bar, total);
-    pd_progress_tick(sp->bar, done);
+    pd_progress_set_counting(sp->bar, info->counting, info->expected);
+    pd_progress_set_total(sp->bar, info->found);
+    pd_progress_tick(sp->bar, info->done);
 }
 
 /* The layout of an agent's transcripts under its root, for the warning below. */

@@ -279,6 +279,17 @@ static int submit_job(pd_diff_run *run, const pd_job_source *js)
     return rc;
 }
 
+static void report_progress(const pd_diff_run *run)
+{
+    if (run->opts == NULL || run->opts->progress == NULL)
+        return;
+    pd_progress_info info = {.done = run->report->files_done,
+                             .found = run->report->files_examined,
+                             .expected = run->expected,
+                             .counting = run->counting};
+    run->opts->progress(run->opts->progress_ctx, &info);
+}
+
 static int diff_fold(void *ctx, void *job_, bool ran)
 {
     pd_diff_run *run = ctx;
@@ -296,9 +307,8 @@ static int diff_fold(void *ctx, void *job_, bool ran)
     }
     run->fold_ns += pd_monotonic_ns() - t0;
     /* A job cancelled by an interrupt was not read, so the bar stops where the reading did. */
-    if (ran && run->opts != NULL && run->opts->progress != NULL)
-        run->opts->progress(run->opts->progress_ctx, run->report->files_done,
-                            run->report->files_examined, run->counting);
+    if (ran)
+        report_progress(run);
     job_free(job);
     return rc;
 }
@@ -541,8 +551,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
                              .runs_inline = threads == 0};
 
     run.counting = true;
-    if (opts->progress != NULL)
-        opts->progress(opts->progress_ctx, 0, 0, true);
+    /* With --limit the total is known before the first file is read. */
+    run.expected = opts->limit > 0 ? 0 : pd_stored_sources(run.snapshot, &run.providers);
+    report_progress(&run);
     int src_rc;
     int64_t t_discover = pd_monotonic_ns();
     if (opts->limit > 0)
@@ -553,9 +564,8 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
                                                 run.driver.wait_ns - run.driver.inline_run_ns) /
                                        1e6;
     run.counting = false;
-    if (opts->progress != NULL && src_rc == PD_OK)
-        opts->progress(opts->progress_ctx, run.report->files_done, run.report->files_examined,
-                       false);
+    if (src_rc == PD_OK)
+        report_progress(&run);
     rc = pd_driver_finish(&run.driver);
     if (rc == PD_OK && src_rc != PD_OK && src_rc != PD_ECANCELED)
         rc = src_rc;

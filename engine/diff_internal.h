@@ -60,7 +60,8 @@ struct pd_diff_run {
     uint8_t *missing;     /* one bit per snapshot row: found missing by the presence sweep */
     pd_strset cut;        /* paths dropped by --limit (keys in the discovery arena) */
     bool sets_ready;
-    bool counting; /* discovery is still finding sources (for the progress callback) */
+    bool counting;    /* discovery is still finding sources (for the progress callback) */
+    int64_t expected; /* stored sources of the run's agents, for the progress callback */
     pd_json_parser *collector_json; /* for the Codex consumed-boundary check */
     int64_t total_hint;
     int64_t fold_ns; /* time spent folding jobs so far */

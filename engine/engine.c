@@ -446,6 +446,22 @@ void pd_read_ahead_queue(pd_read_ahead *ra, const char *path)
 
 /* ---- providers and discovery ----------------------------------------------- */
 
+int64_t pd_stored_sources(const pd_snapshot *snap, const pd_run_providers *rp)
+{
+    int64_t n = 0;
+    size_t paths = snap != NULL ? pd_snapshot_path_count(snap) : 0;
+    for (size_t g = 0; g < paths; g++) {
+        const char *agent = pd_snapshot_path_row(snap, g)->agent;
+        for (size_t i = 0; agent != NULL && i < rp->n; i++) {
+            if (strcmp(agent, rp->list[i]->name) == 0) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
 static bool agent_requested(const char *name, const char *const *agents, size_t n_agents)
 {
     if (agents == NULL || n_agents == 0)

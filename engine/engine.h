@@ -116,17 +116,25 @@ typedef struct pd_sync_stats {
     bool interrupted;
 } pd_sync_stats;
 
+/* What the progress callback of sync and diff receives. */
+typedef struct pd_progress_info {
+    int64_t done;     /* files read so far */
+    int64_t found;    /* files discovery has found so far */
+    int64_t expected; /* files of the run's agents the archive has rows for, 0 when none:
+                         an estimate of the total while discovery still runs */
+    bool counting;    /* discovery is still finding files, so found can grow */
+} pd_progress_info;
+
 typedef struct pd_sync_options {
     /* Full resync: ignore every skip and incremental path, replace all rows. */
     bool force_full;
     /*
      * Progress callback on the caller's thread, or NULL: after each file
      * read (not for files an interrupt cancelled), and once more when
-     * discovery ends. done counts the files read, total the files found so
-     * far, and counting is true while discovery is still finding files.
-     * diff also calls it once with (0, 0, true) before discovery starts.
+     * discovery ends. diff also calls it once with nothing done or found
+     * before discovery starts.
      */
-    void (*progress)(void *ctx, int64_t done, int64_t total, bool counting);
+    void (*progress)(void *ctx, const pd_progress_info *info);
     void *progress_ctx;
 } pd_sync_options;
 
@@ -167,7 +175,7 @@ typedef struct pd_diff_options {
     size_t n_agents;
     int64_t limit;             /* newest N sources; 0 = all */
     /* As in pd_sync_options. */
-    void (*progress)(void *ctx, int64_t done, int64_t total, bool counting);
+    void (*progress)(void *ctx, const pd_progress_info *info);
     void *progress_ctx;
     /*
      * Called once on the caller's thread after the snapshot is taken and

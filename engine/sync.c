@@ -81,7 +81,8 @@ struct sync_run {
     pd_pool *pool;
     pd_err *err;
     int64_t done;
-    bool counting; /* discovery is still finding sources (for the progress callback) */
+    bool counting;    /* discovery is still finding sources (for the progress callback) */
+    int64_t expected; /* stored sources of the run's agents, for the progress callback */
     pd_read_ahead read_ahead;
     bool stopped; /* the archive cannot be written: later jobs are not written */
     pd_keyset ids_written; /* ids of the full writes of this run */
@@ -692,6 +693,17 @@ static void warn_shrunk(const sync_job *job)
                job->js.src.path, (long long)job->stored_size, (long long)job->now_size);
 }
 
+static void report_progress(const sync_run *run)
+{
+    if (run->opts == NULL || run->opts->progress == NULL)
+        return;
+    pd_progress_info info = {.done = run->done,
+                             .found = run->stats->files_discovered,
+                             .expected = run->expected,
+                             .counting = run->counting};
+    run->opts->progress(run->opts->progress_ctx, &info);
+}
+
 static int sync_fold(void *ctx, void *job_, bool ran)
 {
     sync_run *run = ctx;
@@ -753,12 +765,11 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         }
     }
 
-    if (ran)
-        run->done++;
     /* A job cancelled by an interrupt was not read, so the bar stops where the reading did. */
-    if (ran && run->opts != NULL && run->opts->progress != NULL)
-        run->opts->progress(run->opts->progress_ctx, run->done, run->stats->files_discovered,
-                            run->counting);
+    if (ran) {
+        run->done++;
+        report_progress(run);
+    }
     pd_arena_free(job->arena);
     free(job);
     return result;
@@ -876,10 +887,11 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
 
     pd_discover_drops drops = {0};
     run.counting = true;
+    run.expected = pd_stored_sources(run.snapshot, &run.providers);
     int drc = pd_discover_all(e, &run.providers, discovery, sync_submit_source, &run, &drops, err);
     run.counting = false;
-    if (opts != NULL && opts->progress != NULL && drc == PD_OK)
-        opts->progress(opts->progress_ctx, run.done, stats->files_discovered, false);
+    if (drc == PD_OK)
+        report_progress(&run);
     stats->shadowed_rollouts = drops.n;
     if (drops.example != NULL)
         stats->shadowed_rollout = strdup(drops.example);

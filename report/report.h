@@ -91,7 +91,10 @@ char *pd_report_sanitize_terminal(pd_arena *a, const char *s);
  * A one-line progress bar:
  *     "\r<label>: <done>/<total>  <rate> files/s  ETA <m:ss>"
  * ending with a newline once done >= total. While discovery still counts
- * files (pd_progress_set_counting), the line has no ETA and never ends:
+ * files (pd_progress_set_counting), the line never ends, and it shows the
+ * expected total and ETA as estimates when one larger than the files found
+ * is known, or no ETA:
+ *     "\r<label>: <done>/~<expected>  <rate> files/s  ETA ~<m:ss>"
  *     "\r<label>: <done> done, <total> found so far  <rate> files/s"
  *
  * The label is "Re-parsing files" unless pd_progress_set_label() sets
@@ -129,8 +132,11 @@ pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_cl
 void pd_progress_set_label(pd_progress *p, const char *label);
 /* Sets the number of files expected, which grows while discovery streams. */
 void pd_progress_set_total(pd_progress *p, int64_t total);
-/* Sets whether discovery is still finding files, so the total is not final. */
-void pd_progress_set_counting(pd_progress *p, bool counting);
+/*
+ * Sets whether discovery is still finding files, so the total is not final,
+ * and a guess at the final total (0 when there is none).
+ */
+void pd_progress_set_counting(pd_progress *p, bool counting, int64_t expected);
 /* Records that done files have completed and redraws when due. */
 void pd_progress_tick(pd_progress *p, int64_t done);
 /*

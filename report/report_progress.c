@@ -32,6 +32,7 @@ struct pd_progress {
     int64_t start_ns;
     int64_t last_draw_ns;
     bool counting;  /* discovery still finds files, so total may grow */
+    int64_t expected; /* a guess at the final total while counting, or 0 */
     bool drawn;     /* at least one line has been drawn */
     bool line_open; /* the current line has no newline yet */
     /* done and total of the last finished line, or -1 before one. A repeated
@@ -76,10 +77,12 @@ void pd_progress_set_label(pd_progress *p, const char *label)
         p->label = label;
 }
 
-void pd_progress_set_counting(pd_progress *p, bool counting)
+void pd_progress_set_counting(pd_progress *p, bool counting, int64_t expected)
 {
-    if (p != NULL)
-        p->counting = counting;
+    if (p == NULL)
+        return;
+    p->counting = counting;
+    p->expected = expected < 0 ? 0 : expected;
 }
 
 void pd_progress_set_total(pd_progress *p, int64_t total)
@@ -121,8 +124,12 @@ static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
         rate = (double)done * (double)NS_PER_SEC / (double)elapsed;
 
     int len;
-    if (p->counting) {
-        /* An ETA from a total that is still growing would be too low. */
+    if (p->counting && p->expected > p->total && p->expected > done) {
+        /* The files found so far are too few for an ETA, so the guess stands in, marked "~". */
+        format_eta(eta, sizeof(eta), p->expected - done, rate);
+        len = fprintf(p->out, "\r%s: %" PRId64 "/~%" PRId64 "  %.1f files/s  ETA %s%s", p->label,
+                      done, p->expected, rate, eta[0] == '-' ? "" : "~", eta);
+    } else if (p->counting) {
         len = fprintf(p->out, "\r%s: %" PRId64 " done, %" PRId64 " found so far  %.1f files/s",
                       p->label, done, p->total, rate);
     } else {

@@ -505,12 +505,10 @@ typedef struct victim_hook {
 } victim_hook;
 
 /* Progress callback: changes the victim once, right after the first source is folded. */
-static void change_victim(void *ctx, int64_t done, int64_t total, bool counting)
+static void change_victim(void *ctx, const pd_progress_info *info)
 {
     victim_hook *h = ctx;
-    (void)total;
-    (void)counting;
-    if (done < 1 || h->fired)
+    if (info->done < 1 || h->fired)
         return;
     h->fired = true;
 

@@ -2631,8 +2631,10 @@ static void diff_progress_always_on_stderr(void **state)
     expect_exit(&res, 0);
     expect_err_contains(&res, "Re-parsing files:");
     expect_out_lacks(&res, "Re-parsing files:");
-    /* No ETA while discovery counts files, and one once the count is final. */
-    expect_err_contains(&res, "Re-parsing files: 0 done, 0 found so far");
+    /* While discovery counts files the archive's 3 stored files are the
+     * estimated total, and the count is exact once discovery is done. */
+    expect_err_contains(&res, "Re-parsing files: 0/~3  0.0 files/s  ETA -:--");
+    expect_err_contains(&res, "Re-parsing files: 3/3 ");
     expect_err_contains(&res, "ETA 0:00");
     cli_result_free(&res);
 }

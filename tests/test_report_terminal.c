@@ -338,7 +338,7 @@ static void progress_counting_has_no_eta(void **state)
     progress_fixture *f = *state;
     pd_progress *p = new_bar(f, 0);
 
-    pd_progress_set_counting(p, true);
+    pd_progress_set_counting(p, true, 0);
     pd_progress_set_total(p, 4);
     f->now_ns = 500 * MS;
     pd_progress_tick(p, 4);
@@ -346,7 +346,7 @@ static void progress_counting_has_no_eta(void **state)
     assert_string_equal(out, "\rRe-parsing files: 4 done, 4 found so far  8.0 files/s");
     assert_null(strstr(out, "ETA"));
 
-    pd_progress_set_counting(p, false);
+    pd_progress_set_counting(p, false, 0);
     pd_progress_set_total(p, 10);
     f->now_ns = 1000 * MS;
     pd_progress_tick(p, 5);
@@ -357,6 +357,31 @@ static void progress_counting_has_no_eta(void **state)
     out = written(f);
     assert_int_equal(count_char(out, '\n'), 1);
     assert_int_equal(out[strlen(out) - 1], '\n');
+    pd_progress_free(p);
+}
+
+/* A guess at the total, such as the archive's stored files, gives an estimated ETA while counting.
+ */
+static void progress_counting_estimates_from_expected(void **state)
+{
+    progress_fixture *f = *state;
+    pd_progress *p = new_bar(f, 0);
+
+    pd_progress_set_counting(p, true, 100);
+    pd_progress_tick(p, 0);
+    assert_string_equal(written(f), "\rRe-parsing files: 0/~100  0.0 files/s  ETA -:--");
+    pd_progress_set_total(p, 10);
+    f->now_ns = 1000 * MS;
+    pd_progress_tick(p, 5);
+    const char *out = written(f);
+    assert_non_null(strstr(out, "\rRe-parsing files: 5/~100  5.0 files/s  ETA ~0:19"));
+    /* Found past the guess: back to the plain count. */
+    pd_progress_set_total(p, 120);
+    f->now_ns = 2000 * MS;
+    pd_progress_tick(p, 10);
+    out = written(f);
+    assert_non_null(strstr(out, "\rRe-parsing files: 10 done, 120 found so far  5.0 files/s"));
+    assert_int_equal(count_char(out, '\n'), 0);
     pd_progress_free(p);
 }
 
@@ -440,6 +465,7 @@ int main(void)
         PROGRESS_TEST(progress_zero_total_stays_open),
         PROGRESS_TEST(progress_total_grows),
         PROGRESS_TEST(progress_counting_has_no_eta),
+        PROGRESS_TEST(progress_counting_estimates_from_expected),
         PROGRESS_TEST(progress_shorter_line_padded),
         PROGRESS_TEST(progress_free_ends_open_line),
         PROGRESS_TEST(progress_null_is_noop),
