@@ -525,7 +525,7 @@ static const char *final_sweep_reason(const pd_diff_run *run, const pd_stored_ro
     if (row->file_path == NULL || row->file_path[0] == '\0')
         return "source missing";
     if (pd_strset_has(&run->cut, row->file_path))
-        return "not sampled (--limit)";
+        return PD_REASON_NOT_SAMPLED;
     pd_stat_info st;
     const char *path = row->file_path;
     if (pd_stat_path(path, &st) != PD_OK)

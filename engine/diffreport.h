@@ -50,6 +50,9 @@ typedef struct pd_field_diffs {
     size_t cap;
 } pd_field_diffs;
 
+/* The reason of a stored session that --limit left out of the sample. */
+#define PD_REASON_NOT_SAMPLED "not sampled (--limit)"
+
 typedef struct pd_diff_entry {
     char *session_id; /* NULL for an unattributed parse error */
     char *agent;

@@ -498,11 +498,21 @@ static void write_session_section(text_ctx *ctx, const pd_diff_report *r, pd_dif
     fprintf(ctx->out, "%s\n", title);
 
     if (ctx->verbose) {
+        /* A small --limit sample would otherwise list nearly the whole archive here. */
+        size_t not_sampled = 0;
         for (size_t i = 0; i < r->n_sessions; i++) {
             const pd_diff_entry *e = &r->sessions[i];
-            if (e->cls == cls && (!with_fields_only || e->n_fields > 0))
+            if (e->cls != cls || (with_fields_only && e->n_fields == 0))
+                continue;
+            if (cls == PD_CLASS_SKIPPED && e->reason != NULL &&
+                strcmp(e->reason, PD_REASON_NOT_SAMPLED) == 0)
+                not_sampled++;
+            else
                 write_verbose_block(ctx, e);
         }
+        if (not_sampled > 0)
+            fprintf(ctx->out, "  %zu stored session%s not sampled by --limit (--json lists %s)\n",
+                    not_sampled, not_sampled == 1 ? "" : "s", not_sampled == 1 ? "it" : "them");
         fputc('\n', ctx->out);
         return;
     }
