@@ -122,8 +122,8 @@ const pd_stored_row *pd_snapshot_find_id(const pd_snapshot *s, const char *id);
 size_t pd_snapshot_find_path(const pd_snapshot *s, const char *path, const size_t **out);
 /* Number of distinct file_path values among the rows. */
 size_t pd_snapshot_path_count(const pd_snapshot *s);
-/* The first row (in snapshot order) of the g-th distinct file_path; g < pd_snapshot_path_count(s).
- */
+/* The first row, in snapshot order, of distinct file_path number g
+ * (g < pd_snapshot_path_count(s)). */
 const pd_stored_row *pd_snapshot_path_row(const pd_snapshot *s, size_t g);
 /* Heap bytes held by the snapshot: rows, strings and both indexes. */
 size_t pd_snapshot_bytes(const pd_snapshot *s);

@@ -552,7 +552,8 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
 
     run.counting = true;
     /* With --limit the total is known before the first file is read. */
-    run.expected = opts->limit > 0 ? 0 : pd_stored_sources(run.snapshot, &run.providers);
+    if (opts->progress != NULL && opts->limit <= 0)
+        run.expected = pd_stored_sources(run.snapshot, &run.providers);
     report_progress(&run);
     int src_rc;
     int64_t t_discover = pd_monotonic_ns();
