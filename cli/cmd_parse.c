@@ -428,6 +428,13 @@ static int parse_command(int argc, char **argv)
     return all_ok ? PD_EXIT_OK : PD_EXIT_RUNTIME;
 }
 
+/* True for --agent and the abbreviations of it that getopt_long accepts. */
+static bool is_agent_option(const char *arg)
+{
+    size_t n = strlen(arg);
+    return n >= 3 && n <= strlen("--agent") && strncmp(arg, "--agent", n) == 0;
+}
+
 /* True when arg, which starts with '-', names a file rather than options. */
 static bool looks_like_file(const char *arg)
 {
@@ -457,7 +464,7 @@ int pd_cmd_parse(int argc, char **argv)
         bool dashed_file = options && i > 0 && arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' &&
                            strcmp(arg, "-h") != 0 && looks_like_file(arg);
         /* The value of --agent is not a file. */
-        if (dashed_file && strcmp(argv[i - 1], "--agent") == 0)
+        if (dashed_file && is_agent_option(argv[i - 1]))
             dashed_file = false;
         args[i] = dashed_file ? malloc(strlen(arg) + 3) : strdup(arg);
         if (args[i] == NULL) {

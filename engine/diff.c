@@ -449,7 +449,8 @@ static int submit_limited(pd_diff_run *run, pd_arena *discovery, pd_err *err)
             }
         }
     }
-    run->total_hint = (int64_t)keep;
+    /* The files to read are known now, before the first is submitted. */
+    run->expected = (int64_t)keep;
     for (size_t i = 0; i < keep && rc == PD_OK; i++)
         rc = submit_job(run, &g.items[order[i]]);
 
@@ -551,9 +552,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
                              .runs_inline = threads == 0};
 
     run.counting = true;
-    /* With --limit the total is known before the first file is read. */
+    /* With --limit, submit_limited() sets the total once it has sorted the files. */
     if (opts->progress != NULL && opts->limit <= 0)
-        run.expected = pd_stored_sources(run.snapshot, &run.providers);
+        run.expected = pd_stored_sources(e, run.snapshot, &run.providers);
     report_progress(&run);
     int src_rc;
     int64_t t_discover = pd_monotonic_ns();

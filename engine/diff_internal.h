@@ -63,7 +63,6 @@ struct pd_diff_run {
     bool counting;    /* discovery is still finding sources (for the progress callback) */
     int64_t expected; /* stored sources of the run's agents, for the progress callback */
     pd_json_parser *collector_json; /* for the Codex consumed-boundary check */
-    int64_t total_hint;
     int64_t fold_ns; /* time spent folding jobs so far */
 };
 

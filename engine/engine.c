@@ -446,18 +446,36 @@ void pd_read_ahead_queue(pd_read_ahead *ra, const char *path)
 
 /* ---- providers and discovery ----------------------------------------------- */
 
-int64_t pd_stored_sources(const pd_snapshot *snap, const pd_run_providers *rp)
+/* True when path lies below a root of agent among the run's providers. */
+static bool under_agent_root(const pd_engine *e, const pd_run_providers *rp, const char *agent,
+                             const char *path)
+{
+    bool requested = false;
+    for (size_t i = 0; i < rp->n && !requested; i++)
+        requested = strcmp(agent, rp->list[i]->name) == 0;
+    if (!requested)
+        return false;
+    for (size_t r = 0; r < e->cfg.n_roots; r++) {
+        const char *root = e->cfg.roots[r].root;
+        size_t n = strlen(root);
+        while (n > 1 && root[n - 1] == '/')
+            n--;
+        if (strcmp(e->cfg.roots[r].agent, agent) == 0 && strncmp(path, root, n) == 0 &&
+            (path[n] == '/' || (n == 1 && root[0] == '/')))
+            return true;
+    }
+    return false;
+}
+
+int64_t pd_stored_sources(const pd_engine *e, const pd_snapshot *snap, const pd_run_providers *rp)
 {
     int64_t n = 0;
     size_t paths = snap != NULL ? pd_snapshot_path_count(snap) : 0;
     for (size_t g = 0; g < paths; g++) {
-        const char *agent = pd_snapshot_path_row(snap, g)->agent;
-        for (size_t i = 0; agent != NULL && i < rp->n; i++) {
-            if (strcmp(agent, rp->list[i]->name) == 0) {
-                n++;
-                break;
-            }
-        }
+        const pd_stored_row *row = pd_snapshot_path_row(snap, g);
+        if (row->agent != NULL && row->file_path != NULL && row->file_path[0] != '\0' &&
+            under_agent_root(e, rp, row->agent, row->file_path))
+            n++;
     }
     return n;
 }

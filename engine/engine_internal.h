@@ -104,8 +104,11 @@ typedef struct pd_run_providers {
 int pd_run_providers_open(const pd_engine *e, const char *const *agents, size_t n_agents,
                           pd_run_providers *out, pd_err *err);
 void pd_run_providers_close(pd_run_providers *rp);
-/* Distinct stored file paths whose rows belong to one of rp's agents. */
-int64_t pd_stored_sources(const pd_snapshot *snap, const pd_run_providers *rp);
+/*
+ * Distinct stored file paths under a root of their row's agent, for the
+ * agents of rp: a guess at how many sources discovery will find.
+ */
+int64_t pd_stored_sources(const pd_engine *e, const pd_snapshot *snap, const pd_run_providers *rp);
 
 /*
  * Receives each deduplicated source. The struct and its strings are only

@@ -888,7 +888,7 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     pd_discover_drops drops = {0};
     run.counting = true;
     if (opts != NULL && opts->progress != NULL)
-        run.expected = pd_stored_sources(run.snapshot, &run.providers);
+        run.expected = pd_stored_sources(e, run.snapshot, &run.providers);
     int drc = pd_discover_all(e, &run.providers, discovery, sync_submit_source, &run, &drops, err);
     run.counting = false;
     if (drc == PD_OK)

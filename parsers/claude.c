@@ -105,7 +105,8 @@ static void pick_members(pd_json obj, const member_name *keys, size_t n_keys, pd
         return;
     for (size_t i = 0; i < n_keys; i++) {
         assert(keys[i].n > 0 && keys[i].n < PICK_MAX_NAME);
-        by_length[keys[i].n] |= 1u << i;
+        if (keys[i].n > 0 && keys[i].n < PICK_MAX_NAME) /* a longer key would never match */
+            by_length[keys[i].n] |= 1u << i;
     }
     it = pd_json_iter_begin(obj);
     while (pd_json_iter_next(&it, &key, &value)) {

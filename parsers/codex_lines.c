@@ -1018,11 +1018,6 @@ static int handle_response_item(pd_codex_builder *b, const line_ctx *lc)
 
 /* ---- event_msg ---------------------------------------------------------------------- */
 
-/*
- * Codex reports input_tokens with the cached part included, while the
- * archive's usage shape counts cache reads separately, so the cached part
- * is subtracted from the input.
- */
 /* Writes v in decimal at p and returns the end; p needs 20 bytes. */
 static char *put_int(char *p, int64_t v)
 {
@@ -1062,6 +1057,11 @@ static char *usage_json(pd_arena *a, int64_t cached, int64_t uncached, int64_t o
     return pd_arena_strndup(a, json, (size_t)(p - json));
 }
 
+/*
+ * Codex reports input_tokens with the cached part included, while the
+ * archive's usage shape counts cache reads separately, so the cached part
+ * is subtracted from the input.
+ */
 static int apply_usage(pd_codex_builder *b, pd_message *m, pd_json usage)
 {
     int64_t input = pd_json_int(pd_json_get(usage, "input_tokens"));

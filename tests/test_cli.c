@@ -2639,6 +2639,30 @@ static void diff_progress_always_on_stderr(void **state)
     expect_err_contains(&res, "Re-parsing files: 3/3 ");
     expect_err_contains(&res, "ETA 0:00");
     cli_result_free(&res);
+
+    /* Only stored files under the roots given count: here the 2 Claude ones. */
+    char *claude_root = fx_fmt("claude=%s", ws->env.claude_root);
+    const char *claude_only[] = {"diff",      "--db",       ws->env.db, "--source",
+                                 claude_root, "--progress", "always",   NULL};
+    run_args(ws, claude_only, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "Re-parsing files: 0/~2  0.0 files/s");
+    cli_result_free(&res);
+    free(claude_root);
+
+    /* A root that holds none of the stored files gives no estimate. */
+    char *other = fx_fmt("%s/other-claude", ws->env.dir);
+    char *copy = fx_fmt("%s/-home-tess-src-orbit/%s.jsonl", other, CLAUDE_B);
+    write_file_owned(fx_fmt("%s", copy), fx_claude_plain(CLAUDE_B, "Rename the module."));
+    char *other_root = fx_fmt("claude=%s", other);
+    const char *other_only[] = {"diff",     "--db",       ws->env.db, "--source",
+                                other_root, "--progress", "always",   NULL};
+    run_args(ws, other_only, &res);
+    expect_err_contains(&res, "Re-parsing files: 0 done, 0 found so far");
+    free(other_root);
+    free(copy);
+    free(other);
+    cli_result_free(&res);
 }
 
 static void sync_progress_has_its_own_label(void **state)

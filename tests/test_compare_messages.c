@@ -125,6 +125,14 @@ static void content_sanitised_equal(pd_arena *a, pd_session *stored, pd_session 
     msg(stored, 2)->content = fx_str(a, "Fixed.\xff");
 }
 
+/* A stored invalid byte is no hand edit: the column counts the sanitised text. */
+static void content_m2_differs_with_invalid_byte(pd_arena *a, pd_session *stored,
+                                                 pd_session *parsed)
+{
+    msg(stored, 2)->content = fx_str(a, "Fixed.\xff");
+    msg(parsed, 2)->content = fx_str(a, "Fixed!");
+}
+
 static void role_m0_changes(pd_arena *a, pd_session *stored, pd_session *parsed)
 {
     (void)stored;
@@ -367,6 +375,9 @@ static const message_case message_cases[] = {
     {"message_content length column only", content_length_m1_only, "message_content", "see detail",
      "see detail", "1/3 messages differ; first at ordinal 1: 17 -> 18 bytes"},
     {"message_content compared sanitised", content_sanitised_equal, NULL, NULL, NULL, NULL},
+    {"message_content invalid byte not an edit", content_m2_differs_with_invalid_byte,
+     "message_content", "see detail", "see detail",
+     "1/3 messages differ; first at ordinal 2: body differs at equal length (6 bytes)"},
     {"metadata role drift", role_m0_changes, "message_metadata", "see detail", "see detail",
      "1/3 messages differ; first at ordinal 0: role \"user\" -> \"assistant\""},
     {"metadata role quoted with escapes", role_m0_needs_quoting, "message_metadata", "see detail",
