@@ -207,7 +207,7 @@ int pd_cmd_sync(int argc, char **argv)
                     (long long)stats.files_written_meanwhile,
                     stats.files_written_meanwhile == 1 ? "it" : "them");
         if (stats.files_not_written > 0)
-            fprintf(stderr, "; %lld parsed file%s not written after the stop",
+            fprintf(stderr, "; %lld file%s read but not written after the stop",
                     (long long)stats.files_not_written, stats.files_not_written == 1 ? "" : "s");
         char text[PATH_MAX + PD_ERR_MSG_MAX], other[PATH_MAX];
         fprintf(stderr, " (archive %s)\n", pd_cli_scrubbed(text, sizeof text, src.db_path));

@@ -250,9 +250,10 @@ static bool is_virtual_path(const char *path)
 
 /*
  * True when the transcript on disk no longer matches the bytes the stored row
- * was written from: its size differs from the stored file_size, and so does
- * its consumed JSONL boundary. A full write stores the raw size and an
- * incremental write the boundary, so either match means "same bytes". The
+ * was written from: its size differs from the stored file_size, and, for an
+ * agent whose parse ignores an unfinished last line, so does its consumed
+ * JSONL boundary. A full write stores the raw size and an incremental write
+ * the boundary, so either match means "same bytes" to such a parse. The
  * parser's captured size is not trusted; both are re-read now.
  *
  * Codex needs this because its stored mtime is folded with the title index,
@@ -265,7 +266,7 @@ static bool is_virtual_path(const char *path)
  * parse), so the hash is never consulted: an equal-size rewrite that keeps
  * the mtime stays changed.
  */
-static bool transcript_changed_since_write(pd_diff_run *run, const char *path,
+static bool transcript_changed_since_write(pd_diff_run *run, const pd_provider *p, const char *path,
                                            const pd_stored_row *row)
 {
     if (row->file_size == PD_INT_NULL)
@@ -275,7 +276,9 @@ static bool transcript_changed_since_write(pd_diff_run *run, const char *path,
         return true;
     if (st.size == row->file_size)
         return false;
-    if (pd_source_is_zst(path))
+    /* A Claude parse reads an unfinished last line too (the session ends as
+     * truncated), so for it any new byte is a write after the sync. */
+    if (!p->ignores_partial_tail || pd_source_is_zst(path))
         return true;
     if (run->collector_json == NULL) {
         run->collector_json = pd_json_parser_new();
@@ -318,7 +321,7 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
 
     if (pd_source_raced(ds->row->file_mtime, live, live_ok))
         return true;
-    return transcript_changed_since_write(run, path, ds->row);
+    return transcript_changed_since_write(run, p, path, ds->row);
 }
 
 /* ---- folding one job ---------------------------------------------------------------- */

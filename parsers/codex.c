@@ -428,6 +428,7 @@ const pd_provider pd_provider_codex = {
     .file_based = true,
     .incremental = true,
     .live_mtime_rule = PD_LIVE_MTIME_TRANSCRIPT,
+    .ignores_partial_tail = true,
     .open_shared = pd_codex_shared_open,
     .close_shared = pd_codex_shared_close,
     .discover = codex_discover,

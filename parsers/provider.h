@@ -110,6 +110,9 @@ typedef struct pd_provider {
     bool file_based;
     bool incremental; /* supports parse with req->incr != NULL */
     pd_live_mtime_rule live_mtime_rule;
+    /* The parse ignores an unfinished last line (Codex), so bytes after the
+     * last complete line cannot change what it yields. */
+    bool ignores_partial_tail;
 
     /* Optional; builds read-only state for a run. Returns PD_OK and sets *shared. */
     int (*open_shared)(const char *const *roots, size_t n_roots, void **shared, pd_err *err);

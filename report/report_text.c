@@ -269,7 +269,10 @@ static void write_summary(text_ctx *ctx, const pd_diff_report *r)
         {"Pending resync", t->pending_resync,
          "(stored by an older data version; not counted as drift)", false},
         {"New on disk", t->new_on_disk, "(found on disk, not in the archive)", false},
-        {"Skipped", t->skipped, "(not compared; --verbose lists the reasons)", false},
+        {"Skipped", t->skipped,
+         ctx->verbose ? "(not compared; the reasons are listed below)"
+                      : "(not compared; --verbose lists the reasons)",
+         false},
         {"Raced", t->raced, "(source written after its row was stored; not counted as drift)",
          false},
         {"Incremental skew", t->incremental_skew,

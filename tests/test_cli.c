@@ -1066,7 +1066,7 @@ static void sync_stops_when_archive_cannot_grow(void **state)
     assert_non_null(summary);
     assert_int_equal(sscanf(summary,
                             "sync: %lld files discovered, %lld parsed, %lld unchanged, %lld "
-                            "failed; sessions written: %lld full, %lld incremental; %lld parsed",
+                            "failed; sessions written: %lld full, %lld incremental; %lld file",
                             &discovered, &parsed, &unchanged, &failed, &full, &incr, &left),
                      7);
     assert_int_equal(discovered, parsed + unchanged + failed + left);
@@ -1667,6 +1667,7 @@ static void diff_copy_never_hides_original(void **state)
     /* -v counts the sessions --limit left out instead of listing each. */
     expect_out_contains(&res, "not sampled by --limit (--json lists");
     expect_out_lacks(&res, "reason: not sampled");
+    expect_out_contains(&res, "(not compared; the reasons are listed below)");
     expect_out_contains(&res, "-home-tess-src-orbit-backup");
     expect_err_lacks(&res, "--fail-on-uncompared failed");
     expect_err_lacks(&res, "Both copies lie under the roots");
@@ -2009,6 +2010,30 @@ static void diff_drift_passes_without_flag(void **state)
     expect_after(&res, "Changed sessions", "3f2a9c4e");
     expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_empty_stderr(&res);
+    cli_result_free(&res);
+}
+
+/*
+ * An agent that starts a line in the same clock tick as the sync's read
+ * leaves the mtime as stored. A Claude parse reads the unfinished line (the
+ * session ends as truncated), so the size alone must make that raced.
+ */
+static void claude_partial_line_same_mtime_raced(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    int64_t stored_mtime = fx_mtime_ns(path);
+    fx_append(path, "{\"parentUuid\":\"b6\",\"type\":\"user\"");
+    fx_set_mtime_ns(path, stored_mtime);
+    free(path);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_after(&res, "Raced sessions", "3f2a9c4e");
+    expect_out_lacks(&res, "Changed sessions");
     cli_result_free(&res);
 }
 
@@ -3009,6 +3034,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_passes_without_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(claude_partial_line_same_mtime_raced, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_vacuous_run_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_warns_of_newer_rows, setup, teardown),
