@@ -276,9 +276,14 @@ static bool transcript_changed_since_write(pd_diff_run *run, const pd_provider *
         return true;
     if (st.size == row->file_size)
         return false;
-    /* A Claude parse reads an unfinished last line too (the session ends as
-     * truncated), so for it any new byte is a write after the sync. */
-    if (!p->ignores_partial_tail || pd_source_is_zst(path))
+    /*
+     * A Claude parse reads an unfinished last line too (the session ends as
+     * truncated), so on a row written in full, which stored the whole size,
+     * any new byte is a write after the sync. A row written incrementally
+     * stored the consumed boundary and keeps no termination status, so an
+     * unfinished line changes nothing it is compared on.
+     */
+    if ((!p->ignores_partial_tail && !row->last_write_incremental) || pd_source_is_zst(path))
         return true;
     if (run->collector_json == NULL) {
         run->collector_json = pd_json_parser_new();

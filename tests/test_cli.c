@@ -2037,6 +2037,58 @@ static void claude_partial_line_same_mtime_raced(void **state)
     cli_result_free(&res);
 }
 
+/*
+ * An incremental row stores the consumed boundary, so an unfinished line
+ * already on disk when it was written is no write after the sync: a real
+ * change of the row stays changed.
+ */
+static void claude_incremental_row_with_partial_line_changed(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *exchange = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
+    fx_append(path, exchange);
+    fx_append(path, "{\"parentUuid\":\"b6\",\"type\":\"user\"");
+    free(exchange);
+    free(path);
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_err_contains(&res, "0 full, 1 incremental");
+    cli_result_free(&res);
+    drift_first_message(ws, CLAUDE_A);
+
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 1);
+    expect_after(&res, "Changed sessions", "3f2a9c4e");
+    expect_out_lacks(&res, "Raced sessions");
+    cli_result_free(&res);
+}
+
+/* A Codex parse ignores an unfinished last line, so it cannot hide a real change. */
+static void codex_partial_line_same_mtime_changed(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *session = fx_fmt("codex:%s", CODEX_A);
+    drift_first_message(ws, session);
+    char *path = fx_codex_path(&ws->env, "2026/02/01", CODEX_A);
+    int64_t stored_mtime = fx_mtime_ns(path);
+    fx_append(path, "{\"timestamp\":\"2026-02-01T09:30:00Z\",\"type\":\"event_msg\"");
+    fx_set_mtime_ns(path, stored_mtime);
+    free(path);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 1);
+    expect_out_contains(&res, "Changed sessions");
+    expect_out_lacks(&res, "Raced sessions");
+    cli_result_free(&res);
+    free(session);
+}
+
 static void diff_raced_drift_passes(void **state)
 {
     cli_ws *ws = *state;
@@ -3035,6 +3087,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_passes_without_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(claude_partial_line_same_mtime_raced, setup, teardown),
+        cmocka_unit_test_setup_teardown(claude_incremental_row_with_partial_line_changed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(codex_partial_line_same_mtime_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_vacuous_run_fails_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_warns_of_newer_rows, setup, teardown),
