@@ -250,11 +250,11 @@ static bool is_virtual_path(const char *path)
 
 /*
  * True when the transcript on disk no longer matches the bytes the stored row
- * was written from: its size differs from the stored file_size, and, for an
- * agent whose parse ignores an unfinished last line, so does its consumed
- * JSONL boundary. A full write stores the raw size and an incremental write
- * the boundary, so either match means "same bytes" to such a parse. The
- * parser's captured size is not trusted; both are re-read now.
+ * was written from: its size differs from the stored file_size, and, where
+ * an unfinished last line cannot change what is compared (see below), so
+ * does its consumed JSONL boundary. A full write stores the raw size and an
+ * incremental write the boundary, so either match means "same bytes" there.
+ * The parser's captured size is not trusted; both are re-read now.
  *
  * Codex needs this because its stored mtime is folded with the title index,
  * so a transcript write can hide below it. Every other agent needs it because
