@@ -2013,6 +2013,17 @@ static void diff_drift_passes_without_flag(void **state)
     cli_result_free(&res);
 }
 
+/* The start of a Claude line that an agent has not finished writing. */
+static const char unfinished_claude_line[] = "{\"parentUuid\":\"b6\",\"type\":\"user\"";
+
+/* Appends text to path and puts its mtime back, as a write within one clock tick does. */
+static void append_keeping_mtime(const char *path, const char *text)
+{
+    int64_t mtime = fx_mtime_ns(path);
+    fx_append(path, text);
+    fx_set_mtime_ns(path, mtime);
+}
+
 /*
  * An agent that starts a line in the same clock tick as the sync's read
  * leaves the mtime as stored. A Claude parse reads the unfinished line (the
@@ -2024,9 +2035,7 @@ static void claude_partial_line_same_mtime_raced(void **state)
     write_three(ws);
     sync_workspace(ws);
     char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
-    int64_t stored_mtime = fx_mtime_ns(path);
-    fx_append(path, "{\"parentUuid\":\"b6\",\"type\":\"user\"");
-    fx_set_mtime_ns(path, stored_mtime);
+    append_keeping_mtime(path, unfinished_claude_line);
     free(path);
 
     cli_result res;
@@ -2050,7 +2059,7 @@ static void claude_incremental_row_with_partial_line_changed(void **state)
     char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
     char *exchange = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
     fx_append(path, exchange);
-    fx_append(path, "{\"parentUuid\":\"b6\",\"type\":\"user\"");
+    fx_append(path, unfinished_claude_line);
     free(exchange);
     free(path);
     cli_result res;
@@ -2075,9 +2084,7 @@ static void codex_partial_line_same_mtime_changed(void **state)
     char *session = fx_fmt("codex:%s", CODEX_A);
     drift_first_message(ws, session);
     char *path = fx_codex_path(&ws->env, "2026/02/01", CODEX_A);
-    int64_t stored_mtime = fx_mtime_ns(path);
-    fx_append(path, "{\"timestamp\":\"2026-02-01T09:30:00Z\",\"type\":\"event_msg\"");
-    fx_set_mtime_ns(path, stored_mtime);
+    append_keeping_mtime(path, "{\"timestamp\":\"2026-02-01T09:30:00Z\",\"type\":\"event_msg\"");
     free(path);
 
     cli_result res;
