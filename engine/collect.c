@@ -291,10 +291,12 @@ static bool transcript_changed_since_write(pd_diff_run *run, const pd_provider *
             return true;
     }
     int64_t boundary = 0;
+    bool tail_record = false;
     pd_err err = {0};
-    if (pd_jsonl_file_consumed_boundary(path, run->collector_json, &boundary, &err) != PD_OK)
+    if (pd_jsonl_file_tail(path, run->collector_json, &boundary, &tail_record, &err) != PD_OK)
         return true;
-    return boundary != row->file_size;
+    /* A last line whose LF is not written yet is read by the parse all the same. */
+    return boundary != row->file_size || tail_record;
 }
 
 /*

@@ -484,12 +484,31 @@ int64_t pd_jsonl_consumed_boundary(pd_json_parser *p, const char *buf, size_t le
 
 int pd_jsonl_file_consumed_boundary(const char *path, pd_json_parser *p, int64_t *out, pd_err *err)
 {
+    return pd_jsonl_file_tail(path, p, out, NULL, err);
+}
+
+int pd_jsonl_file_tail(const char *path, pd_json_parser *p, int64_t *boundary, bool *tail_record,
+                       pd_err *err)
+{
     pd_source_buf src;
     int rc = pd_source_read(path, -1, &src, err);
 
     if (rc != PD_OK)
         return rc;
-    *out = pd_jsonl_consumed_boundary(p, src.data, src.len, 0);
+    *boundary = pd_jsonl_consumed_boundary(p, src.data, src.len, 0);
+    if (tail_record != NULL) {
+        /* What follows the boundary: invalid lines, then at most one line without an LF. */
+        *tail_record = false;
+        pd_jsonl_reader reader;
+        pd_jsonl_line line;
+        pd_json root;
+        pd_jsonl_init(&reader, src.data, src.len, (size_t)*boundary);
+        while (pd_jsonl_next(&reader, &line)) {
+            if (!line.terminated)
+                *tail_record = !pd_jsonl_is_blank(&line) &&
+                               pd_json_parse(p, line.data, line.len, &root) == PD_OK;
+        }
+    }
     pd_source_buf_free(&src);
     return PD_OK;
 }

@@ -144,4 +144,13 @@ int64_t pd_jsonl_consumed_boundary(pd_json_parser *p, const char *buf, size_t le
 int pd_jsonl_file_consumed_boundary(const char *path, pd_json_parser *p, int64_t *out,
                                     pd_err *err);
 
+/*
+ * The same as pd_jsonl_file_consumed_boundary, and sets *tail_record (when
+ * not NULL) to whether the file ends in a line without an LF that parses as
+ * valid JSON. The boundary leaves such a line out, but the parsers read it
+ * as a record, as they read a last line whose LF is not written yet.
+ */
+int pd_jsonl_file_tail(const char *path, pd_json_parser *p, int64_t *boundary, bool *tail_record,
+                       pd_err *err);
+
 #endif

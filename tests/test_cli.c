@@ -2075,6 +2075,30 @@ static void claude_incremental_row_with_partial_line_changed(void **state)
     cli_result_free(&res);
 }
 
+/*
+ * A complete line whose LF is not written yet, in the clock tick of the
+ * sync's read: the parse reads it as a record, so the session is raced.
+ */
+static void codex_line_without_newline_same_mtime_raced(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *path = fx_codex_path(&ws->env, "2026/02/01", CODEX_A);
+    append_keeping_mtime(path, "{\"timestamp\":\"2026-02-01T09:30:00.000Z\",\"type\":"
+                               "\"response_item\",\"payload\":{\"type\":\"message\",\"role\":"
+                               "\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+                               "\"One more thing.\"}]}}");
+    free(path);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "Raced sessions");
+    expect_out_lacks(&res, "Changed sessions");
+    cli_result_free(&res);
+}
+
 /* A Codex parse ignores an unfinished last line, so it cannot hide a real change. */
 static void codex_partial_line_same_mtime_changed(void **state)
 {
@@ -3095,6 +3119,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_drift_passes_without_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(claude_partial_line_same_mtime_raced, setup, teardown),
         cmocka_unit_test_setup_teardown(claude_incremental_row_with_partial_line_changed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(codex_line_without_newline_same_mtime_raced, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(codex_partial_line_same_mtime_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),

@@ -741,6 +741,34 @@ static void boundary_of_file(void **state)
     assert_true(strncmp(err.msg, f->path, strlen(f->path)) == 0);
 }
 
+/* The tail after the boundary: a record only when its last line lacks an LF and parses. */
+static void tail_record_of_file(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *text;
+        int64_t boundary;
+        bool tail_record;
+    } cases[] = {
+        {"{\"a\":1}\n", 8, false},
+        {"{\"a\":1}\n{\"b\":2}", 8, true},
+        {"{\"a\":1}\n{\"b\"", 8, false},
+        {"{\"a\":1}\n   ", 8, false},
+        {"{\"a\":1}\nnot json\n{\"c\":3}", 8, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t boundary = -1;
+        bool tail_record = !cases[i].tail_record;
+        pd_err err;
+        memset(&err, 0, sizeof err);
+        write_file(f, "rollout.jsonl", cases[i].text, strlen(cases[i].text));
+        assert_int_equal(pd_jsonl_file_tail(f->path, f->json, &boundary, &tail_record, &err),
+                         PD_OK);
+        assert_int_equal(boundary, cases[i].boundary);
+        assert_int_equal(tail_record, cases[i].tail_record);
+    }
+}
+
 typedef struct line_counts {
     pd_json_parser *json;
     size_t lines;
@@ -826,6 +854,7 @@ int main(void)
         DIR_TEST(boundary_from_offset),
         DIR_TEST(boundary_bom_file),
         DIR_TEST(boundary_of_file),
+        DIR_TEST(tail_record_of_file),
         DIR_TEST(real_corpus_lines_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
