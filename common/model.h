@@ -142,6 +142,9 @@ typedef struct pd_session {
     int64_t file_inode;  /* PD_INT_NULL when 0 */
     int64_t file_device; /* PD_INT_NULL when 0 */
     char *file_hash;     /* lower-case hex SHA-256, NULL when unknown */
+    /* ns: the newest mtime of the other files the parse read (Claude's
+     * spilled tool output), 0 when none. Not stored; the raced guard reads it. */
+    int64_t companion_mtime;
 
     int64_t next_ordinal;
     char *last_entry_uuid;       /* NULL when none */

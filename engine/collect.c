@@ -325,6 +325,10 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
      * because its parsed mtime is folded with the title index. */
     if (p->live_mtime_rule == PD_LIVE_MTIME_FLOORED && live_ok && job->parsed_mtime > live)
         live = job->parsed_mtime;
+    /* The session's text also came from companion files (Claude's spilled tool
+     * output), and one written after the row was stored is a write too. */
+    if (live_ok && ds->parsed->companion_mtime > live)
+        live = ds->parsed->companion_mtime;
 
     if (pd_source_raced(ds->row->file_mtime, live, live_ok))
         return true;
@@ -476,6 +480,8 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
 
 int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
 {
+    if (job->vanished)
+        return PD_OK; /* its rows reach the final sweep, which finds the file gone */
     if (job->failed)
         return collect_source_error(run, job);
 

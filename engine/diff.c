@@ -143,6 +143,7 @@ static void job_compact(pd_diff_job *job)
         stub->agent = pd_diff_dup(a, from->parsed->agent, &oom);
         stub->file_path = pd_diff_dup(a, from->parsed->file_path, &oom);
         stub->needs_retry = from->parsed->needs_retry;
+        stub->companion_mtime = from->parsed->companion_mtime;
         to->parsed = stub;
         to->diffs.items = pd_diff_fields_copy(a, from->diffs.items, from->diffs.n, &oom);
         to->diffs.cap = from->diffs.n;
@@ -172,6 +173,14 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     int rc = pd_read_ahead_source(&run->read_ahead, job->js.src.path, &buf, &err);
     int64_t t1 = pd_monotonic_ns();
     job->read_ns = t1 - t0;
+    if (rc == PD_ENOENT) {
+        /* An agent renamed or deleted it after discovery listed it. Its rows
+         * are then swept as "source missing", not failed as a parse error. */
+        job->vanished = true;
+        pd_worker_end_job(w);
+        job_compact(job);
+        return;
+    }
     if (rc != PD_OK)
         goto fail;
     job->parsed_mtime = buf.mtime_ns;

@@ -32,6 +32,7 @@ typedef struct pd_diff_job {
     pd_job_source js;
     pd_arena *arena;
     bool failed;
+    bool vanished;         /* removed between discovery and the read: a live change */
     char *error;           /* whole-source error text */
     int64_t parsed_mtime;  /* transcript mtime when the worker opened it */
     pd_diff_session *sessions;

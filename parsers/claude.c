@@ -700,6 +700,7 @@ int claude_session_fill_common(claude_scan *sc, pd_session *s, const char *proje
     s->file_path = pd_utf8_sanitize(a, req->path, strlen(req->path), NULL);
     s->file_size = src->file_size;
     s->file_mtime = src->mtime_ns;
+    s->companion_mtime = sc->companion_mtime;
     s->file_inode = src->inode != 0 ? src->inode : PD_INT_NULL;
     s->file_device = src->device != 0 ? src->device : PD_INT_NULL;
     s->file_hash = NULL;

@@ -484,9 +484,12 @@ static int extract_tool_result(claude_scan *sc, claude_block *b, pd_json block,
             (n_result_blocks == 1 || pd_text_find(s, n, "<persisted-output>") != NULL))
             path = (char *)persisted_path;
         if (path != NULL && path[0] != '\0' && gate_open(gate)) {
-            int rc = claude_persisted_read(a, sc->req->path, path, &spilled, &spilled_len);
+            int64_t mtime = 0;
+            int rc = claude_persisted_read(a, sc->req->path, path, &spilled, &spilled_len, &mtime);
             if (rc != PD_OK)
                 return rc;
+            if (spilled != NULL && mtime > sc->companion_mtime)
+                sc->companion_mtime = mtime;
         }
         if (spilled != NULL) {
             b->result_content = spilled;

@@ -152,6 +152,7 @@ typedef struct claude_scan {
     pd_arena *arena;
     pd_json_parser *json;
     const char *session_id; /* file stem */
+    int64_t companion_mtime; /* ns: newest spilled tool output read, 0 when none */
 
     claude_entry *entries;
     size_t n_entries;
@@ -231,10 +232,11 @@ char *claude_persisted_path_in(pd_arena *a, const char *content, size_t len);
  * Reads spilled tool output for the transcript at transcript_path. Sets *out
  * to the output (truncated at CLAUDE_PERSISTED_MAX_BYTES with a marker) or
  * NULL when result_path is not absolute, not strictly inside a tool-results
- * directory of the transcript, or unreadable. Returns PD_OK or PD_ENOMEM.
+ * directory of the transcript, or unreadable. Sets *mtime_ns to the file's
+ * mtime when it was read. Returns PD_OK or PD_ENOMEM.
  */
 int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *result_path,
-                          char **out, size_t *out_len);
+                          char **out, size_t *out_len, int64_t *mtime_ns);
 
 /* ---- claude_chunks.c ------------------------------------------------------------- */
 

@@ -71,7 +71,7 @@ static bool path_within(const char *path, const char *dir)
  * Reads at most CLAUDE_PERSISTED_MAX_BYTES + 1 bytes of a regular file into
  * a malloc'd buffer that the caller frees. Returns PD_OK, PD_EIO or PD_ENOMEM.
  */
-static int read_capped(const char *path, char **out, size_t *out_len)
+static int read_capped(const char *path, char **out, size_t *out_len, int64_t *mtime_ns)
 {
     size_t cap = CLAUDE_PERSISTED_MAX_BYTES + 1;
     struct stat st;
@@ -90,6 +90,7 @@ static int read_capped(const char *path, char **out, size_t *out_len)
         rc = PD_EIO;
         goto out;
     }
+    *mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     if (st.st_size >= 0 && (uint64_t)st.st_size < cap)
         cap = (size_t)st.st_size + 1;
     buf = malloc(cap);
@@ -120,7 +121,7 @@ out:
 }
 
 int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *result_path,
-                          char **out, size_t *out_len)
+                          char **out, size_t *out_len, int64_t *mtime_ns)
 {
     char *clean_result, *clean_transcript, *stem, *dirs[2] = {NULL, NULL};
     const char *slash, *subagents;
@@ -169,7 +170,7 @@ int claude_persisted_read(pd_arena *a, const char *transcript_path, const char *
     if (!allowed)
         return PD_OK;
 
-    rc = read_capped(clean_result, &raw, &raw_len);
+    rc = read_capped(clean_result, &raw, &raw_len, mtime_ns);
     if (rc == PD_ENOMEM)
         return rc;
     if (rc != PD_OK)

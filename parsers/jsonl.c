@@ -340,9 +340,11 @@ int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_e
     memset(out, 0, sizeof *out);
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return pd_err_set(err, PD_EIO, "%s: cannot open: %s", path,
-                          errno_text(errno, text, sizeof text));
+    if (fd < 0) {
+        int errnum = errno;
+        return pd_err_set(err, errnum == ENOENT ? PD_ENOENT : PD_EIO, "%s: cannot open: %s", path,
+                          errno_text(errnum, text, sizeof text));
+    }
 
     if (fstat(fd, &st) != 0) {
         rc = pd_err_set(err, PD_EIO, "%s: cannot stat: %s", path,

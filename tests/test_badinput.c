@@ -629,7 +629,16 @@ static void deleted_before_read(void **state)
     sync_clean(b, 3);
     hook = (victim_hook){.path = b->bad_claude, .action = VICTIM_DELETED};
     pd_diff_report *r = diff_with_victim(b, &hook);
-    assert_diff_parse_error_on(r, b->bad_claude, strerror(ENOENT));
+    /* A file an agent removed after discovery is a live change, not a parse error. */
+    assert_int_equal(r->totals.parse_errors, 0);
+    assert_int_equal(r->totals.identical, 2);
+    assert_int_equal(r->totals.skipped, 1);
+    const pd_diff_entry *e = fx_entry(r, BAD_CLAUDE);
+    assert_non_null(e);
+    assert_string_equal(pd_diff_class_name(e->cls), "skipped");
+    assert_string_equal(e->reason, "source missing");
+    assert_false(pd_diff_report_has_failures(r));
+    assert_good_identical(r);
     pd_diff_report_free(r);
 }
 

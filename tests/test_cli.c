@@ -2099,6 +2099,45 @@ static void codex_line_without_newline_same_mtime_raced(void **state)
     cli_result_free(&res);
 }
 
+/*
+ * Claude writes spilled tool output beside the transcript, sometimes after
+ * the line that names it. A spill file newer than the row is a write too.
+ */
+static void claude_spill_file_after_sync_raced(void **state)
+{
+    cli_ws *ws = *state;
+    static const char session[] = "7a1d3c5e-2b4f-4a6c-8d9e-cc0000000007";
+    char *spill =
+        fx_fmt("%s/-home-tess-src-orbit/%s/tool-results/toolu_1.txt", ws->env.claude_root, session);
+    char *transcript = fx_fmt(
+        "{\"type\":\"user\",\"uuid\":\"s1\",\"parentUuid\":null,\"sessionId\":\"%s\","
+        "\"cwd\":\"/home/tess/src/orbit\",\"timestamp\":\"2026-01-07T08:00:00.000Z\","
+        "\"message\":{\"role\":\"user\",\"content\":\"List the logs.\"}}\n"
+        "{\"type\":\"assistant\",\"uuid\":\"s2\",\"parentUuid\":\"s1\",\"sessionId\":\"%s\","
+        "\"cwd\":\"/home/tess/src/orbit\",\"timestamp\":\"2026-01-07T08:00:02.000Z\","
+        "\"message\":{\"id\":\"msg_s2\",\"role\":\"assistant\",\"model\":\"claude-haiku-4-5\","
+        "\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"Bash\","
+        "\"input\":{\"command\":\"ls logs\"}}]}}\n"
+        "{\"type\":\"user\",\"uuid\":\"s3\",\"parentUuid\":\"s2\",\"sessionId\":\"%s\","
+        "\"cwd\":\"/home/tess/src/orbit\",\"timestamp\":\"2026-01-07T08:00:03.000Z\","
+        "\"message\":{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+        "\"tool_use_id\":\"toolu_1\",\"content\":\"<persisted-output>Output too large. Full "
+        "output saved to: %s\\n</persisted-output>\"}]}}\n",
+        session, session, session, spill);
+    write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit", session), transcript);
+    sync_workspace(ws);
+
+    /* The spill file lands after the sync read the transcript. */
+    fx_write(spill, "a.log\nb.log\nc.log\n");
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_after(&res, "Raced sessions", "7a1d3c5e");
+    expect_out_lacks(&res, "Changed sessions");
+    cli_result_free(&res);
+    free(spill);
+}
+
 /* A Codex parse ignores an unfinished last line, so it cannot hide a real change. */
 static void codex_partial_line_same_mtime_changed(void **state)
 {
@@ -3122,6 +3161,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(codex_line_without_newline_same_mtime_raced, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(claude_spill_file_after_sync_raced, setup, teardown),
         cmocka_unit_test_setup_teardown(codex_partial_line_same_mtime_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_drift_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_vacuous_run_fails_on_change, setup, teardown),

@@ -155,8 +155,8 @@ static void read_missing_file(void **state)
     memset(&err, 0, sizeof err);
 
     snprintf(f->path, sizeof f->path, "%s/missing.jsonl", f->dir);
-    assert_int_equal(pd_source_read(f->path, -1, &src, &err), PD_EIO);
-    assert_int_equal(err.code, PD_EIO);
+    assert_int_equal(pd_source_read(f->path, -1, &src, &err), PD_ENOENT);
+    assert_int_equal(err.code, PD_ENOENT);
     snprintf(expected, sizeof expected, "%s: cannot open: No such file or directory", f->path);
     assert_string_equal(err.msg, expected);
     assert_null(src.data);
@@ -737,7 +737,7 @@ static void boundary_of_file(void **state)
     assert_int_equal(boundary, 16);
 
     snprintf(f->path, sizeof f->path, "%s/absent.jsonl", f->dir);
-    assert_int_equal(pd_jsonl_file_consumed_boundary(f->path, f->json, &boundary, &err), PD_EIO);
+    assert_int_equal(pd_jsonl_file_consumed_boundary(f->path, f->json, &boundary, &err), PD_ENOENT);
     assert_true(strncmp(err.msg, f->path, strlen(f->path)) == 0);
 }
 

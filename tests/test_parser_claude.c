@@ -1225,6 +1225,11 @@ static void test_persisted_output_substituted(void **state)
     assert_int_equal(s->messages[1].tool_results[0].content_length, 15);
     assert_non_null(strstr(s->messages[2].tool_results[0].content, "<persisted-output>"));
     assert_string_equal(s->messages[3].tool_results[0].content, "the full output");
+    /* The raced guard reads the newest mtime of the spill files read. */
+    struct stat st;
+    assert_int_equal(stat(inside, &st), 0);
+    assert_int_equal(s->companion_mtime,
+                     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
     ct_parse_free(&p);
     free(inside);
     free(outside);
