@@ -206,6 +206,9 @@ int pd_cmd_sync(int argc, char **argv)
             fprintf(stderr, "; %lld left as another sync wrote %s meanwhile",
                     (long long)stats.files_written_meanwhile,
                     stats.files_written_meanwhile == 1 ? "it" : "them");
+        if (stats.files_vanished > 0)
+            fprintf(stderr, "; %lld gone before %s read", (long long)stats.files_vanished,
+                    stats.files_vanished == 1 ? "it was" : "they were");
         if (stats.files_not_written > 0)
             fprintf(stderr, "; %lld file%s read but not written after the stop",
                     (long long)stats.files_not_written, stats.files_not_written == 1 ? "" : "s");

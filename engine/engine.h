@@ -83,6 +83,9 @@ typedef struct pd_sync_stats {
     int64_t sessions_incremental;/* sessions written by an incremental append */
     int64_t titles_refreshed;    /* Codex sessions rewritten for a title-only change */
     int64_t files_failed;
+    /* Files removed or renamed between discovery and their read (a live
+     * agent's rename), neither read nor failed. */
+    int64_t files_vanished;
     /* Files discovered per agent, in the order agents first found one. */
     struct {
         const char *agent; /* provider name, static */

@@ -49,6 +49,7 @@ typedef enum sync_action {
     SYNC_NOTHING_NEW, /* incremental candidate with no complete appended line */
     SYNC_FULL,
     SYNC_INCREMENTAL,
+    SYNC_VANISHED, /* gone between discovery and the read */
 } sync_action;
 
 typedef struct sync_run sync_run;
@@ -106,6 +107,11 @@ static void sync_worker_fini(void *user, void *ctx)
 
 static void job_fail(sync_job *job, const pd_err *err, int rc, const char *what)
 {
+    /* An agent that renames or deletes a transcript after discovery is no failure. */
+    if (rc == PD_ENOENT) {
+        job->action = SYNC_VANISHED;
+        return;
+    }
     job->action = SYNC_FAILED;
     if (err != NULL && err->code != PD_OK && err->msg[0] != '\0')
         job->error = pd_arena_strdup(job->arena, err->msg);
@@ -356,8 +362,9 @@ static void sync_job_run(void *user, void *ctx, void *job_)
 
     pd_stat_info st;
     if (pd_stat_path(path, &st) != PD_OK) {
-        pd_err_set(&err, PD_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        job_fail(job, &err, PD_EIO, "cannot stat");
+        int code = errno == ENOENT ? PD_ENOENT : PD_EIO;
+        pd_err_set(&err, code, "%s: cannot stat: %s", path, strerror(errno));
+        job_fail(job, &err, code, "cannot stat");
         return;
     }
 
@@ -714,6 +721,9 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         switch (job->action) {
         case SYNC_FAILED:
             record_error(run, job->js.src.path, job->error);
+            break;
+        case SYNC_VANISHED:
+            run->stats->files_vanished++;
             break;
         case SYNC_UNCHANGED:
         case SYNC_NOTHING_NEW:
