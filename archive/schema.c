@@ -268,15 +268,24 @@ static const required_table required_tables[] = {
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-/* True when path + suffix exists and this process cannot write it. */
-static bool companion_unwritable(const char *path, const char *suffix)
+/* Returns a malloc'd path + suffix (an archive's "-wal" or "-shm" file), or NULL. */
+static char *companion_path(const char *path, const char *suffix)
 {
     size_t n = strlen(path), m = strlen(suffix);
     char *name = malloc(n + m + 1);
     if (name == NULL)
-        return false;
+        return NULL;
     memcpy(name, path, n);
     memcpy(name + n, suffix, m + 1);
+    return name;
+}
+
+/* True when path + suffix exists and this process cannot write it. */
+static bool companion_unwritable(const char *path, const char *suffix)
+{
+    char *name = companion_path(path, suffix);
+    if (name == NULL)
+        return false;
     bool unwritable = access(name, F_OK) == 0 && access(name, W_OK) != 0;
     free(name);
     return unwritable;
@@ -994,12 +1003,9 @@ static bool directory_writable(const char *path)
  */
 static bool wal_file_missing(const char *path)
 {
-    size_t n = strlen(path);
-    char *wal = malloc(n + sizeof "-wal");
+    char *wal = companion_path(path, "-wal");
     if (wal == NULL)
         return false;
-    memcpy(wal, path, n);
-    memcpy(wal + n, "-wal", sizeof "-wal");
     struct stat st;
     bool missing = stat(wal, &st) != 0 && errno == ENOENT;
     free(wal);

@@ -39,6 +39,8 @@ const char *pd_cli_scrubbed(char *buf, size_t cap, const char *s);
  * read because an earlier rollout has the same session UUID.
  */
 void pd_cli_warn_shadowed(int64_t n, const char *path);
+/* Progress callback of sync and diff: draws info on the pd_progress bar given as ctx. */
+void pd_cli_show_progress(void *bar, const pd_progress_info *info);
 
 /* Prints "parsediff: error: ..." to stderr. */
 void pd_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

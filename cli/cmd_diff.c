@@ -54,18 +54,6 @@ static void diff_help(FILE *out)
           out);
 }
 
-typedef struct diff_progress {
-    pd_progress *bar;
-} diff_progress;
-
-static void on_progress(void *ctx, const pd_progress_info *info)
-{
-    diff_progress *dp = ctx;
-    pd_progress_set_counting(dp->bar, info->counting, info->expected);
-    pd_progress_set_total(dp->bar, info->found);
-    pd_progress_tick(dp->bar, info->done);
-}
-
 /*
  * Adds one --agent value after trimming and lower-casing a copy of it; drops
  * duplicates. Errors quote the value as typed.
@@ -432,7 +420,7 @@ int pd_cmd_diff(int argc, char **argv)
     bool show_progress =
         strcmp(progress_mode, "always") == 0 || (strcmp(progress_mode, "auto") == 0 && !json &&
                                                  isatty(STDERR_FILENO) && getenv("CI") == NULL);
-    diff_progress dp = {0};
+    pd_progress *bar = NULL;
     pd_diff_options opts = {
         .agents = n_agents > 0 ? agents : NULL,
         .n_agents = n_agents,
@@ -440,10 +428,10 @@ int pd_cmd_diff(int argc, char **argv)
         .timings = timings,
     };
     if (show_progress) {
-        dp.bar = pd_progress_new(stderr, 0);
-        if (dp.bar != NULL) {
-            opts.progress = on_progress;
-            opts.progress_ctx = &dp;
+        bar = pd_progress_new(stderr, 0);
+        if (bar != NULL) {
+            opts.progress = pd_cli_show_progress;
+            opts.progress_ctx = bar;
         }
     }
 
@@ -453,7 +441,7 @@ int pd_cmd_diff(int argc, char **argv)
     int rc = pd_engine_new(&cfg, PD_ENGINE_REPORT_ONLY, &engine, &err);
     if (rc == PD_OK)
         rc = pd_engine_diff(engine, &opts, &report, &err);
-    pd_progress_free(dp.bar);
+    pd_progress_free(bar);
 
     if (rc == PD_ECANCELED) {
         pd_cli_error("interrupted after %lld of the %lld files found so far; no report was "

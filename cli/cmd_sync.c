@@ -31,18 +31,6 @@ static void sync_help(FILE *out)
           out);
 }
 
-typedef struct sync_progress {
-    pd_progress *bar;
-} sync_progress;
-
-static void on_progress(void *ctx, const pd_progress_info *info)
-{
-    sync_progress *sp = ctx;
-    pd_progress_set_counting(sp->bar, info->counting, info->expected);
-    pd_progress_set_total(sp->bar, info->found);
-    pd_progress_tick(sp->bar, info->done);
-}
-
 /* The layout of an agent's transcripts under its root, for the warning below. */
 static const char *root_layout(const char *agent)
 {
@@ -173,14 +161,14 @@ int pd_cmd_sync(int argc, char **argv)
     bool show_progress = strcmp(progress_mode, "always") == 0 ||
                          (strcmp(progress_mode, "auto") == 0 && isatty(STDERR_FILENO) &&
                           getenv("CI") == NULL);
-    sync_progress sp = {0};
+    pd_progress *bar = NULL;
     pd_sync_options opts = {.force_full = full};
     if (show_progress) {
-        sp.bar = pd_progress_new(stderr, 0);
-        pd_progress_set_label(sp.bar, "Syncing files");
-        if (sp.bar != NULL) {
-            opts.progress = on_progress;
-            opts.progress_ctx = &sp;
+        bar = pd_progress_new(stderr, 0);
+        pd_progress_set_label(bar, "Syncing files");
+        if (bar != NULL) {
+            opts.progress = pd_cli_show_progress;
+            opts.progress_ctx = bar;
         }
     }
 
@@ -190,7 +178,7 @@ int pd_cmd_sync(int argc, char **argv)
     int rc = pd_engine_new(&cfg, PD_ENGINE_WRITER, &engine, &err);
     if (rc == PD_OK)
         rc = pd_engine_sync(engine, &opts, &stats, &err);
-    pd_progress_free(sp.bar);
+    pd_progress_free(bar);
 
     if (rc == PD_OK || rc == PD_ECANCELED || stats.files_discovered > 0) {
         fprintf(stderr,

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "parsers/provider.h"
+#include "report/report.h"
 
 atomic_bool pd_cli_cancel;
 static atomic_int cancel_signal; /* the first SIGINT or SIGTERM received */
@@ -81,6 +82,13 @@ void pd_cli_warn_shadowed(int64_t n, const char *path)
             "first one found is read (roots in the order given, then path order). Keep one "
             "rollout per session.\n",
             (long long)n, n == 1 ? "" : "s", path, n == 1 ? "was" : "were");
+}
+
+void pd_cli_show_progress(void *bar, const pd_progress_info *info)
+{
+    pd_progress_set_counting(bar, info->counting, info->expected);
+    pd_progress_set_total(bar, info->found);
+    pd_progress_tick(bar, info->done);
 }
 
 void pd_cli_error(const char *fmt, ...)
