@@ -425,10 +425,7 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
          * compared on its own. A moved file, whose old path is gone, is
          * compared as usual so that a relocated archive cannot hide drift. */
         cls = PD_CLASS_SKIPPED;
-        pd_stat_info here, stored;
-        bool alias = pd_stat_path(path, &here) == PD_OK &&
-                     pd_stat_path(row->file_path, &stored) == PD_OK &&
-                     here.device == stored.device && here.inode == stored.inode;
+        bool alias = pd_same_file(path, row->file_path);
         reason = pd_arena_sprintf(r->arena,
                                   alias ? "another name of the stored file %s"
                                         : "duplicate session id; the stored row comes from %s",

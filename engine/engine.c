@@ -109,6 +109,13 @@ int pd_stat_path(const char *path, pd_stat_info *out)
     return PD_OK;
 }
 
+bool pd_same_file(const char *a, const char *b)
+{
+    pd_stat_info sa, sb;
+    return pd_stat_path(a, &sa) == PD_OK && pd_stat_path(b, &sb) == PD_OK &&
+           sa.device == sb.device && sa.inode == sb.inode;
+}
+
 /*
  * Page cache of each worker's connection. Stored-row loads walk the same
  * interior b-tree pages for every session. With SQLite's 2 MB default, a

@@ -149,6 +149,8 @@ typedef struct pd_stat_info {
     int64_t device;
 } pd_stat_info;
 int pd_stat_path(const char *path, pd_stat_info *out);
+/* True when the two paths name one file (as through a symbolic link). */
+bool pd_same_file(const char *a, const char *b);
 
 /* True when row has a decoded file_hash and hex is the same 64 lower-case hex digits. */
 bool pd_row_hash_is(const pd_stored_row *row, const char *hex);

@@ -499,14 +499,6 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
     return rc;
 }
 
-/* True when the two paths name one file, as through a root given through a link. */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /*
  * True when the file row names and the file s was written from are known
  * to differ now: their sizes differ, or the row still has its file's size
@@ -626,7 +618,7 @@ static void count_other_copy(sync_run *run, const pd_provider *p, const pd_store
         return;
     pd_sync_stats *stats = run->stats;
     /* Each set counts a session once. A keyset out of memory only drops the count. */
-    if (same_file(row->file_path, s->file_path)) {
+    if (pd_same_file(row->file_path, s->file_path)) {
         /* One file under two names, as through a root given through a link. */
         if (pd_keyset_add(&run->alias_ids, s->id) == 1)
             stats->sessions_under_two_names++;
