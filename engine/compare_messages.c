@@ -220,8 +220,8 @@ static int content_differs(pd_arena *scratch, const message_pair *p, char **chan
     int rc = pd_cmp_clean_equal(scratch, s->content, q->content, &equal);
     if (rc != PD_OK || equal)
         return rc;
-    /* An archive edited by hand can hold text of another length than its
-     * column says. The column counts the text after the sanitising rule. */
+    /* An archive edited by hand can contain text of another length than
+     * its column records. The column counts the text after the sanitising rule. */
     pd_cmp_str stored = {0};
     rc = pd_cmp_clean(scratch, s->content, &stored);
     if (rc != PD_OK)

@@ -89,7 +89,7 @@ typedef struct member_name {
 #define MEMBER(lit) {lit, sizeof lit - 1}
 /* clang-format on */
 
-/* Names up to this long are indexed by length; every wanted key is shorter. */
+/* Member names shorter than this are indexed by length. Every wanted key is shorter. */
 #define PICK_MAX_NAME 32
 
 static void pick_members(pd_json obj, const member_name *keys, size_t n_keys, pd_json *out)
@@ -104,7 +104,8 @@ static void pick_members(pd_json obj, const member_name *keys, size_t n_keys, pd
     if (pd_json_type_of(obj) != PD_JSON_OBJECT)
         return;
     for (size_t i = 0; i < n_keys; i++) {
-        assert(keys[i].n > 0 && keys[i].n < PICK_MAX_NAME);
+        assert(keys[i].n > 0);
+        assert(keys[i].n < PICK_MAX_NAME);
         if (keys[i].n > 0 && keys[i].n < PICK_MAX_NAME) /* a longer key would never match */
             by_length[keys[i].n] |= 1u << i;
     }

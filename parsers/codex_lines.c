@@ -1018,7 +1018,7 @@ static int handle_response_item(pd_codex_builder *b, const line_ctx *lc)
 
 /* ---- event_msg ---------------------------------------------------------------------- */
 
-/* Writes v in decimal at p and returns the end; p needs 20 bytes. */
+/* Writes v in decimal at p, which needs room for 20 bytes, and returns the end. */
 static char *put_int(char *p, int64_t v)
 {
     char digits[20];

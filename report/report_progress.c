@@ -125,7 +125,7 @@ static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
 
     int len;
     if (p->counting && p->expected > p->total && p->expected > done) {
-        /* The files found so far are too few for an ETA, so the guess stands in, marked "~". */
+        /* The files found so far are too few for an ETA, so the estimate is used, marked "~". */
         format_eta(eta, sizeof(eta), p->expected - done, rate);
         len = fprintf(p->out, "\r%s: %" PRId64 "/~%" PRId64 "  %.1f files/s  ETA %s%s", p->label,
                       done, p->expected, rate, eta[0] == '-' ? "" : "~", eta);

@@ -2797,7 +2797,7 @@ static void diff_progress_always_on_stderr(void **state)
     cli_result_free(&res);
     free(claude_root);
 
-    /* A root that holds none of the stored files gives no estimate. */
+    /* A root that contains none of the stored files gives no estimate. */
     char *other = fx_fmt("%s/other-claude", ws->env.dir);
     char *copy = fx_fmt("%s/-home-tess-src-orbit/%s.jsonl", other, CLAUDE_B);
     write_file_owned(fx_fmt("%s", copy), fx_claude_plain(CLAUDE_B, "Rename the module."));
