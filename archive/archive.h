@@ -175,9 +175,11 @@ int pd_archive_load_row(pd_archive *a, const char *id, pd_stored_row *out, pd_ar
 
 /*
  * Writes. Every write function returns PD_EREADONLY on a READONLY archive.
- * Callers wrap one source in one transaction with begin/commit. Each write
- * call is also atomic on its own (a savepoint), so a failed call leaves the
- * transaction as it was before the call.
+ * Callers wrap one or more sources in one transaction with begin/commit.
+ * Each write call is also atomic on its own (a savepoint), so a failed call
+ * leaves the transaction as it was before the call, unless SQLite ended
+ * the transaction itself (a full disk, for one), which the rollback below
+ * tolerates.
  */
 /* BEGIN IMMEDIATE: takes the write lock now, waiting up to the busy timeout. */
 int pd_archive_begin(pd_archive *a, pd_err *err);

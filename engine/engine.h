@@ -3,8 +3,9 @@
  * the archive.
  *
  * An engine is created in one of two modes. A writer engine syncs: it
- * discovers sources, parses them on the worker pool, and writes each source
- * in its own transaction from one writer thread (the caller's). A
+ * discovers sources, parses them on the worker pool, and writes them from
+ * one writer thread (the caller's), many sources per transaction and each
+ * source in full or not at all. A
  * report-only engine exists for diff: every write entry point refuses with
  * PD_EREADONLY before doing anything (callbacks are never run), and diff
  * itself opens the archive with SQLITE_OPEN_READONLY, so even a bug cannot

@@ -6,9 +6,10 @@
  * shared state, and streams discovered sources to the worker pool. Each
  * worker decides what a source needs (nothing, an incremental append, or a
  * full parse), does the reading, hashing, parsing and normalising, and hands
- * the job back. The main thread is the only writer: it writes each source in
- * its own transaction, so an interrupted run leaves every session either at
- * its old state or at its new one.
+ * the job back. The main thread is the only writer. It writes
+ * sources in batches that share one transaction (see "batches" below), and
+ * every source's rows are written in full or not at all, so an interrupted
+ * run leaves every session either at its old state or at its new one.
  *
  * Decisions, per source (rows = stored rows of this agent with this path):
  *   - unchanged: every row has the current size, mtime (Codex: the
@@ -71,6 +72,18 @@ typedef struct sync_job {
     pd_incr_update upd;
 } sync_job;
 
+/*
+ * Written jobs whose transaction is still open. Their counts and warnings
+ * wait for the commit, so the summary speaks only of committed writes.
+ */
+typedef struct sync_batch {
+    bool open;          /* the writer holds a transaction */
+    int64_t started_ns; /* when it began */
+    sync_job **jobs;
+    size_t n, cap;
+    size_t bytes; /* arena bytes of the jobs held */
+} sync_batch;
+
 struct sync_run {
     pd_engine *engine;
     const pd_sync_options *opts;
@@ -91,6 +104,7 @@ struct sync_run {
     pd_keyset alias_ids;   /* ids counted as written from another name of the same file */
     pd_keyset differing_ids; /* of those, ids counted as having copies that differ */
     bool copies_unchecked; /* set when ids_written ran out of memory, which ends the check */
+    sync_batch batch;
 };
 
 static int sync_worker_init(void *user, void **ctx)
@@ -481,17 +495,26 @@ static void record_error(sync_run *run, const char *path, const char *message)
     PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
 }
 
-static int write_job(sync_run *run, sync_job *job, pd_err *err)
+/* Writes the rows of job; the caller owns the transaction. */
+static int write_rows(sync_run *run, sync_job *job, pd_err *err)
 {
-    int rc = pd_archive_begin(run->writer, err);
-    if (rc != PD_OK)
-        return rc;
+    int rc = PD_OK;
     if (job->action == SYNC_FULL) {
         for (size_t i = 0; i < job->n_sessions && rc == PD_OK; i++)
             rc = pd_archive_write_full(run->writer, &job->sessions[i], err);
     } else {
         rc = pd_archive_write_incremental(run->writer, &job->upd, job->delta, err);
     }
+    return rc;
+}
+
+/* Writes job in a transaction of its own. */
+static int write_job(sync_run *run, sync_job *job, pd_err *err)
+{
+    int rc = pd_archive_begin(run->writer, err);
+    if (rc != PD_OK)
+        return rc;
+    rc = write_rows(run, job, err);
     if (rc == PD_OK)
         rc = pd_archive_commit(run->writer, err);
     if (rc != PD_OK)
@@ -692,6 +715,195 @@ static void warn_shrunk(const sync_job *job)
                job->js.src.path, (long long)job->stored_size, (long long)job->now_size);
 }
 
+static void job_free(sync_job *job)
+{
+    pd_arena_free(job->arena);
+    free(job);
+}
+
+/* Counts a job whose rows were committed. */
+static void count_written(sync_run *run, const sync_job *job)
+{
+    pd_sync_stats *stats = run->stats;
+    stats->files_parsed++;
+    if (job->action == SYNC_FULL) {
+        stats->sessions_full += (int64_t)job->n_sessions;
+        warn_shrunk(job);
+    } else {
+        stats->sessions_incremental++;
+    }
+    if (job->title_refresh)
+        stats->titles_refreshed++;
+}
+
+/*
+ * Writes job in a transaction of its own and counts the outcome. Once a
+ * write fails in a way that every later write would share (a full disk, a
+ * read-only archive), the run stops: the error goes to run->err and is
+ * returned, and later jobs are counted as not written.
+ */
+static int write_alone(sync_run *run, sync_job *job)
+{
+    if (run->stopped) {
+        run->stats->files_not_written++;
+        return PD_OK;
+    }
+    pd_err werr = {0};
+    int wrc = write_job(run, job, &werr);
+    if (wrc == PD_ESTALE) {
+        /* Another sync appended to this session since this one read it.
+         * Its write is kept, and the next sync continues from there. */
+        PD_LOG(PD_LOG_INFO, "%s", werr.msg);
+        run->stats->files_written_meanwhile++;
+        return PD_OK;
+    }
+    if (wrc != PD_OK) {
+        char *msg = pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr.msg);
+        record_error(run, job->js.src.path, msg != NULL ? msg : werr.msg);
+        /* A full disk or a read-only archive fails every later write
+         * too: stop with one message, not one per remaining file. */
+        run->stopped = pd_archive_cannot_write(run->writer);
+        if (run->stopped)
+            return pd_err_set(run->err, werr.code != PD_OK ? werr.code : PD_ESQLITE,
+                              "%s; sync stopped there, because every later write would fail the "
+                              "same way. The files written before are complete",
+                              werr.msg);
+        return PD_OK;
+    }
+    count_written(run, job);
+    return PD_OK;
+}
+
+/* ---- batches ---------------------------------------------------------------
+ *
+ * Each transaction writes the WAL frames of every page it changed, and the
+ * rows of one transcript touch leaf pages of several indexes keyed by
+ * random session ids, so a transaction per source wrote many times the
+ * archive's size. A batch is one transaction of up to BATCH_MAX_JOBS
+ * sources, committed early once their parsed rows pass BATCH_MAX_BYTES or
+ * the transaction has been open for BATCH_MAX_NS.
+ *
+ * When anything in a batch fails (a write, the commit, or memory), the
+ * batch is rolled back and its jobs are written again one transaction
+ * each, with the counts, messages and stop of that path. A failure thus
+ * costs one source, as it did before batches, and a process killed during
+ * a batch loses only writes that the next sync redoes.
+ */
+#define BATCH_MAX_JOBS 256
+#define BATCH_MAX_BYTES ((size_t)32 << 20)
+#define BATCH_MAX_NS ((int64_t)1000000000)
+
+/* Rolls the batch back and writes its jobs, then extra (may be NULL), one transaction each. */
+static int batch_replay(sync_run *run, sync_job *extra)
+{
+    sync_batch *b = &run->batch;
+    if (b->open)
+        pd_archive_rollback(run->writer);
+    b->open = false;
+    int result = PD_OK;
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = write_alone(run, b->jobs[i]);
+        if (result == PD_OK)
+            result = rc;
+        job_free(b->jobs[i]);
+    }
+    b->n = 0;
+    b->bytes = 0;
+    if (extra != NULL) {
+        int rc = write_alone(run, extra);
+        if (result == PD_OK)
+            result = rc;
+    }
+    return result;
+}
+
+/* Commits the open batch and counts its jobs, or replays them when the commit fails. */
+static int batch_commit(sync_run *run)
+{
+    sync_batch *b = &run->batch;
+    if (!b->open)
+        return PD_OK;
+    pd_err ignored = {0};
+    if (pd_archive_commit(run->writer, &ignored) != PD_OK)
+        return batch_replay(run, NULL);
+    b->open = false;
+    for (size_t i = 0; i < b->n; i++) {
+        count_written(run, b->jobs[i]);
+        job_free(b->jobs[i]);
+    }
+    b->n = 0;
+    b->bytes = 0;
+    return PD_OK;
+}
+
+/* Rolls back and frees a batch left open by a run that failed before its end. */
+static void batch_discard(sync_run *run)
+{
+    sync_batch *b = &run->batch;
+    if (b->open)
+        pd_archive_rollback(run->writer);
+    b->open = false;
+    for (size_t i = 0; i < b->n; i++)
+        job_free(b->jobs[i]);
+    free(b->jobs);
+    *b = (sync_batch){0};
+}
+
+/* Appends job to the batch's list; false when memory runs out. */
+static bool batch_hold(sync_batch *b, sync_job *job)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap != 0 ? b->cap * 2 : 64;
+        sync_job **grown = realloc(b->jobs, cap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        b->jobs = grown;
+        b->cap = cap;
+    }
+    b->jobs[b->n++] = job;
+    b->bytes += pd_arena_bytes(job->arena);
+    return true;
+}
+
+/*
+ * Writes job in the open batch, beginning one if none is open, and commits
+ * the batch once it is full. Returns true when the batch contains the job,
+ * which is freed at the commit; false when the caller still owns it.
+ * *result receives the stop error of write_alone(), if any.
+ */
+static bool batch_write(sync_run *run, sync_job *job, int *result)
+{
+    sync_batch *b = &run->batch;
+    if (run->stopped) {
+        run->stats->files_not_written++;
+        return false;
+    }
+    pd_err werr = {0};
+    int rc = PD_OK;
+    if (!b->open) {
+        rc = pd_archive_begin(run->writer, &werr);
+        b->open = rc == PD_OK;
+        b->started_ns = pd_monotonic_ns();
+    }
+    if (rc == PD_OK)
+        rc = write_rows(run, job, &werr);
+    if (rc == PD_ESTALE) {
+        /* Found before anything was written, and undone by the write's own
+         * savepoint, so the batch goes on (see write_alone()). */
+        PD_LOG(PD_LOG_INFO, "%s", werr.msg);
+        run->stats->files_written_meanwhile++;
+        return false;
+    }
+    if (rc == PD_OK && batch_hold(b, job)) {
+        if (b->n >= BATCH_MAX_JOBS || b->bytes >= BATCH_MAX_BYTES ||
+            pd_monotonic_ns() - b->started_ns >= BATCH_MAX_NS)
+            *result = batch_commit(run);
+        return true;
+    }
+    *result = batch_replay(run, job);
+    return false;
+}
+
 static void report_progress(const sync_run *run)
 {
     if (run->opts == NULL || run->opts->progress == NULL)
@@ -708,6 +920,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
     sync_run *run = ctx;
     sync_job *job = job_;
     int result = PD_OK;
+    bool held = false;
 
     if (ran) {
         switch (job->action) {
@@ -723,45 +936,9 @@ static int sync_fold(void *ctx, void *job_, bool ran)
             break;
         case SYNC_FULL:
         case SYNC_INCREMENTAL: {
-            if (run->stopped) {
-                run->stats->files_not_written++;
-                break;
-            }
             if (job->action == SYNC_FULL)
                 note_other_copies(run, job);
-            pd_err werr = {0};
-            int wrc = write_job(run, job, &werr);
-            if (wrc == PD_ESTALE) {
-                /* Another sync appended to this session since this one read
-                 * it. Its write is kept, and the next sync continues from there. */
-                PD_LOG(PD_LOG_INFO, "%s", werr.msg);
-                run->stats->files_written_meanwhile++;
-                break;
-            }
-            if (wrc != PD_OK) {
-                char *msg =
-                    pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr.msg);
-                record_error(run, job->js.src.path, msg != NULL ? msg : werr.msg);
-                /* A full disk or a read-only archive fails every later write
-                 * too: stop with one message, not one per remaining file. */
-                run->stopped = pd_archive_cannot_write(run->writer);
-                if (run->stopped)
-                    result = pd_err_set(run->err, werr.code != PD_OK ? werr.code : PD_ESQLITE,
-                                        "%s; sync stopped there, because every later write "
-                                        "would fail the same way. The files written before are "
-                                        "complete",
-                                        werr.msg);
-                break;
-            }
-            run->stats->files_parsed++;
-            if (job->action == SYNC_FULL) {
-                run->stats->sessions_full += (int64_t)job->n_sessions;
-                warn_shrunk(job);
-            } else {
-                run->stats->sessions_incremental++;
-            }
-            if (job->title_refresh)
-                run->stats->titles_refreshed++;
+            held = batch_write(run, job, &result);
             break;
         }
         }
@@ -772,8 +949,8 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         run->done++;
         report_progress(run);
     }
-    pd_arena_free(job->arena);
-    free(job);
+    if (!held)
+        job_free(job);
     return result;
 }
 
@@ -899,6 +1076,10 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     if (drops.example != NULL)
         stats->shadowed_rollout = strdup(drops.example);
     rc = pd_driver_finish(&run.driver);
+    /* Every job that ran has been folded, an interrupted run's too. */
+    int brc = batch_commit(&run);
+    if (rc == PD_OK)
+        rc = brc;
     if (drc != PD_OK && drc != PD_ECANCELED)
         rc = drc;
     if (rc == PD_ECANCELED) {
@@ -909,6 +1090,7 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
 out:
     if (run.pool != NULL)
         pd_pool_destroy(run.pool);
+    batch_discard(&run);
     pd_run_providers_close(&run.providers);
     pd_arena_free(discovery);
     pd_snapshot_free(run.snapshot);

@@ -1083,6 +1083,51 @@ static void sync_stops_when_archive_cannot_grow(void **state)
                      0);
 }
 
+/*
+ * A write that fails for one transcript alone (here a trigger rejects one
+ * session id) costs that transcript only. sync writes many transcripts in
+ * one transaction, and the ones written in it before and after the failed
+ * one are kept and counted.
+ */
+static void sync_failed_write_keeps_the_rest_of_its_batch(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    fx_sql(ws->env.db, "CREATE TRIGGER reject_one BEFORE INSERT ON sessions"
+                       " WHEN NEW.id = '3f2a9c4e-1b7d-4e55-9a10-000000000120'"
+                       " BEGIN SELECT RAISE(ABORT, 'rejected by the test'); END");
+    for (int i = 0; i < 40; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "3f2a9c4e-1b7d-4e55-9a10-%012d", 100 + i);
+        write_file_owned(fx_claude_path(&ws->env, "-home-tess-src-orbit", id),
+                         fx_claude_rich(id, "Why does the solver diverge at step forty?"));
+    }
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", "--threads", "0", NULL);
+    expect_exit(&res, 3);
+    expect_err_contains(&res, "3f2a9c4e-1b7d-4e55-9a10-000000000120.jsonl: not written: ");
+    expect_err_contains(&res, "rejected by the test");
+    expect_err_contains(&res, "sync: 43 files discovered, 39 parsed, 3 unchanged, 1 failed");
+    assert_null(strstr(res.err, "sync stopped there"));
+    cli_result_free(&res);
+    /* The three sessions of write_three() and 39 of the 40 new ones. */
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 42);
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions s WHERE message_count"
+                                            " != (SELECT count(*) FROM messages m"
+                                            " WHERE m.session_id = s.id)"),
+                     0);
+
+    /* The next sync retries the failed transcript alone. */
+    fx_sql(ws->env.db, "DROP TRIGGER reject_one");
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "sync: 43 files discovered, 1 parsed, 42 unchanged, 0 failed");
+    cli_result_free(&res);
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 43);
+}
+
 /* Two copies of a transcript under the roots: every sync moves the row and warns. */
 static void sync_warns_about_two_copies(void **state)
 {
@@ -3194,6 +3239,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_copy_warning_thread_independent, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_differing_third_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_failed_write_keeps_the_rest_of_its_batch, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_a_shorter_file, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_scrubs_controls_in_file_names, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_clean, setup, teardown),

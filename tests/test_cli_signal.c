@@ -171,6 +171,12 @@ static void interrupt_run(const interrupted_command *cmd, int sig)
     long long last_drawn = last_progress(text, message, cmd->label);
     assert_true(last_drawn >= 1);
     assert_true(last_drawn <= files_read);
+    if (strcmp(cmd->name, "sync") == 0) {
+        /* Every file counted as parsed is in the archive, and only those. */
+        long long parsed = -1;
+        assert_int_equal(sscanf(message, "sync: %*d files discovered, %lld parsed", &parsed), 1);
+        assert_int_equal(fx_sql_int(env.db, "SELECT count(*) FROM sessions"), parsed);
+    }
     free(text);
 
     free(src);
