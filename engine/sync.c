@@ -737,11 +737,39 @@ static void count_written(sync_run *run, const sync_job *job)
 }
 
 /*
- * Writes job in a transaction of its own and counts the outcome. Once a
- * write fails in a way that every later write would share (a full disk, a
- * read-only archive), the run stops: the error goes to run->err and is
- * returned, and later jobs are counted as not written.
+ * Counts the outcome wrc of writing job. Once a write fails in a way that
+ * every later write would share (a full disk, a read-only archive), the
+ * run stops: the error goes to run->err and is returned, and later jobs
+ * are counted as not written.
  */
+static int count_outcome(sync_run *run, sync_job *job, int wrc, const pd_err *werr)
+{
+    if (wrc == PD_ESTALE) {
+        /* Another sync appended to this session since this one read it.
+         * Its write is kept, and the next sync continues from there. */
+        PD_LOG(PD_LOG_INFO, "%s", werr->msg);
+        run->stats->files_written_meanwhile++;
+        return PD_OK;
+    }
+    if (wrc != PD_OK) {
+        char *msg =
+            pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr->msg);
+        record_error(run, job->js.src.path, msg != NULL ? msg : werr->msg);
+        /* A full disk or a read-only archive fails every later write
+         * too: stop with one message, not one per remaining file. */
+        run->stopped = pd_archive_cannot_write(run->writer);
+        if (run->stopped)
+            return pd_err_set(run->err, werr->code != PD_OK ? werr->code : PD_ESQLITE,
+                              "%s; sync stopped there, because every later write would fail the "
+                              "same way. The files written before are complete",
+                              werr->msg);
+        return PD_OK;
+    }
+    count_written(run, job);
+    return PD_OK;
+}
+
+/* Writes job in a transaction of its own and counts the outcome. */
 static int write_alone(sync_run *run, sync_job *job)
 {
     if (run->stopped) {
@@ -750,28 +778,7 @@ static int write_alone(sync_run *run, sync_job *job)
     }
     pd_err werr = {0};
     int wrc = write_job(run, job, &werr);
-    if (wrc == PD_ESTALE) {
-        /* Another sync appended to this session since this one read it.
-         * Its write is kept, and the next sync continues from there. */
-        PD_LOG(PD_LOG_INFO, "%s", werr.msg);
-        run->stats->files_written_meanwhile++;
-        return PD_OK;
-    }
-    if (wrc != PD_OK) {
-        char *msg = pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr.msg);
-        record_error(run, job->js.src.path, msg != NULL ? msg : werr.msg);
-        /* A full disk or a read-only archive fails every later write
-         * too: stop with one message, not one per remaining file. */
-        run->stopped = pd_archive_cannot_write(run->writer);
-        if (run->stopped)
-            return pd_err_set(run->err, werr.code != PD_OK ? werr.code : PD_ESQLITE,
-                              "%s; sync stopped there, because every later write would fail the "
-                              "same way. The files written before are complete",
-                              werr.msg);
-        return PD_OK;
-    }
-    count_written(run, job);
-    return PD_OK;
+    return count_outcome(run, job, wrc, &werr);
 }
 
 /* ---- batches ---------------------------------------------------------------
@@ -869,7 +876,7 @@ static bool batch_hold(sync_batch *b, sync_job *job)
  * Writes job in the open batch, beginning one if none is open, and commits
  * the batch once it is full. Returns true when the batch contains the job,
  * which is freed at the commit; false when the caller still owns it.
- * *result receives the stop error of write_alone(), if any.
+ * *result receives the stop error of count_outcome(), if any.
  */
 static bool batch_write(sync_run *run, sync_job *job, int *result)
 {
@@ -879,19 +886,21 @@ static bool batch_write(sync_run *run, sync_job *job, int *result)
         return false;
     }
     pd_err werr = {0};
-    int rc = PD_OK;
     if (!b->open) {
-        rc = pd_archive_begin(run->writer, &werr);
-        b->open = rc == PD_OK;
+        int rc = pd_archive_begin(run->writer, &werr);
+        if (rc != PD_OK) {
+            /* Nothing is written, and a retry would wait out the busy timeout again. */
+            *result = count_outcome(run, job, rc, &werr);
+            return false;
+        }
+        b->open = true;
         b->started_ns = pd_monotonic_ns();
     }
-    if (rc == PD_OK)
-        rc = write_rows(run, job, &werr);
+    int rc = write_rows(run, job, &werr);
     if (rc == PD_ESTALE) {
         /* Found before anything was written, and undone by the write's own
-         * savepoint, so the batch goes on (see write_alone()). */
-        PD_LOG(PD_LOG_INFO, "%s", werr.msg);
-        run->stats->files_written_meanwhile++;
+         * savepoint, so the batch goes on. */
+        *result = count_outcome(run, job, rc, &werr);
         return false;
     }
     if (rc == PD_OK && batch_hold(b, job)) {
