@@ -289,9 +289,9 @@ static const char digest_calls_sql[] =
     " FROM tool_calls c JOIN messages m ON m.id = c.message_id"
     " WHERE c.session_id = ?1 ORDER BY m.ordinal, c.id";
 
-/* Feeds every column of every result row, tagged by type and length, into h. */
+/* Feeds every column of every result row, tagged by type and length, into h; counts the rows. */
 static int digest_query(pd_archive *a, archive_stmt_id id, const char *sql, const char *session_id,
-                        XXH3_state_t *h, pd_err *err)
+                        XXH3_state_t *h, int64_t *n_rows, pd_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = archive_stmt(a, id, sql, &st, err);
@@ -318,6 +318,7 @@ static int digest_query(pd_archive *a, archive_stmt_id id, const char *sql, cons
         }
         unsigned char end_of_row = 0xff;
         XXH3_64bits_update(h, &end_of_row, 1);
+        (*n_rows)++;
     }
     archive_stmt_done(st);
     if (src != SQLITE_DONE)
@@ -329,19 +330,22 @@ static int digest_query(pd_archive *a, archive_stmt_id id, const char *sql, cons
  * A 64-bit digest of the stored message and tool-call rows of a session,
  * excluding row ids. Comparing the digest before and after a replace shows
  * whether the transcript changed, which is what transcript_revision counts.
+ * *n_rows receives the number of rows digested.
  */
-static int transcript_digest(pd_archive *a, const char *session_id, uint64_t *out, pd_err *err)
+static int transcript_digest(pd_archive *a, const char *session_id, uint64_t *out, int64_t *n_rows,
+                             pd_err *err)
 {
     XXH3_state_t *h = XXH3_createState();
     if (h == NULL)
         return pd_err_set(err, PD_ENOMEM, "%s: digest session %s: out of memory", a->path,
                           session_id);
     XXH3_64bits_reset(h);
-    int rc = digest_query(a, STMT_DIGEST_MESSAGES, digest_messages_sql, session_id, h, err);
+    *n_rows = 0;
+    int rc = digest_query(a, STMT_DIGEST_MESSAGES, digest_messages_sql, session_id, h, n_rows, err);
     if (rc == PD_OK) {
         unsigned char separator = 0xfe;
         XXH3_64bits_update(h, &separator, 1);
-        rc = digest_query(a, STMT_DIGEST_CALLS, digest_calls_sql, session_id, h, err);
+        rc = digest_query(a, STMT_DIGEST_CALLS, digest_calls_sql, session_id, h, n_rows, err);
     }
     *out = XXH3_64bits_digest(h);
     XXH3_freeState(h);
@@ -550,7 +554,8 @@ static int write_session_rows(pd_archive *a, const pd_session *s, pd_write_outco
      * without enforced foreign keys may hold rows left from a deleted session.
      */
     uint64_t before = 0, after = 0;
-    rc = transcript_digest(a, s->id, &before, err);
+    int64_t rows_before = 0, rows_after = 0;
+    rc = transcript_digest(a, s->id, &before, &rows_before, err);
     if (rc == PD_OK)
         rc = upsert_session(a, s, err);
     if (rc == PD_OK)
@@ -559,12 +564,20 @@ static int write_session_rows(pd_archive *a, const pd_session *s, pd_write_outco
     inserted_rows counts = {0, 0};
     if (rc == PD_OK)
         rc = insert_rows(a, s, &counts, err);
-    if (rc == PD_OK)
-        rc = transcript_digest(a, s->id, &after, err);
+    /*
+     * Every tool-call row digested belongs to a message row, so a session
+     * stored without rows changed exactly when messages were inserted, and
+     * its first write need not read back the rows it has just inserted.
+     */
+    bool changed = counts.messages > 0;
+    if (rc == PD_OK && rows_before > 0) {
+        rc = transcript_digest(a, s->id, &after, &rows_after, err);
+        changed = before != after;
+    }
 
     /* data_version goes last: a row stamped current always has its rows. */
     if (rc == PD_OK)
-        rc = finish_full_write(a, s, before != after, err);
+        rc = finish_full_write(a, s, changed, err);
     return rc;
 }
 
