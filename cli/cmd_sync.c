@@ -197,6 +197,10 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.files_vanished > 0)
             fprintf(stderr, "; %lld gone before %s read", (long long)stats.files_vanished,
                     stats.files_vanished == 1 ? "it was" : "they were");
+        if (stats.files_being_written > 0)
+            fprintf(stderr, "; %lld .zst file%s still being written, left for the next sync",
+                    (long long)stats.files_being_written,
+                    stats.files_being_written == 1 ? "" : "s");
         if (stats.files_not_written > 0)
             fprintf(stderr, "; %lld file%s read but not written after the stop",
                     (long long)stats.files_not_written, stats.files_not_written == 1 ? "" : "s");

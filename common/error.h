@@ -35,7 +35,8 @@
     X(PD_EFALLBACK, -15, "incremental parse not possible; a full parse is needed")                 \
     X(PD_ERACE, -16, "source changed while it was read")                                           \
     X(PD_EINTERNAL, -17, "internal error")                                                         \
-    X(PD_ESTALE, -18, "the stored row changed since it was read")
+    X(PD_ESTALE, -18, "the stored row changed since it was read")                                  \
+    X(PD_EZSTD_CUT, -19, "zstd data ends inside a frame")
 
 enum pd_error_code {
 #define PD_ERROR_ENUM(name, value, message) name = value,

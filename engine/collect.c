@@ -34,6 +34,9 @@
 #define REASON_SKEW "stored row last written incrementally (incremental-append skew)"
 #define REASON_EXCLUDED "parser exclusion (would delete)"
 #define REASON_STALE_PRESENCE "stale row; parser no longer emits this ID"
+#define REASON_ZST_WRITING                                                                         \
+    "source is being written: it ends inside a zstd frame and was modified during the run or "     \
+    "the minute before"
 
 /* The report plus the capacities of its growable arrays. */
 typedef struct report_impl {
@@ -349,19 +352,24 @@ static void register_presence(pd_diff_run *run, const char *path)
 static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
 {
     pd_diff_report *r = run->report;
+    /* A compressor still writing the .zst is a live write, not a damaged file. */
+    bool live = job->cut_zst && pd_zst_being_written(job->js.src.path, run->started_wall);
+    pd_diff_class cls = live ? PD_CLASS_RACED : PD_CLASS_PARSE_ERROR;
+    const char *reason = live ? REASON_ZST_WRITING : job->error;
+    int64_t *count = live ? &r->totals.raced : &r->totals.parse_errors;
     const size_t *idx;
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     if (n == 0) {
-        r->totals.parse_errors++;
-        return add_entry(r, NULL, job->js.provider->name, job->js.src.path, PD_CLASS_PARSE_ERROR,
-                         job->error, 0, NULL, 0);
+        (*count)++;
+        return add_entry(r, NULL, job->js.provider->name, job->js.src.path, cls, reason, 0, NULL,
+                         0);
     }
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
         mark_visited(run, row);
-        r->totals.parse_errors++;
-        int rc = add_entry(r, row->id, row->agent, job->js.src.path, PD_CLASS_PARSE_ERROR,
-                           job->error, row->data_version, NULL, 0);
+        (*count)++;
+        int rc = add_entry(r, row->id, row->agent, job->js.src.path, cls, reason, row->data_version,
+                           NULL, 0);
         if (rc != PD_OK)
             return rc;
     }

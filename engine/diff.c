@@ -181,8 +181,10 @@ static void diff_job_run(void *user, void *ctx, void *job_)
         job_compact(job);
         return;
     }
-    if (rc != PD_OK)
+    if (rc != PD_OK) {
+        job->cut_zst = rc == PD_EZSTD_CUT;
         goto fail;
+    }
     job->parsed_mtime = buf.mtime_ns;
     pd_worker_start_parse(w, buf.len);
 
@@ -479,7 +481,7 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     if (opts == NULL)
         opts = &defaults;
 
-    pd_diff_run run = {.engine = e, .opts = opts};
+    pd_diff_run run = {.engine = e, .opts = opts, .started_wall = pd_time_now()};
     pd_arena *discovery = NULL;
     pd_archive *archive = NULL;
     int64_t t_start = pd_monotonic_ns();

@@ -33,6 +33,7 @@ typedef struct pd_diff_job {
     pd_arena *arena;
     bool failed;
     bool vanished;         /* removed between discovery and the read: a live change */
+    bool cut_zst;          /* failed because the .zst ends inside a zstd frame */
     char *error;           /* whole-source error text */
     int64_t parsed_mtime;  /* transcript mtime when the worker opened it */
     pd_diff_session *sessions;
@@ -46,6 +47,7 @@ typedef struct pd_diff_job {
 struct pd_diff_run {
     pd_engine *engine;
     const pd_diff_options *opts;
+    int64_t started_wall; /* wall clock (ns) when the run began */
     pd_snapshot *snapshot;
     pd_run_providers providers;
     pd_pool *pool;

@@ -109,6 +109,12 @@ int pd_stat_path(const char *path, pd_stat_info *out)
     return PD_OK;
 }
 
+bool pd_zst_being_written(const char *path, int64_t run_start)
+{
+    pd_stat_info st;
+    return pd_stat_path(path, &st) == PD_OK && st.mtime_ns >= run_start - PD_ZST_WRITE_WINDOW_NS;
+}
+
 bool pd_same_file(const char *a, const char *b)
 {
     pd_stat_info sa, sb;

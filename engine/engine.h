@@ -87,6 +87,10 @@ typedef struct pd_sync_stats {
     /* Files removed or renamed between discovery and their read (a live
      * agent's rename), neither read nor failed. */
     int64_t files_vanished;
+    /* .zst files that end inside a zstd frame and were modified during the
+     * run or the minute before: a compressor is still writing them, so they
+     * are left for the next sync, neither read nor failed. */
+    int64_t files_being_written;
     /* Files discovered per agent, in the order agents first found one. */
     struct {
         const char *agent; /* provider name, static */

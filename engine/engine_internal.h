@@ -149,6 +149,17 @@ typedef struct pd_stat_info {
     int64_t device;
 } pd_stat_info;
 int pd_stat_path(const char *path, pd_stat_info *out);
+
+/*
+ * A compressor writing a .zst leaves it ending inside a zstd frame until it
+ * finishes, and updates its mtime with every write. A file that ends so
+ * and was modified during the run, or at most this long before it began,
+ * is taken to be still being written. An older one is damaged.
+ */
+#define PD_ZST_WRITE_WINDOW_NS ((int64_t)60 * 1000000000)
+
+/* True when path was modified at or after run_start - PD_ZST_WRITE_WINDOW_NS (wall clock). */
+bool pd_zst_being_written(const char *path, int64_t run_start);
 /* True when the two paths name one file (as through a symbolic link). */
 bool pd_same_file(const char *a, const char *b);
 

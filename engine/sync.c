@@ -6,10 +6,10 @@
  * shared state, and streams discovered sources to the worker pool. Each
  * worker decides what a source needs (nothing, an incremental append, or a
  * full parse), does the reading, hashing, parsing and normalising, and hands
- * the job back. The main thread is the only writer. It writes
- * sources in batches that share one transaction (see "batches" below), and
- * every source's rows are written in full or not at all, so an interrupted
- * run leaves every session either at its old state or at its new one.
+ * the job back. The main thread is the only writer. It writes many sources
+ * per transaction (see "batches" below) and each source's rows in full or
+ * not at all, so an interrupted run leaves every session either at its old
+ * state or at its new one.
  *
  * Decisions, per source (rows = stored rows of this agent with this path):
  *   - unchanged: every row has the current size, mtime (Codex: the
@@ -50,7 +50,8 @@ typedef enum sync_action {
     SYNC_NOTHING_NEW, /* incremental candidate with no complete appended line */
     SYNC_FULL,
     SYNC_INCREMENTAL,
-    SYNC_VANISHED, /* gone between discovery and the read */
+    SYNC_VANISHED,      /* gone between discovery and the read */
+    SYNC_BEING_WRITTEN, /* a .zst that a compressor is still writing (see job_fail()) */
 } sync_action;
 
 typedef struct sync_run sync_run;
@@ -77,7 +78,7 @@ typedef struct sync_job {
  * wait for the commit, so the summary speaks only of committed writes.
  */
 typedef struct sync_batch {
-    bool open;          /* the writer holds a transaction */
+    bool open;          /* the writer's transaction is open */
     int64_t started_ns; /* when it began */
     sync_job **jobs;
     size_t n, cap;
@@ -87,6 +88,7 @@ typedef struct sync_batch {
 struct sync_run {
     pd_engine *engine;
     const pd_sync_options *opts;
+    int64_t started_wall; /* wall clock (ns) when the run began */
     pd_archive *writer;
     pd_snapshot *snapshot;
     pd_run_providers providers;
@@ -124,6 +126,11 @@ static void job_fail(sync_job *job, const pd_err *err, int rc, const char *what)
     /* An agent that renames or deletes a transcript after discovery is no failure. */
     if (rc == PD_ENOENT) {
         job->action = SYNC_VANISHED;
+        return;
+    }
+    /* Its stored rows stay as they are, and the next sync reads the finished file. */
+    if (rc == PD_EZSTD_CUT && pd_zst_being_written(job->js.src.path, job->run->started_wall)) {
+        job->action = SYNC_BEING_WRITTEN;
         return;
     }
     job->action = SYNC_FAILED;
@@ -495,7 +502,7 @@ static void record_error(sync_run *run, const char *path, const char *message)
     PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
 }
 
-/* Writes the rows of job; the caller owns the transaction. */
+/* Writes the rows of job inside the caller's transaction. */
 static int write_rows(sync_run *run, sync_job *job, pd_err *err)
 {
     int rc = PD_OK;
@@ -939,6 +946,9 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         case SYNC_VANISHED:
             run->stats->files_vanished++;
             break;
+        case SYNC_BEING_WRITTEN:
+            run->stats->files_being_written++;
+            break;
         case SYNC_UNCHANGED:
         case SYNC_NOTHING_NEW:
             run->stats->files_unchanged++;
@@ -1030,7 +1040,8 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
         return pd_err_set(err, PD_EREADONLY, "sync refused: this engine is report-only and never writes");
     }
 
-    sync_run run = {.engine = e, .opts = opts, .stats = stats, .err = err};
+    sync_run run = {
+        .engine = e, .opts = opts, .started_wall = pd_time_now(), .stats = stats, .err = err};
     pd_keyset_init(&run.ids_written);
     pd_keyset_init(&run.copy_ids);
     pd_keyset_init(&run.alias_ids);

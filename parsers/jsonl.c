@@ -307,8 +307,8 @@ static int decompress_zstd(const char *path, const char *src, size_t src_len, ch
         if (in.pos == in.size && pending == 0)
             break;
         if (in.pos == in.size && in.pos == before_in && ob.pos == 0) {
-            rc = pd_err_set(err, PD_EZSTD, "%s: truncated zstd data: the last frame is incomplete",
-                            path);
+            rc = pd_err_set(err, PD_EZSTD_CUT,
+                            "%s: truncated zstd data: the last frame is incomplete", path);
             goto out;
         }
     }

@@ -44,7 +44,8 @@ typedef struct pd_source_buf {
  * Reads path into out. max_bytes caps the on-disk bytes read (< 0: the fstat
  * size at open). Returns PD_OK; PD_ENOENT when the file does not exist;
  * PD_EIO for other open/read failures and non-regular files (err names the
- * path and the errno text); PD_EZSTD for a corrupt .zst;
+ * path and the errno text); PD_EZSTD for a corrupt .zst; PD_EZSTD_CUT for a
+ * .zst that ends inside a frame (cut short, or still being written);
  * PD_ETOOBIG when the decompressed size exceeds PD_SOURCE_MAX_BYTES;
  * PD_ENOMEM. On failure out is left empty. Free with pd_source_buf_free().
  */

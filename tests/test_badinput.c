@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -722,6 +723,13 @@ static void corrupt_zst_reported(void **state)
     free(path);
 }
 
+/* Sets the mtime of path to seconds ago. */
+static void set_mtime_ago(const char *path, time_t seconds)
+{
+    struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = time(NULL) - seconds}};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
 static void truncated_zst_reported(void **state)
 {
     batch *b = *state;
@@ -731,10 +739,12 @@ static void truncated_zst_reported(void **state)
     compress_claude_pair(&z, &n);
     write_bytes(path, z, n);
 
-    /* Stored whole first, then cut short as an interrupted copy leaves it. */
+    /* Stored whole first, then cut short as an interrupted copy leaves it,
+     * ten minutes ago: no compressor is writing it now. */
     sync_clean(b, 3);
     assert_bad_row(b, BAD_CLAUDE, 2, 0, 0);
     write_bytes(path, z, n - 6);
+    set_mtime_ago(path, 600);
 
     pd_diff_report *r = fx_diff(&b->env, NULL, 0, 0);
     assert_diff_parse_error_on(r, path, "zstd data");
@@ -746,6 +756,67 @@ static void truncated_zst_reported(void **state)
     pd_sync_stats_free(&st);
     /* The failed file leaves its stored rows as they were. */
     assert_bad_row(b, BAD_CLAUDE, 2, 0, 0);
+    free(z);
+    free(path);
+}
+
+/*
+ * A .zst cut short and modified a moment ago is what a reader sees while
+ * zstd still writes it. diff calls it raced, which fails no gate, and sync
+ * leaves it (and the stored rows) for the next run, failing nothing.
+ */
+static void zst_being_written_is_raced(void **state)
+{
+    batch *b = *state;
+    char *path = zst_path(b);
+    char *z;
+    size_t n;
+    compress_claude_pair(&z, &n);
+    write_bytes(path, z, n);
+    sync_clean(b, 3);
+    write_bytes(path, z, n / 2);
+    /* A second one, never stored, as zstd writes a compressed copy of a transcript. */
+    char *plain = fx_claude_path(&b->env, PROJECT, "5a1f0c3e-77d2-4c1b-9e8a-0b6d2f4e9a11");
+    char *copy = fx_fmt("%s.zst", plain);
+    free(plain);
+    write_bytes(copy, z, n / 2);
+
+    pd_diff_report *r = fx_diff(&b->env, NULL, 0, 0);
+    assert_int_equal(r->totals.parse_errors, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.raced, 2);
+    assert_int_equal(r->totals.identical, 2);
+    const pd_diff_entry *stored = fx_entry(r, BAD_CLAUDE);
+    assert_non_null(stored);
+    assert_string_equal(pd_diff_class_name(stored->cls), "raced");
+    assert_string_equal(stored->file_path, path);
+    assert_non_null(strstr(stored->reason, "ends inside a zstd frame"));
+    const pd_diff_entry *unstored = NULL;
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        if (r->sessions[i].file_path != NULL && strcmp(r->sessions[i].file_path, copy) == 0)
+            unstored = &r->sessions[i];
+    }
+    assert_non_null(unstored);
+    assert_null(unstored->session_id);
+    assert_string_equal(pd_diff_class_name(unstored->cls), "raced");
+    pd_diff_report_free(r);
+
+    pd_sync_stats st;
+    fx_sync(&b->env, &st);
+    assert_int_equal(st.files_discovered, 4);
+    assert_int_equal(st.files_failed, 0);
+    assert_int_equal(st.files_being_written, 2);
+    pd_sync_stats_free(&st);
+    assert_bad_row(b, BAD_CLAUDE, 2, 0, 0);
+
+    /* Once the compressor has finished, both are read. */
+    write_bytes(path, z, n);
+    write_bytes(copy, z, n);
+    fx_sync(&b->env, &st);
+    assert_int_equal(st.files_failed, 0);
+    assert_int_equal(st.files_being_written, 0);
+    pd_sync_stats_free(&st);
+    free(copy);
     free(z);
     free(path);
 }
@@ -888,6 +959,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(replaced_by_fifo_before_read, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(corrupt_zst_reported, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(truncated_zst_reported, batch_setup, batch_teardown),
+        cmocka_unit_test_setup_teardown(zst_being_written_is_raced, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(persisted_output_fifo_not_blocking, batch_setup,
                                         batch_teardown),
     };
