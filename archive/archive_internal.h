@@ -45,6 +45,9 @@ typedef enum archive_stmt_id {
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
+    STMT_BEGIN_IMMEDIATE,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
     STMT_COUNT
 } archive_stmt_id;
 

@@ -31,7 +31,8 @@ int pd_archive_begin(pd_archive *a, pd_err *err)
         return rc;
     /* pd_archive_cannot_write() speaks of failures in this transaction only. */
     a->last_error = SQLITE_OK;
-    return archive_exec(a, "BEGIN IMMEDIATE", "begin transaction", err);
+    return archive_exec_cached(a, STMT_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE", "begin transaction",
+                               err);
 }
 
 int pd_archive_commit(pd_archive *a, pd_err *err)
@@ -39,7 +40,7 @@ int pd_archive_commit(pd_archive *a, pd_err *err)
     int rc = archive_require_writable(a, "commit", err);
     if (rc != PD_OK)
         return rc;
-    return archive_exec(a, "COMMIT", "commit", err);
+    return archive_exec_cached(a, STMT_COMMIT, "COMMIT", "commit", err);
 }
 
 void pd_archive_rollback(pd_archive *a)
@@ -52,23 +53,31 @@ void pd_archive_rollback(pd_archive *a)
 /* How one write call made itself atomic; see write_start(). */
 typedef enum write_scope { SCOPE_TRANSACTION, SCOPE_SAVEPOINT } write_scope;
 
-/* Opens a savepoint inside the caller's transaction, or a transaction of its own. */
+/*
+ * Opens a savepoint inside the caller's transaction, or a transaction of its
+ * own. These statements run for every session written, so they are prepared
+ * once, like the row statements.
+ */
 static int write_start(pd_archive *a, write_scope *scope, pd_err *err)
 {
     if (sqlite3_get_autocommit(a->db)) {
         *scope = SCOPE_TRANSACTION;
-        return archive_exec(a, "BEGIN IMMEDIATE", "begin transaction", err);
+        return archive_exec_cached(a, STMT_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE", "begin transaction",
+                                   err);
     }
     *scope = SCOPE_SAVEPOINT;
-    return archive_exec(a, "SAVEPOINT pd_write", "open savepoint", err);
+    return archive_exec_cached(a, STMT_SAVEPOINT, "SAVEPOINT pd_write", "open savepoint", err);
 }
 
 /* Commits or releases on success; undoes everything since write_start() on failure. */
 static int write_finish(pd_archive *a, write_scope scope, int rc, pd_err *err)
 {
     if (rc == PD_OK) {
-        const char *sql = scope == SCOPE_TRANSACTION ? "COMMIT" : "RELEASE pd_write";
-        rc = archive_exec(a, sql, "commit session write", err);
+        if (scope == SCOPE_TRANSACTION)
+            rc = archive_exec_cached(a, STMT_COMMIT, "COMMIT", "commit session write", err);
+        else
+            rc = archive_exec_cached(a, STMT_RELEASE, "RELEASE pd_write", "commit session write",
+                                     err);
         if (rc == PD_OK)
             return PD_OK;
     }
