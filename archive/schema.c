@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -291,6 +293,60 @@ static bool companion_unwritable(const char *path, const char *suffix)
     return unwritable;
 }
 
+/* Returns the size of path + suffix, or -1. */
+static int64_t companion_size(const char *path, const char *suffix)
+{
+    char *name = companion_path(path, suffix);
+    struct stat st;
+    int64_t size = name != NULL && stat(name, &st) == 0 ? (int64_t)st.st_size : -1;
+    free(name);
+    return size;
+}
+
+/*
+ * Fills cause when the archive's files cannot grow: one of them is at the
+ * process's file size limit (RLIMIT_FSIZE), or the file system has less
+ * than a megabyte left for this user. Returns false otherwise.
+ */
+static bool no_room_cause(const pd_archive *a, pd_err *cause)
+{
+    static const char *const files[] = {"", "-wal", "-shm"};
+    static const char *const nouns[] = {"the archive", "its -wal file", "its -shm file"};
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+        /* SQLite writes a page (at most 64 KiB) or a WAL frame at a time, so the
+         * file whose write failed is the largest, and ends that close to the limit. */
+        const int64_t slack = 128 << 10;
+        size_t largest = 0;
+        int64_t largest_size = -1;
+        for (size_t i = 0; i < 3; i++) {
+            int64_t size = companion_size(a->path, files[i]);
+            if (size > largest_size) {
+                largest = i;
+                largest_size = size;
+            }
+        }
+        if (largest_size >= 0 && largest_size + slack > (int64_t)limit.rlim_cur) {
+            pd_err_set(cause, PD_ESQLITE,
+                       "%s has reached this process's file size limit (%lld bytes); raise it "
+                       "(ulimit -f) and run again",
+                       nouns[largest], (long long)limit.rlim_cur);
+            return true;
+        }
+    }
+    char *copy = strdup(a->path);
+    if (copy == NULL)
+        return false;
+    struct statvfs fs;
+    bool full = statvfs(dirname(copy), &fs) == 0 &&
+                (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize < ((uint64_t)1 << 20);
+    free(copy);
+    if (full)
+        pd_err_set(cause, PD_ESQLITE,
+                   "the file system of the archive is full; free space on it and run again");
+    return full;
+}
+
 /*
  * Fills cause with the file or directory a writer cannot write and what to
  * do, and returns true. Returns false when every file sync needs is
@@ -381,6 +437,12 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
                   rc == SQLITE_READONLY_CANTINIT;
     pd_err cause = {0};
     if (denied && a->path != NULL && a->flags == PD_ARCHIVE_CREATE && unwritable_cause(a, &cause))
+        return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s; %s", path, operation, detail,
+                          cause.msg);
+    /* SQLite's "disk I/O error" does not say why a write failed, and the
+     * errno it keeps may come from a later call. */
+    if ((primary == SQLITE_IOERR || primary == SQLITE_FULL) && a->path != NULL &&
+        a->flags == PD_ARCHIVE_CREATE && no_room_cause(a, &cause))
         return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s; %s", path, operation, detail,
                           cause.msg);
     return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, operation, detail);

@@ -191,7 +191,7 @@ int pd_cmd_sync(int argc, char **argv)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");
         if (stats.files_written_meanwhile > 0)
-            fprintf(stderr, "; %lld left as another sync wrote %s meanwhile",
+            fprintf(stderr, "; %lld skipped because another sync wrote %s first",
                     (long long)stats.files_written_meanwhile,
                     stats.files_written_meanwhile == 1 ? "it" : "them");
         if (stats.files_vanished > 0)
@@ -254,7 +254,8 @@ int pd_cmd_sync(int argc, char **argv)
                     pd_cli_scrubbed(text, sizeof text, stats.differing_example.second_path));
     }
     if (rc == PD_ECANCELED) {
-        pd_cli_error("interrupted; every source written so far is complete, the rest were not touched");
+        pd_cli_error("interrupted; every source written so far is complete, the rest were not "
+                     "touched, and the counts above cover only the files found before the stop");
         exit_code = pd_cli_interrupted_exit_code();
     } else if (rc != PD_OK) {
         pd_cli_error("%s", err.msg[0] != '\0' ? err.msg : pd_strerror(rc));

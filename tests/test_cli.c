@@ -1054,6 +1054,8 @@ static void sync_stops_when_archive_cannot_grow(void **state)
 
     expect_exit(&res, 3);
     expect_err_contains(&res, "sync stopped there, because every later write would fail");
+    expect_err_contains(&res, "file has reached this process's file size limit (524288 bytes); "
+                              "raise it (ulimit -f) and run again");
     expect_err_contains(&res, "-home-tess-src-orbit/3f2a9c4e-1b7d-4e55-9a10-");
     /* One failed transcript: in the warning and in the summary, not once per file. */
     assert_int_equal(count_in(res.err, ": not written: "), 2);
