@@ -72,6 +72,8 @@ int64_t pd_archive_user_version(const pd_archive *a);
 bool pd_archive_cannot_write(const pd_archive *a);
 /* Sets the connection's page cache to kib KiB (SQLite's default is 2000). */
 int pd_archive_set_cache_kib(pd_archive *a, int kib, pd_err *err);
+/* Sets the WAL size in pages past which a commit checkpoints (SQLite's default is 1000). */
+int pd_archive_set_autocheckpoint(pd_archive *a, int pages, pd_err *err);
 
 /*
  * The bookkeeping of one sessions row, as the guards and the classifier use

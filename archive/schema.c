@@ -1234,6 +1234,13 @@ int pd_archive_set_cache_kib(pd_archive *a, int kib, pd_err *err)
     return archive_exec(a, sql, "set the page cache size", err);
 }
 
+int pd_archive_set_autocheckpoint(pd_archive *a, int pages, pd_err *err)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %d", pages > 0 ? pages : 1);
+    return archive_exec(a, sql, "set the checkpoint interval", err);
+}
+
 bool pd_archive_cannot_write(const pd_archive *a)
 {
     switch (a->last_error) {
