@@ -353,7 +353,8 @@ static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
 {
     pd_diff_report *r = run->report;
     /* A compressor still writing the .zst is a live write, not a damaged file. */
-    bool live = job->cut_zst && pd_zst_being_written(job->js.src.path, run->started_wall);
+    bool live = job->cut_zst && pd_zst_being_written(job->js.src.path, job->cut_size,
+                                                     job->parsed_mtime, run->started_wall);
     pd_diff_class cls = live ? PD_CLASS_RACED : PD_CLASS_PARSE_ERROR;
     const char *reason = live ? REASON_ZST_WRITING : job->error;
     int64_t *count = live ? &r->totals.raced : &r->totals.parse_errors;

@@ -183,6 +183,8 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     }
     if (rc != PD_OK) {
         job->cut_zst = rc == PD_EZSTD_CUT;
+        job->cut_size = buf.file_size;
+        job->parsed_mtime = buf.mtime_ns;
         goto fail;
     }
     job->parsed_mtime = buf.mtime_ns;

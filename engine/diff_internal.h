@@ -34,6 +34,7 @@ typedef struct pd_diff_job {
     bool failed;
     bool vanished;         /* removed between discovery and the read: a live change */
     bool cut_zst;          /* failed because the .zst ends inside a zstd frame */
+    int64_t cut_size;      /* cut_zst: its size as read (its mtime is parsed_mtime) */
     char *error;           /* whole-source error text */
     int64_t parsed_mtime;  /* transcript mtime when the worker opened it */
     pd_diff_session *sessions;

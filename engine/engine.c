@@ -109,10 +109,14 @@ int pd_stat_path(const char *path, pd_stat_info *out)
     return PD_OK;
 }
 
-bool pd_zst_being_written(const char *path, int64_t run_start)
+bool pd_zst_being_written(const char *path, int64_t read_size, int64_t read_mtime,
+                          int64_t run_start)
 {
+    int64_t since = run_start - PD_ZST_WRITE_WINDOW_NS;
     pd_stat_info st;
-    return pd_stat_path(path, &st) == PD_OK && st.mtime_ns >= run_start - PD_ZST_WRITE_WINDOW_NS;
+    if (read_mtime >= since || pd_stat_path(path, &st) != PD_OK)
+        return true;
+    return st.size != read_size || st.mtime_ns != read_mtime || st.mtime_ns >= since;
 }
 
 bool pd_same_file(const char *a, const char *b)

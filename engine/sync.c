@@ -121,7 +121,9 @@ static void sync_worker_fini(void *user, void *ctx)
     pd_worker_close(ctx);
 }
 
-static void job_fail(sync_job *job, const pd_err *err, int rc, const char *what)
+/* read is the source as read, for a failed read, or NULL. */
+static void job_fail(sync_job *job, const pd_err *err, int rc, const char *what,
+                     const pd_source_buf *read)
 {
     /* An agent that renames or deletes a transcript after discovery is no failure. */
     if (rc == PD_ENOENT) {
@@ -129,7 +131,9 @@ static void job_fail(sync_job *job, const pd_err *err, int rc, const char *what)
         return;
     }
     /* Its stored rows stay as they are, and the next sync reads the finished file. */
-    if (rc == PD_EZSTD_CUT && pd_zst_being_written(job->js.src.path, job->run->started_wall)) {
+    if (rc == PD_EZSTD_CUT && read != NULL &&
+        pd_zst_being_written(job->js.src.path, read->file_size, read->mtime_ns,
+                             job->run->started_wall)) {
         job->action = SYNC_BEING_WRITTEN;
         return;
     }
@@ -385,7 +389,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
     if (pd_stat_path(path, &st) != PD_OK) {
         int code = errno == ENOENT ? PD_ENOENT : PD_EIO;
         pd_err_set(&err, code, "%s: cannot stat: %s", path, strerror(errno));
-        job_fail(job, &err, code, "cannot stat");
+        job_fail(job, &err, code, "cannot stat", NULL);
         return;
     }
 
@@ -423,7 +427,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
         if (stat_fresh) {
             rc = pd_read_ahead_source(&run->read_ahead, path, &buf, &err);
             if (rc != PD_OK) {
-                job_fail(job, &err, rc, "cannot read");
+                job_fail(job, &err, rc, "cannot read", &buf);
                 return;
             }
             char hex[PD_SHA256_HEX_LEN + 1], stored_hex[PD_SHA256_HEX_LEN + 1];
@@ -455,7 +459,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
             if (buf.data == NULL) {
                 rc = pd_read_ahead_source(&run->read_ahead, path, &buf, &err);
                 if (rc != PD_OK) {
-                    job_fail(job, &err, rc, "cannot read");
+                    job_fail(job, &err, rc, "cannot read", &buf);
                     return;
                 }
             }
@@ -465,7 +469,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
                 return;
             }
             if (rc != PD_EFALLBACK) {
-                job_fail(job, &err, rc, "incremental parse failed");
+                job_fail(job, &err, rc, "incremental parse failed", NULL);
                 pd_source_buf_free(&buf);
                 return;
             }
@@ -476,13 +480,13 @@ static void sync_job_run(void *user, void *ctx, void *job_)
     if (buf.data == NULL) {
         rc = pd_read_ahead_source(&run->read_ahead, path, &buf, &err);
         if (rc != PD_OK) {
-            job_fail(job, &err, rc, "cannot read");
+            job_fail(job, &err, rc, "cannot read", &buf);
             return;
         }
     }
     rc = parse_full(job, w, shared, &buf, &err);
     if (rc != PD_OK)
-        job_fail(job, &err, rc, "parse failed");
+        job_fail(job, &err, rc, "parse failed", NULL);
     pd_source_buf_free(&buf);
 }
 

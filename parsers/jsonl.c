@@ -387,8 +387,15 @@ int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_e
 out:
     free(raw);
     close(fd);
-    if (rc != PD_OK)
+    if (rc != PD_OK) {
+        pd_source_buf read = *out;
         pd_source_buf_free(out);
+        /* The caller tells a .zst being written from a damaged one by these. */
+        if (rc == PD_EZSTD_CUT) {
+            out->file_size = read.file_size;
+            out->mtime_ns = read.mtime_ns;
+        }
+    }
     return rc;
 }
 

@@ -47,7 +47,8 @@ typedef struct pd_source_buf {
  * path and the errno text); PD_EZSTD for a corrupt .zst; PD_EZSTD_CUT for a
  * .zst that ends inside a frame (cut short, or still being written);
  * PD_ETOOBIG when the decompressed size exceeds PD_SOURCE_MAX_BYTES;
- * PD_ENOMEM. On failure out is left empty. Free with pd_source_buf_free().
+ * PD_ENOMEM. On failure out is left empty, except that PD_EZSTD_CUT keeps
+ * file_size and mtime_ns. Free with pd_source_buf_free().
  */
 int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_err *err);
 void pd_source_buf_free(pd_source_buf *b);

@@ -8,8 +8,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/arena.h"
@@ -184,10 +188,77 @@ static void held_read_ends_before_large_source(void **state)
     held_fixture_close(&f);
 }
 
+/* ---- a .zst still being written ------------------------------------------------------------- */
+
+#define NS_PER_S 1000000000LL
+
+/* A file of n bytes whose mtime is seconds_ago in the past; returns its path (malloc'd). */
+static char *file_aged(size_t n, time_t seconds_ago)
+{
+    char *path = strdup("/tmp/pd-zst-XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char bytes[64] = {0};
+    assert_true(n <= sizeof bytes);
+    assert_int_equal(write(fd, bytes, n), (ssize_t)n);
+    struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = time(NULL) - seconds_ago}};
+    assert_int_equal(futimens(fd, times), 0);
+    close(fd);
+    return path;
+}
+
+static int64_t mtime_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (int64_t)st.st_mtim.tv_sec * NS_PER_S + st.st_mtim.tv_nsec;
+}
+
+static void zst_old_and_unchanged_is_damaged(void **state)
+{
+    (void)state;
+    char *path = file_aged(10, 600);
+    int64_t now = (int64_t)time(NULL) * NS_PER_S;
+    assert_false(pd_zst_being_written(path, 10, mtime_of(path), now));
+    unlink(path);
+    free(path);
+}
+
+static void zst_modified_recently_is_written(void **state)
+{
+    (void)state;
+    char *path = file_aged(10, 30);
+    int64_t now = (int64_t)time(NULL) * NS_PER_S;
+    assert_true(pd_zst_being_written(path, 10, mtime_of(path), now));
+    unlink(path);
+    free(path);
+}
+
+/* A compressor that finished after the read sets the mtime back to its input's. */
+static void zst_finished_since_read_is_written(void **state)
+{
+    (void)state;
+    char *path = file_aged(20, 3600);
+    int64_t now = (int64_t)time(NULL) * NS_PER_S;
+    int64_t old = mtime_of(path);
+    /* Read when it had 10 bytes and an old mtime, as after an earlier write. */
+    assert_true(pd_zst_being_written(path, 10, old, now));
+    /* Same size, another old mtime. */
+    assert_true(pd_zst_being_written(path, 20, old - NS_PER_S, now));
+    unlink(path);
+    /* Gone since the read. */
+    assert_true(pd_zst_being_written(path, 20, old, now));
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(raced_when_live_is_newer),
+        cmocka_unit_test(zst_old_and_unchanged_is_damaged),
+        cmocka_unit_test(zst_modified_recently_is_written),
+        cmocka_unit_test(zst_finished_since_read_is_written),
         cmocka_unit_test(not_raced_when_equal),
         cmocka_unit_test(not_raced_when_live_is_older),
         cmocka_unit_test(raced_by_one_nanosecond),
