@@ -26,13 +26,31 @@ static void fold_one(pd_driver *d, void *job)
     check_cancel(d);
 }
 
+/* Runs the before_wait callback, recording its error like a fold error. */
+static void note_wait(pd_driver *d)
+{
+    if (d->before_wait == NULL)
+        return;
+    int rc = d->before_wait(d->ctx);
+    if (rc != PD_OK && d->first_error == PD_OK)
+        d->first_error = rc;
+}
+
 /* Blocks for one finished job and folds it. */
 static int collect_one(pd_driver *d)
 {
     void *job = NULL;
-    int64_t t0 = pd_monotonic_ns();
-    int rc = pd_pool_next_result(d->pool, &job);
-    d->wait_ns += pd_monotonic_ns() - t0;
+    int rc = PD_OK;
+    if (d->before_wait != NULL) {
+        rc = pd_pool_try_next_result(d->pool, &job);
+        if (rc == PD_OK && job == NULL)
+            note_wait(d);
+    }
+    if (job == NULL && rc == PD_OK) {
+        int64_t t0 = pd_monotonic_ns();
+        rc = pd_pool_next_result(d->pool, &job);
+        d->wait_ns += pd_monotonic_ns() - t0;
+    }
     if (rc != PD_OK)
         return rc;
     fold_one(d, job);
@@ -69,6 +87,34 @@ int pd_driver_submit(pd_driver *d, void *job)
         return PD_ECANCELED;
     if (d->first_error != PD_OK)
         return d->first_error;
+
+    /*
+     * With a before_wait callback, the driver folds finished jobs one at a
+     * time while the job ring is full. It calls the callback only when none
+     * is ready, because pd_pool_submit may then sleep.
+     */
+    while (d->before_wait != NULL && !d->runs_inline) {
+        int rc = pd_pool_try_submit(d->pool, job);
+        if (rc == PD_OK) {
+            d->submitted++;
+            return PD_OK;
+        }
+        if (rc != PD_EFULL)
+            return rc;
+        void *done = NULL;
+        rc = pd_pool_try_next_result(d->pool, &done);
+        if (rc != PD_OK && rc != PD_ECLOSED)
+            return rc;
+        if (done == NULL) {
+            note_wait(d);
+            break;
+        }
+        fold_one(d, done);
+        if (d->cancelled)
+            return PD_ECANCELED;
+        if (d->first_error != PD_OK)
+            return d->first_error;
+    }
 
     for (;;) {
         int64_t t0 = pd_monotonic_ns();

@@ -22,6 +22,14 @@ typedef struct pd_driver {
     pd_pool *pool;
     /* Folds one returned job; ran is false for a job cancelled before it started. */
     int (*fold)(void *ctx, void *job, bool ran);
+    /*
+     * Called, when not NULL, before the driver waits with no finished job
+     * to fold: for a job slot while every worker is busy, or for a result.
+     * sync commits its open transaction there, so that it holds no lock
+     * while it waits for a parse. May return an error, which stops
+     * submission like a fold error.
+     */
+    int (*before_wait)(void *ctx);
     void *ctx;
     atomic_bool *cancel; /* may be NULL */
     bool runs_inline;    /* the pool has no threads, so a submit runs the job rather than waits */

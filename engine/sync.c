@@ -798,8 +798,11 @@ static int write_alone(sync_run *run, sync_job *job)
  * rows of one transcript touch leaf pages of several indexes keyed by
  * random session ids, so a transaction per source wrote many times the
  * archive's size. A batch is one transaction of up to BATCH_MAX_JOBS
- * sources, committed early once their parsed rows pass BATCH_MAX_BYTES or
- * the transaction has been open for BATCH_MAX_NS.
+ * sources, committed early once their parsed rows pass BATCH_MAX_BYTES,
+ * once the transaction has been open for BATCH_MAX_NS when a job is
+ * folded, and whenever the writer would wait for the workers. So a batch
+ * grows only while finished jobs are waiting to be written, which is when
+ * the writer is the bottleneck, and no lock is held during a long parse.
  *
  * When anything in a batch fails (a write, the commit, or memory), the
  * batch is rolled back and its jobs are written again one transaction
@@ -985,7 +988,17 @@ static int sync_fold(void *ctx, void *job_, bool ran)
     }
     if (!held)
         job_free(job);
+    /* Jobs that write nothing (unchanged files, say) must not keep the batch open either. */
+    if (result == PD_OK && run->batch.open &&
+        pd_monotonic_ns() - run->batch.started_ns >= BATCH_MAX_NS)
+        result = batch_commit(run);
     return result;
+}
+
+/* The driver is about to wait for the workers: commit, so that no lock is held meanwhile. */
+static int sync_before_wait(void *ctx)
+{
+    return batch_commit(ctx);
 }
 
 /* Adds delta to the files discovered for agent. */
@@ -1099,6 +1112,7 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
         goto out;
     run.driver = (pd_driver){.pool = run.pool,
                              .fold = sync_fold,
+                             .before_wait = sync_before_wait,
                              .ctx = &run,
                              .cancel = e->cfg.cancel,
                              .runs_inline = threads == 0};
