@@ -191,9 +191,12 @@ int pd_cmd_sync(int argc, char **argv)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");
         if (stats.files_written_meanwhile > 0)
-            fprintf(stderr, "; %lld skipped because another sync wrote %s first",
+            fprintf(stderr,
+                    "; %lld appended file%s skipped because %s stored session changed after "
+                    "the read (another sync, or another copy of the session, wrote it)",
                     (long long)stats.files_written_meanwhile,
-                    stats.files_written_meanwhile == 1 ? "it" : "them");
+                    stats.files_written_meanwhile == 1 ? "" : "s",
+                    stats.files_written_meanwhile == 1 ? "its" : "their");
         if (stats.files_vanished > 0)
             fprintf(stderr, "; %lld gone before %s read", (long long)stats.files_vanished,
                     stats.files_vanished == 1 ? "it was" : "they were");

@@ -192,7 +192,7 @@ static void held_read_ends_before_large_source(void **state)
 
 #define NS_PER_S 1000000000LL
 
-/* A file of n bytes whose mtime is seconds_ago in the past; returns its path (malloc'd). */
+/* A file of n bytes whose mtime is seconds_ago in the past (negative: ahead); returns its path. */
 static char *file_aged(size_t n, time_t seconds_ago)
 {
     char *path = strdup("/tmp/pd-zst-XXXXXX");
@@ -235,6 +235,17 @@ static void zst_modified_recently_is_written(void **state)
     free(path);
 }
 
+/* An mtime two hours ahead comes from a skewed clock or another host, not from a writer. */
+static void zst_future_mtime_is_damaged(void **state)
+{
+    (void)state;
+    char *path = file_aged(10, -7200);
+    int64_t now = (int64_t)time(NULL) * NS_PER_S;
+    assert_false(pd_zst_being_written(path, 10, mtime_of(path), now));
+    unlink(path);
+    free(path);
+}
+
 /* A compressor that finished after the read sets the mtime back to its input's. */
 static void zst_finished_since_read_is_written(void **state)
 {
@@ -258,6 +269,7 @@ int main(void)
         cmocka_unit_test(raced_when_live_is_newer),
         cmocka_unit_test(zst_old_and_unchanged_is_damaged),
         cmocka_unit_test(zst_modified_recently_is_written),
+        cmocka_unit_test(zst_future_mtime_is_damaged),
         cmocka_unit_test(zst_finished_since_read_is_written),
         cmocka_unit_test(not_raced_when_equal),
         cmocka_unit_test(not_raced_when_live_is_older),
