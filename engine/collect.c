@@ -34,6 +34,7 @@
 #define REASON_SKEW "stored row last written incrementally (incremental-append skew)"
 #define REASON_EXCLUDED "parser exclusion (would delete)"
 #define REASON_STALE_PRESENCE "stale row; parser no longer emits this ID"
+#define REASON_WRITTEN_DURING_RUN "source renamed or written during the run"
 #define REASON_ZST_WRITING                                                                         \
     "source is being written: it ends inside a zstd frame and was modified during the run or "     \
     "the minute before"
@@ -552,6 +553,10 @@ static const char *final_sweep_reason(const pd_diff_run *run, const pd_stored_ro
     const char *path = row->file_path;
     if (pd_stat_path(path, &st) != PD_OK)
         return "source missing";
+    /* Renamed or written into place after discovery passed it, as a
+     * compressor's output or an agent's rename is: a live change. */
+    if (st.ctime_ns >= run->started_wall)
+        return REASON_WRITTEN_DURING_RUN;
     return "not discovered";
 }
 

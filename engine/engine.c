@@ -104,6 +104,7 @@ int pd_stat_path(const char *path, pd_stat_info *out)
         return PD_EIO;
     out->size = (int64_t)st.st_size;
     out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec;
+    out->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000LL + (int64_t)st.st_ctim.tv_nsec;
     out->inode = (int64_t)st.st_ino;
     out->device = (int64_t)st.st_dev;
     return PD_OK;

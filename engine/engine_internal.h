@@ -145,6 +145,7 @@ int pd_discover_all(const pd_engine *e, const pd_run_providers *rp, pd_arena *ar
 typedef struct pd_stat_info {
     int64_t size;
     int64_t mtime_ns;
+    int64_t ctime_ns; /* inode change: a rename or a write sets it */
     int64_t inode;
     int64_t device;
 } pd_stat_info;

@@ -772,8 +772,10 @@ static int count_outcome(sync_run *run, sync_job *job, int wrc, const pd_err *we
         if (run->stopped)
             return pd_err_set(run->err, werr->code != PD_OK ? werr->code : PD_ESQLITE,
                               "%s; sync stopped there, because every later write would fail the "
-                              "same way. The files written before are complete",
-                              werr->msg);
+                              "same way. %s",
+                              werr->msg,
+                              run->stats->files_parsed > 0 ? "The files written before are complete"
+                                                           : "No file was written");
         return PD_OK;
     }
     count_written(run, job);

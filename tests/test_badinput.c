@@ -497,6 +497,7 @@ typedef enum victim_action {
     VICTIM_TO_DIRECTORY, /* replaced by a directory of the same name */
     VICTIM_DELETED,      /* unlinked */
     VICTIM_TO_FIFO,      /* replaced by a FIFO that no writer ever opens */
+    VICTIM_RENAMED_BACK, /* renamed away and back, as a compress and decompress leave it */
 } victim_action;
 
 typedef struct victim_hook {
@@ -513,6 +514,17 @@ static void change_victim(void *ctx, const pd_progress_info *info)
         return;
     h->fired = true;
 
+    if (h->action == VICTIM_RENAMED_BACK) {
+        /* File timestamps come from a clock that may lag the wall clock by a
+         * tick, so let one pass since the run began before the rename. */
+        struct timespec tick = {0, 50 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+        char *aside = fx_fmt("%s.aside", h->path);
+        if (rename(h->path, aside) != 0 || rename(aside, h->path) != 0)
+            fail_msg("rename %s: %s", h->path, strerror(errno));
+        free(aside);
+        return;
+    }
     if (unlink(h->path) != 0)
         fail_msg("unlink %s: %s", h->path, strerror(errno));
     if (h->action == VICTIM_TO_DIRECTORY && mkdir(h->path, 0755) != 0)
@@ -613,6 +625,41 @@ static void replaced_by_directory_before_read(void **state)
     pd_diff_report *r = diff_with_victim(b, &hook);
     assert_diff_parse_error_on(r, b->bad_claude, "is a directory");
     pd_diff_report_free(r);
+}
+
+/*
+ * A stored transcript that discovery missed because it was moved away and
+ * back during the run is a live change, which --fail-on-uncompared does not
+ * count. Left alone, the same row is "not discovered" (outside the roots).
+ */
+static void renamed_during_run_not_uncompared(void **state)
+{
+    batch *b = *state;
+    write_claude_pair(b->bad_claude);
+    sync_clean(b, 3);
+    /* Where discovery does not look: outside the roots, with the row pointing there. */
+    char *outside = fx_fmt("%s/outside-the-roots.jsonl", b->env.dir);
+    assert_int_equal(rename(b->bad_claude, outside), 0);
+    char *sql = fx_fmt("UPDATE sessions SET file_path = '%s' WHERE id = '%s'", outside, BAD_CLAUDE);
+    fx_sql(b->env.db, sql);
+
+    pd_diff_report *r = fx_diff(&b->env, NULL, 0, 0);
+    const pd_diff_entry *e = fx_entry(r, BAD_CLAUDE);
+    assert_non_null(e);
+    assert_string_equal(pd_diff_class_name(e->cls), "skipped");
+    assert_string_equal(e->reason, "not discovered");
+    pd_diff_report_free(r);
+
+    /* The victim hook needs a second source after the first: the good files are two. */
+    victim_hook hook = {.path = outside, .action = VICTIM_RENAMED_BACK};
+    r = diff_with_victim(b, &hook);
+    e = fx_entry(r, BAD_CLAUDE);
+    assert_non_null(e);
+    assert_string_equal(pd_diff_class_name(e->cls), "skipped");
+    assert_string_equal(e->reason, "source renamed or written during the run");
+    pd_diff_report_free(r);
+    free(sql);
+    free(outside);
 }
 
 static void deleted_before_read(void **state)
@@ -960,6 +1007,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_zst_reported, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(truncated_zst_reported, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(zst_being_written_is_raced, batch_setup, batch_teardown),
+        cmocka_unit_test_setup_teardown(renamed_during_run_not_uncompared, batch_setup,
+                                        batch_teardown),
         cmocka_unit_test_setup_teardown(persisted_output_fifo_not_blocking, batch_setup,
                                         batch_teardown),
     };
