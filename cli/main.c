@@ -146,6 +146,17 @@ static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb)
     return row[nb];
 }
 
+/* Long options that one command takes and another does not, to name the right command. */
+static const struct {
+    const char *name;
+    const char *command;
+} command_options[] = {
+    {"fail-on-change", "diff"}, {"fail-on-uncompared", "diff"},
+    {"limit", "diff"},          {"json", "diff"},
+    {"format", "diff"},         {"verbose", "diff"},
+    {"timings", "diff"},        {"full", "sync"},
+};
+
 int pd_cli_unknown_option(const char *command, const char *arg, const struct option *longopts)
 {
     /* Only a long option ("--name" or "--name=value") is compared with the names. */
@@ -154,6 +165,16 @@ int pd_cli_unknown_option(const char *command, const char *arg, const struct opt
 
     const char *name = arg + 2;
     size_t n = strcspn(name, "=");
+    for (size_t i = 0; i < sizeof command_options / sizeof command_options[0]; i++) {
+        const char *owner = command_options[i].command;
+        if (strlen(command_options[i].name) == n &&
+            strncmp(name, command_options[i].name, n) == 0 &&
+            (command == NULL || strncmp(command, owner, strlen(owner)) != 0))
+            return pd_cli_usage_error(command,
+                                      "unknown option \"%s\": it is an option of "
+                                      "parsediff %s",
+                                      arg, owner);
+    }
     const char *closest = NULL;
     size_t closest_distance = 3;
 

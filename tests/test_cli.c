@@ -652,6 +652,22 @@ static void cli_usage_errors_exit_two(void **state)
 }
 
 /* An unknown option far from every known one, or a short one, gets no suggestion. */
+/* An option of another command names that command. */
+static void cli_option_of_other_command_named(void **state)
+{
+    cli_ws *ws = *state;
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", "--fail-on-change", NULL);
+    expect_exit(&res, 2);
+    expect_err_contains(&res, "unknown option \"--fail-on-change\": it is an option of parsediff "
+                              "diff");
+    cli_result_free(&res);
+    run_on_workspace(ws, &res, "diff", "--full", NULL);
+    expect_exit(&res, 2);
+    expect_err_contains(&res, "unknown option \"--full\": it is an option of parsediff sync");
+    cli_result_free(&res);
+}
+
 static void cli_far_option_has_no_suggestion(void **state)
 {
     cli_ws *ws = *state;
@@ -3178,6 +3194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cli_version_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_usage_errors_exit_two, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_far_option_has_no_suggestion, setup, teardown),
+        cmocka_unit_test_setup_teardown(cli_option_of_other_command_named, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unknown_agent_quoted_as_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_wrong_agent_warns, setup, teardown),
