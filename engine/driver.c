@@ -107,6 +107,8 @@ int pd_driver_submit(pd_driver *d, void *job)
             return rc;
         if (done == NULL) {
             note_wait(d);
+            if (d->first_error != PD_OK)
+                return d->first_error;
             break;
         }
         fold_one(d, done);
