@@ -110,17 +110,25 @@ int pd_stat_path(const char *path, pd_stat_info *out)
     return PD_OK;
 }
 
+/*
+ * True when mtime lies from the window before run_start up to the window
+ * after now. An mtime far in the future (clock skew, an archive from
+ * another host) shows no writer.
+ */
+static bool modified_near_run(int64_t mtime, int64_t run_start)
+{
+    return mtime >= run_start - PD_ZST_WRITE_WINDOW_NS &&
+           mtime <= pd_time_now() + PD_ZST_WRITE_WINDOW_NS;
+}
+
 bool pd_zst_being_written(const char *path, int64_t read_size, int64_t read_mtime,
                           int64_t run_start)
 {
-    /* An mtime far in the future (clock skew, an archive from another host) shows no writer. */
-    int64_t since = run_start - PD_ZST_WRITE_WINDOW_NS;
-    int64_t until = pd_time_now() + PD_ZST_WRITE_WINDOW_NS;
     pd_stat_info st;
-    if ((read_mtime >= since && read_mtime <= until) || pd_stat_path(path, &st) != PD_OK)
+    if (modified_near_run(read_mtime, run_start) || pd_stat_path(path, &st) != PD_OK)
         return true;
     return st.size != read_size || st.mtime_ns != read_mtime ||
-           (st.mtime_ns >= since && st.mtime_ns <= until);
+           modified_near_run(st.mtime_ns, run_start);
 }
 
 bool pd_same_file(const char *a, const char *b)

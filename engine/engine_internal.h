@@ -162,10 +162,10 @@ int pd_stat_path(const char *path, pd_stat_info *out);
 /*
  * True when the .zst at path, found to end inside a frame when read with
  * read_size bytes and read_mtime (ns), is still being written. That is so
- * when its mtime is at or after run_start - PD_ZST_WRITE_WINDOW_NS (wall
- * clock) and at most that long after now, or when the file changed since
- * the read, as it does when a compressor finishes and sets the mtime back
- * to its input's.
+ * when its mtime lies between run_start - PD_ZST_WRITE_WINDOW_NS (wall
+ * clock) and that long after now. It is also so when the file changed
+ * since the read, as it does when a compressor finishes and sets the mtime
+ * back to its input's.
  */
 bool pd_zst_being_written(const char *path, int64_t read_size, int64_t read_mtime,
                           int64_t run_start);

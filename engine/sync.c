@@ -813,6 +813,8 @@ static int write_alone(sync_run *run, sync_job *job)
  * a batch loses only writes that the next sync redoes.
  */
 #define BATCH_MAX_JOBS 256
+#define BATCH_MAX_BYTES ((size_t)32 << 20)
+#define BATCH_MAX_NS ((int64_t)1000000000)
 
 /*
  * The writer's page cache keeps the index pages that random session ids
@@ -824,8 +826,6 @@ static int write_alone(sync_run *run, sync_job *job)
  */
 #define WRITER_CACHE_KIB (64 * 1024)
 #define WRITER_CHECKPOINT_PAGES 16000
-#define BATCH_MAX_BYTES ((size_t)32 << 20)
-#define BATCH_MAX_NS ((int64_t)1000000000)
 
 /* Rolls the batch back and writes its jobs, then extra (may be NULL), one transaction each. */
 static int batch_replay(sync_run *run, sync_job *extra)
@@ -901,7 +901,8 @@ static bool batch_hold(sync_batch *b, sync_job *job)
 
 /*
  * Writes job in the open batch, beginning one if none is open, and commits
- * the batch once it is full. Returns true when the batch contains the job,
+ * the batch once it is full (sync_fold() commits it once it is old). Returns
+ * true when the batch contains the job,
  * which is freed at the commit; false when the caller still owns it.
  * *result receives the stop error of count_outcome(), if any.
  */
@@ -931,8 +932,7 @@ static bool batch_write(sync_run *run, sync_job *job, int *result)
         return false;
     }
     if (rc == PD_OK && batch_hold(b, job)) {
-        if (b->n >= BATCH_MAX_JOBS || b->bytes >= BATCH_MAX_BYTES ||
-            pd_monotonic_ns() - b->started_ns >= BATCH_MAX_NS)
+        if (b->n >= BATCH_MAX_JOBS || b->bytes >= BATCH_MAX_BYTES)
             *result = batch_commit(run);
         return true;
     }
@@ -956,7 +956,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
     sync_run *run = ctx;
     sync_job *job = job_;
     int result = PD_OK;
-    bool held = false;
+    bool in_batch = false;
 
     if (ran) {
         switch (job->action) {
@@ -977,7 +977,7 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         case SYNC_INCREMENTAL: {
             if (job->action == SYNC_FULL)
                 note_other_copies(run, job);
-            held = batch_write(run, job, &result);
+            in_batch = batch_write(run, job, &result);
             break;
         }
         }
@@ -988,9 +988,10 @@ static int sync_fold(void *ctx, void *job_, bool ran)
         run->done++;
         report_progress(run);
     }
-    if (!held)
+    if (!in_batch)
         job_free(job);
-    /* Jobs that write nothing (unchanged files, say) must not keep the batch open either. */
+    /* Every fold commits a batch open too long, so jobs that write nothing (unchanged files,
+     * say) cannot keep it open either. */
     if (result == PD_OK && run->batch.open &&
         pd_monotonic_ns() - run->batch.started_ns >= BATCH_MAX_NS)
         result = batch_commit(run);
