@@ -339,6 +339,40 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
     return transcript_changed_since_write(run, p, path, ds->row);
 }
 
+/*
+ * Returns true when the transcript is newer than every row stored from it.
+ * A session it no longer gives may then have been lost to that write, as
+ * when a new line turns a forked transcript linear. The reference does not
+ * guard the presence sweep. Once a sync stores the transcript as it is, its
+ * newest row matches the file again, and a lost session is a change.
+ */
+static bool presence_raced(pd_diff_run *run, const pd_stored_row *row)
+{
+    const pd_provider *provider = pd_provider_find(row->agent);
+    if (provider == NULL || !provider->file_based || is_virtual_path(row->file_path))
+        return false;
+
+    const size_t *idx;
+    size_t n = pd_snapshot_find_path(run->snapshot, row->file_path, &idx);
+    const pd_stored_row *newest = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const pd_stored_row *other = pd_snapshot_row(run->snapshot, idx[i]);
+        if (other->file_mtime == PD_INT_NULL)
+            continue;
+        if (newest == NULL || other->file_mtime > newest->file_mtime ||
+            (other->file_mtime == newest->file_mtime && other->file_size > newest->file_size))
+            newest = other;
+    }
+    if (newest == NULL)
+        return false; /* without a stored mtime no write can be shown */
+
+    pd_stat_info st;
+    bool live_ok = pd_stat_path(row->file_path, &st) == PD_OK;
+    if (pd_source_raced(newest->file_mtime, live_ok ? st.mtime_ns : 0, live_ok))
+        return true;
+    return transcript_changed_since_write(run, provider, row->file_path, newest);
+}
+
 /* ---- folding one job ---------------------------------------------------------------- */
 
 /* Marks the stored rows of a parsed source for the presence sweep. */
@@ -579,6 +613,11 @@ int pd_collect_sweeps(pd_diff_run *run)
             r->totals.pending_resync++;
             rc = add_entry(r, row->id, row->agent, row->file_path, PD_CLASS_PENDING_RESYNC,
                            REASON_STALE_PRESENCE, row->data_version, &presence, 1);
+        } else if (presence_raced(run, row)) {
+            note_newer_row(r, row);
+            r->totals.raced++;
+            rc = add_entry(r, row->id, row->agent, row->file_path, PD_CLASS_RACED, REASON_RACED,
+                           row->data_version, &presence, 1);
         } else {
             note_newer_row(r, row);
             r->totals.changed++;

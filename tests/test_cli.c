@@ -1710,8 +1710,10 @@ static void diff_copy_under_the_roots_warns(void **state)
 
 /*
  * A backup copy does not stand in for the file the stored row names: when
- * that file no longer gives the session, the row is a presence change, and
- * when it fails to parse, the copy counts as not compared.
+ * that file no longer gives the session, the row is reported as not
+ * emitted (raced while the file is newer than the row, changed once the
+ * row describes the file as it is), and when it fails to parse, the copy
+ * counts as not compared.
  */
 static void diff_copy_never_hides_original(void **state)
 {
@@ -1737,6 +1739,18 @@ static void diff_copy_never_hides_original(void **state)
     cli_result_free(&res);
 
     fx_write(original, "");
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", "-v", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "presence");
+    expect_out_contains(&res, "live-write skew");
+    expect_err_lacks(&res, "Keep only one copy");
+    cli_result_free(&res);
+
+    /* The archive as a sync of the emptied file would leave it, were one to store it. */
+    char *sql = fx_fmt("UPDATE sessions SET file_size = 0, file_mtime = %lld WHERE id = '%s'",
+                       (long long)fx_mtime_ns(original), CLAUDE_A);
+    fx_sql(ws->env.db, sql);
+    free(sql);
     run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
     expect_exit(&res, 1);
     expect_out_contains(&res, "presence");

@@ -704,6 +704,67 @@ static void diff_claude_presence_sweep(void **state)
     free(p);
 }
 
+/*
+ * A stored fork that its transcript no longer gives is raced while the
+ * transcript is newer than every row stored from it (the agent wrote to
+ * it after the sync, and a new line can turn a forked transcript linear),
+ * and changed again once a sync has stored the transcript as it now is.
+ */
+static void diff_presence_loss_after_write_is_raced(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    char *sql = fx_fmt("CREATE TEMP TABLE fork AS SELECT * FROM sessions WHERE id = '%s';"
+                       "UPDATE fork SET id = id || '-fork1', relationship_type = 'fork';"
+                       "INSERT INTO sessions SELECT * FROM fork;",
+                       CLAUDE_A);
+    fx_sql(env->db, sql);
+    free(sql);
+    char *fork = fx_fmt("%s-fork1", CLAUDE_A);
+    int64_t synced_mtime = fx_mtime_ns(p);
+
+    /* Nothing was written since the sync, so the parse itself lost the fork. */
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, fork)->cls, PD_CLASS_CHANGED);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+
+    /* A turn appended within the clock tick of the sync's read: the size tells. */
+    char *turn = fx_claude_append_exchange(CLAUDE_A, "p5", 6);
+    fx_append(p, turn);
+    free(turn);
+    fx_set_mtime_ns(p, synced_mtime);
+    r = fx_diff(env, NULL, 0, 0);
+    const pd_diff_entry *e = fx_entry(r, fork);
+    assert_int_equal(e->cls, PD_CLASS_RACED);
+    assert_string_equal(e->reason, "source file changed after snapshot (live-write skew)");
+    assert_true(fx_has_field(e, "presence"));
+    assert_int_equal(r->totals.changed, 0);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+
+    /* The same write with a later mtime. */
+    fx_set_mtime_ns(p, synced_mtime + 2000000000LL);
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, fork)->cls, PD_CLASS_RACED);
+    assert_int_equal(r->totals.changed, 0);
+    pd_diff_report_free(r);
+
+    /* A sync stores the transcript as it is now and keeps the fork's row. */
+    sync_env(env);
+    r = fx_diff(env, NULL, 0, 0);
+    e = fx_entry(r, fork);
+    assert_int_equal(e->cls, PD_CLASS_CHANGED);
+    assert_int_equal(r->totals.changed, 1);
+    assert_int_equal(r->totals.raced, 0);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+    free(fork);
+    free(p);
+}
+
 typedef struct concurrent_write {
     const fx_env *env;
 } concurrent_write;
@@ -983,6 +1044,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_codex_partial_tail_does_not_look_raced, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_claude_presence_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_presence_loss_after_write_is_raced, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_archive_change_during_run_is_raced, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_reports_phase_timings, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_report_identical_from_uncached_sources, setup,
