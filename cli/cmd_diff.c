@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "common/text.h"
+#include "parsers/jsonl.h"
 #include "parsers/provider.h"
 #include "report/report.h"
 
@@ -124,12 +125,13 @@ static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
     return false;
 }
 
-/* True when both files exist and their sizes differ. */
+/* True when both files exist and their transcript texts differ in size (see pd_source_text_size).
+ */
 static bool sizes_differ(const char *a, const char *b)
 {
-    struct stat sa, sb;
-    return a != NULL && b != NULL && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
-           sa.st_size != sb.st_size;
+    int64_t size_a, size_b;
+    return a != NULL && b != NULL && pd_source_text_size(a, &size_a) &&
+           pd_source_text_size(b, &size_b) && size_a != size_b;
 }
 
 /*

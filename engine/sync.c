@@ -541,6 +541,12 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
  */
 static bool copies_differ(const pd_stored_row *row, const pd_session *s)
 {
+    /* A compressed copy is compared by the text size that its zstd frame declares. */
+    if (pd_source_is_zst(row->file_path) || pd_source_is_zst(s->file_path)) {
+        int64_t row_text, text;
+        return pd_source_text_size(row->file_path, &row_text) &&
+               pd_source_text_size(s->file_path, &text) && row_text != text;
+    }
     pd_stat_info st;
     if (pd_stat_path(row->file_path, &st) != PD_OK || s->file_size == PD_INT_NULL)
         return false;

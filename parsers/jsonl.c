@@ -45,6 +45,29 @@ bool pd_source_is_zst(const char *path)
     return n >= 4 && memcmp(path + n - 4, ".zst", 4) == 0;
 }
 
+bool pd_source_text_size(const char *path, int64_t *size)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool known = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (known && !pd_source_is_zst(path)) {
+        *size = (int64_t)st.st_size;
+    } else if (known) {
+        char header[18]; /* the largest zstd frame header, magic number included */
+        ssize_t n = pread(fd, header, sizeof header, 0);
+        unsigned long long declared =
+            n > 0 ? ZSTD_getFrameContentSize(header, (size_t)n) : ZSTD_CONTENTSIZE_UNKNOWN;
+        known = declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR &&
+                declared <= (unsigned long long)INT64_MAX;
+        if (known)
+            *size = (int64_t)declared;
+    }
+    close(fd);
+    return known;
+}
+
 pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path)
 {
     if (d_type == DT_REG)

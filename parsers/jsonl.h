@@ -77,6 +77,14 @@ pd_prefetch pd_source_prefetch(const char *path);
 /* True when path ends in ".zst". */
 bool pd_source_is_zst(const char *path);
 
+/*
+ * Sets *size to the length of the transcript text in path: the file's size,
+ * or for a .zst file the content size that its first zstd frame declares
+ * (the zstd tool writes one frame with the size for a file). Returns false
+ * when the file cannot be read or the frame declares no size.
+ */
+bool pd_source_text_size(const char *path, int64_t *size);
+
 /* The kind of a directory entry that discovery cares about. */
 typedef enum pd_entry_kind {
     PD_ENTRY_OTHER = 0, /* missing, or neither a regular file nor a directory */

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "common/json.h"
 #include "common/model.h"
 #include "tests/support/engine_fixture.h"
@@ -1708,12 +1710,71 @@ static void diff_copy_under_the_roots_warns(void **state)
     free(backup);
 }
 
+/* Writes text to path compressed as `zstd FILE` does: one frame that declares its size. */
+static void write_zst(const char *path, const char *text, size_t len)
+{
+    size_t cap = ZSTD_compressBound(len);
+    char *frame = malloc(cap);
+    assert_non_null(frame);
+    size_t n = ZSTD_compress(frame, cap, text, len, 3);
+    assert_false(ZSTD_isError(n));
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(frame, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+    free(frame);
+}
+
 /*
- * A backup copy does not stand in for the file the stored row names: when
+ * `zstd FILE` keeps FILE beside FILE.zst. The two contain one text, so
+ * neither command calls the copies different, while a compressed copy of
+ * another text still differs.
+ */
+static void compressed_copy_is_same_text(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *original = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *packed = fx_fmt("%s.zst", original);
+    size_t len = 0;
+    char *text = fx_read(original, &len);
+    write_zst(packed, text, len);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 session, such as");
+    expect_err_lacks(&res, "differs in size");
+    cli_result_free(&res);
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 session, such as");
+    expect_err_lacks(&res, "of these sessions differ");
+    cli_result_free(&res);
+
+    char *other = fx_claude_plain(CLAUDE_A, "An older prompt.");
+    write_zst(packed, other, strlen(other));
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "the files of 1 of these sessions differ");
+    cli_result_free(&res);
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "differs in size from the file the archive stores");
+    cli_result_free(&res);
+    free(other);
+    free(text);
+    free(packed);
+    free(original);
+}
+
+/*
+ * A backup copy does not stand in for the file the stored row names. When
  * that file no longer gives the session, the row is reported as not
- * emitted (raced while the file is newer than the row, changed once the
- * row describes the file as it is), and when it fails to parse, the copy
- * counts as not compared.
+ * emitted: raced while the file is newer than the row, changed once the
+ * row matches the file. When the file fails to parse, the copy counts as
+ * not compared.
  */
 static void diff_copy_never_hides_original(void **state)
 {
@@ -1746,7 +1807,7 @@ static void diff_copy_never_hides_original(void **state)
     expect_err_lacks(&res, "Keep only one copy");
     cli_result_free(&res);
 
-    /* The archive as a sync of the emptied file would leave it, were one to store it. */
+    /* The row as a sync would store the emptied file, if it stored such a file. */
     char *sql = fx_fmt("UPDATE sessions SET file_size = 0, file_mtime = %lld WHERE id = '%s'",
                        (long long)fx_mtime_ns(original), CLAUDE_A);
     fx_sql(ws->env.db, sql);
@@ -3271,6 +3332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_emptied_copy_is_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_copy_warning_thread_independent, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_differing_third_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(compressed_copy_is_same_text, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_stops_when_archive_cannot_grow, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_failed_write_keeps_the_rest_of_its_batch, setup,
                                         teardown),

@@ -353,6 +353,41 @@ static size_t compress_streaming(const char *text, size_t n, char *out, size_t c
     return ob.pos;
 }
 
+/* The text size of a plain file, of a .zst whose frame declares it, and of neither. */
+static void text_size_of_sources(void **state)
+{
+    fixture *f = *state;
+    const char *text = "{\"a\":1}\n{\"b\":\"two\"}\n";
+    size_t text_len = strlen(text);
+    size_t cap = ZSTD_compressBound(text_len) + 64;
+    char *frame = malloc(cap);
+    int64_t size = -1;
+    assert_non_null(frame);
+
+    write_file(f, "s.jsonl", text, text_len);
+    assert_true(pd_source_text_size(f->path, &size));
+    assert_int_equal(size, (int64_t)text_len);
+
+    size_t frame_len = ZSTD_compress(frame, cap, text, text_len, 3);
+    assert_false(ZSTD_isError(frame_len));
+    write_file(f, "s.jsonl.zst", frame, frame_len);
+    size = -1;
+    assert_true(pd_source_text_size(f->path, &size));
+    assert_int_equal(size, (int64_t)text_len);
+
+    /* A streamed frame declares no size, and a .zst cut in its header has none either. */
+    frame_len = compress_streaming(text, text_len, frame, cap);
+    write_file(f, "streamed.jsonl.zst", frame, frame_len);
+    assert_false(pd_source_text_size(f->path, &size));
+    write_file(f, "cut.jsonl.zst", frame, 3);
+    assert_false(pd_source_text_size(f->path, &size));
+
+    snprintf(f->path, sizeof f->path, "%s/missing.jsonl", f->dir);
+    assert_false(pd_source_text_size(f->path, &size));
+    assert_false(pd_source_text_size(f->dir, &size));
+    free(frame);
+}
+
 static void zst_unknown_size_large(void **state)
 {
     fixture *f = *state;
@@ -831,6 +866,7 @@ int main(void)
         cmocka_unit_test(source_is_zst_suffix),
         DIR_TEST(zst_round_trip),
         DIR_TEST(zst_unknown_size_large),
+        DIR_TEST(text_size_of_sources),
         DIR_TEST(zst_two_frames),
         DIR_TEST(zst_corrupt_rejected),
         DIR_TEST(zst_truncated_rejected),
