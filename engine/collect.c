@@ -384,6 +384,16 @@ static void register_presence(pd_diff_run *run, const char *path)
         bit_set(run->path_parsed, idx[i]);
 }
 
+/* Returns the path without its ".zst" when that file exists, else NULL. */
+static const char *uncompressed_original(pd_arena *a, const char *zst_path)
+{
+    char *plain = pd_arena_strndup(a, zst_path, strlen(zst_path) - 4);
+    pd_stat_info st;
+    if (plain == NULL || pd_stat_path(plain, &st) != PD_OK)
+        return NULL;
+    return plain;
+}
+
 static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
 {
     pd_diff_report *r = run->report;
@@ -396,6 +406,18 @@ static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
     const size_t *idx;
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     if (n == 0) {
+        /* zstd keeps the transcript it compresses until the .zst is complete,
+         * and the run counts the transcript's sessions from that file. */
+        const char *original = live ? uncompressed_original(r->arena, job->js.src.path) : NULL;
+        if (original != NULL) {
+            const char *reason_copy =
+                pd_arena_sprintf(r->arena, "compressed copy of %s, still being written", original);
+            if (reason_copy == NULL)
+                return PD_ENOMEM;
+            r->totals.skipped++;
+            return add_entry(r, NULL, job->js.provider->name, job->js.src.path, PD_CLASS_SKIPPED,
+                             reason_copy, 0, NULL, 0);
+        }
         (*count)++;
         return add_entry(r, NULL, job->js.provider->name, job->js.src.path, cls, reason, 0, NULL,
                          0);

@@ -848,6 +848,27 @@ static void zst_being_written_is_raced(void **state)
     assert_string_equal(pd_diff_class_name(unstored->cls), "raced");
     pd_diff_report_free(r);
 
+    /* With the transcript it compresses beside it, the copy is skipped: the
+     * transcript's own entry counts the session. */
+    char *original = strndup(copy, strlen(copy) - 4);
+    fx_write(original, "");
+    r = fx_diff(&b->env, NULL, 0, 0);
+    assert_int_equal(r->totals.raced, 1);
+    assert_int_equal(r->totals.skipped, 1);
+    unstored = NULL;
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        if (r->sessions[i].file_path != NULL && strcmp(r->sessions[i].file_path, copy) == 0)
+            unstored = &r->sessions[i];
+    }
+    assert_non_null(unstored);
+    assert_string_equal(pd_diff_class_name(unstored->cls), "skipped");
+    char *expected = fx_fmt("compressed copy of %s, still being written", original);
+    assert_string_equal(unstored->reason, expected);
+    free(expected);
+    pd_diff_report_free(r);
+    unlink(original);
+    free(original);
+
     pd_sync_stats st;
     fx_sync(&b->env, &st);
     assert_int_equal(st.files_discovered, 4);
