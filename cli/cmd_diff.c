@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -125,8 +124,7 @@ static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
     return false;
 }
 
-/* True when both files exist and their transcript texts differ in size (see pd_source_text_size).
- */
+/* True when both files exist and their transcript texts differ in size. */
 static bool sizes_differ(const char *a, const char *b)
 {
     int64_t size_a, size_b;

@@ -48,24 +48,25 @@ bool pd_source_is_zst(const char *path)
 bool pd_source_text_size(const char *path, int64_t *size)
 {
     struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    if (!pd_source_is_zst(path)) {
+        *size = (int64_t)st.st_size;
+        return true;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    bool known = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (known && !pd_source_is_zst(path)) {
-        *size = (int64_t)st.st_size;
-    } else if (known) {
-        char header[18]; /* the largest zstd frame header, magic number included */
-        ssize_t n = pread(fd, header, sizeof header, 0);
-        unsigned long long declared =
-            n > 0 ? ZSTD_getFrameContentSize(header, (size_t)n) : ZSTD_CONTENTSIZE_UNKNOWN;
-        known = declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR &&
-                declared <= (unsigned long long)INT64_MAX;
-        if (known)
-            *size = (int64_t)declared;
-    }
+    char header[18]; /* the largest zstd frame header, magic number included */
+    ssize_t n = pread(fd, header, sizeof header, 0);
     close(fd);
-    return known;
+    unsigned long long declared =
+        n > 0 ? ZSTD_getFrameContentSize(header, (size_t)n) : ZSTD_CONTENTSIZE_UNKNOWN;
+    if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR ||
+        declared > (unsigned long long)INT64_MAX)
+        return false;
+    *size = (int64_t)declared;
+    return true;
 }
 
 pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path)

@@ -79,9 +79,10 @@ bool pd_source_is_zst(const char *path);
 
 /*
  * Sets *size to the length of the transcript text in path: the file's size,
- * or for a .zst file the content size that its first zstd frame declares
- * (the zstd tool writes one frame with the size for a file). Returns false
- * when the file cannot be read or the frame declares no size.
+ * or for a .zst file the content size that its first zstd frame declares.
+ * The zstd tool writes one frame that declares its size when it compresses
+ * a file, and none when it reads a pipe. Returns false when the file cannot
+ * be read or declares no size.
  */
 bool pd_source_text_size(const char *path, int64_t *size);
 
