@@ -212,11 +212,20 @@ typedef enum pd_write_outcome {
  *     when s->needs_retry.
  * A trashed row, or an id in an excluded_sessions table when the archive
  * has one, is left untouched. *outcome (may be NULL) receives the reason.
+ * A row marked deleted by pd_archive_tombstone() is written and revived.
  */
 int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcome *outcome,
                              pd_err *err);
 /* pd_archive_write_session() without the outcome. */
 int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
+
+/*
+ * Marks the session id deleted because its source no longer gives it:
+ * deleted_at = now, deletion_cause = 'source_missing'. A row already
+ * deleted is left as it is. A later full write of the id revives the row.
+ * *marked is set to whether a row was marked.
+ */
+int pd_archive_tombstone(pd_archive *a, const char *id, bool *marked, pd_err *err);
 
 /* The stored-row values an incremental write sets besides the appended rows. */
 typedef struct pd_incr_update {

@@ -48,6 +48,7 @@ typedef enum archive_stmt_id {
     STMT_BEGIN_IMMEDIATE,
     STMT_SAVEPOINT,
     STMT_RELEASE,
+    STMT_TOMBSTONE,
     STMT_COUNT
 } archive_stmt_id;
 

@@ -238,7 +238,7 @@ static const char *const session_read_columns[] = {
     "data_version", "last_write_incremental", "deleted_at", "created_at", NULL};
 static const char *const session_write_columns[] = {
     "parser_parent_session_id", "local_modified_at", "transcript_revision",
-    "secrets_rules_version", "quality_signal_version", NULL};
+    "secrets_rules_version", "quality_signal_version", "deletion_cause", NULL};
 static const char *const message_columns[] = {
     "id", "session_id", "ordinal", "role", "content", "thinking_text", "timestamp",
     "has_thinking", "has_tool_use", "content_length", "is_system", "model", "token_usage",

@@ -363,7 +363,10 @@ static int transcript_digest(pd_archive *a, const char *session_id, uint64_t *ou
 
 /* ---- full write -------------------------------------------------------- */
 
-static const char write_state_sql[] = "SELECT deleted_at IS NOT NULL FROM sessions WHERE id = ?1";
+/* A row tombstoned because its source no longer gives it is written again if the source does. */
+static const char write_state_sql[] =
+    "SELECT deleted_at IS NOT NULL AND COALESCE(deletion_cause, '') <> 'source_missing'"
+    " FROM sessions WHERE id = ?1";
 static const char write_excluded_sql[] = "SELECT 1 FROM excluded_sessions WHERE id = ?1";
 
 /*
@@ -418,8 +421,16 @@ static const char finish_full_sql[] =
     " transcript_revision = CASE WHEN ?2"
     "   THEN CAST(CAST(transcript_revision AS INTEGER) + 1 AS TEXT) ELSE transcript_revision END,"
     " secrets_rules_version = CASE WHEN ?2 THEN '' ELSE secrets_rules_version END,"
+    " deleted_at = CASE WHEN deletion_cause = 'source_missing' THEN NULL ELSE deleted_at END,"
+    " deletion_cause = CASE WHEN deletion_cause = 'source_missing' THEN NULL"
+    "   ELSE deletion_cause END,"
     " data_version = ?3"
     " WHERE id = ?1";
+
+static const char tombstone_sql[] =
+    "UPDATE sessions SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
+    " deletion_cause = 'source_missing'"
+    " WHERE id = ?1 AND deleted_at IS NULL";
 
 /* A file bookkeeping integer: 0 and unknown are both stored as NULL. */
 static int bind_file_int(sqlite3_stmt *st, int index, int64_t v)
@@ -617,6 +628,23 @@ int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcom
 int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err)
 {
     return pd_archive_write_session(a, s, NULL, err);
+}
+
+int pd_archive_tombstone(pd_archive *a, const char *id, bool *marked, pd_err *err)
+{
+    *marked = false;
+    int rc = archive_require_writable(a, "session tombstone", err);
+    if (rc != PD_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    rc = archive_stmt(a, STMT_TOMBSTONE, tombstone_sql, &st, err);
+    if (rc != PD_OK)
+        return rc;
+    archive_bind_text(st, 1, id);
+    rc = step_done(a, st, "mark a session deleted", err);
+    if (rc == PD_OK)
+        *marked = sqlite3_changes(a->db) > 0;
+    return rc;
 }
 
 /* ---- incremental write ------------------------------------------------- */

@@ -190,6 +190,10 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.titles_refreshed > 0)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");
+        if (stats.forks_tombstoned > 0)
+            fprintf(stderr, "; %lld stored fork%s no longer in %s marked deleted",
+                    (long long)stats.forks_tombstoned, stats.forks_tombstoned == 1 ? "" : "s",
+                    stats.forks_tombstoned == 1 ? "its transcript" : "their transcripts");
         if (stats.files_written_meanwhile > 0)
             fprintf(stderr,
                     "; %lld appended file%s skipped because %s stored session changed after "

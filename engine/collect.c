@@ -34,6 +34,7 @@
 #define REASON_SKEW "stored row last written incrementally (incremental-append skew)"
 #define REASON_EXCLUDED "parser exclusion (would delete)"
 #define REASON_STALE_PRESENCE "stale row; parser no longer emits this ID"
+#define REASON_LOST_FORK "member source missing (would tombstone)"
 #define REASON_WRITTEN_DURING_RUN "source renamed or written during the run"
 #define REASON_ZST_WRITING                                                                         \
     "source is being written: it ends inside a zstd frame and was modified during the run or "     \
@@ -541,6 +542,51 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
     return add_entry(r, s->id, agent, path, cls, reason, stored_dv, ds->diffs.items, ds->diffs.n);
 }
 
+/* True when the job emitted or excluded a session with this id. */
+static bool job_accounts_for(const pd_diff_job *job, const char *id)
+{
+    for (size_t i = 0; i < job->n_sessions; i++) {
+        const char *emitted = job->sessions[i].parsed->id;
+        if (emitted != NULL && strcmp(emitted, id) == 0)
+            return true;
+    }
+    for (size_t i = 0; i < job->n_excluded; i++) {
+        if (strcmp(job->excluded[i], id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Stored Claude forks of an older data version that the transcript no
+ * longer gives: sync marks them deleted on its next full write, so they
+ * are excluded, not changed. Forks of the current version are left to the
+ * presence sweep, where their loss is a change (or raced).
+ */
+static int collect_lost_forks(pd_diff_run *run, const pd_diff_job *job)
+{
+    if (job->n_sessions == 0 || strcmp(job->js.provider->name, "claude") != 0)
+        return PD_OK;
+    const size_t *idx;
+    size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
+    for (size_t i = 0; i < n; i++) {
+        const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
+        if (row->is_trashed || row->data_version >= PD_DATA_VERSION || row->agent == NULL ||
+            strcmp(row->agent, "claude") != 0 || row->relationship_type == NULL ||
+            strcmp(row->relationship_type, "fork") != 0 || is_visited(run, idx[i]) ||
+            job_accounts_for(job, row->id))
+            continue;
+        mark_visited(run, row);
+        run->report->totals.excluded_by_parser++;
+        int rc =
+            add_entry(run->report, row->id, row->agent, row->file_path, PD_CLASS_EXCLUDED_BY_PARSER,
+                      REASON_LOST_FORK, row->data_version, NULL, 0);
+        if (rc != PD_OK)
+            return rc;
+    }
+    return PD_OK;
+}
+
 int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
 {
     if (job->vanished)
@@ -566,9 +612,9 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
             return rc;
     }
 
-    /* NOTE: stale Claude fork rows of this transcript that the parse no longer
-     * emits are reported by the presence sweep (changed or pending_resync),
-     * not as excluded members bound for tombstoning. */
+    int rc = collect_lost_forks(run, job);
+    if (rc != PD_OK)
+        return rc;
     register_presence(run, job->js.src.path);
     return PD_OK;
 }

@@ -69,6 +69,7 @@ typedef struct sync_job {
 
     pd_session *sessions; /* SYNC_FULL: normalised sessions */
     size_t n_sessions;
+    size_t n_tombstoned;  /* SYNC_FULL: fork rows marked deleted by the write */
     pd_session *delta;    /* SYNC_INCREMENTAL */
     pd_incr_update upd;
 } sync_job;
@@ -507,12 +508,55 @@ static void record_error(sync_run *run, const char *path, const char *message)
 }
 
 /* Writes the rows of job inside the caller's transaction. */
+/* True when job emitted a session with this id. */
+static bool job_emits(const sync_job *job, const char *id)
+{
+    for (size_t i = 0; i < job->n_sessions; i++) {
+        if (job->sessions[i].id != NULL && strcmp(job->sessions[i].id, id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Marks deleted (source_missing) the stored Claude forks of job's transcript
+ * that its full parse no longer gives: a later line turned the transcript
+ * linear, or it was cut back. The reference marks only forks of an older
+ * data version this way and keeps the rest for good, so diff would report
+ * them as changed after every sync. A transcript that gives no session at
+ * all keeps its rows, as sync writes nothing for it.
+ */
+static int tombstone_lost_forks(sync_run *run, sync_job *job, pd_err *err)
+{
+    job->n_tombstoned = 0;
+    if (job->n_sessions == 0 || strcmp(job->js.provider->name, "claude") != 0)
+        return PD_OK;
+    const size_t *idx;
+    size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
+    for (size_t i = 0; i < n; i++) {
+        const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
+        if (row->is_trashed || row->agent == NULL || strcmp(row->agent, "claude") != 0 ||
+            row->relationship_type == NULL || strcmp(row->relationship_type, "fork") != 0 ||
+            job_emits(job, row->id))
+            continue;
+        bool marked = false;
+        int rc = pd_archive_tombstone(run->writer, row->id, &marked, err);
+        if (rc != PD_OK)
+            return rc;
+        if (marked)
+            job->n_tombstoned++;
+    }
+    return PD_OK;
+}
+
 static int write_rows(sync_run *run, sync_job *job, pd_err *err)
 {
     int rc = PD_OK;
     if (job->action == SYNC_FULL) {
         for (size_t i = 0; i < job->n_sessions && rc == PD_OK; i++)
             rc = pd_archive_write_full(run->writer, &job->sessions[i], err);
+        if (rc == PD_OK)
+            rc = tombstone_lost_forks(run, job, err);
     } else {
         rc = pd_archive_write_incremental(run->writer, &job->upd, job->delta, err);
     }
@@ -745,6 +789,7 @@ static void count_written(sync_run *run, const sync_job *job)
     stats->files_parsed++;
     if (job->action == SYNC_FULL) {
         stats->sessions_full += (int64_t)job->n_sessions;
+        stats->forks_tombstoned += (int64_t)job->n_tombstoned;
         warn_shrunk(job);
     } else {
         stats->sessions_incremental++;

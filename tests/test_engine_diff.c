@@ -706,9 +706,10 @@ static void diff_claude_presence_sweep(void **state)
 
 /*
  * A stored fork that its transcript no longer gives is raced while the
- * transcript is newer than every row stored from it (the agent wrote to
- * it after the sync, and a new line can turn a forked transcript linear),
- * and changed again once a sync has stored the transcript as it now is.
+ * transcript is newer than every row stored from it, because a line the
+ * agent wrote after the sync can turn a forked transcript linear. Once the
+ * newest row matches the transcript, the loss is a change, and a sync
+ * marks the fork deleted.
  */
 static void diff_presence_loss_after_write_is_raced(void **state)
 {
@@ -731,7 +732,7 @@ static void diff_presence_loss_after_write_is_raced(void **state)
     assert_true(pd_diff_report_has_failures(r));
     pd_diff_report_free(r);
 
-    /* A turn appended within the clock tick of the sync's read: the size tells. */
+    /* A turn appended within the clock tick of the sync's read: the size shows the write. */
     char *turn = fx_claude_append_exchange(CLAUDE_A, "p5", 6);
     fx_append(p, turn);
     free(turn);
@@ -752,14 +753,35 @@ static void diff_presence_loss_after_write_is_raced(void **state)
     assert_int_equal(r->totals.changed, 0);
     pd_diff_report_free(r);
 
-    /* A sync stores the transcript as it is now and keeps the fork's row. */
-    sync_env(env);
+    /* Once the newest row describes the transcript as it is, the loss is a change. */
+    size_t len = 0;
+    free(fx_read(p, &len));
+    sql = fx_fmt("UPDATE sessions SET file_size = %zu, file_mtime = %lld WHERE id = '%s'", len,
+                 (long long)fx_mtime_ns(p), CLAUDE_A);
+    fx_sql(env->db, sql);
+    free(sql);
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, fork)->cls, PD_CLASS_CHANGED);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+
+    /* A sync writes the transcript and marks the fork it no longer gives deleted. */
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_failed, 0);
+    assert_int_equal(st.forks_tombstoned, 1);
+    pd_sync_stats_free(&st);
+    sql = fx_fmt("SELECT deletion_cause = 'source_missing' AND deleted_at IS NOT NULL FROM "
+                 "sessions WHERE id = '%s'",
+                 fork);
+    assert_int_equal(fx_sql_int(env->db, sql), 1);
+    free(sql);
     r = fx_diff(env, NULL, 0, 0);
     e = fx_entry(r, fork);
-    assert_int_equal(e->cls, PD_CLASS_CHANGED);
-    assert_int_equal(r->totals.changed, 1);
-    assert_int_equal(r->totals.raced, 0);
-    assert_true(pd_diff_report_has_failures(r));
+    assert_int_equal(e->cls, PD_CLASS_SKIPPED);
+    assert_string_equal(e->reason, "trashed");
+    assert_int_equal(r->totals.changed, 0);
+    assert_false(pd_diff_report_has_failures(r));
     pd_diff_report_free(r);
     free(fork);
     free(p);
@@ -974,6 +996,17 @@ static void append_fork_lines(const char *path, const int (*tree)[2], const char
     }
 }
 
+/* The lines of the forked transcript used below: f0 f1, the main line f2..f11, a branch f20..f23.
+ */
+static const int fork_tree[][2] = {{0, -1}, {1, 0},   {2, 1},   {3, 2},  {4, 3},  {5, 4},
+                                   {6, 5},  {7, 6},   {8, 7},   {9, 8},  {10, 9}, {11, 10},
+                                   {20, 1}, {21, 20}, {22, 21}, {23, 22}};
+static const char *const fork_texts[] = {
+    "Set up the project", "Done.",         "Main step 1", "Main reply 1",
+    "Main step 2",        "Main reply 2",  "Main step 3", "Main reply 3",
+    "Main step 4",        "Main reply 4",  "Main step 5", "Main reply 5",
+    "Other way 1",        "Other reply 1", "Other way 2", "Other reply 2"};
+
 /*
  * A forked transcript (the user rewound to an early turn and went on, so
  * one file contains two sessions) that the agent writes to after the sync:
@@ -983,17 +1016,8 @@ static void diff_forked_transcript_written_after_sync_is_raced(void **state)
 {
     fx_env *env = *state;
     char *path = fx_claude_path(env, "-home-me-app", "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f");
-    /* f0 f1, then the main line f2..f11, then a branch from f1: f20..f23. */
-    static const int tree[][2] = {{0, -1}, {1, 0},   {2, 1},   {3, 2},  {4, 3},  {5, 4},
-                                  {6, 5},  {7, 6},   {8, 7},   {9, 8},  {10, 9}, {11, 10},
-                                  {20, 1}, {21, 20}, {22, 21}, {23, 22}};
-    static const char *const texts[] = {
-        "Set up the project", "Done.",         "Main step 1", "Main reply 1",
-        "Main step 2",        "Main reply 2",  "Main step 3", "Main reply 3",
-        "Main step 4",        "Main reply 4",  "Main step 5", "Main reply 5",
-        "Other way 1",        "Other reply 1", "Other way 2", "Other reply 2"};
     fx_write(path, "");
-    append_fork_lines(path, tree, texts, 16);
+    append_fork_lines(path, fork_tree, fork_texts, 16);
     pd_sync_stats st;
     fx_sync(env, &st);
     assert_int_equal(st.files_failed, 0);
@@ -1013,6 +1037,86 @@ static void diff_forked_transcript_written_after_sync_is_raced(void **state)
     assert_true(r->totals.raced >= 1);
     assert_int_equal(r->totals.raced + r->totals.identical, 2);
     pd_diff_report_free(r);
+    free(path);
+}
+
+/* Writes the first n lines of the forked transcript to path. */
+static void write_fork_lines(const char *path, size_t n)
+{
+    fx_write(path, "");
+    append_fork_lines(path, fork_tree, fork_texts, n);
+}
+
+/* Syncs and returns how many stored forks the sync marked deleted. */
+static int64_t sync_tombstoned(fx_env *env)
+{
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_failed, 0);
+    int64_t n = st.forks_tombstoned;
+    pd_sync_stats_free(&st);
+    return n;
+}
+
+/*
+ * A transcript cut back to before its branch no longer gives the fork: sync
+ * marks the fork's row deleted, and revives it when the branch is back. A
+ * lost fork of an older data version is excluded in diff, as bound for
+ * that mark, not changed.
+ */
+static void sync_marks_lost_fork_deleted(void **state)
+{
+    fx_env *env = *state;
+    char *path = fx_claude_path(env, "-home-me-app", "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f");
+    write_fork_lines(path, 16);
+    assert_int_equal(sync_tombstoned(env), 0);
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM sessions WHERE "
+                                         "relationship_type = 'fork' AND deleted_at IS NULL"),
+                     1);
+
+    write_fork_lines(path, 12);
+    assert_int_equal(sync_tombstoned(env), 1);
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM sessions WHERE relationship_type "
+                                         "= 'fork' AND deletion_cause = 'source_missing'"),
+                     1);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.identical, 1);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+
+    /* A second sync finds nothing more to mark, and the branch brings the fork back. */
+    assert_int_equal(sync_tombstoned(env), 0);
+    write_fork_lines(path, 16);
+    assert_int_equal(sync_tombstoned(env), 0);
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM sessions WHERE deleted_at IS NOT "
+                                         "NULL OR deletion_cause IS NOT NULL"),
+                     0);
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.identical, 2);
+    assert_int_equal(r->totals.skipped, 0);
+    pd_diff_report_free(r);
+
+    /* Written by an older parser, the lost fork is bound for the mark. */
+    write_fork_lines(path, 12);
+    fx_sql(env->db, "UPDATE sessions SET data_version = 89 WHERE relationship_type = 'fork'");
+    r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.excluded_by_parser, 1);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.raced, 1);
+    assert_false(pd_diff_report_has_failures(r));
+    bool found = false;
+    for (size_t i = 0; i < r->n_sessions; i++) {
+        const pd_diff_entry *e = &r->sessions[i];
+        if (e->cls == PD_CLASS_EXCLUDED_BY_PARSER) {
+            assert_string_equal(e->reason, "member source missing (would tombstone)");
+            assert_string_equal(e->file_path, path);
+            found = true;
+        }
+    }
+    assert_true(found);
+    pd_diff_report_free(r);
+    assert_int_equal(sync_tombstoned(env), 1);
     free(path);
 }
 
@@ -1055,6 +1159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_reports_parser_exclusion, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_forked_transcript_written_after_sync_is_raced, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(sync_marks_lost_fork_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_identical_after_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
