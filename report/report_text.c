@@ -28,6 +28,8 @@
 #define COMPACT_ROW_CAP 20
 /* Bytes of a session ID shown in compact rows, after the host prefix. */
 #define SHORT_ID_BYTES 13
+/* A Claude fork's id is the transcript's UUID (36 bytes), '-', and the UUID of its first line. */
+#define FORK_STEM_BYTES 36
 #define MAX_COLUMNS 3
 
 typedef struct text_ctx {
@@ -396,6 +398,8 @@ static void write_parse_errors(text_ctx *ctx, const pd_diff_report *r)
  * to SHORT_ID_BYTES bytes. The agent column already names the agent, and a
  * UUIDv7 needs its first 12 hex digits (the millisecond time) plus one more
  * to tell sessions apart, so 8 bytes of "codex:01..." would all look alike.
+ * A fork's id shows 8 bytes of each of its two UUIDs, so that it does not
+ * look like the session it forked from.
  */
 static const char *short_id(text_ctx *ctx, const char *id)
 {
@@ -407,8 +411,13 @@ static const char *short_id(text_ctx *ctx, const char *id)
     const char *colon = strchr(tail, ':');
     if (colon != NULL && colon[1] != '\0')
         tail = colon + 1;
-    size_t n = strnlen(tail, SHORT_ID_BYTES);
-    char *cut = pd_arena_strndup(ctx->arena, tail, n);
+    char *cut;
+    if (strlen(tail) > FORK_STEM_BYTES + 1 && tail[FORK_STEM_BYTES] == '-') {
+        /* A Claude fork: the start of the transcript's id, then of the branch's. */
+        cut = pd_arena_sprintf(ctx->arena, "%.8s..%.8s", tail, tail + FORK_STEM_BYTES + 1);
+    } else {
+        cut = pd_arena_strndup(ctx->arena, tail, strnlen(tail, SHORT_ID_BYTES));
+    }
     if (!cut) {
         if (ctx->rc == PD_OK)
             ctx->rc = PD_ENOMEM;

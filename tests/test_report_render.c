@@ -869,6 +869,24 @@ static void text_short_id_cut_mid_character(void **state)
     assert_not_contains(out, "\xc3");
 }
 
+/* A fork's short id is not its transcript's: it shows the start of both UUIDs. */
+static void text_short_id_of_fork(void **state)
+{
+    fixture *f = *state;
+    f->r.totals.changed = 2;
+    pd_diff_entry *e = add_entry(f, PD_CLASS_CHANGED, "claude",
+                                 "11111111-2222-4333-8444-555555555555", NULL, NULL);
+    add_field(f, e, "models", "a", "b", NULL, false);
+    e = add_entry(f, PD_CLASS_CHANGED, "claude",
+                  "11111111-2222-4333-8444-555555555555-d9bcff0a-1234-4abc-9def-0123456789ab", NULL,
+                  NULL);
+    add_field(f, e, "presence", "stored", "(not emitted)", NULL, false);
+    const char *out = render_text(f, false);
+
+    assert_contains(out, "  claude  11111111-2222       models\n");
+    assert_contains(out, "  claude  11111111..d9bcff0a  presence\n");
+}
+
 /* ---- text: interrupted runs and write errors ------------------------------ */
 
 static void text_interrupted_run_marked(void **state)
@@ -1245,6 +1263,7 @@ int main(void)
         REPORT_TEST(text_parse_errors_not_capped),
         REPORT_TEST(text_control_sequences_removed),
         REPORT_TEST(text_short_id_cut_mid_character),
+        REPORT_TEST(text_short_id_of_fork),
         REPORT_TEST(text_interrupted_run_marked),
         REPORT_TEST(text_write_error_returns_eio),
         REPORT_TEST(json_top_level_keys_in_order),
