@@ -220,12 +220,14 @@ int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcom
 int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
 
 /*
- * Marks the session id deleted because its source no longer gives it:
- * deleted_at = now, deletion_cause = 'source_missing'. A row already
- * deleted is left as it is. A later full write of the id revives the row.
- * *marked is set to whether a row was marked.
+ * Marks the session id deleted because its source, path, no longer gives
+ * it: deleted_at = now, deletion_cause = 'source_missing'. A row that names
+ * another file, or is deleted already, is left as it is, and so is every
+ * row of an archive without a deletion_cause column. A later full write of
+ * the id revives the row. *marked is set to whether a row was marked.
  */
-int pd_archive_tombstone(pd_archive *a, const char *id, bool *marked, pd_err *err);
+int pd_archive_tombstone(pd_archive *a, const char *id, const char *path, bool *marked,
+                         pd_err *err);
 
 /* The stored-row values an incremental write sets besides the appended rows. */
 typedef struct pd_incr_update {

@@ -58,6 +58,7 @@ struct pd_archive {
     int flags;
     int64_t user_version;
     bool has_excluded_table; /* excluded_sessions exists (agentsview archives) */
+    bool has_deletion_cause; /* sessions.deletion_cause exists (writable archives only) */
     bool sessions_has_rowid; /* false for a sessions table declared WITHOUT ROWID */
     int last_error;          /* primary SQLite code of the last failure, or SQLITE_OK */
     sqlite3_stmt *stmts[STMT_COUNT];

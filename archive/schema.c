@@ -238,7 +238,7 @@ static const char *const session_read_columns[] = {
     "data_version", "last_write_incremental", "deleted_at", "created_at", NULL};
 static const char *const session_write_columns[] = {
     "parser_parent_session_id", "local_modified_at", "transcript_revision",
-    "secrets_rules_version", "quality_signal_version", "deletion_cause", NULL};
+    "secrets_rules_version", "quality_signal_version", NULL};
 static const char *const message_columns[] = {
     "id", "session_id", "ordinal", "role", "content", "thinking_text", "timestamp",
     "has_thinking", "has_tool_use", "content_length", "is_system", "model", "token_usage",
@@ -1022,6 +1022,18 @@ static int prepare_writable(pd_archive *a, pd_err *err)
         rc = add_incremental_marker(a, err);
     if (rc != PD_OK)
         return rc;
+
+    /* Forks a transcript no longer gives are marked deleted with a cause only
+     * where the archive has the column for it. */
+    char **columns = NULL;
+    size_t n_columns = 0;
+    rc = table_columns(a, "sessions", &columns, &n_columns, err);
+    if (rc != PD_OK)
+        return rc;
+    a->has_deletion_cause = contains_name(columns, n_columns, "deletion_cause");
+    for (size_t i = 0; i < n_columns; i++)
+        free(columns[i]);
+    free(columns);
 
     /* agentsview lists permanently deleted ids here so that sync skips them. */
     bool has_excluded = false;

@@ -367,6 +367,8 @@ static int transcript_digest(pd_archive *a, const char *session_id, uint64_t *ou
 static const char write_state_sql[] =
     "SELECT deleted_at IS NOT NULL AND COALESCE(deletion_cause, '') <> 'source_missing'"
     " FROM sessions WHERE id = ?1";
+static const char write_state_no_cause_sql[] =
+    "SELECT deleted_at IS NOT NULL FROM sessions WHERE id = ?1";
 static const char write_excluded_sql[] = "SELECT 1 FROM excluded_sessions WHERE id = ?1";
 
 /*
@@ -415,22 +417,24 @@ static const char delete_calls_sql[] = "DELETE FROM tool_calls WHERE session_id 
 static const char delete_messages_sql[] = "DELETE FROM messages WHERE session_id = ?1";
 static const char delete_usage_sql[] = "DELETE FROM usage_events WHERE session_id = ?1";
 
-static const char finish_full_sql[] =
-    "UPDATE sessions SET last_write_incremental = 0, quality_signal_version = 0,"
-    " local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
-    " transcript_revision = CASE WHEN ?2"
-    "   THEN CAST(CAST(transcript_revision AS INTEGER) + 1 AS TEXT) ELSE transcript_revision END,"
+/* The end of a full write; tombstones exist only where deletion_cause does. */
+#define FINISH_FULL_SET                                                                            \
+    "UPDATE sessions SET last_write_incremental = 0, quality_signal_version = 0,"                  \
+    " local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"                                  \
+    " transcript_revision = CASE WHEN ?2"                                                          \
+    "   THEN CAST(CAST(transcript_revision AS INTEGER) + 1 AS TEXT) ELSE transcript_revision END," \
     " secrets_rules_version = CASE WHEN ?2 THEN '' ELSE secrets_rules_version END,"
+static const char finish_full_sql[] = FINISH_FULL_SET
     " deleted_at = CASE WHEN deletion_cause = 'source_missing' THEN NULL ELSE deleted_at END,"
     " deletion_cause = CASE WHEN deletion_cause = 'source_missing' THEN NULL"
     "   ELSE deletion_cause END,"
-    " data_version = ?3"
-    " WHERE id = ?1";
+    " data_version = ?3 WHERE id = ?1";
+static const char finish_full_no_cause_sql[] = FINISH_FULL_SET " data_version = ?3 WHERE id = ?1";
 
 static const char tombstone_sql[] =
     "UPDATE sessions SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"
     " deletion_cause = 'source_missing'"
-    " WHERE id = ?1 AND deleted_at IS NULL";
+    " WHERE id = ?1 AND file_path = ?2 AND deleted_at IS NULL";
 
 /* A file bookkeeping integer: 0 and unknown are both stored as NULL. */
 static int bind_file_int(sqlite3_stmt *st, int index, int64_t v)
@@ -521,7 +525,9 @@ static int delete_session_rows(pd_archive *a, const char *session_id, pd_err *er
 static int read_write_state(pd_archive *a, const char *id, pd_write_outcome *skip, pd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = archive_stmt(a, STMT_WRITE_STATE, write_state_sql, &st, err);
+    int rc =
+        archive_stmt(a, STMT_WRITE_STATE,
+                     a->has_deletion_cause ? write_state_sql : write_state_no_cause_sql, &st, err);
     if (rc != PD_OK)
         return rc;
     archive_bind_text(st, 1, id);
@@ -552,7 +558,9 @@ static int finish_full_write(pd_archive *a, const pd_session *s, bool transcript
                              pd_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = archive_stmt(a, STMT_FINISH_FULL, finish_full_sql, &st, err);
+    int rc =
+        archive_stmt(a, STMT_FINISH_FULL,
+                     a->has_deletion_cause ? finish_full_sql : finish_full_no_cause_sql, &st, err);
     if (rc != PD_OK)
         return rc;
     archive_bind_text(st, 1, s->id);
@@ -630,17 +638,18 @@ int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err)
     return pd_archive_write_session(a, s, NULL, err);
 }
 
-int pd_archive_tombstone(pd_archive *a, const char *id, bool *marked, pd_err *err)
+int pd_archive_tombstone(pd_archive *a, const char *id, const char *path, bool *marked, pd_err *err)
 {
     *marked = false;
     int rc = archive_require_writable(a, "session tombstone", err);
-    if (rc != PD_OK)
+    if (rc != PD_OK || !a->has_deletion_cause)
         return rc;
     sqlite3_stmt *st = NULL;
     rc = archive_stmt(a, STMT_TOMBSTONE, tombstone_sql, &st, err);
     if (rc != PD_OK)
         return rc;
     archive_bind_text(st, 1, id);
+    archive_bind_text(st, 2, path);
     rc = step_done(a, st, "mark a session deleted", err);
     if (rc == PD_OK)
         *marked = sqlite3_changes(a->db) > 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -124,12 +125,18 @@ static bool under_unlisted_dir(const pd_diff_report *report, const char *path)
     return false;
 }
 
-/* True when both files exist and their transcript texts differ in size. */
-static bool sizes_differ(const char *a, const char *b)
+/*
+ * True when both files exist and differ: in size, or in their text where
+ * one is a .zst (the zstd tool keeps FILE beside FILE.zst).
+ */
+static bool copies_differ(const char *a, const char *b)
 {
-    int64_t size_a, size_b;
-    return a != NULL && b != NULL && pd_source_text_size(a, &size_a) &&
-           pd_source_text_size(b, &size_b) && size_a != size_b;
+    if (a == NULL || b == NULL)
+        return false;
+    if (pd_source_is_zst(a) || pd_source_is_zst(b))
+        return pd_source_texts_differ(a, b);
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_size != sb.st_size;
 }
 
 /*
@@ -219,7 +226,7 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
         if (!e->other_copy || e->other_copy_cut || e->other_copy_missing ||
             e->other_copy_path == NULL)
             continue;
-        if (e->other_copy_compared && sizes_differ(e->file_path, e->other_copy_path) &&
+        if (e->other_copy_compared && copies_differ(e->file_path, e->other_copy_path) &&
             n_other_size++ == 0)
             other_size = e;
         if (e->other_copy_repeat)

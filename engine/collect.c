@@ -349,7 +349,7 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
  */
 static bool presence_raced(pd_diff_run *run, const pd_stored_row *row)
 {
-    const pd_provider *provider = pd_provider_find(row->agent);
+    const pd_provider *provider = row->agent != NULL ? pd_provider_find(row->agent) : NULL;
     if (provider == NULL || !provider->file_based || is_virtual_path(row->file_path))
         return false;
 

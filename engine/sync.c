@@ -69,6 +69,8 @@ typedef struct sync_job {
 
     pd_session *sessions; /* SYNC_FULL: normalised sessions */
     size_t n_sessions;
+    char **excluded; /* SYNC_FULL: ids the parser excludes */
+    size_t n_excluded;
     size_t n_tombstoned;  /* SYNC_FULL: fork rows marked deleted by the write */
     pd_session *delta;    /* SYNC_INCREMENTAL */
     pd_incr_update upd;
@@ -236,10 +238,12 @@ static int parse_full(sync_job *job, pd_worker *w, void *shared, const pd_source
         s->file_hash = hash;
     }
     /* NOTE: sync does not delete the stored rows of sessions the parser
-     * excludes (res.excluded_ids). Such a row stays, and diff reports it as
+     * excludes (job->excluded). Such a row stays, and diff reports it as
      * excluded_by_parser. */
     job->sessions = res.sessions;
     job->n_sessions = res.n_sessions;
+    job->excluded = res.excluded_ids;
+    job->n_excluded = res.n_excluded;
     job->action = SYNC_FULL;
     return PD_OK;
 }
@@ -507,12 +511,15 @@ static void record_error(sync_run *run, const char *path, const char *message)
     PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
 }
 
-/* Writes the rows of job inside the caller's transaction. */
-/* True when job emitted a session with this id. */
-static bool job_emits(const sync_job *job, const char *id)
+/* True when job's parse emitted or excluded a session with this id. */
+static bool job_accounts_for(const sync_job *job, const char *id)
 {
     for (size_t i = 0; i < job->n_sessions; i++) {
         if (job->sessions[i].id != NULL && strcmp(job->sessions[i].id, id) == 0)
+            return true;
+    }
+    for (size_t i = 0; i < job->n_excluded; i++) {
+        if (job->excluded[i] != NULL && strcmp(job->excluded[i], id) == 0)
             return true;
     }
     return false;
@@ -535,12 +542,13 @@ static int tombstone_lost_forks(sync_run *run, sync_job *job, pd_err *err)
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
+        /* A remote session (an id with '~') came from another machine's file. */
         if (row->is_trashed || row->agent == NULL || strcmp(row->agent, "claude") != 0 ||
             row->relationship_type == NULL || strcmp(row->relationship_type, "fork") != 0 ||
-            job_emits(job, row->id))
+            strchr(row->id, '~') != NULL || job_accounts_for(job, row->id))
             continue;
         bool marked = false;
-        int rc = pd_archive_tombstone(run->writer, row->id, &marked, err);
+        int rc = pd_archive_tombstone(run->writer, row->id, job->js.src.path, &marked, err);
         if (rc != PD_OK)
             return rc;
         if (marked)
@@ -549,6 +557,7 @@ static int tombstone_lost_forks(sync_run *run, sync_job *job, pd_err *err)
     return PD_OK;
 }
 
+/* Writes the rows of job inside the caller's transaction. */
 static int write_rows(sync_run *run, sync_job *job, pd_err *err)
 {
     int rc = PD_OK;
@@ -585,12 +594,9 @@ static int write_job(sync_run *run, sync_job *job, pd_err *err)
  */
 static bool copies_differ(const pd_stored_row *row, const pd_session *s)
 {
-    /* A compressed copy is compared by the text size that its zstd frame declares. */
-    if (pd_source_is_zst(row->file_path) || pd_source_is_zst(s->file_path)) {
-        int64_t row_text, text;
-        return pd_source_text_size(row->file_path, &row_text) &&
-               pd_source_text_size(s->file_path, &text) && row_text != text;
-    }
+    /* A compressed copy is compared by its text (zstd keeps FILE beside FILE.zst). */
+    if (pd_source_is_zst(row->file_path) || pd_source_is_zst(s->file_path))
+        return pd_source_texts_differ(row->file_path, s->file_path);
     pd_stat_info st;
     if (pd_stat_path(row->file_path, &st) != PD_OK || s->file_size == PD_INT_NULL)
         return false;

@@ -45,28 +45,16 @@ bool pd_source_is_zst(const char *path)
     return n >= 4 && memcmp(path + n - 4, ".zst", 4) == 0;
 }
 
-bool pd_source_text_size(const char *path, int64_t *size)
+bool pd_source_texts_differ(const char *a, const char *b)
 {
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return false;
-    if (!pd_source_is_zst(path)) {
-        *size = (int64_t)st.st_size;
-        return true;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    char header[18]; /* the largest zstd frame header, magic number included */
-    ssize_t n = pread(fd, header, sizeof header, 0);
-    close(fd);
-    unsigned long long declared =
-        n > 0 ? ZSTD_getFrameContentSize(header, (size_t)n) : ZSTD_CONTENTSIZE_UNKNOWN;
-    if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared == ZSTD_CONTENTSIZE_ERROR ||
-        declared > (unsigned long long)INT64_MAX)
-        return false;
-    *size = (int64_t)declared;
-    return true;
+    pd_source_buf text_a = {0}, text_b = {0};
+    pd_err ignored = {0};
+    bool differ = pd_source_read(a, -1, &text_a, &ignored) == PD_OK &&
+                  pd_source_read(b, -1, &text_b, &ignored) == PD_OK &&
+                  (text_a.len != text_b.len || memcmp(text_a.data, text_b.data, text_a.len) != 0);
+    pd_source_buf_free(&text_a);
+    pd_source_buf_free(&text_b);
+    return differ;
 }
 
 pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path)

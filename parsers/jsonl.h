@@ -78,13 +78,11 @@ pd_prefetch pd_source_prefetch(const char *path);
 bool pd_source_is_zst(const char *path);
 
 /*
- * Sets *size to the length of the transcript text in path: the file's size,
- * or for a .zst file the content size that its first zstd frame declares.
- * The zstd tool writes one frame that declares its size when it compresses
- * a file, and none when it reads a pipe. Returns false when the file cannot
- * be read or declares no size.
+ * True when the files at a and b can both be read and hold different
+ * transcript texts, a .zst compared by what it decompresses to. Reads both
+ * files in full, so it is meant for the rare copies of one transcript.
  */
-bool pd_source_text_size(const char *path, int64_t *size);
+bool pd_source_texts_differ(const char *a, const char *b);
 
 /* The kind of a directory entry that discovery cares about. */
 typedef enum pd_entry_kind {

@@ -1120,6 +1120,95 @@ static void sync_marks_lost_fork_deleted(void **state)
     free(path);
 }
 
+/*
+ * Only a fork stored from the cut transcript, as a local session, is marked:
+ * not one a copy of the transcript elsewhere still gives, not a remote
+ * session, and not one the parser excludes on purpose.
+ */
+static void sync_marks_only_forks_of_the_file(void **state)
+{
+    fx_env *env = *state;
+    const char *uuid = "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
+    char *path = fx_claude_path(env, "-home-me-app", uuid);
+    write_fork_lines(path, 16);
+    sync_tombstoned(env);
+    char *fork = fx_sql_text(env->db, "SELECT id FROM sessions WHERE relationship_type = 'fork'");
+
+    /*
+     * The fork's row names a copy that is cut back, while the original, read
+     * first (inline, in path order) and written again because its mtime
+     * moved, still gives the fork and takes the row back. The copy's write
+     * then finds the row naming another file.
+     */
+    char *copy = fx_claude_path(env, "-home-me-app0", uuid);
+    write_fork_lines(copy, 12);
+    char *sql = fx_fmt("UPDATE sessions SET file_path = '%s' WHERE id = '%s'", copy, fork);
+    fx_sql(env->db, sql);
+    free(sql);
+    fx_set_mtime_ns(path, fx_mtime_ns(path) + 2000000000LL);
+    int threads = env->threads;
+    env->threads = 0;
+    sync_tombstoned(env);
+    env->threads = threads;
+    sql = fx_fmt("SELECT count(*) FROM sessions WHERE id = '%s' AND deleted_at IS NULL", fork);
+    assert_int_equal(fx_sql_int(env->db, sql), 1);
+    free(sql);
+    unlink(copy);
+
+    /* A remote session with the same path, and a fork the parser excludes. */
+    write_fork_lines(path, 16);
+    sync_tombstoned(env);
+    sql = fx_fmt("CREATE TEMP TABLE remote AS SELECT * FROM sessions WHERE id = '%s';"
+                 "UPDATE remote SET id = 'laptop~' || id;"
+                 "INSERT INTO sessions SELECT * FROM remote;",
+                 fork);
+    fx_sql(env->db, sql);
+    free(sql);
+    write_fork_lines(path, 12);
+    assert_int_equal(sync_tombstoned(env), 1);
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM sessions WHERE id LIKE 'laptop~%' "
+                                         "AND deleted_at IS NULL"),
+                     1);
+
+    /* The branch is back as a "/usage" probe alone, which the parser excludes. */
+    const char *probe_texts[16];
+    memcpy(probe_texts, fork_texts, sizeof probe_texts);
+    probe_texts[12] = "/usage";
+    fx_write(path, "");
+    append_fork_lines(path, fork_tree, probe_texts, 14);
+    sql = fx_fmt("UPDATE sessions SET deleted_at = NULL, deletion_cause = NULL WHERE id = '%s'",
+                 fork);
+    fx_sql(env->db, sql);
+    free(sql);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, fork)->cls, PD_CLASS_EXCLUDED_BY_PARSER);
+    pd_diff_report_free(r);
+    assert_int_equal(sync_tombstoned(env), 0);
+    free(fork);
+    free(copy);
+    free(path);
+}
+
+/* A stored fork whose agent is NULL (an archive of a looser schema) is no provider's. */
+static void diff_lost_fork_without_agent(void **state)
+{
+    fx_env *env = *state;
+    char *path = fx_claude_path(env, "-home-me-app", "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f");
+    write_fork_lines(path, 16);
+    sync_tombstoned(env);
+    fx_sql(env->db,
+           "PRAGMA writable_schema = ON;"
+           "UPDATE sqlite_schema SET sql = replace(sql, 'agent TEXT NOT NULL', 'agent TEXT')"
+           " WHERE name = 'sessions';");
+    fx_sql(env->db, "UPDATE sessions SET agent = NULL WHERE relationship_type = 'fork'");
+    write_fork_lines(path, 12);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 1);
+    assert_int_equal(fx_field_count(r, "presence"), 1);
+    pd_diff_report_free(r);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1160,6 +1249,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_forked_transcript_written_after_sync_is_raced, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(sync_marks_lost_fork_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_marks_only_forks_of_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_lost_fork_without_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_identical_after_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

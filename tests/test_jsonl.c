@@ -353,38 +353,42 @@ static size_t compress_streaming(const char *text, size_t n, char *out, size_t c
     return ob.pos;
 }
 
-/* The text size of a plain file, of a .zst whose frame declares it, and of neither. */
-static void text_size_of_sources(void **state)
+/* A .zst copy is compared by its text, however zstd framed it. */
+static void texts_differ_across_compression(void **state)
 {
     fixture *f = *state;
     const char *text = "{\"a\":1}\n{\"b\":\"two\"}\n";
     size_t text_len = strlen(text);
-    size_t cap = ZSTD_compressBound(text_len) + 64;
+    size_t cap = ZSTD_compressBound(text_len) * 2 + 64;
     char *frame = malloc(cap);
-    int64_t size = -1;
     assert_non_null(frame);
+    char plain[sizeof f->path], other[sizeof f->path];
 
-    write_file(f, "s.jsonl", text, text_len);
-    assert_true(pd_source_text_size(f->path, &size));
-    assert_int_equal(size, (int64_t)text_len);
+    snprintf(plain, sizeof plain, "%s", write_file(f, "s.jsonl", text, text_len));
+    snprintf(other, sizeof other, "%s", write_file(f, "t.jsonl", "{\"a\":2}\n", 8));
 
-    size_t frame_len = ZSTD_compress(frame, cap, text, text_len, 3);
-    assert_false(ZSTD_isError(frame_len));
-    write_file(f, "s.jsonl.zst", frame, frame_len);
-    size = -1;
-    assert_true(pd_source_text_size(f->path, &size));
-    assert_int_equal(size, (int64_t)text_len);
+    /* One frame that declares its size, as `zstd FILE` writes. */
+    size_t n = ZSTD_compress(frame, cap, text, text_len, 3);
+    assert_false(ZSTD_isError(n));
+    assert_false(pd_source_texts_differ(plain, write_file(f, "s.jsonl.zst", frame, n)));
+    assert_true(pd_source_texts_differ(other, f->path));
 
-    /* A streamed frame declares no size, and a .zst cut in its header has none either. */
-    frame_len = compress_streaming(text, text_len, frame, cap);
-    write_file(f, "streamed.jsonl.zst", frame, frame_len);
-    assert_false(pd_source_text_size(f->path, &size));
-    write_file(f, "cut.jsonl.zst", frame, 3);
-    assert_false(pd_source_text_size(f->path, &size));
+    /* A frame without its size, as zstd writes from a pipe. */
+    n = compress_streaming(text, text_len, frame, cap);
+    assert_false(pd_source_texts_differ(plain, write_file(f, "piped.jsonl.zst", frame, n)));
 
-    snprintf(f->path, sizeof f->path, "%s/missing.jsonl", f->dir);
-    assert_false(pd_source_text_size(f->path, &size));
-    assert_false(pd_source_text_size(f->dir, &size));
+    /* Two frames, as `cat a.zst b.zst` gives. */
+    size_t first = ZSTD_compress(frame, cap, text, 8, 1);
+    assert_false(ZSTD_isError(first));
+    size_t second = ZSTD_compress(frame + first, cap - first, text + 8, text_len - 8, 1);
+    assert_false(ZSTD_isError(second));
+    assert_false(
+        pd_source_texts_differ(write_file(f, "two.jsonl.zst", frame, first + second), plain));
+
+    /* Nothing is known of a file that cannot be read. */
+    assert_false(pd_source_texts_differ(plain, write_file(f, "bad.jsonl.zst", "not zstd", 8)));
+    snprintf(other, sizeof other, "%s/missing.jsonl", f->dir);
+    assert_false(pd_source_texts_differ(plain, other));
     free(frame);
 }
 
@@ -866,7 +870,7 @@ int main(void)
         cmocka_unit_test(source_is_zst_suffix),
         DIR_TEST(zst_round_trip),
         DIR_TEST(zst_unknown_size_large),
-        DIR_TEST(text_size_of_sources),
+        DIR_TEST(texts_differ_across_compression),
         DIR_TEST(zst_two_frames),
         DIR_TEST(zst_corrupt_rejected),
         DIR_TEST(zst_truncated_rejected),
