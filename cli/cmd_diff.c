@@ -217,8 +217,8 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
 
     /* Sessions with copies, split by whether this run compared the stored row from its file. */
     const pd_diff_entry *copy = NULL, *compared_copy = NULL;
-    int64_t n_copies = 0, n_compared_copies = 0, n_other_size = 0;
-    const pd_diff_entry *other_size = NULL;
+    int64_t n_copies = 0, n_compared_copies = 0, n_differing = 0;
+    const pd_diff_entry *differing = NULL;
     for (size_t i = 0; i < report->n_sessions; i++) {
         const pd_diff_entry *e = &report->sessions[i];
         /* A stored file left out by --limit, or one that no longer gives the
@@ -227,8 +227,8 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
             e->other_copy_path == NULL)
             continue;
         if (e->other_copy_compared && copies_differ(e->file_path, e->other_copy_path) &&
-            n_other_size++ == 0)
-            other_size = e;
+            n_differing++ == 0)
+            differing = e;
         if (e->other_copy_repeat)
             continue;
         if (e->other_copy_compared) {
@@ -259,14 +259,14 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                     "other copies, such as %s, were skipped. Keep only one copy: a sync can store "
                     "any of them in place of another.\n",
                     n, n == 1 ? "" : "s", id, n == 1 ? "is" : "are", other, path);
-        if (n_other_size > 0)
+        if (n_differing > 0)
             fprintf(stderr,
-                    "parsediff: warning: %lld skipped cop%s, such as %s, differ%s in size from "
+                    "parsediff: warning: %lld skipped cop%s, such as %s, differ%s from "
                     "the file the archive stores, so what the archive stores can change with "
                     "every sync.\n",
-                    (long long)n_other_size, n_other_size == 1 ? "y" : "ies",
-                    pd_cli_scrubbed(path, sizeof path, other_size->file_path),
-                    n_other_size == 1 ? "s" : "");
+                    (long long)n_differing, n_differing == 1 ? "y" : "ies",
+                    pd_cli_scrubbed(path, sizeof path, differing->file_path),
+                    n_differing == 1 ? "s" : "");
     }
     if (n_copies > 0) {
         const char *stored = copy->other_copy_path;

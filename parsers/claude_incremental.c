@@ -18,8 +18,8 @@
  *     search count for a tool call that is not in the tail.
  *   - uuid links that change the tree. In a file stored as linear that is
  *     a new root. Otherwise it is an entry whose parent is not the previous
- *     uuid, or a uuid-less entry when the file is stored as a tree or ends
- *     in a uuid.
+ *     uuid, a uuid-less entry when the file is stored as a tree or ends in a
+ *     uuid, or a response over several lines (see tree_change).
  *   - a first appended assistant line continuing the stored last message
  *     (same message.id), which a full parse would merge into that row.
  *   - a queued prompt timed before the first appended message.
@@ -101,6 +101,19 @@ static const char *tree_change(const claude_scan *sc, const pd_incr_state *incr)
             return "an entry's parentUuid is not the previous entry's uuid";
         }
         prev = e->uuid;
+    }
+    /*
+     * A response written over several lines becomes one entry that keeps its
+     * last line's parentUuid, which names a line the merge drops. A full
+     * parse then finds a parent outside the file and reads the whole
+     * transcript as one chain, with any branch it had discarded.
+     */
+    for (size_t i = 1; !linear_bound && i < sc->n_entries; i++) {
+        const claude_entry *first = &sc->entries[i - 1], *next = &sc->entries[i];
+        if (first->type == CLAUDE_ENTRY_ASSISTANT && next->type == CLAUDE_ENTRY_ASSISTANT &&
+            first->message_id != NULL && next->message_id != NULL && first->message_id[0] != '\0' &&
+            strcmp(first->message_id, next->message_id) == 0)
+            return "a response over several lines makes a full parse read the tree as one chain";
     }
     return NULL;
 }

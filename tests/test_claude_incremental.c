@@ -305,6 +305,8 @@ static void test_chunks_inside_append_merge(void **state)
 
     ct_write_lines(e->path, base_lines);
     store_full_parse(e, &st);
+    /* In a file stored as a tree the chunks make a full parse read one chain (a fallback case). */
+    st.state.claude_linear_parse = 1;
     ct_append_line(
         e->path,
         "{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'next'}}",
@@ -404,6 +406,15 @@ static const fallback_case fallback_cases[] = {
     {"entry without uuid after uuids",
      "without a uuid",
      {"{'type':'user','message':{'role':'user','content':'no uuid'}}"},
+     false,
+     false},
+    {"response over several lines in a tree",
+     "response over several lines",
+     {"{'type':'user','uuid':'u2','parentUuid':'a1','message':{'role':'user','content':'more'}}",
+      "{'type':'assistant','uuid':'a2','parentUuid':'u2','message':{'id':'m2','role':'assistant','"
+      "content':[{'type':'thinking','thinking':'hm'}]}}",
+      "{'type':'assistant','uuid':'a2b','parentUuid':'a2','message':{'id':'m2','role':'assistant','"
+      "content':[{'type':'text','text':'done'}]}}"},
      false,
      false},
     {"new root in a linear file",

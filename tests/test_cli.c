@@ -1684,7 +1684,7 @@ static void diff_copy_under_the_roots_warns(void **state)
                            CLAUDE_A, original, backup);
     expect_err_contains(&res, warning);
     expect_err_lacks(&res, "nothing was compared");
-    expect_err_lacks(&res, "differs in size");
+    expect_err_lacks(&res, "differs from the file the archive stores");
     cli_result_free(&res);
 
     /* A third copy is still one session. */
@@ -1701,7 +1701,7 @@ static void diff_copy_under_the_roots_warns(void **state)
     run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
     expect_err_contains(&res, "1 skipped copy, such as ");
-    expect_err_contains(&res, "differs in size from the file the archive stores");
+    expect_err_contains(&res, "differs from the file the archive stores");
     expect_err_lacks(&res, "--fail-on-uncompared failed");
     expect_out_contains(&res, "(not compared; --verbose lists the reasons)");
     cli_result_free(&res);
@@ -1745,7 +1745,7 @@ static void compressed_copy_is_same_text(void **state)
     run_on_workspace(ws, &res, "diff", "--fail-on-change", NULL);
     expect_exit(&res, 0);
     expect_err_contains(&res, "1 session, such as");
-    expect_err_lacks(&res, "differs in size");
+    expect_err_lacks(&res, "differs from the file the archive stores");
     cli_result_free(&res);
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
@@ -1761,7 +1761,7 @@ static void compressed_copy_is_same_text(void **state)
     cli_result_free(&res);
     run_on_workspace(ws, &res, "diff", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "differs in size from the file the archive stores");
+    expect_err_contains(&res, "differs from the file the archive stores");
     cli_result_free(&res);
     free(other);
     free(text);
@@ -1816,7 +1816,7 @@ static void diff_copy_never_hides_original(void **state)
     expect_exit(&res, 1);
     expect_out_contains(&res, "presence");
     expect_err_lacks(&res, "Keep only one copy");
-    expect_err_lacks(&res, "differs in size");
+    expect_err_lacks(&res, "differs from the file the archive stores");
     cli_result_free(&res);
 
     /* The row was reported as not emitted, so the copy does not count as uncompared. */

@@ -1209,6 +1209,56 @@ static void diff_lost_fork_without_agent(void **state)
     free(path);
 }
 
+/* Returns a copy of s with the first from replaced by to (which must occur). */
+static char *replace_once(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+    assert_non_null(at);
+    return fx_fmt("%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+}
+
+/*
+ * A retry (a rewind after two turns) leaves the file a tree whose old turns
+ * the parse discards. A response appended over two lines (one message.id)
+ * then makes a full parse read the file as one chain, old turns included,
+ * so sync must not take the append path: diff stays clean.
+ */
+static void sync_full_write_when_chunks_end_a_tree(void **state)
+{
+    fx_env *env = *state;
+    char *path = fx_claude_path(env, "-home-me-app", "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f");
+    write_fork_lines(path, 6);
+    sync_tombstoned(env);
+    static const int retry[][2] = {{30, 1}, {31, 30}, {32, 31}};
+    static const char *const retry_texts[] = {"Try again", "Retried", "Go on"};
+    append_fork_lines(path, retry, retry_texts, 3);
+    sync_tombstoned(env);
+
+    /* Two lines of one response, uuid r1 and then f33, both of message msg_f33. */
+    char *head = fork_line(33, 32, "Part one");
+    char *tail = fork_line(33, 32, "Part two");
+    char *first = replace_once(head, "\"uuid\":\"f33\"", "\"uuid\":\"r1\"");
+    char *second = replace_once(tail, "\"parentUuid\":\"f32\"", "\"parentUuid\":\"r1\"");
+    fx_append(path, first);
+    fx_append(path, second);
+
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_failed, 0);
+    assert_int_equal(st.sessions_incremental, 0);
+    assert_int_equal(st.sessions_full, 1);
+    pd_sync_stats_free(&st);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.identical, 1);
+    pd_diff_report_free(r);
+    free(head);
+    free(tail);
+    free(first);
+    free(second);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1251,6 +1301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_marks_lost_fork_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_marks_only_forks_of_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_lost_fork_without_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_full_write_when_chunks_end_a_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_real_corpus_is_identical_after_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
