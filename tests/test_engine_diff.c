@@ -1165,6 +1165,11 @@ static void sync_marks_only_forks_of_the_file(void **state)
     fx_sql(env->db, sql);
     free(sql);
     write_fork_lines(path, 12);
+    /* Even stored by an older parser, diff does not call it bound for the mark. */
+    fx_sql(env->db, "UPDATE sessions SET data_version = 89 WHERE id LIKE 'laptop~%'");
+    pd_diff_report *remote = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(remote->totals.excluded_by_parser, 0);
+    pd_diff_report_free(remote);
     assert_int_equal(sync_tombstoned(env), 1);
     assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM sessions WHERE id LIKE 'laptop~%' "
                                          "AND deleted_at IS NULL"),
