@@ -571,10 +571,7 @@ static int collect_lost_forks(pd_diff_run *run, const pd_diff_job *job)
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
-        /* sync leaves a remote session's row (an id with '~') as it is. */
-        if (row->is_trashed || row->data_version >= PD_DATA_VERSION || row->agent == NULL ||
-            strcmp(row->agent, "claude") != 0 || row->relationship_type == NULL ||
-            strcmp(row->relationship_type, "fork") != 0 || strchr(row->id, '~') != NULL ||
+        if (!pd_row_is_local_fork(row) || row->data_version >= PD_DATA_VERSION ||
             is_visited(run, idx[i]) || job_accounts_for(job, row->id))
             continue;
         mark_visited(run, row);

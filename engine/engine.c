@@ -84,6 +84,13 @@ unsigned pd_default_threads(void)
     return (unsigned)n;
 }
 
+bool pd_row_is_local_fork(const pd_stored_row *row)
+{
+    return !row->is_trashed && row->agent != NULL && strcmp(row->agent, "claude") == 0 &&
+           row->relationship_type != NULL && strcmp(row->relationship_type, "fork") == 0 &&
+           strchr(row->id, '~') == NULL;
+}
+
 bool pd_row_hash_is(const pd_stored_row *row, const char *hex)
 {
     if (!row->has_hash || hex == NULL || strlen(hex) != 64)

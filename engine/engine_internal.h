@@ -176,6 +176,13 @@ bool pd_same_file(const char *a, const char *b);
 bool pd_row_hash_is(const pd_stored_row *row, const char *hex);
 
 /*
+ * True when row is a stored Claude fork of this machine (no '~' in its id)
+ * that is not deleted: what sync marks deleted when a full parse of its
+ * transcript no longer gives it.
+ */
+bool pd_row_is_local_fork(const pd_stored_row *row);
+
+/*
  * Per-worker state shared by sync and diff: a JSON parser and a read-only
  * archive connection, created on the worker's own thread by the pool's
  * worker_init and used only by that thread.

@@ -542,10 +542,7 @@ static int tombstone_lost_forks(sync_run *run, sync_job *job, pd_err *err)
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
-        /* A remote session (an id with '~') came from another machine's file. */
-        if (row->is_trashed || row->agent == NULL || strcmp(row->agent, "claude") != 0 ||
-            row->relationship_type == NULL || strcmp(row->relationship_type, "fork") != 0 ||
-            strchr(row->id, '~') != NULL || job_accounts_for(job, row->id))
+        if (!pd_row_is_local_fork(row) || job_accounts_for(job, row->id))
             continue;
         bool marked = false;
         int rc = pd_archive_tombstone(run->writer, row->id, job->js.src.path, &marked, err);
