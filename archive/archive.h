@@ -220,7 +220,7 @@ int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcom
 int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
 
 /*
- * Marks the session id deleted because its source, path, no longer gives
+ * Marks the session id deleted because the file at path no longer contains
  * it: deleted_at = now, deletion_cause = 'source_missing'. A row that names
  * another file, or is deleted already, is left as it is, and so is every
  * row of an archive without a deletion_cause column. A later full write of

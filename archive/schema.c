@@ -1023,7 +1023,7 @@ static int prepare_writable(pd_archive *a, pd_err *err)
     if (rc != PD_OK)
         return rc;
 
-    /* Forks a transcript no longer gives are marked deleted with a cause only
+    /* Forks a transcript no longer contains are marked deleted with a cause only
      * where the archive has the column for it. */
     char **columns = NULL;
     size_t n_columns = 0;

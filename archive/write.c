@@ -363,7 +363,7 @@ static int transcript_digest(pd_archive *a, const char *session_id, uint64_t *ou
 
 /* ---- full write -------------------------------------------------------- */
 
-/* A row tombstoned because its source no longer gives it is written again if the source does. */
+/* A row tombstoned because its source lost it is written again once the source has it again. */
 static const char write_state_sql[] =
     "SELECT deleted_at IS NOT NULL AND COALESCE(deletion_cause, '') <> 'source_missing'"
     " FROM sessions WHERE id = ?1";
@@ -417,7 +417,7 @@ static const char delete_calls_sql[] = "DELETE FROM tool_calls WHERE session_id 
 static const char delete_messages_sql[] = "DELETE FROM messages WHERE session_id = ?1";
 static const char delete_usage_sql[] = "DELETE FROM usage_events WHERE session_id = ?1";
 
-/* The end of a full write; tombstones exist only where deletion_cause does. */
+/* The end of a full write. Tombstones exist only where the deletion_cause column does. */
 #define FINISH_FULL_SET                                                                            \
     "UPDATE sessions SET last_write_incremental = 0, quality_signal_version = 0,"                  \
     " local_modified_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),"                                  \

@@ -342,7 +342,7 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
 
 /*
  * Returns true when the transcript is newer than every row stored from it.
- * A session it no longer gives may then have been lost to that write, as
+ * A session it no longer contains may then have been lost to that write, as
  * when a new line turns a forked transcript linear. The reference does not
  * guard the presence sweep. Once a sync stores the transcript as it is, its
  * newest row matches the file again, and a lost session is a change.
@@ -558,10 +558,10 @@ static bool job_accounts_for(const pd_diff_job *job, const char *id)
 }
 
 /*
- * Stored Claude forks of an older data version that the transcript no
- * longer gives: sync marks them deleted on its next full write, so they
- * are excluded, not changed. Forks of the current version are left to the
- * presence sweep, where their loss is a change (or raced).
+ * Reports as excluded_by_parser the stored Claude forks of an older data
+ * version that the transcript no longer contains, because sync marks them
+ * deleted on its next full write. Forks of the current version are left to
+ * the presence sweep, where their loss is a change (or raced).
  */
 static int collect_lost_forks(pd_diff_run *run, const pd_diff_job *job)
 {

@@ -83,7 +83,7 @@ typedef struct pd_sync_stats {
     int64_t sessions_full;       /* sessions written by a full write */
     int64_t sessions_incremental;/* sessions written by an incremental append */
     int64_t titles_refreshed;    /* Codex sessions rewritten for a title-only change */
-    /* Stored Claude forks that their transcripts no longer give, marked
+    /* Stored Claude forks that their transcripts no longer contain, marked
      * deleted with deletion_cause 'source_missing'. */
     int64_t forks_tombstoned;
     int64_t files_failed;

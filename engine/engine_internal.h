@@ -178,7 +178,7 @@ bool pd_row_hash_is(const pd_stored_row *row, const char *hex);
 /*
  * True when row is a stored Claude fork of this machine (no '~' in its id)
  * that is not deleted: what sync marks deleted when a full parse of its
- * transcript no longer gives it.
+ * transcript no longer contains it.
  */
 bool pd_row_is_local_fork(const pd_stored_row *row);
 

@@ -527,14 +527,17 @@ static bool job_accounts_for(const sync_job *job, const char *id)
 
 /*
  * Marks deleted (source_missing) the stored Claude forks of job's transcript
- * that its full parse no longer gives: a later line turned the transcript
+ * that its full parse no longer finds: a later line turned the transcript
  * linear, or it was cut back. The reference marks only forks of an older
  * data version this way and keeps the rest for good, so diff would report
- * them as changed after every sync. A transcript that gives no session at
- * all keeps its rows, as sync writes nothing for it.
+ * them as changed after every sync. A transcript without any session keeps
+ * its rows, as sync writes nothing for it.
  */
 static int tombstone_lost_forks(sync_run *run, sync_job *job, pd_err *err)
 {
+    /* NOTE: a fork whose row names this file is marked even when an unchanged
+     * copy of the transcript elsewhere still contains it, because sync does
+     * not read that copy again until it changes. diff then skips the fork. */
     job->n_tombstoned = 0;
     if (job->n_sessions == 0 || strcmp(job->js.provider->name, "claude") != 0)
         return PD_OK;

@@ -1771,7 +1771,7 @@ static void compressed_copy_is_same_text(void **state)
 
 /*
  * A backup copy does not stand in for the file the stored row names. When
- * that file no longer gives the session, the row is reported as not
+ * that file no longer contains the session, the row is reported as not
  * emitted: raced while the file is newer than the row, changed once the
  * row matches the file. When the file fails to parse, the copy counts as
  * not compared.

@@ -705,7 +705,7 @@ static void diff_claude_presence_sweep(void **state)
 }
 
 /*
- * A stored fork that its transcript no longer gives is raced while the
+ * A stored fork that its transcript no longer contains is raced while the
  * transcript is newer than every row stored from it, because a line the
  * agent wrote after the sync can turn a forked transcript linear. Once the
  * newest row matches the transcript, the loss is a change, and a sync
@@ -765,7 +765,7 @@ static void diff_presence_loss_after_write_is_raced(void **state)
     assert_true(pd_diff_report_has_failures(r));
     pd_diff_report_free(r);
 
-    /* A sync writes the transcript and marks the fork it no longer gives deleted. */
+    /* A sync writes the transcript and marks the fork it no longer contains deleted. */
     pd_sync_stats st;
     fx_sync(env, &st);
     assert_int_equal(st.files_failed, 0);
@@ -1059,7 +1059,7 @@ static int64_t sync_tombstoned(fx_env *env)
 }
 
 /*
- * A transcript cut back to before its branch no longer gives the fork: sync
+ * A transcript cut back to before its branch no longer contains the fork: sync
  * marks the fork's row deleted, and revives it when the branch is back. A
  * lost fork of an older data version is excluded in diff, as bound for
  * that mark, not changed.
@@ -1122,7 +1122,7 @@ static void sync_marks_lost_fork_deleted(void **state)
 
 /*
  * Only a fork stored from the cut transcript, as a local session, is marked:
- * not one a copy of the transcript elsewhere still gives, not a remote
+ * not one that a copy of the transcript elsewhere still contains, not a remote
  * session, and not one the parser excludes on purpose.
  */
 static void sync_marks_only_forks_of_the_file(void **state)
@@ -1137,7 +1137,7 @@ static void sync_marks_only_forks_of_the_file(void **state)
     /*
      * The fork's row names a copy that is cut back, while the original, read
      * first (inline, in path order) and written again because its mtime
-     * moved, still gives the fork and takes the row back. The copy's write
+     * moved, still contains the fork and takes the row back. The copy's write
      * then finds the row naming another file.
      */
     char *copy = fx_claude_path(env, "-home-me-app0", uuid);
