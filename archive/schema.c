@@ -1151,6 +1151,25 @@ static int open_in_readonly_directory(pd_archive *a, pd_err *err)
                       a->path);
 }
 
+/*
+ * SQLite gives the -wal and -shm files it creates the archive's mode, and
+ * each read-only open sets an empty -wal back to that mode. For an archive
+ * its owner made read-only (chmod 444 to guard it during a diff, say), the
+ * two files would stay read-only after the archive is made writable again,
+ * and the next sync would fail on them. So closing a reader gives them back
+ * the owner's write bit when this user owns them. Their content is
+ * untouched, and a file the owner cannot write is of no use to anyone.
+ */
+static void make_companion_writable(const char *path, const char *suffix)
+{
+    char *name = companion_path(path, suffix);
+    struct stat st;
+    if (name != NULL && stat(name, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & S_IWUSR) == 0)
+        (void)chmod(name, (st.st_mode & 07777) | S_IWUSR);
+    free(name);
+}
+
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
 {
     pd_archive *a = NULL;
@@ -1230,6 +1249,10 @@ void pd_archive_close(pd_archive *a)
         sqlite3_finalize(a->stmts[i]);
     if (a->db != NULL)
         sqlite3_close_v2(a->db);
+    if (a->path != NULL && a->flags == PD_ARCHIVE_READONLY) {
+        make_companion_writable(a->path, "-wal");
+        make_companion_writable(a->path, "-shm");
+    }
     free(a->path);
     free(a);
 }

@@ -127,6 +127,7 @@ pd_field_diff *pd_diff_fields_copy(pd_arena *a, const pd_field_diff *in, size_t 
         out[i].parsed = pd_diff_dup(a, in[i].parsed, oom);
         out[i].detail = pd_diff_dup(a, in[i].detail, oom);
         out[i].informational = in[i].informational;
+        out[i].unpaired = in[i].unpaired;
     }
     return out;
 }

@@ -93,6 +93,8 @@ bool pd_field_diffs_confined_to_incremental_artifacts(const pd_field_diffs *d)
         const pd_field_diff *diff = &d->items[i];
         if (diff->informational)
             continue;
+        if (diff->unpaired)
+            return false;
         if (diff->field == NULL || strcmp(diff->field, PD_FIELD_MESSAGE_METADATA) != 0)
             return false;
     }

@@ -79,8 +79,10 @@ size_t pd_field_diffs_real_count(const pd_field_diffs *d);
 
 /*
  * True when every non-informational diff of d is on message_metadata, the
- * only field that an incremental append can leave stale. Also true when d
- * contains no such diff. d may be NULL.
+ * only field that an incremental append can leave stale, and none comes
+ * from messages that do not pair up by ordinal (an append never moves an
+ * ordinal, so a message on one side only is a real change). Also true when
+ * d contains no such diff. d may be NULL.
  */
 bool pd_field_diffs_confined_to_incremental_artifacts(const pd_field_diffs *d);
 

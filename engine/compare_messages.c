@@ -12,11 +12,15 @@
  *
  * When a fingerprint differs but no pair accounts for it (for example the
  * set of ordinals moved while the count stayed), one fallback diff is
- * emitted so that the session is never reported identical.
+ * emitted so that the session is never reported identical. Its detail
+ * names the messages left over on each side. When messages are left over,
+ * every diff emitted here is marked unpaired, so that the classifier never
+ * puts it down to an incremental append.
  *
  * Thread-safety: pure; see compare.c.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,14 +56,30 @@ static void family_note(family *f, const message_pair *p, char *change)
     f->count++;
 }
 
-/* Pairs the messages of equal ordinal value; *n_pairs is the size of the overlap. */
+/* Messages of one side that have no message of the same ordinal on the other. */
+typedef struct unpaired_ordinals {
+    size_t stored_only, parsed_only;
+    int64_t first_stored_only, first_parsed_only; /* lowest such ordinal when the count > 0 */
+} unpaired_ordinals;
+
+static void note_unpaired(size_t *count, int64_t *first, int64_t ordinal)
+{
+    if ((*count)++ == 0)
+        *first = ordinal;
+}
+
+/*
+ * Pairs the messages of equal ordinal value. *n_pairs is the size of the
+ * overlap, and *left counts and locates the messages of each side left over.
+ */
 static int align_by_ordinal(pd_arena *scratch, const pd_session *stored, const pd_session *parsed,
-                            message_pair **pairs, size_t *n_pairs)
+                            message_pair **pairs, size_t *n_pairs, unpaired_ordinals *left)
 {
     const pd_message **s = NULL;
     const pd_message **p = NULL;
     *pairs = NULL;
     *n_pairs = 0;
+    *left = (unpaired_ordinals){0};
 
     int rc = pd_cmp_order_both(scratch, stored, parsed, &s, &p);
     if (rc != PD_OK)
@@ -67,17 +87,17 @@ static int align_by_ordinal(pd_arena *scratch, const pd_session *stored, const p
 
     size_t max_pairs =
         stored->n_messages < parsed->n_messages ? stored->n_messages : parsed->n_messages;
-    if (max_pairs == 0)
-        return PD_OK;
-    message_pair *out = pd_arena_alloc(scratch, max_pairs * sizeof *out);
-    if (out == NULL)
+    message_pair *out = NULL;
+    if (max_pairs > 0 && (out = pd_arena_alloc(scratch, max_pairs * sizeof *out)) == NULL)
         return PD_ENOMEM;
 
     size_t i = 0, j = 0, n = 0;
-    while (i < stored->n_messages && j < parsed->n_messages) {
-        if (s[i]->ordinal < p[j]->ordinal) {
+    while (i < stored->n_messages || j < parsed->n_messages) {
+        if (j == parsed->n_messages || (i < stored->n_messages && s[i]->ordinal < p[j]->ordinal)) {
+            note_unpaired(&left->stored_only, &left->first_stored_only, s[i]->ordinal);
             i++;
-        } else if (s[i]->ordinal > p[j]->ordinal) {
+        } else if (i == stored->n_messages || s[i]->ordinal > p[j]->ordinal) {
+            note_unpaired(&left->parsed_only, &left->first_parsed_only, p[j]->ordinal);
             j++;
         } else {
             out[n].stored = s[i];
@@ -515,11 +535,37 @@ static int emit_families(tier2 *t, const message_pair *pairs, size_t n_pairs, co
 }
 
 /*
+ * Describes the messages left over on each side, as the cause of a
+ * fingerprint difference that no pair accounts for. Returns NULL when
+ * out of memory.
+ */
+static char *unpaired_cause(pd_arena *a, const unpaired_ordinals *left)
+{
+    if (left->stored_only == 0 && left->parsed_only == 0)
+        return pd_arena_strdup(a, "likely an ordinal-set change");
+    char stored_part[128] = "", parsed_part[128] = "";
+    if (left->stored_only > 0)
+        snprintf(stored_part, sizeof stored_part,
+                 "%zu stored message%s no parsed message of the same ordinal (first at "
+                 "ordinal %" PRId64 ")",
+                 left->stored_only, left->stored_only == 1 ? " has" : "s have",
+                 left->first_stored_only);
+    if (left->parsed_only > 0)
+        snprintf(parsed_part, sizeof parsed_part,
+                 "%zu parsed message%s no stored one (first at ordinal %" PRId64 ")",
+                 left->parsed_only, left->parsed_only == 1 ? " has" : "s have",
+                 left->first_parsed_only);
+    return pd_arena_sprintf(a, "ordinal-set change: %s%s%s", stored_part,
+                            left->stored_only > 0 && left->parsed_only > 0 ? "; " : "",
+                            parsed_part);
+}
+
+/*
  * Emits the single diff that stands for a differing fingerprint no pair
  * accounts for. Token, role/time and flags changes take precedence, then
  * content, which is also filed under message_metadata, then tool calls.
  */
-static int emit_fallback(pd_cmp *c, const bool differs[PD_FP_COUNT])
+static int emit_fallback(pd_cmp *c, const bool differs[PD_FP_COUNT], const unpaired_ordinals *left)
 {
     const char *field = PD_FIELD_MESSAGE_METADATA;
     const char *fingerprint_name = NULL;
@@ -534,14 +580,17 @@ static int emit_fallback(pd_cmp *c, const bool differs[PD_FP_COUNT])
     if (fingerprint_name == NULL)
         return PD_OK;
 
+    char *cause = unpaired_cause(c->scratch, left);
+    if (cause == NULL)
+        return PD_ENOMEM;
     pd_field_diff d = {
         .field = field,
         .stored = pd_arena_strdup(c->arena, "fingerprint"),
         .parsed = pd_arena_strdup(c->arena, "fingerprint"),
         .detail = pd_arena_sprintf(c->arena,
                                    "per-message %s fingerprint differs but no aligned-ordinal "
-                                   "field accounts for it (likely an ordinal-set change)",
-                                   fingerprint_name),
+                                   "field accounts for it (%s)",
+                                   fingerprint_name, cause),
     };
     if (d.detail == NULL)
         return PD_ENOMEM;
@@ -556,7 +605,10 @@ int pd_cmp_attribute_messages(pd_cmp *c, const pd_session *stored, const pd_sess
     size_t n_pairs = 0;
     family models = {0}, tokens = {0}, content = {0}, metadata = {0}, tools = {0};
 
-    int rc = align_by_ordinal(c->scratch, stored, parsed, &pairs, &n_pairs);
+    unpaired_ordinals left;
+    size_t first_diff = c->out->n;
+
+    int rc = align_by_ordinal(c->scratch, stored, parsed, &pairs, &n_pairs, &left);
     if (rc != PD_OK)
         goto out;
 
@@ -596,7 +648,11 @@ int pd_cmp_attribute_messages(pd_cmp *c, const pd_session *stored, const pd_sess
     if (models.count + tokens.count + content.count + metadata.count + tools.count > 0)
         rc = emit_families(&t, pairs, n_pairs, &models, &tokens, &content, &metadata, &tools);
     else
-        rc = emit_fallback(c, differs);
+        rc = emit_fallback(c, differs, &left);
+    if (left.stored_only > 0 || left.parsed_only > 0) {
+        for (size_t i = first_diff; i < c->out->n; i++)
+            c->out->items[i].unpaired = true;
+    }
 
 out:
     if (t.json != NULL)

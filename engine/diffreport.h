@@ -41,6 +41,8 @@ typedef struct pd_field_diff {
     char *parsed;       /* rendered parsed value */
     char *detail;       /* NULL when none */
     bool informational; /* does not count as a change */
+    bool unpaired;      /* the messages of the two sides do not pair up one to one by
+                         * ordinal, so the diff is never put down to an incremental append */
 } pd_field_diff;
 
 /* A growable list of field diffs, in emission order. */

@@ -179,6 +179,7 @@ bool pd_codex_gate_suppresses(pd_codex_gate *g, const char *type, const char *me
 typedef struct pd_codex_call_render {
     char *content;    /* the message text, e.g. "[Bash]\n$ make test" */
     char *input_json; /* NULL when there are no arguments */
+    char *file_path;  /* first non-empty file_path, path, filePath or file of input_json, or NULL */
     const char *category;
     char **wait_ids; /* wait/wait_agent: agent ids named by ids or targets */
     size_t n_wait_ids;

@@ -734,10 +734,11 @@ static int handle_message_item(pd_codex_builder *b, const line_ctx *lc, const ch
             pd_buf_putc(&joined, '\n');
         pd_buf_append(&joined, texts[i], lens[i]);
     }
+    /* The length, not strlen: a text may hold a NUL (\u0000), which the archive drops. */
     const char *text = pd_buf_finish(&joined);
     if (text == NULL)
         return PD_ENOMEM;
-    size_t text_n = strlen(text);
+    size_t text_n = joined.len;
     if (stripped)
         strip_leading_envelopes(&text, &text_n);
     if (pd_text_is_blank(text, text_n))
@@ -792,9 +793,9 @@ static int handle_agent_message(pd_codex_builder *b, const line_ctx *lc)
     const char *text = pd_buf_finish(&joined);
     if (text == NULL)
         return PD_ENOMEM;
-    if (pd_text_is_blank(text, strlen(text)))
+    if (pd_text_is_blank(text, joined.len))
         return PD_OK;
-    return handle_user_content(b, lc, text, strlen(text));
+    return handle_user_content(b, lc, text, joined.len);
 }
 
 /* ---- tool calls and outputs ------------------------------------------------------ */
@@ -845,6 +846,7 @@ static int handle_call(pd_codex_builder *b, const line_ctx *lc)
     call->tool_name = name;
     call->category = pd_arena_strdup(a, r.category);
     call->input_json = r.input_json;
+    call->file_path = r.file_path;
     call->skill_name = skill;
     if (call->category == NULL)
         return PD_ENOMEM;

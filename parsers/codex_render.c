@@ -267,7 +267,8 @@ static int extract_input_json(pd_arena *a, pd_json_parser *line_parser, pd_json_
 /*
  * Picks the arguments used for rendering: the first of "arguments" and
  * "input" that is a non-blank string (parsed when it is JSON, else raw
- * text), a non-empty object or array, or another non-blank value.
+ * text), a non-empty object or array, or another non-blank value. A string
+ * holding an empty object or array counts as empty.
  */
 static int parse_args(pd_arena *a, pd_json_parser *line_parser, pd_json_parser *nested,
                       pd_json payload, const char *payload_path, call_args *out)
@@ -292,6 +293,10 @@ static int parse_args(pd_arena *a, pd_json_parser *line_parser, pd_json_parser *
             int rc = pd_json_parse(nested, s, n, &root);
             if (rc == PD_ENOMEM)
                 return rc;
+            pd_json_type root_type = pd_json_type_of(root);
+            if (rc == PD_OK && (root_type == PD_JSON_OBJECT || root_type == PD_JSON_ARRAY) &&
+                pd_json_len(root) == 0)
+                continue; /* "{}" and "[]" are skipped like an empty object or array */
             if (rc == PD_OK) {
                 out->value = root;
                 out->parser = nested;
@@ -742,6 +747,35 @@ static int wait_ids(pd_arena *a, const call_args *args, pd_codex_call_render *ou
     return PD_OK;
 }
 
+/*
+ * The file a call names, as the archive stores it for every tool call: the
+ * first non-empty string among file_path, path, filePath and file of the
+ * input object. *out is NULL when there is none.
+ */
+static int input_file_path(pd_arena *a, pd_json_parser *nested, const char *input_json, char **out)
+{
+    static const char *const keys[] = {"file_path", "path", "filePath", "file"};
+    pd_json root;
+
+    *out = NULL;
+    if (input_json == NULL)
+        return PD_OK;
+    int rc = pd_json_parse(nested, input_json, strlen(input_json), &root);
+    if (rc == PD_ENOMEM)
+        return rc;
+    if (rc != PD_OK)
+        return PD_OK;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *s;
+        size_t n;
+        if (pd_json_str(pd_json_get(root, keys[i]), &s, &n) && n > 0) {
+            *out = pd_codex_clean(a, s, n);
+            return *out == NULL ? PD_ENOMEM : PD_OK;
+        }
+    }
+    return PD_OK;
+}
+
 int pd_codex_render_call(pd_arena *a, pd_json_parser *line_parser, pd_json_parser *nested,
                          const char *name, pd_json payload, const char *payload_path,
                          pd_codex_call_render *out)
@@ -755,6 +789,8 @@ int pd_codex_render_call(pd_arena *a, pd_json_parser *line_parser, pd_json_parse
 
     /* input_json first: its validity checks reuse the nested parser. */
     rc = extract_input_json(a, line_parser, nested, payload, payload_path, &out->input_json);
+    if (rc == PD_OK)
+        rc = input_file_path(a, nested, out->input_json, &out->file_path);
     if (rc != PD_OK)
         return rc;
     rc = parse_args(a, line_parser, nested, payload, payload_path, &args);
@@ -794,7 +830,7 @@ int pd_codex_render_call(pd_arena *a, pd_json_parser *line_parser, pd_json_parse
     char *text = pd_buf_finish(&b);
     if (text == NULL)
         return PD_ENOMEM;
-    out->content = pd_codex_clean(a, text, strlen(text));
+    out->content = pd_codex_clean(a, text, b.len); /* drops any NUL the arguments held */
     return out->content == NULL ? PD_ENOMEM : PD_OK;
 }
 

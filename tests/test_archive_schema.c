@@ -758,6 +758,56 @@ static void test_readonly_open_leaves_file_unchanged(void **state)
     free(after);
 }
 
+/* Mode bits of path + suffix, or -1 when it does not exist. */
+static int companion_mode(const char *path, const char *suffix)
+{
+    char name[PATH_MAX];
+    struct stat st;
+    snprintf(name, sizeof name, "%s%s", path, suffix);
+    return stat(name, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+static void remove_companion(const char *path, const char *suffix)
+{
+    char name[PATH_MAX];
+    snprintf(name, sizeof name, "%s%s", path, suffix);
+    assert_true(unlink(name) == 0 || errno == ENOENT);
+}
+
+/* The reader files a diff creates beside a read-only archive do not block the next sync. */
+static void test_readonly_open_leaves_writable_companions(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "guarded");
+    afx_sql(fx->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    remove_companion(fx->db, "-wal");
+    remove_companion(fx->db, "-shm");
+    assert_int_equal(chmod(fx->db, 0444), 0);
+
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    pd_snapshot *snap = NULL;
+    assert_int_equal(pd_archive_snapshot(ro, &snap, &err), PD_OK);
+    assert_int_equal(pd_snapshot_count(snap), 1);
+    pd_snapshot_free(snap);
+    pd_archive_close(ro);
+
+    int shm = companion_mode(fx->db, "-shm"), wal = companion_mode(fx->db, "-wal");
+    assert_true(shm >= 0);
+    assert_int_equal(shm, 0644);
+    assert_true(wal == -1 || wal == 0644);
+    /* The archive itself keeps the mode its owner gave it. */
+    assert_int_equal(companion_mode(fx->db, ""), 0444);
+
+    assert_int_equal(chmod(fx->db, 0644), 0);
+    pd_archive *rw = NULL;
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &rw, &err), PD_OK);
+    assert_int_equal(pd_archive_begin(rw, &err), PD_OK);
+    assert_int_equal(pd_archive_commit(rw, &err), PD_OK);
+    pd_archive_close(rw);
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -855,6 +905,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_excluded_session_not_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_with_spaces_and_unicode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_rejects_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_open_leaves_writable_companions, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_file_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_without_write_permission, setup, teardown),

@@ -29,9 +29,8 @@
 /* XXH3-128 of "" and "abc", the fingerprints' row hash. */
 #define HASH_EMPTY "99aa06d3014798d86001c324468d497f"
 #define HASH_ABC "06b05ab6733a618578af5f94892f3950"
-#define FALLBACK_SUFFIX                                                                            \
-    " fingerprint differs but no aligned-ordinal field accounts for it (likely an ordinal-set "    \
-    "change)"
+#define FALLBACK_PREFIX " fingerprint differs but no aligned-ordinal field accounts for it ("
+#define FALLBACK_SUFFIX FALLBACK_PREFIX "likely an ordinal-set change)"
 
 /* ---- one message column changed at a time ---- */
 
@@ -672,8 +671,59 @@ static void ordinal_shift_emits_fallback(void **state)
     assert_string_equal(diffs.items[0].field, "message_metadata");
     assert_string_equal(diffs.items[0].stored, "fingerprint");
     assert_string_equal(diffs.items[0].parsed, "fingerprint");
-    assert_string_equal(diffs.items[0].detail, "per-message token/metadata" FALLBACK_SUFFIX);
+    assert_string_equal(diffs.items[0].detail,
+                        "per-message token/metadata" FALLBACK_PREFIX
+                        "ordinal-set change: 1 stored message has no parsed message of the same "
+                        "ordinal (first at ordinal 1); 1 parsed message has no stored one (first "
+                        "at ordinal 2))");
     assert_false(diffs.items[0].informational);
+    /* An append never moves an ordinal, so this is never incremental skew. */
+    assert_true(diffs.items[0].unpaired);
+    assert_false(pd_field_diffs_confined_to_incremental_artifacts(&diffs));
+}
+
+static void missing_stored_message_is_named(void **state)
+{
+    pd_arena *a = *state;
+    pd_session *stored = fixture_plain_session(a, "claude", 4);
+    pd_session *parsed = fixture_copy(a, stored);
+    /* Two stored rows lost, the count kept: ordinals 0 and 3 remain. */
+    stored->messages[1] = stored->messages[3];
+    stored->n_messages = 2;
+
+    pd_field_diffs diffs = fixture_compare(a, stored, parsed);
+
+    assert_int_equal(diffs.n, 1);
+    assert_string_equal(diffs.items[0].field, "message_metadata");
+    assert_string_equal(diffs.items[0].detail,
+                        "per-message token/metadata" FALLBACK_PREFIX
+                        "ordinal-set change: 2 parsed messages have no stored one (first at "
+                        "ordinal 1))");
+    assert_true(diffs.items[0].unpaired);
+}
+
+static void attributed_diff_with_unpaired_messages_is_not_skew(void **state)
+{
+    pd_arena *a = *state;
+    pd_session *stored = fixture_plain_session(a, "claude", 3);
+    pd_session *parsed = fixture_copy(a, stored);
+    parsed->messages[0].timestamp = fx_str(a, "2026-01-01T00:00:09Z");
+    parsed->messages[2].ordinal = 5;
+
+    pd_field_diffs diffs = fixture_compare(a, stored, parsed);
+
+    assert_true(diffs.n >= 1);
+    assert_string_equal(diffs.items[0].field, "message_metadata");
+    assert_non_null(strstr(diffs.items[0].detail, "timestamp"));
+    assert_true(diffs.items[0].unpaired);
+    assert_false(pd_field_diffs_confined_to_incremental_artifacts(&diffs));
+
+    /* The same drift with every message paired is what an append leaves. */
+    parsed->messages[2].ordinal = stored->messages[2].ordinal;
+    diffs = fixture_compare(a, stored, parsed);
+    assert_true(diffs.n >= 1);
+    assert_false(diffs.items[0].unpaired);
+    assert_true(pd_field_diffs_confined_to_incremental_artifacts(&diffs));
 }
 
 static void extra_parsed_message_counts_and_falls_back(void **state)
@@ -689,7 +739,10 @@ static void extra_parsed_message_counts_and_falls_back(void **state)
     assert_string_equal(diffs.items[0].stored, "2");
     assert_string_equal(diffs.items[0].parsed, "3");
     assert_string_equal(diffs.items[1].field, "message_metadata");
-    assert_string_equal(diffs.items[1].detail, "per-message token/metadata" FALLBACK_SUFFIX);
+    assert_string_equal(diffs.items[1].detail,
+                        "per-message token/metadata" FALLBACK_PREFIX
+                        "ordinal-set change: 1 parsed message has no stored one (first at "
+                        "ordinal 2))");
 }
 
 static void legacy_presence_inferred_from_payload_keys(void **state)
@@ -1156,6 +1209,10 @@ int main(void)
                                         fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(ordinal_shift_emits_fallback, fixture_arena_setup,
                                         fixture_arena_teardown),
+        cmocka_unit_test_setup_teardown(missing_stored_message_is_named, fixture_arena_setup,
+                                        fixture_arena_teardown),
+        cmocka_unit_test_setup_teardown(attributed_diff_with_unpaired_messages_is_not_skew,
+                                        fixture_arena_setup, fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(extra_parsed_message_counts_and_falls_back,
                                         fixture_arena_setup, fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(legacy_presence_inferred_from_payload_keys,

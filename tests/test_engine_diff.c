@@ -525,6 +525,31 @@ static void diff_incremental_marker_does_not_mask_real_drift(void **state)
     pd_diff_report_free(r);
 }
 
+/* A stored message lost with the count kept moves no ordinal an append could
+ * move, so it fails the gate on a row written by appending as well. */
+static void diff_incremental_marker_does_not_mask_lost_message(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    make_incremental_claude(env);
+    fx_sql(env->db, "DELETE FROM messages WHERE session_id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001' AND ordinal = 1");
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    const pd_diff_entry *e = fx_entry(r, CLAUDE_A);
+    assert_int_equal(e->cls, PD_CLASS_CHANGED);
+    assert_true(fx_has_field(e, "message_metadata"));
+    bool named = false;
+    for (size_t i = 0; i < e->n_fields; i++)
+        named = named || (e->fields[i].detail != NULL &&
+                          strstr(e->fields[i].detail, "1 parsed message has no stored one (first "
+                                                      "at ordinal 1)") != NULL);
+    assert_true(named);
+    assert_int_equal(r->totals.incremental_skew, 0);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
 static void diff_full_resync_clears_skew(void **state)
 {
     fx_env *env = *state;
@@ -1280,6 +1305,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_raced_alone_does_not_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_lost_message, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_real_drift, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_full_resync_clears_skew, setup, teardown),

@@ -735,6 +735,11 @@ static void test_render_spawn_and_other_tools(void **state)
     assert_string_equal(call0(&r, 3)->input_json, "not json   at\nall");
     assert_string_equal(msg(&r, 4)->content, "[Read: docs/a b.md]\n{\"path\":\"docs/a b.md\"}");
     assert_string_equal(msg(&r, 5)->content, "[Glob: *.go in cmd]\n{\"pattern\":\"*.go\",\"path\":\"cmd\"}");
+    /* The archive names the file of any call whose input has a path. */
+    assert_string_equal(call0(&r, 4)->file_path, "docs/a b.md");
+    assert_string_equal(call0(&r, 5)->file_path, "cmd");
+    assert_null(call0(&r, 2)->file_path);
+    assert_null(call0(&r, 8)->file_path);
     assert_string_equal(msg(&r, 6)->content, "[Task: spawn_agent]");
     assert_null(call0(&r, 6)->input_json);
     assert_string_equal(msg(&r, 7)->content, "[Bash]\n$ ls -l | head");
@@ -742,6 +747,40 @@ static void test_render_spawn_and_other_tools(void **state)
     assert_string_equal(msg(&r, 8)->content, "[Bash]\n$ make");
     assert_string_equal(call0(&r, 8)->input_json, "{\"cmd\":\"make\"}");
     /* A call without a name is not a tool call. */
+    run_free(&r);
+}
+
+static void test_nul_escapes_and_empty_argument_strings(void **state)
+{
+    (void)state;
+    run r;
+    parse_text(
+        &r,
+        jl(META_LINE USER_LINE("2025-09-01T10:00:01Z", "before\\u0000after") ASSISTANT_LINE(
+            "2025-09-01T10:00:02Z",
+            "one\\u0000two") "{'timestamp':'2025-09-01T10:00:03Z','type':'response_item','payload':"
+                             "{'type':'function_call','name':'list_mcp_resources','arguments':'{}',"
+                             "'call_id':'c1'}}\n"
+                             "{'timestamp':'2025-09-01T10:00:04Z','type':'response_item','payload':"
+                             "{'type':'function_call','name':'exec_command','arguments':'[]','"
+                             "input':'{\\'cmd\\':\\'pwd\\'}','call_id':'c2'}}\n"
+                             "{'timestamp':'2025-09-01T10:00:05Z','type':'response_item','payload':"
+                             "{'type':'function_call','name':'edit','arguments':'{\\'file\\':\\'a."
+                             "c\\',\\'filePath\\':\\'\\',\\'path\\':\\'b.c\\'}','call_id':'c3'}}"
+                             "\n"));
+
+    /* A NUL in a text is dropped, as the archive drops it; the rest stays. */
+    assert_string_equal(msg(&r, 0)->content, "beforeafter");
+    assert_int_equal(msg(&r, 0)->content_length, 11);
+    assert_string_equal(r.s->first_message, "beforeafter");
+    assert_string_equal(msg(&r, 1)->content, "onetwo");
+    /* A string holding an empty object or array is skipped like one. */
+    assert_string_equal(msg(&r, 2)->content, "[Tool: list_mcp_resources]");
+    assert_null(call0(&r, 2)->input_json);
+    assert_string_equal(msg(&r, 3)->content, "[Bash]\n$ pwd");
+    assert_string_equal(call0(&r, 3)->input_json, "{\"cmd\":\"pwd\"}");
+    /* path comes before filePath and file; an empty value is passed over. */
+    assert_string_equal(call0(&r, 4)->file_path, "b.c");
     run_free(&r);
 }
 
@@ -1980,6 +2019,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_patch_files_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_stdin_quoting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_spawn_and_other_tools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_escapes_and_empty_argument_strings, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_render_patch_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_preview_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_usage_attach_and_dedup, setup, teardown),
