@@ -27,9 +27,6 @@ const size_t pd_n_default_blocked_categories =
 #define MODEL_MAX_BYTES 128
 /* Per-message token counts are clamped to [0, TOKENS_MAX]. */
 #define TOKENS_MAX 2000000
-/* Timestamps outside these calendar years (UTC) are treated as absent. */
-#define YEAR_MIN 2000
-#define YEAR_MAX 2100
 
 typedef struct normalize_ctx {
     pd_session *s;
@@ -287,7 +284,7 @@ static bool leading_year(const char *s, int *year)
     return true;
 }
 
-/* NULL for a timestamp whose year lies outside YEAR_MIN..YEAR_MAX; ts otherwise. */
+/* NULL for a timestamp whose year lies outside PD_YEAR_MIN..PD_YEAR_MAX; ts otherwise. */
 static char *plausible_timestamp(char *ts)
 {
     if (ts == NULL || ts[0] == '\0')
@@ -298,7 +295,7 @@ static char *plausible_timestamp(char *ts)
         year = pd_time_year(t);
     else if (!leading_year(ts, &year))
         return ts; /* not a timestamp this rule can judge */
-    if (year < YEAR_MIN || year > YEAR_MAX)
+    if (year < PD_YEAR_MIN || year > PD_YEAR_MAX)
         return NULL;
     return ts;
 }

@@ -29,6 +29,10 @@
 #include "common/arena.h"
 #include "common/model.h"
 
+/* Timestamps outside these calendar years (UTC) are stored blank. */
+#define PD_YEAR_MIN 2000
+#define PD_YEAR_MAX 2100
+
 typedef struct pd_normalize_opts {
     const char *const *blocked_categories; /* NULL: the default {"Read", "Glob"} */
     size_t n_blocked_categories;

@@ -291,6 +291,48 @@ static const char *incremental_ended_at(const sync_job *job, const pd_session *s
 }
 
 /*
+ * Returns true when a Claude append would store what a full write would
+ * not. A stored row without a start or end time lost a timestamp outside
+ * the archive's years (or its lines had none), and only the whole file
+ * gives the bound. An appended call that reuses a stored call's id takes
+ * over that call's results, which only a full write can move. *oom is set
+ * when memory runs out.
+ */
+static bool claude_append_diverges(const pd_session *stored, const pd_session *delta, bool *oom)
+{
+    if (stored->n_messages > 0 && (stored->started_at == NULL || stored->ended_at == NULL))
+        return true;
+
+    bool any_id = false;
+    for (size_t i = 0; i < delta->n_messages && !any_id; i++)
+        for (size_t c = 0; c < delta->messages[i].n_tool_calls; c++)
+            any_id = any_id || delta->messages[i].tool_calls[c].tool_use_id != NULL;
+    if (!any_id)
+        return false;
+
+    pd_strset ids;
+    pd_strset_init(&ids);
+    bool clash = false;
+    for (size_t i = 0; i < stored->n_messages && !*oom; i++) {
+        const pd_message *m = &stored->messages[i];
+        for (size_t c = 0; c < m->n_tool_calls; c++) {
+            const char *id = m->tool_calls[c].tool_use_id;
+            if (id != NULL && id[0] != '\0' && pd_strset_add(&ids, id) < 0)
+                *oom = true;
+        }
+    }
+    for (size_t i = 0; i < delta->n_messages && !clash && !*oom; i++) {
+        const pd_message *m = &delta->messages[i];
+        for (size_t c = 0; c < m->n_tool_calls; c++) {
+            const char *id = m->tool_calls[c].tool_use_id;
+            clash = clash || (id != NULL && id[0] != '\0' && pd_strset_has(&ids, id));
+        }
+    }
+    pd_strset_free(&ids);
+    return clash;
+}
+
+/*
  * Tries the incremental path. Returns PD_OK with job->action set, PD_EFALLBACK
  * when a full parse is needed, or an error.
  */
@@ -353,6 +395,13 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
     rc = pd_session_normalize(delta, NULL, job->arena);
     if (rc != PD_OK)
         return pd_err_set(err, rc, "%s: cannot normalise the appended messages", job->js.src.path);
+    if (strcmp(job->js.provider->name, "claude") == 0) {
+        bool oom = false;
+        if (claude_append_diverges(&stored, delta, &oom))
+            return PD_EFALLBACK;
+        if (oom)
+            return pd_err_set(err, PD_ENOMEM, "%s: out of memory", job->js.src.path);
+    }
 
     char hex[PD_SHA256_HEX_LEN + 1];
     rc = hash_source(job, buf, res.consumed, hex);

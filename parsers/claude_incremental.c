@@ -23,7 +23,11 @@
  *   - a first appended assistant line continuing the stored last message
  *     (same message.id), which a full parse would merge into that row.
  *   - a queued prompt timed before the first appended message.
+ *   - a line timed outside the years the archive stores (2000 to 2100),
+ *     whose session bound a full write would blank.
  *   - the first real prompt of a session stored without first_message.
+ * sync also writes the whole file when the stored row has no start or end
+ * time, or when an appended call reuses the id of a stored one.
  * Tool results that answer calls stored earlier stay on their messages for
  * the writer to link.
  *
@@ -36,7 +40,9 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/normalize.h"
 #include "common/text.h"
+#include "common/timefmt.h"
 #include "parsers/claude_internal.h"
 
 static bool is_blank_or_null(const char *s)
@@ -177,6 +183,13 @@ static int check_tail(claude_scan *sc, const pd_incr_state *incr, const char **r
     *reason = tree_change(sc, incr);
     if (*reason != NULL)
         return PD_OK;
+
+    /* A full write blanks a session bound outside the archive's years, but the append keeps it. */
+    if (sc->has_ts &&
+        (pd_time_year(sc->ts_min) < PD_YEAR_MIN || pd_time_year(sc->ts_max) > PD_YEAR_MAX)) {
+        *reason = "an appended line is timed outside the years a stored timestamp may have";
+        return PD_OK;
+    }
 
     for (size_t i = 0; i < sc->n_entries; i++) {
         if (sc->entries[i].type != CLAUDE_ENTRY_ASSISTANT)

@@ -1289,6 +1289,69 @@ static void sync_full_write_when_chunks_end_a_tree(void **state)
     free(path);
 }
 
+/* An append that a full write would store otherwise: sync writes the file in full. */
+typedef struct append_case {
+    const char *name;
+    const char *initial;
+    const char *appended;
+} append_case;
+
+#define USER_GO                                                                                    \
+    "{\"type\":\"user\",\"uuid\":\"u1\",\"parentUuid\":null,\"timestamp\":"                        \
+    "\"2025-01-01T10:00:00Z\",\"message\":{\"role\":\"user\",\"content\":\"go\"}}\n"
+#define BASH_CALL(uuid, parent, ts, id, msg, cmd)                                                  \
+    "{\"type\":\"assistant\",\"uuid\":\"" uuid "\",\"parentUuid\":\"" parent                       \
+    "\",\"timestamp\":\"" ts "\",\"message\":{\"id\":\"" msg                                       \
+    "\",\"role\":\"assistant\",\"model\":\"m\",\"content\":"                                       \
+    "[{\"type\":\"tool_use\",\"id\":\"" id "\",\"name\":\"Bash\",\"input\":{\"command\":\"" cmd    \
+    "\"}}]}}\n"
+#define BASH_RESULT(uuid, parent, ts, id, text)                                                    \
+    "{\"type\":\"user\",\"uuid\":\"" uuid "\",\"parentUuid\":\"" parent "\",\"timestamp\":\"" ts   \
+    "\",\"message\":{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"    \
+    "\"" id "\",\"content\":\"" text "\"}]}}\n"
+
+static void sync_full_write_when_append_diverges(void **state)
+{
+    static const append_case cases[] = {
+        {"a line timed after 2100", USER_GO,
+         "{\"type\":\"system\",\"timestamp\":\"2101-01-01T00:00:00Z\",\"content\":\"x\"}\n"},
+        {"a line timed before 2000", USER_GO,
+         "{\"type\":\"system\",\"timestamp\":\"1999-12-31T00:00:00Z\",\"content\":\"x\"}\n"},
+        {"a stored row whose end time was blanked",
+         USER_GO "{\"type\":\"system\",\"timestamp\":\"2101-01-01T00:00:00Z\",\"content\":\"x\"}\n",
+         "{\"type\":\"user\",\"uuid\":\"u2\",\"parentUuid\":\"u1\",\"timestamp\":"
+         "\"2025-01-01T10:00:05Z\",\"message\":{\"role\":\"user\",\"content\":\"more\"}}\n"},
+        {"a call id used again",
+         USER_GO BASH_CALL("a1", "u1", "2025-01-01T10:00:01Z", "t1", "m1", "ls")
+             BASH_RESULT("u2", "a1", "2025-01-01T10:00:02Z", "t1", "first"),
+         BASH_CALL("a2", "u2", "2025-01-01T10:00:03Z", "t1", "m2", "pwd")
+             BASH_RESULT("u3", "a2", "2025-01-01T10:00:04Z", "t1", "second!")},
+    };
+    fx_env *env = *state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char uuid[40];
+        snprintf(uuid, sizeof uuid, "19191919-0000-4000-8000-%012zu", i);
+        char *path = fx_claude_path(env, "-home-me-app", uuid);
+        fx_write(path, cases[i].initial);
+        pd_sync_stats st;
+        fx_sync(env, &st);
+        pd_sync_stats_free(&st);
+
+        fx_append(path, cases[i].appended);
+        fx_sync(env, &st);
+        if (st.sessions_incremental != 0 || st.sessions_full != 1)
+            fail_msg("%s: %lld incremental, %lld full writes", cases[i].name,
+                     (long long)st.sessions_incremental, (long long)st.sessions_full);
+        pd_sync_stats_free(&st);
+        pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+        if (r->totals.changed != 0 || pd_diff_report_has_failures(r))
+            fail_msg("%s: diff after the sync fails the gate", cases[i].name);
+        pd_diff_report_free(r);
+        free(path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1305,6 +1368,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_raced_alone_does_not_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_full_write_when_append_diverges, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_lost_message, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_real_drift, setup,
