@@ -829,7 +829,7 @@ static int read_user_version(pd_archive *a, pd_err *err)
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_OK)
-        return archive_sqlite_fail(a, rc, "read the archive header", err);
+        return archive_sqlite_fail(a, rc, "reading the archive header", err);
     return PD_OK;
 }
 
@@ -1072,18 +1072,20 @@ static bool directory_writable(const char *path)
 }
 
 /*
- * True when path has no -wal file, so no connection has the archive open in
- * WAL mode and an immutable read sees every committed write.
+ * True when path has no -wal file, or an empty one (a read-only diff leaves
+ * one), so the WAL contains no write and an immutable read sees every
+ * committed one. The caller has found no -shm file either, without which
+ * no writer can use the WAL.
  */
-static bool wal_file_missing(const char *path)
+static bool wal_file_empty(const char *path)
 {
     char *wal = companion_path(path, "-wal");
     if (wal == NULL)
         return false;
     struct stat st;
-    bool missing = stat(wal, &st) != 0 && errno == ENOENT;
+    bool empty = stat(wal, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
     free(wal);
-    return missing;
+    return empty;
 }
 
 /* "file:" URI of path with immutable=1, with '%', '?' and '#' escaped. */
@@ -1132,8 +1134,8 @@ static int reopen_immutable(pd_archive *a, pd_err *err)
 /*
  * Opens a WAL archive in a directory this process cannot write (a read-only
  * mount, another user's directory), where SQLite cannot create the -shm
- * file a WAL reader needs. Without a -wal file it reads the archive as
- * immutable, else it fails with the cause and the fix. err contains only
+ * file a WAL reader needs. Without a -wal file, or with an empty one, it
+ * reads the archive as immutable, else it fails with the cause and the fix. err contains only
  * the failure of the first read, which this replaces.
  */
 static int open_in_readonly_directory(pd_archive *a, pd_err *err)
@@ -1141,7 +1143,7 @@ static int open_in_readonly_directory(pd_archive *a, pd_err *err)
     if (directory_writable(a->path))
         return PD_ESQLITE; /* err already contains SQLite's reason */
     pd_err_clear(err);     /* replaces SQLite's "unable to open database file" */
-    if (wal_file_missing(a->path))
+    if (wal_file_empty(a->path))
         return reopen_immutable(a, err);
     return pd_err_set(err, PD_ESQLITE,
                       "%s: cannot be read here: a -wal file contains recent writes, and SQLite "

@@ -27,7 +27,7 @@ static void sync_help(FILE *out)
           "                      replaces the default roots\n"
           "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
           "  --full              rewrite every session with a full parse (no skips, no appends)\n"
-          "  --progress MODE     auto (default: on a terminal), always or never\n",
+          "  --progress MODE     auto (default: on a terminal, not in CI), always or never\n",
           out);
 }
 

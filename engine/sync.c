@@ -546,7 +546,8 @@ static void sync_job_run(void *user, void *ctx, void *job_)
 
 /* ---- writer side (main thread) ---------------------------------------------- */
 
-static void record_error(sync_run *run, const char *path, const char *message)
+/* Counts a failed file and keeps its message for the summary. */
+static void record_error_quietly(sync_run *run, const char *path, const char *message)
 {
     pd_sync_stats *stats = run->stats;
     stats->files_failed++;
@@ -557,6 +558,12 @@ static void record_error(sync_run *run, const char *path, const char *message)
     grown[stats->n_errors].path = strdup(path);
     grown[stats->n_errors].message = strdup(message != NULL ? message : "unknown error");
     stats->n_errors++;
+}
+
+/* Records a failed file like record_error_quietly() and warns at once, for long runs. */
+static void record_error(sync_run *run, const char *path, const char *message)
+{
+    record_error_quietly(run, path, message);
     PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
 }
 
@@ -871,10 +878,14 @@ static int count_outcome(sync_run *run, sync_job *job, int wrc, const pd_err *we
     if (wrc != PD_OK) {
         char *msg =
             pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr->msg);
-        record_error(run, job->js.src.path, msg != NULL ? msg : werr->msg);
         /* A full disk or a read-only archive fails every later write
-         * too: stop with one message, not one per remaining file. */
+         * too: stop with one message, not one per remaining file. The
+         * summary names the file, and the run's error gives the cause. */
         run->stopped = pd_archive_cannot_write(run->writer);
+        if (run->stopped)
+            record_error_quietly(run, job->js.src.path, msg != NULL ? msg : werr->msg);
+        else
+            record_error(run, job->js.src.path, msg != NULL ? msg : werr->msg);
         if (run->stopped)
             return pd_err_set(run->err, werr->code != PD_OK ? werr->code : PD_ESQLITE,
                               "%s; sync stopped there, because every later write would fail the "

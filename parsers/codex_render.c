@@ -296,7 +296,7 @@ static int parse_args(pd_arena *a, pd_json_parser *line_parser, pd_json_parser *
             pd_json_type root_type = pd_json_type_of(root);
             if (rc == PD_OK && (root_type == PD_JSON_OBJECT || root_type == PD_JSON_ARRAY) &&
                 pd_json_len(root) == 0)
-                continue; /* "{}" and "[]" are skipped like an empty object or array */
+                continue; /* "{}" and "[]" count as empty, like an empty object or array */
             if (rc == PD_OK) {
                 out->value = root;
                 out->parser = nested;
@@ -758,7 +758,10 @@ static int input_file_path(pd_arena *a, pd_json_parser *nested, const char *inpu
     pd_json root;
 
     *out = NULL;
-    if (input_json == NULL)
+    /* Most inputs (a shell command) name no such key, so they are not parsed. */
+    if (input_json == NULL ||
+        (strstr(input_json, "path\"") == NULL && strstr(input_json, "Path\"") == NULL &&
+         strstr(input_json, "file\"") == NULL))
         return PD_OK;
     int rc = pd_json_parse(nested, input_json, strlen(input_json), &root);
     if (rc == PD_ENOMEM)

@@ -354,8 +354,10 @@ int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_e
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int errnum = errno;
-        return pd_err_set(err, errnum == ENOENT ? PD_ENOENT : PD_EIO, "%s: cannot open: %s", path,
-                          errno_text(errnum, text, sizeof text));
+        return pd_err_set(err, errnum == ENOENT ? PD_ENOENT : PD_EIO, "%s: cannot open: %s%s", path,
+                          errno_text(errnum, text, sizeof text),
+                          errnum == EACCES ? "; make it readable for this user (its mode or owner)"
+                                           : "");
     }
 
     if (fstat(fd, &st) != 0) {

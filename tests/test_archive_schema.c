@@ -474,6 +474,8 @@ static void test_writer_names_unwritable_path(void **state)
  * no -wal file it is read as immutable, and nothing is created beside it.
  * With a -wal file but no -shm, the error names the cause and the fix.
  */
+static int open_and_snapshot(const char *path, pd_err *err);
+
 static void test_readonly_directory(void **state)
 {
     fixture *fx = *state;
@@ -526,6 +528,17 @@ static void test_readonly_directory(void **state)
     assert_non_null(strstr(err.msg, copy_db));
     if (strstr(err.msg, "directory is not writable") == NULL)
         fail_msg("unexpected error: %s", err.msg);
+    assert_true(set_dir_immutable(copy_dir, false));
+
+    /* An empty -wal file, as a read-only open leaves, holds no write: read as unchanging. */
+    afx_sql(copy_db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    write_file(copy_wal, "", 0);
+    char *copy_shm = afx_path(copy_dir, "archive.db-shm");
+    assert_true(unlink(copy_shm) == 0 || errno == ENOENT);
+    free(copy_shm);
+    assert_true(set_dir_immutable(copy_dir, true));
+    pd_err empty_err = {0};
+    assert_int_equal(open_and_snapshot(copy_db, &empty_err), PD_OK);
     assert_true(set_dir_immutable(copy_dir, false));
 
     free(copy_db);

@@ -177,7 +177,10 @@ static void read_permission_denied(void **state)
     write_file(f, "secret.jsonl", "{}\n", 3);
     assert_int_equal(chmod(f->path, 0), 0);
     assert_int_equal(pd_source_read(f->path, -1, &src, &err), PD_EIO);
-    snprintf(expected, sizeof expected, "%s: cannot open: Permission denied", f->path);
+    snprintf(expected, sizeof expected,
+             "%s: cannot open: Permission denied; make it readable for this user (its mode or "
+             "owner)",
+             f->path);
     assert_string_equal(err.msg, expected);
 }
 
