@@ -190,6 +190,14 @@ int pd_cmd_sync(int argc, char **argv)
         if (stats.titles_refreshed > 0)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");
+        if (stats.sessions_needing_retry > 0)
+            fprintf(stderr,
+                    "; %lld Codex session%s stored for a retry, because %s parent rollout is "
+                    "missing (every sync parses %s again until it appears)",
+                    (long long)stats.sessions_needing_retry,
+                    stats.sessions_needing_retry == 1 ? "" : "s",
+                    stats.sessions_needing_retry == 1 ? "its" : "their",
+                    stats.sessions_needing_retry == 1 ? "it" : "them");
         if (stats.forks_tombstoned > 0)
             fprintf(stderr, "; %lld stored fork%s no longer in %s marked deleted",
                     (long long)stats.forks_tombstoned, stats.forks_tombstoned == 1 ? "" : "s",

@@ -852,6 +852,8 @@ static void count_written(sync_run *run, const sync_job *job)
     if (job->action == SYNC_FULL) {
         stats->sessions_full += (int64_t)job->n_sessions;
         stats->forks_tombstoned += (int64_t)job->n_tombstoned;
+        for (size_t i = 0; i < job->n_sessions; i++)
+            stats->sessions_needing_retry += job->sessions[i].needs_retry;
         warn_shrunk(job);
     } else {
         stats->sessions_incremental++;

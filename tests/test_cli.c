@@ -1219,6 +1219,36 @@ static void sync_warns_differing_third_copy(void **state)
 }
 
 /* A Codex rollout copied into another date directory: one is read, and both commands warn. */
+/* A Codex subagent whose parent rollout is missing: each sync says why it parses it again. */
+static void sync_names_sessions_stored_for_retry(void **state)
+{
+    cli_ws *ws = *state;
+    static const char child[] = "0199cccc-1111-7222-8333-944455556666";
+    static const char parent[] = "0199dddd-1111-7222-8333-944455556666";
+    char *text = fx_fmt(
+        "{\"timestamp\":\"2026-01-11T09:30:00Z\",\"type\":\"session_meta\",\"payload\":{\"id\":"
+        "\"%s\",\"source\":{\"subagent\":{\"thread_spawn\":{\"parent_thread_id\":\"%s\","
+        "\"depth\":1}}}}}\n"
+        "{\"timestamp\":\"2026-01-11T09:30:00.1Z\",\"type\":\"session_meta\",\"payload\":{\"id\":"
+        "\"%s\"}}\n"
+        "{\"timestamp\":\"2026-01-11T09:30:01Z\",\"type\":\"response_item\",\"payload\":{\"type\":"
+        "\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+        "\"subagent task\"}]}}\n",
+        child, parent, parent);
+    write_file_owned(fx_codex_path(&ws->env, "2026/01/11", child), text);
+
+    for (int run = 0; run < 2; run++) {
+        cli_result res;
+        run_on_workspace(ws, &res, "sync", NULL);
+        expect_exit(&res, 0);
+        expect_err_contains(&res, "1 parsed");
+        expect_err_contains(&res, "; 1 Codex session stored for a retry, because its parent "
+                                  "rollout is missing (every sync parses it again until it "
+                                  "appears)");
+        cli_result_free(&res);
+    }
+}
+
 static void codex_rollout_twice_warns(void **state)
 {
     cli_ws *ws = *state;
@@ -3328,6 +3358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_warns_about_an_empty_root, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_new_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_names_sessions_stored_for_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(codex_rollout_twice_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_emptied_copy_is_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_copy_warning_thread_independent, setup, teardown),
