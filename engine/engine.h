@@ -83,8 +83,8 @@ typedef struct pd_sync_stats {
     int64_t sessions_full;       /* sessions written by a full write */
     int64_t sessions_incremental;/* sessions written by an incremental append */
     int64_t titles_refreshed;    /* Codex sessions rewritten for a title-only change */
-    /* Sessions written as needing a retry (a Codex fork whose parent rollout
-     * is missing), which every later sync parses again until it appears. */
+    /* Sessions written as needing a retry (a Codex fork or subagent whose
+     * parent rollout is missing), which every later sync parses again. */
     int64_t sessions_needing_retry;
     /* Stored Claude forks that their transcripts no longer contain, marked
      * deleted with deletion_cause 'source_missing'. */
