@@ -61,6 +61,12 @@ struct pd_archive {
     bool has_deletion_cause; /* sessions.deletion_cause exists (writable archives only) */
     bool sessions_has_rowid; /* false for a sessions table declared WITHOUT ROWID */
     int last_error;          /* primary SQLite code of the last failure, or SQLITE_OK */
+    /* Read-only opens: the archive with links resolved, beside which SQLite
+     * puts the -wal and -shm files, and for each of the two whether it was
+     * missing or writable by its owner at the open (see pd_archive_close). */
+    char *real_path;
+    bool restore_wal_write;
+    bool restore_shm_write;
     sqlite3_stmt *stmts[STMT_COUNT];
 };
 

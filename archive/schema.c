@@ -17,6 +17,7 @@
 #include "archive/archive_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -829,7 +830,7 @@ static int read_user_version(pd_archive *a, pd_err *err)
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_OK)
-        return archive_sqlite_fail(a, rc, "reading the archive header", err);
+        return archive_sqlite_fail(a, rc, "read the archive header", err);
     return PD_OK;
 }
 
@@ -1072,19 +1073,21 @@ static bool directory_writable(const char *path)
 }
 
 /*
- * True when path has no -wal file, or an empty one (a read-only diff leaves
- * one), so the WAL contains no write and an immutable read sees every
- * committed one. The caller has found no -shm file either, without which
- * no writer can use the WAL.
+ * True when path has no -shm file and no -wal file, or an empty one (a
+ * read-only diff leaves one). Then the WAL contains no write, no writer
+ * can use it without a -shm file, and an immutable read returns every
+ * committed write.
  */
 static bool wal_file_empty(const char *path)
 {
     char *wal = companion_path(path, "-wal");
-    if (wal == NULL)
-        return false;
+    char *shm = companion_path(path, "-shm");
     struct stat st;
-    bool empty = stat(wal, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
+    bool empty = wal != NULL && shm != NULL && stat(shm, &st) != 0 && errno == ENOENT;
+    if (empty)
+        empty = stat(wal, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
     free(wal);
+    free(shm);
     return empty;
 }
 
@@ -1140,10 +1143,12 @@ static int reopen_immutable(pd_archive *a, pd_err *err)
  */
 static int open_in_readonly_directory(pd_archive *a, pd_err *err)
 {
-    if (directory_writable(a->path))
+    /* SQLite puts the -wal and -shm files beside the file a link names. */
+    const char *real = a->real_path != NULL ? a->real_path : a->path;
+    if (directory_writable(real))
         return PD_ESQLITE; /* err already contains SQLite's reason */
     pd_err_clear(err);     /* replaces SQLite's "unable to open database file" */
-    if (wal_file_empty(a->path))
+    if (wal_file_empty(real))
         return reopen_immutable(a, err);
     return pd_err_set(err, PD_ESQLITE,
                       "%s: cannot be read here: a -wal file contains recent writes, and SQLite "
@@ -1154,22 +1159,48 @@ static int open_in_readonly_directory(pd_archive *a, pd_err *err)
 }
 
 /*
+ * True when the companion file of real_path is missing, or is a regular
+ * file (not a link) that its owner may write: the state that
+ * restore_owner_write() brings back after SQLite changed the mode.
+ */
+static bool companion_restorable(const char *real_path, const char *suffix)
+{
+    char *name = companion_path(real_path, suffix);
+    struct stat st;
+    bool restorable = false;
+    if (name != NULL) {
+        if (lstat(name, &st) != 0)
+            restorable = errno == ENOENT;
+        else
+            restorable = S_ISREG(st.st_mode) && (st.st_mode & S_IWUSR) != 0;
+    }
+    free(name);
+    return restorable;
+}
+
+/*
  * SQLite gives the -wal and -shm files it creates the archive's mode, and
  * each read-only open sets an empty -wal back to that mode. For an archive
  * its owner made read-only (chmod 444 to guard it during a diff, say), the
  * two files would stay read-only after the archive is made writable again,
- * and the next sync would fail on them. So closing a reader gives them back
- * the owner's write bit when this user owns them. Their content is
- * untouched, and a file the owner cannot write is of no use to anyone.
+ * and the next sync would fail on them. So closing a reader gives the
+ * owner's write bit back to a companion that was missing or writable at
+ * the open, when this user owns it. A link is never followed.
  */
-static void make_companion_writable(const char *path, const char *suffix)
+static void restore_owner_write(const char *real_path, const char *suffix)
 {
-    char *name = companion_path(path, suffix);
-    struct stat st;
-    if (name != NULL && stat(name, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & S_IWUSR) == 0)
-        (void)chmod(name, (st.st_mode & 07777) | S_IWUSR);
+    char *name = companion_path(real_path, suffix);
+    if (name == NULL)
+        return;
+    int fd = open(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     free(name);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & S_IWUSR) == 0)
+        (void)fchmod(fd, (st.st_mode & 07777) | S_IWUSR);
+    close(fd);
 }
 
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
@@ -1204,6 +1235,17 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
         goto fail;
     }
     a->flags = flags;
+    if (flags == PD_ARCHIVE_READONLY) {
+        a->real_path = realpath(path, NULL);
+        if (a->real_path == NULL)
+            a->real_path = strdup(path);
+        if (a->real_path == NULL) {
+            rc = pd_err_set(err, PD_ENOMEM, "%s: open archive: out of memory", path);
+            goto fail;
+        }
+        a->restore_wal_write = companion_restorable(a->real_path, "-wal");
+        a->restore_shm_write = companion_restorable(a->real_path, "-shm");
+    }
 
     pd_archive_global_init();
     int open_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
@@ -1251,10 +1293,11 @@ void pd_archive_close(pd_archive *a)
         sqlite3_finalize(a->stmts[i]);
     if (a->db != NULL)
         sqlite3_close_v2(a->db);
-    if (a->path != NULL && a->flags == PD_ARCHIVE_READONLY) {
-        make_companion_writable(a->path, "-wal");
-        make_companion_writable(a->path, "-shm");
-    }
+    if (a->real_path != NULL && a->restore_wal_write)
+        restore_owner_write(a->real_path, "-wal");
+    if (a->real_path != NULL && a->restore_shm_write)
+        restore_owner_write(a->real_path, "-shm");
+    free(a->real_path);
     free(a->path);
     free(a);
 }

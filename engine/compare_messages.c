@@ -542,7 +542,9 @@ static int emit_families(tier2 *t, const message_pair *pairs, size_t n_pairs, co
 static char *unpaired_cause(pd_arena *a, const unpaired_ordinals *left)
 {
     if (left->stored_only == 0 && left->parsed_only == 0)
-        return pd_arena_strdup(a, "likely an ordinal-set change");
+        return pd_arena_strdup(a, "every message pairs up by ordinal, and the fingerprint reads "
+                                  "a column the per-message comparison finds equal, such as a "
+                                  "token presence flag");
     char stored_part[128] = "", parsed_part[128] = "";
     if (left->stored_only > 0)
         snprintf(stored_part, sizeof stored_part,

@@ -150,6 +150,26 @@ static void append_collapsed(pd_buf *b, const char *s, size_t n)
     }
 }
 
+/*
+ * Returns s[0..n), or an arena copy of it when it contains a NUL byte (a
+ * JSON "\u0000"), with each NUL replaced by U+0001. A NUL would end the C
+ * strings that rendering builds. The two are alike for every later rule:
+ * neither is whitespace, and the archive's sanitiser drops both.
+ */
+static const char *without_nul(pd_arena *a, const char *s, size_t n)
+{
+    if (n == 0 || memchr(s, '\0', n) == NULL)
+        return s;
+    char *copy = pd_arena_strndup(a, s, n);
+    if (copy == NULL)
+        return s;
+    for (size_t i = 0; i < n; i++) {
+        if (copy[i] == '\0')
+            copy[i] = '\x01';
+    }
+    return copy;
+}
+
 /* Trimmed, ']' replaced by ')', whitespace collapsed; "" when blank. */
 static char *sanitize_label(pd_arena *a, const char *s, size_t n)
 {
@@ -161,6 +181,8 @@ static char *sanitize_label(pd_arena *a, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (copy[i] == ']')
             copy[i] = ')';
+        else if (copy[i] == '\0')
+            copy[i] = '\x01'; /* as in without_nul() */
     }
     pd_buf_init(&b, a);
     pd_buf_puts(&b, "");
@@ -302,7 +324,7 @@ static int parse_args(pd_arena *a, pd_json_parser *line_parser, pd_json_parser *
                 out->parser = nested;
                 out->base_path = "";
             } else {
-                out->raw = s;
+                out->raw = without_nul(a, s, n);
                 out->raw_n = n;
             }
             return PD_OK;
@@ -347,6 +369,7 @@ static bool arg_string(pd_arena *a, const call_args *args, const char *key, cons
         return false;
     if (type == PD_JSON_STRING) {
         pd_json_str(v, s, n);
+        *s = without_nul(a, *s, *n);
         return true;
     }
     char *path = join_path(a, args->base_path, key);
@@ -758,7 +781,8 @@ static int input_file_path(pd_arena *a, pd_json_parser *nested, const char *inpu
     pd_json root;
 
     *out = NULL;
-    /* Most inputs (a shell command) name no such key, so they are not parsed. */
+    /* Most inputs (a shell command) name no such key, so they are not parsed.
+     * NOTE: a key spelled with a JSON escape ("pat\u0068") is missed. */
     if (input_json == NULL ||
         (strstr(input_json, "path\"") == NULL && strstr(input_json, "Path\"") == NULL &&
          strstr(input_json, "file\"") == NULL))
@@ -833,7 +857,7 @@ int pd_codex_render_call(pd_arena *a, pd_json_parser *line_parser, pd_json_parse
     char *text = pd_buf_finish(&b);
     if (text == NULL)
         return PD_ENOMEM;
-    out->content = pd_codex_clean(a, text, b.len); /* drops any NUL the arguments held */
+    out->content = pd_codex_clean(a, text, b.len);
     return out->content == NULL ? PD_ENOMEM : PD_OK;
 }
 

@@ -787,6 +787,19 @@ static void remove_companion(const char *path, const char *suffix)
     assert_true(unlink(name) == 0 || errno == ENOENT);
 }
 
+/* Opens path read-only, takes a snapshot of one row and closes it. */
+static void read_one_session(const char *path)
+{
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(path, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    pd_snapshot *snap = NULL;
+    assert_int_equal(pd_archive_snapshot(ro, &snap, &err), PD_OK);
+    assert_int_equal(pd_snapshot_count(snap), 1);
+    pd_snapshot_free(snap);
+    pd_archive_close(ro);
+}
+
 /* The reader files a diff creates beside a read-only archive do not block the next sync. */
 static void test_readonly_open_leaves_writable_companions(void **state)
 {
@@ -797,28 +810,68 @@ static void test_readonly_open_leaves_writable_companions(void **state)
     remove_companion(fx->db, "-shm");
     assert_int_equal(chmod(fx->db, 0444), 0);
 
-    pd_archive *ro = NULL;
-    pd_err err = {0};
-    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
-    pd_snapshot *snap = NULL;
-    assert_int_equal(pd_archive_snapshot(ro, &snap, &err), PD_OK);
-    assert_int_equal(pd_snapshot_count(snap), 1);
-    pd_snapshot_free(snap);
-    pd_archive_close(ro);
-
-    int shm = companion_mode(fx->db, "-shm"), wal = companion_mode(fx->db, "-wal");
-    assert_true(shm >= 0);
-    assert_int_equal(shm, 0644);
-    assert_true(wal == -1 || wal == 0644);
+    /* Twice: the second open finds the files and resets the empty -wal to 0444. */
+    for (int run = 0; run < 2; run++) {
+        read_one_session(fx->db);
+        assert_int_equal(companion_mode(fx->db, "-shm"), 0644);
+        int wal = companion_mode(fx->db, "-wal");
+        assert_true(wal == -1 || wal == 0644);
+    }
     /* The archive itself keeps the mode its owner gave it. */
     assert_int_equal(companion_mode(fx->db, ""), 0444);
 
+    /* Through a link to the archive, the files beside the real one are restored too. */
+    char *link_dir = afx_path(fx->dir, "via");
+    assert_int_equal(mkdir(link_dir, 0755), 0);
+    char *link = afx_path(link_dir, "archive.db");
+    assert_int_equal(symlink(fx->db, link), 0);
+    assert_int_equal(chmod(fx->db, 0444), 0);
+    remove_companion(fx->db, "-wal");
+    remove_companion(fx->db, "-shm");
+    read_one_session(link);
+    assert_int_equal(companion_mode(fx->db, "-shm"), 0644);
+
     assert_int_equal(chmod(fx->db, 0644), 0);
     pd_archive *rw = NULL;
+    pd_err err = {0};
     assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_CREATE, &rw, &err), PD_OK);
     assert_int_equal(pd_archive_begin(rw, &err), PD_OK);
     assert_int_equal(pd_archive_commit(rw, &err), PD_OK);
     pd_archive_close(rw);
+    free(link);
+    free(link_dir);
+}
+
+/* Files the owner locked, and the files links name, keep their modes. */
+static void test_readonly_open_keeps_locked_companions(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "guarded");
+    afx_sql(fx->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    read_one_session(fx->db); /* leaves an empty -wal and a -shm */
+    char shm[PATH_MAX], wal[PATH_MAX];
+    snprintf(shm, sizeof shm, "%s-shm", fx->db);
+    snprintf(wal, sizeof wal, "%s-wal", fx->db);
+    assert_int_equal(chmod(shm, 0444), 0);
+
+    char *target = afx_path(fx->dir, "precious.txt");
+    write_file(target, "keep", 4);
+    assert_int_equal(chmod(target, 0444), 0);
+    remove_companion(fx->db, "-wal");
+    assert_int_equal(symlink(target, wal), 0);
+
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    (void)pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err);
+    pd_archive_close(ro);
+
+    assert_int_equal(companion_mode(fx->db, "-shm"), 0444);
+    struct stat st;
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0444);
+    remove_companion(fx->db, "-wal");
+    assert_int_equal(chmod(shm, 0644), 0);
+    free(target);
 }
 
 static int64_t now_ns(void)
@@ -919,6 +972,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_path_with_spaces_and_unicode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_rejects_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_writable_companions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_open_keeps_locked_companions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_file_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_directory, setup, teardown),

@@ -30,7 +30,9 @@
 #define HASH_EMPTY "99aa06d3014798d86001c324468d497f"
 #define HASH_ABC "06b05ab6733a618578af5f94892f3950"
 #define FALLBACK_PREFIX " fingerprint differs but no aligned-ordinal field accounts for it ("
-#define FALLBACK_SUFFIX FALLBACK_PREFIX "likely an ordinal-set change)"
+#define FALLBACK_SUFFIX                                                                            \
+    FALLBACK_PREFIX "every message pairs up by ordinal, and the fingerprint reads a column the "   \
+                    "per-message comparison finds equal, such as a token presence flag)"
 
 /* ---- one message column changed at a time ---- */
 

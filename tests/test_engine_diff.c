@@ -1321,6 +1321,10 @@ static void sync_full_write_when_append_diverges(void **state)
          USER_GO "{\"type\":\"system\",\"timestamp\":\"2101-01-01T00:00:00Z\",\"content\":\"x\"}\n",
          "{\"type\":\"user\",\"uuid\":\"u2\",\"parentUuid\":\"u1\",\"timestamp\":"
          "\"2025-01-01T10:00:05Z\",\"message\":{\"role\":\"user\",\"content\":\"more\"}}\n"},
+        {"a stored row whose start time was blanked",
+         "{\"type\":\"system\",\"timestamp\":\"1999-12-31T00:00:00Z\",\"content\":\"x\"}\n" USER_GO,
+         "{\"type\":\"user\",\"uuid\":\"u2\",\"parentUuid\":\"u1\",\"timestamp\":"
+         "\"2025-01-01T10:00:05Z\",\"message\":{\"role\":\"user\",\"content\":\"more\"}}\n"},
         {"a call id used again",
          USER_GO BASH_CALL("a1", "u1", "2025-01-01T10:00:01Z", "t1", "m1", "ls")
              BASH_RESULT("u2", "a1", "2025-01-01T10:00:02Z", "t1", "first"),
