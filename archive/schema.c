@@ -1073,21 +1073,18 @@ static bool directory_writable(const char *path)
 }
 
 /*
- * True when path has no -shm file and no -wal file, or an empty one (a
- * read-only diff leaves one). Then the WAL contains no write, no writer
- * can use it without a -shm file, and an immutable read returns every
- * committed write.
+ * True when path has no -wal file, or an empty one (a read-only diff
+ * leaves one), so the WAL contains no write and an immutable read returns
+ * every committed one.
  */
 static bool wal_file_empty(const char *path)
 {
     char *wal = companion_path(path, "-wal");
-    char *shm = companion_path(path, "-shm");
+    if (wal == NULL)
+        return false;
     struct stat st;
-    bool empty = wal != NULL && shm != NULL && stat(shm, &st) != 0 && errno == ENOENT;
-    if (empty)
-        empty = stat(wal, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
+    bool empty = stat(wal, &st) != 0 ? errno == ENOENT : S_ISREG(st.st_mode) && st.st_size == 0;
     free(wal);
-    free(shm);
     return empty;
 }
 
@@ -1185,21 +1182,28 @@ static bool companion_restorable(const char *real_path, const char *suffix)
  * two files would stay read-only after the archive is made writable again,
  * and the next sync would fail on them. So closing a reader gives the
  * owner's write bit back to a companion that was missing or writable at
- * the open, when this user owns it. A link is never followed.
+ * the open, when this user owns it and it has no other name. A link is
+ * never followed. The file is reached through an O_PATH descriptor,
+ * because closing an ordinary one would release every fcntl() lock this
+ * process holds on it, and SQLite's other connections keep theirs on the
+ * -shm file.
  */
 static void restore_owner_write(const char *real_path, const char *suffix)
 {
     char *name = companion_path(real_path, suffix);
     if (name == NULL)
         return;
-    int fd = open(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = open(name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     free(name);
     if (fd < 0)
         return;
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        (st.st_mode & S_IWUSR) == 0)
-        (void)fchmod(fd, (st.st_mode & 07777) | S_IWUSR);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == geteuid() &&
+        (st.st_mode & S_IWUSR) == 0) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        (void)chmod(proc, (st.st_mode & 07777) | S_IWUSR);
+    }
     close(fd);
 }
 

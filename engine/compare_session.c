@@ -15,11 +15,13 @@
  */
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/text.h"
 #include "engine/compare_internal.h"
+#include "engine/engine_internal.h"
 
 static int compare_count(pd_cmp *c, const char *field, int64_t stored, int64_t parsed)
 {
@@ -228,9 +230,75 @@ static int compare_metadata(pd_cmp *c, const pd_session *stored, const pd_sessio
     return PD_OK;
 }
 
+/* A count of messages whose source_uuid the other side lacks, and the lowest ordinal among them. */
+typedef struct uuid_leftover {
+    size_t count;
+    int64_t first_ordinal;
+} uuid_leftover;
+
+/* Counts the messages of from whose source_uuid no message of other carries. */
+static int uuid_leftovers(const pd_session *from, const pd_session *other, uuid_leftover *out)
+{
+    pd_strset uuids;
+    int rc = PD_OK;
+
+    *out = (uuid_leftover){0};
+    pd_strset_init(&uuids);
+    for (size_t i = 0; i < other->n_messages && rc == PD_OK; i++) {
+        const char *uuid = other->messages[i].source_uuid;
+        if (uuid != NULL && uuid[0] != '\0' && pd_strset_add(&uuids, uuid) < 0)
+            rc = PD_ENOMEM;
+    }
+    for (size_t i = 0; i < from->n_messages && rc == PD_OK; i++) {
+        const pd_message *m = &from->messages[i];
+        if (m->source_uuid == NULL || m->source_uuid[0] == '\0' ||
+            pd_strset_has(&uuids, m->source_uuid))
+            continue;
+        if (out->count++ == 0 || m->ordinal < out->first_ordinal)
+            out->first_ordinal = m->ordinal;
+    }
+    pd_strset_free(&uuids);
+    return rc;
+}
+
+/*
+ * Sets *detail to which messages a count change comes from, by the
+ * source_uuid that Claude messages carry: the stored messages the parse no
+ * longer gives and the parsed messages not stored, each with its count and
+ * first ordinal. Ordinals alone cannot tell this, because every message
+ * after a dropped one moves. *detail is NULL when no message differs by
+ * uuid (Codex messages carry none).
+ */
+static int count_change_detail(pd_cmp *c, const pd_session *stored, const pd_session *parsed,
+                               char **detail)
+{
+    uuid_leftover gone, added;
+    *detail = NULL;
+    int rc = uuid_leftovers(stored, parsed, &gone);
+    if (rc == PD_OK)
+        rc = uuid_leftovers(parsed, stored, &added);
+    if (rc != PD_OK || (gone.count == 0 && added.count == 0))
+        return rc;
+
+    char gone_part[96] = "", added_part[96] = "";
+    if (gone.count > 0)
+        snprintf(gone_part, sizeof gone_part,
+                 "%zu stored message%s gone (the first at ordinal %" PRId64 ")", gone.count,
+                 gone.count == 1 ? " is" : "s are", gone.first_ordinal);
+    if (added.count > 0)
+        snprintf(added_part, sizeof added_part,
+                 "%zu parsed message%s new (the first at ordinal %" PRId64 ")", added.count,
+                 added.count == 1 ? " is" : "s are", added.first_ordinal);
+    *detail = pd_arena_sprintf(c->arena, "by source_uuid, %s%s%s", gone_part,
+                               gone.count > 0 && added.count > 0 ? " and " : "", added_part);
+    return *detail == NULL ? PD_ENOMEM : PD_OK;
+}
+
 int pd_cmp_session_fields(pd_cmp *c, const pd_session *stored, const pd_session *parsed)
 {
     int rc = compare_count(c, PD_FIELD_MESSAGE_COUNT, stored->message_count, parsed->message_count);
+    if (rc == PD_OK && stored->message_count != parsed->message_count)
+        rc = count_change_detail(c, stored, parsed, &c->out->items[c->out->n - 1].detail);
     if (rc == PD_OK)
         rc = compare_count(c, PD_FIELD_USER_MESSAGE_COUNT, stored->user_message_count,
                            parsed->user_message_count);

@@ -153,8 +153,9 @@ static void append_collapsed(pd_buf *b, const char *s, size_t n)
 /*
  * Returns s[0..n), or an arena copy of it when it contains a NUL byte (a
  * JSON "\u0000"), with each NUL replaced by U+0001. A NUL would end the C
- * strings that rendering builds. The two are alike for every later rule:
- * neither is whitespace, and the archive's sanitiser drops both.
+ * strings that rendering builds. The two are alike for every later rule
+ * but write_stdin's quoting, which reads its text unchanged: neither is
+ * whitespace, and the archive's sanitiser drops both.
  */
 static const char *without_nul(pd_arena *a, const char *s, size_t n)
 {
@@ -526,6 +527,10 @@ static int render_write_stdin(pd_buf *b, pd_arena *a, const char *summary, const
     const char *chars;
     size_t chars_n;
     arg_string(a, args, "chars", &chars, &chars_n);
+    /* The quoting shows a NUL as \x00, so it reads the string as it is. */
+    pd_json chars_value = pd_json_get(args->value, "chars");
+    if (pd_json_type_of(chars_value) == PD_JSON_STRING)
+        pd_json_str(chars_value, &chars, &chars_n);
     if (chars_n > 0) {
         pd_buf quoted;
         pd_buf_init(&quoted, a);

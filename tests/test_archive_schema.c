@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -500,6 +501,18 @@ static void test_readonly_directory(void **state)
     pd_archive_close(a);
     assert_false(file_exists(wal));
     assert_false(file_exists(shm));
+
+    /* The same through a link in a writable directory: the archive's own directory counts. */
+    char link_dir[] = "/tmp/pd-link.XXXXXX";
+    assert_non_null(mkdtemp(link_dir));
+    char *link = afx_path(link_dir, "archive.db");
+    assert_int_equal(symlink(fx->db, link), 0);
+    a = NULL;
+    assert_int_equal(pd_archive_open(link, PD_ARCHIVE_READONLY, &a, &err), PD_OK);
+    pd_archive_close(a);
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(rmdir(link_dir), 0);
+    free(link);
     assert_true(set_dir_immutable(fx->dir, false));
 
     /* A copy with its -wal file, but no -shm, in a directory that cannot get one. */
@@ -874,6 +887,74 @@ static void test_readonly_open_keeps_locked_companions(void **state)
     free(target);
 }
 
+/* Counts the POSIX locks this process holds on the file of path. */
+static int own_locks_on(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    FILE *f = fopen("/proc/locks", "r");
+    assert_non_null(f);
+    char line[256], needle[64];
+    snprintf(needle, sizeof needle, " %d %02x:%02x:%llu ", (int)getpid(), major(st.st_dev),
+             minor(st.st_dev), (unsigned long long)st.st_ino);
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, needle) != NULL && strstr(line, "POSIX") != NULL;
+    fclose(f);
+    return n;
+}
+
+/* Closing a read-only handle keeps the locks the process's other connections hold. */
+static void test_readonly_close_keeps_writer_locks(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "held");
+    pd_archive *writer = afx_create_archive(fx->db);
+    pd_err err = {0};
+    assert_int_equal(pd_archive_begin(writer, &err), PD_OK);
+    pd_session *s = afx_session(fx->arena, "pending", "claude", 2);
+    assert_int_equal(pd_session_normalize(s, NULL, fx->arena), PD_OK);
+    assert_int_equal(pd_archive_write_full(writer, s, &err), PD_OK);
+    char shm[PATH_MAX];
+    snprintf(shm, sizeof shm, "%s-shm", fx->db);
+    int before = own_locks_on(shm);
+    assert_true(before > 0);
+
+    read_one_session(fx->db);
+
+    assert_int_equal(own_locks_on(shm), before);
+    assert_int_equal(pd_archive_commit(writer, &err), PD_OK);
+    pd_archive_close(writer);
+}
+
+/* A file linked in at a companion's name while a reader is open keeps its mode. */
+static void test_readonly_close_skips_swapped_companion(void **state)
+{
+    fixture *fx = *state;
+    write_fixture_session(fx, fx->db, "guarded");
+    afx_sql(fx->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    remove_companion(fx->db, "-wal");
+    remove_companion(fx->db, "-shm");
+    char *target = afx_path(fx->dir, "other.txt");
+    write_file(target, "keep", 4);
+    assert_int_equal(chmod(target, 0444), 0);
+
+    pd_archive *ro = NULL;
+    pd_err err = {0};
+    assert_int_equal(pd_archive_open(fx->db, PD_ARCHIVE_READONLY, &ro, &err), PD_OK);
+    char wal[PATH_MAX];
+    snprintf(wal, sizeof wal, "%s-wal", fx->db);
+    assert_true(unlink(wal) == 0 || errno == ENOENT);
+    assert_int_equal(link(target, wal), 0);
+    pd_archive_close(ro);
+
+    struct stat st;
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0444);
+    remove_companion(fx->db, "-wal");
+    free(target);
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -974,6 +1055,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_writable_companions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_keeps_locked_companions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_close_keeps_writer_locks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_close_skips_swapped_companion, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_file_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_directory, setup, teardown),

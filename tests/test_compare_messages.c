@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include <stdlib.h>
@@ -704,6 +705,52 @@ static void missing_stored_message_is_named(void **state)
     assert_true(diffs.items[0].unpaired);
 }
 
+/* Gives each message of s the source_uuid "m<ordinal>". */
+static void name_messages(pd_arena *a, pd_session *s)
+{
+    for (size_t i = 0; i < s->n_messages; i++) {
+        char uuid[32];
+        snprintf(uuid, sizeof uuid, "m%lld", (long long)s->messages[i].ordinal);
+        s->messages[i].source_uuid = fx_str(a, uuid);
+    }
+}
+
+static void count_change_names_messages_by_uuid(void **state)
+{
+    pd_arena *a = *state;
+    pd_session *stored = fixture_plain_session(a, "claude", 5);
+    name_messages(a, stored);
+    /* The parse drops the stored message at ordinal 1; the later ones move down. */
+    pd_session *parsed = fixture_plain_session(a, "claude", 4);
+    for (size_t i = 0; i < 4; i++)
+        parsed->messages[i].source_uuid = stored->messages[i < 1 ? i : i + 1].source_uuid;
+
+    pd_field_diffs diffs = fixture_compare(a, stored, parsed);
+
+    assert_true(diffs.n >= 1);
+    assert_string_equal(diffs.items[0].field, "message_count");
+    assert_string_equal(diffs.items[0].stored, "5");
+    assert_string_equal(diffs.items[0].parsed, "4");
+    assert_string_equal(diffs.items[0].detail,
+                        "by source_uuid, 1 stored message is gone (the first at ordinal 1)");
+
+    /* Two new messages and one gone. */
+    parsed = fixture_plain_session(a, "claude", 6);
+    name_messages(a, parsed);
+    parsed->messages[2].source_uuid = fx_str(a, "new-a");
+    parsed->messages[5].source_uuid = fx_str(a, "new-b");
+    diffs = fixture_compare(a, stored, parsed);
+    assert_string_equal(diffs.items[0].detail,
+                        "by source_uuid, 1 stored message is gone (the first at ordinal 2) and 2 "
+                        "parsed messages are new (the first at ordinal 2)");
+
+    /* Without uuids (Codex) the count change has no detail. */
+    pd_session *plain = fixture_plain_session(a, "codex", 3);
+    diffs = fixture_compare(a, fixture_plain_session(a, "codex", 4), plain);
+    assert_string_equal(diffs.items[0].field, "message_count");
+    assert_null(diffs.items[0].detail);
+}
+
 static void attributed_diff_with_unpaired_messages_is_not_skew(void **state)
 {
     pd_arena *a = *state;
@@ -1212,6 +1259,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ordinal_shift_emits_fallback, fixture_arena_setup,
                                         fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(missing_stored_message_is_named, fixture_arena_setup,
+                                        fixture_arena_teardown),
+        cmocka_unit_test_setup_teardown(count_change_names_messages_by_uuid, fixture_arena_setup,
                                         fixture_arena_teardown),
         cmocka_unit_test_setup_teardown(attributed_diff_with_unpaired_messages_is_not_skew,
                                         fixture_arena_setup, fixture_arena_teardown),

@@ -784,25 +784,28 @@ static void test_nul_escapes_and_empty_argument_strings(void **state)
     run_free(&r);
 
     /* A NUL inside call arguments and a summary is dropped the same way. */
-    parse_text(&r, jl(META_LINE USER_LINE(
-                       "2025-09-01T10:00:01Z",
-                       "go") "{'timestamp':'2025-09-01T10:00:02Z','type':'response_item','payload':"
-                             "{'type':'function_call','name':'exec_command','arguments':{'cmd':'"
-                             "echo a\\u0000b; ls'},'call_id':'n1'}}\n"
-                             "{'timestamp':'2025-09-01T10:00:03Z','type':'response_item','payload':"
-                             "{'type':'function_call','name':'read_file','arguments':{'path':'"
-                             "a\\u0000b.c'},'call_id':'n2'}}\n"
-                             "{'timestamp':'2025-09-01T10:00:04Z','type':'response_item','payload':"
-                             "{'type':'function_call','name':'mystery_tool','summary':'x\\u0000y','"
-                             "arguments':{'k':1},'call_id':'n3'}}\n"
-                             "{'timestamp':'2025-09-01T10:00:05Z','type':'response_item','payload':"
-                             "{'type':'function_call','name':'odd_tool','arguments':'"
-                             "raw\\u0000text','call_id':'n4'}}\n"));
+    static const char calls[] =
+        "{'timestamp':'2025-09-01T10:00:02Z','type':'response_item','payload':{'type':"
+        "'function_call','name':'exec_command','arguments':{'cmd':'echo a\\u0000b; ls'},"
+        "'call_id':'n1'}}\n"
+        "{'timestamp':'2025-09-01T10:00:03Z','type':'response_item','payload':{'type':"
+        "'function_call','name':'read_file','arguments':{'path':'a\\u0000b.c'},'call_id':'n2'}}\n"
+        "{'timestamp':'2025-09-01T10:00:04Z','type':'response_item','payload':{'type':"
+        "'function_call','name':'mystery_tool','summary':'x\\u0000y','arguments':{'k':1},"
+        "'call_id':'n3'}}\n"
+        "{'timestamp':'2025-09-01T10:00:05Z','type':'response_item','payload':{'type':"
+        "'function_call','name':'odd_tool','arguments':'raw\\u0000text','call_id':'n4'}}\n"
+        "{'timestamp':'2025-09-01T10:00:06Z','type':'response_item','payload':{'type':"
+        "'function_call','name':'write_stdin','arguments':{'chars':'y\\u0000\\n'},"
+        "'call_id':'n5'}}\n";
+    parse_text(&r, jl(fmt(META_LINE USER_LINE("2025-09-01T10:00:01Z", "go") "%s", calls)));
     assert_string_equal(msg(&r, 1)->content, "[Bash]\n$ echo ab; ls");
     assert_string_equal(msg(&r, 2)->content, "[Read: ab.c]\n{\"path\":\"a\\u0000b.c\"}");
     assert_string_equal(call0(&r, 2)->file_path, "ab.c");
     assert_string_equal(msg(&r, 3)->content, "[Tool: mystery_tool]\nxy");
     assert_string_equal(msg(&r, 4)->content, "[Tool: odd_tool]\nrawtext");
+    /* write_stdin quotes the typed characters, so its NUL shows as \x00. */
+    assert_string_equal(msg(&r, 5)->content, "[Bash: stdin]\ny\\x00\\n");
     run_free(&r);
 }
 
