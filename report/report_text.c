@@ -6,8 +6,9 @@
  *
  * The sections come in this order: header (with the --limit note and the
  * interrupted line), vacuous-run warning, Summary, Changed fields, Parse
- * errors, Changed / Raced / Incremental-skew sessions, Pending-resync
- * sessions (verbose only), the incremental-skew note, and the footer. Each
+ * errors, Changed / Raced / Incremental-skew sessions, then in verbose mode
+ * only the Pending-resync, Needs-retry, Excluded, Skipped and New sessions,
+ * the incremental-skew note, and the footer. Each
  * ends with a blank line. Summary and the footer are always written, and the
  * others are left out when they have nothing to show.
  *
@@ -596,6 +597,11 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
     if (verbose) {
         write_session_section(&ctx, r, PD_CLASS_PENDING_RESYNC,
                               "Pending-resync sessions (not counted; resync rewrites these)", true);
+        write_session_section(&ctx, r, PD_CLASS_NEEDS_RETRY,
+                              "Needs-retry sessions (not compared; a later sync retries them)",
+                              false);
+        write_session_section(&ctx, r, PD_CLASS_EXCLUDED_BY_PARSER,
+                              "Excluded sessions (the parser leaves them out)", false);
         write_session_section(&ctx, r, PD_CLASS_SKIPPED, "Skipped sessions (not compared)", false);
         write_session_section(&ctx, r, PD_CLASS_NEW_ON_DISK,
                               "New sessions (found on disk, not in the archive)", false);

@@ -750,11 +750,14 @@ static void text_unlisted_classes_hidden(void **state)
 
     const char *out = render_text(f, true);
     assert_not_contains(out, "ident-info");
-    assert_not_contains(out, "excluded-one");
-    assert_not_contains(out, "retry-one");
-    assert_not_contains(out, "archive-preserved");
-    /* --verbose names the skipped rows with their reasons and the new sessions. The compact
-     * report names neither. */
+    /* --verbose names the sessions not compared, with their reasons, and the new
+     * sessions. The compact report names none of them. */
+    assert_contains(out, "Needs-retry sessions (not compared; a later sync retries them)\n"
+                         "  claude  retry-one\n"
+                         "    reason: transient low-fidelity parse; differences expected\n");
+    assert_contains(out, "Excluded sessions (the parser leaves them out)\n"
+                         "  claude  excluded-one\n"
+                         "    reason: archive-preserved\n");
     assert_contains(out, "Skipped sessions (not compared)\n"
                          "  claude  skipped-one\n"
                          "    reason: trashed in archive\n");
@@ -763,6 +766,8 @@ static void text_unlisted_classes_hidden(void **state)
     out = render_text(f, false);
     assert_not_contains(out, "skipped-one");
     assert_not_contains(out, "new-one");
+    assert_not_contains(out, "excluded-one");
+    assert_not_contains(out, "retry-one");
 }
 
 /* ---- text: parse errors -------------------------------------------------- */
