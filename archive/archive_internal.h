@@ -10,6 +10,7 @@
 #define PD_ARCHIVE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "archive/archive.h"
 
@@ -65,6 +66,7 @@ struct pd_archive {
      * puts the -wal and -shm files, and for each of the two whether it was
      * missing or writable by its owner at the open (see pd_archive_close). */
     char *real_path;
+    uid_t owner; /* the archive's owner, whose files root's SQLite creates */
     bool restore_wal_write;
     bool restore_shm_write;
     sqlite3_stmt *stmts[STMT_COUNT];

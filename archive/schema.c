@@ -1124,9 +1124,9 @@ static int reopen_immutable(pd_archive *a, pd_err *err)
         return archive_sqlite_fail(a, src, "open archive", err);
     if (!atomic_exchange(&warned, true))
         PD_LOG(PD_LOG_WARN,
-               "%s: its directory is not writable, so SQLite cannot create the -shm file a "
-               "reader needs; reading it as an unchanging file instead. Do not sync it while "
-               "this runs",
+               "%s: its directory is not writable, so SQLite cannot create or open the -shm "
+               "file a reader needs; reading it as an unchanging file instead. Do not sync it "
+               "while this runs",
                a->path);
     return read_user_version(a, err);
 }
@@ -1182,13 +1182,14 @@ static bool companion_restorable(const char *real_path, const char *suffix)
  * two files would stay read-only after the archive is made writable again,
  * and the next sync would fail on them. So closing a reader gives the
  * owner's write bit back to a companion that was missing or writable at
- * the open, when this user owns it and it has no other name. A link is
+ * the open, when this user (or, for root, the archive's owner) owns it and
+ * it has no other name. A link is
  * never followed. The file is reached through an O_PATH descriptor,
  * because closing an ordinary one would release every fcntl() lock this
  * process holds on it, and SQLite's other connections keep theirs on the
  * -shm file.
  */
-static void restore_owner_write(const char *real_path, const char *suffix)
+static void restore_owner_write(const char *real_path, const char *suffix, uid_t archive_owner)
 {
     char *name = companion_path(real_path, suffix);
     if (name == NULL)
@@ -1198,7 +1199,9 @@ static void restore_owner_write(const char *real_path, const char *suffix)
     if (fd < 0)
         return;
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == geteuid() &&
+    /* Run as root, SQLite gives the files it creates to the archive's owner. */
+    uid_t user = geteuid() == 0 ? archive_owner : geteuid();
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == user &&
         (st.st_mode & S_IWUSR) == 0) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
@@ -1247,6 +1250,8 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
             rc = pd_err_set(err, PD_ENOMEM, "%s: open archive: out of memory", path);
             goto fail;
         }
+        struct stat archive_st;
+        a->owner = stat(a->real_path, &archive_st) == 0 ? archive_st.st_uid : geteuid();
         a->restore_wal_write = companion_restorable(a->real_path, "-wal");
         a->restore_shm_write = companion_restorable(a->real_path, "-shm");
     }
@@ -1298,9 +1303,9 @@ void pd_archive_close(pd_archive *a)
     if (a->db != NULL)
         sqlite3_close_v2(a->db);
     if (a->real_path != NULL && a->restore_wal_write)
-        restore_owner_write(a->real_path, "-wal");
+        restore_owner_write(a->real_path, "-wal", a->owner);
     if (a->real_path != NULL && a->restore_shm_write)
-        restore_owner_write(a->real_path, "-shm");
+        restore_owner_write(a->real_path, "-shm", a->owner);
     free(a->real_path);
     free(a->path);
     free(a);

@@ -300,6 +300,11 @@ static char *plausible_timestamp(char *ts)
     return ts;
 }
 
+bool pd_timestamp_blanked(const char *ts)
+{
+    return ts != NULL && ts[0] != '\0' && plausible_timestamp((char *)ts) == NULL;
+}
+
 static int64_t clamp_tokens(int64_t v)
 {
     if (v < 0)

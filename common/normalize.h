@@ -33,6 +33,9 @@
 #define PD_YEAR_MIN 2000
 #define PD_YEAR_MAX 2100
 
+/* True when the archive stores ts blank: its year lies outside the range above. */
+bool pd_timestamp_blanked(const char *ts);
+
 typedef struct pd_normalize_opts {
     const char *const *blocked_categories; /* NULL: the default {"Read", "Glob"} */
     size_t n_blocked_categories;

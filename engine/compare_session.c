@@ -261,19 +261,31 @@ static int uuid_leftovers(const pd_session *from, const pd_session *other, uuid_
     return rc;
 }
 
+static bool any_source_uuid(const pd_session *s)
+{
+    for (size_t i = 0; i < s->n_messages; i++) {
+        if (s->messages[i].source_uuid != NULL && s->messages[i].source_uuid[0] != '\0')
+            return true;
+    }
+    return false;
+}
+
 /*
  * Sets *detail to which messages a count change comes from, by the
  * source_uuid that Claude messages carry: the stored messages the parse no
  * longer gives and the parsed messages not stored, each with its count and
  * first ordinal. Ordinals alone cannot tell this, because every message
  * after a dropped one moves. *detail is NULL when no message differs by
- * uuid (Codex messages carry none).
+ * uuid, or when one side carries none (Codex messages never do).
  */
 static int count_change_detail(pd_cmp *c, const pd_session *stored, const pd_session *parsed,
                                char **detail)
 {
     uuid_leftover gone, added;
     *detail = NULL;
+    /* A side without uuids (rows an older writer left blank) would make every message differ. */
+    if (!any_source_uuid(stored) || !any_source_uuid(parsed))
+        return PD_OK;
     int rc = uuid_leftovers(stored, parsed, &gone);
     if (rc == PD_OK)
         rc = uuid_leftovers(parsed, stored, &added);

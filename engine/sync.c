@@ -392,6 +392,9 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
     }
 
     pd_session *delta = &res.sessions[0];
+    /* The append keeps the stored end time where a full write would blank it. */
+    if (pd_timestamp_blanked(delta->ended_at))
+        return PD_EFALLBACK;
     rc = pd_session_normalize(delta, NULL, job->arena);
     if (rc != PD_OK)
         return pd_err_set(err, rc, "%s: cannot normalise the appended messages", job->js.src.path);
@@ -881,8 +884,7 @@ static int count_outcome(sync_run *run, sync_job *job, int wrc, const pd_err *we
         char *msg =
             pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr->msg);
         /* A full disk or a read-only archive fails every later write
-         * too: stop with one message, not one per remaining file. The
-         * summary names the file, and the run's error gives the cause. */
+         * too: stop with one error, not a warning per remaining file. */
         run->stopped = pd_archive_cannot_write(run->writer);
         if (run->stopped)
             record_error_quietly(run, job->js.src.path, msg != NULL ? msg : werr->msg);

@@ -802,7 +802,11 @@ static int input_file_path(pd_arena *a, pd_json_parser *nested, const char *inpu
         size_t n;
         if (pd_json_str(pd_json_get(root, keys[i]), &s, &n) && n > 0) {
             *out = pd_codex_clean(a, s, n);
-            return *out == NULL ? PD_ENOMEM : PD_OK;
+            if (*out == NULL)
+                return PD_ENOMEM;
+            if ((*out)[0] == '\0')
+                *out = NULL; /* only characters the archive drops */
+            return PD_OK;
         }
     }
     return PD_OK;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -855,6 +856,31 @@ static void test_readonly_open_leaves_writable_companions(void **state)
     free(link_dir);
 }
 
+/* Read by root, the files SQLite gives to the archive's owner get the owner's write bit too. */
+static void test_readonly_open_as_root_restores_owner_files(void **state)
+{
+    fixture *fx = *state;
+    struct passwd *nobody = getpwnam("nobody");
+    if (geteuid() != 0 || nobody == NULL)
+        skip();
+    write_fixture_session(fx, fx->db, "guarded");
+    afx_sql(fx->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    remove_companion(fx->db, "-wal");
+    remove_companion(fx->db, "-shm");
+    assert_int_equal(chown(fx->db, nobody->pw_uid, nobody->pw_gid), 0);
+    assert_int_equal(chmod(fx->db, 0444), 0);
+
+    read_one_session(fx->db);
+
+    char shm[PATH_MAX];
+    snprintf(shm, sizeof shm, "%s-shm", fx->db);
+    struct stat st;
+    assert_int_equal(stat(shm, &st), 0);
+    assert_int_equal(st.st_uid, nobody->pw_uid);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    assert_int_equal(chmod(fx->db, 0644), 0);
+}
+
 /* Files the owner locked, and the files links name, keep their modes. */
 static void test_readonly_open_keeps_locked_companions(void **state)
 {
@@ -1055,6 +1081,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_open_leaves_writable_companions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_keeps_locked_companions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_open_as_root_restores_owner_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_close_keeps_writer_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_close_skips_swapped_companion, setup,

@@ -744,6 +744,12 @@ static void count_change_names_messages_by_uuid(void **state)
                         "by source_uuid, 1 stored message is gone (the first at ordinal 2) and 2 "
                         "parsed messages are new (the first at ordinal 2)");
 
+    /* Stored rows without uuids would make every parsed message look new: no detail. */
+    pd_session *blank = fixture_plain_session(a, "claude", 5);
+    diffs = fixture_compare(a, blank, parsed);
+    assert_string_equal(diffs.items[0].field, "message_count");
+    assert_null(diffs.items[0].detail);
+
     /* Without uuids (Codex) the count change has no detail. */
     pd_session *plain = fixture_plain_session(a, "codex", 3);
     diffs = fixture_compare(a, fixture_plain_session(a, "codex", 4), plain);

@@ -1356,6 +1356,29 @@ static void sync_full_write_when_append_diverges(void **state)
     }
 }
 
+/* A Codex line appended with a time after 2100: the append would keep the end time a full
+ * write blanks, so sync writes the rollout in full. */
+static void sync_full_write_when_codex_append_ends_late(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    char *p = fx_codex_path(env, "2026/02/01", CODEX_A);
+    fx_append(p, "{\"timestamp\":\"2101-04-10T16:02:00Z\",\"type\":\"response_item\",\"payload\":"
+                 "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+                 "\"text\":\"one more\"}]}}\n");
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.sessions_incremental, 0);
+    assert_int_equal(st.sessions_full, 1);
+    pd_sync_stats_free(&st);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1373,6 +1396,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_when_append_diverges, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_full_write_when_codex_append_ends_late, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_lost_message, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_real_drift, setup,
