@@ -1083,9 +1083,11 @@ static int apply_usage(pd_codex_builder *b, pd_message *m, pd_json usage)
     if (m->token_usage == NULL)
         return PD_ENOMEM;
     m->output_tokens = output;
-    m->has_output_tokens = output > 0;
     m->context_tokens = context;
-    m->has_context_tokens = input > 0 || cached > 0;
+    /* The archive stores a count as present whenever the usage names it, and
+     * this usage always names all three, zeros included. */
+    m->has_output_tokens = true;
+    m->has_context_tokens = true;
     return PD_OK;
 }
 

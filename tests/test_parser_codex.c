@@ -946,10 +946,14 @@ static void test_token_usage_zero_flags(void **state)
         TOKEN_LINE("2025-09-01T10:00:03Z", "0", "0", "0")));
     assert_string_equal(msg(&r, 1)->token_usage,
                         "{\"cache_read_input_tokens\":0,\"input_tokens\":0,\"output_tokens\":0}");
-    assert_false(msg(&r, 1)->has_output_tokens);
-    assert_false(msg(&r, 1)->has_context_tokens);
-    assert_false(r.s->has_total_output_tokens);
-    assert_false(r.s->has_peak_context_tokens);
+    /* The usage names every count, so the archive stores each as present, zeros included. */
+    assert_true(msg(&r, 1)->has_output_tokens);
+    assert_true(msg(&r, 1)->has_context_tokens);
+    assert_true(r.s->has_total_output_tokens);
+    assert_int_equal(r.s->total_output_tokens, 0);
+    assert_true(r.s->has_peak_context_tokens);
+    assert_int_equal(r.s->peak_context_tokens, 0);
+    assert_false(msg(&r, 0)->has_output_tokens); /* the user message has no usage */
     run_free(&r);
 }
 
