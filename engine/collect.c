@@ -323,6 +323,14 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
     if (is_virtual_path(path) || !p->file_based)
         return false;
 
+    /* The parse read the very bytes the row was written from, so only a
+     * companion file written after the row can explain the difference. A
+     * transcript whose mtime moved without a write (copied, restored or
+     * checked out anew) thus cannot hide a real change. */
+    if (ds->source_unchanged)
+        return ds->parsed->companion_mtime > 0 &&
+               pd_source_raced(ds->row->file_mtime, ds->parsed->companion_mtime, true);
+
     pd_stat_info st;
     bool live_ok = pd_stat_path(path, &st) == PD_OK;
     int64_t live = live_ok ? st.mtime_ns : 0;

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "archive/archive.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/normalize.h"
 #include "common/timefmt.h"
@@ -160,6 +161,36 @@ static void job_compact(pd_diff_job *job)
     job->sessions = sessions;
 }
 
+/*
+ * Sets ds->source_unchanged for a session with real diffs: the stored row
+ * names this file, the parse read exactly its stored size, and those bytes
+ * hash to the stored file_hash. *digest caches the SHA-256 of the bytes for
+ * the other sessions of the file ("" until computed). A compressed source
+ * is left out, because its stored hash is of other bytes than the ones
+ * parsed.
+ */
+static void check_source_unchanged(const pd_diff_job *job, const pd_source_buf *buf,
+                                   pd_diff_session *ds, char digest[PD_SHA256_HEX_LEN + 1])
+{
+    const pd_stored_row *row = ds->row;
+    if (ds->real_diffs == 0 || row == NULL || !row->has_hash || buf->compressed ||
+        row->file_path == NULL || strcmp(row->file_path, job->js.src.path) != 0 ||
+        row->file_size == PD_INT_NULL || (uint64_t)row->file_size != (uint64_t)buf->len)
+        return;
+    if (digest[0] == '\0' && pd_sha256_hex(buf->data, buf->len, digest) != PD_OK) {
+        digest[0] = '\0';
+        return;
+    }
+    static const char hexdigits[] = "0123456789abcdef";
+    char stored[PD_SHA256_HEX_LEN + 1];
+    for (size_t i = 0; i < sizeof row->file_hash; i++) {
+        stored[2 * i] = hexdigits[row->file_hash[i] >> 4];
+        stored[2 * i + 1] = hexdigits[row->file_hash[i] & 0xf];
+    }
+    stored[PD_SHA256_HEX_LEN] = '\0';
+    ds->source_unchanged = strcmp(stored, digest) == 0;
+}
+
 static void diff_job_run(void *user, void *ctx, void *job_)
 {
     pd_diff_run *run = user;
@@ -217,6 +248,7 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     job->excluded = res.excluded_ids;
     job->n_excluded = res.n_excluded;
 
+    char digest[PD_SHA256_HEX_LEN + 1] = "";
     for (size_t i = 0; i < res.n_sessions; i++) {
         pd_diff_session *ds = &job->sessions[job->n_sessions++];
         ds->parsed = &res.sessions[i];
@@ -232,6 +264,7 @@ static void diff_job_run(void *user, void *ctx, void *job_)
         rc = compare_one(job, w, ds, &err);
         if (rc != PD_OK)
             goto fail;
+        check_source_unchanged(job, &buf, ds, digest);
     }
     pd_source_buf_free(&buf);
     pd_worker_end_job(w);

@@ -22,6 +22,10 @@ typedef struct pd_diff_session {
     size_t real_diffs;         /* non-informational diffs */
     bool compared;
     bool archive_changed; /* the stored row changed after the snapshot */
+    /* The bytes parsed are the ones the stored row was written from (same
+     * file, size and SHA-256), so no write to the transcript explains a
+     * difference. Checked only for a session with real diffs. */
+    bool source_unchanged;
 } pd_diff_session;
 
 typedef struct pd_diff_run pd_diff_run;

@@ -2335,6 +2335,7 @@ static void diff_raced_drift_passes(void **state)
     drift_first_message(ws, CLAUDE_A);
     /* A transcript written after the snapshot makes the difference a live-write race. */
     char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    fx_append(path, "{\"type\":\"summary\",\"summary\":\"live\"}\n");
     fx_set_mtime_ns(path, fx_mtime_ns(path) + 48 * HOUR_NS);
     free(path);
 

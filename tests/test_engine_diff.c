@@ -410,6 +410,15 @@ static void diff_agent_scope(void **state)
     pd_diff_report_free(r);
 }
 
+/* A live write after the sync: a line the parse ignores, so only the bytes
+ * and the mtime move (a touch alone no longer counts, see
+ * diff_touched_source_is_changed). */
+static void write_live(const char *path)
+{
+    fx_append(path, "{\"type\":\"summary\",\"summary\":\"live\"}\n");
+    fx_set_mtime_ns(path, fx_mtime_ns(path) + 48 * HOUR_NS);
+}
+
 static void diff_raced_source_skew(void **state)
 {
     fx_env *env = *state;
@@ -418,7 +427,7 @@ static void diff_raced_source_skew(void **state)
     fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id IN "
                     "('11111111-aaaa-4aaa-8aaa-000000000001', '11111111-aaaa-4aaa-8aaa-000000000002')");
     char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
-    fx_set_mtime_ns(p, fx_mtime_ns(p) + 48 * HOUR_NS);
+    write_live(p);
     free(p);
 
     pd_diff_report *r = fx_diff(env, NULL, 0, 0);
@@ -435,7 +444,9 @@ static void diff_raced_source_skew(void **state)
     pd_diff_report_free(r);
 }
 
-static void diff_raced_alone_does_not_fail(void **state)
+/* A transcript copied or checked out anew has a later mtime and the same
+ * bytes: a stored difference is then a real change, not a live write. */
+static void diff_touched_source_is_changed(void **state)
 {
     fx_env *env = *state;
     write_three(env);
@@ -444,6 +455,23 @@ static void diff_raced_alone_does_not_fail(void **state)
                     "'11111111-aaaa-4aaa-8aaa-000000000001'");
     char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
     fx_set_mtime_ns(p, fx_mtime_ns(p) + 48 * HOUR_NS);
+    free(p);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(fx_entry(r, CLAUDE_A)->cls, PD_CLASS_CHANGED);
+    assert_int_equal(r->totals.raced, 0);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+}
+
+static void diff_raced_alone_does_not_fail(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001'");
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    write_live(p);
     free(p);
     pd_diff_report *r = fx_diff(env, NULL, 0, 0);
     assert_int_equal(r->totals.raced, 1);
@@ -579,7 +607,7 @@ static void diff_raced_wins_over_skew(void **state)
     fx_sql(env->db, "UPDATE messages SET timestamp = '2021-01-01T00:00:00Z' WHERE session_id = "
                     "'11111111-aaaa-4aaa-8aaa-000000000001' AND ordinal = 0");
     char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
-    fx_set_mtime_ns(p, fx_mtime_ns(p) + 48 * HOUR_NS);
+    write_live(p);
     free(p);
     pd_diff_report *r = fx_diff(env, NULL, 0, 0);
     assert_int_equal(fx_entry(r, CLAUDE_A)->cls, PD_CLASS_RACED);
@@ -1392,6 +1420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_limit_takes_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_agent_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_source_skew, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_touched_source_is_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_alone_does_not_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
