@@ -62,9 +62,9 @@ struct pd_archive {
     bool has_deletion_cause; /* sessions.deletion_cause exists (writable archives only) */
     bool sessions_has_rowid; /* false for a sessions table declared WITHOUT ROWID */
     int last_error;          /* primary SQLite code of the last failure, or SQLITE_OK */
-    /* Read-only opens: the archive with links resolved, beside which SQLite
-     * puts the -wal and -shm files, and for each of the two whether it was
-     * missing or writable by its owner at the open (see pd_archive_close). */
+    /* The archive with links resolved, beside which SQLite puts the -wal and
+     * -shm files, and for each of the two whether it was missing or writable
+     * by its owner at the open (see pd_archive_close). */
     char *real_path;
     uid_t owner; /* the archive's owner, whose files root's SQLite creates */
     bool restore_wal_write;

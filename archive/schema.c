@@ -1180,7 +1180,8 @@ static bool companion_restorable(const char *real_path, const char *suffix)
  * each read-only open sets an empty -wal back to that mode. For an archive
  * its owner made read-only (chmod 444 to guard it during a diff, say), the
  * two files would stay read-only after the archive is made writable again,
- * and the next sync would fail on them. So closing a reader gives the
+ * and the next sync would fail on them. A sync that fails on such an
+ * archive leaves them the same way. So closing an archive gives the
  * owner's write bit back to a companion that was missing or writable at
  * the open, when this user (or, for root, the archive's owner) owns it and
  * it has no other name. A link is
@@ -1242,19 +1243,18 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
         goto fail;
     }
     a->flags = flags;
-    if (flags == PD_ARCHIVE_READONLY) {
-        a->real_path = realpath(path, NULL);
-        if (a->real_path == NULL)
-            a->real_path = strdup(path);
-        if (a->real_path == NULL) {
-            rc = pd_err_set(err, PD_ENOMEM, "%s: open archive: out of memory", path);
-            goto fail;
-        }
-        struct stat archive_st;
-        a->owner = stat(a->real_path, &archive_st) == 0 ? archive_st.st_uid : geteuid();
-        a->restore_wal_write = companion_restorable(a->real_path, "-wal");
-        a->restore_shm_write = companion_restorable(a->real_path, "-shm");
+    /* A new archive has no real path yet; its companions are beside path. */
+    a->real_path = realpath(path, NULL);
+    if (a->real_path == NULL)
+        a->real_path = strdup(path);
+    if (a->real_path == NULL) {
+        rc = pd_err_set(err, PD_ENOMEM, "%s: open archive: out of memory", path);
+        goto fail;
     }
+    struct stat archive_st;
+    a->owner = stat(a->real_path, &archive_st) == 0 ? archive_st.st_uid : geteuid();
+    a->restore_wal_write = companion_restorable(a->real_path, "-wal");
+    a->restore_shm_write = companion_restorable(a->real_path, "-shm");
 
     pd_archive_global_init();
     int open_flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;

@@ -881,6 +881,57 @@ static void test_readonly_open_as_root_restores_owner_files(void **state)
     assert_int_equal(chmod(fx->db, 0644), 0);
 }
 
+/* In a child as nobody: a sync's write into the read-only archive at path, which fails. */
+static int failed_write_as_nobody(const char *dir, const char *path, pd_session *s)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (!fx_child_drop_privileges(dir, R_OK | W_OK | X_OK))
+            _exit(77);
+        pd_archive *a = NULL;
+        pd_err err = {0};
+        if (pd_archive_open(path, PD_ARCHIVE_CREATE, &a, &err) != PD_OK)
+            _exit(0); /* refused at the open: nothing created */
+        int rc = pd_archive_begin(a, &err);
+        if (rc == PD_OK)
+            rc = pd_archive_write_full(a, s, &err);
+        pd_archive_rollback(a);
+        pd_archive_close(a);
+        _exit(rc == PD_OK ? 2 : 0);
+    }
+    return fx_child_wait(pid);
+}
+
+/* A sync that fails on a read-only archive leaves -wal and -shm files a later sync can use. */
+static void test_failed_write_leaves_writable_companions(void **state)
+{
+    fixture *fx = *state;
+    struct passwd *nobody = getpwnam("nobody");
+    if (geteuid() != 0 || nobody == NULL)
+        skip();
+    write_fixture_session(fx, fx->db, "guarded");
+    afx_sql(fx->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    remove_companion(fx->db, "-wal");
+    remove_companion(fx->db, "-shm");
+    assert_int_equal(chown(fx->dir, nobody->pw_uid, nobody->pw_gid), 0);
+    assert_int_equal(chown(fx->db, nobody->pw_uid, nobody->pw_gid), 0);
+    assert_int_equal(chmod(fx->db, 0444), 0);
+    pd_session *s = afx_session(fx->arena, "later", "claude", 2);
+    assert_int_equal(pd_session_normalize(s, NULL, fx->arena), PD_OK);
+
+    int status = failed_write_as_nobody(fx->dir, fx->db, s);
+    if (status == 77)
+        skip();
+    assert_int_equal(status, 0);
+    int shm = companion_mode(fx->db, "-shm"), wal = companion_mode(fx->db, "-wal");
+    assert_true(shm == -1 || (shm & S_IWUSR) != 0);
+    assert_true(wal == -1 || (wal & S_IWUSR) != 0);
+    assert_true(shm != -1 || wal != -1); /* the failed write left files to check */
+    assert_int_equal(chmod(fx->db, 0644), 0);
+}
+
 /* Files the owner locked, and the files links name, keep their modes. */
 static void test_readonly_open_keeps_locked_companions(void **state)
 {
@@ -1083,6 +1134,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_open_keeps_locked_companions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_as_root_restores_owner_files, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_leaves_writable_companions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_readonly_close_keeps_writer_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_close_skips_swapped_companion, setup,

@@ -1249,6 +1249,27 @@ static void sync_names_sessions_stored_for_retry(void **state)
     }
 }
 
+/* Roots that hold no transcript and an archive without their sessions: diff says so. */
+static void diff_empty_roots_warns(void **state)
+{
+    cli_ws *ws = *state;
+    sync_workspace(ws);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "nothing was compared: no transcript was found under the roots and "
+                              "the archive stores none from them");
+    cli_result_free(&res);
+
+    write_three(ws);
+    sync_workspace(ws);
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "nothing was compared");
+    cli_result_free(&res);
+}
+
 static void codex_rollout_twice_warns(void **state)
 {
     cli_ws *ws = *state;
@@ -1608,7 +1629,9 @@ static void diff_empty_archive_is_clean(void **state)
     expect_out_contains(&res, "0 sessions changed, 0 identical.");
     expect_out_lacks(&res, "Changed sessions");
     expect_out_lacks(&res, "Changed fields");
-    expect_empty_stderr(&res);
+    /* The only line on stderr says that nothing was there to compare. */
+    expect_err_contains(&res, "parsediff: warning: nothing was compared: no transcript was found");
+    assert_int_equal(count_in(res.err, "\n"), 1);
     cli_result_free(&res);
 
     run_on_workspace(ws, &res, "diff", "--json", "--fail-on-change", NULL);
@@ -3360,6 +3383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_warns_about_two_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_two_new_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_names_sessions_stored_for_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_empty_roots_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(codex_rollout_twice_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_emptied_copy_is_no_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_copy_warning_thread_independent, setup, teardown),
