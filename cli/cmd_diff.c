@@ -489,12 +489,14 @@ int pd_cmd_diff(int argc, char **argv)
                 "that parser rather than from the transcript.\n",
                 (long long)report->n_newer_rows, report->n_newer_rows == 1 ? " was" : "s were",
                 (long long)report->newest_data_version, PD_DATA_VERSION);
-    if (report->files_examined == 0 && report->totals.examined == 0 && n_uncompared == 0 &&
+    /* No transcript found and no stored session of the agents at all (not even one
+     * skipped as missing): most often a root one level off at the first sync. */
+    if (report->files_examined == 0 && report->n_sessions == 0 && n_uncompared == 0 &&
         !report->interrupted)
-        fprintf(stderr, "parsediff: warning: nothing was compared: no transcript was found under "
-                        "the roots and the archive stores none from them. A root one level off "
-                        "(~/.claude for ~/.claude/projects) finds nothing; pass the directory "
-                        "that holds the transcripts.\n");
+        fprintf(stderr, "parsediff: warning: nothing was compared: the roots hold no transcript "
+                        "of the agents diffed, and the archive stores no session of them. A root "
+                        "one level off (~/.claude for ~/.claude/projects) finds nothing; pass the "
+                        "directory that holds the transcripts.\n");
     if (report->totals.examined == 0 && report->totals.new_on_disk > 0 && n_uncompared == 0)
         fprintf(stderr,
                 "parsediff: warning: nothing was compared: the archive stores none of the %lld "

@@ -204,3 +204,13 @@ void pd_xxh128_abort(pd_xxh128 *h)
         XXH3_freeState(h->state);
     h->state = NULL;
 }
+
+void pd_sha256_raw_hex(const uint8_t raw[32], char hex[PD_SHA256_HEX_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 15];
+    }
+    hex[PD_SHA256_HEX_LEN] = '\0';
+}

@@ -23,6 +23,8 @@ void pd_sha256_final_hex(pd_sha256 *h, char hex[PD_SHA256_HEX_LEN + 1]);
 /* Releases a context without finishing it (error paths). */
 void pd_sha256_abort(pd_sha256 *h);
 
+/* Writes the 32 bytes of a raw SHA-256 digest as 64 lower-case hex digits and a NUL. */
+void pd_sha256_raw_hex(const uint8_t raw[32], char hex[PD_SHA256_HEX_LEN + 1]);
 /* One-shot SHA-256 of data as lower-case hex. Returns PD_OK or PD_ENOMEM. */
 int pd_sha256_hex(const void *data, size_t n, char hex[PD_SHA256_HEX_LEN + 1]);
 

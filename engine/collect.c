@@ -15,7 +15,9 @@
  *   incrementally -> incremental_skew; real diffs -> changed; else identical.
  *
  * The raced guard runs here, after the worker's read has finished, so a
- * write that lands while the source is being read is seen by the re-stat.
+ * write that lands while the source is being read is seen by the re-stat,
+ * unless the worker found that the bytes it parsed are the ones the row was
+ * written from (then no write explains a difference).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -269,8 +271,9 @@ static bool is_virtual_path(const char *path)
  *
  * A hash difference alone proves nothing (incremental writes hash only the
  * consumed prefix, and older rows may keep the hash of an earlier full
- * parse), so the hash is never consulted: an equal-size rewrite that keeps
- * the mtime stays changed.
+ * parse), so this check never reads the hash: an equal-size rewrite that
+ * keeps the mtime stays changed. A hash match is used before it is called
+ * (see source_unchanged and same_bytes).
  */
 static bool transcript_changed_since_write(pd_diff_run *run, const pd_provider *p, const char *path,
                                            const pd_stored_row *row)
@@ -358,6 +361,10 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
  */
 static bool presence_raced(pd_diff_run *run, const pd_stored_row *row)
 {
+    /* The file was parsed with the bytes this row was written from, so no
+     * write explains why the parse no longer emits the session. */
+    if (bit_test(run->same_bytes, row_index(run, row)))
+        return false;
     const pd_provider *provider = row->agent != NULL ? pd_provider_find(row->agent) : NULL;
     if (provider == NULL || !provider->file_based || is_virtual_path(row->file_path))
         return false;
@@ -386,12 +393,16 @@ static bool presence_raced(pd_diff_run *run, const pd_stored_row *row)
 /* ---- folding one job ---------------------------------------------------------------- */
 
 /* Marks the stored rows of a parsed source for the presence sweep. */
-static void register_presence(pd_diff_run *run, const char *path)
+static void register_presence(pd_diff_run *run, const pd_diff_job *job)
 {
     const size_t *idx;
-    size_t n = pd_snapshot_find_path(run->snapshot, path, &idx);
-    for (size_t i = 0; i < n; i++)
+    size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
+    for (size_t i = 0; i < n; i++) {
         bit_set(run->path_parsed, idx[i]);
+        const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
+        if (pd_row_written_from(row, job->digest, job->read_len))
+            bit_set(run->same_bytes, idx[i]);
+    }
 }
 
 /* Returns the path without its ".zst" when that file exists, else NULL. */
@@ -622,7 +633,7 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
     int rc = collect_lost_forks(run, job);
     if (rc != PD_OK)
         return rc;
-    register_presence(run, job->js.src.path);
+    register_presence(run, job);
     return PD_OK;
 }
 

@@ -123,6 +123,7 @@ static void job_compact(pd_diff_job *job)
     pd_job_source js;
     bool oom = pd_job_source_copy(a, &job->js, &js) != PD_OK;
     char *error = pd_diff_dup(a, job->error, &oom);
+    char *digest = pd_diff_dup(a, job->digest, &oom);
     char **excluded = NULL;
     if (job->n_excluded > 0) {
         excluded = pd_arena_calloc(a, job->n_excluded, sizeof *excluded);
@@ -157,6 +158,7 @@ static void job_compact(pd_diff_job *job)
     job->arena = a;
     job->js = js;
     job->error = error;
+    job->digest = digest;
     job->excluded = excluded;
     job->sessions = sessions;
 }
@@ -181,14 +183,27 @@ static void check_source_unchanged(const pd_diff_job *job, const pd_source_buf *
         digest[0] = '\0';
         return;
     }
-    static const char hexdigits[] = "0123456789abcdef";
-    char stored[PD_SHA256_HEX_LEN + 1];
-    for (size_t i = 0; i < sizeof row->file_hash; i++) {
-        stored[2 * i] = hexdigits[row->file_hash[i] >> 4];
-        stored[2 * i + 1] = hexdigits[row->file_hash[i] & 0xf];
+    ds->source_unchanged = pd_row_written_from(row, digest, buf->len);
+}
+
+/* True when a stored row of this file names a session that the parse did not emit. */
+static bool stored_session_lost(const pd_diff_run *run, const pd_diff_job *job)
+{
+    const size_t *idx;
+    size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
+    for (size_t i = 0; i < n; i++) {
+        const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
+        bool emitted = false;
+        for (size_t k = 0; k < job->n_sessions && !emitted; k++) {
+            const char *id = job->sessions[k].parsed->id;
+            emitted = id != NULL && strcmp(id, row->id) == 0;
+        }
+        for (size_t k = 0; k < job->n_excluded && !emitted; k++)
+            emitted = job->excluded[k] != NULL && strcmp(job->excluded[k], row->id) == 0;
+        if (!emitted)
+            return true;
     }
-    stored[PD_SHA256_HEX_LEN] = '\0';
-    ds->source_unchanged = strcmp(stored, digest) == 0;
+    return false;
 }
 
 static void diff_job_run(void *user, void *ctx, void *job_)
@@ -265,6 +280,13 @@ static void diff_job_run(void *user, void *ctx, void *job_)
         if (rc != PD_OK)
             goto fail;
         check_source_unchanged(job, &buf, ds, digest);
+    }
+    if (digest[0] == '\0' && !buf.compressed && stored_session_lost(run, job) &&
+        pd_sha256_hex(buf.data, buf.len, digest) != PD_OK)
+        digest[0] = '\0';
+    if (digest[0] != '\0') {
+        job->digest = pd_arena_strdup(job->arena, digest);
+        job->read_len = buf.len;
     }
     pd_source_buf_free(&buf);
     pd_worker_end_job(w);
@@ -551,8 +573,9 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
     run.path_parsed = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
     run.compared = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
     run.missing = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
+    run.same_bytes = calloc(pd_snapshot_count(run.snapshot) / 8 + 1, 1);
     if (run.visited == NULL || run.path_parsed == NULL || run.compared == NULL ||
-        run.missing == NULL) {
+        run.missing == NULL || run.same_bytes == NULL) {
         rc = pd_err_set(err, PD_ENOMEM, "out of memory for the visited set");
         goto out;
     }
@@ -650,6 +673,7 @@ out:
     free(run.path_parsed);
     free(run.compared);
     free(run.missing);
+    free(run.same_bytes);
     pd_json_parser_free(run.collector_json);
     pd_snapshot_free(run.snapshot);
     pd_archive_close(archive);

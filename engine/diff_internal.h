@@ -45,6 +45,11 @@ typedef struct pd_diff_job {
     size_t n_sessions;
     char **excluded;
     size_t n_excluded;
+    /* SHA-256 (hex) and length of the bytes parsed, or NULL when not taken:
+     * taken when a session has real diffs or a stored session of the file
+     * is no longer emitted (the presence sweep). */
+    char *digest;
+    size_t read_len;
     /* Worker phase times of this job, in nanoseconds. */
     int64_t read_ns, parse_ns, stored_ns, compare_ns;
 } pd_diff_job;
@@ -66,6 +71,8 @@ struct pd_diff_run {
     uint8_t *compared;    /* one bit per snapshot row: compared from the file it names, or found
                              missing from it by the presence sweep */
     uint8_t *missing;     /* one bit per snapshot row: found missing by the presence sweep */
+    uint8_t *same_bytes;  /* one bit per snapshot row: its file was parsed with the size and
+                             SHA-256 the row was written from */
     pd_strset cut;        /* paths dropped by --limit (keys in the discovery arena) */
     bool sets_ready;
     bool counting;    /* discovery is still finding sources (for the progress callback) */

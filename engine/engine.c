@@ -503,6 +503,16 @@ static bool under_agent_root(const pd_engine *e, const pd_run_providers *rp, con
     return false;
 }
 
+bool pd_row_written_from(const pd_stored_row *row, const char *digest, size_t len)
+{
+    if (digest == NULL || !row->has_hash || row->file_size == PD_INT_NULL ||
+        (uint64_t)row->file_size != (uint64_t)len)
+        return false;
+    char stored[PD_SHA256_HEX_LEN + 1];
+    pd_sha256_raw_hex(row->file_hash, stored);
+    return strcmp(stored, digest) == 0;
+}
+
 int64_t pd_stored_sources(const pd_engine *e, const pd_snapshot *snap, const pd_run_providers *rp)
 {
     int64_t n = 0;

@@ -108,6 +108,11 @@ void pd_run_providers_close(pd_run_providers *rp);
  * Distinct stored file paths under a root of their row's agent, for the
  * agents of rp: a guess at how many sources discovery will find.
  */
+/*
+ * True when bytes of length len whose SHA-256 is digest (hex) are the ones
+ * row was written from: the row names a size and hash, and both match.
+ */
+bool pd_row_written_from(const pd_stored_row *row, const char *digest, size_t len);
 int64_t pd_stored_sources(const pd_engine *e, const pd_snapshot *snap, const pd_run_providers *rp);
 
 /*

@@ -154,16 +154,6 @@ static bool same_identity(int64_t stored, int64_t now)
     return stored == PD_INT_NULL || now == 0 || stored == now;
 }
 
-static void hex_of(const uint8_t raw[32], char hex[PD_SHA256_HEX_LEN + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[raw[i] >> 4];
-        hex[2 * i + 1] = digits[raw[i] & 15];
-    }
-    hex[PD_SHA256_HEX_LEN] = '\0';
-}
-
 /* SHA-256 of the bytes the hash columns describe: raw on-disk bytes. */
 static int hash_source(const sync_job *job, const pd_source_buf *buf, int64_t limit,
                        char hex[PD_SHA256_HEX_LEN + 1])
@@ -349,7 +339,7 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
     int rc = hash_source(job, buf, row->file_size, prefix);
     if (rc != PD_OK)
         return PD_EFALLBACK;
-    hex_of(row->file_hash, stored_hex);
+    pd_sha256_raw_hex(row->file_hash, stored_hex);
     if (strcmp(prefix, stored_hex) != 0)
         return PD_EFALLBACK;
 
@@ -490,7 +480,7 @@ static void sync_job_run(void *user, void *ctx, void *job_)
             char hex[PD_SHA256_HEX_LEN + 1], stored_hex[PD_SHA256_HEX_LEN + 1];
             bool same = hash_source(job, &buf, -1, hex) == PD_OK;
             for (size_t i = 0; i < n_rows && same; i++) {
-                hex_of(rows[i]->file_hash, stored_hex);
+                pd_sha256_raw_hex(rows[i]->file_hash, stored_hex);
                 same = strcmp(hex, stored_hex) == 0;
             }
             if (same && n_rows == 1 && codex_title_changed(job, shared, rows[0])) {

@@ -1258,8 +1258,8 @@ static void diff_empty_roots_warns(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "diff", "--fail-on-change", "--fail-on-uncompared", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "nothing was compared: no transcript was found under the roots and "
-                              "the archive stores none from them");
+    expect_err_contains(&res, "nothing was compared: the roots hold no transcript of the agents "
+                              "diffed, and the archive stores no session of them");
     cli_result_free(&res);
 
     write_three(ws);
@@ -1268,6 +1268,21 @@ static void diff_empty_roots_warns(void **state)
     expect_exit(&res, 0);
     expect_err_lacks(&res, "nothing was compared");
     cli_result_free(&res);
+
+    /* Transcripts removed after their sync: their rows are skipped as missing, not this. */
+    char *a = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *b = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    char *c = fx_codex_path(&ws->env, "2026/02/01", CODEX_A);
+    assert_int_equal(unlink(a), 0);
+    assert_int_equal(unlink(b), 0);
+    assert_int_equal(unlink(c), 0);
+    run_on_workspace(ws, &res, "diff", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "nothing was compared");
+    cli_result_free(&res);
+    free(a);
+    free(b);
+    free(c);
 }
 
 static void codex_rollout_twice_warns(void **state)
@@ -1630,7 +1645,7 @@ static void diff_empty_archive_is_clean(void **state)
     expect_out_lacks(&res, "Changed sessions");
     expect_out_lacks(&res, "Changed fields");
     /* The only line on stderr says that nothing was there to compare. */
-    expect_err_contains(&res, "parsediff: warning: nothing was compared: no transcript was found");
+    expect_err_contains(&res, "parsediff: warning: nothing was compared: the roots hold no");
     assert_int_equal(count_in(res.err, "\n"), 1);
     cli_result_free(&res);
 

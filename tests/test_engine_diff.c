@@ -463,6 +463,36 @@ static void diff_touched_source_is_changed(void **state)
     pd_diff_report_free(r);
 }
 
+/* A stored session the transcript does not give, beside a touched transcript whose bytes
+ * are the stored ones: changed; after a real write: raced. */
+static void diff_presence_loss_touched_is_changed(void **state)
+{
+    fx_env *env = *state;
+    write_three(env);
+    sync_env(env);
+    fx_sql(env->db, "CREATE TEMP TABLE ghost AS SELECT * FROM sessions WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001';"
+                    "UPDATE ghost SET id = 'ghost-of-a';"
+                    "INSERT INTO sessions SELECT * FROM ghost;");
+    char *p = fx_claude_path(env, "-home-tess-src-orbit", CLAUDE_A);
+    fx_set_mtime_ns(p, fx_mtime_ns(p) + 48 * HOUR_NS);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    const pd_diff_entry *e = fx_entry(r, "ghost-of-a");
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_CHANGED);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+
+    write_live(p);
+    r = fx_diff(env, NULL, 0, 0);
+    e = fx_entry(r, "ghost-of-a");
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_RACED);
+    pd_diff_report_free(r);
+    free(p);
+}
+
 static void diff_raced_alone_does_not_fail(void **state)
 {
     fx_env *env = *state;
@@ -1421,6 +1451,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_agent_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_source_skew, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_touched_source_is_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_presence_loss_touched_is_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_alone_does_not_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
