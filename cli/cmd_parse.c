@@ -266,10 +266,11 @@ static const pd_provider *infer_provider(const char *path)
 
 /*
  * Parses one file and prints its sessions, and adds their messages to
- * *n_messages. Returns false after reporting a failure.
+ * *n_messages and the sessions the parser leaves out to *n_excluded.
+ * Returns false after reporting a failure.
  */
 static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_parser *json,
-                      size_t *n_messages)
+                      size_t *n_messages, size_t *n_excluded)
 {
     pd_err err = {0};
     pd_source_buf buf = {0};
@@ -319,6 +320,7 @@ static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_par
         write_session(w, &res.sessions[i]);
         *n_messages += res.sessions[i].n_messages;
     }
+    *n_excluded += res.n_excluded;
     ok = true;
 
 out:
@@ -393,9 +395,15 @@ static int parse_command(int argc, char **argv)
             pd_cli_error("%s: cannot tell which agent wrote this file; pass --agent claude or "
                          "--agent codex",
                          argv[i]);
-        size_t n_messages = 0;
-        if (p == NULL || !parse_one(&w, p, path, json, &n_messages)) {
+        size_t n_messages = 0, n_excluded = 0;
+        if (p == NULL || !parse_one(&w, p, path, json, &n_messages, &n_excluded)) {
             all_ok = false;
+        } else if (n_messages == 0 && n_excluded > 0) {
+            fprintf(stderr,
+                    "parsediff: note: %s: the parser leaves out %zu session%s of this file (one "
+                    "whose only prompts are /usage, say), so no rows are printed for %s\n",
+                    argv[i], n_excluded, n_excluded == 1 ? "" : "s",
+                    n_excluded == 1 ? "it" : "them");
         } else if (n_messages == 0) {
             /* The wrong agent reads every line as a record of no interest. */
             const pd_provider *named = infer_provider(path);

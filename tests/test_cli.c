@@ -706,6 +706,25 @@ static void diff_unknown_agent_quoted_as_typed(void **state)
 
 /* ---- parse ---------------------------------------------------------------------- */
 
+/* A session the parser leaves out on purpose is named as such, not as a wrong agent. */
+static void parse_names_excluded_session(void **state)
+{
+    cli_ws *ws = *state;
+    char *path = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    fx_write(path, "{\"type\":\"user\",\"uuid\":\"u1\",\"parentUuid\":null,\"timestamp\":"
+                   "\"2025-01-01T10:00:00Z\",\"message\":{\"role\":\"user\",\"content\":"
+                   "\"/usage\"}}\n");
+
+    const char *args[] = {"parse", path, NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "the parser leaves out 1 session of this file");
+    expect_err_lacks(&res, "--agent codex");
+    cli_result_free(&res);
+    free(path);
+}
+
 static void parse_prints_claude_and_codex_json(void **state)
 {
     cli_ws *ws = *state;
@@ -3340,6 +3359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cli_far_option_has_no_suggestion, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_option_of_other_command_named, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_unknown_agent_quoted_as_typed, setup, teardown),
+        cmocka_unit_test_setup_teardown(parse_names_excluded_session, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_wrong_agent_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_bad_paths_exit_three, setup, teardown),
