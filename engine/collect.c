@@ -330,7 +330,8 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
      * companion file written after the row can explain the difference. A
      * transcript whose mtime moved without a write (copied, restored or
      * checked out anew) thus cannot hide a real change. */
-    if (ds->source_unchanged)
+    if (ds->row->file_path != NULL && strcmp(ds->row->file_path, job->js.src.path) == 0 &&
+        bit_test(run->same_bytes, row_index(run, ds->row)))
         return ds->parsed->companion_mtime > 0 &&
                pd_source_raced(ds->row->file_mtime, ds->parsed->companion_mtime, true);
 
@@ -393,14 +394,23 @@ static bool presence_raced(pd_diff_run *run, const pd_stored_row *row)
 /* ---- folding one job ---------------------------------------------------------------- */
 
 /* Marks the stored rows of a parsed source for the presence sweep. */
-static void register_presence(pd_diff_run *run, const pd_diff_job *job)
+static void register_presence(pd_diff_run *run, const char *path)
 {
+    const size_t *idx;
+    size_t n = pd_snapshot_find_path(run->snapshot, path, &idx);
+    for (size_t i = 0; i < n; i++)
+        bit_set(run->path_parsed, idx[i]);
+}
+
+/* Marks the stored rows of job's file that were written from the bytes the job parsed. */
+static void mark_same_bytes(pd_diff_run *run, const pd_diff_job *job)
+{
+    if (job->digest == NULL)
+        return;
     const size_t *idx;
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     for (size_t i = 0; i < n; i++) {
-        bit_set(run->path_parsed, idx[i]);
-        const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
-        if (pd_row_written_from(row, job->digest, job->read_len))
+        if (pd_row_written_from(pd_snapshot_row(run->snapshot, idx[i]), job->digest, job->read_len))
             bit_set(run->same_bytes, idx[i]);
     }
 }
@@ -563,7 +573,7 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
 }
 
 /* True when the job emitted or excluded a session with this id. */
-static bool job_accounts_for(const pd_diff_job *job, const char *id)
+bool pd_diff_job_accounts_for(const pd_diff_job *job, const char *id)
 {
     for (size_t i = 0; i < job->n_sessions; i++) {
         const char *emitted = job->sessions[i].parsed->id;
@@ -571,7 +581,7 @@ static bool job_accounts_for(const pd_diff_job *job, const char *id)
             return true;
     }
     for (size_t i = 0; i < job->n_excluded; i++) {
-        if (strcmp(job->excluded[i], id) == 0)
+        if (job->excluded[i] != NULL && strcmp(job->excluded[i], id) == 0)
             return true;
     }
     return false;
@@ -592,7 +602,7 @@ static int collect_lost_forks(pd_diff_run *run, const pd_diff_job *job)
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
         if (!pd_row_is_local_fork(row) || row->data_version >= PD_DATA_VERSION ||
-            is_visited(run, idx[i]) || job_accounts_for(job, row->id))
+            is_visited(run, idx[i]) || pd_diff_job_accounts_for(job, row->id))
             continue;
         mark_visited(run, row);
         run->report->totals.excluded_by_parser++;
@@ -612,6 +622,7 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
     if (job->failed)
         return collect_source_error(run, job);
 
+    mark_same_bytes(run, job);
     for (size_t i = 0; i < job->n_sessions; i++) {
         int rc = collect_session(run, job, &job->sessions[i]);
         if (rc != PD_OK)
@@ -633,7 +644,7 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
     int rc = collect_lost_forks(run, job);
     if (rc != PD_OK)
         return rc;
-    register_presence(run, job);
+    register_presence(run, job->js.src.path);
     return PD_OK;
 }
 

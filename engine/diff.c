@@ -164,46 +164,29 @@ static void job_compact(pd_diff_job *job)
 }
 
 /*
- * Sets ds->source_unchanged for a session with real diffs: the stored row
- * names this file, the parse read exactly its stored size, and those bytes
- * hash to the stored file_hash. *digest caches the SHA-256 of the bytes for
- * the other sessions of the file ("" until computed). A compressed source
- * is left out, because its stored hash is of other bytes than the ones
- * parsed.
+ * True when the collector needs the SHA-256 of the bytes parsed (see
+ * same_bytes): a session of them has real diffs, or a stored session of the
+ * file is no longer emitted, and a row of the file stores a hash of exactly
+ * that many bytes. A compressed source is left out, because its stored hash
+ * is of other bytes than the ones parsed.
  */
-static void check_source_unchanged(const pd_diff_job *job, const pd_source_buf *buf,
-                                   pd_diff_session *ds, char digest[PD_SHA256_HEX_LEN + 1])
+static bool digest_needed(const pd_diff_run *run, const pd_diff_job *job, const pd_source_buf *buf)
 {
-    const pd_stored_row *row = ds->row;
-    if (ds->real_diffs == 0 || row == NULL || !row->has_hash || buf->compressed ||
-        row->file_path == NULL || strcmp(row->file_path, job->js.src.path) != 0 ||
-        row->file_size == PD_INT_NULL || (uint64_t)row->file_size != (uint64_t)buf->len)
-        return;
-    if (digest[0] == '\0' && pd_sha256_hex(buf->data, buf->len, digest) != PD_OK) {
-        digest[0] = '\0';
-        return;
-    }
-    ds->source_unchanged = pd_row_written_from(row, digest, buf->len);
-}
+    if (buf->compressed)
+        return false;
+    bool real_diffs = false;
+    for (size_t i = 0; i < job->n_sessions && !real_diffs; i++)
+        real_diffs = job->sessions[i].real_diffs > 0;
 
-/* True when a stored row of this file names a session that the parse did not emit. */
-static bool stored_session_lost(const pd_diff_run *run, const pd_diff_job *job)
-{
     const size_t *idx;
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
+    bool covered = false, lost = false;
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
-        bool emitted = false;
-        for (size_t k = 0; k < job->n_sessions && !emitted; k++) {
-            const char *id = job->sessions[k].parsed->id;
-            emitted = id != NULL && strcmp(id, row->id) == 0;
-        }
-        for (size_t k = 0; k < job->n_excluded && !emitted; k++)
-            emitted = job->excluded[k] != NULL && strcmp(job->excluded[k], row->id) == 0;
-        if (!emitted)
-            return true;
+        covered = covered || pd_row_hash_covers(row, buf->len);
+        lost = lost || !pd_diff_job_accounts_for(job, row->id);
     }
-    return false;
+    return covered && (real_diffs || lost);
 }
 
 static void diff_job_run(void *user, void *ctx, void *job_)
@@ -263,7 +246,6 @@ static void diff_job_run(void *user, void *ctx, void *job_)
     job->excluded = res.excluded_ids;
     job->n_excluded = res.n_excluded;
 
-    char digest[PD_SHA256_HEX_LEN + 1] = "";
     for (size_t i = 0; i < res.n_sessions; i++) {
         pd_diff_session *ds = &job->sessions[job->n_sessions++];
         ds->parsed = &res.sessions[i];
@@ -279,12 +261,9 @@ static void diff_job_run(void *user, void *ctx, void *job_)
         rc = compare_one(job, w, ds, &err);
         if (rc != PD_OK)
             goto fail;
-        check_source_unchanged(job, &buf, ds, digest);
     }
-    if (digest[0] == '\0' && !buf.compressed && stored_session_lost(run, job) &&
-        pd_sha256_hex(buf.data, buf.len, digest) != PD_OK)
-        digest[0] = '\0';
-    if (digest[0] != '\0') {
+    char digest[PD_SHA256_HEX_LEN + 1];
+    if (digest_needed(run, job, &buf) && pd_sha256_hex(buf.data, buf.len, digest) == PD_OK) {
         job->digest = pd_arena_strdup(job->arena, digest);
         job->read_len = buf.len;
     }

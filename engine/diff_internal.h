@@ -22,10 +22,6 @@ typedef struct pd_diff_session {
     size_t real_diffs;         /* non-informational diffs */
     bool compared;
     bool archive_changed; /* the stored row changed after the snapshot */
-    /* The bytes parsed are the ones the stored row was written from (same
-     * file, size and SHA-256), so no write to the transcript explains a
-     * difference. Checked only for a session with real diffs. */
-    bool source_unchanged;
 } pd_diff_session;
 
 typedef struct pd_diff_run pd_diff_run;
@@ -54,6 +50,9 @@ typedef struct pd_diff_job {
     int64_t read_ns, parse_ns, stored_ns, compare_ns;
 } pd_diff_job;
 
+/* True when job's parse emitted or excluded a session with this id. */
+bool pd_diff_job_accounts_for(const pd_diff_job *job, const char *id);
+
 struct pd_diff_run {
     pd_engine *engine;
     const pd_diff_options *opts;
@@ -72,7 +71,8 @@ struct pd_diff_run {
                              missing from it by the presence sweep */
     uint8_t *missing;     /* one bit per snapshot row: found missing by the presence sweep */
     uint8_t *same_bytes;  /* one bit per snapshot row: its file was parsed with the size and
-                             SHA-256 the row was written from */
+                             SHA-256 the row was written from, so no write to the transcript
+                             explains a difference (set when the job is folded) */
     pd_strset cut;        /* paths dropped by --limit (keys in the discovery arena) */
     bool sets_ready;
     bool counting;    /* discovery is still finding sources (for the progress callback) */

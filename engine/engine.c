@@ -503,10 +503,15 @@ static bool under_agent_root(const pd_engine *e, const pd_run_providers *rp, con
     return false;
 }
 
+bool pd_row_hash_covers(const pd_stored_row *row, size_t len)
+{
+    return row->has_hash && row->file_size != PD_INT_NULL &&
+           (uint64_t)row->file_size == (uint64_t)len;
+}
+
 bool pd_row_written_from(const pd_stored_row *row, const char *digest, size_t len)
 {
-    if (digest == NULL || !row->has_hash || row->file_size == PD_INT_NULL ||
-        (uint64_t)row->file_size != (uint64_t)len)
+    if (digest == NULL || !pd_row_hash_covers(row, len))
         return false;
     char stored[PD_SHA256_HEX_LEN + 1];
     pd_sha256_raw_hex(row->file_hash, stored);

@@ -108,6 +108,8 @@ void pd_run_providers_close(pd_run_providers *rp);
  * Distinct stored file paths under a root of their row's agent, for the
  * agents of rp: a guess at how many sources discovery will find.
  */
+/* True when row stores a file hash of exactly len bytes, so a digest of len bytes can match it. */
+bool pd_row_hash_covers(const pd_stored_row *row, size_t len);
 /*
  * True when bytes of length len whose SHA-256 is digest (hex) are the ones
  * row was written from: the row names a size and hash, and both match.
