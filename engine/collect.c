@@ -273,7 +273,7 @@ static bool is_virtual_path(const char *path)
  * consumed prefix, and older rows may keep the hash of an earlier full
  * parse), so this check never reads the hash: an equal-size rewrite that
  * keeps the mtime stays changed. A hash match is used before it is called
- * (see source_unchanged and same_bytes).
+ * (see same_bytes).
  */
 static bool transcript_changed_since_write(pd_diff_run *run, const pd_provider *p, const char *path,
                                            const pd_stored_row *row)

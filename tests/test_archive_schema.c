@@ -544,7 +544,8 @@ static void test_readonly_directory(void **state)
         fail_msg("unexpected error: %s", err.msg);
     assert_true(set_dir_immutable(copy_dir, false));
 
-    /* An empty -wal file, as a read-only open leaves, holds no write: read as unchanging. */
+    /* An empty -wal file, as a read-only open leaves, contains no write, so it reads as unchanging.
+     */
     afx_sql(copy_db, "PRAGMA wal_checkpoint(TRUNCATE)");
     write_file(copy_wal, "", 0);
     char *copy_shm = afx_path(copy_dir, "archive.db-shm");

@@ -1238,7 +1238,7 @@ static void sync_warns_differing_third_copy(void **state)
 }
 
 /* A Codex rollout copied into another date directory: one is read, and both commands warn. */
-/* A Codex subagent whose parent rollout is missing: each sync says why it parses it again. */
+/* A Codex subagent whose parent rollout is missing: each sync explains why it parses it again. */
 static void sync_names_sessions_stored_for_retry(void **state)
 {
     cli_ws *ws = *state;
@@ -1268,7 +1268,7 @@ static void sync_names_sessions_stored_for_retry(void **state)
     }
 }
 
-/* Roots that hold no transcript and an archive without their sessions: diff says so. */
+/* Roots that contain no transcript and an archive without their sessions: diff warns. */
 static void diff_empty_roots_warns(void **state)
 {
     cli_ws *ws = *state;
@@ -1663,7 +1663,7 @@ static void diff_empty_archive_is_clean(void **state)
     expect_out_contains(&res, "0 sessions changed, 0 identical.");
     expect_out_lacks(&res, "Changed sessions");
     expect_out_lacks(&res, "Changed fields");
-    /* The only line on stderr says that nothing was there to compare. */
+    /* The only line on stderr warns that nothing was there to compare. */
     expect_err_contains(&res, "parsediff: warning: nothing was compared: the roots hold no");
     assert_int_equal(count_in(res.err, "\n"), 1);
     cli_result_free(&res);

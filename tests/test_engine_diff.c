@@ -463,8 +463,8 @@ static void diff_touched_source_is_changed(void **state)
     pd_diff_report_free(r);
 }
 
-/* A stored session the transcript does not give, beside a touched transcript whose bytes
- * are the stored ones: changed; after a real write: raced. */
+/* A stored session that a touched transcript with the stored bytes no longer gives is
+ * changed. After a real write to the transcript it is raced. */
 static void diff_presence_loss_touched_is_changed(void **state)
 {
     fx_env *env = *state;
