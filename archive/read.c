@@ -129,6 +129,17 @@ static int compare_message_keys(const void *pa, const void *pb)
     return (a->row_id > b->row_id) - (a->row_id < b->row_id);
 }
 
+/* Sync inserts a session's messages in ordinal order, so their row ids
+ * usually ascend already and the sort can be skipped. */
+static bool keys_ascend(const message_key *keys, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (keys[i].row_id < keys[i - 1].row_id)
+            return false;
+    }
+    return true;
+}
+
 /* ---- tool calls -------------------------------------------------------- */
 
 static const char load_calls_sql[] =
@@ -279,7 +290,7 @@ static int load_messages(session_loader *ld)
     }
     if (rc != SQLITE_DONE)
         result = archive_sqlite_fail(ld->a, rc, "load messages", ld->err);
-    else if (s->n_messages > 1)
+    else if (!keys_ascend(ld->keys, s->n_messages))
         qsort(ld->keys, s->n_messages, sizeof *ld->keys, compare_message_keys);
     archive_stmt_done(st);
     return result;

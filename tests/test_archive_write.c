@@ -349,6 +349,36 @@ static void test_round_trip_keeps_ordinal_gaps(void **state)
     assert_int_equal(got.user_message_count, 2);
 }
 
+/* Tool calls find their message by row id, also when the row ids of the
+ * messages do not ascend with the ordinals. */
+static void test_calls_follow_reordered_message_rows(void **state)
+{
+    fixture *fx = *state;
+    /* afx_session gives each reply (odd index) one call of its own. */
+    pd_session *s = normalized_session(fx, "reordered", "claude", 3);
+    write_full(fx, s);
+
+    /* Renumber the rows so that the first message gets the largest id. */
+    afx_sql(fx->db, "UPDATE tool_calls SET message_id = 1000 - (SELECT ordinal FROM messages m"
+                    " WHERE m.id = tool_calls.message_id) WHERE session_id = 'reordered';"
+                    "UPDATE messages SET id = 1000 - ordinal WHERE session_id = 'reordered';");
+    assert_int_equal(afx_sql_int(fx->db, "SELECT count(*) FROM messages WHERE session_id ="
+                                         " 'reordered' AND id = 1000"),
+                     1);
+
+    pd_session got = load(fx, "reordered");
+    assert_int_equal(got.n_messages, 6);
+    for (size_t i = 0; i < 6; i++) {
+        const pd_message *m = &got.messages[i];
+        assert_int_equal(m->n_tool_calls, i % 2);
+        if (m->n_tool_calls == 1) {
+            char want[32];
+            snprintf(want, sizeof want, "toolu_reordered_%zu", i / 2);
+            check_str("tool_use_id", want, m->tool_calls[0].tool_use_id);
+        }
+    }
+}
+
 static void test_null_and_empty_rules(void **state)
 {
     fixture *fx = *state;
@@ -1115,6 +1145,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_compared_leaves_out_result_bodies, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_round_trip_keeps_ordinal_gaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_calls_follow_reordered_message_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_and_empty_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_replaces_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transcript_revision_counts_changes, setup, teardown),
