@@ -27,7 +27,8 @@
  *     whose session bound a full write would blank.
  *   - the first real prompt of a session stored without first_message.
  * sync also writes the whole file when the stored row has no start or end
- * time, or when an appended call reuses the id of a stored one.
+ * time, when an appended call reuses the id of a stored one, or when an
+ * appended message repeats the uuid of a stored or appended one.
  * Tool results that answer calls stored earlier stay on their messages for
  * the writer to link.
  *

@@ -1368,6 +1368,18 @@ typedef struct append_case {
     "\",\"message\":{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"    \
     "\"" id "\",\"content\":\"" text "\"}]}}\n"
 
+#define USER_SAY(uuid, parent, ts, text)                                                           \
+    "{\"type\":\"user\",\"uuid\":\"" uuid "\",\"parentUuid\":\"" parent "\",\"timestamp\":\"" ts   \
+    "\",\"message\":{\"role\":\"user\",\"content\":\"" text "\"}}\n"
+#define ASSISTANT_SAY(uuid, parent, ts, msg, text)                                                 \
+    "{\"type\":\"assistant\",\"uuid\":\"" uuid "\",\"parentUuid\":\"" parent                       \
+    "\",\"timestamp\":\"" ts "\",\"message\":{\"id\":\"" msg                                       \
+    "\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[{\"type\":\"text\",\"text\":\"" text   \
+    "\"}],\"usage\":{\"input_tokens\":3,\"output_tokens\":5}}}\n"
+#define TURN_AFTER(parent)                                                                         \
+    USER_SAY("u2", parent, "2025-01-01T10:00:05Z", "again")                                        \
+    ASSISTANT_SAY("a2", "u2", "2025-01-01T10:00:06Z", "m2", "done")
+
 static void sync_full_write_when_append_diverges(void **state)
 {
     static const append_case cases[] = {
@@ -1388,6 +1400,13 @@ static void sync_full_write_when_append_diverges(void **state)
              BASH_RESULT("u2", "a1", "2025-01-01T10:00:02Z", "t1", "first"),
          BASH_CALL("a2", "u2", "2025-01-01T10:00:03Z", "t1", "m2", "pwd")
              BASH_RESULT("u3", "a2", "2025-01-01T10:00:04Z", "t1", "second!")},
+        {"a turn appended twice",
+         USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi"),
+         TURN_AFTER("a1") TURN_AFTER("a2")},
+        {"a stored uuid used again",
+         USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi") TURN_AFTER("a1"),
+         USER_SAY("u2", "a2", "2025-01-01T10:00:07Z", "once more")
+             ASSISTANT_SAY("a3", "u2", "2025-01-01T10:00:08Z", "m3", "ok")},
     };
     fx_env *env = *state;
 
