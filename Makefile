@@ -38,8 +38,12 @@ soak: deps
 	$(CMAKE) --build build/release -j $(JOBS) --target parsediff test_soak_short
 	cd build/release && PD_SOAK_RUNS=200 ctest -R test_soak_short --timeout 3600 -V $(CTEST_ARGS)
 
-bench: build
-	scripts/bench.sh build/release
+# Only parsediff-bench writes to stdout, so `PD_BENCH_ARGS=--json make -s
+# bench > out.json` gives a JSON file; the build's output goes to stderr.
+bench: deps
+	@$(CMAKE) -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DPD_WERROR=ON >/dev/null
+	@$(CMAKE) --build build/release -j $(JOBS) >&2
+	@scripts/bench.sh build/release
 
 # libFuzzer targets, built with clang (see fuzz/Makefile). Runs each target
 # for FUZZ_SECONDS (default 60) and fails on any crash, leak or sanitizer report.

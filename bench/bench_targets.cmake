@@ -23,10 +23,10 @@ target_compile_options(parsediff-bench PRIVATE ${PD_C_WARNINGS})
 target_link_libraries(parsediff-bench PRIVATE pd_benchsupport ${PD_ALL_LIBS})
 set_target_properties(parsediff-bench PROPERTIES LINKER_LANGUAGE CXX)
 
-# Tests of the generator and the floor. They run under ctest like the tests
-# in tests/, with the same environment.
+# Tests of the generator, the floor and the measured child processes. They
+# run under ctest like the tests in tests/, with the same environment.
 enable_testing()
-foreach(tname gen_test floor_test)
+foreach(tname gen_test floor_test proc_test)
   add_executable(bench_${tname} ${CMAKE_CURRENT_SOURCE_DIR}/${tname}.c)
   target_compile_options(bench_${tname} PRIVATE ${PD_C_WARNINGS})
   target_link_libraries(bench_${tname} PRIVATE pd_benchsupport pd_testsupport ${PD_ALL_LIBS}

@@ -258,8 +258,11 @@ static int append_turn(const stored_session *row, uint64_t seed, int64_t k,
     if (last != '\n')
         goto out;
 
+    /* The size joins the seed so that a second drift appends a turn with new
+     * uuids, as a live agent would, rather than repeating the first. */
     gen_rng rng;
-    gen_rng_seed(&rng, seed, 0x417070656e64ull + (uint64_t)k);
+    gen_rng_seed(&rng, seed ^ ((uint64_t)st.st_size * 0x9e3779b97f4a7c15ull),
+                 0x417070656e64ull + (uint64_t)k);
     int64_t when = append_base_ms + k * 1000;
     if (strcmp(row->agent, "codex") == 0) {
         gen_codex_append_turn(&buf, &rng, when);
@@ -332,14 +335,16 @@ int pd_gen_plant_drift(const pd_gen_drift_config *cfg, pd_gen_drift_stats *stats
 
     /*
      * Every generated transcript contains one session, so choosing by row
-     * chooses by file. A changed session gets no append: diff would class it
-     * raced, and the changes planted would not all show as changed.
+     * chooses by file. The draw is keyed by the session id, not the path, so
+     * that copies of a corpus in other directories drift alike. A changed
+     * session gets no append: diff would class it raced, and the changes
+     * planted would not all show as changed.
      */
     int64_t k = 0;
     for (size_t i = 0; i < n && cfg->appended_share > 0.0; i++) {
         if (rows[i].file_path == NULL || changed_rows[i])
             continue;
-        if (draw_for(cfg->seed, SALT_APPEND, rows[i].file_path) >= cfg->appended_share)
+        if (draw_for(cfg->seed, SALT_APPEND, rows[i].id) >= cfg->appended_share)
             continue;
         rc = append_turn(&rows[i], cfg->seed, k++, stats, err);
         if (rc != PD_OK)

@@ -41,7 +41,7 @@ static void usage(FILE *out)
         "  --seed N              random seed; the same seed writes the same bytes (default 1)\n"
         "  --sessions N          session count instead of the profile's\n"
         "  --codex-share F       share of Codex sessions, 0..1 (default 0.5)\n"
-        "  --threads N           writer threads (default: online CPUs)\n"
+        "  --threads N           writer threads; 0, the default, uses every online CPU\n"
         "  --huge-line-bytes N   size of the profile's huge lines in bytes (default 10500000)\n"
         "\n"
         "sync runs `parsediff sync` on the corpus roots and prints its time and peak RSS.\n"

@@ -159,7 +159,28 @@ static void gen_layout_matches_agent_formats(void **state)
     assert_int_equal(stat(summary, &sb), 0);
 }
 
-/* Checks every line of every file parses and carries the agent's envelope keys. */
+/* Fails when the uuid of root repeats one of the file's earlier lines, kept in uuids. */
+static void check_uuid_unique(const char *path, pd_json root, char ***uuids, size_t *n)
+{
+    size_t len;
+    const char *uuid = pd_json_str_or_empty(pd_json_get(root, "uuid"), &len);
+    if (len == 0)
+        return;
+    for (size_t k = 0; k < *n; k++) {
+        if (strlen((*uuids)[k]) == len && memcmp((*uuids)[k], uuid, len) == 0)
+            fail_msg("%s: uuid %.*s appears twice", path, (int)len, uuid);
+    }
+    *uuids = realloc(*uuids, (*n + 1) * sizeof **uuids);
+    assert_non_null(*uuids);
+    (*uuids)[*n] = strndup(uuid, len);
+    assert_non_null((*uuids)[*n]);
+    (*n)++;
+}
+
+/*
+ * Checks every line of every file parses and carries the agent's envelope
+ * keys, and that no uuid appears twice in a Claude transcript.
+ */
 static void check_lines(const char *dir, int64_t *n_lines)
 {
     pd_floor_files files = list_corpus(dir);
@@ -167,6 +188,8 @@ static void check_lines(const char *dir, int64_t *n_lines)
     assert_non_null(p);
     for (size_t i = 0; i < files.n; i++) {
         bool is_codex = strstr(files.paths[i], "/codex/") != NULL;
+        char **uuids = NULL;
+        size_t n_uuids = 0;
         size_t len;
         char *data = slurp(files.paths[i], &len);
         assert_true(len > 0);
@@ -182,10 +205,15 @@ static void check_lines(const char *dir, int64_t *n_lines)
             if (is_codex) {
                 assert_int_equal(pd_json_type_of(pd_json_get(root, "timestamp")), PD_JSON_STRING);
                 assert_int_equal(pd_json_type_of(pd_json_get(root, "payload")), PD_JSON_OBJECT);
+            } else {
+                check_uuid_unique(files.paths[i], root, &uuids, &n_uuids);
             }
             (*n_lines)++;
             line = nl + 1;
         }
+        for (size_t k = 0; k < n_uuids; k++)
+            free(uuids[k]);
+        free(uuids);
         free(data);
     }
     pd_json_parser_free(p);
@@ -419,6 +447,53 @@ static void gen_corpus_syncs_and_diffs_clean_then_drifts(void **state)
     assert_int_equal(identical, 40 - n_changed - ds.files_appended);
 }
 
+/*
+ * The same corpus in two directories drifts alike, and a second drift
+ * appends a turn of its own rather than repeating the first, so that a sync
+ * after both leaves every session identical.
+ */
+static void drift_ignores_location_and_repeats(void **state)
+{
+    (void)state;
+    const char *binary = getenv("PD_BINARY");
+    if (binary == NULL || access(binary, X_OK) != 0)
+        skip();
+    char dir_a[300], db_a[400], dir_b[300], db_b[400];
+    pd_gen_stats st;
+    generate("drift-a", tiny_profile(30), 5, 1, dir_a, sizeof dir_a, &st);
+    generate("drift-b", tiny_profile(30), 5, 1, dir_b, sizeof dir_b, &st);
+    sync_corpus(binary, dir_a, db_a, sizeof db_a);
+    sync_corpus(binary, dir_b, db_b, sizeof db_b);
+
+    pd_gen_drift_config dc = {.seed = 6, .changed_share = 0.0, .appended_share = 0.5};
+    pd_gen_drift_stats first_a, first_b, second_a;
+    pd_err err = {0};
+    dc.corpus_dir = dir_a;
+    dc.db_path = db_a;
+    assert_int_equal(pd_gen_plant_drift(&dc, &first_a, &err), PD_OK);
+    dc.corpus_dir = dir_b;
+    dc.db_path = db_b;
+    assert_int_equal(pd_gen_plant_drift(&dc, &first_b, &err), PD_OK);
+    assert_true(first_a.files_appended > 0);
+    assert_int_equal(first_a.files_appended, first_b.files_appended);
+    assert_int_equal(first_a.bytes_appended, first_b.bytes_appended);
+
+    dc.corpus_dir = dir_a;
+    dc.db_path = db_a;
+    assert_int_equal(pd_gen_plant_drift(&dc, &second_a, &err), PD_OK);
+    assert_int_equal(second_a.files_appended, first_a.files_appended);
+    int64_t n_lines = 0;
+    check_lines(dir_a, &n_lines);
+
+    sync_corpus(binary, dir_a, db_a, sizeof db_a);
+    int64_t identical, changed, parse_errors, examined;
+    diff_totals(binary, dir_a, db_a, &identical, &changed, &parse_errors, &examined);
+    assert_int_equal(examined, 30);
+    assert_int_equal(identical, 30);
+    assert_int_equal(changed, 0);
+    assert_int_equal(parse_errors, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +507,7 @@ int main(void)
         cmocka_unit_test(proc_executable_checks_paths_and_path),
         cmocka_unit_test(bench_checks_work_dir_and_binary),
         cmocka_unit_test(gen_corpus_syncs_and_diffs_clean_then_drifts),
+        cmocka_unit_test(drift_ignores_location_and_repeats),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

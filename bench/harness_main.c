@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -184,8 +185,14 @@ static void read_manifest(bench_result *r, const char *corpus)
     char path[4200];
     snprintf(path, sizeof path, "%s/parsediff-gen.json", corpus);
     FILE *f = fopen(path, "r");
-    if (f == NULL)
+    if (f == NULL) {
+        fprintf(stderr,
+                "parsediff-bench: warning: %s: %s; the profile and seed are reported as "
+                "unknown (a corpus whose generator stopped early has no such file, so "
+                "generate it again if that happened)\n",
+                path, strerror(errno));
         return;
+    }
     char text[4096];
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
@@ -804,6 +811,23 @@ int main(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? 0 : prc;
 
+    /* Stored file paths are absolute, so the in-process diff and the floor
+     * need absolute roots, as the CLI makes them. */
+    static char corpus_abs[PATH_MAX];
+    struct stat st;
+    const char *reason = NULL;
+    if (realpath(o.corpus, corpus_abs) == NULL || stat(corpus_abs, &st) != 0)
+        reason = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        reason = "not a directory";
+    if (reason != NULL) {
+        fprintf(stderr,
+                "parsediff-bench: error: corpus directory %s: %s (generate one with "
+                "parsediff-gen --out %s)\n",
+                o.corpus, reason, o.corpus);
+        return EXIT_UNUSABLE;
+    }
+    o.corpus = corpus_abs;
     if (o.db == NULL) {
         snprintf(default_db, sizeof default_db, "%s/archive.db", o.corpus);
         o.db = default_db;
@@ -825,7 +849,6 @@ int main(int argc, char **argv)
     r.repeat = o.repeat;
     read_manifest(&r, o.corpus);
 
-    struct stat st;
     if (stat(o.db, &st) != 0) {
         fprintf(stderr,
                 "parsediff-bench: error: archive not found: %s (sync the corpus first: "

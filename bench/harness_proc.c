@@ -4,9 +4,13 @@
  * Entry points: pd_proc_run(), pd_proc_run_forked(), from the main thread
  * of a single-threaded process; pd_proc_format_command() and
  * pd_proc_now() from anywhere.
+ *
+ * While a child runs, a SIGTERM, SIGINT or SIGHUP to the tool is passed on
+ * to the child before the tool ends by the same signal.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +26,60 @@
 #include "bench/harness_proc.h"
 
 extern char **environ;
+
+/*
+ * The child being waited for, so that a SIGTERM, SIGINT or SIGHUP that ends
+ * the tool (a CI timeout, Ctrl-C) ends the child too instead of leaving it
+ * writing into the corpus. 0 while there is none.
+ */
+static volatile sig_atomic_t running_child;
+
+static void forward_and_die(int sig)
+{
+    pid_t pid = (pid_t)running_child;
+    if (pid > 0)
+        kill(pid, sig);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP};
+
+/*
+ * Installs forward_and_die once, and blocks the forwarded signals into *old
+ * until child_started(), so that none arrives between the start of a child
+ * and the record of its pid.
+ */
+static void block_forwarded(sigset_t *old)
+{
+    static bool installed;
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
+        sigaddset(&set, forwarded[i]);
+        if (!installed) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = forward_and_die;
+            sigemptyset(&sa.sa_mask);
+            sigaction(forwarded[i], &sa, NULL);
+        }
+    }
+    installed = true;
+    sigprocmask(SIG_BLOCK, &set, old);
+}
+
+/* Records pid (0 when the start failed) and restores the signal mask. */
+static void child_started(pid_t pid, const sigset_t *old)
+{
+    running_child = (sig_atomic_t)pid;
+    sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+static void child_ended(void)
+{
+    running_child = 0;
+}
 
 double pd_proc_now(void)
 {
@@ -115,15 +173,32 @@ int pd_proc_run(char *const argv[], const char *stdout_path, const char *stderr_
     if (rc == PD_OK && err_fd >= 0 &&
         posix_spawn_file_actions_adddup2(&actions, err_fd, STDERR_FILENO) != 0)
         rc = pd_err_set(err, PD_ENOMEM, "out of memory redirecting stderr to %s", stderr_path);
+    posix_spawnattr_t attr;
+    bool attr_ready = false;
+    sigset_t old;
+    block_forwarded(&old);
     if (rc == PD_OK) {
-        pid_t pid;
+        /* The child starts with the mask the tool had before blocking. */
+        attr_ready = posix_spawnattr_init(&attr) == 0;
+        if (!attr_ready || posix_spawnattr_setsigmask(&attr, &old) != 0 ||
+            posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK) != 0)
+            rc = pd_err_set(err, PD_ENOMEM, "out of memory starting %s", argv[0]);
+    }
+    if (rc == PD_OK) {
+        pid_t pid = 0;
         double started = pd_proc_now();
-        int sys = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
+        int sys = posix_spawnp(&pid, argv[0], &actions, &attr, argv, environ);
+        child_started(sys == 0 ? pid : 0, &old);
         if (sys != 0)
             rc = pd_err_set(err, PD_EIO, "%s: cannot start: %s", argv[0], strerror(sys));
         else
             rc = wait_child(pid, started, out, err);
+        child_ended();
+    } else {
+        child_started(0, &old);
     }
+    if (attr_ready)
+        posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
 out:
     if (out_fd >= 0)
@@ -170,15 +245,22 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
     if (pipe(fds) != 0)
         return pd_err_set(err, PD_EIO, "pipe failed: %s", strerror(errno));
     fflush(NULL);
+    sigset_t old;
+    block_forwarded(&old);
     double started = pd_proc_now();
     pid_t pid = fork();
     if (pid < 0) {
         int sys = errno;
+        child_started(0, &old);
         close(fds[0]);
         close(fds[1]);
         return pd_err_set(err, PD_EIO, "fork failed: %s", strerror(sys));
     }
     if (pid == 0) {
+        /* A signal ends the measured child the default way. */
+        for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+            signal(forwarded[i], SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         close(fds[0]);
         int rc = fn(ctx, result, size);
         write_full(fds[1], &rc, sizeof rc);
@@ -187,6 +269,7 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
         _exit(0);
     }
 
+    child_started(pid, &old);
     close(fds[1]);
     int child_rc = PD_EINTERNAL;
     /* The child may write more than a pipe buffer, so read before waiting. */
@@ -194,6 +277,7 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
                     read_full(fds[0], result, size) == 0;
     close(fds[0]);
     int rc = wait_child(pid, started, res, err);
+    child_ended();
     if (rc != PD_OK)
         return rc;
     if (!reported)

@@ -5,7 +5,8 @@
  * bench_kind_name(); main thread only.
  *
  * Derived numbers: sessions/s divides the stored session count by the wall
- * time, MB/s divides the transcript bytes (10^6 bytes per MB) by it. Ratios
+ * time, MB/s divides the transcript bytes (10^6 bytes per MB) by it. Peak
+ * RSS is in MiB (2^20 bytes). Ratios
  * compare wall times: diff over floor at the same thread count, the peer
  * workflow over diff at the highest thread count, and diff at 1 thread over
  * diff at t threads (the speed-up). A ratio whose inputs failed is absent.
@@ -105,7 +106,7 @@ static void print_run_row(FILE *out, const bench_result *r, const bench_run *run
         snprintf(rate, sizeof rate, "%.0f", sessions_per_s);
         snprintf(bytes_rate, sizeof bytes_rate, "%.1f", mb_per_s);
     }
-    fprintf(out, "%-11s %7s %9.2f %11s %8s %11.1f %8.2f %8.2f  %s\n", bench_kind_name(run->kind),
+    fprintf(out, "%-11s %7s %9.2f %11s %8s %12.1f %8.2f %8.2f  %s\n", bench_kind_name(run->kind),
             th, wall, rate, bytes_rate, (double)run->max_rss_kb / 1024.0, run->user_seconds,
             run->sys_seconds, vs);
 }
@@ -135,12 +136,14 @@ static void print_ratios(FILE *out, const bench_result *r)
         fprintf(out, " n/a\n");
     fprintf(out, "  diff speed-up       ");
     const bench_run *one = bench_find(r, BENCH_DIFF, 1);
+    bool any_speedup = false;
     for (int t = 2; t <= n; t++) {
         double x = ratio(one, bench_find(r, BENCH_DIFF, t));
         if (x >= 0)
             fprintf(out, " %d threads vs 1: %.2f", t, x);
+        any_speedup = any_speedup || x >= 0;
     }
-    fprintf(out, "\n");
+    fprintf(out, "%s\n", any_speedup ? "" : " n/a");
 }
 
 void bench_print_text(FILE *out, const bench_result *r)
@@ -169,8 +172,8 @@ void bench_print_text(FILE *out, const bench_result *r)
     if (r->repeat > 1)
         fprintf(out, "repeat      fastest of %d runs per row\n", r->repeat);
 
-    fprintf(out, "\n%-11s %7s %9s %11s %8s %11s %8s %8s  %s\n", "run", "threads", "wall s",
-            "sessions/s", "MB/s", "peak RSS MB", "user s", "sys s", "ratio");
+    fprintf(out, "\n%-11s %7s %9s %11s %8s %12s %8s %8s  %s\n", "run", "threads", "wall s",
+            "sessions/s", "MB/s", "peak RSS MiB", "user s", "sys s", "ratio");
     for (size_t i = 0; i < r->n_runs; i++)
         print_run_row(out, r, &r->runs[i]);
 
@@ -197,9 +200,10 @@ void bench_print_text(FILE *out, const bench_result *r)
         fprintf(out,
                 "\nin-process diff per phase (%d thread%s, s): open+snapshot %.3f, setup %.3f, "
                 "discover+parse+compare %.3f, sweeps+finish %.3f, render JSON %.3f; total "
-                "%.3f; peak RSS %.1f MB\n",
+                "%.3f; peak RSS %.1f MiB; %lld sessions examined\n",
                 e->threads, e->threads == 1 ? "" : "s", e->open_snapshot, e->setup, e->compare,
-                e->finish, e->render_json, e->total, (double)e->max_rss_kb / 1024.0);
+                e->finish, e->render_json, e->total, (double)e->max_rss_kb / 1024.0,
+                (long long)e->examined);
     } else if (e->measured) {
         fprintf(out, "\nin-process diff per phase: failed: %s\n", e->note);
     }
