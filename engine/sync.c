@@ -252,6 +252,7 @@ static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const p
     st->agent_label = stored->agent_label;
     st->entrypoint = stored->entrypoint;
     st->session_kind = stored->session_kind;
+    st->started_at = stored->started_at;
     for (size_t i = stored->n_messages; i > 0; i--) {
         const pd_message *m = &stored->messages[i - 1];
         if (m->claude_message_id != NULL && m->claude_message_id[0] != '\0') {

@@ -25,6 +25,8 @@
  *   - a queued prompt timed before the first appended message.
  *   - a line timed outside the years the archive stores (2000 to 2100),
  *     whose session bound a full write would blank.
+ *   - a line timed before the stored started_at, which a full parse takes
+ *     as the new start.
  *   - the first real prompt of a session stored without first_message.
  * sync also writes the whole file when the stored row has no start or end
  * time, when an appended call reuses the id of a stored one, or when an
@@ -189,6 +191,13 @@ static int check_tail(claude_scan *sc, const pd_incr_state *incr, const char **r
     if (sc->has_ts &&
         (pd_time_year(sc->ts_min) < PD_YEAR_MIN || pd_time_year(sc->ts_max) > PD_YEAR_MAX)) {
         *reason = "an appended line is timed outside the years a stored timestamp may have";
+        return PD_OK;
+    }
+    /* The start is the earliest time of any line, and an append never moves it. */
+    pd_time_ns start;
+    if (sc->has_ts && incr->started_at != NULL &&
+        pd_time_parse(incr->started_at, strlen(incr->started_at), &start) && sc->ts_min < start) {
+        *reason = "an appended line is timed before the stored start";
         return PD_OK;
     }
 

@@ -70,6 +70,7 @@ typedef struct pd_incr_state {
     const char *agent_label;
     const char *entrypoint;
     const char *session_kind;
+    const char *started_at; /* stored started_at, NULL when none */
 } pd_incr_state;
 
 typedef struct pd_parse_request {

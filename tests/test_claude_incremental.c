@@ -34,7 +34,7 @@ typedef struct env {
 /* The stored row, with strings owned by the test. */
 typedef struct stored {
     pd_incr_state state;
-    char *strings[8];
+    char *strings[9];
     int64_t total_output_tokens;
     int64_t peak_context_tokens;
 } stored;
@@ -101,6 +101,7 @@ static void store_full_parse(const env *e, stored *st)
     st->state.agent_label = keep(st, 5, s->agent_label);
     st->state.entrypoint = keep(st, 6, s->entrypoint);
     st->state.session_kind = keep(st, 7, s->session_kind);
+    st->state.started_at = keep(st, 8, s->started_at);
     st->total_output_tokens = s->total_output_tokens;
     st->peak_context_tokens = s->peak_context_tokens;
     ct_parse_free(&p);
@@ -434,9 +435,16 @@ static const fallback_case fallback_cases[] = {
       "prompt'}}"},
      false,
      true},
+    {"line timed before the stored start",
+     "before the stored start",
+     {"{'type':'attachment','timestamp':'2025-07-01T08:59:59.999Z','attachment':{'type':'file'}}",
+      "{'type':'user','uuid':'u2','parentUuid':'a1','timestamp':'2025-07-01T10:00:00Z','message':{'"
+      "role':'user','content':'later'}}"},
+     false,
+     false},
     {"queued prompt before the append",
      "queued prompt",
-     {"{'type':'attachment','timestamp':'2025-07-01T08:00:00Z','attachment':{'type':'queued_"
+     {"{'type':'attachment','timestamp':'2025-07-01T09:30:00Z','attachment':{'type':'queued_"
       "command','prompt':'early'}}",
       "{'type':'user','uuid':'u2','parentUuid':'a1','timestamp':'2025-07-01T10:00:00Z','message':{'"
       "role':'user','content':'later'}}"},
