@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bench/gen_corpus.h"
 #include "bench/harness_proc.h"
@@ -178,6 +179,15 @@ static int cmd_generate(int argc, char **argv)
     if (profile == NULL)
         return usage_error("unknown --profile \"%s\" (expected small, mixed or many)",
                            profile_name);
+
+    struct stat out_st;
+    if (stat(out_dir, &out_st) == 0 && !S_ISDIR(out_st.st_mode)) {
+        fprintf(stderr,
+                "parsediff-gen: error: --out %s is not a directory (give a new or empty "
+                "directory)\n",
+                out_dir);
+        return EXIT_USAGE;
+    }
 
     pd_gen_config cfg;
     pd_gen_config_init(&cfg, profile, out_dir);
@@ -361,13 +371,14 @@ static int cmd_drift(int argc, char **argv)
         fprintf(stderr, "parsediff-gen: error: %s\n", err.msg[0] != '\0' ? err.msg : pd_strerror(rc));
         return rc == PD_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUN;
     }
+    /* The counts carry the names of the diff fields where these changes appear. */
     printf("parsediff-gen: drift in %s: %lld of %lld sessions changed (%lld first_message, "
-           "%lld content, %lld model); %lld transcripts appended (%lld bytes)\n",
+           "%lld message_content, %lld models); %lld transcripts appended (%lld bytes)\n",
            cfg.db_path,
            (long long)(st.changed_first_message + st.changed_content + st.changed_model),
            (long long)st.sessions_seen, (long long)st.changed_first_message,
-           (long long)st.changed_content, (long long)st.changed_model,
-           (long long)st.files_appended, (long long)st.bytes_appended);
+           (long long)st.changed_content, (long long)st.changed_model, (long long)st.files_appended,
+           (long long)st.bytes_appended);
     return 0;
 }
 

@@ -564,7 +564,7 @@ static void run_floor(const bench_options *o, bench_result *r, unsigned threads)
         } else {
             cur.ok = true;
             cur.wall_seconds = got.walk + got.parse + got.scan;
-            const char *names[3] = {"walk", "read+parse", "sqlite scan"};
+            const char *names[3] = {"walk", "read_parse", "sqlite_scan"};
             double secs[3] = {got.walk, got.parse, got.scan};
             for (int i = 0; i < 3; i++) {
                 snprintf(cur.phases[i].name, sizeof cur.phases[i].name, "%s", names[i]);

@@ -19,6 +19,21 @@ profile=${PD_BENCH_PROFILE:-small}
 seed=${PD_BENCH_SEED:-1}
 sessions=${PD_BENCH_SESSIONS:-}
 
+# Checked here so that an error names the variable that was set, not the
+# generator option it becomes.
+fail() {
+    echo "scripts/bench.sh: error: $*" >&2
+    exit 2
+}
+case "$profile" in
+small | mixed | many) ;;
+*) fail "PD_BENCH_PROFILE must be small, mixed or many, got \"$profile\"" ;;
+esac
+[[ "$seed" =~ ^[0-9]+$ ]] || fail "PD_BENCH_SEED must be a non-negative integer, got \"$seed\""
+if [ -n "$sessions" ] && ! [[ "$sessions" =~ ^[1-9][0-9]*$ ]]; then
+    fail "PD_BENCH_SESSIONS must be a positive integer, got \"$sessions\""
+fi
+
 cmake --build "$build" --target parsediff parsediff-gen parsediff-bench -j "$(nproc)" >/dev/null
 
 name="$profile-seed$seed"
