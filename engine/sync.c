@@ -281,66 +281,46 @@ static const char *incremental_ended_at(const sync_job *job, const pd_session *s
     return new_t > old_t ? delta->ended_at : stored->ended_at;
 }
 
-/* True for a string that is neither NULL nor empty. */
-static bool non_empty(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
-/*
- * Adds the non-empty tool call ids (calls true) or entry uuids (calls false)
- * of msgs to set. Returns true when one of them was already there. Sets
- * *oom when memory runs out.
- */
-static bool add_ids(pd_strset *set, const pd_message *msgs, size_t n, bool calls, bool *oom)
-{
-    bool repeat = false;
-    for (size_t i = 0; i < n && !*oom; i++) {
-        const pd_message *m = &msgs[i];
-        size_t n_ids = calls ? m->n_tool_calls : 1;
-        for (size_t c = 0; c < n_ids && !*oom; c++) {
-            const char *id = calls ? m->tool_calls[c].tool_use_id : m->source_uuid;
-            if (!non_empty(id))
-                continue;
-            int added = pd_strset_add(set, id);
-            *oom = added < 0;
-            repeat = repeat || added == 0;
-        }
-    }
-    return repeat;
-}
-
-/*
- * True when an id of delta repeats one of stored or of delta itself. A
- * repeat inside stored alone does not count, because a full write stored it.
- */
-static bool ids_repeat(const pd_session *stored, const pd_session *delta, bool calls, bool *oom)
-{
-    pd_strset ids;
-    pd_strset_init(&ids);
-    add_ids(&ids, stored->messages, stored->n_messages, calls, oom);
-    bool repeat = add_ids(&ids, delta->messages, delta->n_messages, calls, oom);
-    pd_strset_free(&ids);
-    return repeat && !*oom;
-}
-
 /*
  * Returns true when a Claude append would store what a full write would
  * not. A stored row without a start or end time lost a timestamp outside
  * the archive's years (or its lines had none), and only the whole file
  * gives the bound. An appended call that reuses a stored call's id takes
- * over that call's results, which only a full write can move. An appended
- * entry whose uuid the file already contains makes the full parse drop or
- * merge one of the two, so the append would keep a message too many.
- * *oom is set when memory runs out.
+ * over that call's results, which only a full write can move. *oom is set
+ * when memory runs out.
  */
 static bool claude_append_diverges(const pd_session *stored, const pd_session *delta, bool *oom)
 {
     if (stored->n_messages > 0 && (stored->started_at == NULL || stored->ended_at == NULL))
         return true;
-    if (ids_repeat(stored, delta, false, oom))
-        return true;
-    return !*oom && ids_repeat(stored, delta, true, oom);
+
+    bool any_id = false;
+    for (size_t i = 0; i < delta->n_messages && !any_id; i++)
+        for (size_t c = 0; c < delta->messages[i].n_tool_calls; c++)
+            any_id = any_id || delta->messages[i].tool_calls[c].tool_use_id != NULL;
+    if (!any_id)
+        return false;
+
+    pd_strset ids;
+    pd_strset_init(&ids);
+    bool clash = false;
+    for (size_t i = 0; i < stored->n_messages && !*oom; i++) {
+        const pd_message *m = &stored->messages[i];
+        for (size_t c = 0; c < m->n_tool_calls; c++) {
+            const char *id = m->tool_calls[c].tool_use_id;
+            if (id != NULL && id[0] != '\0' && pd_strset_add(&ids, id) < 0)
+                *oom = true;
+        }
+    }
+    for (size_t i = 0; i < delta->n_messages && !clash && !*oom; i++) {
+        const pd_message *m = &delta->messages[i];
+        for (size_t c = 0; c < m->n_tool_calls; c++) {
+            const char *id = m->tool_calls[c].tool_use_id;
+            clash = clash || (id != NULL && id[0] != '\0' && pd_strset_has(&ids, id));
+        }
+    }
+    pd_strset_free(&ids);
+    return clash;
 }
 
 /*

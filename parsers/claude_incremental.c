@@ -28,9 +28,10 @@
  *   - a line timed before the stored started_at, which a full parse takes
  *     as the new start.
  *   - the first real prompt of a session stored without first_message.
+ *   - an appended entry whose uuid the file already has, which a full
+ *     parse keeps only once.
  * sync also writes the whole file when the stored row has no start or end
- * time, when an appended call reuses the id of a stored one, or when an
- * appended message repeats the uuid of a stored or appended one.
+ * time, or when an appended call reuses the id of a stored one.
  * Tool results that answer calls stored earlier stay on their messages for
  * the writer to link.
  *
@@ -87,6 +88,37 @@ static bool has_foreign_key(const claude_map *keys, const claude_map *ids)
             return true;
     }
     return false;
+}
+
+/*
+ * Sets *repeat when an appended entry's uuid appears in the stored bytes or
+ * on an earlier appended entry. A full parse then has two entries with one
+ * uuid and keeps one of them, where an append would store both. The stored
+ * bytes are searched as text, so the uuid counts wherever it appears there,
+ * which at worst costs a full write that was not needed.
+ */
+static int uuid_repeats(const claude_scan *sc, size_t prefix_len, bool *repeat)
+{
+    claude_map seen;
+    claude_map_init(&seen, sc->arena);
+    *repeat = false;
+    for (size_t i = 0; i < sc->n_entries && !*repeat; i++) {
+        const char *uuid = sc->entries[i].uuid;
+        size_t len = strlen(uuid);
+        if (len == 0)
+            continue;
+        if (memmem(sc->req->src->data, prefix_len, uuid, len) != NULL) {
+            *repeat = true;
+            break;
+        }
+        claude_map_slot *slot;
+        bool created;
+        int rc = claude_map_upsert(&seen, uuid, &slot, &created);
+        if (rc != PD_OK)
+            return rc;
+        *repeat = !created;
+    }
+    return PD_OK;
 }
 
 /* Returns a reason when the tail's uuid links would change the stored tree, else NULL. */
@@ -186,6 +218,14 @@ static int check_tail(claude_scan *sc, const pd_incr_state *incr, const char **r
     *reason = tree_change(sc, incr);
     if (*reason != NULL)
         return PD_OK;
+    bool repeat;
+    rc = uuid_repeats(sc, (size_t)incr->offset, &repeat);
+    if (rc != PD_OK)
+        return rc;
+    if (repeat) {
+        *reason = "an appended entry repeats a uuid the file already has";
+        return PD_OK;
+    }
 
     /* A full write blanks a session bound outside the archive's years, but the append keeps it. */
     if (sc->has_ts &&

@@ -1403,6 +1403,13 @@ static void sync_full_write_when_append_diverges(void **state)
         {"a turn appended twice",
          USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi"),
          TURN_AFTER("a1") TURN_AFTER("a2")},
+        {"the uuid of a stored meta line used again",
+         USER_GO "{\"type\":\"user\",\"uuid\":\"m1\",\"parentUuid\":\"u1\",\"isMeta\":true,"
+                 "\"timestamp\":\"2025-01-01T10:00:00.5Z\",\"message\":{\"role\":\"user\","
+                 "\"content\":\"meta text\"}}\n" ASSISTANT_SAY("a1", "m1", "2025-01-01T10:00:01Z",
+                                                               "m1", "hi"),
+         USER_SAY("m1", "a1", "2025-01-01T10:00:02Z", "second prompt")
+             ASSISTANT_SAY("a2", "m1", "2025-01-01T10:00:03Z", "m2", "ok")},
         {"a stored uuid used again",
          USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi") TURN_AFTER("a1"),
          USER_SAY("u2", "a2", "2025-01-01T10:00:07Z", "once more")
@@ -1431,6 +1438,48 @@ static void sync_full_write_when_append_diverges(void **state)
         pd_diff_report_free(r);
         free(path);
     }
+}
+
+/*
+ * A prompt with two IDE elements gives messages that share one uuid. That is
+ * no repeat of an entry, so its transcript keeps the append path, stored or
+ * appended.
+ */
+static void sync_appends_prompt_with_two_ide_elements(void **state)
+{
+    fx_env *env = *state;
+    char *path = fx_claude_path(env, "-home-me-app", "29292929-0000-4000-8000-000000000001");
+#define IDE_PROMPT(uuid, parent, ts)                                                               \
+    "{\"type\":\"user\",\"uuid\":\"" uuid "\",\"parentUuid\":\"" parent "\",\"timestamp\":\"" ts   \
+    "\",\"message\":{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"                  \
+    "\"<ide_opened_file>The user opened a.go</ide_opened_file>\"},{\"type\":\"text\",\"text\":"    \
+    "\"<ide_selection>The user selected lines 1 to 2</ide_selection>\"},{\"type\":\"text\","       \
+    "\"text\":\"rename it\"}]}}\n"
+    fx_write(path, USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi"));
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    pd_sync_stats_free(&st);
+
+    static const char *const appends[] = {
+        IDE_PROMPT("u2", "a1", "2025-01-01T10:00:02Z")
+            ASSISTANT_SAY("a2", "u2", "2025-01-01T10:00:03Z", "m2", "done"),
+        USER_SAY("u3", "a2", "2025-01-01T10:00:04Z", "next")
+            ASSISTANT_SAY("a3", "u3", "2025-01-01T10:00:05Z", "m3", "ok"),
+    };
+#undef IDE_PROMPT
+    for (size_t i = 0; i < sizeof appends / sizeof appends[0]; i++) {
+        fx_append(path, appends[i]);
+        fx_sync(env, &st);
+        if (st.sessions_incremental != 1 || st.sessions_full != 0)
+            fail_msg("append %zu: %lld incremental, %lld full writes", i,
+                     (long long)st.sessions_incremental, (long long)st.sessions_full);
+        pd_sync_stats_free(&st);
+        pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+        assert_int_equal(r->totals.changed, 0);
+        assert_int_equal(r->totals.identical, 1);
+        pd_diff_report_free(r);
+    }
+    free(path);
 }
 
 /* A Codex line appended with a time after 2100: the append would keep the end time a full
@@ -1475,6 +1524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_when_append_diverges, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_appends_prompt_with_two_ide_elements, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_when_codex_append_ends_late, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_lost_message, setup,
