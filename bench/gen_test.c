@@ -407,6 +407,33 @@ static void bench_checks_work_dir_and_binary(void **state)
     free(text);
 }
 
+/*
+ * The harness keeps symbolic links in the corpus path, as the CLI does, so
+ * an archive synced through a link is compared. A diff that compares none
+ * of the stored sessions fails its row.
+ */
+static void bench_keeps_linked_corpus_path(void **state)
+{
+    (void)state;
+    const char *binary = getenv("PD_BINARY");
+    const char *bench = getenv("PD_BENCH_BINARY");
+    if (binary == NULL || access(binary, X_OK) != 0 || bench == NULL || access(bench, X_OK) != 0)
+        skip();
+    char real_dir[300], link_dir[300], db[400];
+    pd_gen_stats st;
+    generate("linked-real", tiny_profile(5), 4, 1, real_dir, sizeof real_dir, &st);
+    snprintf(link_dir, sizeof link_dir, "%s/linked", tmp_root);
+    assert_int_equal(symlink(real_dir, link_dir), 0);
+    sync_corpus(binary, link_dir, db, sizeof db);
+
+    char *text = NULL;
+    char *extra[] = {"--parsediff", (char *)binary, NULL};
+    assert_int_equal(run_bench(link_dir, extra, &text), 0);
+    free(text);
+    assert_int_equal(run_bench(real_dir, extra, &text), 1);
+    free(text);
+}
+
 static void gen_corpus_syncs_and_diffs_clean_then_drifts(void **state)
 {
     (void)state;
@@ -506,6 +533,7 @@ int main(void)
         cmocka_unit_test(proc_run_names_unopenable_output),
         cmocka_unit_test(proc_executable_checks_paths_and_path),
         cmocka_unit_test(bench_checks_work_dir_and_binary),
+        cmocka_unit_test(bench_keeps_linked_corpus_path),
         cmocka_unit_test(gen_corpus_syncs_and_diffs_clean_then_drifts),
         cmocka_unit_test(drift_ignores_location_and_repeats),
     };

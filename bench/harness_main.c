@@ -40,7 +40,9 @@
 #include "bench/floor.h"
 #include "bench/harness.h"
 #include "bench/harness_proc.h"
+#include "common/arena.h"
 #include "common/json.h"
+#include "common/text.h"
 #include "engine/engine.h"
 #include "report/report.h"
 
@@ -333,6 +335,22 @@ static void before_run(const bench_options *o)
         pd_floor_evict(o->evict, o->db);
 }
 
+/*
+ * Fails a diff that compared no stored session of a non-empty archive: its
+ * roots do not name the paths the archive was synced from, and its time
+ * measures nothing.
+ */
+static void check_examined(bool *ok, char *note, size_t cap, int64_t examined, int64_t stored)
+{
+    if (!*ok || examined > 0 || stored == 0)
+        return;
+    *ok = false;
+    set_text(note, cap,
+             "examined none of the %lld stored sessions: the archive was synced from other "
+             "paths than this corpus (sync it again with parsediff-gen sync)",
+             (long long)stored);
+}
+
 static void run_diff(const bench_options *o, bench_result *r, unsigned threads)
 {
     bench_run best = {0};
@@ -364,6 +382,7 @@ static void run_diff(const bench_options *o, bench_result *r, unsigned threads)
             cur.ok = res.exit_code == 0 || res.exit_code == 1;
             if (cur.ok) {
                 read_diff_report(&cur, out_path);
+                check_examined(&cur.ok, cur.note, sizeof cur.note, cur.examined, r->n_sessions);
             } else {
                 set_text(cur.note, sizeof cur.note, "exit %d, signal %d", res.exit_code,
                          res.term_signal);
@@ -484,6 +503,8 @@ static void run_phases(const bench_options *o, bench_result *r)
     if (rc != PD_OK && r->engine.note[0] == '\0')
         set_text(r->engine.note, sizeof r->engine.note, "%s", err.msg);
     r->engine.ok = rc == PD_OK && got.ok;
+    check_examined(&r->engine.ok, r->engine.note, sizeof r->engine.note, got.examined,
+                   r->n_sessions);
 }
 
 /* ---- floor ------------------------------------------------------------------------ */
@@ -811,12 +832,18 @@ int main(int argc, char **argv)
     if (prc != 0)
         return prc < 0 ? 0 : prc;
 
-    /* Stored file paths are absolute, so the in-process diff and the floor
-     * need absolute roots, as the CLI makes them. */
+    /*
+     * Stored file paths are absolute, so the in-process diff and the floor
+     * need absolute roots. They are made as the CLI makes them: joined to
+     * the working directory and cleaned, with symbolic links kept.
+     */
     static char corpus_abs[PATH_MAX];
     struct stat st;
     const char *reason = NULL;
-    if (realpath(o.corpus, corpus_abs) == NULL || stat(corpus_abs, &st) != 0)
+    char cwd[PATH_MAX];
+    if (o.corpus[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
+        reason = strerror(errno);
+    else if (stat(o.corpus, &st) != 0)
         reason = strerror(errno);
     else if (!S_ISDIR(st.st_mode))
         reason = "not a directory";
@@ -827,6 +854,21 @@ int main(int argc, char **argv)
                 o.corpus, reason, o.corpus);
         return EXIT_UNUSABLE;
     }
+    pd_arena *paths = pd_arena_new();
+    char *joined = paths == NULL        ? NULL
+                   : o.corpus[0] == '/' ? pd_arena_strdup(paths, o.corpus)
+                                        : pd_arena_sprintf(paths, "%s/%s", cwd, o.corpus);
+    char *clean = joined == NULL ? NULL : pd_path_clean(paths, joined, strlen(joined));
+    if (clean == NULL || strlen(clean) >= sizeof corpus_abs) {
+        fprintf(stderr,
+                "parsediff-bench: error: corpus directory %s: path too long or out of "
+                "memory\n",
+                o.corpus);
+        pd_arena_free(paths);
+        return EXIT_UNUSABLE;
+    }
+    snprintf(corpus_abs, sizeof corpus_abs, "%s", clean);
+    pd_arena_free(paths);
     o.corpus = corpus_abs;
     if (o.db == NULL) {
         snprintf(default_db, sizeof default_db, "%s/archive.db", o.corpus);

@@ -6,7 +6,8 @@
  * pd_proc_now() from anywhere.
  *
  * While a child runs, a SIGTERM, SIGINT or SIGHUP to the tool is passed on
- * to the child before the tool ends by the same signal.
+ * to the child, and the tool ends by the same signal once the child has
+ * ended (see forward_and_die).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,21 +35,36 @@ extern char **environ;
  */
 static volatile sig_atomic_t running_child;
 
-static void forward_and_die(int sig)
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP};
+
+/* Per entry of forwarded: true when forward_and_die handles it (it was not ignored). */
+static bool handled[sizeof forwarded / sizeof forwarded[0]];
+
+/*
+ * Passes sig on to the child, waits until the child has ended, and ends the
+ * tool by the same signal. A signal from the terminal (SI_KERNEL) went to
+ * the whole foreground process group, child included, so it is not sent a
+ * second time: parsediff takes a second signal as a request to stop at once.
+ */
+static void forward_and_die(int sig, siginfo_t *info, void *uctx)
 {
+    (void)uctx;
     pid_t pid = (pid_t)running_child;
-    if (pid > 0)
-        kill(pid, sig);
+    if (pid > 0) {
+        if (info == NULL || info->si_code != SI_KERNEL)
+            kill(pid, sig);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
-static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP};
-
 /*
- * Installs forward_and_die once, and blocks the forwarded signals into *old
- * until child_started(), so that none arrives between the start of a child
- * and the record of its pid.
+ * Installs forward_and_die once for each forwarded signal the tool does not
+ * ignore. Under nohup, SIGHUP thus stays ignored, for the child too. Then
+ * blocks the forwarded signals into *old until child_started(), so that
+ * none arrives between the start of a child and the record of its pid.
  */
 static void block_forwarded(sigset_t *old)
 {
@@ -57,16 +73,32 @@ static void block_forwarded(sigset_t *old)
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
         sigaddset(&set, forwarded[i]);
-        if (!installed) {
-            struct sigaction sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_handler = forward_and_die;
-            sigemptyset(&sa.sa_mask);
-            sigaction(forwarded[i], &sa, NULL);
-        }
+        if (installed)
+            continue;
+        struct sigaction was;
+        if (sigaction(forwarded[i], NULL, &was) != 0 || was.sa_handler == SIG_IGN)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = forward_and_die;
+        sa.sa_flags = SA_SIGINFO;
+        /* The other forwarded signals wait while one is handled. */
+        sigemptyset(&sa.sa_mask);
+        for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++)
+            sigaddset(&sa.sa_mask, forwarded[k]);
+        handled[i] = sigaction(forwarded[i], &sa, NULL) == 0;
     }
     installed = true;
     sigprocmask(SIG_BLOCK, &set, old);
+}
+
+/* In a forked child: gives the signals forward_and_die handles their default action again. */
+static void reset_handled(void)
+{
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) {
+        if (handled[i])
+            signal(forwarded[i], SIG_DFL);
+    }
 }
 
 /* Records pid (0 when the start failed) and restores the signal mask. */
@@ -257,9 +289,8 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
         return pd_err_set(err, PD_EIO, "fork failed: %s", strerror(sys));
     }
     if (pid == 0) {
-        /* A signal ends the measured child the default way. */
-        for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-            signal(forwarded[i], SIG_DFL);
+        /* A signal ends the measured child the default way, or stays ignored. */
+        reset_handled();
         sigprocmask(SIG_SETMASK, &old, NULL);
         close(fds[0]);
         int rc = fn(ctx, result, size);
