@@ -253,6 +253,15 @@ static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const p
     st->entrypoint = stored->entrypoint;
     st->session_kind = stored->session_kind;
     st->started_at = stored->started_at;
+    for (size_t i = 0; i < stored->n_messages; i++) {
+        const char *ts = stored->messages[i].timestamp;
+        pd_time_ns t;
+        if (ts == NULL || !pd_time_parse(ts, strlen(ts), &t))
+            continue;
+        if (!st->has_latest_message || t > st->latest_message_ns)
+            st->latest_message_ns = t;
+        st->has_latest_message = true;
+    }
     for (size_t i = stored->n_messages; i > 0; i--) {
         const pd_message *m = &stored->messages[i - 1];
         if (m->claude_message_id != NULL && m->claude_message_id[0] != '\0') {

@@ -22,7 +22,8 @@
  *     uuid, or a response over several lines (see tree_change).
  *   - a first appended assistant line continuing the stored last message
  *     (same message.id), which a full parse would merge into that row.
- *   - a queued prompt timed before the first appended message.
+ *   - a queued prompt timed before the first appended message or before
+ *     a stored message.
  *   - a line timed outside the years the archive stores (2000 to 2100),
  *     whose session bound a full write would blank.
  *   - a line timed before the stored started_at, which a full parse takes
@@ -312,22 +313,23 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
     if (rc != PD_OK)
         goto fail;
 
-    /* A queued prompt timed before the first appended message may belong among stored rows. */
-    if (s->n_messages > 0 && s->messages[0].timestamp != NULL) {
-        pd_time_ns head;
-        if (pd_time_parse(s->messages[0].timestamp, strlen(s->messages[0].timestamp), &head)) {
-            for (size_t i = 0; i < sc.n_queued; i++) {
-                if (sc.queued[i].has_ts && sc.queued[i].ts < head)
-                    return fallback(err, req->path,
-                                    "a queued prompt sorts before the appended messages");
-            }
-        }
-    }
     /*
-     * NOTE: a queued prompt appended without messages is kept at the end,
-     * even when a full parse would place it among earlier stored messages by
-     * timestamp.
+     * A full parse puts a queued prompt before the first message timed after
+     * it. A prompt timed before the first appended message may belong among
+     * stored rows, and one timed before a stored message does.
      */
+    pd_time_ns head;
+    bool has_head =
+        s->n_messages > 0 && s->messages[0].timestamp != NULL &&
+        pd_time_parse(s->messages[0].timestamp, strlen(s->messages[0].timestamp), &head);
+    for (size_t i = 0; i < sc.n_queued; i++) {
+        if (!sc.queued[i].has_ts)
+            continue;
+        if (has_head && sc.queued[i].ts < head)
+            return fallback(err, req->path, "a queued prompt sorts before the appended messages");
+        if (incr->has_latest_message && sc.queued[i].ts < incr->latest_message_ns)
+            return fallback(err, req->path, "a queued prompt sorts before a stored message");
+    }
     rc = claude_session_merge_queued(a, s, sc.queued, sc.n_queued, incr->next_ordinal);
     if (rc != PD_OK)
         goto fail;

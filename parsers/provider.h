@@ -71,6 +71,9 @@ typedef struct pd_incr_state {
     const char *entrypoint;
     const char *session_kind;
     const char *started_at; /* stored started_at, NULL when none */
+    /* The latest timestamp of a stored message, in ns since the epoch, when one has a time. */
+    int64_t latest_message_ns;
+    bool has_latest_message;
 } pd_incr_state;
 
 typedef struct pd_parse_request {

@@ -21,6 +21,7 @@
 #include <zstd.h>
 
 #include "common/normalize.h"
+#include "common/timefmt.h"
 #include "test_claude_helpers.h"
 
 #define PROJECT_DIR "-srv-incr"
@@ -102,6 +103,15 @@ static void store_full_parse(const env *e, stored *st)
     st->state.entrypoint = keep(st, 6, s->entrypoint);
     st->state.session_kind = keep(st, 7, s->session_kind);
     st->state.started_at = keep(st, 8, s->started_at);
+    for (size_t i = 0; i < s->n_messages; i++) {
+        pd_time_ns t;
+        const char *ts = s->messages[i].timestamp;
+        if (ts == NULL || !pd_time_parse(ts, strlen(ts), &t))
+            continue;
+        if (!st->state.has_latest_message || t > st->state.latest_message_ns)
+            st->state.latest_message_ns = t;
+        st->state.has_latest_message = true;
+    }
     st->total_output_tokens = s->total_output_tokens;
     st->peak_context_tokens = s->peak_context_tokens;
     ct_parse_free(&p);
@@ -453,6 +463,12 @@ static const fallback_case fallback_cases[] = {
      {"{'type':'attachment','timestamp':'2025-07-01T08:59:59.999Z','attachment':{'type':'file'}}",
       "{'type':'user','uuid':'u2','parentUuid':'a1','timestamp':'2025-07-01T10:00:00Z','message':{'"
       "role':'user','content':'later'}}"},
+     false,
+     false},
+    {"queued prompt alone before a stored message",
+     "before a stored message",
+     {"{'type':'attachment','timestamp':'2025-07-01T09:00:03Z','attachment':{'type':'queued_"
+      "command','prompt':'meanwhile'}}"},
      false,
      false},
     {"queued prompt before the append",

@@ -1410,6 +1410,12 @@ static void sync_full_write_when_append_diverges(void **state)
                                                                "m1", "hi"),
          USER_SAY("m1", "a1", "2025-01-01T10:00:02Z", "second prompt")
              ASSISTANT_SAY("a2", "m1", "2025-01-01T10:00:03Z", "m2", "ok")},
+        {"a queued prompt appended alone, timed before a stored message",
+         USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi")
+             USER_SAY("u2", "a1", "2025-01-01T10:01:00Z", "more"),
+         "{\"type\":\"attachment\",\"uuid\":\"q1\",\"parentUuid\":\"u2\",\"timestamp\":"
+         "\"2025-01-01T10:00:59Z\",\"attachment\":{\"type\":\"queued_command\",\"prompt\":"
+         "\"and the changelog\"}}\n"},
         {"a stored uuid used again",
          USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi") TURN_AFTER("a1"),
          USER_SAY("u2", "a2", "2025-01-01T10:00:07Z", "once more")
