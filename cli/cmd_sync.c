@@ -1,6 +1,7 @@
 /*
  * cmd_sync.c -- `parsediff sync`: option parsing, the run, and the summary.
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -41,10 +42,26 @@ static const char *root_layout(const char *agent)
     return "its own layout";
 }
 
+/* True when dir has no entry at all: an agent that has written nothing yet. */
+static bool dir_is_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return false;
+    bool empty = true;
+    const struct dirent *e;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
 /*
  * Warns about each agent whose roots held no transcript at all. A root one
  * level off (~/.claude for ~/.claude/projects) is the usual cause, and the
- * summary's "0 files discovered" alone does not say which root missed.
+ * summary's "0 files discovered" alone does not say which root missed. An
+ * empty root gets no warning, so that a nightly sync of an agent not used
+ * yet stays quiet.
  */
 static void warn_empty_roots(const pd_cli_sources *src, const pd_sync_stats *stats)
 {
@@ -55,7 +72,8 @@ static void warn_empty_roots(const pd_cli_sources *src, const pd_sync_stats *sta
             found = strcmp(stats->discovered_by_agent[j].agent, agent) == 0;
         /* A default root that does not exist is an agent the user does not run. */
         struct stat st;
-        if (found || stat(src->roots[i].root, &st) != 0 || !S_ISDIR(st.st_mode))
+        if (found || stat(src->roots[i].root, &st) != 0 || !S_ISDIR(st.st_mode) ||
+            dir_is_empty(src->roots[i].root))
             continue;
         char root[PATH_MAX];
         fprintf(stderr,
@@ -182,11 +200,12 @@ int pd_cmd_sync(int argc, char **argv)
 
     if (rc == PD_OK || rc == PD_ECANCELED || stats.files_discovered > 0) {
         fprintf(stderr,
-                "sync: %lld files discovered, %lld parsed, %lld unchanged, %lld failed; "
+                "sync: %lld file%s discovered, %lld parsed, %lld unchanged, %lld failed; "
                 "sessions written: %lld full, %lld incremental",
-                (long long)stats.files_discovered, (long long)stats.files_parsed,
-                (long long)stats.files_unchanged, (long long)stats.files_failed,
-                (long long)stats.sessions_full, (long long)stats.sessions_incremental);
+                (long long)stats.files_discovered, stats.files_discovered == 1 ? "" : "s",
+                (long long)stats.files_parsed, (long long)stats.files_unchanged,
+                (long long)stats.files_failed, (long long)stats.sessions_full,
+                (long long)stats.sessions_incremental);
         if (stats.titles_refreshed > 0)
             fprintf(stderr, "; %lld title%s refreshed", (long long)stats.titles_refreshed,
                     stats.titles_refreshed == 1 ? "" : "s");

@@ -1554,6 +1554,19 @@ static void sync_warns_about_an_empty_root(void **state)
     expect_err_contains(&res, "ROOT/PROJECT/*.jsonl");
     expect_err_lacks(&res, "no codex transcripts");
     cli_result_free(&res);
+
+    /* An empty root is an agent that has written nothing yet: no warning. */
+    char *empty = fx_fmt("%s/empty-claude", ws->env.dir);
+    assert_int_equal(mkdir(empty, 0755), 0);
+    char *empty_source = fx_fmt("claude=%s", empty);
+    const char *quiet[] = {"sync",       "--db",     ws->env.db,       "--source",
+                           empty_source, "--source", ws->codex_source, NULL};
+    run_args(ws, quiet, &res);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "transcripts found under");
+    cli_result_free(&res);
+    free(empty_source);
+    free(empty);
     free(parent);
 }
 
