@@ -253,14 +253,16 @@ static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const p
     st->entrypoint = stored->entrypoint;
     st->session_kind = stored->session_kind;
     st->started_at = stored->started_at;
-    for (size_t i = 0; i < stored->n_messages; i++) {
-        const char *ts = stored->messages[i].timestamp;
-        pd_time_ns t;
-        if (ts == NULL || !pd_time_parse(ts, strlen(ts), &t))
-            continue;
-        if (!st->has_latest_message || t > st->latest_message_ns)
-            st->latest_message_ns = t;
-        st->has_latest_message = true;
+    pd_time_ns end;
+    if (stored->ended_at != NULL &&
+        pd_time_parse(stored->ended_at, strlen(stored->ended_at), &end)) {
+        st->ended_at_ns = end;
+        st->has_ended_at = true;
+    }
+    if (stored->n_messages > 0 && stored->last_entry_uuid != NULL &&
+        stored->last_entry_uuid[0] != '\0') {
+        const char *uuid = stored->messages[stored->n_messages - 1].source_uuid;
+        st->last_message_queued = uuid == NULL || uuid[0] == '\0';
     }
     for (size_t i = stored->n_messages; i > 0; i--) {
         const pd_message *m = &stored->messages[i - 1];

@@ -23,7 +23,8 @@
  *   - a first appended assistant line continuing the stored last message
  *     (same message.id), which a full parse would merge into that row.
  *   - a queued prompt timed before the first appended message or before
- *     a stored message.
+ *     the stored end, and appended messages after stored rows that end in
+ *     a queued prompt.
  *   - a line timed outside the years the archive stores (2000 to 2100),
  *     whose session bound a full write would blank.
  *   - a line timed before the stored started_at, which a full parse takes
@@ -91,33 +92,75 @@ static bool has_foreign_key(const claude_map *keys, const claude_map *ids)
     return false;
 }
 
+/* True when s[0..n) is a key of tail, the uuids of the appended entries. */
+static bool is_tail_uuid(const claude_map *tail, const claude_scan *sc, const char *s, size_t n)
+{
+    char key[128];
+    if (n < sizeof key) {
+        memcpy(key, s, n);
+        key[n] = '\0';
+        return claude_map_find(tail, key) != NULL;
+    }
+    for (size_t i = 0; i < sc->n_entries; i++) {
+        const char *uuid = sc->entries[i].uuid;
+        if (strlen(uuid) == n && memcmp(uuid, s, n) == 0)
+            return true;
+    }
+    return false;
+}
+
 /*
- * Sets *repeat when an appended entry's uuid appears in the stored bytes or
- * on an earlier appended entry. A full parse then has two entries with one
- * uuid and keeps one of them, where an append would store both. The stored
- * bytes are searched as text, so the uuid counts wherever it appears there,
+ * Sets *repeat when an appended entry's uuid repeats an earlier appended
+ * entry's or the value of a "uuid" key in the stored bytes. A full parse
+ * then has two entries with one uuid and keeps one of them, where an append
+ * would store both. The stored bytes are read once, whatever the number of
+ * appended entries. A "uuid" key nested in some other value also counts,
  * which at worst costs a full write that was not needed.
  */
 static int uuid_repeats(const claude_scan *sc, size_t prefix_len, bool *repeat)
 {
-    claude_map seen;
-    claude_map_init(&seen, sc->arena);
+    claude_map tail;
+    claude_map_init(&tail, sc->arena);
     *repeat = false;
-    for (size_t i = 0; i < sc->n_entries && !*repeat; i++) {
+    for (size_t i = 0; i < sc->n_entries; i++) {
         const char *uuid = sc->entries[i].uuid;
-        size_t len = strlen(uuid);
-        if (len == 0)
+        if (uuid[0] == '\0')
             continue;
-        if (memmem(sc->req->src->data, prefix_len, uuid, len) != NULL) {
-            *repeat = true;
-            break;
-        }
         claude_map_slot *slot;
         bool created;
-        int rc = claude_map_upsert(&seen, uuid, &slot, &created);
+        int rc = claude_map_upsert(&tail, uuid, &slot, &created);
         if (rc != PD_OK)
             return rc;
-        *repeat = !created;
+        if (!created) {
+            *repeat = true;
+            return PD_OK;
+        }
+    }
+    if (tail.count == 0)
+        return PD_OK;
+
+    static const char key[] = "\"uuid\"";
+    const char *p = sc->req->src->data, *end = p + prefix_len;
+    while ((p = memmem(p, (size_t)(end - p), key, sizeof key - 1)) != NULL) {
+        p += sizeof key - 1;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p >= end || *p != ':')
+            continue;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p >= end || *p != '"')
+            continue;
+        const char *value = ++p;
+        const char *close = memchr(value, '"', (size_t)(end - value));
+        if (close == NULL)
+            break;
+        if (is_tail_uuid(&tail, sc, value, (size_t)(close - value))) {
+            *repeat = true;
+            return PD_OK;
+        }
+        p = close + 1;
     }
     return PD_OK;
 }
@@ -315,9 +358,16 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
 
     /*
      * A full parse puts a queued prompt before the first message timed after
-     * it. A prompt timed before the first appended message may belong among
-     * stored rows, and one timed before a stored message does.
+     * it, and one without a time after every message. So a prompt timed
+     * before the first appended message may belong among stored rows, and
+     * one timed before the stored end may too (the end also covers rows the
+     * writer drops, which the full parse sorts against). A stored queued
+     * prompt that ends the stored rows may belong after appended messages.
      */
+    if (incr->last_message_queued && s->n_messages > 0)
+        return fallback(err, req->path,
+                        "the stored rows end in a queued prompt that may sort after the "
+                        "appended messages");
     pd_time_ns head;
     bool has_head =
         s->n_messages > 0 && s->messages[0].timestamp != NULL &&
@@ -327,8 +377,8 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
             continue;
         if (has_head && sc.queued[i].ts < head)
             return fallback(err, req->path, "a queued prompt sorts before the appended messages");
-        if (incr->has_latest_message && sc.queued[i].ts < incr->latest_message_ns)
-            return fallback(err, req->path, "a queued prompt sorts before a stored message");
+        if (incr->has_ended_at && sc.queued[i].ts < incr->ended_at_ns)
+            return fallback(err, req->path, "a queued prompt sorts before the stored end");
     }
     rc = claude_session_merge_queued(a, s, sc.queued, sc.n_queued, incr->next_ordinal);
     if (rc != PD_OK)

@@ -71,9 +71,11 @@ typedef struct pd_incr_state {
     const char *entrypoint;
     const char *session_kind;
     const char *started_at; /* stored started_at, NULL when none */
-    /* The latest timestamp of a stored message, in ns since the epoch, when one has a time. */
-    int64_t latest_message_ns;
-    bool has_latest_message;
+    /* The stored ended_at in ns since the epoch: the latest time of any stored line. */
+    int64_t ended_at_ns;
+    bool has_ended_at;
+    /* The last stored message has no source uuid in a file with uuids: a queued prompt. */
+    bool last_message_queued;
 } pd_incr_state;
 
 typedef struct pd_parse_request {

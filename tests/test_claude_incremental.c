@@ -103,14 +103,10 @@ static void store_full_parse(const env *e, stored *st)
     st->state.entrypoint = keep(st, 6, s->entrypoint);
     st->state.session_kind = keep(st, 7, s->session_kind);
     st->state.started_at = keep(st, 8, s->started_at);
-    for (size_t i = 0; i < s->n_messages; i++) {
-        pd_time_ns t;
-        const char *ts = s->messages[i].timestamp;
-        if (ts == NULL || !pd_time_parse(ts, strlen(ts), &t))
-            continue;
-        if (!st->state.has_latest_message || t > st->state.latest_message_ns)
-            st->state.latest_message_ns = t;
-        st->state.has_latest_message = true;
+    pd_time_ns end;
+    if (s->ended_at != NULL && pd_time_parse(s->ended_at, strlen(s->ended_at), &end)) {
+        st->state.ended_at_ns = end;
+        st->state.has_ended_at = true;
     }
     st->total_output_tokens = s->total_output_tokens;
     st->peak_context_tokens = s->peak_context_tokens;
@@ -465,8 +461,8 @@ static const fallback_case fallback_cases[] = {
       "role':'user','content':'later'}}"},
      false,
      false},
-    {"queued prompt alone before a stored message",
-     "before a stored message",
+    {"queued prompt alone before the stored end",
+     "before the stored end",
      {"{'type':'attachment','timestamp':'2025-07-01T09:00:03Z','attachment':{'type':'queued_"
       "command','prompt':'meanwhile'}}"},
      false,

@@ -1376,6 +1376,9 @@ typedef struct append_case {
     "\",\"timestamp\":\"" ts "\",\"message\":{\"id\":\"" msg                                       \
     "\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[{\"type\":\"text\",\"text\":\"" text   \
     "\"}],\"usage\":{\"input_tokens\":3,\"output_tokens\":5}}}\n"
+#define QUEUED(ts_json)                                                                            \
+    "{\"type\":\"attachment\",\"timestamp\":" ts_json ",\"attachment\":{\"type\":"                 \
+    "\"queued_command\",\"prompt\":\"and the changelog\"}}\n"
 #define TURN_AFTER(parent)                                                                         \
     USER_SAY("u2", parent, "2025-01-01T10:00:05Z", "again")                                        \
     ASSISTANT_SAY("a2", "u2", "2025-01-01T10:00:06Z", "m2", "done")
@@ -1416,6 +1419,17 @@ static void sync_full_write_when_append_diverges(void **state)
          "{\"type\":\"attachment\",\"uuid\":\"q1\",\"parentUuid\":\"u2\",\"timestamp\":"
          "\"2025-01-01T10:00:59Z\",\"attachment\":{\"type\":\"queued_command\",\"prompt\":"
          "\"and the changelog\"}}\n"},
+        {"a queued prompt appended alone, timed before a row the writer drops",
+         USER_GO BASH_CALL("a1", "u1", "2025-01-01T10:00:10Z", "t1", "m1", "ls")
+             BASH_RESULT("u2", "a1", "2025-01-01T10:00:20Z", "t1", "done"),
+         QUEUED("\"2025-01-01T10:00:15Z\"")},
+        {"a message appended after a stored queued prompt without a time",
+         USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi") QUEUED("null"),
+         TURN_AFTER("a1")},
+        {"a message appended after a stored queued prompt timed later",
+         USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi")
+             QUEUED("\"2025-01-01T10:00:30Z\""),
+         TURN_AFTER("a1")},
         {"a stored uuid used again",
          USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi") TURN_AFTER("a1"),
          USER_SAY("u2", "a2", "2025-01-01T10:00:07Z", "once more")
@@ -1488,6 +1502,38 @@ static void sync_appends_prompt_with_two_ide_elements(void **state)
     free(path);
 }
 
+/*
+ * Claude Code writes a file-history-snapshot that names the next prompt's
+ * uuid as its messageId just before that prompt. Only a "uuid" key of the
+ * stored bytes counts as a repeat, so the prompt still takes the append path.
+ */
+static void sync_appends_after_snapshot_naming_next_uuid(void **state)
+{
+    fx_env *env = *state;
+    char *path = fx_claude_path(env, "-home-me-app", "29292929-0000-4000-8000-000000000002");
+    fx_write(path,
+             USER_GO ASSISTANT_SAY(
+                 "a1", "u1", "2025-01-01T10:00:01Z", "m1",
+                 "hi") "{\"type\":\"file-history-snapshot\",\"messageId\":\"u2\","
+                       "\"snapshot\":{\"messageId\":\"u2\",\"trackedFileBackups\":{},"
+                       "\"timestamp\":\"2025-01-01T10:00:02Z\"},\"isSnapshotUpdate\":false}\n");
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    pd_sync_stats_free(&st);
+
+    fx_append(path, USER_SAY("u2", "a1", "2025-01-01T10:00:02Z", "next")
+                        ASSISTANT_SAY("a2", "u2", "2025-01-01T10:00:03Z", "m2", "ok"));
+    fx_sync(env, &st);
+    assert_int_equal(st.sessions_incremental, 1);
+    assert_int_equal(st.sessions_full, 0);
+    pd_sync_stats_free(&st);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.identical, 1);
+    pd_diff_report_free(r);
+    free(path);
+}
+
 /* A Codex line appended with a time after 2100: the append would keep the end time a full
  * write blanks, so sync writes the rollout in full. */
 static void sync_full_write_when_codex_append_ends_late(void **state)
@@ -1531,6 +1577,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_when_append_diverges, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_appends_prompt_with_two_ide_elements, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_appends_after_snapshot_naming_next_uuid, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_when_codex_append_ends_late, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_marker_does_not_mask_lost_message, setup,
