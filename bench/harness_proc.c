@@ -7,16 +7,17 @@
  *
  * While a child runs, a SIGTERM, SIGINT or SIGHUP to the tool is passed on
  * to the child, and the tool ends by the same signal once the child has
- * ended (see forward_and_die).
+ * ended (see forward_and_die). A child runs in a process group of its own
+ * and gets SIGTERM when the tool dies without passing a signal on.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -25,8 +26,6 @@
 #include <unistd.h>
 
 #include "bench/harness_proc.h"
-
-extern char **environ;
 
 /*
  * The child being waited for, so that a SIGTERM, SIGINT or SIGHUP that ends
@@ -42,17 +41,16 @@ static bool handled[sizeof forwarded / sizeof forwarded[0]];
 
 /*
  * Passes sig on to the child, waits until the child has ended, and ends the
- * tool by the same signal. A signal from the terminal (SI_KERNEL) went to
- * the whole foreground process group, child included, so it is not sent a
- * second time: parsediff takes a second signal as a request to stop at once.
+ * tool by the same signal. The child runs in a process group of its own, so
+ * a signal sent to the tool's group (Ctrl-C, timeout(1), a CI runner)
+ * reaches it once, from here: parsediff takes a second signal as a request
+ * to stop at once.
  */
-static void forward_and_die(int sig, siginfo_t *info, void *uctx)
+static void forward_and_die(int sig)
 {
-    (void)uctx;
     pid_t pid = (pid_t)running_child;
     if (pid > 0) {
-        if (info == NULL || info->si_code != SI_KERNEL)
-            kill(pid, sig);
+        kill(pid, sig);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
     }
@@ -80,8 +78,7 @@ static void block_forwarded(sigset_t *old)
             continue;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = forward_and_die;
-        sa.sa_flags = SA_SIGINFO;
+        sa.sa_handler = forward_and_die;
         /* The other forwarded signals wait while one is handled. */
         sigemptyset(&sa.sa_mask);
         for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++)
@@ -99,6 +96,22 @@ static void reset_handled(void)
         if (handled[i])
             signal(forwarded[i], SIG_DFL);
     }
+}
+
+/*
+ * In a new child: moves it to a process group of its own (see
+ * forward_and_die), requests SIGTERM when the tool dies without passing a
+ * signal on (SIGKILL), and restores the signals' dispositions and mask.
+ * Exits at once when the tool has already gone.
+ */
+static void enter_child(pid_t tool, const sigset_t *old)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != tool)
+        _exit(127);
+    reset_handled();
+    sigprocmask(SIG_SETMASK, old, NULL);
 }
 
 /* Records pid (0 when the start failed) and restores the signal mask. */
@@ -177,62 +190,69 @@ static int open_output(const char *path, const char *stream, pd_err *err)
 }
 
 /*
- * The output files are opened here rather than by posix_spawn's file
- * actions: a failed open in the child comes back as the spawn's error and
- * would read as "cannot start" with the errno of the file, not the binary.
+ * Runs argv in a child made by fork() and exec, which unlike posix_spawn
+ * can ask for a parent-death signal. The output files are opened here, so
+ * that a failed open is named as such rather than as "cannot start". A
+ * failed exec reports its errno through a close-on-exec pipe.
  */
 int pd_proc_run(char *const argv[], const char *stdout_path, const char *stderr_path,
                 pd_proc_result *out, pd_err *err)
 {
     memset(out, 0, sizeof *out);
-    int out_fd = -1, err_fd = -1;
+    int out_fd = -1, err_fd = -1, report[2] = {-1, -1};
+    int rc = PD_OK;
     if (stdout_path != NULL && (out_fd = open_output(stdout_path, "stdout", err)) < 0)
         return PD_EIO;
     if (stderr_path != NULL && (err_fd = open_output(stderr_path, "stderr", err)) < 0) {
-        if (out_fd >= 0)
-            close(out_fd);
-        return PD_EIO;
-    }
-
-    posix_spawn_file_actions_t actions;
-    int rc = PD_OK;
-    if (posix_spawn_file_actions_init(&actions) != 0) {
-        rc = pd_err_set(err, PD_ENOMEM, "out of memory starting %s", argv[0]);
+        rc = PD_EIO;
         goto out;
     }
-    if (out_fd >= 0 && posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO) != 0)
-        rc = pd_err_set(err, PD_ENOMEM, "out of memory redirecting stdout to %s", stdout_path);
-    if (rc == PD_OK && err_fd >= 0 &&
-        posix_spawn_file_actions_adddup2(&actions, err_fd, STDERR_FILENO) != 0)
-        rc = pd_err_set(err, PD_ENOMEM, "out of memory redirecting stderr to %s", stderr_path);
-    posix_spawnattr_t attr;
-    bool attr_ready = false;
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        rc = pd_err_set(err, PD_EIO, "%s: cannot start: pipe failed: %s", argv[0], strerror(errno));
+        goto out;
+    }
+
+    fflush(NULL);
     sigset_t old;
     block_forwarded(&old);
-    if (rc == PD_OK) {
-        /* The child starts with the mask the tool had before blocking. */
-        attr_ready = posix_spawnattr_init(&attr) == 0;
-        if (!attr_ready || posix_spawnattr_setsigmask(&attr, &old) != 0 ||
-            posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK) != 0)
-            rc = pd_err_set(err, PD_ENOMEM, "out of memory starting %s", argv[0]);
+    pid_t tool = getpid();
+    double started = pd_proc_now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        enter_child(tool, &old);
+        if ((out_fd < 0 || dup2(out_fd, STDOUT_FILENO) >= 0) &&
+            (err_fd < 0 || dup2(err_fd, STDERR_FILENO) >= 0))
+            execvp(argv[0], argv);
+        int code = errno;
+        while (write(report[1], &code, sizeof code) < 0 && errno == EINTR) {
+        }
+        _exit(127);
     }
-    if (rc == PD_OK) {
-        pid_t pid = 0;
-        double started = pd_proc_now();
-        int sys = posix_spawnp(&pid, argv[0], &actions, &attr, argv, environ);
-        child_started(sys == 0 ? pid : 0, &old);
-        if (sys != 0)
-            rc = pd_err_set(err, PD_EIO, "%s: cannot start: %s", argv[0], strerror(sys));
-        else
-            rc = wait_child(pid, started, out, err);
-        child_ended();
-    } else {
-        child_started(0, &old);
+    int fork_errno = errno;
+    if (pid > 0)
+        setpgid(pid, pid); /* also done by the child; whichever runs first wins */
+    child_started(pid > 0 ? pid : 0, &old);
+    close(report[1]);
+    report[1] = -1;
+    if (pid < 0) {
+        rc = pd_err_set(err, PD_EIO, "%s: cannot start: fork failed: %s", argv[0],
+                        strerror(fork_errno));
+        goto out;
     }
-    if (attr_ready)
-        posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
+
+    int exec_errno = 0;
+    ssize_t got;
+    while ((got = read(report[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
+    }
+    rc = wait_child(pid, started, out, err);
+    child_ended();
+    if (got == (ssize_t)sizeof exec_errno)
+        rc = pd_err_set(err, PD_EIO, "%s: cannot start: %s", argv[0], strerror(exec_errno));
 out:
+    for (int i = 0; i < 2; i++) {
+        if (report[i] >= 0)
+            close(report[i]);
+    }
     if (out_fd >= 0)
         close(out_fd);
     if (err_fd >= 0)
@@ -279,8 +299,11 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
     fflush(NULL);
     sigset_t old;
     block_forwarded(&old);
+    pid_t tool = getpid();
     double started = pd_proc_now();
     pid_t pid = fork();
+    if (pid > 0)
+        setpgid(pid, pid);
     if (pid < 0) {
         int sys = errno;
         child_started(0, &old);
@@ -290,8 +313,7 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
     }
     if (pid == 0) {
         /* A signal ends the measured child the default way, or stays ignored. */
-        reset_handled();
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        enter_child(tool, &old);
         close(fds[0]);
         int rc = fn(ctx, result, size);
         write_full(fds[1], &rc, sizeof rc);
@@ -364,8 +386,8 @@ bool pd_proc_executable(const char *name)
 {
     if (strchr(name, '/') != NULL)
         return executable_file(name);
-    /* glibc's posix_spawnp finds programs in /bin or /usr/bin when PATH is unset (seen with
-     * glibc 2.36), so those are searched then. */
+    /* glibc's execvp finds programs in /bin or /usr/bin when PATH is unset (its default
+     * path), so those are searched then. */
     const char *dirs = getenv("PATH");
     if (dirs == NULL)
         dirs = "/bin:/usr/bin";

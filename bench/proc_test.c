@@ -3,8 +3,8 @@
  * the child it is waiting for (harness_proc.h), with real processes.
  *
  * Each test forks a "tool" process that starts a child through
- * pd_proc_run() or pd_proc_run_forked(). The child writes "term" to a pipe
- * when SIGTERM reaches it. A child that never hears of the signal runs on,
+ * pd_proc_run() or pd_proc_run_forked(). The child writes to a pipe how
+ * many SIGTERMs reached it. A child that never hears of the signal runs on,
  * and the tool, which waits for it, never ends: the test then fails by its
  * ctest timeout.
  */
@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/harness_proc.h"
@@ -49,49 +50,79 @@ static pid_t read_child_pid(void)
     return (pid_t)strtol(text, NULL, 10);
 }
 
+/* How a test sends its signal to the tool. */
+typedef enum send_mode {
+    TO_TOOL,     /* kill() of the tool alone */
+    TO_GROUP,    /* kill() of the tool's process group, as timeout(1) and CI runners do */
+    KILL_TOOL,   /* SIGKILL of the tool, which cannot pass a signal on */
+    HUP_IGNORED, /* SIGHUP to a tool that ignores it, then SIGTERM */
+} send_mode;
+
 /*
- * Starts a tool process that runs a child through pd_proc_run() or
- * pd_proc_run_forked(), with SIGHUP ignored first when ignore_hup is set.
- * The child writes its pid, and "term" when SIGTERM reaches it. Returns the
- * tool's pid once the child has started.
+ * Starts a tool process, the leader of a process group of its own, that
+ * runs a child through pd_proc_run() or pd_proc_run_forked(), with SIGHUP
+ * ignored first when ignore_hup is set. The child writes its pid, and
+ * "term N" 0.3 s after the first SIGTERM reaches it, N counting the SIGTERMs
+ * that arrived by then. Returns the tool's pid once the child has started.
  */
 static pid_t start_tool(bool forked, bool ignore_hup);
 
-/* Ends the tool by sig, then checks that SIGTERM reached the child and ended the tool. */
-static void expect_term_reached(pid_t tool, int sig)
+/*
+ * Sends the tool the signals of mode, then checks that the tool ended (by SIGTERM,
+ * unless it was killed) and that SIGTERM reached the child exactly once.
+ */
+static void expect_one_term(pid_t tool, send_mode mode)
 {
-    assert_int_equal(kill(tool, sig), 0);
-    if (sig != SIGTERM)
+    int want = SIGTERM;
+    switch (mode) {
+    case TO_TOOL:
         assert_int_equal(kill(tool, SIGTERM), 0);
+        break;
+    case TO_GROUP:
+        assert_int_equal(kill(-tool, SIGTERM), 0);
+        break;
+    case KILL_TOOL:
+        assert_int_equal(kill(tool, SIGKILL), 0);
+        want = SIGKILL;
+        break;
+    case HUP_IGNORED:
+        assert_int_equal(kill(tool, SIGHUP), 0);
+        assert_int_equal(kill(tool, SIGTERM), 0);
+        break;
+    }
 
     int status = 0;
     assert_int_equal(waitpid(tool, &status, 0), tool);
     assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGTERM);
+    assert_int_equal(WTERMSIG(status), want);
     char told[16];
     read_line(told, sizeof told);
-    assert_string_equal(told, "term");
+    assert_string_equal(told, "term 1");
 }
 
-static void report_term(int sig)
+static volatile sig_atomic_t terms;
+
+static void count_term(int sig)
 {
     (void)sig;
-    dprintf(pid_pipe[1], "term\n");
-    _exit(0);
+    terms++;
 }
 
-/* The forked child: announces itself and waits for SIGTERM. */
+/* The forked child: announces itself, then reports the SIGTERMs it gets. */
 static int announce_and_wait(void *ctx, void *result, size_t size)
 {
     (void)ctx;
     (void)result;
     (void)size;
-    signal(SIGTERM, report_term);
+    signal(SIGTERM, count_term);
     dprintf(pid_pipe[1], "%d\n", (int)getpid());
-    /* pause() returns only after a handler, and report_term does not return. */
-    while (pause() == -1) {
+    while (terms == 0)
+        pause();
+    struct timespec later = {0, 300000000};
+    while (nanosleep(&later, &later) != 0 && errno == EINTR) {
     }
-    return 0;
+    dprintf(pid_pipe[1], "term %d\n", (int)terms);
+    _exit(0);
 }
 
 static pid_t start_tool(bool forked, bool ignore_hup)
@@ -100,6 +131,7 @@ static pid_t start_tool(bool forked, bool ignore_hup)
     pid_t tool = fork();
     assert_true(tool >= 0);
     if (tool == 0) {
+        setpgid(0, 0);
         close(pid_pipe[0]);
         if (ignore_hup)
             signal(SIGHUP, SIG_IGN);
@@ -110,50 +142,63 @@ static pid_t start_tool(bool forked, bool ignore_hup)
             pd_proc_run_forked(announce_and_wait, NULL, &result, sizeof result, &res, &err);
         } else {
             /* Short sleeps, so that the trap runs soon after the signal. */
-            char script[256];
+            char script[320];
             snprintf(script, sizeof script,
-                     "trap 'echo term >&%d; exit 143' TERM; echo $$ >&%d; "
-                     "while :; do sleep 0.05; done",
+                     "n=0; trap 'n=$((n+1))' TERM; echo $$ >&%d; "
+                     "while [ $n -eq 0 ]; do sleep 0.05; done; sleep 0.3; "
+                     "echo term $n >&%d; exit 143",
                      pid_pipe[1], pid_pipe[1]);
             char *argv[] = {"sh", "-c", script, NULL};
             pd_proc_run(argv, NULL, NULL, &res, &err);
         }
         _exit(0);
     }
+    setpgid(tool, tool);
     close(pid_pipe[1]);
     assert_true(read_child_pid() > 0);
     return tool;
 }
 
-static void test_term_reaches_spawned_child(void **state)
+/* Runs one case with a spawned and with a forked child. */
+static void check_both(send_mode mode)
 {
-    (void)state;
-    expect_term_reached(start_tool(false, false), SIGTERM);
-    close(pid_pipe[0]);
+    for (int forked = 0; forked < 2; forked++) {
+        expect_one_term(start_tool(forked != 0, mode == HUP_IGNORED), mode);
+        close(pid_pipe[0]);
+    }
 }
 
-static void test_term_reaches_forked_child(void **state)
+static void test_term_to_tool_reaches_child_once(void **state)
 {
     (void)state;
-    expect_term_reached(start_tool(true, false), SIGTERM);
-    close(pid_pipe[0]);
+    check_both(TO_TOOL);
+}
+
+static void test_term_to_group_reaches_child_once(void **state)
+{
+    (void)state;
+    check_both(TO_GROUP);
+}
+
+static void test_killed_tool_leaves_child_a_term(void **state)
+{
+    (void)state;
+    check_both(KILL_TOOL);
 }
 
 /* Under nohup the tool and its child outlive SIGHUP, and SIGTERM still ends both. */
 static void test_ignored_hup_stays_ignored(void **state)
 {
     (void)state;
-    expect_term_reached(start_tool(false, true), SIGHUP);
-    close(pid_pipe[0]);
-    expect_term_reached(start_tool(true, true), SIGHUP);
-    close(pid_pipe[0]);
+    check_both(HUP_IGNORED);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_term_reaches_spawned_child),
-        cmocka_unit_test(test_term_reaches_forked_child),
+        cmocka_unit_test(test_term_to_tool_reaches_child_once),
+        cmocka_unit_test(test_term_to_group_reaches_child_once),
+        cmocka_unit_test(test_killed_tool_leaves_child_a_term),
         cmocka_unit_test(test_ignored_hup_stays_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
