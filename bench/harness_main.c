@@ -840,18 +840,10 @@ int main(int argc, char **argv)
     static char corpus_abs[PATH_MAX];
     struct stat st;
     const char *reason = NULL;
-    char cwd[PATH_MAX];
-    if (o.corpus[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
-        reason = strerror(errno);
-    else if (stat(o.corpus, &st) != 0)
-        reason = strerror(errno);
-    else if (!S_ISDIR(st.st_mode))
-        reason = "not a directory";
-    if (reason != NULL) {
-        fprintf(stderr,
-                "parsediff-bench: error: corpus directory %s: %s (generate one with "
-                "parsediff-gen --out %s)\n",
-                o.corpus, reason, o.corpus);
+    char cwd[PATH_MAX] = "";
+    if (o.corpus[0] != '/' && getcwd(cwd, sizeof cwd) == NULL) {
+        fprintf(stderr, "parsediff-bench: error: cannot resolve the relative path %s: %s\n",
+                o.corpus, strerror(errno));
         return EXIT_UNUSABLE;
     }
     pd_arena *paths = pd_arena_new();
@@ -859,16 +851,22 @@ int main(int argc, char **argv)
                    : o.corpus[0] == '/' ? pd_arena_strdup(paths, o.corpus)
                                         : pd_arena_sprintf(paths, "%s/%s", cwd, o.corpus);
     char *clean = joined == NULL ? NULL : pd_path_clean(paths, joined, strlen(joined));
-    if (clean == NULL || strlen(clean) >= sizeof corpus_abs) {
+    if (clean == NULL || strlen(clean) >= sizeof corpus_abs)
+        reason = "path too long or out of memory";
+    else if (stat(clean, &st) != 0)
+        reason = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        reason = "not a directory";
+    if (reason == NULL)
+        snprintf(corpus_abs, sizeof corpus_abs, "%s", clean);
+    pd_arena_free(paths);
+    if (reason != NULL) {
         fprintf(stderr,
-                "parsediff-bench: error: corpus directory %s: path too long or out of "
-                "memory\n",
-                o.corpus);
-        pd_arena_free(paths);
+                "parsediff-bench: error: corpus directory %s: %s (generate one with "
+                "parsediff-gen --out %s)\n",
+                o.corpus, reason, o.corpus);
         return EXIT_UNUSABLE;
     }
-    snprintf(corpus_abs, sizeof corpus_abs, "%s", clean);
-    pd_arena_free(paths);
     o.corpus = corpus_abs;
     if (o.db == NULL) {
         snprintf(default_db, sizeof default_db, "%s/archive.db", o.corpus);
