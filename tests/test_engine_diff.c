@@ -1460,6 +1460,25 @@ static void sync_full_write_when_append_diverges(void **state)
     }
 }
 
+/* Appends each of appends to path in turn and expects an incremental write and a clean diff. */
+static void expect_appends_incremental(fx_env *env, const char *path, const char *const *appends,
+                                       size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fx_append(path, appends[i]);
+        pd_sync_stats st;
+        fx_sync(env, &st);
+        if (st.sessions_incremental != 1 || st.sessions_full != 0)
+            fail_msg("append %zu: %lld incremental, %lld full writes", i,
+                     (long long)st.sessions_incremental, (long long)st.sessions_full);
+        pd_sync_stats_free(&st);
+        pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+        assert_int_equal(r->totals.changed, 0);
+        assert_int_equal(r->totals.identical, 1);
+        pd_diff_report_free(r);
+    }
+}
+
 /*
  * A prompt with two IDE elements gives messages that share one uuid. That is
  * no repeat of an entry, so its transcript keeps the append path, stored or
@@ -1487,18 +1506,7 @@ static void sync_appends_prompt_with_two_ide_elements(void **state)
             ASSISTANT_SAY("a3", "u3", "2025-01-01T10:00:05Z", "m3", "ok"),
     };
 #undef IDE_PROMPT
-    for (size_t i = 0; i < sizeof appends / sizeof appends[0]; i++) {
-        fx_append(path, appends[i]);
-        fx_sync(env, &st);
-        if (st.sessions_incremental != 1 || st.sessions_full != 0)
-            fail_msg("append %zu: %lld incremental, %lld full writes", i,
-                     (long long)st.sessions_incremental, (long long)st.sessions_full);
-        pd_sync_stats_free(&st);
-        pd_diff_report *r = fx_diff(env, NULL, 0, 0);
-        assert_int_equal(r->totals.changed, 0);
-        assert_int_equal(r->totals.identical, 1);
-        pd_diff_report_free(r);
-    }
+    expect_appends_incremental(env, path, appends, sizeof appends / sizeof appends[0]);
     free(path);
 }
 
@@ -1509,28 +1517,22 @@ static void sync_appends_prompt_with_two_ide_elements(void **state)
  */
 static void sync_appends_after_snapshot_naming_next_uuid(void **state)
 {
+    static const char snapshot[] =
+        "{\"type\":\"file-history-snapshot\",\"messageId\":\"u2\",\"snapshot\":{\"messageId\":"
+        "\"u2\",\"trackedFileBackups\":{},\"timestamp\":\"2025-01-01T10:00:02Z\"},"
+        "\"isSnapshotUpdate\":false}\n";
     fx_env *env = *state;
     char *path = fx_claude_path(env, "-home-me-app", "29292929-0000-4000-8000-000000000002");
-    fx_write(path,
-             USER_GO ASSISTANT_SAY(
-                 "a1", "u1", "2025-01-01T10:00:01Z", "m1",
-                 "hi") "{\"type\":\"file-history-snapshot\",\"messageId\":\"u2\","
-                       "\"snapshot\":{\"messageId\":\"u2\",\"trackedFileBackups\":{},"
-                       "\"timestamp\":\"2025-01-01T10:00:02Z\"},\"isSnapshotUpdate\":false}\n");
+    fx_write(path, USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi"));
+    fx_append(path, snapshot);
     pd_sync_stats st;
     fx_sync(env, &st);
     pd_sync_stats_free(&st);
 
-    fx_append(path, USER_SAY("u2", "a1", "2025-01-01T10:00:02Z", "next")
-                        ASSISTANT_SAY("a2", "u2", "2025-01-01T10:00:03Z", "m2", "ok"));
-    fx_sync(env, &st);
-    assert_int_equal(st.sessions_incremental, 1);
-    assert_int_equal(st.sessions_full, 0);
-    pd_sync_stats_free(&st);
-    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
-    assert_int_equal(r->totals.changed, 0);
-    assert_int_equal(r->totals.identical, 1);
-    pd_diff_report_free(r);
+    static const char *const appends[] = {
+        USER_SAY("u2", "a1", "2025-01-01T10:00:02Z", "next")
+            ASSISTANT_SAY("a2", "u2", "2025-01-01T10:00:03Z", "m2", "ok")};
+    expect_appends_incremental(env, path, appends, 1);
     free(path);
 }
 
