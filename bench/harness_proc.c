@@ -110,6 +110,9 @@ static void enter_child(pid_t tool, const sigset_t *old)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != tool)
         _exit(127);
+    /* Out of the terminal's foreground group, a write to the terminal would
+     * stop the child under `stty tostop` unless SIGTTOU is ignored. */
+    signal(SIGTTOU, SIG_IGN);
     reset_handled();
     sigprocmask(SIG_SETMASK, old, NULL);
 }
