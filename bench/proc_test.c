@@ -43,11 +43,17 @@ static void read_line(char *out, size_t cap)
     out[len] = '\0';
 }
 
+/* Reads the child's pid and process group, and checks that it leads a group of its own. */
 static pid_t read_child_pid(void)
 {
-    char text[32];
+    char text[64];
     read_line(text, sizeof text);
-    return (pid_t)strtol(text, NULL, 10);
+    char *rest;
+    long pid = strtol(text, &rest, 10);
+    long group = strtol(rest, NULL, 10);
+    assert_true(pid > 0);
+    assert_int_equal(group, pid);
+    return (pid_t)pid;
 }
 
 /* How a test sends its signal to the tool. */
@@ -114,10 +120,17 @@ static int announce_and_wait(void *ctx, void *result, size_t size)
     (void)ctx;
     (void)result;
     (void)size;
+    /* SIGTERM stays blocked except inside sigsuspend(), so none is missed. */
+    sigset_t term, waiting;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &waiting);
+    sigdelset(&waiting, SIGTERM);
     signal(SIGTERM, count_term);
-    dprintf(pid_pipe[1], "%d\n", (int)getpid());
+    dprintf(pid_pipe[1], "%d %d\n", (int)getpid(), (int)getpgrp());
     while (terms == 0)
-        pause();
+        sigsuspend(&waiting);
+    sigprocmask(SIG_UNBLOCK, &term, NULL);
     struct timespec later = {0, 300000000};
     while (nanosleep(&later, &later) != 0 && errno == EINTR) {
     }
@@ -144,7 +157,8 @@ static pid_t start_tool(bool forked, bool ignore_hup)
             /* Short sleeps, so that the trap runs soon after the signal. */
             char script[320];
             snprintf(script, sizeof script,
-                     "n=0; trap 'n=$((n+1))' TERM; echo $$ >&%d; "
+                     "n=0; trap 'n=$((n+1))' TERM; set -- $(cat /proc/$$/stat); "
+                     "echo $$ $5 >&%d; "
                      "while [ $n -eq 0 ]; do sleep 0.05; done; sleep 0.3; "
                      "echo term $n >&%d; exit 143",
                      pid_pipe[1], pid_pipe[1]);

@@ -259,10 +259,16 @@ static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const p
         st->ended_at_ns = end;
         st->has_ended_at = true;
     }
-    if (stored->n_messages > 0 && stored->last_entry_uuid != NULL &&
-        stored->last_entry_uuid[0] != '\0') {
-        const char *uuid = stored->messages[stored->n_messages - 1].source_uuid;
-        st->last_message_queued = uuid == NULL || uuid[0] == '\0';
+    /* A queued prompt's row has no uuid, and a typed one is marked as such;
+     * a row without a uuid counts too when the file's other rows have them. */
+    if (stored->n_messages > 0) {
+        const pd_message *last = &stored->messages[stored->n_messages - 1];
+        bool file_has_uuids = stored->last_entry_uuid != NULL && stored->last_entry_uuid[0] != '\0';
+        bool no_uuid = last->source_uuid == NULL || last->source_uuid[0] == '\0';
+        st->last_message_queued =
+            no_uuid && ((last->source_subtype != NULL &&
+                         strcmp(last->source_subtype, "queued_command") == 0) ||
+                        file_has_uuids);
     }
     for (size_t i = stored->n_messages; i > 0; i--) {
         const pd_message *m = &stored->messages[i - 1];

@@ -92,6 +92,13 @@ static bool has_foreign_key(const claude_map *keys, const claude_map *ids)
     return false;
 }
 
+static const char *skip_json_space(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
 /* True when s[0..n) is a key of tail, the uuids of the appended entries. */
 static bool is_tail_uuid(const claude_map *tail, const claude_scan *sc, const char *s, size_t n)
 {
@@ -142,21 +149,19 @@ static int uuid_repeats(const claude_scan *sc, size_t prefix_len, bool *repeat)
     static const char key[] = "\"uuid\"";
     const char *p = sc->req->src->data, *end = p + prefix_len;
     while ((p = memmem(p, (size_t)(end - p), key, sizeof key - 1)) != NULL) {
-        p += sizeof key - 1;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
+        p = skip_json_space(p + sizeof key - 1, end);
         if (p >= end || *p != ':')
             continue;
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
+        p = skip_json_space(p + 1, end);
         if (p >= end || *p != '"')
             continue;
         const char *value = ++p;
         const char *close = memchr(value, '"', (size_t)(end - value));
         if (close == NULL)
             break;
-        if (is_tail_uuid(&tail, sc, value, (size_t)(close - value))) {
+        /* A value with an escape is not compared as text: it may name any uuid. */
+        size_t len = (size_t)(close - value);
+        if (memchr(value, '\\', len) != NULL || is_tail_uuid(&tail, sc, value, len)) {
             *repeat = true;
             return PD_OK;
         }

@@ -74,7 +74,7 @@ typedef struct pd_incr_state {
     /* The stored ended_at in ns since the epoch: the latest time of any stored line. */
     int64_t ended_at_ns;
     bool has_ended_at;
-    /* The last stored message has no source uuid in a file with uuids: a queued prompt. */
+    /* The last stored message looks like a queued prompt (see fill_incr_state in sync.c). */
     bool last_message_queued;
 } pd_incr_state;
 

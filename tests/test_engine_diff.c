@@ -1430,6 +1430,17 @@ static void sync_full_write_when_append_diverges(void **state)
          USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi")
              QUEUED("\"2025-01-01T10:00:30Z\""),
          TURN_AFTER("a1")},
+        {"a message appended after a stored queued prompt, in a file without uuids",
+         "{\"type\":\"user\",\"timestamp\":\"2025-01-01T10:00:00Z\",\"message\":{\"role\":"
+         "\"user\",\"content\":\"go\"}}\n" QUEUED("null"),
+         "{\"type\":\"user\",\"timestamp\":\"2025-01-01T10:00:05Z\",\"message\":{\"role\":"
+         "\"user\",\"content\":\"again\"}}\n"},
+        {"a stored uuid written with an escape used again",
+         USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi")
+             USER_SAY("u\\u0032", "a1", "2025-01-01T10:00:05Z", "again")
+                 ASSISTANT_SAY("a2", "u2", "2025-01-01T10:00:06Z", "m2", "done"),
+         USER_SAY("u2", "a2", "2025-01-01T10:00:07Z", "once more")
+             ASSISTANT_SAY("a3", "u2", "2025-01-01T10:00:08Z", "m3", "ok")},
         {"a stored uuid used again",
          USER_GO ASSISTANT_SAY("a1", "u1", "2025-01-01T10:00:01Z", "m1", "hi") TURN_AFTER("a1"),
          USER_SAY("u2", "a2", "2025-01-01T10:00:07Z", "once more")
