@@ -129,6 +129,32 @@ static void child_ended(void)
     running_child = 0;
 }
 
+/*
+ * Forks a child for pd_proc_run() or pd_proc_run_forked(). In the child,
+ * returns 0 after enter_child(). In the tool, records the child (see
+ * child_started) and returns its pid, or returns -1 with errno set.
+ * *started is the start time of the child's wall clock.
+ */
+static pid_t fork_child(double *started)
+{
+    fflush(NULL);
+    sigset_t old;
+    block_forwarded(&old);
+    pid_t tool = getpid();
+    *started = pd_proc_now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        enter_child(tool, &old);
+        return 0;
+    }
+    int fork_errno = errno;
+    if (pid > 0)
+        setpgid(pid, pid); /* the child does it too, so whichever runs first sets it */
+    child_started(pid > 0 ? pid : 0, &old);
+    errno = fork_errno;
+    return pid;
+}
+
 double pd_proc_now(void)
 {
     struct timespec ts;
@@ -215,14 +241,9 @@ int pd_proc_run(char *const argv[], const char *stdout_path, const char *stderr_
         goto out;
     }
 
-    fflush(NULL);
-    sigset_t old;
-    block_forwarded(&old);
-    pid_t tool = getpid();
-    double started = pd_proc_now();
-    pid_t pid = fork();
+    double started;
+    pid_t pid = fork_child(&started);
     if (pid == 0) {
-        enter_child(tool, &old);
         if ((out_fd < 0 || dup2(out_fd, STDOUT_FILENO) >= 0) &&
             (err_fd < 0 || dup2(err_fd, STDERR_FILENO) >= 0))
             execvp(argv[0], argv);
@@ -232,9 +253,6 @@ int pd_proc_run(char *const argv[], const char *stdout_path, const char *stderr_
         _exit(127);
     }
     int fork_errno = errno;
-    if (pid > 0)
-        setpgid(pid, pid); /* also done by the child; whichever runs first wins */
-    child_started(pid > 0 ? pid : 0, &old);
     close(report[1]);
     report[1] = -1;
     if (pid < 0) {
@@ -299,24 +317,15 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
     int fds[2];
     if (pipe(fds) != 0)
         return pd_err_set(err, PD_EIO, "pipe failed: %s", strerror(errno));
-    fflush(NULL);
-    sigset_t old;
-    block_forwarded(&old);
-    pid_t tool = getpid();
-    double started = pd_proc_now();
-    pid_t pid = fork();
-    if (pid > 0)
-        setpgid(pid, pid);
+    double started;
+    pid_t pid = fork_child(&started);
     if (pid < 0) {
         int sys = errno;
-        child_started(0, &old);
         close(fds[0]);
         close(fds[1]);
         return pd_err_set(err, PD_EIO, "fork failed: %s", strerror(sys));
     }
     if (pid == 0) {
-        /* A signal ends the measured child the default way, or stays ignored. */
-        enter_child(tool, &old);
         close(fds[0]);
         int rc = fn(ctx, result, size);
         write_full(fds[1], &rc, sizeof rc);
@@ -325,7 +334,6 @@ int pd_proc_run_forked(pd_proc_fn fn, void *ctx, void *result, size_t size, pd_p
         _exit(0);
     }
 
-    child_started(pid, &old);
     close(fds[1]);
     int child_rc = PD_EINTERNAL;
     /* The child may write more than a pipe buffer, so read before waiting. */
