@@ -259,8 +259,8 @@ static void fill_incr_state(pd_incr_state *st, const pd_stored_row *row, const p
         st->ended_at_ns = end;
         st->has_ended_at = true;
     }
-    /* A queued prompt's row has no uuid, and a typed one is marked as such;
-     * a row without a uuid counts too when the file's other rows have them. */
+    /* A queued prompt's row has no uuid, and a typed one is also marked by its
+     * subtype. A row without a uuid counts too when the file's rows have uuids. */
     if (stored->n_messages > 0) {
         const pd_message *last = &stored->messages[stored->n_messages - 1];
         bool file_has_uuids = stored->last_entry_uuid != NULL && stored->last_entry_uuid[0] != '\0';

@@ -92,6 +92,7 @@ static bool has_foreign_key(const claude_map *keys, const claude_map *ids)
     return false;
 }
 
+/* Returns p moved past JSON white space, at most to end. */
 static const char *skip_json_space(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
@@ -369,6 +370,9 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
      * writer drops, which the full parse sorts against). A stored queued
      * prompt that ends the stored rows may belong after appended messages.
      */
+    /* NOTE: a stored queued prompt that gave no row (its text renders to
+     * nothing) still holds back later queued prompts in a full parse's merge,
+     * and no check here can see it, so such a file can need `sync --full`. */
     if (incr->last_message_queued && s->n_messages > 0)
         return fallback(err, req->path,
                         "the stored rows end in a queued prompt that may sort after the "

@@ -1,9 +1,10 @@
 /*
- * test_engine_grow.c -- the append path on real transcripts: each file of
- * the real corpus ($PD_SHARED_DIR/corpus/real) grows a line at a time in a
- * workspace of its own, with a sync and a diff after every line, like a
- * nightly job that runs while an agent writes. Every diff must find the
- * stored rows identical to a full parse of the file so far.
+ * test_engine_grow.c -- the append path on real transcripts.
+ *
+ * Each file of the real corpus ($PD_SHARED_DIR/corpus/real) grows a line at
+ * a time in a workspace of its own, with a sync and a diff after every line,
+ * like a nightly job that runs while an agent writes. Every diff must find
+ * the stored rows identical to a full parse of the file so far.
  */
 #include <stdarg.h>
 #include <stddef.h>
