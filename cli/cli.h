@@ -52,6 +52,13 @@ int pd_cli_usage_error(const char *command, const char *fmt, ...)
  * option when it is a near miss (two edits or fewer). Returns PD_EXIT_USAGE.
  */
 int pd_cli_unknown_option(const char *command, const char *arg, const struct option *longopts);
+/*
+ * Reports what getopt_long() just returned ':' or '?' for (what), naming the
+ * option as the user wrote it: "-x" for a short option, even inside a group
+ * such as "-xyz", or the long option. Returns PD_EXIT_USAGE.
+ */
+int pd_cli_bad_option(const char *command, int what, char *const argv[],
+                      const struct option *longopts);
 
 /* Source roots and archive path shared by sync and diff. */
 typedef struct pd_cli_sources {

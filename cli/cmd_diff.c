@@ -45,9 +45,11 @@ static void diff_help(FILE *out)
           "                      that the run did not parse\n"
           "  --format text|json  report format (default text); --json is short for json;\n"
           "                      the last of the two wins\n"
-          "  -v, --verbose       every field diff and reason, no 20-row caps, pending-resync\n"
-          "                      and skipped sessions\n"
-          "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
+          "  -v, --verbose       every field diff and reason, no 20-row caps; also lists\n"
+          "                      the pending-resync sessions that differ, and the\n"
+          "                      needs-retry, excluded, skipped and new sessions\n"
+          "  --threads N         parser threads, 0 to 256 (default: online CPUs; 0 parses\n"
+          "                      inline)\n"
           "  --progress MODE     auto (default: text report on a terminal, not in CI),\n"
           "                      always or never\n"
           "  --timings           add per-phase times to the report (JSON: milliseconds,\n"
@@ -385,10 +387,10 @@ int pd_cmd_diff(int argc, char **argv)
             pd_cli_sources_free(&src);
             return PD_EXIT_OK;
         case ':':
-            pd_cli_usage_error("diff ", "option %s needs a value", argv[optind - 1]);
+            pd_cli_bad_option("diff ", ':', argv, longopts);
             goto usage_fail;
         default:
-            pd_cli_unknown_option("diff ", argv[optind - 1], longopts);
+            pd_cli_bad_option("diff ", '?', argv, longopts);
             goto usage_fail;
         }
     }

@@ -360,9 +360,9 @@ static int parse_command(int argc, char **argv)
                   stdout);
             return PD_EXIT_OK;
         case ':':
-            return pd_cli_usage_error("parse ", "option %s needs a value", argv[optind - 1]);
+            return pd_cli_bad_option("parse ", ':', argv, longopts);
         default:
-            return pd_cli_unknown_option("parse ", argv[optind - 1], longopts);
+            return pd_cli_bad_option("parse ", '?', argv, longopts);
         }
     }
     if (optind >= argc)

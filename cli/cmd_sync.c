@@ -26,7 +26,8 @@ static void sync_help(FILE *out)
           "~/.parsediff/archive.db)\n"
           "  --source AGENT=DIR  a root to scan for AGENT (claude or codex); repeatable;\n"
           "                      replaces the default roots\n"
-          "  --threads N         parser threads (default: online CPUs; 0 parses inline)\n"
+          "  --threads N         parser threads, 0 to 256 (default: online CPUs; 0 parses\n"
+          "                      inline)\n"
           "  --full              rewrite every session with a full parse (no skips, no appends)\n"
           "  --progress MODE     auto (default: on a terminal, not in CI), always or never\n",
           out);
@@ -136,10 +137,10 @@ int pd_cmd_sync(int argc, char **argv)
             return PD_EXIT_OK;
         case ':':
             pd_cli_sources_free(&src);
-            return pd_cli_usage_error("sync ", "option %s needs a value", argv[optind - 1]);
+            return pd_cli_bad_option("sync ", ':', argv, longopts);
         default:
             pd_cli_sources_free(&src);
-            return pd_cli_unknown_option("sync ", argv[optind - 1], longopts);
+            return pd_cli_bad_option("sync ", '?', argv, longopts);
         }
     }
     if (optind < argc) {

@@ -191,6 +191,26 @@ int pd_cli_unknown_option(const char *command, const char *arg, const struct opt
     return pd_cli_usage_error(command, "unknown option \"%s\"", arg);
 }
 
+int pd_cli_bad_option(const char *command, int what, char *const argv[],
+                      const struct option *longopts)
+{
+    /* A long option takes its own argument word, so getopt has stepped past
+     * it; a short one may sit inside a group, where only optopt names it. */
+    const char *word = optind > 0 ? argv[optind - 1] : NULL;
+    bool is_long = word != NULL && strncmp(word, "--", 2) == 0 && word[2] != '\0' &&
+                   (what == ':' || optopt == 0);
+    if (what == ':') {
+        if (is_long)
+            return pd_cli_usage_error(command, "option %.*s needs a value", (int)strcspn(word, "="),
+                                      word);
+        return pd_cli_usage_error(command, "option -%c needs a value", optopt);
+    }
+    if (is_long)
+        return pd_cli_unknown_option(command, word, longopts);
+    char short_name[3] = {'-', (char)optopt, '\0'};
+    return pd_cli_unknown_option(command, short_name, longopts);
+}
+
 bool pd_cli_parse_count(const char *text, long long *out)
 {
     if (text == NULL || *text == '\0')
@@ -551,6 +571,16 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        /* "parsediff help sync" is "parsediff sync --help". */
+        const char *topic = argc > 2 ? argv[2] : "";
+        char help_option[] = "--help";
+        char *topic_argv[] = {argv[2], help_option, NULL};
+        if (strcmp(topic, "parse") == 0)
+            return pd_cmd_parse(2, topic_argv);
+        if (strcmp(topic, "sync") == 0)
+            return pd_cmd_sync(2, topic_argv);
+        if (strcmp(topic, "diff") == 0)
+            return pd_cmd_diff(2, topic_argv);
         print_help(stdout);
         return PD_EXIT_OK;
     }

@@ -769,19 +769,20 @@ static void count_other_copy(sync_run *run, const pd_provider *p, const pd_store
     if (row->file_path == NULL || strcmp(row->file_path, s->file_path) == 0 ||
         stat(row->file_path, &other) != 0 || !S_ISREG(other.st_mode) || other.st_size == 0)
         return;
-    /* Discovery left the stored file out for this one, and warns about that itself. The
-     * row then stays with this file, so it does not move from copy to copy. */
-    if (p->same_dedupe_key != NULL && p->same_dedupe_key(row->file_path, s->file_path))
-        return;
     pd_sync_stats *stats = run->stats;
     /* Each set counts a session once. A keyset out of memory only drops the count. */
     if (pd_same_file(row->file_path, s->file_path)) {
-        /* One file under two names, as through a root given through a link. */
+        /* One file under two names, as through a root given through a link. This comes
+         * before the dedupe key, which two names of one Codex rollout share. */
         if (pd_keyset_add(&run->alias_ids, s->id) == 1)
             stats->sessions_under_two_names++;
         keep_example(&stats->alias_example, s->id, row->file_path, s->file_path);
         return;
     }
+    /* Discovery left the stored file out for this one, and warns about that itself. The
+     * row then stays with this file, so it does not move from copy to copy. */
+    if (p->same_dedupe_key != NULL && p->same_dedupe_key(row->file_path, s->file_path))
+        return;
     /* Each pair is compared: with three copies, the pair counted first may be equal. */
     if (copies_differ(row, s)) {
         if (pd_keyset_add(&run->differing_ids, s->id) == 1)

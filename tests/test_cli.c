@@ -550,6 +550,24 @@ static void cli_diff_help_exits_zero(void **state)
     cli_result_free(&res);
 }
 
+/* "parsediff help COMMAND" and "parsediff --help COMMAND" give that command's help. */
+static void cli_help_names_a_command(void **state)
+{
+    cli_ws *ws = *state;
+    static const char *const forms[][3] = {
+        {"help", "sync", NULL}, {"--help", "diff", NULL}, {"-h", "parse", NULL}};
+    static const char *const usage[] = {"Usage: parsediff sync", "Usage: parsediff diff",
+                                        "Usage: parsediff parse"};
+    for (size_t i = 0; i < 3; i++) {
+        cli_result res;
+        run_args(ws, forms[i], &res);
+        expect_exit(&res, 0);
+        expect_out_contains(&res, usage[i]);
+        expect_empty_stderr(&res);
+        cli_result_free(&res);
+    }
+}
+
 static void cli_version_exits_zero(void **state)
 {
     cli_ws *ws = *state;
@@ -583,6 +601,11 @@ static const usage_case USAGE_CASES[] = {
      {"diff", "--fail-on-changes", NULL},
      {"unknown option \"--fail-on-changes\"", "did you mean --fail-on-change?"}},
     {"near-miss sync option", {"sync", "--sorce", "x", NULL}, {"did you mean --source?"}},
+    {"short option in a group", {"sync", "-zq", NULL}, {"unknown option \"-z\""}},
+    {"word after one dash", {"parse", "-nonexist", "x.jsonl", NULL}, {"unknown option \"-n\""}},
+    {"missing value after an abbreviation",
+     {"diff", "--lim", NULL},
+     {"option --lim needs a value"}},
     {"near-miss parse option",
      {"parse", "--agnet", "claude", "x.jsonl", NULL},
      {"did you mean --agent?"}},
@@ -653,7 +676,6 @@ static void cli_usage_errors_exit_two(void **state)
     free(default_db_dir);
 }
 
-/* An unknown option far from every known one, or a short one, gets no suggestion. */
 /* An option of another command names that command. */
 static void cli_option_of_other_command_named(void **state)
 {
@@ -670,6 +692,7 @@ static void cli_option_of_other_command_named(void **state)
     cli_result_free(&res);
 }
 
+/* An unknown option far from every known one, or a short one, gets no suggestion. */
 static void cli_far_option_has_no_suggestion(void **state)
 {
     cli_ws *ws = *state;
@@ -1530,6 +1553,20 @@ static void sync_warns_about_two_new_copies(void **state)
     expect_exit(&res, 0);
     expect_err_lacks(&res, "another name");
     cli_result_free(&res);
+
+    /* The same for Codex, whose two names of one rollout share its dedupe key. */
+    char *codex_link = fx_fmt("%s/codex-link", ws->env.dir);
+    assert_int_equal(symlink(ws->env.codex_root, codex_link), 0);
+    char *linked_codex = fx_fmt("codex=%s", codex_link);
+    const char *const codex_via_link[] = {
+        "sync", "--db", relinked_db, "--source", ws->claude_source, "--source", linked_codex, NULL};
+    run_args(ws, codex_via_link, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "under two names of the same file");
+    expect_err_contains(&res, codex_link);
+    cli_result_free(&res);
+    free(linked_codex);
+    free(codex_link);
     free(relinked_db);
     free(fresh_db);
     free(linked_source);
@@ -3367,6 +3404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(cli_help_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_diff_help_exits_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(cli_help_names_a_command, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_version_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_usage_errors_exit_two, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_far_option_has_no_suggestion, setup, teardown),
