@@ -413,15 +413,15 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
         a->last_error = primary;
 
     if (primary == SQLITE_NOMEM)
-        return pd_err_set(err, PD_ENOMEM, "%s: %s failed: out of memory", path, operation);
+        return pd_err_set(err, PD_ENOMEM, "%s: cannot %s: out of memory", path, operation);
     if (primary == SQLITE_NOTADB)
         return pd_err_set(err, PD_ESQLITE,
-                          "%s: %s failed: the file is not an SQLite database; check the archive "
+                          "%s: cannot %s: the file is not an SQLite database; check the archive "
                           "path",
                           path, operation);
     if (primary == SQLITE_CORRUPT)
         return pd_err_set(err, PD_ESQLITE,
-                          "%s: %s failed: the archive is corrupt (%s); restore it from a backup",
+                          "%s: cannot %s: the archive is corrupt (%s); restore it from a backup",
                           path, operation, detail);
     if (primary == SQLITE_BUSY)
         return pd_err_set(err, PD_ESQLITE,
@@ -438,15 +438,15 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
                   rc == SQLITE_READONLY_CANTINIT;
     pd_err cause = {0};
     if (denied && a->path != NULL && a->flags == PD_ARCHIVE_CREATE && unwritable_cause(a, &cause))
-        return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s; %s", path, operation, detail,
+        return pd_err_set(err, PD_ESQLITE, "%s: cannot %s: %s; %s", path, operation, detail,
                           cause.msg);
     /* SQLite's "disk I/O error" does not say why a write failed, and the
      * errno it keeps may come from a later call. */
     if ((primary == SQLITE_IOERR || primary == SQLITE_FULL) && a->path != NULL &&
         a->flags == PD_ARCHIVE_CREATE && no_room_cause(a, &cause))
-        return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s; %s", path, operation, detail,
+        return pd_err_set(err, PD_ESQLITE, "%s: cannot %s: %s; %s", path, operation, detail,
                           cause.msg);
-    return pd_err_set(err, PD_ESQLITE, "%s: %s failed: %s", path, operation, detail);
+    return pd_err_set(err, PD_ESQLITE, "%s: cannot %s: %s", path, operation, detail);
 }
 
 int archive_stmt(pd_archive *a, archive_stmt_id id, const char *sql, sqlite3_stmt **out,

@@ -76,6 +76,9 @@ bool pd_cli_sources_add(pd_cli_sources *s, const char *command, const char *spec
  * fills the default roots and archive path from the environment where none were given, and
  * expands a leading "~/" of the archive path. */
 bool pd_cli_sources_defaults(pd_cli_sources *s);
+/* False, with a usage error naming the path, when the archive path db
+ * ends in "/", "." or "..", so that it can only name a directory. */
+bool pd_cli_db_is_file_path(const char *command, const char *db);
 void pd_cli_sources_free(pd_cli_sources *s);
 /*
  * Returns path as an absolute, lexically cleaned path in a new malloc'd

@@ -211,11 +211,17 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 "Codex: ROOT/YYYY/MM/DD/rollout-*.jsonl or ROOT/rollout-*.jsonl), so %s skipped. "
                 "Give every root that "
                 "sync used (--source, or the root variables the README lists), or --agent to "
-                "diff fewer agents.\n",
+                "diff fewer agents.%s\n",
                 nothing, (long long)n_missed, n_missed == 1 ? "" : "s",
                 pd_cli_scrubbed(path, sizeof path, missed->file_path),
                 n_missed == 1 ? "was" : "were", n_missed == 1 ? "it" : "them",
-                n_missed == 1 ? "it was" : "they were");
+                n_missed == 1 ? "it was" : "they were",
+                /* Neither side knows the other: the archive may be the wrong one. */
+                report->totals.examined == 0 && report->totals.new_on_disk > 0
+                    ? " The archive stores none of the sessions found under the roots either, "
+                      "so if --db names the archive of other transcripts, pass the one sync "
+                      "wrote for these."
+                    : "");
 
     /* Sessions with copies, split by whether this run compared the stored row from its file. */
     const pd_diff_entry *copy = NULL, *compared_copy = NULL;
@@ -405,6 +411,10 @@ int pd_cmd_diff(int argc, char **argv)
         pd_cli_sources_free(&src);
         return PD_EXIT_RUNTIME;
     }
+    if (!pd_cli_db_is_file_path("diff ", src.db_path)) {
+        pd_cli_sources_free(&src);
+        return PD_EXIT_USAGE;
+    }
     if (access(src.db_path, F_OK) != 0) {
         pd_cli_error("archive not found: %s (check the --db path, or create the archive with "
                      "'parsediff sync --db %s' and the same --source options)",
@@ -524,8 +534,16 @@ int pd_cmd_diff(int argc, char **argv)
                     (long long)report->totals.examined, (long long)report->data_version);
             exit_code = PD_EXIT_DRIFT;
         } else if (pd_diff_report_has_failures(report)) {
-            /* The report on stdout lists what changed. As in the reference,
-             * only the vacuous case adds a line to stderr. */
+            /* The reference says nothing here; one line on stderr tells a CI
+             * log why the run failed when the report went to a file. */
+            int64_t changed = report->totals.changed, errors = report->totals.parse_errors;
+            fprintf(stderr, "parsediff: --fail-on-change failed: ");
+            if (changed > 0)
+                fprintf(stderr, "%lld session%s changed%s", (long long)changed,
+                        changed == 1 ? "" : "s", errors > 0 ? ", " : "");
+            if (errors > 0)
+                fprintf(stderr, "%lld parse error%s", (long long)errors, errors == 1 ? "" : "s");
+            fprintf(stderr, " (the report lists %s)\n", changed + errors == 1 ? "it" : "them");
             exit_code = PD_EXIT_DRIFT;
         }
     }

@@ -158,6 +158,10 @@ int pd_cmd_sync(int argc, char **argv)
         pd_cli_error("out of memory");
         return PD_EXIT_RUNTIME;
     }
+    if (!pd_cli_db_is_file_path("sync ", src.db_path)) {
+        pd_cli_sources_free(&src);
+        return PD_EXIT_USAGE;
+    }
 
     /* The archive is created if absent, so create its directory too. */
     if (!pd_cli_make_parent_dirs(src.db_path)) {

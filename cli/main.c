@@ -525,6 +525,21 @@ bool pd_cli_sources_defaults(pd_cli_sources *s)
     return true;
 }
 
+bool pd_cli_db_is_file_path(const char *command, const char *db)
+{
+    size_t n = strlen(db);
+    const char *base = strrchr(db, '/');
+    base = base != NULL ? base + 1 : db;
+    if (n > 0 && db[n - 1] != '/' && strcmp(base, ".") != 0 && strcmp(base, "..") != 0)
+        return true;
+    /* Caught before sync creates any directory, so "newdir/" makes none. */
+    pd_cli_usage_error(command,
+                       "the archive path %s names a directory; pass the archive file, such as "
+                       "%s%sarchive.db",
+                       db, db, n > 0 && db[n - 1] == '/' ? "" : "/");
+    return false;
+}
+
 void pd_cli_sources_free(pd_cli_sources *s)
 {
     for (size_t i = 0; i < s->n_owned; i++)

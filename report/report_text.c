@@ -237,8 +237,9 @@ static void write_interrupted_line(FILE *out)
 
 static void write_header(text_ctx *ctx, const pd_diff_report *r)
 {
-    fprintf(ctx->out, "Parse diff: %" PRId64 " files re-parsed (%s) against %s (data version %" PRId64 ")\n",
-            r->files_examined, agents_label(ctx, r),
+    fprintf(ctx->out,
+            "Parse diff: %" PRId64 " %s re-parsed (%s) against %s (data version %" PRId64 ")\n",
+            r->files_examined, r->files_examined == 1 ? "file" : "files", agents_label(ctx, r),
             clean_or(ctx, r->db_path, "(unknown archive)"), r->data_version);
     if (r->interrupted)
         write_interrupted_line(ctx->out);

@@ -1017,9 +1017,29 @@ static void diff_agent_option_scopes_report(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "diff", "--agent", " Codex ", "--fail-on-change", NULL);
     expect_exit(&res, 0);
-    expect_out_contains(&res, "Parse diff: 1 files re-parsed (codex)");
+    expect_out_contains(&res, "Parse diff: 1 file re-parsed (codex)");
     expect_out_contains(&res, "0 sessions changed, 1 identical.");
     cli_result_free(&res);
+}
+
+/* An archive path that ends in "/" is refused before sync creates any directory. */
+static void archive_path_naming_a_directory_is_refused(void **state)
+{
+    cli_ws *ws = *state;
+    char *dir_path = fx_fmt("%s/new-archive-dir/", ws->env.dir);
+    static const char *const commands[] = {"sync", "diff"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *const args[] = {commands[i],       "--db", dir_path, "--source",
+                                    ws->claude_source, NULL};
+        cli_result res;
+        run_args(ws, args, &res);
+        expect_exit(&res, 2);
+        expect_err_contains(&res, "names a directory");
+        expect_err_contains(&res, "new-archive-dir/archive.db");
+        cli_result_free(&res);
+        assert_false(path_exists(dir_path));
+    }
+    free(dir_path);
 }
 
 static void sync_rerun_skips_unchanged_files(void **state)
@@ -1753,6 +1773,50 @@ static void diff_empty_archive_warns(void **state)
     free(empty_root);
 }
 
+/* The archive of other transcripts: its rows are not found and the sessions found are not
+ * stored, so the uncompared gate fails and the warning names --db. */
+static void diff_archive_of_other_transcripts_names_db(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *other_root = fx_fmt("%s/other-claude", ws->env.dir);
+    assert_int_equal(mkdir(other_root, 0755), 0);
+    char *other_source = fx_fmt("claude=%s", other_root);
+    char *project = fx_fmt("%s/-home-ada-src-other", other_root);
+    assert_int_equal(mkdir(project, 0755), 0);
+    char *content = fx_claude_plain(CLAUDE_D, "A session of another corpus.");
+    char *transcript = fx_fmt("%s/%s.jsonl", project, CLAUDE_D);
+    fx_write(transcript, content);
+    free(content);
+    const char *args[] = {"diff",
+                          "--db",
+                          ws->env.db,
+                          "--source",
+                          other_source,
+                          "--agent",
+                          "claude",
+                          "--fail-on-change",
+                          "--fail-on-uncompared",
+                          NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 1);
+    expect_err_contains(&res, "if --db names the archive of other transcripts");
+    expect_err_contains(&res, "--fail-on-uncompared failed");
+    cli_result_free(&res);
+
+    /* Roots that give the stored sessions too: the --db hint has no place. */
+    run_on_workspace(ws, &res, "diff", "--fail-on-uncompared", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "if --db names");
+    cli_result_free(&res);
+    free(transcript);
+    free(project);
+    free(other_source);
+    free(other_root);
+}
+
 /* A root given through a symbolic link names the same files differently. */
 static void diff_root_through_link_warns(void **state)
 {
@@ -2267,8 +2331,8 @@ static void diff_drift_fails_on_change(void **state)
     expect_after(&res, "Changed sessions", "first_message");
     expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_out_lacks(&res, "Raced");
-    /* A real failure is silent on stderr (reference behaviour): only stdout reports it. */
-    expect_err_lacks(&res, "--fail-on-change failed");
+    /* One stderr line says why the gate failed, for a CI log whose report went to a file. */
+    expect_err_contains(&res, "--fail-on-change failed: 1 session changed (the report lists it)");
     cli_result_free(&res);
 }
 
@@ -2578,7 +2642,7 @@ static void diff_parse_error_fails_on_change(void **state)
     expect_exit(&res, 1);
     expect_after(&res, "Parse errors", bad);
     expect_out_contains(&res, "0 sessions changed, 3 identical.");
-    expect_err_lacks(&res, "--fail-on-change failed");
+    expect_err_contains(&res, "--fail-on-change failed: 1 parse error (the report lists it)");
     cli_result_free(&res);
 
     run_on_workspace(ws, &res, "diff", "--json", NULL);
@@ -2763,7 +2827,7 @@ static void diff_limit_samples_newest_source(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "diff", "--limit", "1", "--fail-on-change", NULL);
     expect_exit(&res, 0);
-    expect_out_contains(&res, "Parse diff: 1 files re-parsed (all agents)");
+    expect_out_contains(&res, "Parse diff: 1 file re-parsed (all agents)");
     expect_out_contains(&res, "Note: --limit truncated discovery");
     expect_out_contains(&res, "0 sessions changed, 1 identical.");
     cli_result_free(&res);
@@ -3405,6 +3469,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(cli_help_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_diff_help_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_help_names_a_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(archive_path_naming_a_directory_is_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(cli_version_exits_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_usage_errors_exit_two, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_far_option_has_no_suggestion, setup, teardown),
@@ -3431,6 +3497,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_directory_in_place_of_transcript, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_root_through_link_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_archive_of_other_transcripts_names_db, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(diff_empty_archive_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_format_json_matches_json_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_drift_fails_on_change, setup, teardown),
