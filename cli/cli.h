@@ -27,6 +27,8 @@ extern atomic_bool pd_cli_cancel;
 void pd_cli_install_signals(void);
 /* 128 + the signal that cancelled the run: 130 for SIGINT, 143 for SIGTERM. */
 int pd_cli_interrupted_exit_code(void);
+/* "interrupted by SIGINT" or "stopped by SIGTERM", after the signal that cancelled the run. */
+const char *pd_cli_stop_reason(void);
 
 /*
  * Copies s (or "?" for NULL) into buf, cut to cap bytes, with its control

@@ -463,9 +463,9 @@ int pd_cmd_diff(int argc, char **argv)
     pd_progress_free(bar);
 
     if (rc == PD_ECANCELED) {
-        pd_cli_error("interrupted after %lld of the %lld files found so far; no report was "
+        pd_cli_error("%s after %lld of the %lld files found so far; no report was "
                      "written because it would be incomplete",
-                     report != NULL ? (long long)report->files_done : 0LL,
+                     pd_cli_stop_reason(), report != NULL ? (long long)report->files_done : 0LL,
                      report != NULL ? (long long)report->files_examined : 0LL);
         exit_code = pd_cli_interrupted_exit_code();
         goto out;

@@ -22,6 +22,7 @@
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/normalize.h"
+#include "common/text.h"
 #include "parsers/jsonl.h"
 #include "parsers/provider.h"
 
@@ -269,8 +270,31 @@ static const pd_provider *infer_provider(const char *path)
  * *n_messages and the sessions the parser leaves out to *n_excluded.
  * Returns false after reporting a failure.
  */
+/* What one file gave, for the notes printed when it gives no message. */
+typedef struct parse_tally {
+    size_t n_messages;
+    size_t n_excluded;
+    int64_t malformed_lines;
+    int64_t nonblank_lines;
+    size_t bytes;
+} parse_tally;
+
+static int64_t count_nonblank_lines(const char *data, size_t len)
+{
+    int64_t n = 0;
+    size_t start = 0;
+    while (start < len) {
+        const char *nl = memchr(data + start, '\n', len - start);
+        size_t end = nl != NULL ? (size_t)(nl - data) : len;
+        if (!pd_text_is_blank(data + start, end - start))
+            n++;
+        start = end + 1;
+    }
+    return n;
+}
+
 static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_parser *json,
-                      size_t *n_messages, size_t *n_excluded)
+                      parse_tally *tally)
 {
     pd_err err = {0};
     pd_source_buf buf = {0};
@@ -318,9 +342,12 @@ static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_par
         }
         res.sessions[i].file_hash = hex;
         write_session(w, &res.sessions[i]);
-        *n_messages += res.sessions[i].n_messages;
+        tally->n_messages += res.sessions[i].n_messages;
     }
-    *n_excluded += res.n_excluded;
+    tally->n_excluded += res.n_excluded;
+    tally->malformed_lines = res.malformed_lines;
+    tally->nonblank_lines = count_nonblank_lines(buf.data, buf.len);
+    tally->bytes = buf.len;
     ok = true;
 
 out:
@@ -387,24 +414,50 @@ static int parse_command(int argc, char **argv)
             all_ok = false;
             continue;
         }
-        const pd_provider *p = forced != NULL ? forced : infer_provider(path);
         struct stat st;
+        if (strcmp(argv[i], "-") == 0 && stat(path, &st) != 0) {
+            pd_cli_error("-: parse reads transcript files, not standard input; save the "
+                         "transcript to a file and pass its path");
+            all_ok = false;
+            free(path);
+            continue;
+        }
+        const pd_provider *p = forced != NULL ? forced : infer_provider(path);
         if (p == NULL && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
             pd_cli_error("%s: is a directory; pass transcript files", argv[i]);
         else if (p == NULL)
             pd_cli_error("%s: cannot tell which agent wrote this file; pass --agent claude or "
                          "--agent codex",
                          argv[i]);
-        size_t n_messages = 0, n_excluded = 0;
-        if (p == NULL || !parse_one(&w, p, path, json, &n_messages, &n_excluded)) {
+        parse_tally tally = {0};
+        if (p == NULL || !parse_one(&w, p, path, json, &tally)) {
             all_ok = false;
-        } else if (n_messages == 0 && n_excluded > 0) {
+        } else if (tally.n_messages == 0 && tally.n_excluded > 0) {
             fprintf(stderr,
                     "parsediff: note: %s: the parser leaves out %zu session%s of this file (one "
                     "whose only prompts are /usage, say), so no rows are printed for %s\n",
-                    argv[i], n_excluded, n_excluded == 1 ? "" : "s",
-                    n_excluded == 1 ? "it" : "them");
-        } else if (n_messages == 0) {
+                    argv[i], tally.n_excluded, tally.n_excluded == 1 ? "" : "s",
+                    tally.n_excluded == 1 ? "it" : "them");
+        } else if (tally.n_messages == 0 && tally.nonblank_lines == 0) {
+            fprintf(stderr, "parsediff: warning: %s: the file %s, so it gives no message\n",
+                    argv[i], tally.bytes == 0 ? "is empty" : "holds only blank lines");
+        } else if (tally.n_messages == 0 && tally.malformed_lines == tally.nonblank_lines) {
+            if (tally.malformed_lines == 1)
+                fprintf(stderr,
+                        "parsediff: warning: %s: no message found: its only line is not valid "
+                        "JSON\n",
+                        argv[i]);
+            else
+                fprintf(stderr,
+                        "parsediff: warning: %s: no message found: none of its %lld lines is "
+                        "valid JSON\n",
+                        argv[i], (long long)tally.malformed_lines);
+        } else if (tally.n_messages == 0) {
+            if (tally.malformed_lines > 0)
+                fprintf(stderr,
+                        "parsediff: warning: %s: %lld of its %lld lines %s not valid JSON\n",
+                        argv[i], (long long)tally.malformed_lines, (long long)tally.nonblank_lines,
+                        tally.malformed_lines == 1 ? "is" : "are");
             /* The wrong agent reads every line as a record of no interest. */
             const pd_provider *named = infer_provider(path);
             const pd_provider *other =

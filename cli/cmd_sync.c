@@ -293,8 +293,9 @@ int pd_cmd_sync(int argc, char **argv)
                     pd_cli_scrubbed(text, sizeof text, stats.differing_example.second_path));
     }
     if (rc == PD_ECANCELED) {
-        pd_cli_error("interrupted; every source written so far is complete, the rest were not "
-                     "touched, and the counts above cover only the files found before the stop");
+        pd_cli_error("%s; every source written so far is complete, the rest were not "
+                     "touched, and the counts above cover only the files found before the stop",
+                     pd_cli_stop_reason());
         exit_code = pd_cli_interrupted_exit_code();
     } else if (rc != PD_OK) {
         pd_cli_error("%s", err.msg[0] != '\0' ? err.msg : pd_strerror(rc));

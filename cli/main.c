@@ -52,6 +52,11 @@ int pd_cli_interrupted_exit_code(void)
     return sig != 0 ? 128 + sig : PD_EXIT_INTERRUPTED;
 }
 
+const char *pd_cli_stop_reason(void)
+{
+    return atomic_load(&cancel_signal) == SIGTERM ? "stopped by SIGTERM" : "interrupted by SIGINT";
+}
+
 void pd_cli_install_signals(void)
 {
     struct sigaction sa;

@@ -833,6 +833,55 @@ static void parse_wrong_agent_warns(void **state)
     free(codex);
 }
 
+/* "-" is not standard input for parse, and the error says so. */
+static void parse_dash_is_not_stdin(void **state)
+{
+    cli_ws *ws = *state;
+    const char *args[] = {"parse", "--agent", "claude", "-", NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 3);
+    expect_err_contains(&res, "parse reads transcript files, not standard input");
+    cli_result_free(&res);
+}
+
+/* A file that gives no message because of its own bytes says so, not which agent to try. */
+static void parse_empty_or_malformed_file_says_why(void **state)
+{
+    cli_ws *ws = *state;
+    static const struct {
+        const char *name, *content, *expected;
+    } cases[] = {
+        {"empty.jsonl", "", "the file is empty, so it gives no message"},
+        {"blank.jsonl", "\n  \n", "the file holds only blank lines"},
+        {"one.jsonl", "not json\n", "no message found: its only line is not valid JSON"},
+        {"two.jsonl", "not json\n{broken\n", "none of its 2 lines is valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = fx_fmt("%s/%s", ws->env.dir, cases[i].name);
+        fx_write(path, cases[i].content);
+        const char *args[] = {"parse", path, NULL};
+        cli_result res;
+        run_args(ws, args, &res);
+        expect_exit(&res, 0);
+        expect_err_contains(&res, cases[i].expected);
+        expect_err_lacks(&res, "--agent");
+        cli_result_free(&res);
+        free(path);
+    }
+    /* Some lines valid, one not: both the count and the agent hint. */
+    char *mixed = fx_fmt("%s/mixed.jsonl", ws->env.dir);
+    fx_write(mixed, "{\"type\":\"session_meta\"}\nnot json\n");
+    const char *args[] = {"parse", mixed, NULL};
+    cli_result res;
+    run_args(ws, args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 of its 2 lines is not valid JSON");
+    expect_err_contains(&res, "pass --agent codex");
+    cli_result_free(&res);
+    free(mixed);
+}
+
 static void parse_bad_paths_exit_three(void **state)
 {
     cli_ws *ws = *state;
@@ -3479,6 +3528,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(parse_names_excluded_session, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_prints_claude_and_codex_json, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_wrong_agent_warns, setup, teardown),
+        cmocka_unit_test_setup_teardown(parse_empty_or_malformed_file_says_why, setup, teardown),
+        cmocka_unit_test_setup_teardown(parse_dash_is_not_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_bad_paths_exit_three, setup, teardown),
         cmocka_unit_test_setup_teardown(parse_relative_path_and_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_after_sync_text_is_clean, setup, teardown),

@@ -33,7 +33,7 @@ enum { N_SOURCES = 3000 };
 static long long diff_files_read(const char *message)
 {
     long long done;
-    return sscanf(message, "interrupted after %lld of", &done) == 1 ? done : -1;
+    return sscanf(message, " after %lld of", &done) == 1 ? done : -1;
 }
 
 /* Returns the files sync read (parsed, unchanged or failed), from its summary, or -1. */
@@ -54,7 +54,7 @@ typedef struct interrupted_command {
     long long (*files_read)(const char *message);
 } interrupted_command;
 
-static const interrupted_command diff_command = {"diff", "Re-parsing files: ", "interrupted after ",
+static const interrupted_command diff_command = {"diff", "Re-parsing files: ", " after ",
                                                  diff_files_read};
 static const interrupted_command sync_command = {"sync",
                                                  "Syncing files: ", "sync: ", sync_files_read};
@@ -162,7 +162,7 @@ static void interrupt_run(const interrupted_command *cmd, int sig)
     free(fx_read(out, &out_len));
     assert_int_equal(out_len, 0);
     char *text = fx_read(err, NULL);
-    assert_non_null(strstr(text, "interrupted"));
+    assert_non_null(strstr(text, sig == SIGTERM ? "stopped by SIGTERM" : "interrupted by SIGINT"));
     const char *message = strstr(text, cmd->marker);
     assert_non_null(message);
     long long files_read = cmd->files_read(message);
