@@ -433,6 +433,17 @@ static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
                                                      job->parsed_mtime, run->started_wall);
     pd_diff_class cls = live ? PD_CLASS_RACED : PD_CLASS_PARSE_ERROR;
     const char *reason = live ? REASON_ZST_WRITING : job->error;
+    if (job->cut_zst && !live) {
+        /* Say why no writer explains the cut, or the error reads like a live write. */
+        bool future = job->parsed_mtime > pd_time_now() + PD_ZST_WRITE_WINDOW_NS;
+        reason = pd_arena_sprintf(r->arena, "%s; %s, so it is taken for a damaged file",
+                                  job->error != NULL ? job->error : "truncated zstd data",
+                                  future ? "its mtime lies more than a minute in the future"
+                                         : "it was last modified more than a minute before the "
+                                           "run");
+        if (reason == NULL)
+            return PD_ENOMEM;
+    }
     int64_t *count = live ? &r->totals.raced : &r->totals.parse_errors;
     const size_t *idx;
     size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
