@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -27,22 +28,39 @@
 #include "report/report.h"
 
 atomic_bool pd_cli_cancel;
-static atomic_int cancel_signal; /* the first SIGINT or SIGTERM received */
+static atomic_int cancel_signal;     /* the first SIGINT or SIGTERM received */
+static atomic_llong first_signal_ns; /* CLOCK_MONOTONIC time of that signal */
 /* The handler's atomics must not take a lock, or it could deadlock. */
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2,
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2 &&
+                   ATOMIC_LLONG_LOCK_FREE == 2,
                "the signal handler needs lock-free atomics");
+
+/* Signals this soon after the first are the same request: `timeout` and CI
+ * runners signal the process and then its whole group, a few microseconds
+ * apart. */
+#define SAME_REQUEST_NS (500LL * 1000 * 1000)
+
+static long long monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void on_sigint(int sig)
 {
-    /* A second signal ends the process at once with the default action
-     * (signal() and raise() are async-signal-safe). */
+    /* A later second signal ends the process at once with the default
+     * action (signal() and raise() are async-signal-safe). */
     if (atomic_load(&pd_cli_cancel)) {
+        if (monotonic_ns() - atomic_load(&first_signal_ns) < SAME_REQUEST_NS)
+            return;
         signal(sig, SIG_DFL);
         raise(sig);
         return;
     }
     int none = 0;
-    atomic_compare_exchange_strong(&cancel_signal, &none, sig);
+    if (atomic_compare_exchange_strong(&cancel_signal, &none, sig))
+        atomic_store(&first_signal_ns, monotonic_ns());
     atomic_store(&pd_cli_cancel, true);
 }
 

@@ -70,8 +70,37 @@ static long long last_progress(const char *text, const char *stop, const char *l
     return done;
 }
 
-/* Sends sig to a diff or sync in the middle of its sources and checks how it ends. */
-static void interrupt_run(const interrupted_command *cmd, int sig)
+/* True while sig is pending for pid or its threads (read from /proc). */
+static bool signal_pending(pid_t pid, int sig)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    /* A /proc file reports no size, so it is read until its end. */
+    char text[8192];
+    size_t n = 0;
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    for (ssize_t got; n < sizeof text - 1 && (got = read(fd, text + n, sizeof text - 1 - n)) > 0;)
+        n += (size_t)got;
+    close(fd);
+    text[n] = '\0';
+    unsigned long long mask = 0, pending = 0;
+    for (const char *key = "SigPnd:"; key != NULL;
+         key = strcmp(key, "SigPnd:") == 0 ? "ShdPnd:" : NULL) {
+        const char *at = strstr(text, key);
+        if (at != NULL && sscanf(at + strlen(key), "%llx", &mask) == 1)
+            pending |= mask;
+    }
+    return (pending & (1ULL << (sig - 1))) != 0;
+}
+
+/*
+ * Sends sig to a diff or sync in the middle of its sources and checks how it
+ * ends. With burst, a second sig follows as soon as the first is delivered,
+ * as `timeout` and CI runners send one to the process and one to its group:
+ * that is one request to stop, not the second signal that stops at once.
+ */
+static void interrupt_run(const interrupted_command *cmd, int sig, bool burst)
 {
     const char *bin = getenv("PD_BINARY");
     assert_non_null(bin);
@@ -148,6 +177,12 @@ static void interrupt_run(const interrupted_command *cmd, int sig)
             kill(pid, sig);
             kill(pid, SIGCONT);
             sent = true;
+            if (burst) {
+                struct timespec poll_pause = {0, 100 * 1000};
+                for (int polls = 0; polls < 20000 && signal_pending(pid, sig); polls++)
+                    nanosleep(&poll_pause, NULL);
+                kill(pid, sig);
+            }
         } else {
             /* The diff stays stopped while its progress clock runs on. */
             nanosleep(&pause, NULL);
@@ -188,20 +223,27 @@ static void interrupt_run(const interrupted_command *cmd, int sig)
 static void diff_interrupted_prints_no_report(void **state)
 {
     (void)state;
-    interrupt_run(&diff_command, SIGINT);
+    interrupt_run(&diff_command, SIGINT, false);
 }
 
 /* A CI runner's timeout sends SIGTERM: the conventional exit code is 143. */
 static void diff_terminated_prints_no_report(void **state)
 {
     (void)state;
-    interrupt_run(&diff_command, SIGTERM);
+    interrupt_run(&diff_command, SIGTERM, false);
 }
 
 static void sync_interrupted_counts_read_files(void **state)
 {
     (void)state;
-    interrupt_run(&sync_command, SIGINT);
+    interrupt_run(&sync_command, SIGINT, false);
+}
+
+/* `timeout -s INT` signals sync and then its process group: one stop, with its message. */
+static void sync_signalled_twice_at_once_stops_cleanly(void **state)
+{
+    (void)state;
+    interrupt_run(&sync_command, SIGINT, true);
 }
 
 int main(void)
@@ -210,6 +252,7 @@ int main(void)
         cmocka_unit_test(diff_interrupted_prints_no_report),
         cmocka_unit_test(diff_terminated_prints_no_report),
         cmocka_unit_test(sync_interrupted_counts_read_files),
+        cmocka_unit_test(sync_signalled_twice_at_once_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
