@@ -22,6 +22,14 @@
 /* Minimum time between two redraws, in nanoseconds (100 ms). */
 #define REDRAW_INTERVAL_NS 100000000LL
 #define NS_PER_SEC 1000000000LL
+/* No ETA in the first second: the first files also pay for the start (the
+ * archive's snapshot), and one file in a third of a second made an ETA of
+ * hours. */
+#define ETA_SETTLE_NS NS_PER_SEC
+/* The rate counts the files of about the last RATE_SAMPLES - 1 seconds, so a
+ * fast phase (unchanged files that sync skips) does not inflate it later. */
+#define RATE_SAMPLES 11
+#define RATE_SAMPLE_INTERVAL_NS NS_PER_SEC
 
 struct pd_progress {
     FILE *out;
@@ -40,6 +48,12 @@ struct pd_progress {
     int64_t finished_done;
     int64_t finished_total;
     int last_len; /* characters in the current line after '\r' */
+    /* (time, done) once a second, oldest first from sample_head: the rate
+     * window. Slot 0 starts as (start_ns, 0). */
+    int64_t sample_ns[RATE_SAMPLES];
+    int64_t sample_done[RATE_SAMPLES];
+    int n_samples;
+    int sample_head;
 };
 
 static int64_t monotonic_now(void *ctx)
@@ -61,6 +75,9 @@ pd_progress *pd_progress_new_with_clock(FILE *out, int64_t total, pd_progress_cl
     p->clock_ctx = ctx;
     p->total = total < 0 ? 0 : total;
     p->start_ns = p->clock(p->clock_ctx);
+    p->sample_ns[0] = p->start_ns;
+    p->sample_done[0] = 0;
+    p->n_samples = 1;
     p->finished_done = -1;
     p->finished_total = -1;
     return p;
@@ -114,26 +131,45 @@ static void format_eta(char *buf, size_t size, int64_t remaining, double rate)
     snprintf(buf, size, "%" PRId64 ":%02" PRId64, seconds / 60, seconds % 60);
 }
 
+/* Files per second over the rate window, after recording (now, done) when a
+ * second has passed since the newest sample. */
+static double window_rate(pd_progress *p, int64_t done, int64_t now)
+{
+    int newest = (p->sample_head + p->n_samples - 1) % RATE_SAMPLES;
+    if (now - p->sample_ns[newest] >= RATE_SAMPLE_INTERVAL_NS) {
+        int slot = (p->sample_head + p->n_samples) % RATE_SAMPLES;
+        if (p->n_samples == RATE_SAMPLES)
+            p->sample_head = (p->sample_head + 1) % RATE_SAMPLES;
+        else
+            p->n_samples++;
+        p->sample_ns[slot] = now;
+        p->sample_done[slot] = done;
+    }
+    /* The newest sample may be now itself, so the oldest one sets the window. */
+    int64_t span = now - p->sample_ns[p->sample_head];
+    if (span <= 0)
+        return 0.0;
+    return (double)(done - p->sample_done[p->sample_head]) * (double)NS_PER_SEC / (double)span;
+}
+
 static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
 {
-    int64_t elapsed = now - p->start_ns;
-    double rate = 0.0;
+    double rate = window_rate(p, done, now);
     char eta[32];
-
-    if (elapsed > 0)
-        rate = (double)done * (double)NS_PER_SEC / (double)elapsed;
+    /* format_eta() shows "-:--" for a zero rate, and "0:00" when nothing is left. */
+    double eta_rate = now - p->start_ns >= ETA_SETTLE_NS ? rate : 0.0;
 
     int len;
     if (p->counting && p->expected > p->total && p->expected > done) {
         /* The files found so far are too few for an ETA, so the estimate is used, marked "~". */
-        format_eta(eta, sizeof(eta), p->expected - done, rate);
+        format_eta(eta, sizeof(eta), p->expected - done, eta_rate);
         len = fprintf(p->out, "\r%s: %" PRId64 "/~%" PRId64 "  %.1f files/s  ETA %s%s", p->label,
                       done, p->expected, rate, eta[0] == '-' ? "" : "~", eta);
     } else if (p->counting) {
         len = fprintf(p->out, "\r%s: %" PRId64 " done, %" PRId64 " found so far  %.1f files/s",
                       p->label, done, p->total, rate);
     } else {
-        format_eta(eta, sizeof(eta), p->total - done, rate);
+        format_eta(eta, sizeof(eta), p->total - done, eta_rate);
         len = fprintf(p->out, "\r%s: %" PRId64 "/%" PRId64 "  %.1f files/s  ETA %s", p->label, done,
                       p->total, rate, eta);
     }

@@ -252,7 +252,8 @@ static void progress_redraws_rate_limited(void **state)
     pd_progress_tick(p, 3);
     out = written(f);
     assert_int_equal(count_char(out, '\r'), 2);
-    assert_non_null(strstr(out, "\rRe-parsing files: 3/100  30.0 files/s  ETA 0:04"));
+    /* No ETA in the first second. */
+    assert_non_null(strstr(out, "\rRe-parsing files: 3/100  30.0 files/s  ETA -:--"));
     pd_progress_free(p);
 }
 
@@ -326,7 +327,7 @@ static void progress_total_grows(void **state)
     f->now_ns = 500 * MS;
     pd_progress_tick(p, 5);
     const char *out = written(f);
-    assert_non_null(strstr(out, "\rRe-parsing files: 5/50  10.0 files/s  ETA 0:05"));
+    assert_non_null(strstr(out, "\rRe-parsing files: 5/50  10.0 files/s  ETA -:--"));
     assert_int_equal(count_char(out, '\n'), 0);
     pd_progress_free(p);
 }
@@ -385,6 +386,41 @@ static void progress_counting_estimates_from_expected(void **state)
     pd_progress_free(p);
 }
 
+/* A first file that also paid for the start gives no ETA of hours. */
+static void progress_eta_waits_a_second(void **state)
+{
+    progress_fixture *f = *state;
+    pd_progress *p = new_bar(f, 0);
+
+    pd_progress_set_counting(p, true, 40408);
+    f->now_ns = 330 * MS;
+    pd_progress_tick(p, 1);
+    assert_string_equal(written(f), "\rRe-parsing files: 1/~40408  3.0 files/s  ETA -:--");
+    f->now_ns = 1000 * MS;
+    pd_progress_tick(p, 2001);
+    assert_non_null(
+        strstr(written(f), "\rRe-parsing files: 2001/~40408  2001.0 files/s  ETA ~0:20"));
+    pd_progress_free(p);
+}
+
+/* The rate counts the last ten seconds or so, not a fast start (files sync skips). */
+static void progress_rate_follows_recent_files(void **state)
+{
+    progress_fixture *f = *state;
+    pd_progress *p = new_bar(f, 30000);
+
+    int64_t done = 0;
+    for (int second = 1; second <= 20; second++) {
+        done += second <= 2 ? 10000 : 100;
+        f->now_ns = second * 1000 * MS;
+        pd_progress_tick(p, done);
+    }
+    /* 21,800 done in 20 s is 1,090 files/s on average; the last ten seconds gave 100. */
+    const char *out = written(f);
+    assert_non_null(strstr(out, "\rRe-parsing files: 21800/30000  100.0 files/s  ETA 1:22"));
+    pd_progress_free(p);
+}
+
 static void progress_shorter_line_padded(void **state)
 {
     progress_fixture *f = *state;
@@ -397,7 +433,7 @@ static void progress_shorter_line_padded(void **state)
     pd_progress_tick(p, 11);
     const char *out = written(f);
 
-    const char *first = "\rRe-parsing files: 10/100  10000.0 files/s  ETA 0:01";
+    const char *first = "\rRe-parsing files: 10/100  10000.0 files/s  ETA -:--";
     const char *second = "\rRe-parsing files: 11/100  11.0 files/s  ETA 0:09";
     assert_non_null(strstr(out, first));
     const char *tail = strstr(out, second);
@@ -466,6 +502,8 @@ int main(void)
         PROGRESS_TEST(progress_total_grows),
         PROGRESS_TEST(progress_counting_has_no_eta),
         PROGRESS_TEST(progress_counting_estimates_from_expected),
+        PROGRESS_TEST(progress_eta_waits_a_second),
+        PROGRESS_TEST(progress_rate_follows_recent_files),
         PROGRESS_TEST(progress_shorter_line_padded),
         PROGRESS_TEST(progress_free_ends_open_line),
         PROGRESS_TEST(progress_null_is_noop),
