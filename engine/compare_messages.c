@@ -548,16 +548,16 @@ static char *unpaired_cause(pd_arena *a, const unpaired_ordinals *left)
     char stored_part[128] = "", parsed_part[128] = "";
     if (left->stored_only > 0)
         snprintf(stored_part, sizeof stored_part,
-                 "%zu stored message%s no parsed message of the same ordinal (first at "
-                 "ordinal %" PRId64 ")",
+                 "%zu stored message%s no parsed message of the same ordinal, %s %" PRId64,
                  left->stored_only, left->stored_only == 1 ? " has" : "s have",
+                 left->stored_only == 1 ? "at ordinal" : "the first at ordinal",
                  left->first_stored_only);
     if (left->parsed_only > 0)
-        snprintf(parsed_part, sizeof parsed_part,
-                 "%zu parsed message%s no stored one (first at ordinal %" PRId64 ")",
+        snprintf(parsed_part, sizeof parsed_part, "%zu parsed message%s no stored one, %s %" PRId64,
                  left->parsed_only, left->parsed_only == 1 ? " has" : "s have",
+                 left->parsed_only == 1 ? "at ordinal" : "the first at ordinal",
                  left->first_parsed_only);
-    return pd_arena_sprintf(a, "ordinal-set change: %s%s%s", stored_part,
+    return pd_arena_sprintf(a, "%s%s%s", stored_part,
                             left->stored_only > 0 && left->parsed_only > 0 ? "; " : "",
                             parsed_part);
 }
@@ -590,8 +590,8 @@ static int emit_fallback(pd_cmp *c, const bool differs[PD_FP_COUNT], const unpai
         .stored = pd_arena_strdup(c->arena, "fingerprint"),
         .parsed = pd_arena_strdup(c->arena, "fingerprint"),
         .detail = pd_arena_sprintf(c->arena,
-                                   "per-message %s fingerprint differs but no aligned-ordinal "
-                                   "field accounts for it (%s)",
+                                   "the per-message %s fingerprint differs, but no field of "
+                                   "the messages paired by ordinal explains it: %s",
                                    fingerprint_name, cause),
     };
     if (d.detail == NULL)

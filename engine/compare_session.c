@@ -76,11 +76,11 @@ static int compare_text(pd_cmp *c, const char *field, const char *stored, const 
         pd_buf notes;
         pd_buf_init(&notes, c->arena);
         if (stored_long)
-            pd_buf_printf(&notes, "stored %zu runes", stored_runes);
+            pd_buf_printf(&notes, "stored %zu characters", stored_runes);
         if (stored_long && parsed_long)
             pd_buf_puts(&notes, "; ");
         if (parsed_long)
-            pd_buf_printf(&notes, "parsed %zu runes", parsed_runes);
+            pd_buf_printf(&notes, "parsed %zu characters", parsed_runes);
         d.detail = pd_buf_finish(&notes);
         if (d.detail == NULL)
             return PD_ENOMEM;

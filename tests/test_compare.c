@@ -351,7 +351,7 @@ static const field_case field_cases[] = {
     {"session_name long claude keeps rune note", "claude", session_name_long_renamed,
      "session_name", "Build fix",
      "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...",
-     "parsed 100 runes (incremental-append history)", true},
+     "parsed 100 characters (incremental-append history)", true},
     {"started_at drift strict", "claude", started_at_drifts, "started_at", "2024-01-01T10:00:00Z",
      "2024-01-01T09:59:00Z", NULL, false},
     {"ended_at drift strict", "claude", ended_at_drifts, "ended_at", "2024-01-01T10:05:00Z",
@@ -517,7 +517,7 @@ static void compare_truncates_long_first_message(void **state)
     char *expected = pd_arena_sprintf(a, "%s...", repeat(a, "x", 80));
     assert_string_equal(diffs.items[0].parsed, expected);
     assert_non_null(diffs.items[0].detail);
-    assert_non_null(strstr(diffs.items[0].detail, "parsed 200 runes"));
+    assert_non_null(strstr(diffs.items[0].detail, "parsed 200 characters"));
     assert_false(diffs.items[0].informational);
 }
 
@@ -536,7 +536,7 @@ static void compare_truncates_by_runes_on_both_sides(void **state)
     char *expected = pd_arena_sprintf(a, "%s...", repeat(a, "\xc3\xa9", 80));
     assert_string_equal(diffs.items[0].stored, expected);
     assert_string_equal(diffs.items[0].parsed, expected);
-    assert_string_equal(diffs.items[0].detail, "stored 100 runes; parsed 120 runes");
+    assert_string_equal(diffs.items[0].detail, "stored 100 characters; parsed 120 characters");
 }
 
 static void compare_keeps_exactly_80_runes_whole(void **state)

@@ -30,10 +30,11 @@
 /* XXH3-128 of "" and "abc", the fingerprints' row hash. */
 #define HASH_EMPTY "99aa06d3014798d86001c324468d497f"
 #define HASH_ABC "06b05ab6733a618578af5f94892f3950"
-#define FALLBACK_PREFIX " fingerprint differs but no aligned-ordinal field accounts for it ("
+#define FALLBACK_PREFIX                                                                            \
+    " fingerprint differs, but no field of the messages paired by ordinal explains it: "
 #define FALLBACK_SUFFIX                                                                            \
     FALLBACK_PREFIX "every message pairs up by ordinal, and the fingerprint reads a column the "   \
-                    "per-message comparison finds equal, such as a token presence flag)"
+                    "per-message comparison finds equal, such as a token presence flag"
 
 /* ---- one message column changed at a time ---- */
 
@@ -675,10 +676,9 @@ static void ordinal_shift_emits_fallback(void **state)
     assert_string_equal(diffs.items[0].stored, "fingerprint");
     assert_string_equal(diffs.items[0].parsed, "fingerprint");
     assert_string_equal(diffs.items[0].detail,
-                        "per-message token/metadata" FALLBACK_PREFIX
-                        "ordinal-set change: 1 stored message has no parsed message of the same "
-                        "ordinal (first at ordinal 1); 1 parsed message has no stored one (first "
-                        "at ordinal 2))");
+                        "the per-message token/metadata" FALLBACK_PREFIX
+                        "1 stored message has no parsed message of the same ordinal, at ordinal "
+                        "1; 1 parsed message has no stored one, at ordinal 2");
     assert_false(diffs.items[0].informational);
     /* An append never moves an ordinal, so this is never incremental skew. */
     assert_true(diffs.items[0].unpaired);
@@ -699,9 +699,8 @@ static void missing_stored_message_is_named(void **state)
     assert_int_equal(diffs.n, 1);
     assert_string_equal(diffs.items[0].field, "message_metadata");
     assert_string_equal(diffs.items[0].detail,
-                        "per-message token/metadata" FALLBACK_PREFIX
-                        "ordinal-set change: 2 parsed messages have no stored one (first at "
-                        "ordinal 1))");
+                        "the per-message token/metadata" FALLBACK_PREFIX
+                        "2 parsed messages have no stored one, the first at ordinal 1");
     assert_true(diffs.items[0].unpaired);
 }
 
@@ -794,10 +793,8 @@ static void extra_parsed_message_counts_and_falls_back(void **state)
     assert_string_equal(diffs.items[0].stored, "2");
     assert_string_equal(diffs.items[0].parsed, "3");
     assert_string_equal(diffs.items[1].field, "message_metadata");
-    assert_string_equal(diffs.items[1].detail,
-                        "per-message token/metadata" FALLBACK_PREFIX
-                        "ordinal-set change: 1 parsed message has no stored one (first at "
-                        "ordinal 2))");
+    assert_string_equal(diffs.items[1].detail, "the per-message token/metadata" FALLBACK_PREFIX
+                                               "1 parsed message has no stored one, at ordinal 2");
 }
 
 static void legacy_presence_inferred_from_payload_keys(void **state)
@@ -815,7 +812,7 @@ static void legacy_presence_inferred_from_payload_keys(void **state)
      * infer the same presence: no family accounts for the token fingerprint. */
     assert_int_equal(diffs.n, 1);
     assert_string_equal(diffs.items[0].field, "message_metadata");
-    assert_string_equal(diffs.items[0].detail, "per-message token/metadata" FALLBACK_SUFFIX);
+    assert_string_equal(diffs.items[0].detail, "the per-message token/metadata" FALLBACK_SUFFIX);
 }
 
 /* Runs the attribution step alone with the given fingerprint verdicts. */
@@ -906,7 +903,7 @@ static void attribution_tool_fallback(void **state)
     assert_string_equal(diffs.items[0].stored, "fingerprint");
     assert_string_equal(diffs.items[0].parsed, "fingerprint");
     assert_non_null(strstr(diffs.items[0].detail, "tool-call fingerprint differs"));
-    assert_string_equal(diffs.items[0].detail, "per-message tool-call" FALLBACK_SUFFIX);
+    assert_string_equal(diffs.items[0].detail, "the per-message tool-call" FALLBACK_SUFFIX);
 }
 
 static void attribution_content_fallback_is_metadata(void **state)
@@ -920,7 +917,7 @@ static void attribution_content_fallback_is_metadata(void **state)
 
     assert_int_equal(diffs.n, 1);
     assert_string_equal(diffs.items[0].field, "message_metadata");
-    assert_string_equal(diffs.items[0].detail, "per-message content" FALLBACK_SUFFIX);
+    assert_string_equal(diffs.items[0].detail, "the per-message content" FALLBACK_SUFFIX);
 }
 
 static void attribution_metadata_fallback_wins(void **state)
@@ -934,7 +931,7 @@ static void attribution_metadata_fallback_wins(void **state)
 
     assert_int_equal(diffs.n, 1);
     assert_string_equal(diffs.items[0].field, "message_metadata");
-    assert_string_equal(diffs.items[0].detail, "per-message token/metadata" FALLBACK_SUFFIX);
+    assert_string_equal(diffs.items[0].detail, "the per-message token/metadata" FALLBACK_SUFFIX);
 }
 
 static void attribution_no_fallback_when_attributed(void **state)

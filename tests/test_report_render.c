@@ -505,6 +505,20 @@ static void text_verbose_family_shows_detail(void **state)
     assert_contains(out, "    models: a -> b (one model added)\n");
 }
 
+/* A fingerprint diff says "fingerprint" on both sides, so it too shows only its detail. */
+static void text_verbose_same_sides_show_detail(void **state)
+{
+    fixture *f = *state;
+    f->r.totals.changed = 1;
+    pd_diff_entry *e = add_entry(f, PD_CLASS_CHANGED, "claude", "s-1", "/p/s-1.jsonl", NULL);
+    add_field(f, e, "message_metadata", "fingerprint", "fingerprint",
+              "the per-message content fingerprint differs", false);
+    const char *out = render_text(f, true);
+
+    assert_contains(out, "    message_metadata: the per-message content fingerprint differs\n");
+    assert_not_contains(out, "fingerprint -> fingerprint");
+}
+
 static void text_skew_section_caps_and_verbose(void **state)
 {
     fixture *f = *state;
@@ -1253,6 +1267,7 @@ int main(void)
         REPORT_TEST(text_verbose_lifts_cap),
         REPORT_TEST(text_verbose_block_without_path),
         REPORT_TEST(text_verbose_family_shows_detail),
+        REPORT_TEST(text_verbose_same_sides_show_detail),
         REPORT_TEST(text_skew_section_caps_and_verbose),
         REPORT_TEST(text_raced_section_listed),
         REPORT_TEST(text_sections_in_order),
