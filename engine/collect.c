@@ -41,6 +41,10 @@
 #define REASON_ZST_WRITING                                                                         \
     "source is being written: it ends inside a zstd frame and was modified during the run or "     \
     "the minute before"
+/* The same for a file the archive stores no row of. */
+#define REASON_ZST_NEW_WRITING                                                                     \
+    "new compressed transcript still being written: it ends inside a zstd frame and has no "       \
+    "stored row yet, so a later run compares it"
 
 /* The report plus the capacities of its growable arrays. */
 typedef struct report_impl {
@@ -459,6 +463,13 @@ static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
             r->totals.skipped++;
             return add_entry(r, NULL, job->js.provider->name, job->js.src.path, PD_CLASS_SKIPPED,
                              reason_copy, 0, NULL, 0);
+        }
+        /* Raced means written after its row was stored, and this file has no row:
+         * it is a new session, read once the compressor is done. */
+        if (live) {
+            r->totals.skipped++;
+            return add_entry(r, NULL, job->js.provider->name, job->js.src.path, PD_CLASS_SKIPPED,
+                             REASON_ZST_NEW_WRITING, 0, NULL, 0);
         }
         (*count)++;
         return add_entry(r, NULL, job->js.provider->name, job->js.src.path, cls, reason, 0, NULL,

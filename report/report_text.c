@@ -405,8 +405,9 @@ static void write_parse_errors(text_ctx *ctx, const pd_diff_report *r)
  */
 static const char *short_id(text_ctx *ctx, const char *id)
 {
-    if (!id)
-        return "";
+    /* A file the archive stores no session of: "-" keeps the column readable. */
+    if (!id || id[0] == '\0')
+        return "-";
 
     const char *tilde = strrchr(id, '~');
     const char *tail = tilde ? tilde + 1 : id;
@@ -463,7 +464,8 @@ static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
 {
     FILE *out = ctx->out;
 
-    fprintf(out, "  %s  %s", clean(ctx, e->agent), clean(ctx, e->session_id));
+    fprintf(out, "  %s  %s", clean(ctx, e->agent),
+            e->session_id != NULL && e->session_id[0] != '\0' ? clean(ctx, e->session_id) : "-");
     if (e->file_path && e->file_path[0] != '\0')
         fprintf(out, "  %s", clean(ctx, e->file_path));
     fputc('\n', out);
