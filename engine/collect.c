@@ -34,7 +34,7 @@
 #define REASON_RACED "source file changed after snapshot (live-write skew)"
 #define REASON_ARCHIVE_RACED "archive changed during run"
 #define REASON_SKEW "stored row last written incrementally (incremental-append skew)"
-#define REASON_EXCLUDED "parser exclusion (would delete)"
+#define REASON_EXCLUDED "parser exclusion (sync keeps the stored rows)"
 #define REASON_STALE_PRESENCE "stale row; parser no longer emits this ID"
 #define REASON_LOST_FORK "member source missing (would tombstone)"
 #define REASON_WRITTEN_DURING_RUN "source renamed or written during the run"

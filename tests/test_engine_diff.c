@@ -93,7 +93,7 @@ static void diff_reports_parser_exclusion(void **state)
     assert_int_equal(r->sessions[0].cls, PD_CLASS_EXCLUDED_BY_PARSER);
     assert_string_equal(r->sessions[0].session_id, CLAUDE_B);
     assert_string_equal(r->sessions[0].file_path, p);
-    assert_string_equal(r->sessions[0].reason, "parser exclusion (would delete)");
+    assert_string_equal(r->sessions[0].reason, "parser exclusion (sync keeps the stored rows)");
     pd_diff_report_free(r);
     free(p);
 }
