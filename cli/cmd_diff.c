@@ -216,7 +216,8 @@ static int64_t warn_skipped(const pd_diff_report *report, const pd_cli_sources *
                 pd_cli_scrubbed(path, sizeof path, missed->file_path),
                 n_missed == 1 ? "was" : "were", n_missed == 1 ? "it" : "them",
                 n_missed == 1 ? "it was" : "they were",
-                /* Neither side knows the other: the archive may be the wrong one. */
+                /* The roots and the archive share no session, so the archive may be the
+                 * wrong one. */
                 report->totals.examined == 0 && report->totals.new_on_disk > 0
                     ? " The archive stores none of the sessions found under the roots either, "
                       "so if --db names the archive of other transcripts, pass the one sync "
@@ -534,8 +535,8 @@ int pd_cmd_diff(int argc, char **argv)
                     (long long)report->totals.examined, (long long)report->data_version);
             exit_code = PD_EXIT_DRIFT;
         } else if (pd_diff_report_has_failures(report)) {
-            /* The reference says nothing here; one line on stderr tells a CI
-             * log why the run failed when the report went to a file. */
+            /* One line on stderr gives a CI log the reason even when the
+             * report went to a file. */
             int64_t changed = report->totals.changed, errors = report->totals.parse_errors;
             fprintf(stderr, "parsediff: --fail-on-change failed: ");
             if (changed > 0)

@@ -217,8 +217,8 @@ int pd_cli_unknown_option(const char *command, const char *arg, const struct opt
 int pd_cli_bad_option(const char *command, int what, char *const argv[],
                       const struct option *longopts)
 {
-    /* A long option takes its own argument word, so getopt has stepped past
-     * it; a short one may sit inside a group, where only optopt names it. */
+    /* A long option is a word of its own, so getopt has stepped past it. A
+     * short one may sit inside a group, where only optopt names it. */
     const char *word = optind > 0 ? argv[optind - 1] : NULL;
     bool is_long = word != NULL && strncmp(word, "--", 2) == 0 && word[2] != '\0' &&
                    (what == ':' || optopt == 0);

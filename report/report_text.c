@@ -475,9 +475,9 @@ static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
     for (size_t i = 0; i < e->n_fields; i++) {
         const pd_field_diff *f = &e->fields[i];
         bool has_detail = f->detail && f->detail[0] != '\0';
-        /* Message families put "see detail" on both sides, and a fingerprint
-         * difference "fingerprint": when both sides say the same, only the
-         * detail is printed. */
+        /* Message families put "see detail" on both sides, and fingerprint
+         * diffs put "fingerprint". When both sides are equal, only the detail
+         * is printed. */
         bool detail_only = has_detail && f->stored != NULL && f->parsed != NULL &&
                            strcmp(f->stored, f->parsed) == 0;
         if (detail_only) {

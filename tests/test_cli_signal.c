@@ -97,8 +97,8 @@ static bool signal_pending(pid_t pid, int sig)
 /*
  * Sends sig to a diff or sync in the middle of its sources and checks how it
  * ends. With burst, a second sig follows as soon as the first is delivered,
- * as `timeout` and CI runners send one to the process and one to its group:
- * that is one request to stop, not the second signal that stops at once.
+ * as when `timeout` or a CI runner signals the process and then its group.
+ * That is one request to stop, not the second signal that stops at once.
  */
 static void interrupt_run(const interrupted_command *cmd, int sig, bool burst)
 {
