@@ -544,7 +544,7 @@ int pd_cmd_diff(int argc, char **argv)
                         changed == 1 ? "" : "s", errors > 0 ? ", " : "");
             if (errors > 0)
                 fprintf(stderr, "%lld parse error%s", (long long)errors, errors == 1 ? "" : "s");
-            fprintf(stderr, " (the report lists %s)\n", changed + errors == 1 ? "it" : "them");
+            fputs("; see the report\n", stderr);
             exit_code = PD_EXIT_DRIFT;
         }
     }

@@ -444,20 +444,20 @@ static int parse_command(int argc, char **argv)
         } else if (tally.n_messages == 0 && tally.malformed_lines == tally.nonblank_lines) {
             if (tally.malformed_lines == 1)
                 fprintf(stderr,
-                        "parsediff: warning: %s: no message found: its only line is not valid "
-                        "JSON\n",
+                        "parsediff: warning: %s: no message found: its only line could not be "
+                        "parsed as JSON\n",
                         argv[i]);
             else
                 fprintf(stderr,
-                        "parsediff: warning: %s: no message found: none of its %lld lines is "
-                        "valid JSON\n",
+                        "parsediff: warning: %s: no message found: none of its %lld lines could "
+                        "be parsed as JSON\n",
                         argv[i], (long long)tally.malformed_lines);
         } else if (tally.n_messages == 0) {
             if (tally.malformed_lines > 0)
                 fprintf(stderr,
-                        "parsediff: warning: %s: %lld of its %lld lines %s not valid JSON\n",
-                        argv[i], (long long)tally.malformed_lines, (long long)tally.nonblank_lines,
-                        tally.malformed_lines == 1 ? "is" : "are");
+                        "parsediff: warning: %s: %lld of its %lld lines could not be parsed as "
+                        "JSON\n",
+                        argv[i], (long long)tally.malformed_lines, (long long)tally.nonblank_lines);
             /* The wrong agent reads every line as a record of no interest. */
             const pd_provider *named = infer_provider(path);
             const pd_provider *other =

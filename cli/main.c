@@ -80,7 +80,10 @@ void pd_cli_install_signals(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
+    /* One handler at a time, so a second signal always finds the first one's time. */
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     /* A closed stdout must surface as EPIPE on write, not kill the process. */
@@ -227,6 +230,16 @@ int pd_cli_bad_option(const char *command, int what, char *const argv[],
             return pd_cli_usage_error(command, "option %.*s needs a value", (int)strcspn(word, "="),
                                       word);
         return pd_cli_usage_error(command, "option -%c needs a value", optopt);
+    }
+    /* For "--name=value" given to an option without a value, getopt sets
+     * optopt to that option's val, as for the short option of that letter. */
+    if (!is_long && word != NULL && strncmp(word, "--", 2) == 0 && strchr(word, '=') != NULL) {
+        size_t n = strcspn(word + 2, "=");
+        for (const struct option *o = longopts; o->name != NULL; o++) {
+            if (o->has_arg == no_argument && o->val == optopt && strncmp(o->name, word + 2, n) == 0)
+                return pd_cli_usage_error(command, "option --%s takes no value (got \"%s\")",
+                                          o->name, word);
+        }
     }
     if (is_long)
         return pd_cli_unknown_option(command, word, longopts);
@@ -551,9 +564,13 @@ bool pd_cli_sources_defaults(pd_cli_sources *s)
 bool pd_cli_db_is_file_path(const char *command, const char *db)
 {
     size_t n = strlen(db);
+    if (n == 0) {
+        pd_cli_usage_error(command, "the archive path is empty; pass the archive file with --db");
+        return false;
+    }
     const char *base = strrchr(db, '/');
     base = base != NULL ? base + 1 : db;
-    if (n > 0 && db[n - 1] != '/' && strcmp(base, ".") != 0 && strcmp(base, "..") != 0)
+    if (db[n - 1] != '/' && strcmp(base, ".") != 0 && strcmp(base, "..") != 0)
         return true;
     /* Caught before sync creates any directory, so "newdir/" makes none. */
     pd_cli_usage_error(command,
@@ -588,7 +605,8 @@ static void print_help(FILE *out)
           "      Re-parse every transcript and report which stored sessions would change.\n"
           "  parsediff --version\n"
           "\n"
-          "Run 'parsediff COMMAND --help' for the options of one command.\n"
+          "Run 'parsediff COMMAND --help' or 'parsediff help COMMAND' for the options of\n"
+          "one command.\n"
           "\n"
           "Exit codes: 0 clean; 1 drift under --fail-on-change (or --fail-on-uncompared);\n"
           "2 usage error; "

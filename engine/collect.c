@@ -44,7 +44,7 @@
 /* The same for a file the archive stores no row of. */
 #define REASON_ZST_NEW_WRITING                                                                     \
     "new compressed transcript still being written: it ends inside a zstd frame and has no "       \
-    "stored row yet, so a later run compares it"
+    "stored row yet; a sync after the compressor finishes stores it"
 
 /* The report plus the capacities of its growable arrays. */
 typedef struct report_impl {

@@ -476,10 +476,12 @@ static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
         const pd_field_diff *f = &e->fields[i];
         bool has_detail = f->detail && f->detail[0] != '\0';
         /* Message families put "see detail" on both sides, and fingerprint
-         * diffs put "fingerprint". When both sides are equal, only the detail
-         * is printed. */
-        bool detail_only = has_detail && f->stored != NULL && f->parsed != NULL &&
-                           strcmp(f->stored, f->parsed) == 0;
+         * diffs put "fingerprint": for those only the detail is printed. Two
+         * long texts cut to the same first characters keep both sides. */
+        bool detail_only =
+            has_detail && f->stored != NULL && f->parsed != NULL &&
+            strcmp(f->stored, f->parsed) == 0 &&
+            (strcmp(f->stored, "see detail") == 0 || strcmp(f->stored, "fingerprint") == 0);
         if (detail_only) {
             fprintf(out, "    %s: %s", clean(ctx, f->field), clean(ctx, f->detail));
         } else {

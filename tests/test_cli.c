@@ -606,6 +606,13 @@ static const usage_case USAGE_CASES[] = {
     {"missing value after an abbreviation",
      {"diff", "--lim", NULL},
      {"option --lim needs a value"}},
+    {"value for an option without one",
+     {"diff", "--verbose=1", NULL},
+     {"option --verbose takes no value", "\"--verbose=1\""}},
+    {"value for an abbreviated flag",
+     {"sync", "--ful=yes", NULL},
+     {"option --full takes no value"}},
+    {"empty archive path", {"diff", "--db=", NULL}, {"the archive path is empty"}},
     {"near-miss parse option",
      {"parse", "--agnet", "claude", "x.jsonl", NULL},
      {"did you mean --agent?"}},
@@ -854,8 +861,8 @@ static void parse_empty_or_malformed_file_says_why(void **state)
     } cases[] = {
         {"empty.jsonl", "", "the file is empty, so it gives no message"},
         {"blank.jsonl", "\n  \n", "the file holds only blank lines"},
-        {"one.jsonl", "not json\n", "no message found: its only line is not valid JSON"},
-        {"two.jsonl", "not json\n{broken\n", "none of its 2 lines is valid JSON"},
+        {"one.jsonl", "not json\n", "no message found: its only line could not be parsed as JSON"},
+        {"two.jsonl", "not json\n{broken\n", "none of its 2 lines could be parsed as JSON"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = fx_fmt("%s/%s", ws->env.dir, cases[i].name);
@@ -876,7 +883,7 @@ static void parse_empty_or_malformed_file_says_why(void **state)
     cli_result res;
     run_args(ws, args, &res);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "1 of its 2 lines is not valid JSON");
+    expect_err_contains(&res, "1 of its 2 lines could not be parsed as JSON");
     expect_err_contains(&res, "pass --agent codex");
     cli_result_free(&res);
     free(mixed);
@@ -1077,6 +1084,16 @@ static void archive_path_naming_a_directory_is_refused(void **state)
     cli_ws *ws = *state;
     char *dir_path = fx_fmt("%s/new-archive-dir/", ws->env.dir);
     static const char *const commands[] = {"sync", "diff"};
+    /* "." and ".." name a directory without a slash at the end. */
+    for (size_t i = 0; i < 2; i++) {
+        const char *const args[] = {commands[i],       "--db", i == 0 ? "." : "..", "--source",
+                                    ws->claude_source, NULL};
+        cli_result res;
+        run_args(ws, args, &res);
+        expect_exit(&res, 2);
+        expect_err_contains(&res, i == 0 ? "./archive.db" : "../archive.db");
+        cli_result_free(&res);
+    }
     for (size_t i = 0; i < 2; i++) {
         const char *const args[] = {commands[i],       "--db", dir_path, "--source",
                                     ws->claude_source, NULL};
@@ -2381,7 +2398,7 @@ static void diff_drift_fails_on_change(void **state)
     expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_out_lacks(&res, "Raced");
     /* One stderr line says why the gate failed, for a CI log whose report went to a file. */
-    expect_err_contains(&res, "--fail-on-change failed: 1 session changed (the report lists it)");
+    expect_err_contains(&res, "--fail-on-change failed: 1 session changed; see the report");
     cli_result_free(&res);
 }
 
@@ -2691,7 +2708,7 @@ static void diff_parse_error_fails_on_change(void **state)
     expect_exit(&res, 1);
     expect_after(&res, "Parse errors", bad);
     expect_out_contains(&res, "0 sessions changed, 3 identical.");
-    expect_err_contains(&res, "--fail-on-change failed: 1 parse error (the report lists it)");
+    expect_err_contains(&res, "--fail-on-change failed: 1 parse error; see the report");
     cli_result_free(&res);
 
     run_on_workspace(ws, &res, "diff", "--json", NULL);

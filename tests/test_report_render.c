@@ -519,6 +519,20 @@ static void text_verbose_same_sides_show_detail(void **state)
     assert_not_contains(out, "fingerprint -> fingerprint");
 }
 
+/* Two long texts cut to the same first characters keep both sides beside the lengths. */
+static void text_verbose_equal_cut_texts_keep_sides(void **state)
+{
+    fixture *f = *state;
+    f->r.totals.changed = 1;
+    pd_diff_entry *e = add_entry(f, PD_CLASS_CHANGED, "claude", "s-1", "/p/s-1.jsonl", NULL);
+    add_field(f, e, "first_message", "Invoices round...", "Invoices round...",
+              "stored 90 characters; parsed 90 characters", false);
+    const char *out = render_text(f, true);
+
+    assert_contains(out, "    first_message: Invoices round... -> Invoices round... (stored 90 "
+                         "characters; parsed 90 characters)\n");
+}
+
 static void text_skew_section_caps_and_verbose(void **state)
 {
     fixture *f = *state;
@@ -1268,6 +1282,7 @@ int main(void)
         REPORT_TEST(text_verbose_block_without_path),
         REPORT_TEST(text_verbose_family_shows_detail),
         REPORT_TEST(text_verbose_same_sides_show_detail),
+        REPORT_TEST(text_verbose_equal_cut_texts_keep_sides),
         REPORT_TEST(text_skew_section_caps_and_verbose),
         REPORT_TEST(text_raced_section_listed),
         REPORT_TEST(text_sections_in_order),
