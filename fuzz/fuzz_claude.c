@@ -4,7 +4,10 @@
  * Each input is parsed twice through pd_provider_claude.parse: once whole
  * as a transcript's bytes (a full parse), and once as an incremental parse
  * whose stored offset the input's last two bytes choose (see
- * fz_split_offset), against one fixed stored state. The transcript path
+ * fz_split_offset), against a stored state fixed but for one bit: the
+ * selector's parity says whether the stored rows end in a queued prompt.
+ * The stored start and end lie in 2026, so inputs can time lines before,
+ * between and after them. The transcript path
  * lies in a directory of its own, so lookups of persisted tool results
  * next to the transcript find nothing.
  */
@@ -54,6 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .agent_label = NULL,
         .entrypoint = "cli",
         .session_kind = NULL,
+        .started_at = "2026-03-01T10:00:00.000Z",
+        .ended_at_ns = 1772359500000000000, /* 2026-03-01T10:05:00Z */
+        .has_ended_at = true,
+        .last_message_queued = size > 0 && (data[size - 1] & 1) != 0,
     };
 
     fz_source_from_bytes(data, size, &src);
