@@ -5,7 +5,8 @@
  * as a transcript's bytes (a full parse), and once as an incremental parse
  * whose stored offset the input's last two bytes choose (see
  * fz_split_offset), against a stored state fixed but for one bit: the
- * selector's parity says whether the stored rows end in a queued prompt.
+ * parity of the input's last byte decides whether the stored rows end in a
+ * queued prompt.
  * The stored start and end lie in 2026, so inputs can time lines before,
  * between and after them. The transcript path
  * lies in a directory of its own, so lookups of persisted tool results
