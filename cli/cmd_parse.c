@@ -265,11 +265,6 @@ static const pd_provider *infer_provider(const char *path)
     return NULL;
 }
 
-/*
- * Parses one file and prints its sessions, and adds their messages to
- * *n_messages and the sessions the parser leaves out to *n_excluded.
- * Returns false after reporting a failure.
- */
 /* What one file gave, for the notes printed when it gives no message. */
 typedef struct parse_tally {
     size_t n_messages;
@@ -293,6 +288,11 @@ static int64_t count_nonblank_lines(const char *data, size_t len)
     return n;
 }
 
+/*
+ * Parses one file and prints its sessions, and fills *tally with their
+ * messages, the sessions the parser leaves out and the file's lines.
+ * Returns false after reporting a failure.
+ */
 static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_parser *json,
                       parse_tally *tally)
 {
