@@ -28,6 +28,9 @@
 
 #include <xxhash.h>
 
+#include "common/arena.h"
+#include "common/text.h"
+
 /* Size of one string block; a string over a quarter of it gets a block of its own. */
 #define STRING_BLOCK_BYTES ((size_t)256 << 10)
 /* Distinct short values (agent, relationship_type) stored once each. */
@@ -365,17 +368,34 @@ const pd_stored_row *pd_snapshot_find_id(const pd_snapshot *s, const char *id)
     return NULL;
 }
 
-size_t pd_snapshot_find_path(const pd_snapshot *s, const char *path, const size_t **out)
+static size_t find_path_group(const pd_snapshot *s, const char *path, size_t len,
+                              const size_t **out)
 {
-    *out = NULL;
-    if (path == NULL || path[0] == '\0')
-        return 0;
-    size_t slot = find_path_slot(s, path, XXH3_64bits(path, strlen(path)));
+    size_t slot = find_path_slot(s, path, XXH3_64bits(path, len));
     if (s->path_slots[slot] == EMPTY_PATH_SLOT)
         return 0;
     const path_group *g = &s->groups[(uint32_t)s->path_slots[slot]];
     *out = &s->path_rows[g->start];
     return g->count;
+}
+
+size_t pd_snapshot_find_path(const pd_snapshot *s, const char *path, const size_t **out)
+{
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    size_t len = strlen(path);
+    if (pd_utf8_is_clean(path, len))
+        return find_path_group(s, path, len, out);
+    /* The archive stores every path through its sanitiser, which drops invalid
+     * UTF-8 and control characters, so a name on disk with such bytes is
+     * looked up in that form. */
+    pd_arena *a = pd_arena_new();
+    size_t clean_len = 0;
+    const char *clean = a != NULL ? pd_utf8_sanitize(a, path, len, &clean_len) : NULL;
+    size_t n = clean != NULL && clean_len > 0 ? find_path_group(s, clean, clean_len, out) : 0;
+    pd_arena_free(a);
+    return n;
 }
 
 size_t pd_snapshot_bytes(const pd_snapshot *s)

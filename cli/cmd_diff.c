@@ -488,6 +488,15 @@ int pd_cmd_diff(int argc, char **argv)
         exit_code = PD_EXIT_RUNTIME;
         goto out;
     }
+    /* A signal while the report was written (to a slow pipe, say) lets the
+     * write finish, so the report is whole, but the run still ends as stopped. */
+    if (atomic_load(&pd_cli_cancel)) {
+        pd_cli_error("%s while the report was written; the report is complete, but no "
+                     "--fail-on-change or --fail-on-uncompared check was made",
+                     pd_cli_stop_reason());
+        exit_code = pd_cli_interrupted_exit_code();
+        goto out;
+    }
 
     int64_t n_uncompared = warn_skipped(report, &src);
     if (report->n_shadowed_rollouts > 0 && report->shadowed_rollout != NULL) {

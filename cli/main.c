@@ -84,6 +84,9 @@ void pd_cli_install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
+    /* A write of the report to a slow pipe goes on after the signal instead of
+     * failing with EINTR halfway; the run itself stops at its next check. */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     /* A closed stdout must surface as EPIPE on write, not kill the process. */

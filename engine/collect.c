@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/timefmt.h"
 #include "engine/compare.h"
 #include "engine/diff_internal.h"
@@ -313,6 +315,27 @@ static bool transcript_changed_since_write(pd_diff_run *run, const pd_provider *
 }
 
 /*
+ * True when stored, a row's file_path, names path. The archive stores paths
+ * sanitised, so a name on disk with invalid UTF-8 or control characters is
+ * compared in that form.
+ */
+static bool row_names_path(const char *stored, const char *path)
+{
+    if (stored == NULL)
+        return false;
+    if (strcmp(stored, path) == 0)
+        return true;
+    size_t len = strlen(path);
+    if (pd_utf8_is_clean(path, len))
+        return false;
+    pd_arena *a = pd_arena_new();
+    const char *clean = a != NULL ? pd_utf8_sanitize(a, path, len, NULL) : NULL;
+    bool same = clean != NULL && strcmp(stored, clean) == 0;
+    pd_arena_free(a);
+    return same;
+}
+
+/*
  * The reference skips the guard where one file holds several sessions,
  * because a shared store (a database of many unrelated sessions) changes
  * its mtime whenever any one of them does. Claude and Codex write one
@@ -325,16 +348,19 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
 {
     if (!ds->compared || ds->real_diffs == 0)
         return false;
-    const char *path = ds->parsed->file_path != NULL ? ds->parsed->file_path : job->js.src.path;
+    /* The file is stat'ed under its name on disk: the parsed file_path went
+     * through the archive's sanitiser, which may have changed it. */
+    const char *path = job->js.src.path;
     const pd_provider *p = job->js.provider;
-    if (is_virtual_path(path) || !p->file_based)
+    if ((ds->parsed->file_path != NULL && is_virtual_path(ds->parsed->file_path)) ||
+        is_virtual_path(path) || !p->file_based)
         return false;
 
     /* The parse read the very bytes the row was written from, so only a
      * companion file written after the row can explain the difference. A
      * transcript whose mtime moved without a write (copied, restored or
      * checked out anew) thus cannot hide a real change. */
-    if (ds->row->file_path != NULL && strcmp(ds->row->file_path, job->js.src.path) == 0 &&
+    if (row_names_path(ds->row->file_path, job->js.src.path) &&
         bit_test(run->same_bytes, row_index(run, ds->row)))
         return ds->parsed->companion_mtime > 0 &&
                pd_source_raced(ds->row->file_mtime, ds->parsed->companion_mtime, true);

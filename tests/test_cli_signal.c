@@ -3,6 +3,7 @@
  * exit 128 + the signal (130 or 143), no report on stdout (a partial report
  * must never look complete), and a clear message on stderr. Also Ctrl-C
  * during `parsediff sync`. In both the progress bar stops at the files read.
+ * A signal while the finished report is written lets it finish whole.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "tests/support/engine_fixture.h"
 
 extern char **environ;
@@ -246,6 +249,99 @@ static void sync_signalled_twice_at_once_stops_cleanly(void **state)
     interrupt_run(&sync_command, SIGINT, true);
 }
 
+/*
+ * A signal while the report is written to a pipe that no one reads yet: the
+ * write goes on once the reader drains the pipe, so the report is whole
+ * JSON, and the run ends with 130 and a message saying the gate was not
+ * applied. Without SA_RESTART the write failed with EINTR halfway.
+ */
+static void diff_signal_during_report_keeps_it_whole(void **state)
+{
+    (void)state;
+    const char *bin = getenv("PD_BINARY");
+    assert_non_null(bin);
+    fx_env env;
+    fx_env_init(&env);
+    enum { N_CHANGED = 600 };
+    for (int i = 0; i < N_CHANGED; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "77777777-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(&env, "-home-tess-src-report", id);
+        char *c = fx_claude_rich(id, "Report me.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+    pd_sync_stats st;
+    fx_sync(&env, &st);
+    pd_sync_stats_free(&st);
+    /* Every session changed, so the report is far larger than a pipe holds. */
+    fx_sql(env.db, "UPDATE sessions SET first_message = 'drift ' || id");
+
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    char *src = fx_fmt("claude=%s", env.claude_root);
+    char *err = fx_fmt("%s/stderr.txt", env.dir);
+    char *const argv[] = {(char *)bin, "diff",   "--db",       env.db,  "--source",
+                          src,         "--json", "--progress", "never", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+
+    /* Wait until the pipe is full, so the diff is blocked writing its report. */
+    int pending = 0;
+    for (int polls = 0; polls < 600000; polls++) {
+        assert_int_equal(ioctl(out[0], FIONREAD, &pending), 0);
+        if (pending >= fcntl(out[0], F_GETPIPE_SZ))
+            break;
+        struct timespec pause = {0, 100 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    assert_true(pending >= fcntl(out[0], F_GETPIPE_SZ));
+    kill(pid, SIGINT);
+    /* Give the handler time to run before the write can go on. */
+    struct timespec settle = {0, 50 * 1000 * 1000};
+    nanosleep(&settle, NULL);
+
+    size_t len = 0, cap = 1 << 20;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    for (ssize_t got; (got = read(out[0], json + len, cap - len - 1)) > 0;) {
+        len += (size_t)got;
+        if (cap - len < 65536) {
+            cap *= 2;
+            json = realloc(json, cap);
+            assert_non_null(json);
+        }
+    }
+    json[len] = '\0';
+    close(out[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+
+    pd_json_parser *parser = pd_json_parser_new();
+    assert_non_null(parser);
+    pd_json root;
+    assert_int_equal(pd_json_parse(parser, json, len, &root), PD_OK);
+    assert_int_equal(pd_json_len(pd_json_get(root, "sessions")), N_CHANGED);
+    pd_json_parser_free(parser);
+    char *text = fx_read(err, NULL);
+    assert_non_null(strstr(text, "interrupted by SIGINT while the report was written"));
+    free(text);
+    free(json);
+    free(err);
+    free(src);
+    fx_env_cleanup(&env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +349,7 @@ int main(void)
         cmocka_unit_test(diff_terminated_prints_no_report),
         cmocka_unit_test(sync_interrupted_counts_read_files),
         cmocka_unit_test(sync_signalled_twice_at_once_stops_cleanly),
+        cmocka_unit_test(diff_signal_during_report_keeps_it_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

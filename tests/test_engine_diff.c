@@ -493,6 +493,48 @@ static void diff_presence_loss_touched_is_changed(void **state)
     free(p);
 }
 
+/*
+ * A project directory whose name has an invalid UTF-8 byte and a control
+ * character: the archive stores the path sanitised, which names no file.
+ * The row must still be found under the name on disk, so that a later sync
+ * skips the file, a stored difference is changed (not raced because the
+ * stored path is missing), and a live write is raced.
+ */
+static void diff_unclean_path_is_compared(void **state)
+{
+    fx_env *env = *state;
+    char *p = fx_claude_path(env, "-home-kim-caf\xe9\x1b", CLAUDE_A);
+    char *c = fx_claude_plain(CLAUDE_A, "Why does the solver diverge?");
+    fx_write(p, c);
+    free(c);
+    sync_env(env);
+    pd_sync_stats st;
+    fx_sync(env, &st);
+    assert_int_equal(st.files_unchanged, 1);
+    assert_int_equal(st.files_parsed, 0);
+    pd_sync_stats_free(&st);
+
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'drift' WHERE id = "
+                    "'11111111-aaaa-4aaa-8aaa-000000000001'");
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    const pd_diff_entry *e = fx_entry(r, CLAUDE_A);
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_CHANGED);
+    assert_int_equal(r->totals.raced, 0);
+    assert_int_equal(r->totals.skipped, 0);
+    assert_true(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+
+    write_live(p);
+    r = fx_diff(env, NULL, 0, 0);
+    e = fx_entry(r, CLAUDE_A);
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_RACED);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+    free(p);
+}
+
 static void diff_raced_alone_does_not_fail(void **state)
 {
     fx_env *env = *state;
@@ -1587,6 +1629,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_presence_loss_touched_is_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_alone_does_not_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_raced_does_not_mask_clean_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(diff_unclean_path_is_compared, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_incremental_skew_not_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_when_append_diverges, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_appends_prompt_with_two_ide_elements, setup, teardown),
