@@ -10,6 +10,9 @@
  * would move the cursor, retitle the window or hide text when printed. The
  * filter removes the control characters that start them, and the printable
  * remainder stays visible so a reader can tell that something was removed.
+ * It also removes bidirectional overrides and line separators, and turns
+ * line breaks and tabs into spaces, because the text report puts each
+ * string on one line.
  */
 #include <string.h>
 
@@ -71,12 +74,14 @@ size_t pd_report_utf8_seq_len(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-/* True for code points the terminal filter removes. */
+/* True for code points the terminal filter removes: C0 and C1 controls and
+ * DEL, which start escape sequences, and the bidirectional overrides,
+ * isolates and line separators, which reorder or break what follows. */
 static int is_terminal_control(uint32_t cp)
 {
-    if (cp == '\n' || cp == '\t')
-        return 0;
-    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 ||
+           cp == 0x2029;
 }
 
 char *pd_report_sanitize_terminal(pd_arena *a, const char *s)
@@ -101,7 +106,11 @@ char *pd_report_sanitize_terminal(pd_arena *a, const char *s)
             i++;
             continue;
         }
-        if (!is_terminal_control(cp)) {
+        if (cp == '\n' || cp == '\t') {
+            /* Every string goes on one line of the report, and a line break
+             * inside one could pass for a row of its own. */
+            out[out_len++] = ' ';
+        } else if (!is_terminal_control(cp)) {
             memcpy(out + out_len, in + i, len);
             out_len += len;
         }

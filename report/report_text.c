@@ -118,12 +118,22 @@ static void write_spaces(FILE *out, size_t n)
  * Writes s and indents every line after the first by indent spaces, so a
  * multi-line error message stays inside its section.
  */
-static void write_indented(FILE *out, const char *s, size_t indent)
+/* Writes each line of s cleaned, the lines after the first indented: the
+ * filter turns a line break into a space, so s is split first. */
+static void write_indented(text_ctx *ctx, const char *s, size_t indent)
 {
-    for (const char *p = s; *p; p++) {
-        fputc(*p, out);
-        if (*p == '\n')
-            write_spaces(out, indent);
+    for (;;) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s);
+        char *line = pd_arena_strndup(ctx->arena, s, n);
+        if (line == NULL && ctx->rc == PD_OK)
+            ctx->rc = PD_ENOMEM;
+        fputs(clean(ctx, line), ctx->out);
+        if (nl == NULL)
+            return;
+        fputc('\n', ctx->out);
+        write_spaces(ctx->out, indent);
+        s = nl + 1;
     }
 }
 
@@ -389,7 +399,8 @@ static void write_parse_errors(text_ctx *ctx, const pd_diff_report *r)
             reason[path_len] == ':' && reason[path_len + 1] == ' ')
             reason += path_len + 2;
         write_spaces(ctx->out, reason_indent);
-        write_indented(ctx->out, clean_or(ctx, reason, "(no reason recorded)"), reason_indent);
+        write_indented(ctx, reason != NULL && reason[0] != '\0' ? reason : "(no reason recorded)",
+                       reason_indent);
         fputc('\n', ctx->out);
     }
     fputc('\n', ctx->out);

@@ -519,6 +519,21 @@ static void text_verbose_same_sides_show_detail(void **state)
     assert_not_contains(out, "fingerprint -> fingerprint");
 }
 
+/* A line break in a value cannot start a row of its own in the text report. */
+static void text_line_break_stays_in_its_row(void **state)
+{
+    fixture *f = *state;
+    f->r.totals.changed = 1;
+    pd_diff_entry *e =
+        add_entry(f, PD_CLASS_CHANGED, "claude", "s-1", "/p/a\n  claude  forged-row\n", NULL);
+    add_field(f, e, "first_message", "one\ntwo", "one\tthree", NULL, false);
+    const char *out = render_text(f, true);
+
+    assert_contains(out, "  claude  s-1  /p/a   claude  forged-row \n");
+    assert_contains(out, "    first_message: one two -> one three\n");
+    assert_not_contains(out, "\n  claude  forged-row");
+}
+
 /* Two long texts cut to the same first characters keep both sides beside the lengths. */
 static void text_verbose_equal_cut_texts_keep_sides(void **state)
 {
@@ -1283,6 +1298,7 @@ int main(void)
         REPORT_TEST(text_verbose_family_shows_detail),
         REPORT_TEST(text_verbose_same_sides_show_detail),
         REPORT_TEST(text_verbose_equal_cut_texts_keep_sides),
+        REPORT_TEST(text_line_break_stays_in_its_row),
         REPORT_TEST(text_skew_section_caps_and_verbose),
         REPORT_TEST(text_raced_section_listed),
         REPORT_TEST(text_sections_in_order),

@@ -32,26 +32,78 @@ typedef struct sanitize_case {
 static const sanitize_case sanitize_cases[] = {
     {"plain ASCII", "hello world", "hello world"},
     {"empty", "", ""},
-    {"newline and tab kept", "a\nb\tc", "a\nb\tc"},
+    {"newline and tab become spaces", "a\nb\tc", "a b c"},
+    {"bidi override and isolate dropped",
+     "a\xe2\x80\xae"
+     "b\xe2\x81\xa6"
+     "c",
+     "abc"},
+    {"line and paragraph separators dropped",
+     "a\xe2\x80\xa8"
+     "b\xe2\x80\xa9"
+     "c",
+     "abc"},
+    {"zero-width joiner kept",
+     "a\xe2\x80\x8d"
+     "b",
+     "a\xe2\x80\x8d"
+     "b"},
     {"carriage return dropped", "over\rwrite", "overwrite"},
     {"CSI colour leaves printable residue", "\x1b[31mred\x1b[0m", "[31mred[0m"},
     {"OSC title with BEL", "\x1b]0;title\a!", "]0;title!"},
-    {"other C0 controls", "\x01\x02\x08\x0b\x0c\x1f" "x", "x"},
-    {"DEL dropped", "a\x7f" "b", "ab"},
-    {"C1 CSI dropped", "a\xc2\x9b" "31mb", "a31mb"},
-    {"C1 range edges dropped", "\xc2\x80\xc2\x9f" "x", "x"},
-    {"no-break space kept", "a\xc2\xa0" "b", "a\xc2\xa0" "b"},
+    {"other C0 controls",
+     "\x01\x02\x08\x0b\x0c\x1f"
+     "x",
+     "x"},
+    {"DEL dropped",
+     "a\x7f"
+     "b",
+     "ab"},
+    {"C1 CSI dropped",
+     "a\xc2\x9b"
+     "31mb",
+     "a31mb"},
+    {"C1 range edges dropped",
+     "\xc2\x80\xc2\x9f"
+     "x",
+     "x"},
+    {"no-break space kept",
+     "a\xc2\xa0"
+     "b",
+     "a\xc2\xa0"
+     "b"},
     {"accented letter kept", "caf\xc3\xa9", "caf\xc3\xa9"},
     {"CJK kept", "\xe6\xbc\xa2\xe5\xad\x97", "\xe6\xbc\xa2\xe5\xad\x97"},
     {"emoji kept", "ok \xf0\x9f\x99\x82", "ok \xf0\x9f\x99\x82"},
-    {"lone continuation byte", "a\x80" "b", "ab"},
-    {"invalid lead byte", "a\xff" "b", "ab"},
-    {"truncated sequence dropped byte by byte", "a\xe2\x82" "b", "ab"},
+    {"lone continuation byte",
+     "a\x80"
+     "b",
+     "ab"},
+    {"invalid lead byte",
+     "a\xff"
+     "b",
+     "ab"},
+    {"truncated sequence dropped byte by byte",
+     "a\xe2\x82"
+     "b",
+     "ab"},
     {"truncated sequence at end", "a\xf0\x9f\x99", "a"},
-    {"overlong slash", "\xc0\xaf" "x", "x"},
-    {"overlong three-byte NUL", "\xe0\x80\x80" "x", "x"},
-    {"UTF-16 surrogate", "\xed\xa0\x80" "x", "x"},
-    {"above U+10FFFF", "\xf4\x90\x80\x80" "x", "x"},
+    {"overlong slash",
+     "\xc0\xaf"
+     "x",
+     "x"},
+    {"overlong three-byte NUL",
+     "\xe0\x80\x80"
+     "x",
+     "x"},
+    {"UTF-16 surrogate",
+     "\xed\xa0\x80"
+     "x",
+     "x"},
+    {"above U+10FFFF",
+     "\xf4\x90\x80\x80"
+     "x",
+     "x"},
     {"largest code point kept", "\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"},
     {"invalid byte before valid character", "\xe2\xc3\xa9", "\xc3\xa9"},
 };
@@ -100,13 +152,13 @@ static void sanitize_is_idempotent(void **state)
     (void)state;
     pd_arena *a = pd_arena_new();
     assert_non_null(a);
-    const char *input = "\x1b[1mx\r\xc2\x9b\xff\xe2\x82y\tz\n";
+    const char *input = "\x1b[1mx\r\xc2\x9b\xff\xe2\x82y\tz\n\xe2\x80\xae";
     char *once = pd_report_sanitize_terminal(a, input);
     assert_non_null(once);
     char *twice = pd_report_sanitize_terminal(a, once);
     assert_non_null(twice);
     assert_string_equal(once, twice);
-    assert_string_equal(once, "[1mxy\tz\n");
+    assert_string_equal(once, "[1mxy z ");
     pd_arena_free(a);
 }
 
