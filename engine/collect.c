@@ -314,10 +314,36 @@ static bool transcript_changed_since_write(pd_diff_run *run, const pd_provider *
     return boundary != row->file_size || tail_record;
 }
 
+int pd_diff_note_disk_name(pd_diff_run *run, const char *path)
+{
+    size_t len = strlen(path);
+    if (pd_utf8_is_clean(path, len))
+        return PD_OK;
+    pd_arena *a = run->report->arena;
+    size_t clean_len = 0;
+    char *clean = pd_utf8_sanitize(a, path, len, &clean_len);
+    if (clean == NULL)
+        return PD_ENOMEM;
+    char *entry = pd_arena_alloc(a, clean_len + 1 + len + 1);
+    if (entry == NULL)
+        return PD_ENOMEM;
+    memcpy(entry, clean, clean_len + 1);
+    memcpy(entry + clean_len + 1, path, len + 1);
+    /* NOTE: two names on disk that sanitise alike keep the first one found. */
+    return pd_strset_add(&run->disk_names, entry) < 0 ? PD_ENOMEM : PD_OK;
+}
+
+const char *pd_diff_disk_path(const pd_diff_run *run, const char *stored)
+{
+    if (stored == NULL || run->disk_names.n == 0)
+        return stored;
+    const char *key = pd_strset_get(&run->disk_names, stored);
+    return key != NULL ? key + strlen(key) + 1 : stored;
+}
+
 /*
- * True when stored, a row's file_path, names path. The archive stores paths
- * sanitised, so a name on disk with invalid UTF-8 or control characters is
- * compared in that form.
+ * True when the stored file_path names path, as written or in its sanitised
+ * form.
  */
 static bool row_names_path(const char *stored, const char *path)
 {
@@ -414,11 +440,12 @@ static bool presence_raced(pd_diff_run *run, const pd_stored_row *row)
     if (newest == NULL)
         return false; /* without a stored mtime no write can be shown */
 
+    const char *path = pd_diff_disk_path(run, row->file_path);
     pd_stat_info st;
-    bool live_ok = pd_stat_path(row->file_path, &st) == PD_OK;
+    bool live_ok = pd_stat_path(path, &st) == PD_OK;
     if (pd_source_raced(newest->file_mtime, live_ok ? st.mtime_ns : 0, live_ok))
         return true;
-    return transcript_changed_since_write(run, provider, row->file_path, newest);
+    return transcript_changed_since_write(run, provider, path, newest);
 }
 
 /* ---- folding one job ---------------------------------------------------------------- */
@@ -513,12 +540,13 @@ static int collect_source_error(pd_diff_run *run, const pd_diff_job *job)
     return PD_OK;
 }
 
-static bool stored_from_other_present_file(const pd_stored_row *row, const char *path)
+static bool stored_from_other_present_file(const pd_diff_run *run, const pd_stored_row *row,
+                                           const char *path)
 {
     if (row->file_path == NULL || strcmp(row->file_path, path) == 0)
         return false;
     pd_stat_info st;
-    return pd_stat_path(row->file_path, &st) == PD_OK;
+    return pd_stat_path(pd_diff_disk_path(run, row->file_path), &st) == PD_OK;
 }
 
 /* Counts a compared row that a parser newer than this binary wrote. */
@@ -545,7 +573,7 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
     /* A copy's row is settled in pd_collect_sweeps, once it is known whether
      * the file the row names was parsed too. */
     bool copy = row != NULL && !s->needs_retry && !row->is_trashed &&
-                stored_from_other_present_file(row, path);
+                stored_from_other_present_file(run, row, path);
     if (row != NULL && !copy)
         mark_visited(run, row);
     if (row != NULL && !copy && !s->needs_retry && !row->is_trashed) {
@@ -726,10 +754,13 @@ static const char *final_sweep_reason(const pd_diff_run *run, const pd_stored_ro
         return "agent not supported by parsediff";
     if (row->file_path == NULL || row->file_path[0] == '\0')
         return "source missing";
-    if (pd_strset_has(&run->cut, row->file_path))
+    /* NOTE: a file that discovery did not reach and whose name the archive
+     * stored sanitised is not found here, so it reads as "source missing"
+     * where "not discovered" is true (a wrong root, say). */
+    const char *path = pd_diff_disk_path(run, row->file_path);
+    if (pd_strset_has(&run->cut, path))
         return PD_REASON_NOT_SAMPLED;
     pd_stat_info st;
-    const char *path = row->file_path;
     if (pd_stat_path(path, &st) != PD_OK)
         return "source missing";
     /* Renamed or written into place after discovery passed it, as a
@@ -795,7 +826,8 @@ int pd_collect_sweeps(pd_diff_run *run)
         if (bit_test(run->path_parsed, idx)) {
             e->other_copy_compared = bit_test(run->compared, idx);
             e->other_copy_missing = bit_test(run->missing, idx);
-        } else if (row->file_path != NULL && pd_strset_has(&run->cut, row->file_path)) {
+        } else if (row->file_path != NULL &&
+                   pd_strset_has(&run->cut, pd_diff_disk_path(run, row->file_path))) {
             /* --limit left the stored file out: the final sweep reports the row as such. */
             e->other_copy_cut = true;
         } else {

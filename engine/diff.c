@@ -313,6 +313,8 @@ static void job_free(pd_diff_job *job)
 
 static int submit_job(pd_diff_run *run, const pd_job_source *js)
 {
+    if (pd_diff_note_disk_name(run, js->src.path) != PD_OK)
+        return PD_ENOMEM;
     pd_diff_job *job = job_new(run, js);
     if (job == NULL)
         return PD_ENOMEM;
@@ -490,6 +492,8 @@ static int submit_limited(pd_diff_run *run, pd_arena *discovery, pd_err *err)
         run->report->files_limited = true;
         for (size_t i = keep; i < g.n; i++) {
             int added = pd_strset_add(&run->cut, g.items[order[i]].src.path);
+            if (added >= 0 && pd_diff_note_disk_name(run, g.items[order[i]].src.path) != PD_OK)
+                added = PD_ENOMEM;
             if (added < 0) {
                 rc = PD_ENOMEM;
                 goto out;
@@ -559,6 +563,7 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
         goto out;
     }
     pd_strset_init(&run.cut);
+    pd_strset_init(&run.disk_names);
     run.sets_ready = true;
 
     rc = pd_run_providers_open(e, opts->agents, opts->n_agents, &run.providers, err);
@@ -647,6 +652,7 @@ out:
     pd_arena_free(discovery);
     if (run.sets_ready) {
         pd_strset_free(&run.cut);
+        pd_strset_free(&run.disk_names);
     }
     free(run.visited);
     free(run.path_parsed);

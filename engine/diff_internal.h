@@ -74,6 +74,10 @@ struct pd_diff_run {
                              SHA-256 the row was written from, so no write to the transcript
                              explains a difference (set when the job is folded) */
     pd_strset cut;        /* paths dropped by --limit (keys in the discovery arena) */
+    /* Discovered paths that the archive's sanitiser changes, keyed by the
+     * sanitised form that rows store. Each key is followed by its NUL and
+     * the name on disk, in the report's arena. */
+    pd_strset disk_names;
     bool sets_ready;
     bool counting;    /* discovery is still finding sources (for the progress callback) */
     int64_t expected; /* stored sources of the run's agents, for the progress callback */
@@ -83,6 +87,11 @@ struct pd_diff_run {
 
 /* collect.c */
 int pd_collect_job(pd_diff_run *run, pd_diff_job *job);
+/* Records path, a discovered file, when the archive would store it under another name. */
+int pd_diff_note_disk_name(pd_diff_run *run, const char *path);
+/* Returns the name on disk of stored, a row's file_path, when discovery found the file under
+ * a name the archive stores sanitised; else stored itself. */
+const char *pd_diff_disk_path(const pd_diff_run *run, const char *stored);
 int pd_collect_sweeps(pd_diff_run *run);
 
 /* Report construction (collect.c). */

@@ -357,11 +357,16 @@ int pd_strset_add(pd_strset *s, const char *key)
 
 bool pd_strset_has(const pd_strset *s, const char *key)
 {
+    return pd_strset_get(s, key) != NULL;
+}
+
+const char *pd_strset_get(const pd_strset *s, const char *key)
+{
     if (s->cap == 0)
-        return false;
+        return NULL;
     uint64_t h = strset_hash(key);
     size_t i = strset_slot(s->hashes, s->keys, s->cap, h, key);
-    return s->hashes[i] != 0;
+    return s->hashes[i] != 0 ? s->keys[i] : NULL;
 }
 
 /* ---- digest set -------------------------------------------------------------------- */

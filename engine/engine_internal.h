@@ -36,6 +36,8 @@ void pd_strset_free(pd_strset *s);
 /* Adds key (borrowed; must outlive the set). Returns 1 when added, 0 when present, PD_ENOMEM. */
 int pd_strset_add(pd_strset *s, const char *key);
 bool pd_strset_has(const pd_strset *s, const char *key);
+/* Returns the key stored in s that equals key, or NULL. */
+const char *pd_strset_get(const pd_strset *s, const char *key);
 
 /*
  * A set of strings kept as 128-bit XXH3 digests, so that the strings need

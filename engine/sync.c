@@ -615,7 +615,8 @@ static int tombstone_lost_forks(sync_run *run, sync_job *job, pd_err *err)
         if (!pd_row_is_local_fork(row) || job_accounts_for(job, row->id))
             continue;
         bool marked = false;
-        int rc = pd_archive_tombstone(run->writer, row->id, job->js.src.path, &marked, err);
+        /* The row's own file_path, which the archive stores sanitised. */
+        int rc = pd_archive_tombstone(run->writer, row->id, row->file_path, &marked, err);
         if (rc != PD_OK)
             return rc;
         if (marked)

@@ -115,11 +115,10 @@ static void write_spaces(FILE *out, size_t n)
 }
 
 /*
- * Writes s and indents every line after the first by indent spaces, so a
- * multi-line error message stays inside its section.
+ * Writes each line of s cleaned and indents every line after the first by
+ * indent spaces, so a multi-line error message stays inside its section. The
+ * filter turns a line break into a space, so s is split first.
  */
-/* Writes each line of s cleaned, the lines after the first indented: the
- * filter turns a line break into a space, so s is split first. */
 static void write_indented(text_ctx *ctx, const char *s, size_t indent)
 {
     for (;;) {

@@ -525,6 +525,19 @@ static void diff_unclean_path_is_compared(void **state)
     assert_true(pd_diff_report_has_failures(r));
     pd_diff_report_free(r);
 
+    /* A stored session that the unchanged transcript no longer gives is changed too. */
+    fx_sql(env->db, "UPDATE sessions SET first_message = 'Why does the solver diverge?';"
+                    "CREATE TEMP TABLE ghost AS SELECT * FROM sessions;"
+                    "UPDATE ghost SET id = 'ghost-of-a', file_hash = NULL;"
+                    "INSERT INTO sessions SELECT * FROM ghost;");
+    r = fx_diff(env, NULL, 0, 0);
+    e = fx_entry(r, "ghost-of-a");
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_CHANGED);
+    pd_diff_report_free(r);
+    fx_sql(env->db, "DELETE FROM sessions WHERE id = 'ghost-of-a';"
+                    "UPDATE sessions SET first_message = 'drift'");
+
     write_live(p);
     r = fx_diff(env, NULL, 0, 0);
     e = fx_entry(r, CLAUDE_A);
@@ -1173,6 +1186,28 @@ static void write_fork_lines(const char *path, size_t n)
 }
 
 /* Syncs and returns how many stored forks the sync marked deleted. */
+static int64_t sync_tombstoned(fx_env *env);
+
+/* The same under a project directory whose name the archive stores sanitised. */
+static void sync_marks_lost_fork_deleted_unclean_dir(void **state)
+{
+    fx_env *env = *state;
+    char *path =
+        fx_claude_path(env, "-home-me-caf\xe9\x1b", "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f");
+    write_fork_lines(path, 16);
+    assert_int_equal(sync_tombstoned(env), 0);
+    write_fork_lines(path, 12);
+    assert_int_equal(sync_tombstoned(env), 1);
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.changed, 0);
+    assert_int_equal(r->totals.raced, 0);
+    assert_int_equal(r->totals.identical, 1);
+    assert_false(pd_diff_report_has_failures(r));
+    pd_diff_report_free(r);
+    free(path);
+}
+
+/* Syncs and returns how many stored forks the sync marked deleted. */
 static int64_t sync_tombstoned(fx_env *env)
 {
     pd_sync_stats st;
@@ -1663,6 +1698,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_forked_transcript_written_after_sync_is_raced, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(sync_marks_lost_fork_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_marks_lost_fork_deleted_unclean_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_marks_only_forks_of_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_lost_fork_without_agent, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_when_chunks_end_a_tree, setup, teardown),
