@@ -385,15 +385,16 @@ size_t pd_snapshot_find_path(const pd_snapshot *s, const char *path, const size_
     if (path == NULL || path[0] == '\0')
         return 0;
     size_t len = strlen(path);
-    if (pd_utf8_is_clean(path, len))
-        return find_path_group(s, path, len, out);
+    size_t n = find_path_group(s, path, len, out);
     /* The archive stores every path through its sanitiser, which drops invalid
      * UTF-8 and control characters, so a name on disk with such bytes is
-     * looked up in that form. */
+     * looked up in that form. Found paths, the common case, skip the check. */
+    if (n > 0 || pd_utf8_is_clean(path, len))
+        return n;
     pd_arena *a = pd_arena_new();
     size_t clean_len = 0;
     const char *clean = a != NULL ? pd_utf8_sanitize(a, path, len, &clean_len) : NULL;
-    size_t n = clean != NULL && clean_len > 0 ? find_path_group(s, clean, clean_len, out) : 0;
+    n = clean != NULL && clean_len > 0 ? find_path_group(s, clean, clean_len, out) : 0;
     pd_arena_free(a);
     return n;
 }
