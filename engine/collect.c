@@ -341,24 +341,12 @@ const char *pd_diff_disk_path(const pd_diff_run *run, const char *stored)
     return key != NULL ? key + strlen(key) + 1 : stored;
 }
 
-/*
- * True when the stored file_path names path, as written or in its sanitised
- * form.
- */
-static bool row_names_path(const char *stored, const char *path)
+/* True when the stored file_path names path, a discovered file, as written
+ * or in its sanitised form. */
+static bool row_names_path(const pd_diff_run *run, const char *stored, const char *path)
 {
-    if (stored == NULL)
-        return false;
-    if (strcmp(stored, path) == 0)
-        return true;
-    size_t len = strlen(path);
-    if (pd_utf8_is_clean(path, len))
-        return false;
-    pd_arena *a = pd_arena_new();
-    const char *clean = a != NULL ? pd_utf8_sanitize(a, path, len, NULL) : NULL;
-    bool same = clean != NULL && strcmp(stored, clean) == 0;
-    pd_arena_free(a);
-    return same;
+    return stored != NULL &&
+           (strcmp(stored, path) == 0 || strcmp(pd_diff_disk_path(run, stored), path) == 0);
 }
 
 /*
@@ -386,7 +374,7 @@ static bool guard_raced(pd_diff_run *run, const pd_diff_job *job, const pd_diff_
      * companion file written after the row can explain the difference. A
      * transcript whose mtime moved without a write (copied, restored or
      * checked out anew) thus cannot hide a real change. */
-    if (row_names_path(ds->row->file_path, job->js.src.path) &&
+    if (row_names_path(run, ds->row->file_path, job->js.src.path) &&
         bit_test(run->same_bytes, row_index(run, ds->row)))
         return ds->parsed->companion_mtime > 0 &&
                pd_source_raced(ds->row->file_mtime, ds->parsed->companion_mtime, true);
@@ -450,22 +438,19 @@ static bool presence_raced(pd_diff_run *run, const pd_stored_row *row)
 
 /* ---- folding one job ---------------------------------------------------------------- */
 
-/* Marks the stored rows of a parsed source for the presence sweep. */
-static void register_presence(pd_diff_run *run, const char *path)
+/* Marks the stored rows idx[0..n) of a parsed source for the presence sweep. */
+static void register_presence(pd_diff_run *run, const size_t *idx, size_t n)
 {
-    const size_t *idx;
-    size_t n = pd_snapshot_find_path(run->snapshot, path, &idx);
     for (size_t i = 0; i < n; i++)
         bit_set(run->path_parsed, idx[i]);
 }
 
-/* Marks the stored rows of job's file that were written from the bytes the job parsed. */
-static void mark_same_bytes(pd_diff_run *run, const pd_diff_job *job)
+/* Marks those of the stored rows idx[0..n) of job's file that were written from the
+ * bytes the job parsed. */
+static void mark_same_bytes(pd_diff_run *run, const pd_diff_job *job, const size_t *idx, size_t n)
 {
     if (job->digest == NULL)
         return;
-    const size_t *idx;
-    size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     for (size_t i = 0; i < n; i++) {
         if (pd_row_written_from(pd_snapshot_row(run->snapshot, idx[i]), job->digest, job->read_len))
             bit_set(run->same_bytes, idx[i]);
@@ -665,16 +650,15 @@ bool pd_diff_job_accounts_for(const pd_diff_job *job, const char *id)
 
 /*
  * Reports as excluded_by_parser the stored Claude forks of an older data
- * version that the transcript no longer contains, because sync marks them
+ * version, among the rows idx[0..n) of job's file, that the transcript no
+ * longer contains, because sync marks them
  * deleted on its next full write. Forks of the current version are left to
  * the presence sweep, where their loss is a change (or raced).
  */
-static int collect_lost_forks(pd_diff_run *run, const pd_diff_job *job)
+static int collect_lost_forks(pd_diff_run *run, const pd_diff_job *job, const size_t *idx, size_t n)
 {
     if (job->n_sessions == 0 || strcmp(job->js.provider->name, "claude") != 0)
         return PD_OK;
-    const size_t *idx;
-    size_t n = pd_snapshot_find_path(run->snapshot, job->js.src.path, &idx);
     for (size_t i = 0; i < n; i++) {
         const pd_stored_row *row = pd_snapshot_row(run->snapshot, idx[i]);
         if (!pd_row_is_local_fork(row) || row->data_version >= PD_DATA_VERSION ||
@@ -698,7 +682,10 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
     if (job->failed)
         return collect_source_error(run, job);
 
-    mark_same_bytes(run, job);
+    /* The stored rows of the job's file, looked up once for the steps below. */
+    const size_t *rows;
+    size_t n_rows = pd_snapshot_find_path(run->snapshot, job->js.src.path, &rows);
+    mark_same_bytes(run, job, rows, n_rows);
     for (size_t i = 0; i < job->n_sessions; i++) {
         int rc = collect_session(run, job, &job->sessions[i]);
         if (rc != PD_OK)
@@ -717,10 +704,10 @@ int pd_collect_job(pd_diff_run *run, pd_diff_job *job)
             return rc;
     }
 
-    int rc = collect_lost_forks(run, job);
+    int rc = collect_lost_forks(run, job, rows, n_rows);
     if (rc != PD_OK)
         return rc;
-    register_presence(run, job->js.src.path);
+    register_presence(run, rows, n_rows);
     return PD_OK;
 }
 
