@@ -274,16 +274,16 @@ typedef struct parse_tally {
     size_t bytes;
 } parse_tally;
 
+/* Counts the lines the parsers read, as they split them, that are not blank. */
 static int64_t count_nonblank_lines(const char *data, size_t len)
 {
+    pd_jsonl_reader reader;
+    pd_jsonl_line line;
     int64_t n = 0;
-    size_t start = 0;
-    while (start < len) {
-        const char *nl = memchr(data + start, '\n', len - start);
-        size_t end = nl != NULL ? (size_t)(nl - data) : len;
-        if (!pd_text_is_blank(data + start, end - start))
+    pd_jsonl_init(&reader, data, len, 0);
+    while (pd_jsonl_next(&reader, &line)) {
+        if (!pd_text_is_blank(line.data, line.len))
             n++;
-        start = end + 1;
     }
     return n;
 }

@@ -17,19 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/text.h"
+#include "common/timefmt.h"
 #include "parsers/provider.h"
 #include "report/report.h"
 
 atomic_bool pd_cli_cancel;
 static atomic_int cancel_signal;     /* the first SIGINT or SIGTERM received */
-static atomic_llong first_signal_ns; /* CLOCK_MONOTONIC time of that signal */
+static atomic_llong first_signal_ns; /* pd_monotonic_ns() at that signal */
 /* The handler's atomics must not take a lock, or it could deadlock. */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2 &&
                    ATOMIC_LLONG_LOCK_FREE == 2,
@@ -40,19 +40,13 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_BOOL_LOCK_FREE == 2 &&
  * apart. */
 #define SAME_REQUEST_NS (500LL * 1000 * 1000)
 
-static long long monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void on_sigint(int sig)
 {
     /* A later second signal ends the process at once with the default
-     * action (signal() and raise() are async-signal-safe). */
+     * action. signal(), raise() and clock_gettime(), which
+     * pd_monotonic_ns() calls, are async-signal-safe. */
     if (atomic_load(&pd_cli_cancel)) {
-        if (monotonic_ns() - atomic_load(&first_signal_ns) < SAME_REQUEST_NS)
+        if (pd_monotonic_ns() - atomic_load(&first_signal_ns) < SAME_REQUEST_NS)
             return;
         signal(sig, SIG_DFL);
         raise(sig);
@@ -60,7 +54,7 @@ static void on_sigint(int sig)
     }
     int none = 0;
     if (atomic_compare_exchange_strong(&cancel_signal, &none, sig))
-        atomic_store(&first_signal_ns, monotonic_ns());
+        atomic_store(&first_signal_ns, pd_monotonic_ns());
     atomic_store(&pd_cli_cancel, true);
 }
 
@@ -85,7 +79,7 @@ void pd_cli_install_signals(void)
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
     /* A write of the report to a slow pipe goes on after the signal instead of
-     * failing with EINTR halfway; the run itself stops at its next check. */
+     * failing with EINTR halfway. The run itself stops at its next check. */
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

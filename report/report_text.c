@@ -474,8 +474,7 @@ static void write_verbose_block(text_ctx *ctx, const pd_diff_entry *e)
 {
     FILE *out = ctx->out;
 
-    fprintf(out, "  %s  %s", clean(ctx, e->agent),
-            e->session_id != NULL && e->session_id[0] != '\0' ? clean(ctx, e->session_id) : "-");
+    fprintf(out, "  %s  %s", clean(ctx, e->agent), clean_or(ctx, e->session_id, "-"));
     if (e->file_path && e->file_path[0] != '\0')
         fprintf(out, "  %s", clean(ctx, e->file_path));
     fputc('\n', out);
