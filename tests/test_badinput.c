@@ -795,11 +795,11 @@ static void truncated_zst_reported(void **state)
 
     pd_diff_report *r = fx_diff(&b->env, NULL, 0, 0);
     assert_diff_parse_error_on(r, path, "zstd data");
-    /* The reason says why no writer explains the cut. */
+    /* The reason explains why no writer accounts for the cut. */
     assert_diff_parse_error_on(r, path, "last modified more than a minute before the run");
     pd_diff_report_free(r);
 
-    /* An mtime two hours ahead is no writer's either, and the reason says that instead. */
+    /* An mtime two hours ahead is no writer's either, and the reason names that instead. */
     set_mtime_ago(path, -7200);
     r = fx_diff(&b->env, NULL, 0, 0);
     assert_diff_parse_error_on(r, path, "its mtime lies more than a minute in the future");

@@ -840,7 +840,7 @@ static void parse_wrong_agent_warns(void **state)
     free(codex);
 }
 
-/* "-" is not standard input for parse, and the error says so. */
+/* "-" is not standard input for parse, and the error states it. */
 static void parse_dash_is_not_stdin(void **state)
 {
     cli_ws *ws = *state;
@@ -852,7 +852,8 @@ static void parse_dash_is_not_stdin(void **state)
     cli_result_free(&res);
 }
 
-/* A file that gives no message because of its own bytes says so, not which agent to try. */
+/* A file that gives no message because of its own bytes gets a warning naming that cause, not
+ * another agent to try. */
 static void parse_empty_or_malformed_file_says_why(void **state)
 {
     cli_ws *ws = *state;
@@ -2397,7 +2398,8 @@ static void diff_drift_fails_on_change(void **state)
     expect_after(&res, "Changed sessions", "first_message");
     expect_out_contains(&res, "1 session changed, 2 identical.");
     expect_out_lacks(&res, "Raced");
-    /* One stderr line says why the gate failed, for a CI log whose report went to a file. */
+    /* One stderr line gives the reason the gate failed, for a CI log whose report went to a file.
+     */
     expect_err_contains(&res, "--fail-on-change failed: 1 session changed; see the report");
     cli_result_free(&res);
 }

@@ -250,10 +250,10 @@ static void sync_signalled_twice_at_once_stops_cleanly(void **state)
 }
 
 /*
- * A signal while the report is written to a pipe that no one reads yet: the
- * write goes on once the reader drains the pipe, so the report is whole
- * JSON, and the run ends with 130 and a message saying the gate was not
- * applied. Without SA_RESTART the write failed with EINTR halfway.
+ * Sends a signal while the report is written to a pipe that no one reads
+ * yet. The write goes on once the reader drains the pipe, so the report is
+ * whole JSON. The run ends with 130 and a message that no gate check was
+ * made. Without SA_RESTART the write failed with EINTR halfway.
  */
 static void diff_signal_during_report_keeps_it_whole(void **state)
 {

@@ -505,7 +505,7 @@ static void text_verbose_family_shows_detail(void **state)
     assert_contains(out, "    models: a -> b (one model added)\n");
 }
 
-/* A fingerprint diff says "fingerprint" on both sides, so it too shows only its detail. */
+/* A fingerprint diff has "fingerprint" on both sides, so it too shows only its detail. */
 static void text_verbose_same_sides_show_detail(void **state)
 {
     fixture *f = *state;
