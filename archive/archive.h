@@ -21,6 +21,7 @@
 #ifndef PD_ARCHIVE_H
 #define PD_ARCHIVE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +75,12 @@ bool pd_archive_cannot_write(const pd_archive *a);
 int pd_archive_set_cache_kib(pd_archive *a, int kib, pd_err *err);
 /* Sets the WAL size in pages past which a commit checkpoints (SQLite's default is 1000). */
 int pd_archive_set_autocheckpoint(pd_archive *a, int pages, pd_err *err);
+/*
+ * Makes a wait for another connection's lock end as soon as *cancel is set
+ * (NULL: only the busy timeout ends it). The statement that waited then
+ * fails with PD_ECANCELED. cancel must outlive a.
+ */
+void pd_archive_set_cancel(pd_archive *a, const atomic_bool *cancel);
 
 /*
  * The bookkeeping of one sessions row, as the guards and the classifier use

@@ -69,6 +69,13 @@ struct pd_archive {
     uid_t owner; /* the archive's owner, whose files root's SQLite creates */
     bool restore_wal_write;
     bool restore_shm_write;
+    /* State of archive_busy()'s lock wait: the flag that ends it early,
+     * whether the last wait ended that way, when it began, and whether a
+     * long wait was already reported on this connection. */
+    const atomic_bool *cancel;
+    bool busy_cancelled;
+    bool busy_noted;
+    int64_t busy_since_ns;
     sqlite3_stmt *stmts[STMT_COUNT];
 };
 

@@ -40,6 +40,11 @@
  * so this is far above any expected wait.
  */
 #define ARCHIVE_BUSY_TIMEOUT_MS 30000
+/* The maximum sleep between two lock attempts: how late a wait notices its cancel flag. */
+#define ARCHIVE_BUSY_STEP_MS 50
+/* A wait this long is reported once per connection, so that a sync behind
+ * another writer does not look hung. */
+#define ARCHIVE_BUSY_NOTICE_MS 2000
 
 /*
  * The archive schema: the agentsview tables parsediff fills, with the
@@ -423,6 +428,12 @@ int archive_sqlite_fail(pd_archive *a, int rc, const char *operation, pd_err *er
         return pd_err_set(err, PD_ESQLITE,
                           "%s: cannot %s: the archive is corrupt (%s); restore it from a backup",
                           path, operation, detail);
+    if (primary == SQLITE_BUSY && a != NULL && a->busy_cancelled) {
+        a->busy_cancelled = false;
+        return pd_err_set(err, PD_ECANCELED,
+                          "%s: cannot %s: stopped while another connection held the lock", path,
+                          operation);
+    }
     if (primary == SQLITE_BUSY)
         return pd_err_set(err, PD_ESQLITE,
                           "%s: %s timed out: another connection held the lock for %d s", path,
@@ -879,6 +890,53 @@ static void configure_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/*
+ * SQLite's busy handler: called with count 0 when a lock is first refused
+ * and again after each sleep; returning 0 fails the statement with
+ * SQLITE_BUSY. It sleeps in steps of at most ARCHIVE_BUSY_STEP_MS until
+ * ARCHIVE_BUSY_TIMEOUT_MS have passed, and gives up at once when the
+ * connection's cancel flag is set, so an interrupted sync does not sit out
+ * another writer's transaction. A signal cuts a sleep short (nanosleep() is
+ * not restarted), and the next call reads the flag.
+ */
+static int archive_busy(void *ctx, int count)
+{
+    pd_archive *a = ctx;
+    int64_t now = pd_monotonic_ns();
+    if (count == 0) {
+        a->busy_since_ns = now;
+        a->busy_cancelled = false;
+    }
+    if (a->cancel != NULL && atomic_load_explicit(a->cancel, memory_order_relaxed)) {
+        a->busy_cancelled = true;
+        return 0;
+    }
+    int64_t waited_ms = (now - a->busy_since_ns) / 1000000;
+    if (waited_ms >= ARCHIVE_BUSY_TIMEOUT_MS)
+        return 0;
+    if (!a->busy_noted && waited_ms >= ARCHIVE_BUSY_NOTICE_MS) {
+        a->busy_noted = true;
+        PD_LOG(PD_LOG_WARN,
+               "%s: waiting for another process to finish its write (up to %d s in all)", a->path,
+               ARCHIVE_BUSY_TIMEOUT_MS / 1000);
+    }
+    int64_t step = ARCHIVE_BUSY_TIMEOUT_MS - waited_ms;
+    if (step > ARCHIVE_BUSY_STEP_MS)
+        step = ARCHIVE_BUSY_STEP_MS;
+    /* The first steps are short, as in SQLite's own timeout, because most locks are held briefly.
+     */
+    if (count < 5 && step > 1 + count * 2)
+        step = 1 + count * 2;
+    const struct timespec pause = {.tv_sec = 0, .tv_nsec = (long)step * 1000000};
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
+void pd_archive_set_cancel(pd_archive *a, const atomic_bool *cancel)
+{
+    a->cancel = cancel;
+}
+
 void pd_archive_global_init(void)
 {
     pthread_once(&sqlite_config_once, configure_sqlite);
@@ -1265,7 +1323,7 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
         rc = archive_sqlite_fail(a, src, "open archive", err);
         goto fail;
     }
-    sqlite3_busy_timeout(a->db, ARCHIVE_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(a->db, archive_busy, a);
 
     /* The first read of the file: a non-SQLite or damaged header fails here.
      * A WAL reader that cannot create the -shm file fails with CANTOPEN

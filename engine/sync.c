@@ -890,6 +890,14 @@ static int count_outcome(sync_run *run, sync_job *job, int wrc, const pd_err *we
         run->stats->files_written_meanwhile++;
         return PD_OK;
     }
+    if (wrc == PD_ECANCELED) {
+        /* An interrupt ended a wait for another writer's lock. Nothing of
+         * this job was written, and the run stops as interrupted. */
+        PD_LOG(PD_LOG_INFO, "%s", werr->msg);
+        run->stopped = true;
+        run->stats->files_not_written++;
+        return PD_OK;
+    }
     if (wrc != PD_OK) {
         char *msg =
             pd_arena_sprintf(job->arena, "%s: not written: %s", job->js.src.path, werr->msg);
@@ -1212,6 +1220,7 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     int rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &run.writer, err);
     if (rc != PD_OK)
         goto out;
+    pd_archive_set_cancel(run.writer, e->cfg.cancel);
     rc = pd_check_archive_version(run.writer, err);
     if (rc == PD_OK)
         rc = pd_archive_set_cache_kib(run.writer, WRITER_CACHE_KIB, err);

@@ -3,7 +3,8 @@
  * exit 128 + the signal (130 or 143), no report on stdout (a partial report
  * must never look complete), and a clear message on stderr. Also Ctrl-C
  * during `parsediff sync`. In both the progress bar stops at the files read.
- * A signal while the finished report is written lets it finish whole.
+ * A signal while the finished report is written lets it finish whole, and
+ * one while sync waits for another process's write lock ends the wait.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -342,6 +344,86 @@ static void diff_signal_during_report_keeps_it_whole(void **state)
     fx_env_cleanup(&env);
 }
 
+/*
+ * Ctrl-C while sync waits for the write lock of another process (here this
+ * test's own connection) stops it without waiting for the lock: it names
+ * the files it read but did not write, and writes nothing. The lock is held
+ * until sync has exited, so a sync that sat out the wait would end with the
+ * busy timeout's error instead.
+ */
+static void sync_interrupted_while_waiting_for_lock(void **state)
+{
+    (void)state;
+    const char *bin = getenv("PD_BINARY");
+    assert_non_null(bin);
+    fx_env env;
+    fx_env_init(&env);
+    char *first =
+        fx_claude_path(&env, "-home-tess-src-lock", "66666666-aaaa-4aaa-8aaa-000000000000");
+    char *content = fx_claude_rich("66666666-aaaa-4aaa-8aaa-000000000000", "Lock me.");
+    fx_write(first, content);
+    free(first);
+    free(content);
+    pd_sync_stats st;
+    fx_sync(&env, &st);
+    pd_sync_stats_free(&st);
+    enum { N_NEW = 3 };
+    for (int i = 1; i <= N_NEW; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "66666666-aaaa-4aaa-8aaa-%012d", i);
+        char *p = fx_claude_path(&env, "-home-tess-src-lock", id);
+        char *c = fx_claude_rich(id, "Wait for the lock.");
+        fx_write(p, c);
+        free(p);
+        free(c);
+    }
+
+    sqlite3 *holder = NULL;
+    assert_int_equal(sqlite3_open(env.db, &holder), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    char *src = fx_fmt("claude=%s", env.claude_root);
+    char *err = fx_fmt("%s/stderr.txt", env.dir);
+    char *const argv[] = {(char *)bin, "sync",       "--db",  env.db, "--source",
+                          src,         "--progress", "never", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+
+    /* sync reports the wait once it has lasted a few seconds. */
+    bool waiting = false;
+    for (int polls = 0; polls < 600 && !waiting; polls++) {
+        char *text = fx_read(err, NULL);
+        waiting = strstr(text, "waiting for another process to finish its write") != NULL;
+        free(text);
+        if (!waiting) {
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    assert_true(waiting);
+    kill(pid, SIGINT);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    char *text = fx_read(err, NULL);
+    assert_non_null(strstr(text, "interrupted by SIGINT"));
+    assert_non_null(strstr(text, "3 files read but not written after the stop"));
+    assert_null(strstr(text, "timed out"));
+    free(text);
+    assert_int_equal(fx_sql_int(env.db, "SELECT count(*) FROM sessions"), 1);
+    free(src);
+    free(err);
+    fx_env_cleanup(&env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +432,7 @@ int main(void)
         cmocka_unit_test(sync_interrupted_counts_read_files),
         cmocka_unit_test(sync_signalled_twice_at_once_stops_cleanly),
         cmocka_unit_test(diff_signal_during_report_keeps_it_whole),
+        cmocka_unit_test(sync_interrupted_while_waiting_for_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
