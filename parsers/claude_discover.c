@@ -120,8 +120,12 @@ static int walk_subagents(found_list *l, char *dir, char *project, int depth)
             rc = walk_subagents(l, path, project, depth + 1);
             continue;
         }
-        if (is_subagent_name(ent->d_name) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        if (!is_subagent_name(ent->d_name))
+            continue;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
             rc = add_found(l, path, project);
+        else
+            pd_source_warn_not_file(path);
     }
     closedir(d);
     return rc;
@@ -147,11 +151,14 @@ static int walk_project(found_list *l, char *project_dir, char *project)
             break;
         }
         pd_entry_kind kind = pd_source_entry_kind(ent->d_type, path);
+        bool transcript = is_transcript_name(ent->d_name) && strncmp(ent->d_name, "agent-", 6) != 0;
         if (kind == PD_ENTRY_FILE) {
-            if (is_transcript_name(ent->d_name) && strncmp(ent->d_name, "agent-", 6) != 0)
+            if (transcript)
                 rc = add_found(l, path, project);
             continue;
         }
+        if (transcript)
+            pd_source_warn_not_file(path);
         if (kind == PD_ENTRY_DIR) {
             char *subagents = pd_arena_sprintf(l->arena, "%s/subagents", path);
             if (subagents == NULL) {

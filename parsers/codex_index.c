@@ -224,15 +224,24 @@ static int walk_dir(const char *dir, int depth, const walker *w)
         return rc;
 
     for (size_t i = 0; i < n && rc == PD_OK; i++) {
+        const char *name = entries[i].name;
         bool is_file = entries[i].kind == PD_ENTRY_FILE;
-        if (!walk_keeps(entries[i].name, is_file, depth))
+        bool rollout_here = walk_keeps(name, true, depth);
+        bool walk = is_file ? rollout_here
+                            : entries[i].kind == PD_ENTRY_DIR && walk_keeps(name, false, depth);
+        /* A rollout's name on an entry that is not a regular file is reported, not passed over. */
+        bool not_file = !is_file && !walk && rollout_here;
+        if (!walk && !not_file)
             continue;
-        char *path = join(dir, entries[i].name);
+        char *path = join(dir, name);
         if (path == NULL) {
             rc = PD_ENOMEM;
             break;
         }
-        rc = is_file ? w->visit(w->ctx, path, depth == 3) : walk_dir(path, depth + 1, w);
+        if (not_file)
+            pd_source_warn_not_file(path);
+        else
+            rc = is_file ? w->visit(w->ctx, path, depth == 3) : walk_dir(path, depth + 1, w);
         free(path);
     }
     pd_dir_list_free(entries, n);

@@ -16,6 +16,7 @@
  * thread that uses them.
  */
 #include "parsers/jsonl.h"
+#include "common/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -70,6 +71,34 @@ pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path)
     if (S_ISREG(st.st_mode))
         return PD_ENTRY_FILE;
     return S_ISDIR(st.st_mode) ? PD_ENTRY_DIR : PD_ENTRY_OTHER;
+}
+
+void pd_source_warn_not_file(const char *path)
+{
+    struct stat st;
+    char text[128];
+
+    if (stat(path, &st) != 0) {
+        int errnum = errno;
+        if (errnum == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            PD_LOG(PD_LOG_WARN,
+                   "%s: skipped: a symbolic link to a missing file; restore its target or remove "
+                   "the link",
+                   path);
+        else if (errnum == ELOOP)
+            PD_LOG(PD_LOG_WARN, "%s: skipped: a loop of symbolic links; remove one of them", path);
+        else
+            PD_LOG(PD_LOG_WARN, "%s: skipped: cannot stat: %s", path,
+                   errno_text(errnum, text, sizeof text));
+        return;
+    }
+    const char *kind = S_ISREG(st.st_mode)    ? NULL
+                       : S_ISDIR(st.st_mode)  ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device";
+    if (kind != NULL)
+        PD_LOG(PD_LOG_WARN, "%s: skipped: %s, not a regular file", path, kind);
 }
 
 /* Orders names as their paths would sort, a directory's name being followed by '/'. */
@@ -139,8 +168,6 @@ int pd_dir_list(const char *dir, bool (*keep)(const char *name, void *ctx), void
         memcpy(path + at, name, name_len + 1);
 
         pd_entry_kind kind = pd_source_entry_kind(e->d_type, path);
-        if (kind == PD_ENTRY_OTHER)
-            continue;
         if (count == cap) {
             size_t grown_cap = cap == 0 ? 32 : cap * 2;
             pd_dir_entry *grown = realloc(entries, grown_cap * sizeof *grown);

@@ -98,6 +98,14 @@ typedef enum pd_entry_kind {
  */
 pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path);
 
+/*
+ * Logs a warning that path, named like a transcript, is skipped because it
+ * is not a regular file. The warning names what it is instead: a symbolic
+ * link to a missing file, a link loop, a directory, a FIFO, a socket or a
+ * device.
+ */
+void pd_source_warn_not_file(const char *path);
+
 /* One entry of a directory listing. */
 typedef struct pd_dir_entry {
     char *name; /* malloc'd */
@@ -105,8 +113,9 @@ typedef struct pd_dir_entry {
 } pd_dir_entry;
 
 /*
- * Lists the regular files and directories in dir (links followed, "." and
- * ".." left out) for which keep(name, ctx) is true; keep may be NULL. The
+ * Lists the entries of dir ("." and ".." left out) for which keep(name,
+ * ctx) is true; keep may be NULL. Each entry's kind follows symbolic links,
+ * and PD_ENTRY_OTHER covers all but regular files and directories. The
  * entries are sorted as the paths dir/name, with a directory's name
  * followed by '/', so that a walk that descends into each directory in
  * turn meets every path in byte order. Returns PD_OK and sets *out and *n

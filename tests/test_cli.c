@@ -1128,6 +1128,56 @@ static void sync_rerun_skips_unchanged_files(void **state)
     cli_result_free(&res);
 }
 
+/*
+ * Entries named like transcripts that are not regular files (a FIFO, a
+ * dangling link, a link loop, a directory) are each named in a warning by
+ * sync and diff, and the regular transcripts beside them are stored.
+ */
+static void sync_warns_about_entries_not_files(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    char *project = fx_fmt("%s/-home-tess-src-orbit", ws->env.claude_root);
+    char *fifo = fx_fmt("%s/fifo.jsonl", project);
+    char *dangling = fx_fmt("%s/dangling.jsonl", project);
+    char *loop = fx_fmt("%s/loop.jsonl", project);
+    char *dir = fx_fmt("%s/dir.jsonl", project);
+    char *rollout = fx_codex_path(&ws->env, "2026/02/01", CODEX_B);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_int_equal(symlink("/nonexistent/transcript.jsonl", dangling), 0);
+    assert_int_equal(symlink("loop.jsonl", loop), 0);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkfifo(rollout, 0644), 0);
+
+    const char *commands[] = {"sync", "diff"};
+    for (size_t i = 0; i < 2; i++) {
+        cli_result res;
+        run_on_workspace(ws, &res, commands[i], NULL);
+        expect_exit(&res, 0);
+        char *expected[] = {
+            fx_fmt("%s: skipped: a FIFO, not a regular file", fifo),
+            fx_fmt("%s: skipped: a symbolic link to a missing file", dangling),
+            fx_fmt("%s: skipped: a loop of symbolic links", loop),
+            fx_fmt("%s: skipped: a directory, not a regular file", dir),
+            fx_fmt("%s: skipped: a FIFO, not a regular file", rollout),
+        };
+        for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++) {
+            expect_err_contains(&res, expected[k]);
+            free(expected[k]);
+        }
+        if (i == 0)
+            expect_err_contains(&res, "3 files discovered, 3 parsed");
+        cli_result_free(&res);
+    }
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    free(project);
+    free(fifo);
+    free(dangling);
+    free(loop);
+    free(dir);
+    free(rollout);
+}
+
 /* A transcript cut short after its sync: sync warns and names what it did. */
 static void sync_warns_about_a_shorter_file(void **state)
 {
@@ -3554,6 +3604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_after_sync_text_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_after_sync_json_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_entries_not_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_appended_file_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(relative_roots_match_absolute_roots, setup, teardown),
