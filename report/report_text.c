@@ -620,6 +620,9 @@ int pd_report_write_text(FILE *out, const pd_diff_report *r, bool verbose)
         write_session_section(&ctx, r, PD_CLASS_SKIPPED, "Skipped sessions (not compared)", false);
         write_session_section(&ctx, r, PD_CLASS_NEW_ON_DISK,
                               "New sessions (found on disk, not in the archive)", false);
+        write_session_section(
+            &ctx, r, PD_CLASS_IDENTICAL,
+            "Informational differences (identical sessions; never counted as drift)", true);
     }
     write_skew_note(&ctx, r);
     write_timings(&ctx, r);

@@ -476,6 +476,26 @@ static void text_verbose_lifts_cap(void **state)
     assert_not_contains(out, "more; use --verbose or --json");
 }
 
+/* Verbose lists identical sessions with informational differences, and compact mode does not. */
+static void text_verbose_lists_informational(void **state)
+{
+    fixture *f = *state;
+    f->r.totals.examined = 1;
+    f->r.totals.identical = 1;
+    f->r.totals.informational_only = 1;
+    pd_diff_entry *e = add_entry(f, PD_CLASS_IDENTICAL, "codex", "s-title", "/p/r.jsonl", NULL);
+    add_field(f, e, "session_name", "Old title", "New title", NULL, true);
+
+    const char *verbose = render_text(f, true);
+    assert_contains(verbose, "Informational differences (identical sessions; never counted as "
+                             "drift)\n  codex  s-title  /p/r.jsonl\n");
+    assert_contains(verbose, "    session_name: Old title -> New title [informational]\n");
+
+    const char *compact = render_text(f, false);
+    assert_not_contains(compact, "Informational differences");
+    assert_not_contains(compact, "s-title");
+}
+
 static void text_verbose_block_without_path(void **state)
 {
     fixture *f = *state;
@@ -792,9 +812,10 @@ static void text_unlisted_classes_hidden(void **state)
     add_entry(f, PD_CLASS_SKIPPED, "claude", "skipped-one", NULL, "trashed in archive");
 
     const char *out = render_text(f, true);
-    assert_not_contains(out, "ident-info");
-    /* --verbose names the sessions not compared, with their reasons, and the new
-     * sessions. The compact report names none of them. */
+    /* --verbose names the sessions not compared, with their reasons, the new
+     * sessions and the informational differences. The compact report names
+     * none of them. */
+    assert_contains(out, "  claude  ident-info\n    termination_status: a -> b [informational]\n");
     assert_contains(out, "Needs-retry sessions (not compared; a later sync retries them)\n"
                          "  claude  retry-one\n"
                          "    reason: transient low-fidelity parse; differences expected\n");
@@ -811,6 +832,7 @@ static void text_unlisted_classes_hidden(void **state)
     assert_not_contains(out, "new-one");
     assert_not_contains(out, "excluded-one");
     assert_not_contains(out, "retry-one");
+    assert_not_contains(out, "ident-info");
 }
 
 /* ---- text: parse errors -------------------------------------------------- */
@@ -1294,6 +1316,7 @@ int main(void)
         REPORT_TEST(text_informational_summary_suffix),
         REPORT_TEST(text_compact_caps_at_twenty),
         REPORT_TEST(text_verbose_lifts_cap),
+        REPORT_TEST(text_verbose_lists_informational),
         REPORT_TEST(text_verbose_block_without_path),
         REPORT_TEST(text_verbose_family_shows_detail),
         REPORT_TEST(text_verbose_same_sides_show_detail),
