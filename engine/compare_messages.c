@@ -249,8 +249,9 @@ static int content_differs(pd_arena *scratch, const message_pair *p, char **chan
     if ((int64_t)stored.n != s->content_length)
         *change = pd_arena_sprintf(scratch,
                                    "body differs; the stored text is %zu bytes where its "
-                                   "content_length says %" PRId64,
-                                   stored.n, s->content_length);
+                                   "content_length says %" PRId64
+                                   ", and the parsed text is %" PRId64 " bytes",
+                                   stored.n, s->content_length, q->content_length);
     else
         *change = pd_arena_sprintf(scratch, "body differs at equal length (%" PRId64 " bytes)",
                                    s->content_length);

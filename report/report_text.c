@@ -262,6 +262,13 @@ static void write_header(text_ctx *ctx, const pd_diff_report *r)
               "Re-run with a binary built before the data-version bump, or against a freshly "
               "resynced archive.\n\n",
               ctx->out);
+    } else if (r->totals.examined == 0 && !r->interrupted) {
+        /* A wrong root or archive passes --fail-on-change alone, and a CI log may keep only stdout.
+         */
+        fputs("Warning: no stored session was compared with a transcript, so this report cannot "
+              "show drift.\nCheck --source and --db; the warnings on stderr name the likely "
+              "cause.\n\n",
+              ctx->out);
     }
 }
 

@@ -374,7 +374,7 @@ static const message_case message_cases[] = {
     {"message_content stored text edited", content_m2_stored_text_edited, "message_content",
      "see detail", "see detail",
      "1/3 messages differ; first at ordinal 2: body differs; the stored text is 13 bytes where "
-     "its content_length says 6"},
+     "its content_length says 6, and the parsed text is 6 bytes"},
     {"message_content length column only", content_length_m1_only, "message_content", "see detail",
      "see detail", "1/3 messages differ; first at ordinal 1: 17 -> 18 bytes"},
     {"message_content compared sanitised", content_sanitised_equal, NULL, NULL, NULL, NULL},

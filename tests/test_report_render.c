@@ -216,7 +216,8 @@ static char *line_containing(const char *text, const char *needle)
 
 /* ---- text: empty and header ------------------------------------------- */
 
-static void text_empty_archive_runs_clean(void **state)
+/* A run that compared nothing says so on stdout, where a CI log keeps the report. */
+static void text_empty_report_warns_nothing_compared(void **state)
 {
     fixture *f = *state;
     const char *out = render_text(f, false);
@@ -229,9 +230,15 @@ static void text_empty_archive_runs_clean(void **state)
     assert_not_contains(out, "Changed fields");
     assert_not_contains(out, "Changed sessions");
     assert_not_contains(out, "Parse errors");
-    assert_not_contains(out, "Warning:");
+    assert_contains(out, "Warning: no stored session was compared with a transcript, so this "
+                         "report cannot show drift.\nCheck --source and --db");
     assert_not_contains(out, "Note:");
     assert_not_contains(out, "Interrupted");
+
+    /* An interrupted run compared nothing because it stopped, which its own line says. */
+    f->r.interrupted = true;
+    out = render_text(f, false);
+    assert_not_contains(out, "Warning:");
 }
 
 static void text_empty_report_shows_version(void **state)
@@ -262,6 +269,11 @@ static void text_empty_report_exact_layout(void **state)
 
     assert_string_equal(out, "Parse diff: 0 files re-parsed (all agents) against /data/archive.db "
                              "(data version 90)\n"
+                             "\n"
+                             "Warning: no stored session was compared with a transcript, so this "
+                             "report cannot show drift.\n"
+                             "Check --source and --db; the warnings on stderr name the likely "
+                             "cause.\n"
                              "\n"
                              "Summary\n"
                              "  Examined  0  (compared with a stored row)\n"
@@ -452,6 +464,7 @@ static void text_compact_caps_at_twenty(void **state)
         assert_not_contains(out, id);
     }
     assert_contains(out, "  ... (5 more; use --verbose or --json)\n");
+    assert_not_contains(out, "Warning:");
     assert_not_contains(out, "[informational]");
     assert_not_contains(out, "old -> new");
     assert_before(out, "sess-19", "... (5 more");
@@ -1303,7 +1316,7 @@ static void json_write_error_returns_eio(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        REPORT_TEST(text_empty_archive_runs_clean),
+        REPORT_TEST(text_empty_report_warns_nothing_compared),
         REPORT_TEST(text_empty_report_shows_version),
         REPORT_TEST(text_empty_report_exact_layout),
         REPORT_TEST(text_timings_before_footer),
