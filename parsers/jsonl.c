@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <zstd.h>
+#include <zstd_errors.h>
 
 /* The first guess for a .zst output buffer never exceeds this; the buffer grows from there. */
 #define ZSTD_FIRST_GUESS_MAX ((size_t)256 << 20)
@@ -333,8 +334,17 @@ static int decompress_zstd(const char *path, const char *src, size_t src_len, ch
         ob.pos = 0;
         pending = ZSTD_decompressStream(dctx, &ob, &in);
         if (ZSTD_isError(pending)) {
-            rc = pd_err_set(err, PD_EZSTD, "%s: invalid zstd data: %s", path,
-                            ZSTD_getErrorName(pending));
+            if (ZSTD_getErrorCode(pending) == ZSTD_error_prefix_unknown && len == 0)
+                rc = pd_err_set(err, PD_EZSTD,
+                                "%s: invalid zstd data: %s; the file does not start with a zstd "
+                                "frame; compress it with zstd, or if it is plain text, rename it "
+                                "without .zst",
+                                path, ZSTD_getErrorName(pending));
+            else
+                rc = pd_err_set(err, PD_EZSTD,
+                                "%s: invalid zstd data: %s; the file is damaged, so restore it "
+                                "from a copy or remove it",
+                                path, ZSTD_getErrorName(pending));
             goto out;
         }
         len += ob.pos;

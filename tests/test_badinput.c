@@ -749,6 +749,8 @@ static void corrupt_zst_reported(void **state)
     pd_sync_stats st;
     fx_sync(&b->env, &st);
     assert_sync_failed_on(b, &st, path, "invalid zstd data");
+    /* The message says what to do with a file that is not zstd at all. */
+    assert_sync_failed_on(b, &st, path, "does not start with a zstd frame; compress it with zstd");
     pd_sync_stats_free(&st);
 
     /* The file was never stored, so the diff lists it without a session id. */
