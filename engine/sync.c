@@ -851,6 +851,29 @@ static void warn_shrunk(const sync_job *job)
                job->js.src.path, (long long)job->stored_size, (long long)job->now_size);
 }
 
+/*
+ * Warns about a fully parsed file whose sessions left out malformed lines,
+ * and counts it. A cut last line alone (a truncated session) is not
+ * counted, because a live agent leaves one in the middle of a write.
+ */
+static void warn_malformed(sync_run *run, const sync_job *job)
+{
+    int64_t damaged = 0;
+    for (size_t i = 0; i < job->n_sessions; i++) {
+        const pd_session *s = &job->sessions[i];
+        int64_t beyond_cut = s->parser_malformed_lines - (s->is_truncated ? 1 : 0);
+        if (beyond_cut > damaged)
+            damaged = beyond_cut;
+    }
+    if (damaged <= 0)
+        return;
+    run->stats->files_with_malformed_lines++;
+    PD_LOG(PD_LOG_WARN,
+           "%s: %lld malformed line%s left out (not a JSON record: a line cut short or "
+           "overwritten); the sessions were stored from the other lines",
+           job->js.src.path, (long long)damaged, damaged == 1 ? "" : "s");
+}
+
 static void job_free(sync_job *job)
 {
     pd_arena_free(job->arena);
@@ -868,6 +891,7 @@ static void count_written(sync_run *run, const sync_job *job)
         for (size_t i = 0; i < job->n_sessions; i++)
             stats->sessions_needing_retry += job->sessions[i].needs_retry;
         warn_shrunk(job);
+        warn_malformed(run, job);
     } else {
         stats->sessions_incremental++;
     }

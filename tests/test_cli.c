@@ -1178,6 +1178,56 @@ static void sync_warns_about_entries_not_files(void **state)
     free(rollout);
 }
 
+/*
+ * A transcript with a damaged line in the middle is stored from its other
+ * lines, with a warning naming it. One whose last line is cut, as in the
+ * middle of a live write, gets no warning.
+ */
+static void sync_warns_about_malformed_lines(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    char *damaged = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    char *body = fx_claude_rich(CLAUDE_B, "Where does the solver diverge?");
+    const char *second_line = strchr(body, '\n');
+    assert_non_null(second_line);
+    char *with_garbage = fx_fmt("%.*s{\"type\":\"user\",\"mess\x01\x02\n%s",
+                                (int)(second_line + 1 - body), body, second_line + 1);
+    fx_write(damaged, with_garbage);
+    char *cut = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_A);
+    char *cut_body = fx_claude_rich(CLAUDE_A, "Why does the solver diverge?");
+    char *cut_tail = fx_fmt("%s{\"type\":\"assistant\",\"messa", cut_body);
+    fx_write(cut, cut_tail);
+
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    char *warning = fx_fmt("%s: 1 malformed line left out", damaged);
+    expect_err_contains(&res, warning);
+    expect_err_contains(&res, "; 1 file stored without its malformed lines (named above)");
+    char *cut_warning = fx_fmt("%s: 1 malformed line", cut);
+    expect_err_lacks(&res, cut_warning);
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    char *sql = fx_fmt("SELECT parser_malformed_lines FROM sessions WHERE id = '%s'", CLAUDE_B);
+    assert_int_equal(fx_sql_int(ws->env.db, sql), 1);
+    /* The cut session counts its last line as malformed too, and as the cut. */
+    char *cut_sql = fx_fmt("SELECT parser_malformed_lines * 10 + is_truncated FROM sessions "
+                           "WHERE id = '%s'",
+                           CLAUDE_A);
+    assert_int_equal(fx_sql_int(ws->env.db, cut_sql), 11);
+    cli_result_free(&res);
+    free(cut_sql);
+    free(sql);
+    free(cut_warning);
+    free(warning);
+    free(cut_tail);
+    free(cut_body);
+    free(cut);
+    free(with_garbage);
+    free(body);
+    free(damaged);
+}
+
 /* A transcript cut short after its sync: sync warns and names what it did. */
 static void sync_warns_about_a_shorter_file(void **state)
 {
@@ -3605,6 +3655,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_after_sync_json_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_entries_not_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_malformed_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_appended_file_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(relative_roots_match_absolute_roots, setup, teardown),
