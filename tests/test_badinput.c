@@ -107,6 +107,38 @@ static void nul_blocks_count_malformed(void **state)
     diff_all_identical(b, 4);
 }
 
+/*
+ * A file of nothing but NUL bytes, as a crash can leave one, is damage and
+ * not a first line still being written, so sync and diff report it.
+ */
+static void nul_only_file_is_damage(void **state)
+{
+    batch *b = *state;
+    bytes t = {0};
+    bytes_add_nul_block(&t, 4096);
+    write_bytes(b->bad_claude, t.data, t.len);
+    write_bytes(b->bad_codex, t.data, t.len);
+    free(t.data);
+    const char *const paths[] = {b->bad_claude, b->bad_codex};
+
+    sync_expect_failures(b, 4, paths, 2, "no message: its unfinished last line holds NUL bytes");
+    assert_int_equal(count_sessions(b), 2);
+    diff_expect_unstored_errors(b, paths, 2,
+                                "no message: its unfinished last line holds NUL bytes");
+}
+
+/* An unfinished first line of JSON text is a write in progress, and no error. */
+static void unfinished_first_line_waits(void **state)
+{
+    batch *b = *state;
+    const char text[] = "{\"type\":\"user\",\"message\":{\"role\":";
+    write_bytes(b->bad_claude, text, sizeof text - 1);
+    write_bytes(b->bad_codex, text, sizeof text - 1);
+
+    sync_clean(b, 4);
+    assert_int_equal(count_sessions(b), 2);
+}
+
 static void line_cut_mid_escape(void **state)
 {
     batch *b = *state;
@@ -1021,6 +1053,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(whitespace_lines_not_transcript, batch_setup,
                                         batch_teardown),
         cmocka_unit_test_setup_teardown(nul_blocks_count_malformed, batch_setup, batch_teardown),
+        cmocka_unit_test_setup_teardown(nul_only_file_is_damage, batch_setup, batch_teardown),
+        cmocka_unit_test_setup_teardown(unfinished_first_line_waits, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(line_cut_mid_escape, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(terminated_line_cut_mid_escape, batch_setup,
                                         batch_teardown),
