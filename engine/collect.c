@@ -31,7 +31,9 @@
 #include "engine/diff_internal.h"
 #include "parsers/jsonl.h"
 
-#define REASON_RETRY "transient low-fidelity parse; differences expected"
+#define REASON_RETRY                                                                               \
+    "the parent rollout whose turns this Codex session replays was not found, so the replayed "    \
+    "turns cannot be told apart; differences are expected until a sync finds the parent"
 #define REASON_TRASHED_IN_ARCHIVE "trashed in archive"
 #define REASON_RACED "source file changed after snapshot (live-write skew)"
 #define REASON_ARCHIVE_RACED "archive changed during run"

@@ -403,7 +403,7 @@ int pd_source_read(const char *path, int64_t max_bytes, pd_source_buf *out, pd_e
         goto out;
     }
     if (S_ISDIR(st.st_mode)) {
-        rc = pd_err_set(err, PD_EIO, "%s: is a directory, expected a transcript file", path);
+        rc = pd_err_set(err, PD_EIO, "%s: is a directory; pass a transcript file", path);
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
