@@ -1277,6 +1277,36 @@ void pd_json_parser_free_impl(pd_json_parser *p) noexcept
     delete p;
 }
 
+/*
+ * Lines up to this length reuse the parser's buffers. simdjson keeps a
+ * structural index of 4 bytes per input byte, so a parser that has read a
+ * 50 MiB line holds about five times that, with the line's copy. Those
+ * buffers are released before a shorter line, so that a few huge lines do
+ * not pin that memory in every worker for the rest of the run.
+ */
+constexpr size_t RETAINED_LINE_BYTES = size_t{16} << 20;
+
+void release_large_buffers(pd_json_parser *p, size_t len) noexcept
+{
+    if (len > RETAINED_LINE_BYTES)
+        return;
+    if (p->dom.capacity() > RETAINED_LINE_BYTES)
+        p->dom = simdjson::dom::parser();
+    if (p->source.cap > RETAINED_LINE_BYTES + simdjson::SIMDJSON_PADDING) {
+        free(p->source.data);
+        p->source = padded_buf{};
+    }
+    if (p->patched.cap > RETAINED_LINE_BYTES + simdjson::SIMDJSON_PADDING) {
+        free(p->patched.data);
+        p->patched = padded_buf{};
+    }
+    if (p->span_cap > RETAINED_LINE_BYTES / sizeof *p->span_of) {
+        free(p->span_of);
+        p->span_of = nullptr;
+        p->span_cap = 0;
+    }
+}
+
 int pd_json_parse_impl(pd_json_parser *p, const char *buf, size_t len, pd_json *root) noexcept
 {
     element doc;
@@ -1287,6 +1317,7 @@ int pd_json_parse_impl(pd_json_parser *p, const char *buf, size_t len, pd_json *
     p->has_doc = false;
     p->spans_possible = true;
     p->spans_built = false;
+    release_large_buffers(p, len);
 
     /* Pass 1: the line as it is, from the parser's padded copy. */
     if (!padded_reserve(&p->source, len))
@@ -1697,6 +1728,11 @@ pd_json_parser *pd_json_parser_new(void)
 void pd_json_parser_free(pd_json_parser *p)
 {
     pd_json_parser_free_impl(p);
+}
+
+size_t pd_json_parser_held_bytes(const pd_json_parser *p)
+{
+    return p->dom.capacity() + p->source.cap + p->patched.cap + p->span_cap * sizeof *p->span_of;
 }
 
 int pd_json_parse(pd_json_parser *p, const char *buf, size_t len, pd_json *root)

@@ -51,6 +51,12 @@ typedef struct pd_json {
 /* Returns a new parser or NULL when out of memory. */
 pd_json_parser *pd_json_parser_new(void);
 void pd_json_parser_free(pd_json_parser *p);
+/*
+ * Returns the bytes of line buffers p holds between parses: the capacity
+ * simdjson is sized for, and the copies of the line. Buffers grown for a
+ * line over 16 MiB are released when a shorter line is parsed.
+ */
+size_t pd_json_parser_held_bytes(const pd_json_parser *p);
 
 /*
  * Parses buf[0..len) as one document. On success returns PD_OK and sets

@@ -753,6 +753,41 @@ static void handles_from_two_parsers(void **state)
     pd_json_parser_free(NULL);
 }
 
+/*
+ * A line over 16 MiB grows the parser's buffers, and the next shorter line
+ * releases them. Both lines, and a second long one, parse with their raw
+ * spans intact.
+ */
+static void long_line_buffers_released(void **state)
+{
+    pd_json_parser *p = *state;
+    const size_t body = (size_t)20 << 20;
+    char *big = malloc(body + 64);
+    assert_non_null(big);
+    size_t n = (size_t)snprintf(big, 64, "{\"k\":\"");
+    memset(big + n, 'x', body);
+    n += body;
+    n += (size_t)snprintf(big + n, 64, "\",\"tail\":[1,2]}");
+
+    for (int round = 0; round < 2; round++) {
+        pd_json root;
+        assert_int_equal(pd_json_parse(p, big, n, &root), PD_OK);
+        const char *text = NULL;
+        size_t len = 0;
+        assert_true(pd_json_str(pd_json_get(root, "k"), &text, &len));
+        assert_int_equal(len, body);
+        assert_int_equal(text[body - 1], 'x');
+        expect_raw(p, "tail", "[1,2]");
+        assert_true(pd_json_parser_held_bytes(p) > body);
+
+        pd_json small = parse_ok(p, "{\"v\":\"short\",\"w\":{\"x\":3}}");
+        assert_string_equal(str_at(small, "v"), "short");
+        expect_raw(p, "w", "{\"x\":3}");
+        assert_true(pd_json_parser_held_bytes(p) < ((size_t)1 << 20));
+    }
+    free(big);
+}
+
 #define PARSER_TEST(name) cmocka_unit_test_setup_teardown(name, setup_parser, teardown_parser)
 
 int main(void)
@@ -801,6 +836,7 @@ int main(void)
         PARSER_TEST(canonical_scalars_and_keys),
         cmocka_unit_test(quote_escapes_and_appends),
         cmocka_unit_test(kernel_name_present),
+        PARSER_TEST(long_line_buffers_released),
         PARSER_TEST(handles_from_two_parsers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
