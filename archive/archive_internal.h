@@ -50,6 +50,9 @@ typedef enum archive_stmt_id {
     STMT_SAVEPOINT,
     STMT_RELEASE,
     STMT_TOMBSTONE,
+    STMT_PIN_CLEAR,
+    STMT_PIN_SAVE,
+    STMT_PIN_RESTORE,
     STMT_COUNT
 } archive_stmt_id;
 
@@ -59,6 +62,10 @@ struct pd_archive {
     int flags;
     int64_t user_version;
     bool has_excluded_table; /* excluded_sessions exists (agentsview archives) */
+    /* The statement that puts saved pins back on a session's new message rows,
+     * built from the columns of agentsview's pinned_messages table; NULL when
+     * the archive has no such table or the connection is read-only. */
+    char *pin_restore_sql;
     bool has_deletion_cause; /* sessions.deletion_cause exists (writable archives only) */
     bool sessions_has_rowid; /* false for a sessions table declared WITHOUT ROWID */
     int last_error;          /* primary SQLite code of the last failure, or SQLITE_OK */

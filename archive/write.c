@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <xxhash.h>
 
+#include "common/log.h"
 #include "common/normalize.h"
 #include "common/timefmt.h"
 
@@ -521,6 +522,56 @@ static int delete_session_rows(pd_archive *a, const char *session_id, pd_err *er
     return PD_OK;
 }
 
+static const char pin_clear_sql[] = "DELETE FROM temp.pd_saved_pins";
+static const char pin_save_sql[] =
+    "INSERT INTO temp.pd_saved_pins SELECT p.*, m.source_uuid, m.content, m.ordinal"
+    " FROM main.pinned_messages AS p JOIN main.messages AS m ON m.id = p.message_id"
+    " WHERE p.session_id = ?1";
+
+/* Saves the pins of session_id before its message rows are replaced; *saved gets their number. */
+static int save_pins(pd_archive *a, const char *session_id, int64_t *saved, pd_err *err)
+{
+    *saved = 0;
+    if (a->pin_restore_sql == NULL)
+        return PD_OK;
+    int rc = archive_exec_cached(a, STMT_PIN_CLEAR, pin_clear_sql, "save the pinned messages", err);
+    sqlite3_stmt *st = NULL;
+    if (rc == PD_OK)
+        rc = archive_stmt(a, STMT_PIN_SAVE, pin_save_sql, &st, err);
+    if (rc != PD_OK)
+        return rc;
+    archive_bind_text(st, 1, session_id);
+    rc = step_done(a, st, "save the pinned messages", err);
+    if (rc == PD_OK)
+        *saved = sqlite3_changes64(a->db);
+    return rc;
+}
+
+/* Puts the saved pins of session_id back on its new message rows, and warns about lost ones. */
+static int restore_pins(pd_archive *a, const char *session_id, int64_t saved, pd_err *err)
+{
+    if (saved == 0)
+        return PD_OK;
+    sqlite3_stmt *st = NULL;
+    int rc = archive_stmt(a, STMT_PIN_RESTORE, a->pin_restore_sql, &st, err);
+    if (rc != PD_OK)
+        return rc;
+    rc = step_done(a, st, "restore the pinned messages", err);
+    if (rc != PD_OK)
+        return rc;
+    int64_t dropped = saved - sqlite3_changes64(a->db);
+    if (dropped == 1)
+        PD_LOG(PD_LOG_WARN,
+               "%s: session %s: 1 pin dropped, because its message is no longer in the transcript",
+               a->path, session_id);
+    else if (dropped > 1)
+        PD_LOG(PD_LOG_WARN,
+               "%s: session %s: %lld pins dropped, because their messages are no longer in the "
+               "transcript",
+               a->path, session_id, (long long)dropped);
+    return PD_OK;
+}
+
 /* Sets *skip to whether the stored row of id, if any, must be left untouched. */
 static int read_write_state(pd_archive *a, const char *id, pd_write_outcome *skip, pd_err *err)
 {
@@ -582,8 +633,10 @@ static int write_session_rows(pd_archive *a, const pd_session *s, pd_write_outco
      * without enforced foreign keys may hold rows left from a deleted session.
      */
     uint64_t before = 0, after = 0;
-    int64_t rows_before = 0, rows_after = 0;
+    int64_t rows_before = 0, rows_after = 0, pins = 0;
     rc = transcript_digest(a, s->id, &before, &rows_before, err);
+    if (rc == PD_OK)
+        rc = save_pins(a, s->id, &pins, err);
     if (rc == PD_OK)
         rc = upsert_session(a, s, err);
     if (rc == PD_OK)
@@ -592,6 +645,8 @@ static int write_session_rows(pd_archive *a, const pd_session *s, pd_write_outco
     inserted_rows counts = {0, 0};
     if (rc == PD_OK)
         rc = insert_rows(a, s, &counts, err);
+    if (rc == PD_OK)
+        rc = restore_pins(a, s->id, pins, err);
     /*
      * Every tool-call row digested belongs to a message row, so a session
      * stored without rows changed exactly when messages were inserted, and

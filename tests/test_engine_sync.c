@@ -775,10 +775,86 @@ static void sync_killed_midway_leaves_consistent_archive(void **state)
     free(src);
 }
 
+/* agentsview's table of pinned messages, as its archives have it. */
+static const char pinned_messages_ddl[] =
+    "CREATE TABLE pinned_messages (id INTEGER PRIMARY KEY,"
+    " session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,"
+    " message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+    " ordinal INTEGER NOT NULL, note TEXT, created_at TEXT NOT NULL DEFAULT '2026-01-01',"
+    " UNIQUE(session_id, message_id))";
+
+/*
+ * A full write replaces a session's message rows, which deletes the pins on
+ * them. sync puts each pin back on the new row of its message, matched by
+ * source UUID (Claude) or text (Codex, whose messages have none), with its
+ * note kept. A pin whose message left the transcript is dropped.
+ */
+static void sync_full_write_keeps_pins(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    fx_sql(env->db, pinned_messages_ddl);
+    char *pin = fx_fmt("INSERT INTO pinned_messages (session_id, message_id, ordinal, note)"
+                       " SELECT session_id, id, ordinal, 'claude pin' FROM messages"
+                       " WHERE session_id = '%s' AND ordinal = 1;"
+                       "INSERT INTO pinned_messages (session_id, message_id, ordinal, note)"
+                       " SELECT session_id, id, ordinal, 'codex pin' FROM messages"
+                       " WHERE session_id = 'codex:%s' AND ordinal = 0",
+                       CLAUDE_A, CODEX_A);
+    fx_sql(env->db, pin);
+    free(pin);
+    const char *pinned =
+        "SELECT group_concat(p.note || ':' || m.ordinal || ':' || (m.id = p.message_id), ',')"
+        " FROM pinned_messages p JOIN messages m ON m.id = p.message_id"
+        " AND m.session_id = p.session_id ORDER BY p.note";
+    char *before = fx_sql_text(env->db, pinned);
+    int64_t old_ids = fx_sql_int(env->db, "SELECT sum(message_id) FROM pinned_messages");
+
+    fx_sync_full(env, &st);
+    for (size_t i = 0; i < st.n_errors; i++)
+        print_error("sync error: %s\n", st.errors[i].message);
+    assert_int_equal(st.files_failed, 0);
+    assert_int_equal(st.sessions_full, 2);
+    pd_sync_stats_free(&st);
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM pinned_messages"), 2);
+    /* The message rows are new, and each pin names the new row of its message. */
+    assert_true(fx_sql_int(env->db, "SELECT sum(message_id) FROM pinned_messages") != old_ids);
+    char *after = fx_sql_text(env->db, pinned);
+    assert_string_equal(after, before);
+    char *uuid_match = fx_fmt("SELECT count(*) FROM pinned_messages p JOIN messages m"
+                              " ON m.id = p.message_id WHERE p.session_id = '%s'"
+                              " AND m.source_uuid <> ''",
+                              CLAUDE_A);
+    assert_int_equal(fx_sql_int(env->db, uuid_match), 1);
+
+    /* A transcript cut back to its first line loses the pinned second message. */
+    char *path = claude_a(env);
+    char *body = fx_read(path, NULL);
+    char *first_end = strchr(body, '\n');
+    assert_non_null(first_end);
+    first_end[1] = '\0';
+    fx_write(path, body);
+    fx_sync(env, &st);
+    pd_sync_stats_free(&st);
+    char *claude_pins =
+        fx_fmt("SELECT count(*) FROM pinned_messages WHERE session_id = '%s'", CLAUDE_A);
+    assert_int_equal(fx_sql_int(env->db, claude_pins), 0);
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM pinned_messages"), 1);
+    free(claude_pins);
+    free(body);
+    free(path);
+    free(uuid_match);
+    free(after);
+    free(before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sync_second_run_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_full_write_keeps_pins, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_from_uncached_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_append_takes_incremental_path, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_partial_line_waits_until_complete, setup, teardown),
