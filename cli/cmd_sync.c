@@ -234,10 +234,9 @@ int pd_cmd_sync(int argc, char **argv)
                     stats.files_written_meanwhile == 1 ? "" : "s",
                     stats.files_written_meanwhile == 1 ? "its" : "their");
         if (stats.files_with_malformed_lines > 0)
-            fprintf(stderr, "; %lld file%s stored without %s malformed lines (named above)",
+            fprintf(stderr, "; %lld file%s with damaged lines (named above)",
                     (long long)stats.files_with_malformed_lines,
-                    stats.files_with_malformed_lines == 1 ? "" : "s",
-                    stats.files_with_malformed_lines == 1 ? "its" : "their");
+                    stats.files_with_malformed_lines == 1 ? "" : "s");
         if (stats.files_vanished > 0)
             fprintf(stderr, "; %lld gone before %s read", (long long)stats.files_vanished,
                     stats.files_vanished == 1 ? "it was" : "they were");

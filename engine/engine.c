@@ -264,18 +264,12 @@ int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, const
     }
     res->n_sessions = kept;
     bool partial_tail = src != NULL && src->len > 0 && src->data[src->len - 1] != '\n';
-    if (kept == 0 && partial_tail) {
-        /* An agent in the middle of a write writes JSON text, which never
-         * holds a NUL byte, but a crash can leave a file's blocks zeroed. */
-        const char *line_end = memrchr(src->data, '\n', src->len);
-        const char *tail = line_end != NULL ? line_end + 1 : src->data;
-        if (memchr(tail, '\0', (size_t)(src->data + src->len - tail)) != NULL)
-            return pd_err_set(err, PD_EFORMAT,
-                              "%s: no message: its unfinished last line holds NUL bytes, which "
-                              "no agent writes (a crash can leave them); restore the file from a "
-                              "copy or remove it",
-                              path);
-    }
+    if (kept == 0 && pd_source_nul_tail(src) >= 0)
+        return pd_err_set(err, PD_EFORMAT,
+                          "%s: no message: its unfinished last line holds NUL bytes, which no "
+                          "agent writes (a crash can leave them); restore the file from a copy or "
+                          "remove it",
+                          path);
     if (kept == 0 && res->malformed_lines == 1 && partial_tail)
         return PD_OK;
     if (kept == 0 && res->malformed_lines > 0)

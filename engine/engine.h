@@ -90,8 +90,9 @@ typedef struct pd_sync_stats {
      * deleted with deletion_cause 'source_missing'. */
     int64_t forks_tombstoned;
     int64_t files_failed;
-    /* Files written in full whose sessions left out malformed lines other
-     * than a cut last line: damage to a file, each named in a warning. */
+    /* Files whose sessions left out malformed lines other than a cut last
+     * line, or that end in an unfinished line holding NUL bytes: damage to
+     * a file, each named in a warning. */
     int64_t files_with_malformed_lines;
     /* Files removed or renamed between discovery and their read (a live
      * agent's rename), neither read nor failed. */

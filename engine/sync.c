@@ -64,6 +64,8 @@ typedef struct sync_job {
     sync_action action;
     bool title_refresh;
     bool shrunk; /* the file is shorter than its stored file_size */
+    /* Offset of the unfinished last line when it contains NUL bytes (damage), else -1. */
+    int64_t nul_tail;
     int64_t stored_size, now_size;
     char *error; /* SYNC_FAILED: "path: reason" */
 
@@ -215,6 +217,7 @@ static int parse_full(sync_job *job, pd_worker *w, void *shared, const pd_source
         rc = pd_keep_sessions_with_messages(&res, job->js.src.path, buf, err);
     if (rc != PD_OK)
         return rc;
+    job->nul_tail = pd_source_nul_tail(buf);
 
     char *hash = pd_arena_strdup(job->arena, hex);
     if (hash == NULL)
@@ -395,6 +398,12 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
         return PD_EFALLBACK;
     }
     if (res.consumed <= row->file_size || res.n_sessions == 0) {
+        /* A Claude transcript is stored to its end, so a full write takes a
+         * damaged tail in and reports it once. A Codex rollout is stored to
+         * its last complete line, so the tail is reported on every run. */
+        job->nul_tail = pd_source_nul_tail(buf);
+        if (job->nul_tail >= 0 && strcmp(job->js.provider->name, "claude") == 0)
+            return PD_EFALLBACK;
         job->action = SYNC_NOTHING_NEW;
         return PD_OK;
     }
@@ -851,13 +860,29 @@ static void warn_shrunk(const sync_job *job)
                job->js.src.path, (long long)job->stored_size, (long long)job->now_size);
 }
 
+/* Warns about a file whose unfinished last line contains NUL bytes, and counts it. */
+static void warn_nul_tail(sync_run *run, const sync_job *job)
+{
+    run->stats->files_with_malformed_lines++;
+    PD_LOG(PD_LOG_WARN,
+           "%s: its unfinished last line, from byte %lld on, holds NUL bytes, which no agent "
+           "writes (a crash can leave them); the sessions were stored from the lines before it. "
+           "Cut the file there (truncate -s %lld FILE) or restore it from a copy",
+           job->js.src.path, (long long)job->nul_tail, (long long)job->nul_tail);
+}
+
 /*
  * Warns about a fully parsed file whose sessions left out malformed lines,
  * and counts it. A cut last line alone (a truncated session) is not
- * counted, because a live agent leaves one in the middle of a write.
+ * counted, because a live agent leaves one in the middle of a write,
+ * unless it contains NUL bytes.
  */
 static void warn_malformed(sync_run *run, const sync_job *job)
 {
+    if (job->nul_tail >= 0) {
+        warn_nul_tail(run, job);
+        return;
+    }
     int64_t damaged = 0;
     for (size_t i = 0; i < job->n_sessions; i++) {
         const pd_session *s = &job->sessions[i];
@@ -1133,8 +1158,12 @@ static int sync_fold(void *ctx, void *job_, bool ran)
             run->stats->files_being_written++;
             break;
         case SYNC_UNCHANGED:
+            run->stats->files_unchanged++;
+            break;
         case SYNC_NOTHING_NEW:
             run->stats->files_unchanged++;
+            if (job->nul_tail >= 0)
+                warn_nul_tail(run, job);
             break;
         case SYNC_FULL:
         case SYNC_INCREMENTAL: {
@@ -1208,6 +1237,7 @@ static int sync_submit_source(void *ctx, const pd_job_source *js)
         return PD_ENOMEM;
     }
     job->run = run;
+    job->nul_tail = -1;
     if (pd_job_source_copy(job->arena, js, &job->js) != PD_OK) {
         pd_arena_free(job->arena);
         free(job);

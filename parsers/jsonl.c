@@ -102,6 +102,17 @@ void pd_source_warn_not_file(const char *path)
         PD_LOG(PD_LOG_WARN, "%s: skipped: %s, not a regular file", path, kind);
 }
 
+int64_t pd_source_nul_tail(const pd_source_buf *src)
+{
+    if (src == NULL || src->len == 0 || src->data[src->len - 1] == '\n')
+        return -1;
+    const char *line_end = memrchr(src->data, '\n', src->len);
+    const char *tail = line_end != NULL ? line_end + 1 : src->data;
+    if (memchr(tail, '\0', (size_t)(src->data + src->len - tail)) == NULL)
+        return -1;
+    return tail - src->data;
+}
+
 /* Orders names as their paths would sort, a directory's name being followed by '/'. */
 static int compare_dir_entries(const void *x, const void *y)
 {

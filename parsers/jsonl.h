@@ -106,6 +106,14 @@ pd_entry_kind pd_source_entry_kind(unsigned char d_type, const char *path);
  */
 void pd_source_warn_not_file(const char *path);
 
+/*
+ * Returns the offset of src's unfinished last line (the bytes after its
+ * last newline) when that line contains a NUL byte, else -1. An agent writes
+ * JSON text, which never contains one, but a crash can leave a file's last
+ * blocks zeroed, so such a line is damage and not a write in progress.
+ */
+int64_t pd_source_nul_tail(const pd_source_buf *src);
+
 /* One entry of a directory listing. */
 typedef struct pd_dir_entry {
     char *name; /* malloc'd */

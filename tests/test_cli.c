@@ -1204,7 +1204,7 @@ static void sync_warns_about_malformed_lines(void **state)
     expect_exit(&res, 0);
     char *warning = fx_fmt("%s: 1 malformed line left out", damaged);
     expect_err_contains(&res, warning);
-    expect_err_contains(&res, "; 1 file stored without its malformed lines (named above)");
+    expect_err_contains(&res, "; 1 file with damaged lines (named above)");
     char *cut_warning = fx_fmt("%s: 1 malformed line", cut);
     expect_err_lacks(&res, cut_warning);
     assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
@@ -1226,6 +1226,67 @@ static void sync_warns_about_malformed_lines(void **state)
     free(with_garbage);
     free(body);
     free(damaged);
+}
+
+/*
+ * NUL bytes appended to stored transcripts, as a crash leaves them: sync
+ * names each file and the byte to cut it at. It stores the Claude
+ * transcript to its end once, so diff then compares it (not `raced`), and
+ * warns about the Codex rollout, stored to its last complete line, again.
+ */
+static void sync_warns_about_nul_tail(void **state)
+{
+    cli_ws *ws = *state;
+    write_three(ws);
+    sync_workspace(ws);
+    char *claude = fx_claude_path(&ws->env, "-home-tess-src-orbit", CLAUDE_B);
+    char *codex = fx_codex_path(&ws->env, "2026/02/01", CODEX_A);
+    struct stat claude_st, codex_st;
+    assert_int_equal(stat(claude, &claude_st), 0);
+    assert_int_equal(stat(codex, &codex_st), 0);
+    char zeros[4096] = {0};
+    FILE *f = fopen(claude, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+    fclose(f);
+    f = fopen(codex, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
+    fclose(f);
+
+    char *claude_warning = fx_fmt("%s: its unfinished last line, from byte %lld on, holds NUL "
+                                  "bytes",
+                                  claude, (long long)claude_st.st_size);
+    char *codex_warning = fx_fmt("%s: its unfinished last line, from byte %lld on, holds NUL bytes",
+                                 codex, (long long)codex_st.st_size);
+    cli_result res;
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, claude_warning);
+    expect_err_contains(&res, codex_warning);
+    char *cut = fx_fmt("truncate -s %lld FILE", (long long)claude_st.st_size);
+    expect_err_contains(&res, cut);
+    expect_err_contains(&res, "; 2 files with damaged lines (named above)");
+    cli_result_free(&res);
+    char *size_sql = fx_fmt("SELECT file_size FROM sessions WHERE id = '%s'", CLAUDE_B);
+    assert_int_equal(fx_sql_int(ws->env.db, size_sql), claude_st.st_size + (off_t)sizeof zeros);
+
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, claude_warning);
+    expect_err_contains(&res, codex_warning);
+    cli_result_free(&res);
+
+    run_on_workspace(ws, &res, "diff", "--json", "--fail-on-change", NULL);
+    expect_exit(&res, 0);
+    expect_out_contains(&res, "\"raced\": 0");
+    cli_result_free(&res);
+    free(size_sql);
+    free(cut);
+    free(codex_warning);
+    free(claude_warning);
+    free(codex);
+    free(claude);
 }
 
 /* A transcript cut short after its sync: sync warns and names what it did. */
@@ -3656,6 +3717,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(diff_agent_option_scopes_report, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_entries_not_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_warns_about_malformed_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_warns_about_nul_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_rerun_skips_unchanged_files, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_appended_file_is_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(relative_roots_match_absolute_roots, setup, teardown),
