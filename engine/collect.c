@@ -32,8 +32,8 @@
 #include "parsers/jsonl.h"
 
 #define REASON_RETRY                                                                               \
-    "the parent rollout whose turns this Codex session replays was not found, so the replayed "    \
-    "turns cannot be told apart; differences are expected until a sync finds the parent"
+    "parent rollout not found or unreadable: the turns this Codex session replays from it "        \
+    "cannot be told apart, so it is not compared until a run can read the parent"
 #define REASON_TRASHED_IN_ARCHIVE "trashed in archive"
 #define REASON_RACED "source file changed after snapshot (live-write skew)"
 #define REASON_ARCHIVE_RACED "archive changed during run"

@@ -72,7 +72,7 @@ static int codex_discover(const char *root, pd_arena *arena, pd_discover_fn emit
     (void)arena;
     discover_ctx dc = {root, emit, ctx};
 
-    return pd_codex_walk_root(root, emit_rollout, emit_unlistable, &dc, err);
+    return pd_codex_walk_root(root, emit_rollout, emit_unlistable, true, &dc, err);
 }
 
 /* ---- scanning ---------------------------------------------------------------------------- */

@@ -196,6 +196,7 @@ static bool keep_walk_entry(const char *name, void *ctx)
 typedef struct walker {
     pd_codex_visit_fn visit;
     pd_codex_unlistable_fn unlistable;
+    bool warn_not_files;
     void *ctx;
 } walker;
 
@@ -238,7 +239,7 @@ static int walk_dir(const char *dir, int depth, const walker *w)
             rc = PD_ENOMEM;
             break;
         }
-        if (not_file)
+        if (not_file && w->warn_not_files)
             pd_source_warn_not_file(path);
         else
             rc = is_file ? w->visit(w->ctx, path, depth == 3) : walk_dir(path, depth + 1, w);
@@ -249,9 +250,10 @@ static int walk_dir(const char *dir, int depth, const walker *w)
 }
 
 int pd_codex_walk_root(const char *root, pd_codex_visit_fn visit, pd_codex_unlistable_fn unlistable,
-                       void *ctx, pd_err *err)
+                       bool warn_not_files, void *ctx, pd_err *err)
 {
-    const walker w = {.visit = visit, .unlistable = unlistable, .ctx = ctx};
+    const walker w = {
+        .visit = visit, .unlistable = unlistable, .warn_not_files = warn_not_files, .ctx = ctx};
     int rc = walk_dir(root, 0, &w);
 
     if (rc == PD_ENOMEM)
@@ -437,7 +439,7 @@ static void rollout_map_build(pd_codex_rollout_map *rm)
     if (!atomic_load_explicit(&rm->ready, memory_order_relaxed)) {
         for (size_t i = 0; i < rm->n_roots; i++) {
             pd_err err = {0};
-            if (pd_codex_walk_root(rm->roots[i], remember_rollout, NULL, rm, &err) != PD_OK)
+            if (pd_codex_walk_root(rm->roots[i], remember_rollout, NULL, false, rm, &err) != PD_OK)
                 PD_LOG(PD_LOG_ERROR, "%s; fork and subagent parents under it may not be found",
                        err.msg);
         }

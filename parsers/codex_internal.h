@@ -126,9 +126,13 @@ const char *pd_codex_rollout_path(const pd_codex_shared *sh, const char *uuid, s
 typedef int (*pd_codex_visit_fn)(void *ctx, const char *path, bool is_dated);
 /* Receives a directory below the root that could not be listed, with the errno. */
 typedef int (*pd_codex_unlistable_fn)(void *ctx, const char *dir, int errnum);
-/* unlistable may be NULL: such a directory is then logged and skipped. */
+/*
+ * unlistable may be NULL: such a directory is then logged and skipped. With
+ * warn_not_files, an entry named like a rollout that is not a regular file
+ * is logged as skipped. A second walk of a root passes false.
+ */
 int pd_codex_walk_root(const char *root, pd_codex_visit_fn visit, pd_codex_unlistable_fn unlistable,
-                       void *ctx, pd_err *err);
+                       bool warn_not_files, void *ctx, pd_err *err);
 
 /* Canonical UUID of a rollout name: the trailing 8-4-4-4-12 hex group of the stem. */
 bool pd_codex_uuid_from_name(const char *name, size_t n, char out[37]);

@@ -271,6 +271,9 @@ static int read_fd(int fd, const char *path, size_t limit, char **out, size_t *o
     return PD_OK;
 }
 
+/* The largest zstd window log on 64-bit systems (ZSTD_WINDOWLOG_MAX_64 of zstd's advanced API). */
+#define PD_ZSTD_WINDOW_LOG_MAX 31
+
 /* Makes room for at least one more output byte; the cap is one past the size limit. */
 static int grow_output(char **data, size_t *cap, size_t len, const char *path, pd_err *err)
 {
@@ -327,6 +330,10 @@ static int decompress_zstd(const char *path, const char *src, size_t src_len, ch
         rc = pd_err_set(err, PD_ENOMEM, "%s: out of memory starting zstd decompression", path);
         goto out;
     }
+    /* zstd --long=N writes windows of 2^N bytes, past the decoder's default
+     * limit of 2^27. Every window zstd can write on a 64-bit system (2^31) is
+     * accepted, because the text it decodes to may be larger still. */
+    ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, PD_ZSTD_WINDOW_LOG_MAX);
 
     /*
      * Feed all input, then keep draining: the decoder may hold output after
@@ -345,7 +352,15 @@ static int decompress_zstd(const char *path, const char *src, size_t src_len, ch
         ob.pos = 0;
         pending = ZSTD_decompressStream(dctx, &ob, &in);
         if (ZSTD_isError(pending)) {
-            if (ZSTD_getErrorCode(pending) == ZSTD_error_prefix_unknown && len == 0)
+            ZSTD_ErrorCode code = ZSTD_getErrorCode(pending);
+            if (code == ZSTD_error_memory_allocation)
+                rc = pd_err_set(err, PD_ENOMEM, "%s: out of memory decompressing zstd data", path);
+            else if (code == ZSTD_error_frameParameter_windowTooLarge)
+                rc = pd_err_set(err, PD_ETOOBIG,
+                                "%s: the zstd window is larger than the %zu-byte size limit of "
+                                "a transcript",
+                                path, PD_SOURCE_MAX_BYTES);
+            else if (code == ZSTD_error_prefix_unknown && len == 0)
                 rc = pd_err_set(err, PD_EZSTD,
                                 "%s: invalid zstd data: %s; the file does not start with a zstd "
                                 "frame; compress it with zstd, or if it is plain text, rename it "

@@ -262,7 +262,9 @@ static void write_header(text_ctx *ctx, const pd_diff_report *r)
               "Re-run with a binary built before the data-version bump, or against a freshly "
               "resynced archive.\n\n",
               ctx->out);
-    } else if (r->totals.examined == 0 && !r->interrupted) {
+    } else if (r->totals.examined == 0 && r->totals.parse_errors == 0 &&
+               r->totals.transient_needs_retry == 0 && r->totals.excluded_by_parser == 0 &&
+               !r->interrupted) {
         /* A wrong root or archive passes --fail-on-change alone, and a CI log may keep only stdout.
          */
         fputs("Warning: no stored session was compared with a transcript, so this report cannot "
@@ -300,7 +302,7 @@ static void write_summary(text_ctx *ctx, const pd_diff_report *r)
         {"Excluded by parser", t->excluded_by_parser, "(sources the parser does not store)", false},
         {"Parse errors", t->parse_errors, "(the current parser failed on the source)", false},
         {"Needs retry", t->transient_needs_retry,
-         "(low-fidelity parse, not compared; a later sync retries it)", false},
+         "(Codex parent rollout missing, not compared; a later run retries it)", false},
         {"Informational only", t->informational_only,
          "(identical except for informational differences)", false},
     };

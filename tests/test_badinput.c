@@ -781,7 +781,7 @@ static void corrupt_zst_reported(void **state)
     pd_sync_stats st;
     fx_sync(&b->env, &st);
     assert_sync_failed_on(b, &st, path, "invalid zstd data");
-    /* The message says what to do with a file that is not zstd at all. */
+    /* The message tells what to do with a file that is not zstd at all. */
     assert_sync_failed_on(b, &st, path, "does not start with a zstd frame; compress it with zstd");
     pd_sync_stats_free(&st);
 
@@ -802,6 +802,50 @@ static void corrupt_zst_reported(void **state)
     assert_good_identical(r);
     pd_diff_report_free(r);
     free(path);
+}
+
+/*
+ * A .zst written by `zstd --long=28` from a pipe declares a 256 MiB window,
+ * over the decoder's default limit, and is read like any other.
+ */
+static void long_window_zst_reads(void **state)
+{
+    batch *b = *state;
+    bytes t = {0};
+    bytes_add_line(&t, CLAUDE_USER_LINE);
+    bytes_add_line(&t, CLAUDE_ASSISTANT_LINE);
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    assert_non_null(cctx);
+    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, 28)));
+    assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_enableLongDistanceMatching, 1)));
+    /* Fed in two calls, as from a pipe, so the frame does not size its window to the text. */
+    size_t cap = ZSTD_compressBound(t.len) + 64;
+    char *z = malloc(cap);
+    assert_non_null(z);
+    ZSTD_outBuffer out = {z, cap, 0};
+    ZSTD_inBuffer in = {t.data, t.len, 0};
+    assert_false(ZSTD_isError(ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_continue)));
+    ZSTD_inBuffer none = {NULL, 0, 0};
+    assert_int_equal(ZSTD_compressStream2(cctx, &out, &none, ZSTD_e_end), 0);
+    ZSTD_freeCCtx(cctx);
+
+    /* The premise: zstd's default decoder refuses the frame. */
+    char plain[4096];
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    assert_non_null(dctx);
+    ZSTD_outBuffer dout = {plain, sizeof plain, 0};
+    ZSTD_inBuffer din = {z, out.pos, 0};
+    size_t ret = ZSTD_decompressStream(dctx, &dout, &din);
+    assert_true(ZSTD_isError(ret));
+    ZSTD_freeDCtx(dctx);
+
+    char *path = zst_path(b);
+    write_bytes(path, z, out.pos);
+    sync_clean(b, 3);
+    assert_bad_row(b, BAD_CLAUDE, 2, 0, 0);
+    free(path);
+    free(z);
+    free(t.data);
 }
 
 /* Sets the mtime of path to seconds ago. */
@@ -1075,6 +1119,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(deleted_before_read, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(replaced_by_fifo_before_read, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(corrupt_zst_reported, batch_setup, batch_teardown),
+        cmocka_unit_test_setup_teardown(long_window_zst_reads, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(truncated_zst_reported, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(zst_being_written_is_raced, batch_setup, batch_teardown),
         cmocka_unit_test_setup_teardown(renamed_during_run_not_uncompared, batch_setup,

@@ -1148,6 +1148,19 @@ static void sync_warns_about_entries_not_files(void **state)
     assert_int_equal(symlink("loop.jsonl", loop), 0);
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(mkfifo(rollout, 0644), 0);
+    /* A real subagent rollout whose parent is missing makes the run walk the
+     * Codex root a second time to look the parent up. That walk warns about nothing. */
+    const char *shared = getenv("PD_SHARED_DIR");
+    assert_non_null(shared);
+    const char *child_name =
+        "2026/04/15/rollout-2026-04-15T11-58-29-019d924b-6bc1-715e-85f1-d513be42f558.jsonl";
+    char *child_src = fx_fmt("%s/corpus/real/codex/sessions/%s", shared, child_name);
+    char *child_dst = fx_fmt("%s/%s", ws->env.codex_root, child_name);
+    char *child_text = fx_read(child_src, NULL);
+    fx_write(child_dst, child_text);
+    free(child_text);
+    free(child_dst);
+    free(child_src);
 
     const char *commands[] = {"sync", "diff"};
     for (size_t i = 0; i < 2; i++) {
@@ -1163,13 +1176,18 @@ static void sync_warns_about_entries_not_files(void **state)
         };
         for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++) {
             expect_err_contains(&res, expected[k]);
+            const char *first = strstr(res.err, expected[k]);
+            if (strstr(first + 1, expected[k]) != NULL)
+                fail_msg("`%s` warned twice: %s", res.label, expected[k]);
             free(expected[k]);
         }
-        if (i == 0)
-            expect_err_contains(&res, "3 files discovered, 3 parsed");
+        if (i == 0) {
+            expect_err_contains(&res, "4 files discovered, 4 parsed");
+            expect_err_contains(&res, "stored for a retry, because its parent rollout");
+        }
         cli_result_free(&res);
     }
-    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 3);
+    assert_int_equal(fx_sql_int(ws->env.db, "SELECT count(*) FROM sessions"), 4);
     free(project);
     free(fifo);
     free(dangling);

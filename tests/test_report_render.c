@@ -239,6 +239,18 @@ static void text_empty_report_warns_nothing_compared(void **state)
     f->r.interrupted = true;
     out = render_text(f, false);
     assert_not_contains(out, "Warning:");
+
+    /* Sessions found but not compared (a parse error, a needed retry, a
+     * parser exclusion) are listed with their own cause instead. */
+    f->r.interrupted = false;
+    f->r.totals.parse_errors = 1;
+    assert_not_contains(render_text(f, false), "Warning: no stored session was compared");
+    f->r.totals.parse_errors = 0;
+    f->r.totals.transient_needs_retry = 1;
+    assert_not_contains(render_text(f, false), "Warning: no stored session was compared");
+    f->r.totals.transient_needs_retry = 0;
+    f->r.totals.excluded_by_parser = 1;
+    assert_not_contains(render_text(f, false), "Warning: no stored session was compared");
 }
 
 static void text_empty_report_shows_version(void **state)
