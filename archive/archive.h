@@ -123,6 +123,9 @@ size_t pd_snapshot_count(const pd_snapshot *s);
 const pd_stored_row *pd_snapshot_row(const pd_snapshot *s, size_t i);
 /* The row with this id, or NULL. */
 const pd_stored_row *pd_snapshot_find_id(const pd_snapshot *s, const char *id);
+/* True when id is in the archive's excluded_sessions table (agentsview's list of
+ * sessions the user deleted for good, which sync never imports again). */
+bool pd_snapshot_is_excluded(const pd_snapshot *s, const char *id);
 /*
  * Finds the rows whose file_path equals path (any agent). Returns their count
  * and sets *out to an array of row indexes in snapshot order, owned by s;

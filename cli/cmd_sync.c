@@ -233,6 +233,12 @@ int pd_cmd_sync(int argc, char **argv)
                     (long long)stats.files_written_meanwhile,
                     stats.files_written_meanwhile == 1 ? "" : "s",
                     stats.files_written_meanwhile == 1 ? "its" : "their");
+        if (stats.sessions_kept_out > 0)
+            fprintf(stderr,
+                    "; %lld session%s not written because the archive marks %s trashed or "
+                    "excluded (deleted by the user)",
+                    (long long)stats.sessions_kept_out, stats.sessions_kept_out == 1 ? "" : "s",
+                    stats.sessions_kept_out == 1 ? "it" : "them");
         if (stats.files_with_malformed_lines > 0)
             fprintf(stderr, "; %lld file%s with damaged lines (named above)",
                     (long long)stats.files_with_malformed_lines,

@@ -35,6 +35,8 @@
     "parent rollout not found or unreadable: the turns this Codex session replays from it "        \
     "cannot be told apart, so it is not compared until a run can read the parent"
 #define REASON_TRASHED_IN_ARCHIVE "trashed in archive"
+#define REASON_EXCLUDED_IN_ARCHIVE                                                                 \
+    "excluded in archive (deleted by the user; sync never imports it)"
 #define REASON_RACED "source file changed after snapshot (live-write skew)"
 #define REASON_ARCHIVE_RACED "archive changed during run"
 #define REASON_SKEW "stored row last written incrementally (incremental-append skew)"
@@ -572,6 +574,10 @@ static int collect_session(pd_diff_run *run, const pd_diff_job *job, const pd_di
         cls = PD_CLASS_NEEDS_RETRY;
         reason = REASON_RETRY;
         r->totals.transient_needs_retry++;
+    } else if (row == NULL && pd_snapshot_is_excluded(run->snapshot, s->id)) {
+        cls = PD_CLASS_SKIPPED;
+        reason = REASON_EXCLUDED_IN_ARCHIVE;
+        r->totals.skipped++;
     } else if (row == NULL) {
         cls = PD_CLASS_NEW_ON_DISK;
         r->totals.new_on_disk++;

@@ -81,6 +81,9 @@ typedef struct pd_sync_stats {
     int64_t files_parsed;        /* full or incremental parses */
     int64_t files_unchanged;     /* skipped: same size, mtime, identity, hash, data version */
     int64_t sessions_full;       /* sessions written by a full write */
+    /* Sessions parsed but not written because the archive marks them trashed
+     * or lists them in excluded_sessions (deleted by the user). */
+    int64_t sessions_kept_out;
     int64_t sessions_incremental;/* sessions written by an incremental append */
     int64_t titles_refreshed;    /* Codex sessions rewritten for a title-only change */
     /* Sessions written as needing a retry (a Codex fork or subagent whose

@@ -64,6 +64,7 @@ typedef struct sync_job {
     sync_action action;
     bool title_refresh;
     bool shrunk; /* the file is shorter than its stored file_size */
+    size_t n_kept_out; /* of the sessions, those the archive keeps out (trashed, excluded) */
     /* Offset of the unfinished last line when it contains NUL bytes (damage), else -1. */
     int64_t nul_tail;
     int64_t stored_size, now_size;
@@ -639,8 +640,14 @@ static int write_rows(sync_run *run, sync_job *job, pd_err *err)
 {
     int rc = PD_OK;
     if (job->action == SYNC_FULL) {
-        for (size_t i = 0; i < job->n_sessions && rc == PD_OK; i++)
-            rc = pd_archive_write_full(run->writer, &job->sessions[i], err);
+        /* A batch that failed writes its jobs again, so the count starts over. */
+        job->n_kept_out = 0;
+        for (size_t i = 0; i < job->n_sessions && rc == PD_OK; i++) {
+            pd_write_outcome outcome = PD_WRITE_DONE;
+            rc = pd_archive_write_session(run->writer, &job->sessions[i], &outcome, err);
+            if (rc == PD_OK && outcome != PD_WRITE_DONE)
+                job->n_kept_out++;
+        }
         if (rc == PD_OK)
             rc = tombstone_lost_forks(run, job, err);
     } else {
@@ -911,7 +918,8 @@ static void count_written(sync_run *run, const sync_job *job)
     pd_sync_stats *stats = run->stats;
     stats->files_parsed++;
     if (job->action == SYNC_FULL) {
-        stats->sessions_full += (int64_t)job->n_sessions;
+        stats->sessions_full += (int64_t)(job->n_sessions - job->n_kept_out);
+        stats->sessions_kept_out += (int64_t)job->n_kept_out;
         stats->forks_tombstoned += (int64_t)job->n_tombstoned;
         for (size_t i = 0; i < job->n_sessions; i++)
             stats->sessions_needing_retry += job->sessions[i].needs_retry;

@@ -850,11 +850,53 @@ static void sync_full_write_keeps_pins(void **state)
     free(before);
 }
 
+/*
+ * Sessions the archive keeps out: one the user deleted for good (listed in
+ * agentsview's excluded_sessions) and one trashed. sync counts them as not
+ * written, not as written, and diff lists the excluded one as skipped, not
+ * as new on disk.
+ */
+static void sync_counts_sessions_kept_out(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    char *exclude = fx_fmt("CREATE TABLE excluded_sessions (id TEXT PRIMARY KEY, created_at TEXT);"
+                           "INSERT INTO excluded_sessions (id) VALUES ('codex:%s');"
+                           "DELETE FROM sessions WHERE id = 'codex:%s';"
+                           "UPDATE sessions SET deleted_at = '2026-01-01T00:00:00Z'"
+                           " WHERE id = '%s'",
+                           CODEX_A, CODEX_A, CLAUDE_A);
+    fx_sql(env->db, exclude);
+    free(exclude);
+
+    fx_sync_full(env, &st);
+    assert_int_equal(st.files_failed, 0);
+    assert_int_equal(st.files_parsed, 2);
+    assert_int_equal(st.sessions_full, 0);
+    assert_int_equal(st.sessions_kept_out, 2);
+    pd_sync_stats_free(&st);
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM sessions"), 1);
+
+    pd_diff_report *r = fx_diff(env, NULL, 0, 0);
+    assert_int_equal(r->totals.new_on_disk, 0);
+    assert_int_equal(r->totals.skipped, 2);
+    char *codex_id = fx_fmt("codex:%s", CODEX_A);
+    const pd_diff_entry *e = fx_entry(r, codex_id);
+    assert_non_null(e);
+    assert_int_equal(e->cls, PD_CLASS_SKIPPED);
+    assert_non_null(strstr(e->reason, "excluded in archive"));
+    free(codex_id);
+    pd_diff_report_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sync_second_run_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_keeps_pins, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_counts_sessions_kept_out, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_from_uncached_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_append_takes_incremental_path, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_partial_line_waits_until_complete, setup, teardown),
