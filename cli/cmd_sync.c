@@ -284,7 +284,7 @@ int pd_cmd_sync(int argc, char **argv)
             char id[256];
             fprintf(stderr,
                     "parsediff: warning: %lld session%s, such as %s, %s in more than one file "
-                    "under the roots (for example %s and %s), so a sync can store one copy in "
+                    "(for example %s and %s), so a sync can store one copy in "
                     "place of another. Keep only one copy.\n",
                     n, n == 1 ? "" : "s", pd_cli_scrubbed(id, sizeof id, stats.copy_example.id),
                     n == 1 ? "is" : "are",

@@ -1470,8 +1470,7 @@ static void sync_warns_about_two_copies(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    char *count =
-        fx_fmt("1 session, such as %s, is in more than one file under the roots", CLAUDE_A);
+    char *count = fx_fmt("1 session, such as %s, is in more than one file (for example", CLAUDE_A);
     expect_err_contains(&res, count);
     free(count);
     char *moved = fx_fmt("(for example %s and %s)", backup, original);
@@ -1711,7 +1710,7 @@ static void sync_emptied_copy_is_no_copy(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "in more than one file under the roots");
+    expect_err_contains(&res, "in more than one file (for example");
     cli_result_free(&res);
 
     /* Empty the copy the archive stores, so the next sync moves the row to the other one. */
@@ -1744,8 +1743,7 @@ static void sync_warns_about_two_new_copies(void **state)
     cli_result res;
     run_on_workspace(ws, &res, "sync", "--threads", "2", NULL);
     expect_exit(&res, 0);
-    char *count =
-        fx_fmt("1 session, such as %s, is in more than one file under the roots", CLAUDE_A);
+    char *count = fx_fmt("1 session, such as %s, is in more than one file (for example", CLAUDE_A);
     expect_err_contains(&res, count);
     char *pair = fx_fmt("(for example %s and %s)", backup, original);
     expect_err_contains(&res, pair);
@@ -1779,7 +1777,7 @@ static void sync_warns_about_two_new_copies(void **state)
     fx_write(backup, grown);
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "in more than one file under the roots");
+    expect_err_contains(&res, "in more than one file (for example");
     expect_err_lacks(&res, "differ");
     cli_result_free(&res);
     free(grown);
