@@ -823,9 +823,13 @@ static int check_columns(pd_archive *a, const char *ignored, pd_err *err)
     if (!writable && strcmp(missing_columns, "sessions.last_write_incremental") == 0)
         return pd_err_set(err, PD_ESCHEMA,
                           "%s: missing columns: %s; the archive predates that column, and one "
-                          "parsediff sync adds it without changing any row",
+                          "parsediff sync adds it without changing any row (run it on a copy "
+                          "to keep this archive as it is)",
                           a->path, missing_columns);
-    return pd_err_set(err, PD_ESCHEMA, "%s: missing columns: %s", a->path, missing_columns);
+    return pd_err_set(err, PD_ESCHEMA,
+                      "%s: missing columns: %s; an older version of the archiver wrote this "
+                      "archive, so upgrade it with a current version of that archiver first",
+                      a->path, missing_columns);
 }
 
 static int read_user_version(pd_archive *a, pd_err *err)
