@@ -224,6 +224,12 @@ typedef enum pd_write_outcome {
  * has one, is left untouched. *outcome (may be NULL) receives the reason.
  * A row marked deleted by pd_archive_tombstone() is written and revived.
  */
+/*
+ * Pins of agentsview's pinned_messages table that the last
+ * pd_archive_write_session() could not put back, because their messages
+ * are no longer in the session. The write keeps the others.
+ */
+int64_t pd_archive_pins_dropped(const pd_archive *a);
 int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcome *outcome,
                              pd_err *err);
 /* pd_archive_write_session() without the outcome. */

@@ -52,6 +52,8 @@ typedef enum archive_stmt_id {
     STMT_TOMBSTONE,
     STMT_PIN_CLEAR,
     STMT_PIN_SAVE,
+    STMT_PIN_UNLINK,
+    STMT_PIN_CANDIDATES,
     STMT_PIN_RESTORE,
     STMT_COUNT
 } archive_stmt_id;
@@ -62,10 +64,12 @@ struct pd_archive {
     int flags;
     int64_t user_version;
     bool has_excluded_table; /* excluded_sessions exists (agentsview archives) */
-    /* The statement that puts saved pins back on a session's new message rows,
-     * built from the columns of agentsview's pinned_messages table; NULL when
+    /* Statements that save a session's pins and insert one again, built from
+     * the columns of agentsview's pinned_messages table (pins.c); NULL when
      * the archive has no such table or the connection is read-only. */
-    char *pin_restore_sql;
+    char *pin_save_sql;
+    char *pin_insert_sql;
+    int64_t pins_dropped;    /* pins the last session write could not put back */
     bool has_deletion_cause; /* sessions.deletion_cause exists (writable archives only) */
     bool sessions_has_rowid; /* false for a sessions table declared WITHOUT ROWID */
     int last_error;          /* primary SQLite code of the last failure, or SQLITE_OK */
@@ -155,5 +159,16 @@ typedef const char *(*archive_copy_fn)(void *ctx, const char *s, size_t n);
  */
 bool archive_decode_row(sqlite3_stmt *stmt, pd_stored_row *row, archive_copy_fn copy,
                         archive_copy_fn copy_repeated, void *ctx);
+
+/*
+ * Pinned messages of agentsview archives (pins.c). archive_pins_prepare()
+ * builds the statements on a writable connection when the table exists.
+ * archive_pins_save() copies the pins of session_id aside (*saved of them)
+ * before its message rows are deleted, and archive_pins_restore() puts them
+ * on the new rows afterwards; *dropped gets the pins whose message is gone.
+ */
+int archive_pins_prepare(pd_archive *a, pd_err *err);
+int archive_pins_save(pd_archive *a, const char *session_id, int64_t *saved, pd_err *err);
+int archive_pins_restore(pd_archive *a, int64_t saved, int64_t *dropped, pd_err *err);
 
 #endif

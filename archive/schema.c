@@ -1055,101 +1055,6 @@ static int add_incremental_marker(pd_archive *a, pd_err *err)
     return rc;
 }
 
-/* Appends name to b as an SQL identifier in double quotes. */
-static void put_identifier(pd_buf *b, const char *name)
-{
-    pd_buf_putc(b, '"');
-    for (const char *c = name; *c != '\0'; c++) {
-        if (*c == '"')
-            pd_buf_putc(b, '"');
-        pd_buf_putc(b, *c);
-    }
-    pd_buf_putc(b, '"');
-}
-
-/*
- * Prepares the pins of agentsview's pinned_messages table for full writes,
- * which replace a session's message rows and so delete the pins on them
- * (ON DELETE CASCADE). A write first saves the session's pins in a
- * temporary table, with the source UUID, text and ordinal of each pinned
- * message. Afterwards it inserts each pin again on the new message with the
- * same source UUID (for a message without one, the same text) nearest to
- * the old ordinal. Every other column of a pin is kept as it was.
- */
-/* True for a message row, alias q, that is the saved pin s's message: same source UUID, else same
- * text. */
-#define PIN_MATCH(q)                                                                               \
-    "CASE WHEN s.pd_uuid <> '' THEN " q ".source_uuid = s.pd_uuid ELSE " q                         \
-    ".content = s.pd_content END"
-
-static int prepare_pins(pd_archive *a, pd_err *err)
-{
-    bool present = false;
-    int rc = table_exists(a, "pinned_messages", &present, err);
-    if (rc != PD_OK || !present)
-        return rc;
-    char **names = NULL;
-    size_t n = 0;
-    rc = table_columns(a, "pinned_messages", &names, &n, err);
-    if (rc != PD_OK)
-        return rc;
-    if (contains_name(names, n, "session_id") && contains_name(names, n, "message_id")) {
-        rc = archive_exec(a,
-                          "CREATE TEMP TABLE IF NOT EXISTS pd_saved_pins AS SELECT p.*,"
-                          " m.source_uuid AS pd_uuid, m.content AS pd_content,"
-                          " m.ordinal AS pd_ordinal FROM main.pinned_messages AS p"
-                          " JOIN main.messages AS m ON 0",
-                          "prepare the pinned messages", err);
-        pd_arena *arena = rc == PD_OK ? pd_arena_new() : NULL;
-        if (rc == PD_OK && arena == NULL)
-            rc = pd_err_set(err, PD_ENOMEM, "%s: out of memory", a->path);
-        if (rc == PD_OK) {
-            pd_buf sql;
-            pd_buf_init(&sql, arena);
-            pd_buf_puts(&sql, "INSERT OR IGNORE INTO main.pinned_messages (");
-            for (size_t i = 0; i < n; i++) {
-                if (i > 0)
-                    pd_buf_puts(&sql, ", ");
-                put_identifier(&sql, names[i]);
-            }
-            pd_buf_puts(&sql, ") SELECT ");
-            for (size_t i = 0; i < n; i++) {
-                if (i > 0)
-                    pd_buf_puts(&sql, ", ");
-                if (strcmp(names[i], "message_id") == 0) {
-                    pd_buf_puts(&sql, "n.id");
-                } else if (strcmp(names[i], "ordinal") == 0) {
-                    pd_buf_puts(&sql, "n.ordinal");
-                } else {
-                    pd_buf_puts(&sql, "s.");
-                    put_identifier(&sql, names[i]);
-                }
-            }
-            /* SQLite 3.40.1 (checked here) does not resolve a reference to the
-             * outer query in a subquery's ORDER BY, so the nearest ordinal is
-             * found with min(). */
-            pd_buf_puts(
-                &sql, " FROM temp.pd_saved_pins AS s JOIN main.messages AS n ON n.id ="
-                      " (SELECT m.id FROM main.messages AS m"
-                      " WHERE m.session_id = s.session_id AND " PIN_MATCH(
-                          "m") " AND abs(m.ordinal - s.pd_ordinal) ="
-                               " (SELECT min(abs(x.ordinal - s.pd_ordinal)) FROM main.messages AS x"
-                               " WHERE x.session_id = s.session_id AND " PIN_MATCH(
-                                   "x") ")"
-                                        " ORDER BY m.ordinal LIMIT 1)");
-            const char *text = pd_buf_finish(&sql);
-            a->pin_restore_sql = text != NULL ? strdup(text) : NULL;
-            if (a->pin_restore_sql == NULL)
-                rc = pd_err_set(err, PD_ENOMEM, "%s: out of memory", a->path);
-        }
-        pd_arena_free(arena);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return rc;
-}
-
 /* Sets up a read-write connection: WAL, foreign keys, schema when absent. */
 static int prepare_writable(pd_archive *a, pd_err *err)
 {
@@ -1208,7 +1113,7 @@ static int prepare_writable(pd_archive *a, pd_err *err)
         }
     }
     if (rc == PD_OK)
-        rc = prepare_pins(a, err);
+        rc = archive_pins_prepare(a, err);
     return rc;
 }
 
@@ -1465,7 +1370,8 @@ void pd_archive_close(pd_archive *a)
         restore_owner_write(a->real_path, "-wal", a->owner);
     if (a->real_path != NULL && a->restore_shm_write)
         restore_owner_write(a->real_path, "-shm", a->owner);
-    free(a->pin_restore_sql);
+    free(a->pin_save_sql);
+    free(a->pin_insert_sql);
     free(a->real_path);
     free(a->path);
     free(a);

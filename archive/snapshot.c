@@ -263,9 +263,16 @@ static int compare_strings(const void *x, const void *y)
 static int load_excluded(pd_archive *a, pd_snapshot *snap, pd_err *err)
 {
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(a->db, "SELECT id FROM excluded_sessions WHERE id IS NOT NULL", -1,
-                           &stmt, NULL) != SQLITE_OK)
-        return PD_OK;
+    int prc = sqlite3_prepare_v2(a->db, "SELECT id FROM excluded_sessions WHERE id IS NOT NULL", -1,
+                                 &stmt, NULL);
+    if (prc != SQLITE_OK) {
+        /* An archive without the table, or without its id column, excludes nothing. */
+        const char *msg = sqlite3_errmsg(a->db);
+        if (prc == SQLITE_ERROR &&
+            (strncmp(msg, "no such table", 13) == 0 || strncmp(msg, "no such column", 14) == 0))
+            return PD_OK;
+        return archive_sqlite_fail(a, prc, "read excluded sessions", err);
+    }
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

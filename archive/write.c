@@ -522,56 +522,6 @@ static int delete_session_rows(pd_archive *a, const char *session_id, pd_err *er
     return PD_OK;
 }
 
-static const char pin_clear_sql[] = "DELETE FROM temp.pd_saved_pins";
-static const char pin_save_sql[] =
-    "INSERT INTO temp.pd_saved_pins SELECT p.*, m.source_uuid, m.content, m.ordinal"
-    " FROM main.pinned_messages AS p JOIN main.messages AS m ON m.id = p.message_id"
-    " WHERE p.session_id = ?1";
-
-/* Saves the pins of session_id before its message rows are replaced; *saved gets their number. */
-static int save_pins(pd_archive *a, const char *session_id, int64_t *saved, pd_err *err)
-{
-    *saved = 0;
-    if (a->pin_restore_sql == NULL)
-        return PD_OK;
-    int rc = archive_exec_cached(a, STMT_PIN_CLEAR, pin_clear_sql, "save the pinned messages", err);
-    sqlite3_stmt *st = NULL;
-    if (rc == PD_OK)
-        rc = archive_stmt(a, STMT_PIN_SAVE, pin_save_sql, &st, err);
-    if (rc != PD_OK)
-        return rc;
-    archive_bind_text(st, 1, session_id);
-    rc = step_done(a, st, "save the pinned messages", err);
-    if (rc == PD_OK)
-        *saved = sqlite3_changes64(a->db);
-    return rc;
-}
-
-/* Puts the saved pins of session_id back on its new message rows, and warns about lost ones. */
-static int restore_pins(pd_archive *a, const char *session_id, int64_t saved, pd_err *err)
-{
-    if (saved == 0)
-        return PD_OK;
-    sqlite3_stmt *st = NULL;
-    int rc = archive_stmt(a, STMT_PIN_RESTORE, a->pin_restore_sql, &st, err);
-    if (rc != PD_OK)
-        return rc;
-    rc = step_done(a, st, "restore the pinned messages", err);
-    if (rc != PD_OK)
-        return rc;
-    int64_t dropped = saved - sqlite3_changes64(a->db);
-    if (dropped == 1)
-        PD_LOG(PD_LOG_WARN,
-               "%s: session %s: 1 pin dropped, because its message is no longer in the transcript",
-               a->path, session_id);
-    else if (dropped > 1)
-        PD_LOG(PD_LOG_WARN,
-               "%s: session %s: %lld pins dropped, because their messages are no longer in the "
-               "transcript",
-               a->path, session_id, (long long)dropped);
-    return PD_OK;
-}
-
 /* Sets *skip to whether the stored row of id, if any, must be left untouched. */
 static int read_write_state(pd_archive *a, const char *id, pd_write_outcome *skip, pd_err *err)
 {
@@ -636,7 +586,7 @@ static int write_session_rows(pd_archive *a, const pd_session *s, pd_write_outco
     int64_t rows_before = 0, rows_after = 0, pins = 0;
     rc = transcript_digest(a, s->id, &before, &rows_before, err);
     if (rc == PD_OK)
-        rc = save_pins(a, s->id, &pins, err);
+        rc = archive_pins_save(a, s->id, &pins, err);
     if (rc == PD_OK)
         rc = upsert_session(a, s, err);
     if (rc == PD_OK)
@@ -646,7 +596,7 @@ static int write_session_rows(pd_archive *a, const pd_session *s, pd_write_outco
     if (rc == PD_OK)
         rc = insert_rows(a, s, &counts, err);
     if (rc == PD_OK)
-        rc = restore_pins(a, s->id, pins, err);
+        rc = archive_pins_restore(a, pins, &a->pins_dropped, err);
     /*
      * Every tool-call row digested belongs to a message row, so a session
      * stored without rows changed exactly when messages were inserted, and
@@ -670,6 +620,7 @@ int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcom
     pd_write_outcome result = PD_WRITE_DONE;
     write_scope scope;
 
+    a->pins_dropped = 0;
     if (outcome != NULL)
         *outcome = PD_WRITE_DONE;
     int rc = archive_require_writable(a, "session write", err);
@@ -686,6 +637,11 @@ int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcom
     if (rc == PD_OK && outcome != NULL)
         *outcome = result;
     return rc;
+}
+
+int64_t pd_archive_pins_dropped(const pd_archive *a)
+{
+    return a->pins_dropped;
 }
 
 int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err)

@@ -65,6 +65,7 @@ typedef struct sync_job {
     bool title_refresh;
     bool shrunk; /* the file is shorter than its stored file_size */
     size_t n_kept_out; /* of the sessions, those the archive keeps out (trashed, excluded) */
+    int64_t pins_dropped; /* agentsview pins the write could not put back */
     /* Offset of the unfinished last line when it contains NUL bytes (damage), else -1. */
     int64_t nul_tail;
     int64_t stored_size, now_size;
@@ -398,12 +399,21 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
                job->js.src.path, perr.msg);
         return PD_EFALLBACK;
     }
+    /* Appended lines that are complete but not JSON records are damage. A full
+     * parse counts them in parser_malformed_lines and names the file. Claude's
+     * count includes an unfinished last line, which a live agent leaves. */
+    bool claude = strcmp(job->js.provider->name, "claude") == 0;
+    int64_t damaged = res.malformed_lines;
+    if (claude && buf->len > 0 && buf->data[buf->len - 1] != '\n')
+        damaged--;
+    if (damaged > 0)
+        return PD_EFALLBACK;
     if (res.consumed <= row->file_size || res.n_sessions == 0) {
         /* A Claude transcript is stored to its end, so a full write takes a
          * damaged tail in and reports it once. A Codex rollout is stored to
          * its last complete line, so the tail is reported on every run. */
         job->nul_tail = pd_source_nul_tail(buf);
-        if (job->nul_tail >= 0 && strcmp(job->js.provider->name, "claude") == 0)
+        if (job->nul_tail >= 0 && claude)
             return PD_EFALLBACK;
         job->action = SYNC_NOTHING_NEW;
         return PD_OK;
@@ -642,11 +652,13 @@ static int write_rows(sync_run *run, sync_job *job, pd_err *err)
     if (job->action == SYNC_FULL) {
         /* A batch that failed writes its jobs again, so the count starts over. */
         job->n_kept_out = 0;
+        job->pins_dropped = 0;
         for (size_t i = 0; i < job->n_sessions && rc == PD_OK; i++) {
             pd_write_outcome outcome = PD_WRITE_DONE;
             rc = pd_archive_write_session(run->writer, &job->sessions[i], &outcome, err);
             if (rc == PD_OK && outcome != PD_WRITE_DONE)
                 job->n_kept_out++;
+            job->pins_dropped += pd_archive_pins_dropped(run->writer);
         }
         if (rc == PD_OK)
             rc = tombstone_lost_forks(run, job, err);
@@ -871,6 +883,15 @@ static void warn_shrunk(const sync_job *job)
 static void warn_nul_tail(sync_run *run, const sync_job *job)
 {
     run->stats->files_with_malformed_lines++;
+    /* The offset is one of the decompressed text, which a cut of the file would not match. */
+    if (pd_source_is_zst(job->js.src.path)) {
+        PD_LOG(PD_LOG_WARN,
+               "%s: its text, once decompressed, ends in an unfinished line that holds NUL bytes "
+               "from byte %lld on, which no agent writes (a crash can leave them); the sessions "
+               "were stored from the lines before it. Restore the file from a copy",
+               job->js.src.path, (long long)job->nul_tail);
+        return;
+    }
     PD_LOG(PD_LOG_WARN,
            "%s: its unfinished last line, from byte %lld on, holds NUL bytes, which no agent "
            "writes (a crash can leave them); the sessions were stored from the lines before it. "
@@ -920,6 +941,14 @@ static void count_written(sync_run *run, const sync_job *job)
     if (job->action == SYNC_FULL) {
         stats->sessions_full += (int64_t)(job->n_sessions - job->n_kept_out);
         stats->sessions_kept_out += (int64_t)job->n_kept_out;
+        /* Warned here, after the commit, because a failed batch writes its jobs again. */
+        if (job->pins_dropped > 0)
+            PD_LOG(PD_LOG_WARN,
+                   "%s: %lld pinned message%s no longer in the transcript, so %s pin%s dropped",
+                   job->js.src.path, (long long)job->pins_dropped,
+                   job->pins_dropped == 1 ? " is" : "s are",
+                   job->pins_dropped == 1 ? "its" : "their",
+                   job->pins_dropped == 1 ? " was" : "s were");
         stats->forks_tombstoned += (int64_t)job->n_tombstoned;
         for (size_t i = 0; i < job->n_sessions; i++)
             stats->sessions_needing_retry += job->sessions[i].needs_retry;

@@ -354,7 +354,10 @@ static int decompress_zstd(const char *path, const char *src, size_t src_len, ch
         if (ZSTD_isError(pending)) {
             ZSTD_ErrorCode code = ZSTD_getErrorCode(pending);
             if (code == ZSTD_error_memory_allocation)
-                rc = pd_err_set(err, PD_ENOMEM, "%s: out of memory decompressing zstd data", path);
+                rc = pd_err_set(err, PD_ENOMEM,
+                                "%s: out of memory decompressing zstd data (a file written "
+                                "with zstd --long needs up to 2 GiB for its window)",
+                                path);
             else if (code == ZSTD_error_frameParameter_windowTooLarge)
                 rc = pd_err_set(err, PD_ETOOBIG,
                                 "%s: the zstd window is larger than the %zu-byte size limit of "

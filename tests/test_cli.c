@@ -1299,6 +1299,23 @@ static void sync_warns_about_nul_tail(void **state)
     expect_exit(&res, 0);
     expect_out_contains(&res, "\"raced\": 0");
     cli_result_free(&res);
+
+    /* Codex writes on after the zeroed tail: the line that starts in it is
+     * complete now but no record, so sync parses the rollout in full, counts
+     * that line and names the file, where an append would drop it unseen. */
+    char *more = fx_codex_append_exchange(2);
+    fx_append(codex, more);
+    free(more);
+    run_on_workspace(ws, &res, "sync", NULL);
+    expect_exit(&res, 0);
+    char *malformed = fx_fmt("%s: 1 malformed line left out", codex);
+    expect_err_contains(&res, malformed);
+    cli_result_free(&res);
+    char *count_sql =
+        fx_fmt("SELECT parser_malformed_lines FROM sessions WHERE id = 'codex:%s'", CODEX_A);
+    assert_int_equal(fx_sql_int(ws->env.db, count_sql), 1);
+    free(count_sql);
+    free(malformed);
     free(size_sql);
     free(cut);
     free(codex_warning);

@@ -891,12 +891,87 @@ static void sync_counts_sessions_kept_out(void **state)
     pd_diff_report_free(r);
 }
 
+/* One Codex user prompt line with text, at second s of the session. */
+static char *codex_prompt_line(int s, const char *text)
+{
+    return fx_fmt("{\"timestamp\":\"2026-02-01T09:00:%02d.000Z\",\"type\":\"response_item\","
+                  "\"payload\":{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+                  "\"input_text\",\"text\":\"%s\"}]}}\n",
+                  s, text);
+}
+
+/* A Codex rollout whose prompts are texts[0..n), after its session_meta line. */
+static char *codex_prompts(const char *const *texts, size_t n)
+{
+    char *out = fx_fmt("{\"timestamp\":\"2026-02-01T09:00:00.000Z\",\"type\":\"session_meta\","
+                       "\"payload\":{\"id\":\"%s\",\"timestamp\":\"2026-02-01T09:00:00.000Z\","
+                       "\"cwd\":\"/home/tess/src/orbit\",\"originator\":\"codex_cli_rs\","
+                       "\"cli_version\":\"0.60.0\"}}\n",
+                       CODEX_A);
+    for (size_t i = 0; i < n; i++) {
+        char *line = codex_prompt_line((int)i + 1, texts[i]);
+        char *joined = fx_fmt("%s%s", out, line);
+        free(line);
+        free(out);
+        out = joined;
+    }
+    return out;
+}
+
+/*
+ * Pins on two messages of the same text keep their own messages when a new
+ * prompt moves both, even with a pinned_messages table that has a
+ * generated column and no ON DELETE CASCADE.
+ */
+static void sync_pins_on_equal_texts_stay_apart(void **state)
+{
+    fx_env *env = *state;
+    char *path = codex_a(env);
+    const char *before[] = {"start", "ok", "middle", "ok"};
+    char *text = codex_prompts(before, 4);
+    fx_write(path, text);
+    free(text);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    fx_sql(env->db, "CREATE TABLE pinned_messages (id INTEGER PRIMARY KEY,"
+                    " session_id TEXT NOT NULL, message_id INTEGER NOT NULL,"
+                    " ordinal INTEGER NOT NULL, note TEXT,"
+                    " note_length INTEGER GENERATED ALWAYS AS (length(note)) VIRTUAL,"
+                    " UNIQUE(session_id, message_id))");
+    fx_sql(env->db, "INSERT INTO pinned_messages (session_id, message_id, ordinal, note)"
+                    " SELECT session_id, id, ordinal, 'pin at ' || ordinal FROM messages"
+                    " WHERE content = 'ok'");
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM pinned_messages"), 2);
+
+    /* A prompt before both moves them one ordinal on: ok at 2 and 4 now. */
+    const char *after[] = {"new first", "start", "ok", "middle", "ok"};
+    text = codex_prompts(after, 5);
+    fx_write(path, text);
+    free(text);
+    st = sync_ok(env);
+    pd_sync_stats_free(&st);
+
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM pinned_messages"), 2);
+    /* Each pin names an existing row of its text, at its ordinal, and no row twice. */
+    assert_int_equal(fx_sql_int(env->db, "SELECT count(*) FROM pinned_messages p JOIN messages m"
+                                         " ON m.id = p.message_id AND m.ordinal = p.ordinal"
+                                         " AND m.content = 'ok'"),
+                     2);
+    char *pins = fx_sql_text(env->db, "SELECT group_concat(note || '->' || ordinal, ', ')"
+                                      " FROM (SELECT note, ordinal FROM pinned_messages"
+                                      " ORDER BY ordinal)");
+    assert_string_equal(pins, "pin at 1->2, pin at 3->4");
+    free(pins);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sync_second_run_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_full_write_keeps_pins, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_counts_sessions_kept_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_pins_on_equal_texts_stay_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_from_uncached_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_append_takes_incremental_path, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_partial_line_waits_until_complete, setup, teardown),
