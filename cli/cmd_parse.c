@@ -272,6 +272,7 @@ typedef struct parse_tally {
     int64_t malformed_lines;
     int64_t nonblank_lines;
     size_t bytes;
+    int64_t first_nul; /* offset of the first NUL byte, or -1 */
 } parse_tally;
 
 /* Counts the lines the parsers read, as they split them, that are not blank. */
@@ -348,6 +349,7 @@ static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_par
     tally->malformed_lines = res.malformed_lines;
     tally->nonblank_lines = count_nonblank_lines(buf.data, buf.len);
     tally->bytes = buf.len;
+    tally->first_nul = pd_source_first_nul(&buf);
     ok = true;
 
 out:
@@ -441,6 +443,12 @@ static int parse_command(int argc, char **argv)
         } else if (tally.n_messages == 0 && tally.nonblank_lines == 0) {
             fprintf(stderr, "parsediff: warning: %s: the file %s, so it gives no message\n",
                     argv[i], tally.bytes == 0 ? "is empty" : "holds only blank lines");
+        } else if (tally.n_messages == 0 && tally.first_nul >= 0) {
+            fprintf(stderr,
+                    "parsediff: warning: %s: no message found: the file holds NUL bytes from "
+                    "byte %lld on, which no agent writes (a crash can leave them); restore it "
+                    "from a copy\n",
+                    argv[i], (long long)tally.first_nul);
         } else if (tally.n_messages == 0 && tally.malformed_lines == tally.nonblank_lines) {
             if (tally.malformed_lines == 1)
                 fprintf(stderr,
@@ -452,6 +460,17 @@ static int parse_command(int argc, char **argv)
                         "parsediff: warning: %s: no message found: none of its %lld lines could "
                         "be parsed as JSON\n",
                         argv[i], (long long)tally.malformed_lines);
+        } else if (tally.n_messages > 0 && tally.malformed_lines > 0) {
+            fprintf(stderr,
+                    "parsediff: warning: %s: %lld of its %lld lines could not be parsed as JSON "
+                    "and were left out",
+                    argv[i], (long long)tally.malformed_lines, (long long)tally.nonblank_lines);
+            if (tally.first_nul >= 0)
+                fprintf(stderr,
+                        "; the file holds NUL bytes from byte %lld on, which no agent writes (a "
+                        "crash can leave them)",
+                        (long long)tally.first_nul);
+            fputc('\n', stderr);
         } else if (tally.n_messages == 0) {
             if (tally.malformed_lines > 0)
                 fprintf(stderr,

@@ -21,6 +21,13 @@
 #include <unistd.h>
 
 static atomic_int log_level = PD_LOG_WARN;
+/* Set while a progress line without its newline is on stderr. */
+static atomic_bool open_line;
+
+void pd_log_note_open_line(bool open)
+{
+    atomic_store_explicit(&open_line, open, memory_order_relaxed);
+}
 
 /* Names PD_LOG_LEVEL accepts, and the words that begin a line of each level. */
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -88,8 +95,12 @@ void pd_log_write(int level, const char *fmt, ...)
         return;
     }
 
+    /* A progress line left open on stderr is ended first, so that the
+     * message starts a line of its own; the bar redraws below it. */
+    bool end_open_line = atomic_exchange_explicit(&open_line, false, memory_order_relaxed);
+
     /* Long lines get a heap buffer; when that fails the line is cut to the stack buffer. */
-    total = (size_t)prefix_len + (size_t)body_len + 2;
+    total = (size_t)prefix_len + (size_t)body_len + 3;
     if (total > sizeof stack_line) {
         line = malloc(total);
         if (line == NULL) {
@@ -98,12 +109,16 @@ void pd_log_write(int level, const char *fmt, ...)
         }
     }
 
-    snprintf(line, total, "parsediff: %s: ", name);
-    vsnprintf(line + prefix_len, total - (size_t)prefix_len - 1, fmt, ap);
+    char *text = line;
+    if (end_open_line)
+        *text++ = '\n';
+    size_t room = total - (size_t)(text - line);
+    snprintf(text, room, "parsediff: %s: ", name);
+    vsnprintf(text + prefix_len, room - (size_t)prefix_len - 1, fmt, ap);
     va_end(ap);
-    pd_text_scrub_controls(line + prefix_len);
+    pd_text_scrub_controls(text + prefix_len);
 
-    total = strlen(line);
+    total = (size_t)(text - line) + strlen(text);
     line[total++] = '\n';
     write_all_once(line, total);
 

@@ -11,6 +11,8 @@
 #ifndef PD_LOG_H
 #define PD_LOG_H
 
+#include <stdbool.h>
+
 enum pd_log_level { PD_LOG_ERROR = 0, PD_LOG_WARN = 1, PD_LOG_INFO = 2, PD_LOG_DEBUG = 3 };
 
 void pd_log_set_level(int level);
@@ -18,6 +20,11 @@ int pd_log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns -1 for anything else. */
 int pd_log_level_from_name(const char *name);
 void pd_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Tells the logger whether a progress line without its newline is on
+ * stderr; the next logged line then starts with a newline of its own.
+ */
+void pd_log_note_open_line(bool open);
 
 #define PD_LOG(level, ...)                                                                         \
     do {                                                                                           \

@@ -274,7 +274,8 @@ int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, const
         return PD_OK;
     if (kept == 0 && res->malformed_lines > 0)
         return pd_err_set(err, PD_EFORMAT,
-                          "%s: no transcript records: %lld malformed line%s and no valid message",
+                          "%s: no transcript records: %lld malformed line%s and no valid message; "
+                          "restore the file from a copy, or remove it if it is no transcript",
                           path, (long long)res->malformed_lines,
                           res->malformed_lines == 1 ? "" : "s");
     return PD_OK;

@@ -68,6 +68,8 @@ typedef struct sync_job {
     int64_t pins_dropped; /* agentsview pins the write could not put back */
     /* Offset of the unfinished last line when it contains NUL bytes (damage), else -1. */
     int64_t nul_tail;
+    /* Offset of the first NUL byte of a fully parsed file with malformed lines, else -1. */
+    int64_t first_nul;
     int64_t stored_size, now_size;
     char *error; /* SYNC_FAILED: "path: reason" */
 
@@ -220,6 +222,8 @@ static int parse_full(sync_job *job, pd_worker *w, void *shared, const pd_source
     if (rc != PD_OK)
         return rc;
     job->nul_tail = pd_source_nul_tail(buf);
+    if (res.malformed_lines > 0)
+        job->first_nul = pd_source_first_nul(buf);
 
     char *hash = pd_arena_strdup(job->arena, hex);
     if (hash == NULL)
@@ -591,11 +595,17 @@ static void record_error_quietly(sync_run *run, const char *path, const char *me
     stats->n_errors++;
 }
 
-/* Records a failed file like record_error_quietly() and warns at once, for long runs. */
+/*
+ * Records a failed file like record_error_quietly(). While a progress bar is
+ * shown it also warns at once, so that a long run on a terminal shows the
+ * failure when it happens. Without one (CI logs) the summary's list of
+ * failed files is the one report, not a second copy of each line.
+ */
 static void record_error(sync_run *run, const char *path, const char *message)
 {
     record_error_quietly(run, path, message);
-    PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
+    if (run->opts != NULL && run->opts->progress != NULL)
+        PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
 }
 
 /* True when job's parse emitted or excluded a session with this id. */
@@ -921,10 +931,20 @@ static void warn_malformed(sync_run *run, const sync_job *job)
     if (damaged <= 0)
         return;
     run->stats->files_with_malformed_lines++;
-    PD_LOG(PD_LOG_WARN,
-           "%s: %lld malformed line%s left out (not a JSON record: a line cut short or "
-           "overwritten); the sessions were stored from the other lines",
-           job->js.src.path, (long long)damaged, damaged == 1 ? "" : "s");
+    if (job->first_nul >= 0 && !pd_source_is_zst(job->js.src.path))
+        PD_LOG(PD_LOG_WARN,
+               "%s: %lld malformed line%s left out, and the sessions were stored from the other "
+               "lines. The file holds NUL bytes from byte %lld on, which no agent writes (a crash "
+               "can leave them), so a record written after them on the same line was lost too: "
+               "remove them (tr -d '\\000' < FILE > FIXED, then replace FILE with FIXED) or "
+               "restore the file from a copy",
+               job->js.src.path, (long long)damaged, damaged == 1 ? "" : "s",
+               (long long)job->first_nul);
+    else
+        PD_LOG(PD_LOG_WARN,
+               "%s: %lld malformed line%s left out (not a JSON record: a line cut short or "
+               "overwritten); the sessions were stored from the other lines",
+               job->js.src.path, (long long)damaged, damaged == 1 ? "" : "s");
 }
 
 static void job_free(sync_job *job)
@@ -1275,6 +1295,7 @@ static int sync_submit_source(void *ctx, const pd_job_source *js)
     }
     job->run = run;
     job->nul_tail = -1;
+    job->first_nul = -1;
     if (pd_job_source_copy(job->arena, js, &job->js) != PD_OK) {
         pd_arena_free(job->arena);
         free(job);

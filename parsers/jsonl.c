@@ -99,7 +99,10 @@ void pd_source_warn_not_file(const char *path)
                        : S_ISSOCK(st.st_mode) ? "a socket"
                                               : "a device";
     if (kind != NULL)
-        PD_LOG(PD_LOG_WARN, "%s: skipped: %s, not a regular file", path, kind);
+        PD_LOG(PD_LOG_WARN,
+               "%s: skipped: %s, not a regular file; rename it if it is no transcript, or put "
+               "the transcript file there",
+               path, kind);
 }
 
 int64_t pd_source_nul_tail(const pd_source_buf *src)
@@ -111,6 +114,12 @@ int64_t pd_source_nul_tail(const pd_source_buf *src)
     if (memchr(tail, '\0', (size_t)(src->data + src->len - tail)) == NULL)
         return -1;
     return tail - src->data;
+}
+
+int64_t pd_source_first_nul(const pd_source_buf *src)
+{
+    const char *nul = src != NULL && src->len > 0 ? memchr(src->data, '\0', src->len) : NULL;
+    return nul != NULL ? nul - src->data : -1;
 }
 
 /* Orders names as their paths would sort, a directory's name being followed by '/'. */

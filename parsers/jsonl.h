@@ -113,6 +113,8 @@ void pd_source_warn_not_file(const char *path);
  * blocks zeroed, so such a line is damage and not a write in progress.
  */
 int64_t pd_source_nul_tail(const pd_source_buf *src);
+/* Returns the offset of the first NUL byte of src's text, or -1 when it has none. */
+int64_t pd_source_first_nul(const pd_source_buf *src);
 
 /* One entry of a directory listing. */
 typedef struct pd_dir_entry {

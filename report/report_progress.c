@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "common/log.h"
 #include "common/timefmt.h"
 #include "report/report.h"
 
@@ -191,6 +192,7 @@ static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
         p->last_len = len;
     }
     fflush(p->out);
+    pd_log_note_open_line(p->line_open && p->out == stderr);
 
     p->drawn = true;
     p->last_draw_ns = now;
@@ -220,6 +222,8 @@ void pd_progress_free(pd_progress *p)
     if (p->line_open) {
         fputc('\n', p->out);
         fflush(p->out);
+        if (p->out == stderr)
+            pd_log_note_open_line(false);
     }
     free(p);
 }

@@ -434,6 +434,31 @@ static void log_line_format(void **state)
     pd_log_set_level(old);
 }
 
+/* A line logged while a progress line is open starts on a line of its own, and only that one. */
+static void log_ends_open_progress_line(void **state)
+{
+    (void)state;
+    int old = pd_log_get_level();
+    pd_log_set_level(PD_LOG_WARN);
+
+    pd_log_note_open_line(true);
+    assert_string_equal(capture_log(PD_LOG_WARN, "first"), "\nparsediff: warning: first\n");
+    assert_string_equal(capture_log(PD_LOG_WARN, "second"), "parsediff: warning: second\n");
+
+    /* A long line that needs a heap buffer gets the newline too. */
+    char message[2000];
+    memset(message, 'm', sizeof message - 1);
+    message[sizeof message - 1] = '\0';
+    pd_log_note_open_line(true);
+    char *out = capture_log(PD_LOG_ERROR, message);
+    assert_int_equal(out[0], '\n');
+    assert_int_equal(strlen(out), 1 + strlen("parsediff: error: ") + sizeof message - 1 + 1);
+
+    pd_log_note_open_line(false);
+    assert_string_equal(capture_log(PD_LOG_WARN, "closed"), "parsediff: warning: closed\n");
+    pd_log_set_level(old);
+}
+
 static void log_long_line(void **state)
 {
     (void)state;
@@ -470,6 +495,7 @@ int main(void)
         cmocka_unit_test(log_level_names),
         cmocka_unit_test(log_line_format),
         cmocka_unit_test(log_long_line),
+        cmocka_unit_test(log_ends_open_progress_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1310,6 +1310,20 @@ static void sync_warns_about_nul_tail(void **state)
     expect_exit(&res, 0);
     char *malformed = fx_fmt("%s: 1 malformed line left out", codex);
     expect_err_contains(&res, malformed);
+    /* The record on the line after the NUL bytes is gone too, which the warning says. */
+    char *nul_from =
+        fx_fmt("The file holds NUL bytes from byte %lld on", (long long)codex_st.st_size);
+    expect_err_contains(&res, nul_from);
+    expect_err_contains(&res, "tr -d '\\000' < FILE > FIXED");
+    free(nul_from);
+    cli_result_free(&res);
+
+    /* parse says the same of the file. */
+    const char *parse_args[] = {"parse", codex, NULL};
+    run_args(ws, parse_args, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "could not be parsed as JSON and were left out; the file holds NUL "
+                              "bytes from byte");
     cli_result_free(&res);
     char *count_sql =
         fx_fmt("SELECT parser_malformed_lines FROM sessions WHERE id = 'codex:%s'", CODEX_A);
