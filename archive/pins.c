@@ -132,8 +132,10 @@ static int build_statements(pd_archive *a, char *const *names, size_t n, pd_err 
     pd_buf_init(&b, arena);
     pd_buf_puts(&b, "INSERT INTO temp.pd_saved_pins SELECT ");
     put_columns(&b, "p", names, n);
-    pd_buf_puts(&b, ", m.source_uuid, m.content, m.ordinal FROM main.pinned_messages AS p"
-                    " JOIN main.messages AS m ON m.id = p.message_id WHERE p.session_id = ?1");
+    pd_buf_puts(&b,
+                ", m.source_uuid, m.content, m.ordinal FROM main.pinned_messages AS p"
+                " JOIN main.messages AS m ON m.id = p.message_id AND m.session_id = p.session_id"
+                " WHERE p.session_id = ?1");
     const char *save = pd_buf_finish(&b);
 
     pd_buf_init(&b, arena);

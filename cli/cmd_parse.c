@@ -272,7 +272,9 @@ typedef struct parse_tally {
     int64_t malformed_lines;
     int64_t nonblank_lines;
     size_t bytes;
-    int64_t first_nul; /* offset of the first NUL byte, or -1 */
+    int64_t first_nul;       /* offset of the first NUL byte of the text, or -1 */
+    bool malformed_cut_tail; /* one of the malformed lines is an unfinished last line */
+    bool compressed;         /* the text was decompressed from a .zst file */
 } parse_tally;
 
 /* Counts the lines the parsers read, as they split them, that are not blank. */
@@ -350,6 +352,8 @@ static bool parse_one(jw *w, const pd_provider *p, const char *path, pd_json_par
     tally->nonblank_lines = count_nonblank_lines(buf.data, buf.len);
     tally->bytes = buf.len;
     tally->first_nul = pd_source_first_nul(&buf);
+    tally->malformed_cut_tail = res.malformed_cut_tail;
+    tally->compressed = buf.compressed;
     ok = true;
 
 out:
@@ -445,10 +449,11 @@ static int parse_command(int argc, char **argv)
                     argv[i], tally.bytes == 0 ? "is empty" : "holds only blank lines");
         } else if (tally.n_messages == 0 && tally.first_nul >= 0) {
             fprintf(stderr,
-                    "parsediff: warning: %s: no message found: the file holds NUL bytes from "
+                    "parsediff: warning: %s: no message found: the %s holds NUL bytes from "
                     "byte %lld on, which no agent writes (a crash can leave them); restore it "
                     "from a copy\n",
-                    argv[i], (long long)tally.first_nul);
+                    argv[i], tally.compressed ? "decompressed text" : "file",
+                    (long long)tally.first_nul);
         } else if (tally.n_messages == 0 && tally.malformed_lines == tally.nonblank_lines) {
             if (tally.malformed_lines == 1)
                 fprintf(stderr,
@@ -460,15 +465,19 @@ static int parse_command(int argc, char **argv)
                         "parsediff: warning: %s: no message found: none of its %lld lines could "
                         "be parsed as JSON\n",
                         argv[i], (long long)tally.malformed_lines);
-        } else if (tally.n_messages > 0 && tally.malformed_lines > 0) {
+        } else if (tally.n_messages > 0 &&
+                   tally.malformed_lines - (tally.malformed_cut_tail ? 1 : 0) > 0) {
+            /* An unfinished last line alone is a write in progress, as sync takes it. */
+            long long left_out = (long long)tally.malformed_lines;
             fprintf(stderr,
-                    "parsediff: warning: %s: %lld of its %lld lines could not be parsed as JSON "
-                    "and were left out",
-                    argv[i], (long long)tally.malformed_lines, (long long)tally.nonblank_lines);
+                    "parsediff: warning: %s: %lld line%s could not be parsed as JSON and %s left "
+                    "out",
+                    argv[i], left_out, left_out == 1 ? "" : "s", left_out == 1 ? "was" : "were");
             if (tally.first_nul >= 0)
                 fprintf(stderr,
-                        "; the file holds NUL bytes from byte %lld on, which no agent writes (a "
+                        "; the %s holds NUL bytes from byte %lld on, which no agent writes (a "
                         "crash can leave them)",
+                        tally.compressed ? "decompressed text" : "file",
                         (long long)tally.first_nul);
             fputc('\n', stderr);
         } else if (tally.n_messages == 0) {

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +22,23 @@
 #include <unistd.h>
 
 static atomic_int log_level = PD_LOG_WARN;
-/* Set while a progress line without its newline is on stderr. */
-static atomic_bool open_line;
+/*
+ * Set while a progress line without its newline is on stderr. The lock
+ * orders a drawing of the bar with its update of the flag against a logged
+ * line, so that a line cannot land inside a bar being drawn.
+ */
+static bool open_line;
+static pthread_mutex_t stderr_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void pd_log_note_open_line(bool open)
+void pd_log_lock_stderr(void)
 {
-    atomic_store_explicit(&open_line, open, memory_order_relaxed);
+    pthread_mutex_lock(&stderr_lock);
+}
+
+void pd_log_unlock_stderr(bool line_open)
+{
+    open_line = line_open;
+    pthread_mutex_unlock(&stderr_lock);
 }
 
 /* Names PD_LOG_LEVEL accepts, and the words that begin a line of each level. */
@@ -95,9 +107,11 @@ void pd_log_write(int level, const char *fmt, ...)
         return;
     }
 
+    pthread_mutex_lock(&stderr_lock);
     /* A progress line left open on stderr is ended first, so that the
      * message starts a line of its own; the bar redraws below it. */
-    bool end_open_line = atomic_exchange_explicit(&open_line, false, memory_order_relaxed);
+    bool end_open_line = open_line;
+    open_line = false;
 
     /* Long lines get a heap buffer; when that fails the line is cut to the stack buffer. */
     total = (size_t)prefix_len + (size_t)body_len + 3;
@@ -121,6 +135,7 @@ void pd_log_write(int level, const char *fmt, ...)
     total = (size_t)(text - line) + strlen(text);
     line[total++] = '\n';
     write_all_once(line, total);
+    pthread_mutex_unlock(&stderr_lock);
 
     if (line != stack_line)
         free(line);

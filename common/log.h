@@ -21,10 +21,12 @@ int pd_log_get_level(void);
 int pd_log_level_from_name(const char *name);
 void pd_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
- * Tells the logger whether a progress line without its newline is on
- * stderr; the next logged line then starts with a newline of its own.
+ * Bracket a drawing of a progress line on stderr, so that no line is logged
+ * in between. line_open records whether the line was left without its
+ * newline; the next logged line then starts with a newline of its own.
  */
-void pd_log_note_open_line(bool open);
+void pd_log_lock_stderr(void);
+void pd_log_unlock_stderr(bool line_open);
 
 #define PD_LOG(level, ...)                                                                         \
     do {                                                                                           \

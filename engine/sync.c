@@ -404,13 +404,10 @@ static int parse_incremental(sync_job *job, pd_worker *w, void *shared, const pd
         return PD_EFALLBACK;
     }
     /* Appended lines that are complete but not JSON records are damage. A full
-     * parse counts them in parser_malformed_lines and names the file. Claude's
-     * count includes an unfinished last line, which a live agent leaves. */
+     * parse counts them in parser_malformed_lines and names the file. An
+     * unfinished last line is a write in progress. */
     bool claude = strcmp(job->js.provider->name, "claude") == 0;
-    int64_t damaged = res.malformed_lines;
-    if (claude && buf->len > 0 && buf->data[buf->len - 1] != '\n')
-        damaged--;
-    if (damaged > 0)
+    if (res.malformed_lines - (res.malformed_cut_tail ? 1 : 0) > 0)
         return PD_EFALLBACK;
     if (res.consumed <= row->file_size || res.n_sessions == 0) {
         /* A Claude transcript is stored to its end, so a full write takes a
@@ -596,16 +593,14 @@ static void record_error_quietly(sync_run *run, const char *path, const char *me
 }
 
 /*
- * Records a failed file like record_error_quietly(). While a progress bar is
- * shown it also warns at once, so that a long run on a terminal shows the
- * failure when it happens. Without one (CI logs) the summary's list of
- * failed files is the one report, not a second copy of each line.
+ * Records a failed file like record_error_quietly() and warns at once. The
+ * summary lists the failure again, but a run killed before its summary
+ * (a CI timeout's SIGKILL) leaves only this line.
  */
 static void record_error(sync_run *run, const char *path, const char *message)
 {
     record_error_quietly(run, path, message);
-    if (run->opts != NULL && run->opts->progress != NULL)
-        PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
+    PD_LOG(PD_LOG_WARN, "%s", message != NULL ? message : path);
 }
 
 /* True when job's parse emitted or excluded a session with this id. */

@@ -577,6 +577,14 @@ static int scan_valid_line(claude_scan *sc, const pd_jsonl_line *line, pd_json r
     return PD_OK;
 }
 
+/* A bad final line counts as a cut-off write only when the file does not end with a newline. */
+bool claude_cut_tail(const claude_scan *sc)
+{
+    const pd_source_buf *src = sc->req->src;
+    return sc->last_line_failed && !sc->last_line_blank && src->len > 0 &&
+           src->data[src->len - 1] != '\n';
+}
+
 int claude_scan_lines(claude_scan *sc, size_t start)
 {
     const pd_source_buf *src = sc->req->src;
@@ -687,7 +695,6 @@ int claude_session_fill_common(claude_scan *sc, pd_session *s, const char *proje
     const pd_parse_request *req = sc->req;
     pd_arena *a = sc->arena;
     const pd_source_buf *src = req->src;
-    const unsigned char *data = (const unsigned char *)src->data;
 
     s->project = (char *)project;
     s->machine = req->machine != NULL
@@ -712,9 +719,7 @@ int claude_session_fill_common(claude_scan *sc, pd_session *s, const char *proje
     s->source_version = or_empty(a, sc->version);
     s->transcript_fidelity = pd_arena_strdup(a, "");
     s->parser_malformed_lines = sc->malformed_lines;
-    /* A bad final line counts as a cut-off write only when the file does not end with a newline. */
-    s->is_truncated =
-        sc->last_line_failed && !sc->last_line_blank && src->len > 0 && data[src->len - 1] != '\n';
+    s->is_truncated = claude_cut_tail(sc);
     s->data_version = PD_DATA_VERSION;
     if (s->machine == NULL || s->agent == NULL || s->agent_label == NULL || s->entrypoint == NULL ||
         s->session_kind == NULL || s->file_path == NULL || s->cwd == NULL ||
@@ -840,6 +845,7 @@ static int parse_full(const pd_parse_request *req, pd_parse_result *out, pd_err 
     }
     out->consumed = (int64_t)req->src->len;
     out->malformed_lines = sc.malformed_lines;
+    out->malformed_cut_tail = claude_cut_tail(&sc);
     return PD_OK;
 
 oom:

@@ -428,6 +428,7 @@ int claude_parse_incremental(const pd_parse_request *req, pd_parse_result *out, 
     out->n_sessions = 1;
     out->consumed = sc.consumed;
     out->malformed_lines = sc.malformed_lines;
+    out->malformed_cut_tail = claude_cut_tail(&sc);
     return PD_OK;
 
 oom:

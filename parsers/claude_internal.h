@@ -277,6 +277,8 @@ int claude_session_credit_web_searches(pd_arena *a, pd_json_parser *p, pd_sessio
 int claude_session_summarize(pd_arena *a, pd_session *s);
 /* Returns the termination status of s ("truncated", ...) or NULL. */
 const char *claude_termination_status(const pd_session *s, bool last_line_failed);
+/* True when the scan's last line failed to parse and lacks its newline: a write in progress. */
+bool claude_cut_tail(const claude_scan *sc);
 /* True when every real user turn of s is exactly "/usage" and there is at least one. */
 bool claude_session_is_usage_probe(const pd_session *s);
 /* True when a tool call of this category and name is a subagent launch. */

@@ -109,6 +109,9 @@ typedef struct pd_parse_result {
      */
     int64_t consumed;
     int64_t malformed_lines;
+    /* Of malformed_lines, the last line of the buffer, which lacks its newline:
+     * an agent in the middle of a write leaves one. */
+    bool malformed_cut_tail;
 } pd_parse_result;
 
 typedef struct pd_provider {

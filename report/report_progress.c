@@ -155,6 +155,10 @@ static double window_rate(pd_progress *p, int64_t done, int64_t now)
 
 static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
 {
+    /* A line logged on stderr must not land inside the bar. */
+    bool on_stderr = p->out == stderr;
+    if (on_stderr)
+        pd_log_lock_stderr();
     double rate = window_rate(p, done, now);
     char eta[32];
     /* format_eta() shows "-:--" for a zero rate, and "0:00" when nothing is left. */
@@ -192,7 +196,8 @@ static void draw(pd_progress *p, int64_t done, int64_t now, bool finished)
         p->last_len = len;
     }
     fflush(p->out);
-    pd_log_note_open_line(p->line_open && p->out == stderr);
+    if (on_stderr)
+        pd_log_unlock_stderr(p->line_open);
 
     p->drawn = true;
     p->last_draw_ns = now;
@@ -220,10 +225,13 @@ void pd_progress_free(pd_progress *p)
     if (!p)
         return;
     if (p->line_open) {
+        bool on_stderr = p->out == stderr;
+        if (on_stderr)
+            pd_log_lock_stderr();
         fputc('\n', p->out);
         fflush(p->out);
-        if (p->out == stderr)
-            pd_log_note_open_line(false);
+        if (on_stderr)
+            pd_log_unlock_stderr(false);
     }
     free(p);
 }

@@ -441,7 +441,8 @@ static void log_ends_open_progress_line(void **state)
     int old = pd_log_get_level();
     pd_log_set_level(PD_LOG_WARN);
 
-    pd_log_note_open_line(true);
+    pd_log_lock_stderr();
+    pd_log_unlock_stderr(true);
     assert_string_equal(capture_log(PD_LOG_WARN, "first"), "\nparsediff: warning: first\n");
     assert_string_equal(capture_log(PD_LOG_WARN, "second"), "parsediff: warning: second\n");
 
@@ -449,12 +450,14 @@ static void log_ends_open_progress_line(void **state)
     char message[2000];
     memset(message, 'm', sizeof message - 1);
     message[sizeof message - 1] = '\0';
-    pd_log_note_open_line(true);
+    pd_log_lock_stderr();
+    pd_log_unlock_stderr(true);
     char *out = capture_log(PD_LOG_ERROR, message);
     assert_int_equal(out[0], '\n');
     assert_int_equal(strlen(out), 1 + strlen("parsediff: error: ") + sizeof message - 1 + 1);
 
-    pd_log_note_open_line(false);
+    pd_log_lock_stderr();
+    pd_log_unlock_stderr(false);
     assert_string_equal(capture_log(PD_LOG_WARN, "closed"), "parsediff: warning: closed\n");
     pd_log_set_level(old);
 }

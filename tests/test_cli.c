@@ -1234,6 +1234,18 @@ static void sync_warns_about_malformed_lines(void **state)
                            CLAUDE_A);
     assert_int_equal(fx_sql_int(ws->env.db, cut_sql), 11);
     cli_result_free(&res);
+
+    /* parse takes the two files as sync does. */
+    const char *parse_damaged[] = {"parse", damaged, NULL};
+    run_args(ws, parse_damaged, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "1 line could not be parsed as JSON and was left out");
+    cli_result_free(&res);
+    const char *parse_cut[] = {"parse", cut, NULL};
+    run_args(ws, parse_cut, &res);
+    expect_exit(&res, 0);
+    expect_err_lacks(&res, "could not be parsed");
+    cli_result_free(&res);
     free(cut_sql);
     free(sql);
     free(cut_warning);
@@ -1322,8 +1334,8 @@ static void sync_warns_about_nul_tail(void **state)
     const char *parse_args[] = {"parse", codex, NULL};
     run_args(ws, parse_args, &res);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "could not be parsed as JSON and were left out; the file holds NUL "
-                              "bytes from byte");
+    expect_err_contains(&res, "1 line could not be parsed as JSON and was left out; the file holds "
+                              "NUL bytes from byte");
     cli_result_free(&res);
     char *count_sql =
         fx_fmt("SELECT parser_malformed_lines FROM sessions WHERE id = 'codex:%s'", CODEX_A);

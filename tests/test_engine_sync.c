@@ -965,6 +965,44 @@ static void sync_pins_on_equal_texts_stay_apart(void **state)
     free(path);
 }
 
+/*
+ * An append whose complete lines include one that is no record is written
+ * by a full parse, which counts that line, even when the append ends in a
+ * valid line still waiting for its newline. A cut last line alone keeps
+ * the append path.
+ */
+static void sync_append_with_damaged_line_parses_in_full(void **state)
+{
+    fx_env *env = *state;
+    write_pair(env);
+    pd_sync_stats st = sync_ok(env);
+    pd_sync_stats_free(&st);
+    char *p = claude_a(env);
+
+    /* A write in progress: the append path, nothing counted. */
+    fx_append(p, "{\"type\":\"user\",\"mess");
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_full, 0);
+    pd_sync_stats_free(&st);
+    assert_int_equal(row_int(env, CLAUDE_A, "parser_malformed_lines"), 0);
+
+    /* The cut line completed as garbage, then a valid line without its newline. */
+    char *exchange = fx_claude_append_exchange(CLAUDE_A, "p4", 6);
+    char *last = strrchr(exchange, '\n');
+    assert_non_null(last);
+    *last = '\0';
+    char *more = fx_fmt("age\n%s", exchange);
+    fx_append(p, more);
+    st = sync_ok(env);
+    assert_int_equal(st.sessions_incremental, 0);
+    assert_int_equal(st.sessions_full, 1);
+    pd_sync_stats_free(&st);
+    assert_int_equal(row_int(env, CLAUDE_A, "parser_malformed_lines"), 1);
+    free(more);
+    free(exchange);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -975,6 +1013,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sync_from_uncached_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_append_takes_incremental_path, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_partial_line_waits_until_complete, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_append_with_damaged_line_parses_in_full, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(sync_same_size_rewrite_is_caught_by_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_atomic_replace_forces_full_write, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_codex_title_refresh_on_skip_path, setup, teardown),
