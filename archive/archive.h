@@ -54,6 +54,12 @@ enum {
  */
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err);
 /*
+ * pd_archive_open() whose waits for another connection's lock, the open's
+ * own included, end as soon as *cancel is set (see pd_archive_set_cancel).
+ */
+int pd_archive_open_cancellable(const char *path, int flags, const atomic_bool *cancel,
+                                pd_archive **out, pd_err *err);
+/*
  * Turns off SQLite's memory statistics, whose mutex every SQLite allocation
  * in the process takes. pd_archive_open() calls it. Call it before any other
  * SQLite call, because SQLite ignores the setting once it is initialised.

@@ -1277,6 +1277,12 @@ static void restore_owner_write(const char *real_path, const char *suffix, uid_t
 
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
 {
+    return pd_archive_open_cancellable(path, flags, NULL, out, err);
+}
+
+int pd_archive_open_cancellable(const char *path, int flags, const atomic_bool *cancel,
+                                pd_archive **out, pd_err *err)
+{
     pd_archive *a = NULL;
     int rc = PD_OK;
 
@@ -1307,6 +1313,7 @@ int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err)
         goto fail;
     }
     a->flags = flags;
+    a->cancel = cancel;
     /* A new archive has no real path yet; its companions are beside path. */
     a->real_path = realpath(path, NULL);
     if (a->real_path == NULL)

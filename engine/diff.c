@@ -41,7 +41,7 @@
 static int diff_worker_init(void *user, void **ctx)
 {
     pd_diff_run *run = user;
-    return pd_worker_open(run->engine->cfg.db_path, (pd_worker **)ctx);
+    return pd_worker_open(run->engine->cfg.db_path, run->engine->cfg.cancel, (pd_worker **)ctx);
 }
 
 static void diff_worker_fini(void *user, void *ctx)
@@ -540,7 +540,8 @@ int pd_engine_diff(pd_engine *e, const pd_diff_options *opts, pd_diff_report **o
         goto out;
     }
 
-    rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_READONLY, &archive, err);
+    rc = pd_archive_open_cancellable(e->cfg.db_path, PD_ARCHIVE_READONLY, e->cfg.cancel, &archive,
+                                     err);
     if (rc != PD_OK)
         goto out;
     rc = pd_check_archive_version(archive, err);

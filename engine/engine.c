@@ -168,7 +168,7 @@ bool pd_same_file(const char *a, const char *b)
 #define HELD_READ_NS (50 * 1000000LL)
 #define HELD_READ_MAX_SOURCE_BYTES ((size_t)1 << 20)
 
-int pd_worker_open(const char *db_path, pd_worker **out)
+int pd_worker_open(const char *db_path, const atomic_bool *cancel, pd_worker **out)
 {
     *out = NULL;
     pd_worker *w = calloc(1, sizeof *w);
@@ -180,7 +180,7 @@ int pd_worker_open(const char *db_path, pd_worker **out)
         return PD_ENOMEM;
     }
     pd_err err = {0};
-    int rc = pd_archive_open(db_path, PD_ARCHIVE_READONLY, &w->reader, &err);
+    int rc = pd_archive_open_cancellable(db_path, PD_ARCHIVE_READONLY, cancel, &w->reader, &err);
     if (rc == PD_OK)
         rc = pd_archive_set_cache_kib(w->reader, WORKER_CACHE_KIB, &err);
     if (rc != PD_OK) {

@@ -206,10 +206,11 @@ typedef struct pd_worker {
 
 /*
  * Creates a pd_worker for db_path and starts the calling thread's
- * repository-root cache; returns PD_OK or the error (logged). Close it on
- * the same thread.
+ * repository-root cache; returns PD_OK or the error (logged). Its reader
+ * stops waiting for a lock once *cancel is set (cancel may be NULL). Close
+ * it on the same thread.
  */
-int pd_worker_open(const char *db_path, pd_worker **out);
+int pd_worker_open(const char *db_path, const atomic_bool *cancel, pd_worker **out);
 void pd_worker_close(pd_worker *w);
 
 /*

@@ -121,7 +121,7 @@ struct sync_run {
 static int sync_worker_init(void *user, void **ctx)
 {
     sync_run *run = user;
-    return pd_worker_open(run->engine->cfg.db_path, (pd_worker **)ctx);
+    return pd_worker_open(run->engine->cfg.db_path, run->engine->cfg.cancel, (pd_worker **)ctx);
 }
 
 static void sync_worker_fini(void *user, void *ctx)
@@ -1324,10 +1324,10 @@ int pd_engine_sync(pd_engine *e, const pd_sync_options *opts, pd_sync_stats *sta
     pd_keyset_init(&run.alias_ids);
     pd_keyset_init(&run.differing_ids);
     pd_arena *discovery = NULL;
-    int rc = pd_archive_open(e->cfg.db_path, PD_ARCHIVE_CREATE, &run.writer, err);
+    int rc = pd_archive_open_cancellable(e->cfg.db_path, PD_ARCHIVE_CREATE, e->cfg.cancel,
+                                         &run.writer, err);
     if (rc != PD_OK)
         goto out;
-    pd_archive_set_cancel(run.writer, e->cfg.cancel);
     rc = pd_check_archive_version(run.writer, err);
     if (rc == PD_OK)
         rc = pd_archive_set_cache_kib(run.writer, WRITER_CACHE_KIB, err);

@@ -4,7 +4,7 @@
  * must never look complete), and a clear message on stderr. Also Ctrl-C
  * during `parsediff sync`. In both the progress bar stops at the files read.
  * A signal while the finished report is written lets it finish whole, and
- * one while sync waits for another process's write lock ends the wait.
+ * one while sync or diff waits for another process's lock ends the wait.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -424,6 +424,79 @@ static void sync_interrupted_while_waiting_for_lock(void **state)
     fx_env_cleanup(&env);
 }
 
+/*
+ * Ctrl-C while diff waits for a lock: an archive in rollback-journal mode
+ * whose writer holds the exclusive lock blocks readers too. diff reports
+ * the wait, then stops at once with no report; the lock is held until diff
+ * has exited, so a diff that sat out the wait would time out instead.
+ */
+static void diff_interrupted_while_waiting_for_lock(void **state)
+{
+    (void)state;
+    const char *bin = getenv("PD_BINARY");
+    assert_non_null(bin);
+    fx_env env;
+    fx_env_init(&env);
+    char *p = fx_claude_path(&env, "-home-tess-src-lock", "66666666-aaaa-4aaa-8aaa-000000000010");
+    char *c = fx_claude_rich("66666666-aaaa-4aaa-8aaa-000000000010", "Read under a lock.");
+    fx_write(p, c);
+    free(p);
+    free(c);
+    pd_sync_stats st;
+    fx_sync(&env, &st);
+    pd_sync_stats_free(&st);
+
+    sqlite3 *holder = NULL;
+    assert_int_equal(sqlite3_open(env.db, &holder), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(holder, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    char *src = fx_fmt("claude=%s", env.claude_root);
+    char *out = fx_fmt("%s/stdout.txt", env.dir);
+    char *err = fx_fmt("%s/stderr.txt", env.dir);
+    char *const argv[] = {(char *)bin, "diff",   "--db",       env.db,  "--source",
+                          src,         "--json", "--progress", "never", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+
+    bool waiting = false;
+    for (int polls = 0; polls < 600 && !waiting; polls++) {
+        char *text = fx_read(err, NULL);
+        waiting = strstr(text, "waiting for another process to finish its write") != NULL;
+        free(text);
+        if (!waiting) {
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    assert_true(waiting);
+    kill(pid, SIGINT);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(holder);
+
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    size_t out_len = 0;
+    free(fx_read(out, &out_len));
+    assert_int_equal(out_len, 0);
+    char *text = fx_read(err, NULL);
+    assert_non_null(strstr(text, "interrupted by SIGINT"));
+    assert_null(strstr(text, "timed out"));
+    free(text);
+    free(src);
+    free(out);
+    free(err);
+    fx_env_cleanup(&env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +506,7 @@ int main(void)
         cmocka_unit_test(sync_signalled_twice_at_once_stops_cleanly),
         cmocka_unit_test(diff_signal_during_report_keeps_it_whole),
         cmocka_unit_test(sync_interrupted_while_waiting_for_lock),
+        cmocka_unit_test(diff_interrupted_while_waiting_for_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

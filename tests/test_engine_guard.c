@@ -96,7 +96,7 @@ static void held_fixture_open(held_fixture *f, int64_t hold_max_ns)
     pd_archive_close(afx_create_archive(f->db));
     afx_sql(f->db, "INSERT INTO sessions (id, project, session_name) VALUES ('s1', 'p', 'before')");
     f->w = NULL;
-    assert_int_equal(pd_worker_open(f->db, &f->w), PD_OK);
+    assert_int_equal(pd_worker_open(f->db, NULL, &f->w), PD_OK);
     f->w->hold_max_ns = hold_max_ns;
 }
 
