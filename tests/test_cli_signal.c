@@ -427,7 +427,7 @@ static void sync_interrupted_while_waiting_for_lock(void **state)
 /*
  * Ctrl-C while diff waits for a lock: an archive in rollback-journal mode
  * whose writer holds the exclusive lock blocks readers too. diff reports
- * the wait, then stops at once with no report; the lock is held until diff
+ * the wait, then stops at once with no report. The lock is held until diff
  * has exited, so a diff that sat out the wait would time out instead.
  */
 static void diff_interrupted_while_waiting_for_lock(void **state)
