@@ -30,9 +30,10 @@ static atomic_int log_level = PD_LOG_WARN;
 static bool open_line;
 static pthread_mutex_t stderr_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void pd_log_lock_stderr(void)
+bool pd_log_lock_stderr(void)
 {
     pthread_mutex_lock(&stderr_lock);
+    return open_line;
 }
 
 void pd_log_unlock_stderr(bool line_open)

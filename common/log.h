@@ -22,10 +22,12 @@ int pd_log_level_from_name(const char *name);
 void pd_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * Bracket a drawing of a progress line on stderr, so that no line is logged
- * in between. line_open records whether the line was left without its
- * newline; the next logged line then starts with a newline of its own.
+ * in between. The lock returns whether the line the last unlock left open
+ * is still open, that is, no logged line has ended it since. line_open
+ * records whether the drawing left the line without its newline; the next
+ * logged line then starts with a newline of its own.
  */
-void pd_log_lock_stderr(void);
+bool pd_log_lock_stderr(void);
 void pd_log_unlock_stderr(bool line_open);
 
 #define PD_LOG(level, ...)                                                                         \

@@ -225,11 +225,13 @@ void pd_progress_free(pd_progress *p)
     if (!p)
         return;
     if (p->line_open) {
+        /* A line logged since the last drawing has ended the bar's line already. */
         bool on_stderr = p->out == stderr;
-        if (on_stderr)
-            pd_log_lock_stderr();
-        fputc('\n', p->out);
-        fflush(p->out);
+        bool still_open = on_stderr ? pd_log_lock_stderr() : true;
+        if (still_open) {
+            fputc('\n', p->out);
+            fflush(p->out);
+        }
         if (on_stderr)
             pd_log_unlock_stderr(false);
     }

@@ -39,18 +39,64 @@ static void *log_lines(void *arg)
     return NULL;
 }
 
+/* Redirects stderr to a new temporary file; returns the saved stderr. */
+static int redirect_stderr(char *path, int *fd)
+{
+    *fd = mkstemp(path);
+    assert_true(*fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    fflush(stderr);
+    assert_int_equal(dup2(*fd, STDERR_FILENO), STDERR_FILENO);
+    return saved;
+}
+
+/* Restores stderr and returns what was written to the file (malloc'd), which is removed. */
+static char *restore_stderr(const char *path, int fd, int saved)
+{
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    off_t size = lseek(fd, 0, SEEK_END);
+    assert_true(size >= 0);
+    char *text = malloc((size_t)size + 1);
+    assert_non_null(text);
+    assert_int_equal(pread(fd, text, (size_t)size, 0), size);
+    text[size] = '\0';
+    close(fd);
+    unlink(path);
+    return text;
+}
+
+/* A line logged after the last drawing ends the bar's line, so freeing the bar adds no blank line.
+ */
+static void bar_freed_after_log_adds_no_blank_line(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/pd_log_threads_XXXXXX";
+    int fd;
+    int saved = redirect_stderr(path, &fd);
+    pd_progress *bar = pd_progress_new_with_clock(stderr, 10, racing_clock, NULL);
+    assert_non_null(bar);
+    pd_progress_tick(bar, 1);
+    PD_LOG(PD_LOG_ERROR, "after the bar");
+    pd_progress_free(bar);
+    char *text = restore_stderr(path, fd, saved);
+
+    const char *logged = strstr(text, "\nparsediff: error: after the bar\n");
+    assert_non_null(logged);
+    assert_string_equal(logged, "\nparsediff: error: after the bar\n");
+    free(text);
+}
+
 static void log_lines_stay_apart_from_bar(void **state)
 {
     (void)state;
     char path[] = "/tmp/pd_log_threads_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
+    int fd;
     int old_level = pd_log_get_level();
     pd_log_set_level(PD_LOG_WARN);
-    fflush(stderr);
-    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    int saved = redirect_stderr(path, &fd);
 
     pd_progress *bar = pd_progress_new_with_clock(stderr, BAR_TICKS, racing_clock, NULL);
     assert_non_null(bar);
@@ -62,20 +108,8 @@ static void log_lines_stay_apart_from_bar(void **state)
     for (int i = 0; i < N_LOGGERS; i++)
         assert_int_equal(pthread_join(loggers[i], NULL), 0);
     pd_progress_free(bar);
-
-    fflush(stderr);
-    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-    close(saved);
+    char *text = restore_stderr(path, fd, saved);
     pd_log_set_level(old_level);
-
-    off_t size = lseek(fd, 0, SEEK_END);
-    assert_true(size > 0);
-    char *text = malloc((size_t)size + 1);
-    assert_non_null(text);
-    assert_int_equal(pread(fd, text, (size_t)size, 0), size);
-    text[size] = '\0';
-    close(fd);
-    unlink(path);
 
     int logged = 0;
     for (char *line = text, *end; *line != '\0'; line = end + 1) {
@@ -99,6 +133,7 @@ static void log_lines_stay_apart_from_bar(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bar_freed_after_log_adds_no_blank_line),
         cmocka_unit_test(log_lines_stay_apart_from_bar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
