@@ -495,6 +495,11 @@ static int parse_command(int argc, char **argv)
                         "parsediff: warning: %s: no message found when read as %s; its path "
                         "suggests a %s transcript, so try --agent %s\n",
                         argv[i], forced->name, named->name, named->name);
+            else if (forced != NULL && other != NULL)
+                fprintf(stderr,
+                        "parsediff: warning: %s: no message found when read as %s; if it is a "
+                        "%s transcript, pass --agent %s\n",
+                        argv[i], forced->name, other->name, other->name);
             else if (forced == NULL && other != NULL)
                 fprintf(stderr,
                         "parsediff: warning: %s: no message found when read as %s (from its "

@@ -634,6 +634,9 @@ int main(int argc, char **argv)
             return pd_cmd_sync(2, topic_argv);
         if (strcmp(topic, "diff") == 0)
             return pd_cmd_diff(2, topic_argv);
+        if (topic[0] != '\0')
+            return pd_cli_usage_error(NULL, "unknown command \"%s\" (commands: parse, sync, diff)",
+                                      topic);
         print_help(stdout);
         return PD_EXIT_OK;
     }

@@ -566,6 +566,13 @@ static void cli_help_names_a_command(void **state)
         expect_empty_stderr(&res);
         cli_result_free(&res);
     }
+    /* A topic that is no command is a usage error, not the general help. */
+    const char *unknown[] = {"help", "nosuch", NULL};
+    cli_result res;
+    run_args(ws, unknown, &res);
+    expect_exit(&res, 2);
+    expect_err_contains(&res, "unknown command \"nosuch\" (commands: parse, sync, diff)");
+    cli_result_free(&res);
 }
 
 static void cli_version_exits_zero(void **state)
@@ -887,6 +894,19 @@ static void parse_empty_or_malformed_file_says_why(void **state)
     expect_err_contains(&res, "1 of its 2 lines could not be parsed as JSON");
     expect_err_contains(&res, "pass --agent codex");
     cli_result_free(&res);
+
+    /* A Codex rollout read as Claude under a name that suggests neither. */
+    char *rollout = fx_fmt("%s/plain.jsonl", ws->env.dir);
+    char *text = fx_codex_basic(CODEX_A, "Run the tests please.");
+    fx_write(rollout, text);
+    const char *forced[] = {"parse", "--agent", "claude", rollout, NULL};
+    run_args(ws, forced, &res);
+    expect_exit(&res, 0);
+    expect_err_contains(&res, "no message found when read as claude; if it is a codex transcript, "
+                              "pass --agent codex");
+    cli_result_free(&res);
+    free(text);
+    free(rollout);
     free(mixed);
 }
 
