@@ -345,6 +345,39 @@ static void diff_signal_during_report_keeps_it_whole(void **state)
 }
 
 /*
+ * Runs argv with stdout to out and stderr to err, waits until it reports
+ * that it waits for another process's lock, sends SIGINT and returns its
+ * wait status. The caller holds the lock until this returns.
+ */
+static int interrupt_lock_wait(char *const *argv, const char *out, const char *err)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+
+    /* The run reports the wait once it has lasted a few seconds. */
+    bool waiting = false;
+    for (int polls = 0; polls < 600 && !waiting; polls++) {
+        char *text = fx_read(err, NULL);
+        waiting = strstr(text, "waiting for another process to finish its write") != NULL;
+        free(text);
+        if (!waiting) {
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    assert_true(waiting);
+    kill(pid, SIGINT);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/*
  * Ctrl-C while sync waits for the write lock of another process (here this
  * test's own connection) stops it without waiting for the lock: it names
  * the files it read but did not write, and writes nothing. The lock is held
@@ -383,31 +416,11 @@ static void sync_interrupted_while_waiting_for_lock(void **state)
     assert_int_equal(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
     char *src = fx_fmt("claude=%s", env.claude_root);
+    char *out = fx_fmt("%s/stdout.txt", env.dir);
     char *err = fx_fmt("%s/stderr.txt", env.dir);
     char *const argv[] = {(char *)bin, "sync",       "--db",  env.db, "--source",
                           src,         "--progress", "never", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-
-    /* sync reports the wait once it has lasted a few seconds. */
-    bool waiting = false;
-    for (int polls = 0; polls < 600 && !waiting; polls++) {
-        char *text = fx_read(err, NULL);
-        waiting = strstr(text, "waiting for another process to finish its write") != NULL;
-        free(text);
-        if (!waiting) {
-            struct timespec pause = {0, 100 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
-    }
-    assert_true(waiting);
-    kill(pid, SIGINT);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int status = interrupt_lock_wait(argv, out, err);
     assert_int_equal(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(holder);
 
@@ -420,6 +433,7 @@ static void sync_interrupted_while_waiting_for_lock(void **state)
     free(text);
     assert_int_equal(fx_sql_int(env.db, "SELECT count(*) FROM sessions"), 1);
     free(src);
+    free(out);
     free(err);
     fx_env_cleanup(&env);
 }
@@ -457,28 +471,7 @@ static void diff_interrupted_while_waiting_for_lock(void **state)
     char *err = fx_fmt("%s/stderr.txt", env.dir);
     char *const argv[] = {(char *)bin, "diff",   "--db",       env.db,  "--source",
                           src,         "--json", "--progress", "never", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-
-    bool waiting = false;
-    for (int polls = 0; polls < 600 && !waiting; polls++) {
-        char *text = fx_read(err, NULL);
-        waiting = strstr(text, "waiting for another process to finish its write") != NULL;
-        free(text);
-        if (!waiting) {
-            struct timespec pause = {0, 100 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
-    }
-    assert_true(waiting);
-    kill(pid, SIGINT);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int status = interrupt_lock_wait(argv, out, err);
     assert_int_equal(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(holder);
 
