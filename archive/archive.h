@@ -55,7 +55,9 @@ enum {
 int pd_archive_open(const char *path, int flags, pd_archive **out, pd_err *err);
 /*
  * pd_archive_open() whose waits for another connection's lock, the open's
- * own included, end as soon as *cancel is set (see pd_archive_set_cancel).
+ * own included, end as soon as *cancel is set (NULL: only the busy timeout
+ * ends them). The statement that waited then fails with PD_ECANCELED.
+ * cancel must outlive the archive.
  */
 int pd_archive_open_cancellable(const char *path, int flags, const atomic_bool *cancel,
                                 pd_archive **out, pd_err *err);
@@ -81,12 +83,6 @@ bool pd_archive_cannot_write(const pd_archive *a);
 int pd_archive_set_cache_kib(pd_archive *a, int kib, pd_err *err);
 /* Sets the WAL size in pages past which a commit checkpoints (SQLite's default is 1000). */
 int pd_archive_set_autocheckpoint(pd_archive *a, int pages, pd_err *err);
-/*
- * Makes a wait for another connection's lock end as soon as *cancel is set
- * (NULL: only the busy timeout ends it). The statement that waited then
- * fails with PD_ECANCELED. cancel must outlive a.
- */
-void pd_archive_set_cancel(pd_archive *a, const atomic_bool *cancel);
 
 /*
  * The bookkeeping of one sessions row, as the guards and the classifier use
@@ -230,14 +226,14 @@ typedef enum pd_write_outcome {
  * has one, is left untouched. *outcome (may be NULL) receives the reason.
  * A row marked deleted by pd_archive_tombstone() is written and revived.
  */
+int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcome *outcome,
+                             pd_err *err);
 /*
  * Pins of agentsview's pinned_messages table that the last
  * pd_archive_write_session() could not put back, because their messages
  * are no longer in the session. The write keeps the others.
  */
 int64_t pd_archive_pins_dropped(const pd_archive *a);
-int pd_archive_write_session(pd_archive *a, const pd_session *s, pd_write_outcome *outcome,
-                             pd_err *err);
 /* pd_archive_write_session() without the outcome. */
 int pd_archive_write_full(pd_archive *a, const pd_session *s, pd_err *err);
 

@@ -161,6 +161,15 @@ bool archive_decode_row(sqlite3_stmt *stmt, pd_stored_row *row, archive_copy_fn 
                         archive_copy_fn copy_repeated, void *ctx);
 
 /*
+ * Reads the column names of table into *out, a malloc'd array of *count
+ * malloc'd strings (none when the table does not exist). ordinary_only
+ * leaves out hidden and generated columns, which an INSERT cannot name.
+ */
+int archive_table_columns(pd_archive *a, const char *table, bool ordinary_only, char ***out,
+                          size_t *count, pd_err *err);
+bool archive_contains_name(char *const *names, size_t n, const char *name);
+
+/*
  * Pinned messages of agentsview archives (pins.c). archive_pins_prepare()
  * builds the statements on a writable connection when the table exists.
  * archive_pins_save() copies the pins of session_id aside (*saved of them)

@@ -67,53 +67,6 @@ static void put_columns(pd_buf *b, const char *prefix, char *const *names, size_
     }
 }
 
-/*
- * Reads the names of the ordinary columns of pinned_messages into names
- * (malloc'd), leaving out generated and hidden ones, which cannot be
- * inserted. *n is 0 when the archive has no such table.
- */
-static int pin_columns(pd_archive *a, char ***names, size_t *n, pd_err *err)
-{
-    sqlite3_stmt *st = NULL;
-    *names = NULL;
-    *n = 0;
-    int rc = sqlite3_prepare_v2(
-        a->db, "SELECT name FROM pragma_table_xinfo('pinned_messages') WHERE hidden = 0", -1, &st,
-        NULL);
-    size_t cap = 0;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        if (*n == cap) {
-            cap = cap != 0 ? cap * 2 : 16;
-            char **grown = realloc(*names, cap * sizeof *grown);
-            if (grown == NULL) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            *names = grown;
-        }
-        (*names)[*n] = strdup(name != NULL ? name : "");
-        if ((*names)[*n] == NULL) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        (*n)++;
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return PD_OK;
-    return archive_sqlite_fail(a, rc, "read the columns of pinned_messages", err);
-}
-
-static bool has_name(char *const *names, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0)
-            return true;
-    return false;
-}
-
 /* Builds the temporary table and the statements that depend on the table's columns. */
 static int build_statements(pd_archive *a, char *const *names, size_t n, pd_err *err)
 {
@@ -176,8 +129,9 @@ int archive_pins_prepare(pd_archive *a, pd_err *err)
 {
     char **names = NULL;
     size_t n = 0;
-    int rc = pin_columns(a, &names, &n, err);
-    if (rc == PD_OK && has_name(names, n, "session_id") && has_name(names, n, "message_id"))
+    int rc = archive_table_columns(a, "pinned_messages", true, &names, &n, err);
+    if (rc == PD_OK && archive_contains_name(names, n, "session_id") &&
+        archive_contains_name(names, n, "message_id"))
         rc = build_statements(a, names, n, err);
     for (size_t i = 0; i < n; i++)
         free(names[i]);

@@ -685,15 +685,18 @@ static int table_exists(pd_archive *a, const char *table, bool *present, pd_err 
     return rc;
 }
 
-/* Column names of table, as a NULL-terminated malloc'd array of malloc'd strings. */
-static int table_columns(pd_archive *a, const char *table, char ***out, size_t *count, pd_err *err)
+int archive_table_columns(pd_archive *a, const char *table, bool ordinary_only, char ***out,
+                          size_t *count, pd_err *err)
 {
     sqlite3_stmt *stmt = NULL;
     char **names = NULL;
     size_t n = 0, cap = 0;
     int result = PD_OK;
 
-    int rc = sqlite3_prepare_v2(a->db, "SELECT name FROM pragma_table_xinfo(?1)", -1, &stmt, NULL);
+    /* hidden is 1 for a hidden column of a virtual table, 2 or 3 for a generated one. */
+    const char *sql = ordinary_only ? "SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0"
+                                    : "SELECT name FROM pragma_table_xinfo(?1)";
+    int rc = sqlite3_prepare_v2(a->db, sql, -1, &stmt, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(stmt, 1, table, -1, SQLITE_STATIC);
     while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -734,7 +737,7 @@ cleanup:
     return PD_OK;
 }
 
-static bool contains_name(char *const *names, size_t n, const char *name)
+bool archive_contains_name(char *const *names, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0)
@@ -748,7 +751,7 @@ static void note_missing_columns(const char *table, const char *const *required,
 {
     char item[160];
     for (size_t i = 0; required[i] != NULL; i++) {
-        if (contains_name(names, n, required[i]) ||
+        if (archive_contains_name(names, n, required[i]) ||
             (ignored != NULL && strcmp(required[i], ignored) == 0))
             continue;
         snprintf(item, sizeof item, "%s.%s", table, required[i]);
@@ -774,7 +777,7 @@ static int check_columns(pd_archive *a, const char *ignored, pd_err *err)
         const required_table *req = &required_tables[t];
         char **names = NULL;
         size_t n = 0;
-        int rc = table_columns(a, req->table, &names, &n, err);
+        int rc = archive_table_columns(a, req->table, false, &names, &n, err);
         if (rc != PD_OK)
             return rc;
 
@@ -936,11 +939,6 @@ static int archive_busy(void *ctx, int count)
     return 1;
 }
 
-void pd_archive_set_cancel(pd_archive *a, const atomic_bool *cancel)
-{
-    a->cancel = cancel;
-}
-
 void pd_archive_global_init(void)
 {
     pthread_once(&sqlite_config_once, configure_sqlite);
@@ -1018,10 +1016,10 @@ static int has_incremental_marker(pd_archive *a, bool *present, pd_err *err)
 {
     char **names = NULL;
     size_t n = 0;
-    int rc = table_columns(a, "sessions", &names, &n, err);
+    int rc = archive_table_columns(a, "sessions", false, &names, &n, err);
     if (rc != PD_OK)
         return rc;
-    *present = n == 0 || contains_name(names, n, "last_write_incremental");
+    *present = n == 0 || archive_contains_name(names, n, "last_write_incremental");
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -1090,10 +1088,10 @@ static int prepare_writable(pd_archive *a, pd_err *err)
      * where the archive has the column for it. */
     char **columns = NULL;
     size_t n_columns = 0;
-    rc = table_columns(a, "sessions", &columns, &n_columns, err);
+    rc = archive_table_columns(a, "sessions", false, &columns, &n_columns, err);
     if (rc != PD_OK)
         return rc;
-    a->has_deletion_cause = contains_name(columns, n_columns, "deletion_cause");
+    a->has_deletion_cause = archive_contains_name(columns, n_columns, "deletion_cause");
     for (size_t i = 0; i < n_columns; i++)
         free(columns[i]);
     free(columns);
@@ -1104,9 +1102,9 @@ static int prepare_writable(pd_archive *a, pd_err *err)
     if (rc == PD_OK && has_excluded) {
         char **names = NULL;
         size_t n = 0;
-        rc = table_columns(a, "excluded_sessions", &names, &n, err);
+        rc = archive_table_columns(a, "excluded_sessions", false, &names, &n, err);
         if (rc == PD_OK) {
-            a->has_excluded_table = contains_name(names, n, "id");
+            a->has_excluded_table = archive_contains_name(names, n, "id");
             for (size_t i = 0; i < n; i++)
                 free(names[i]);
             free(names);
