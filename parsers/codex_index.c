@@ -239,10 +239,10 @@ static int walk_dir(const char *dir, int depth, const walker *w)
             rc = PD_ENOMEM;
             break;
         }
-        if (not_file && w->warn_not_files)
-            pd_source_warn_not_file(path);
-        else
+        if (!not_file)
             rc = is_file ? w->visit(w->ctx, path, depth == 3) : walk_dir(path, depth + 1, w);
+        else if (w->warn_not_files)
+            pd_source_warn_not_file(path);
         free(path);
     }
     pd_dir_list_free(entries, n);
