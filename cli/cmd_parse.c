@@ -449,7 +449,7 @@ static int parse_command(int argc, char **argv)
                     argv[i], tally.bytes == 0 ? "is empty" : "holds only blank lines");
         } else if (tally.n_messages == 0 && tally.first_nul >= 0) {
             fprintf(stderr,
-                    "parsediff: warning: %s: no message found: the %s holds NUL bytes from "
+                    "parsediff: warning: %s: no message found: the %s contains NUL bytes from "
                     "byte %lld on, which no agent writes (a crash can leave them); restore it "
                     "from a copy\n",
                     argv[i], tally.compressed ? "decompressed text" : "file",
@@ -475,7 +475,7 @@ static int parse_command(int argc, char **argv)
                     argv[i], left_out, left_out == 1 ? "" : "s", left_out == 1 ? "was" : "were");
             if (tally.first_nul >= 0)
                 fprintf(stderr,
-                        "; the %s holds NUL bytes from byte %lld on, which no agent writes (a "
+                        "; the %s contains NUL bytes from byte %lld on, which no agent writes (a "
                         "crash can leave them)",
                         tally.compressed ? "decompressed text" : "file",
                         (long long)tally.first_nul);

@@ -1280,7 +1280,7 @@ void pd_json_parser_free_impl(pd_json_parser *p) noexcept
 /*
  * Lines up to this length reuse the parser's buffers. simdjson keeps a
  * structural index of 4 bytes per input byte, so a parser that has read a
- * 50 MiB line holds about five times that, with the line's copy. Those
+ * 50 MiB line keeps about five times that, with the line's copy. Those
  * buffers are released before a shorter line, so that a few huge lines do
  * not pin that memory in every worker for the rest of the run.
  */

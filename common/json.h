@@ -52,7 +52,7 @@ typedef struct pd_json {
 pd_json_parser *pd_json_parser_new(void);
 void pd_json_parser_free(pd_json_parser *p);
 /*
- * Returns the bytes of line buffers p holds between parses: the capacity
+ * Returns the bytes of line buffers p keeps between parses: the capacity
  * simdjson is sized for, and the copies of the line. Buffers grown for a
  * line over 16 MiB are released when a shorter line is parsed.
  */

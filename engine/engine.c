@@ -266,7 +266,7 @@ int pd_keep_sessions_with_messages(pd_parse_result *res, const char *path, const
     bool partial_tail = src != NULL && src->len > 0 && src->data[src->len - 1] != '\n';
     if (kept == 0 && pd_source_nul_tail(src) >= 0)
         return pd_err_set(err, PD_EFORMAT,
-                          "%s: no message: its unfinished last line holds NUL bytes, which no "
+                          "%s: no message: its unfinished last line contains NUL bytes, which no "
                           "agent writes (a crash can leave them); restore the file from a copy or "
                           "remove it",
                           path);

@@ -890,15 +890,16 @@ static void warn_nul_tail(sync_run *run, const sync_job *job)
     run->stats->files_with_malformed_lines++;
     /* The offset is one of the decompressed text, which a cut of the file would not match. */
     if (pd_source_is_zst(job->js.src.path)) {
-        PD_LOG(PD_LOG_WARN,
-               "%s: its text, once decompressed, ends in an unfinished line that holds NUL bytes "
-               "from byte %lld on, which no agent writes (a crash can leave them); the sessions "
-               "were stored from the lines before it. Restore the file from a copy",
-               job->js.src.path, (long long)job->nul_tail);
+        PD_LOG(
+            PD_LOG_WARN,
+            "%s: its text, once decompressed, ends in an unfinished line that contains NUL bytes "
+            "from byte %lld on, which no agent writes (a crash can leave them); the sessions "
+            "were stored from the lines before it. Restore the file from a copy",
+            job->js.src.path, (long long)job->nul_tail);
         return;
     }
     PD_LOG(PD_LOG_WARN,
-           "%s: its unfinished last line, from byte %lld on, holds NUL bytes, which no agent "
+           "%s: its unfinished last line, from byte %lld on, contains NUL bytes, which no agent "
            "writes (a crash can leave them); the sessions were stored from the lines before it. "
            "Cut the file there (truncate -s %lld FILE) or restore it from a copy",
            job->js.src.path, (long long)job->nul_tail, (long long)job->nul_tail);
@@ -927,14 +928,15 @@ static void warn_malformed(sync_run *run, const sync_job *job)
         return;
     run->stats->files_with_malformed_lines++;
     if (job->first_nul >= 0 && !pd_source_is_zst(job->js.src.path))
-        PD_LOG(PD_LOG_WARN,
-               "%s: %lld malformed line%s left out, and the sessions were stored from the other "
-               "lines. The file holds NUL bytes from byte %lld on, which no agent writes (a crash "
-               "can leave them), so a record written after them on the same line was lost too: "
-               "remove them (tr -d '\\000' < FILE > FIXED, then replace FILE with FIXED) or "
-               "restore the file from a copy",
-               job->js.src.path, (long long)damaged, damaged == 1 ? "" : "s",
-               (long long)job->first_nul);
+        PD_LOG(
+            PD_LOG_WARN,
+            "%s: %lld malformed line%s left out, and the sessions were stored from the other "
+            "lines. The file contains NUL bytes from byte %lld on, which no agent writes (a crash "
+            "can leave them), so a record written after them on the same line was lost too: "
+            "remove them (tr -d '\\000' < FILE > FIXED, then replace FILE with FIXED) or "
+            "restore the file from a copy",
+            job->js.src.path, (long long)damaged, damaged == 1 ? "" : "s",
+            (long long)job->first_nul);
     else
         PD_LOG(PD_LOG_WARN,
                "%s: %lld malformed line%s left out (not a JSON record: a line cut short or "

@@ -121,10 +121,10 @@ static void nul_only_file_is_damage(void **state)
     free(t.data);
     const char *const paths[] = {b->bad_claude, b->bad_codex};
 
-    sync_expect_failures(b, 4, paths, 2, "no message: its unfinished last line holds NUL bytes");
+    sync_expect_failures(b, 4, paths, 2, "no message: its unfinished last line contains NUL bytes");
     assert_int_equal(count_sessions(b), 2);
     diff_expect_unstored_errors(b, paths, 2,
-                                "no message: its unfinished last line holds NUL bytes");
+                                "no message: its unfinished last line contains NUL bytes");
 }
 
 /* An unfinished first line of JSON text is a write in progress, and no error. */
@@ -781,7 +781,7 @@ static void corrupt_zst_reported(void **state)
     pd_sync_stats st;
     fx_sync(&b->env, &st);
     assert_sync_failed_on(b, &st, path, "invalid zstd data");
-    /* The message tells what to do with a file that is not zstd at all. */
+    /* The message gives the fix for a file that is not zstd at all. */
     assert_sync_failed_on(b, &st, path, "does not start with a zstd frame; compress it with zstd");
     pd_sync_stats_free(&st);
 

@@ -1304,11 +1304,12 @@ static void sync_warns_about_nul_tail(void **state)
     assert_int_equal(fwrite(zeros, 1, sizeof zeros, f), sizeof zeros);
     fclose(f);
 
-    char *claude_warning = fx_fmt("%s: its unfinished last line, from byte %lld on, holds NUL "
+    char *claude_warning = fx_fmt("%s: its unfinished last line, from byte %lld on, contains NUL "
                                   "bytes",
                                   claude, (long long)claude_st.st_size);
-    char *codex_warning = fx_fmt("%s: its unfinished last line, from byte %lld on, holds NUL bytes",
-                                 codex, (long long)codex_st.st_size);
+    char *codex_warning =
+        fx_fmt("%s: its unfinished last line, from byte %lld on, contains NUL bytes", codex,
+               (long long)codex_st.st_size);
     cli_result res;
     run_on_workspace(ws, &res, "sync", NULL);
     expect_exit(&res, 0);
@@ -1342,20 +1343,20 @@ static void sync_warns_about_nul_tail(void **state)
     expect_exit(&res, 0);
     char *malformed = fx_fmt("%s: 1 malformed line left out", codex);
     expect_err_contains(&res, malformed);
-    /* The record on the line after the NUL bytes is gone too, which the warning says. */
+    /* The warning reports that the record on the line after the NUL bytes is lost too. */
     char *nul_from =
-        fx_fmt("The file holds NUL bytes from byte %lld on", (long long)codex_st.st_size);
+        fx_fmt("The file contains NUL bytes from byte %lld on", (long long)codex_st.st_size);
     expect_err_contains(&res, nul_from);
     expect_err_contains(&res, "tr -d '\\000' < FILE > FIXED");
     free(nul_from);
     cli_result_free(&res);
 
-    /* parse says the same of the file. */
+    /* parse reports the same of the file. */
     const char *parse_args[] = {"parse", codex, NULL};
     run_args(ws, parse_args, &res);
     expect_exit(&res, 0);
-    expect_err_contains(&res, "1 line could not be parsed as JSON and was left out; the file holds "
-                              "NUL bytes from byte");
+    expect_err_contains(&res, "1 line could not be parsed as JSON and was left out; the file "
+                              "contains NUL bytes from byte");
     cli_result_free(&res);
     char *count_sql =
         fx_fmt("SELECT parser_malformed_lines FROM sessions WHERE id = 'codex:%s'", CODEX_A);

@@ -216,7 +216,7 @@ static char *line_containing(const char *text, const char *needle)
 
 /* ---- text: empty and header ------------------------------------------- */
 
-/* A run that compared nothing says so on stdout, where a CI log keeps the report. */
+/* A run that compared nothing reports so on stdout, where a CI log keeps the report. */
 static void text_empty_report_warns_nothing_compared(void **state)
 {
     fixture *f = *state;
@@ -235,7 +235,7 @@ static void text_empty_report_warns_nothing_compared(void **state)
     assert_not_contains(out, "Note:");
     assert_not_contains(out, "Interrupted");
 
-    /* An interrupted run compared nothing because it stopped, which its own line says. */
+    /* An interrupted run compared nothing because it stopped, and its own line reports that. */
     f->r.interrupted = true;
     out = render_text(f, false);
     assert_not_contains(out, "Warning:");
